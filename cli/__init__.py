@@ -1,0 +1,1 @@
+"""The click front end of graphret (the `graphret` command)."""

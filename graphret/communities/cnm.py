@@ -1,0 +1,490 @@
+"""graphret's Clauset-Newman-Moore (CNM) greedy agglomeration, compiled with numba.
+
+Start from singletons; repeatedly merge the pair of *adjacent* communities whose merge gains the
+most quality; record every merge (the dendrogram); the partition returned is the one of
+highest quality along the way, and :meth:`CNMResult.cut` gives the partition at any number of
+communities.  Merging goes on past the best point until no two communities are adjacent, so
+the dendrogram is complete (one root per connected component; isolated nodes stay singletons).
+
+Quality: ``"newman"`` (weighted modularity with resolution) or ``"haq"`` (graphret's
+reconstruction of Haq's weighted modularity).  The gain of merging communities ``x`` and ``y``
+is ``term(merged) - term(x) - term(y)`` with the one term function of
+:mod:`graphret.communities.quality`, compiled here with numba, so gains and qualities come from
+the same definition.  The gain depends only on the two communities' totals (e, a, n) and the
+weight between them, so after a merge only the new community's pairs change.
+
+Data structures (all flat arrays, no dense matrix):
+
+* **Community ids** follow scipy's linkage convention: nodes are ``0..n-1`` and the community
+  made by merge ``t`` (0-based) is ``n + t``.  Every id is therefore one immutable state; a
+  community that merges dies and is never reused.
+* **Neighbour maps**, one per live community, are slices of an append-only arena of
+  ``(neighbour id, weight)`` entries.  When ``x`` and ``y`` merge into ``c``, ``c``'s map is
+  built from the two old maps, each neighbour id resolved to the live community that now holds
+  it with a union-find (``parent`` array, path compression) and duplicate neighbours summed in
+  a scratch accumulator.  The neighbours' own maps are *not* touched -- their entries that name
+  ``x`` or ``y`` become stale and are resolved to ``c`` when those maps are next read.  The
+  arena is compacted when full, so it stays within a small multiple of the edge count.
+* **A global max-heap of candidate merges** ``(priority, gain, x, y)`` with lazy deletion: an
+  entry is valid iff both its communities are alive.  Every live adjacent pair has exactly one
+  entry (pushed when the younger of the two was made), so the heap is compacted (stale entries
+  dropped, re-heapified) when it outgrows a multiple of the edge count.  Ties are broken by the
+  smaller first id, then the smaller second id, so the result is deterministic.
+
+A merge of ``x`` and ``y`` costs ``O((|map x| + |map y|) alpha(n) + deg(c) log H)``; as in CNM
+the total is ``O(m d log n)`` for a dendrogram of depth ``d``.  Plain CNM on graphs without much
+hierarchy merges unevenly (one community swallowing singletons one at a time), which makes the
+big community's map be rebuilt over and over; ``heuristic="size"`` applies the Wakita-Tsurumi
+consolidation ratio on community sizes: candidates are ranked by
+``gain * min(n_x/n_y, n_y/n_x)`` (``gain / ratio`` for negative gains), which prefers merges
+of similar size.  The recorded gains and qualities are always the true ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from graphret.communities.quality import (
+    QUALITY_CODES,
+    check_resolution,
+    haq_term,
+    newman_term,
+    renumber_membership,
+    validate_graph,
+)
+from graphret.errors import InputError
+
+__all__ = ["cnm", "CNMResult", "replay_membership", "HEURISTICS"]
+
+HEURISTICS = (None, "size")
+
+# the one definition of each term, compiled unchanged
+_newman_term = njit(cache=True, inline="always")(newman_term)
+_haq_term = njit(cache=True, inline="always")(haq_term)
+
+
+@njit(cache=True, inline="always")
+def _term(q, e, a, n, W, g, w_max):
+    if q == 0:
+        return _newman_term(e, a, n, W, g, w_max)
+    return _haq_term(e, a, n, W, g, w_max)
+
+
+@njit(cache=True, inline="always")
+def _find(parent, x):
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+# ----------------------------------------------------------------------------- heap helpers
+@njit(cache=True, inline="always")
+def _before(hp, hx, hy, i, j):
+    """True if heap entry i should pop before entry j (larger priority, then smaller ids)."""
+    if hp[i] != hp[j]:
+        return hp[i] > hp[j]
+    if hx[i] != hx[j]:
+        return hx[i] < hx[j]
+    return hy[i] < hy[j]
+
+
+@njit(cache=True, inline="always")
+def _swap(hp, hg, hx, hy, i, j):
+    hp[i], hp[j] = hp[j], hp[i]
+    hg[i], hg[j] = hg[j], hg[i]
+    hx[i], hx[j] = hx[j], hx[i]
+    hy[i], hy[j] = hy[j], hy[i]
+
+
+@njit(cache=True)
+def _sift_up(hp, hg, hx, hy, i):
+    while i > 0:
+        p = (i - 1) >> 1
+        if _before(hp, hx, hy, i, p):
+            _swap(hp, hg, hx, hy, i, p)
+            i = p
+        else:
+            break
+
+
+@njit(cache=True)
+def _sift_down(hp, hg, hx, hy, i, size):
+    while True:
+        l = 2 * i + 1
+        if l >= size:
+            break
+        best = l
+        r = l + 1
+        if r < size and _before(hp, hx, hy, r, l):
+            best = r
+        if _before(hp, hx, hy, best, i):
+            _swap(hp, hg, hx, hy, i, best)
+            i = best
+        else:
+            break
+
+
+@njit(cache=True)
+def _priority(gain, nx, ny, heur):
+    if heur == 0:
+        return gain
+    ratio = nx / ny if nx < ny else ny / nx
+    if gain >= 0:
+        return gain * ratio
+    return gain / ratio
+
+
+# ----------------------------------------------------------------------------- the kernel
+@njit(cache=True)
+def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
+    total = 2 * n
+    e = np.zeros(total, np.float64)
+    a = np.zeros(total, np.float64)
+    cnt = np.zeros(total, np.float64)
+    alive = np.zeros(total, np.bool_)
+    parent = np.arange(total)
+    mstart = np.zeros(total, np.int64)
+    mlen = np.zeros(total, np.int64)
+    nnz = indptr[n]
+
+    # arena of neighbour maps
+    cap = max(2 * nnz + 16, 1024)
+    anb = np.empty(cap, np.int64)
+    aw = np.empty(cap, np.float64)
+    for i in range(n):
+        alive[i] = True
+        cnt[i] = 1.0
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            s += data[p]
+            anb[p] = indices[p]
+            aw[p] = data[p]
+        a[i] = s
+        mstart[i] = indptr[i]
+        mlen[i] = indptr[i + 1] - indptr[i]
+    used = nnz
+
+    # initial quality
+    q0 = 0.0
+    for i in range(n):
+        q0 += _term(q, 0.0, a[i], 1.0, W, g, w_max)
+
+    # heap of candidate merges, one per adjacent pair (i < j)
+    hcap = max(nnz, 1024)
+    hp = np.empty(hcap, np.float64)
+    hg = np.empty(hcap, np.float64)
+    hx = np.empty(hcap, np.int64)
+    hy = np.empty(hcap, np.int64)
+    hsize = 0
+    for i in range(n):
+        ti = _term(q, 0.0, a[i], 1.0, W, g, w_max)
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if j > i:
+                gain = (_term(q, data[p], a[i] + a[j], 2.0, W, g, w_max) - ti
+                        - _term(q, 0.0, a[j], 1.0, W, g, w_max))
+                hp[hsize] = _priority(gain, 1.0, 1.0, heur)
+                hg[hsize] = gain
+                hx[hsize] = i
+                hy[hsize] = j
+                hsize += 1
+    for i in range((hsize >> 1) - 1, -1, -1):
+        _sift_down(hp, hg, hx, hy, i, hsize)
+
+    # outputs
+    out_a = np.empty(n, np.int64)
+    out_b = np.empty(n, np.int64)
+    out_gain = np.empty(n, np.float64)
+    out_q = np.empty(n, np.float64)
+    out_size = np.empty(n, np.int64)
+
+    # scratch accumulator for building a merged map
+    acc = np.zeros(total, np.float64)
+    mark = np.full(total, -1, np.int64)
+    touched = np.empty(total, np.int64)
+
+    Q = q0
+    step = 0
+    while hsize > 0:
+        # pop the best entry
+        x = hx[0]
+        y = hy[0]
+        hsize -= 1
+        if hsize > 0:
+            hp[0] = hp[hsize]
+            hg[0] = hg[hsize]
+            hx[0] = hx[hsize]
+            hy[0] = hy[hsize]
+            _sift_down(hp, hg, hx, hy, 0, hsize)
+        if not (alive[x] and alive[y]):
+            continue
+
+        c = n + step
+        # build c's neighbour map from x's and y's
+        ntouch = 0
+        wxy = 0.0
+        for src in (x, y):
+            s0 = mstart[src]
+            for p in range(s0, s0 + mlen[src]):
+                r = _find(parent, anb[p])
+                if r == x or r == y:
+                    if src == x:  # count the x-y weight once
+                        wxy += aw[p]
+                    continue
+                if mark[r] != step:
+                    mark[r] = step
+                    acc[r] = 0.0
+                    touched[ntouch] = r
+                    ntouch += 1
+                acc[r] += aw[p]
+
+        # room in the arena (compact, and grow if needed)
+        if used + ntouch > cap:
+            live = 0
+            for v in range(c):
+                if alive[v] and v != x and v != y:
+                    live += mlen[v]
+            ncap = cap
+            while live + ntouch > ncap // 2:
+                ncap *= 2
+            nanb = np.empty(ncap, np.int64)
+            naw = np.empty(ncap, np.float64)
+            pos = 0
+            for v in range(c):
+                if alive[v] and v != x and v != y:
+                    s0 = mstart[v]
+                    L = mlen[v]
+                    nanb[pos:pos + L] = anb[s0:s0 + L]
+                    naw[pos:pos + L] = aw[s0:s0 + L]
+                    mstart[v] = pos
+                    pos += L
+            anb = nanb
+            aw = naw
+            cap = ncap
+            used = pos
+
+        # make c
+        e[c] = e[x] + e[y] + wxy
+        a[c] = a[x] + a[y]
+        cnt[c] = cnt[x] + cnt[y]
+        tx = _term(q, e[x], a[x], cnt[x], W, g, w_max)
+        ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
+        tc = _term(q, e[c], a[c], cnt[c], W, g, w_max)
+        gain = tc - tx - ty
+        Q += gain
+        alive[x] = False
+        alive[y] = False
+        alive[c] = True
+        parent[x] = c
+        parent[y] = c
+        mstart[c] = used
+        mlen[c] = ntouch
+        out_a[step] = x
+        out_b[step] = y
+        out_gain[step] = gain
+        out_q[step] = Q
+        out_size[step] = np.int64(cnt[c])
+
+        # room in the heap: drop stale entries first, grow if still needed
+        if hsize + ntouch > hcap:
+            k = 0
+            for i in range(hsize):
+                if alive[hx[i]] and alive[hy[i]]:
+                    hp[k] = hp[i]
+                    hg[k] = hg[i]
+                    hx[k] = hx[i]
+                    hy[k] = hy[i]
+                    k += 1
+            hsize = k
+            if hsize + ntouch > hcap // 2:
+                ncap = hcap
+                while hsize + ntouch > ncap // 2:
+                    ncap *= 2
+                nhp = np.empty(ncap, np.float64)
+                nhg = np.empty(ncap, np.float64)
+                nhx = np.empty(ncap, np.int64)
+                nhy = np.empty(ncap, np.int64)
+                nhp[:hsize] = hp[:hsize]
+                nhg[:hsize] = hg[:hsize]
+                nhx[:hsize] = hx[:hsize]
+                nhy[:hsize] = hy[:hsize]
+                hp = nhp
+                hg = nhg
+                hx = nhx
+                hy = nhy
+                hcap = ncap
+            for i in range((hsize >> 1) - 1, -1, -1):
+                _sift_down(hp, hg, hx, hy, i, hsize)
+
+        # write c's map and push its candidate merges
+        for t in range(ntouch):
+            r = touched[t]
+            w = acc[r]
+            anb[used + t] = r
+            aw[used + t] = w
+            tr = _term(q, e[r], a[r], cnt[r], W, g, w_max)
+            gn = _term(q, e[c] + e[r] + w, a[c] + a[r], cnt[c] + cnt[r], W, g, w_max) - tc - tr
+            hp[hsize] = _priority(gn, cnt[c], cnt[r], heur)
+            hg[hsize] = gn
+            hx[hsize] = r
+            hy[hsize] = c
+            _sift_up(hp, hg, hx, hy, hsize)
+            hsize += 1
+        used += ntouch
+        step += 1
+
+    return q0, out_a[:step], out_b[:step], out_gain[:step], out_q[:step], out_size[:step]
+
+
+@njit(cache=True)
+def _replay(n, ma, mb, steps):
+    parent = np.arange(n + steps)
+    for t in range(steps):
+        parent[ma[t]] = n + t
+        parent[mb[t]] = n + t
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = _find(parent, i)
+    return out
+
+
+def replay_membership(n: int, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Membership after the first ``steps`` merges of a dendrogram (linkage ids), renumbered."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    if not 0 <= steps <= a.size:
+        raise InputError(f"steps must be in 0..{a.size}, got {steps}")
+    return renumber_membership(_replay(int(n), a, b, int(steps)))
+
+
+# ----------------------------------------------------------------------------- public API
+@dataclass
+class CNMResult:
+    """Result of :func:`cnm`.
+
+    ``dendrogram`` holds one row per merge, as numpy columns (Arrow-friendly):
+
+    * ``step`` -- 0-based merge number ``t``;
+    * ``a``, ``b`` -- the ids of the two communities merged, ``a < b``, in scipy's linkage
+      convention: ids ``0..n-1`` are the nodes and merge ``t`` makes community ``n + t``;
+    * ``gain`` -- the quality gained by the merge (may be negative after the best point);
+    * ``quality_after`` -- the quality of the partition after the merge;
+    * ``size_after`` -- the number of nodes in the merged community.
+
+    ``membership`` is the partition of highest quality (``best_step`` merges; ``quality``),
+    communities numbered 0.. by decreasing size, ties by smallest member.
+    """
+
+    membership: np.ndarray
+    dendrogram: dict
+    quality: float
+    n_nodes: int
+    initial_quality: float
+    best_step: int
+    quality_name: str = "newman"
+    resolution: float = 1.0
+    heuristic: str | None = None
+    seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_merges(self) -> int:
+        return int(self.dendrogram["step"].size)
+
+    @property
+    def n_communities(self) -> int:
+        return int(self.membership.max()) + 1 if self.membership.size else 0
+
+    @property
+    def min_communities(self) -> int:
+        """The number of communities at the end of the dendrogram (connected components)."""
+        return self.n_nodes - self.n_merges
+
+    def quality_at(self, n_communities: int) -> float:
+        """The recorded quality of the cut at ``n_communities``."""
+        s = self._steps_for(n_communities)
+        return self.initial_quality if s == 0 else float(self.dendrogram["quality_after"][s - 1])
+
+    def _steps_for(self, n_communities: int) -> int:
+        try:
+            nc = int(n_communities)
+        except (TypeError, ValueError):
+            raise InputError(f"n_communities must be an integer, got {n_communities!r}") from None
+        if nc != n_communities or not self.min_communities <= nc <= self.n_nodes:
+            raise InputError(
+                f"cannot cut at {n_communities} communities; choose between {self.min_communities} "
+                f"(one per connected component) and {self.n_nodes} (singletons)"
+            )
+        return self.n_nodes - nc
+
+    def cut(self, n_communities: int) -> np.ndarray:
+        """Membership with exactly ``n_communities`` communities, from the dendrogram."""
+        s = self._steps_for(n_communities)
+        return replay_membership(self.n_nodes, self.dendrogram["a"], self.dendrogram["b"], s)
+
+    def dendrogram_table(self):
+        """The dendrogram as a ``pyarrow.Table`` (columns as in :attr:`dendrogram`)."""
+        import pyarrow as pa
+
+        return pa.table({k: pa.array(v) for k, v in self.dendrogram.items()})
+
+    def linkage(self) -> np.ndarray:
+        """scipy-style linkage matrix ``(a, b, merge number + 1, size)`` of the merges (only a
+        full tree when the graph is connected; distances are the merge ranks, not gains)."""
+        d = self.dendrogram
+        return np.column_stack([d["a"], d["b"], d["step"] + 1, d["size_after"]]).astype(np.float64)
+
+
+def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.0,
+        heuristic: str | None = None, w_max: float = 1.0) -> CNMResult:
+    """CNM greedy agglomeration of ``graph`` (symmetric CSR, positive weights, zero diagonal).
+
+    ``quality``: ``"newman"`` or ``"haq"`` (see :mod:`graphret.communities.quality`);
+    ``resolution``: g > 0; ``heuristic``: ``None`` (plain CNM) or ``"size"`` (Wakita-Tsurumi
+    consolidation ratio on community sizes); ``w_max``: Haq's largest edge weight (1 for cosine).
+    """
+    import time
+
+    if quality not in QUALITY_CODES:
+        raise InputError(f"unknown quality {quality!r}; use 'newman' or 'haq'")
+    if heuristic not in HEURISTICS:
+        raise InputError(f"unknown heuristic {heuristic!r}; use None or 'size'")
+    g = check_resolution(resolution)
+    if not (np.isfinite(w_max) and w_max > 0):
+        raise InputError(f"w_max must be a finite number > 0, got {w_max!r}")
+    G = validate_graph(graph)
+    n = G.shape[0]
+    W = float(G.data.sum()) / 2.0
+    t0 = time.perf_counter()
+    q0, ma, mb, gains, quals, sizes = _cnm_kernel(
+        G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, n, W, g, float(w_max),
+        QUALITY_CODES[quality], 0 if heuristic is None else 1,
+    )
+    seconds = time.perf_counter() - t0
+    steps = ma.size
+    dendro = {
+        "step": np.arange(steps, dtype=np.int64),
+        "a": np.minimum(ma, mb),
+        "b": np.maximum(ma, mb),
+        "gain": gains,
+        "quality_after": quals,
+        "size_after": sizes,
+    }
+    allq = np.concatenate([[q0], quals])
+    best = int(np.argmax(allq))
+    membership = replay_membership(n, dendro["a"], dendro["b"], best)
+    return CNMResult(
+        membership=membership, dendrogram=dendro, quality=float(allq[best]), n_nodes=n,
+        initial_quality=float(q0), best_step=best, quality_name=quality, resolution=g,
+        heuristic=heuristic, seconds=seconds,
+    )

@@ -1,0 +1,316 @@
+"""A CSV manifest: one row per image, an image path column and label columns.
+
+Paths are relative to the CSV's folder (or ``CsvOptions.root``) or absolute.  Columns:
+
+* path column: ``CsvOptions.path_column``, else the first of path / filename / file /
+  image / image_path / img (any case);
+* id column (optional): ``id_column``, else a column named "id" (any case); else the path
+  without extension is the id;
+* split column (optional): ``split_column``, else a column named "split" (any case), with
+  values train / val / test (any case; "valid", "validation" accepted);
+* label columns: ``label_columns``, else chosen automatically from the other columns: two or
+  more columns holding only 1 / 0 / -1 / blank -> multi-label over those columns (the other
+  columns become metadata, as for CheXpert's Sex, Age, Frontal/Lateral, AP/PA); else a
+  single remaining column, or one named label / class / target -> multi-class with class
+  names from its values.
+
+Multi-label columns follow CheXpert's convention: 1 positive, 0 negative, -1 uncertain,
+blank not mentioned.  The policy maps them into graphret's labels (1, 0, or -1 = masked out
+of training losses):
+
+* ``uncertain="ignore"`` (U-Ignore, default) -> -1; ``"ones"`` (U-Ones) -> 1;
+  ``"zeros"`` (U-Zeros) -> 0;
+* ``blank="zeros"`` (default, unmentioned = negative, as the CheXpert paper's labeller
+  reads it) -> 0; ``blank="ignore"`` -> -1.
+
+Rows whose image file does not exist are skipped and counted (``on_corrupt="skip"``) or
+raise :class:`~graphret.errors.InputError` (``on_corrupt="error"``); with
+``CsvOptions.verify=True`` every image is also decoded once at load time, as for folders.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from graphret.data._common import (
+    check_on_corrupt,
+    existing_file,
+    make_unique,
+    normalise_split,
+    strip_extension,
+)
+from graphret.data.folder import corrupt_error, decode_image, verify_image
+from graphret.data.imageset import ImageSet
+from graphret.data.split import assign_splits
+from graphret.errors import InputError
+
+PATH_COLUMNS = ("path", "filename", "file", "image", "image_path", "img")
+CLASS_COLUMNS = ("label", "class", "target", "labels", "diagnosis")
+SKIP_MISSING = "missing files"
+SKIP_CORRUPT = "corrupt images"
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How to read a CSV manifest (every field optional; see the module docstring)."""
+
+    path_column: str | None = None
+    label_columns: Sequence[str] | None = None
+    split_column: str | None = None
+    id_column: str | None = None
+    task: Literal["auto", "multiclass", "multilabel"] = "auto"
+    uncertain: Literal["ignore", "ones", "zeros"] = "ignore"
+    blank: Literal["zeros", "ignore"] = "zeros"
+    root: str | Path | None = None  # folder that relative paths start from (default: the CSV's)
+    verify: bool = False  # decode every image once at load time
+
+
+_BLANKS = ("", "nan", "na", "n/a", "none", "null")
+
+
+def _ternary(value: str) -> int | None:
+    """"1", "1.0" -> 1; "0" -> 0; "-1" -> -1; blank -> 99 (marker); anything else -> None."""
+    v = value.strip().lower()
+    if v in _BLANKS:
+        return 99
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    if f in (1.0, 0.0, -1.0):
+        return int(f)
+    return None
+
+
+def _find(columns: list[str], wanted: str | None, candidates: Sequence[str], what: str, csv_path: Path) -> str | None:
+    if wanted is not None:
+        if wanted not in columns:
+            raise InputError(
+                f"{csv_path}: no {what} column {wanted!r}; the columns are {', '.join(columns)}"
+            )
+        return wanted
+    lower = {c.strip().lower(): c for c in reversed(columns)}
+    for cand in candidates:
+        if cand in lower:
+            return lower[cand]
+    return None
+
+
+def _policy_map(uncertain: str, blank: str) -> dict[int, int]:
+    if uncertain not in ("ignore", "ones", "zeros"):
+        raise InputError(f"uncertain must be 'ignore', 'ones' or 'zeros', got {uncertain!r}")
+    if blank not in ("zeros", "ignore"):
+        raise InputError(f"blank must be 'zeros' or 'ignore', got {blank!r}")
+    return {
+        1: 1,
+        0: 0,
+        -1: {"ignore": -1, "ones": 1, "zeros": 0}[uncertain],
+        99: {"zeros": 0, "ignore": -1}[blank],
+    }
+
+
+def _metadata_column(values: list[str]) -> np.ndarray:
+    try:
+        return np.array([float(v) if v.strip() else np.nan for v in values], dtype=np.float64)
+    except ValueError:
+        return np.array(values, dtype=object).astype(str)
+
+
+def _class_order(values: set[str]) -> list[str]:
+    try:
+        nums = {v: float(v) for v in values}
+    except ValueError:
+        return sorted(values)
+    return sorted(values, key=lambda v: (nums[v], v))
+
+
+def load_csv(
+    csv_path: str | Path,
+    *,
+    options: CsvOptions | None = None,
+    seed: int = 0,
+    split: bool = True,
+    on_corrupt: str = "skip",
+) -> ImageSet:
+    """Read a CSV manifest into an :class:`ImageSet` whose images are read lazily."""
+    opts = options or CsvOptions()
+    check_on_corrupt(on_corrupt)
+    csv_path = existing_file(csv_path, what="CSV file")
+    policy = _policy_map(opts.uncertain, opts.blank)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"cannot read CSV {csv_path} ({e}); save it as UTF-8 text") from e
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise InputError(f"{csv_path} is empty (it needs a header row and one row per image)")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    if not body:
+        raise InputError(f"{csv_path} has a header but no rows (add one row per image)")
+    if len(set(header)) != len(header):
+        dup = sorted(k for k, v in Counter(header).items() if v > 1)
+        raise InputError(f"{csv_path}: duplicate column names {dup} (rename them)")
+    width = len(header)
+    for lineno, r in enumerate(body, start=2):
+        if len(r) != width:
+            raise InputError(f"{csv_path} line {lineno} has {len(r)} fields, the header has {width} (fix the row)")
+    columns = {h: [r[j] for r in body] for j, h in enumerate(header)}
+
+    path_col = _find(header, opts.path_column, PATH_COLUMNS, "path", csv_path)
+    if path_col is None:
+        raise InputError(
+            f"{csv_path} has no image path column; the columns are {', '.join(header)} "
+            f"(name one path/filename/image, or set CsvOptions.path_column)"
+        )
+    id_col = _find(header, opts.id_column, ("id",), "id", csv_path)
+    split_col = _find(header, opts.split_column, ("split",), "split", csv_path)
+    rest = [c for c in header if c not in (path_col, id_col, split_col)]
+
+    task, label_cols = _choose_labels(csv_path, header, rest, columns, opts)
+    meta_cols = [c for c in rest if c not in label_cols]
+
+    # Labels for all rows.
+    n_rows = len(body)
+    class_names: list[str] = []
+    labels: np.ndarray | None = None
+    if task == "multilabel":
+        labels = np.zeros((n_rows, len(label_cols)), np.int8)
+        for j, col in enumerate(label_cols):
+            for i, v in enumerate(columns[col]):
+                t = _ternary(v)
+                if t is None:
+                    raise InputError(
+                        f"{csv_path}: column {col!r} row {i + 2} holds {v!r}; multi-label columns "
+                        "take 1, 0, -1 (uncertain) or blank"
+                    )
+                labels[i, j] = policy[t]
+        class_names = list(label_cols)
+    elif task == "multiclass":
+        col = columns[label_cols[0]]
+        values = [v.strip() for v in col]
+        class_names = _class_order({v for v in values if v.lower() not in _BLANKS})
+        index = {c: k for k, c in enumerate(class_names)}
+        labels = np.array([index.get(v, -1) for v in values], dtype=np.int64)
+
+    # Resolve and check files.
+    base = Path(opts.root).expanduser() if opts.root is not None else csv_path.parent
+    skipped: Counter = Counter()
+    keep: list[int] = []
+    paths: list[str] = []
+    for i, raw in enumerate(columns[path_col]):
+        p = raw.strip()
+        if not p:
+            if on_corrupt == "error":
+                raise InputError(f"{csv_path} row {i + 2} has an empty {path_col!r} (fill it or drop the row)")
+            skipped[SKIP_MISSING] += 1
+            continue
+        full = Path(p).expanduser()
+        if not full.is_absolute():
+            full = base / full
+        if not full.is_file():
+            if on_corrupt == "error":
+                raise InputError(f"image file not found: {full} (row {i + 2} of {csv_path}; fix the path or use on_corrupt='skip')")
+            skipped[SKIP_MISSING] += 1
+            continue
+        if opts.verify:
+            reason = verify_image(full)
+            if reason is not None:
+                if on_corrupt == "error":
+                    raise corrupt_error(full, reason)
+                skipped[SKIP_CORRUPT] += 1
+                continue
+        keep.append(i)
+        paths.append(str(full))
+    if not keep:
+        raise InputError(
+            f"none of the {n_rows} images listed in {csv_path} exist under {base} "
+            f"(paths are relative to the CSV's folder; set CsvOptions.root if they start elsewhere)"
+        )
+    idx = np.array(keep)
+    if labels is not None:
+        labels = labels[idx]
+
+    if id_col is not None:
+        ids = [columns[id_col][i].strip() for i in keep]
+        dup = [k for k, v in Counter(ids).items() if v > 1]
+        if dup or any(not x for x in ids):
+            raise InputError(f"{csv_path}: id column {id_col!r} has {'duplicate ids ' + repr(dup[:3]) if dup else 'empty ids'} (ids must be unique)")
+    else:
+        ids = make_unique(strip_extension(columns[path_col][i].strip().replace("\\", "/")) for i in keep)
+
+    source_splits = None
+    if split_col is not None:
+        raw_splits = [columns[split_col][i] for i in keep]
+        norm = [normalise_split(s) if s.strip() else None for s in raw_splits]
+        bad = sorted({s for s, v in zip(raw_splits, norm) if v is None})
+        if bad:
+            raise InputError(f"{csv_path}: split column {split_col!r} has values {bad[:5]} (use train, val or test)")
+        source_splits = np.array(norm, dtype=object)
+    splits, origin = assign_splits(len(keep), split=split, seed=seed, labels=labels, source_splits=source_splits)
+
+    metadata = {c: _metadata_column([columns[c][i] for i in keep]) for c in meta_cols}
+
+    def read(i: int) -> np.ndarray:
+        try:
+            return decode_image(paths[i])
+        except FileNotFoundError as e:
+            raise InputError(f"image file not found: {paths[i]} (it was there when the CSV was read)") from e
+        except Exception as e:
+            raise corrupt_error(paths[i], f"{type(e).__name__}: {e}") from e
+
+    return ImageSet(
+        ids=ids,
+        paths=paths,
+        splits=splits,
+        labels=labels,
+        class_names=class_names,
+        task=task,
+        source=f"csv:{csv_path}",
+        read=read,
+        skipped=dict(sorted(skipped.items())),
+        split_origin=origin,
+        metadata=metadata,
+    )
+
+
+def _choose_labels(
+    csv_path: Path, header: list[str], rest: list[str], columns: dict[str, list[str]], opts: CsvOptions
+) -> tuple[str, list[str]]:
+    """The task and the label columns."""
+    if opts.task not in ("auto", "multiclass", "multilabel"):
+        raise InputError(f"task must be 'auto', 'multiclass' or 'multilabel', got {opts.task!r}")
+    if opts.label_columns is not None:
+        cols = list(opts.label_columns)
+        missing = [c for c in cols if c not in header]
+        if missing:
+            raise InputError(f"{csv_path}: no label column {missing[0]!r}; the columns are {', '.join(header)}")
+        if not cols:
+            return "unlabelled", []
+        if opts.task == "multiclass" and len(cols) > 1:
+            raise InputError(f"{csv_path}: a multi-class task takes one label column, got {len(cols)}")
+        task = opts.task if opts.task != "auto" else ("multilabel" if len(cols) > 1 else "multiclass")
+        return task, cols
+    if not rest:
+        return "unlabelled", []
+    binary = [c for c in rest if all(_ternary(v) is not None for v in columns[c])]
+    if opts.task == "multilabel" or (opts.task == "auto" and len(binary) >= 2):
+        if not binary:
+            raise InputError(f"{csv_path}: no column holds only 1/0/-1/blank; name label_columns")
+        return "multilabel", binary
+    if len(rest) == 1:
+        return "multiclass", rest
+    named = [c for c in rest if c.strip().lower() in CLASS_COLUMNS]
+    if named:
+        return "multiclass", named[:1]
+    raise InputError(
+        f"{csv_path}: cannot tell the label column among {', '.join(rest)} "
+        "(set CsvOptions.label_columns)"
+    )

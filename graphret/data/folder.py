@@ -1,0 +1,219 @@
+"""A folder of images where each sub-folder is a class.
+
+Layout::
+
+    root/<class>/**/<image>            # nested folders belong to the top class folder
+    root/<split>/<class>/**/<image>    # optional split level: train/val/test in any case
+                                       # ("Train", "TEST", "validation" ...)
+    root/<image>                       # no sub-folders at all: an unlabelled set
+
+PNG, JPEG, TIFF and BMP files are read (extensions in any case); other files (CSV, text,
+hidden files) are skipped and counted in ``ImageSet.skipped``.  Every image is decoded once
+at scan time (JPEGs in reduced-size draft mode, which still reads all of the compressed data)
+so that a corrupt or truncated file is found before any work starts: it is skipped and
+counted with ``on_corrupt="skip"`` or raises :class:`~graphret.errors.InputError` naming the
+file with ``on_corrupt="error"``.  Images are then read lazily through ``ImageSet.read`` as
+uint8 grey (H, W) or colour (H, W, 3).  Ids are the relative paths without extension, in
+sorted order, so they are stable across runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from graphret.data._common import (
+    check_on_corrupt,
+    existing_dir,
+    make_unique,
+    normalise_split,
+    strip_extension,
+)
+from graphret.data.imageset import ImageSet
+from graphret.data.split import assign_splits
+from graphret.data.transforms import to_uint8
+from graphret.errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"})
+SKIP_NON_IMAGE = "non-image files"
+SKIP_HIDDEN = "hidden files"
+SKIP_CORRUPT = "corrupt images"
+SKIP_OUTSIDE = "images outside class folders"
+
+
+def is_image_name(name: str) -> bool:
+    """True for a file name with an image extension (case-insensitive)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def pil_to_array(im: Image.Image) -> np.ndarray:
+    """A PIL image as uint8 (H, W) grey or (H, W, 3) colour.
+
+    Bilevel and grey+alpha become grey; palette images become grey when the palette is grey,
+    else RGB; RGBA/CMYK/YCbCr/LAB/HSV become RGB (alpha dropped); 16-bit, 32-bit and float
+    images are rescaled by their own range to 0..255.
+    """
+    mode = im.mode
+    if mode in ("P", "PA"):
+        rgb = np.asarray(im.convert("RGB"))
+        if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            return np.ascontiguousarray(rgb[..., 0])
+        return rgb
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode == "L":
+        return np.asarray(im)
+    if mode in ("LA", "La"):
+        return np.asarray(im.getchannel(0))
+    if mode.startswith("I") or mode == "F":
+        return to_uint8(np.asarray(im))
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """Read one image file fully (first frame, EXIF orientation applied) as uint8."""
+    with Image.open(path) as im:
+        im.load()
+        if im.format == "JPEG":
+            im = ImageOps.exif_transpose(im)
+        return pil_to_array(im)
+
+
+def verify_image(path: str | Path) -> str | None:
+    """Decode ``path`` cheaply to check it; return None when good, else the reason."""
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                # Decode at 1/8 scale: all entropy-coded data is still read, so truncation
+                # and corrupt data are caught at a fraction of the cost.
+                im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+        return None
+    except Exception as e:  # PIL raises many kinds for bad data
+        return f"{type(e).__name__}: {e}".strip()
+
+
+def corrupt_error(path: str | Path, reason: str) -> InputError:
+    """The InputError for a corrupt image under ``on_corrupt="error"``."""
+    return InputError(
+        f"corrupt image: {path} ({reason}); remove or replace it, or use on_corrupt='skip'"
+    )
+
+
+def _walk(root: Path) -> tuple[list[str], Counter]:
+    """Relative posix paths of all non-hidden files, sorted, and skip counts."""
+    skipped: Counter = Counter()
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            if name.startswith("."):
+                skipped[SKIP_HIDDEN] += 1
+                continue
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            files.append(rel.replace(os.sep, "/"))
+    files.sort()
+    return files, skipped
+
+
+def _unique_ids(rels: list[str]) -> list[str]:
+    stems = [strip_extension(r) for r in rels]
+    counts = Counter(stems)
+    return make_unique(r if counts[s] > 1 else s for r, s in zip(rels, stems))
+
+
+def load_folder(
+    root: str | Path,
+    *,
+    seed: int = 0,
+    split: bool = True,
+    on_corrupt: str = "skip",
+) -> ImageSet:
+    """Scan a class-per-sub-folder image tree into an :class:`ImageSet` read lazily."""
+    check_on_corrupt(on_corrupt)
+    root = existing_dir(root).resolve()
+    files, skipped = _walk(root)
+    top_dirs = sorted({f.split("/", 1)[0] for f in files if "/" in f})
+    split_level = bool(top_dirs) and all(normalise_split(d) in ("train", "val", "test") for d in top_dirs)
+    depth = 1 if split_level else 0  # index of the class component
+    labelled = any(f.count("/") > depth for f in files)
+
+    rels: list[str] = []
+    classes: list[str | None] = []
+    folder_splits: list[str] = []
+    for rel in files:
+        if not is_image_name(rel):
+            skipped[SKIP_NON_IMAGE] += 1
+            continue
+        parts = rel.split("/")
+        if split_level and len(parts) == 1:
+            skipped[SKIP_OUTSIDE] += 1
+            continue
+        if labelled and len(parts) <= depth + 1:
+            skipped[SKIP_OUTSIDE] += 1
+            continue
+        if not labelled and not split_level and len(parts) > 1:
+            skipped[SKIP_OUTSIDE] += 1
+            continue
+        reason = verify_image(root / rel)
+        if reason is not None:
+            if on_corrupt == "error":
+                raise corrupt_error(root / rel, reason)
+            skipped[SKIP_CORRUPT] += 1
+            continue
+        rels.append(rel)
+        classes.append(parts[depth] if labelled else None)
+        folder_splits.append(normalise_split(parts[0]) if split_level else "")
+
+    if not rels:
+        n_other = sum(skipped.values())
+        detail = ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) or "the folder is empty"
+        raise InputError(
+            f"no images in {root}: found no readable PNG, JPEG, TIFF or BMP files "
+            f"({detail}; {n_other} files skipped); give a folder of class sub-folders of images"
+        )
+
+    if labelled:
+        class_names = sorted({c for c in classes if c is not None})
+        index = {c: i for i, c in enumerate(class_names)}
+        labels: np.ndarray | None = np.array([index[c] for c in classes], dtype=np.int64)
+        task = "multiclass"
+    else:
+        class_names, labels, task = [], None, "unlabelled"
+
+    paths = [str(root / rel) for rel in rels]
+    splits, origin = assign_splits(
+        len(rels),
+        split=split,
+        seed=seed,
+        labels=labels,
+        source_splits=np.array(folder_splits, dtype=object) if split_level else None,
+    )
+
+    def read(i: int) -> np.ndarray:
+        try:
+            return decode_image(paths[i])
+        except FileNotFoundError as e:
+            raise InputError(f"image vanished since the scan: {paths[i]} (rescan the folder)") from e
+        except Exception as e:
+            raise corrupt_error(paths[i], f"{type(e).__name__}: {e}") from e
+
+    return ImageSet(
+        ids=_unique_ids(rels),
+        paths=paths,
+        splits=splits,
+        labels=labels,
+        class_names=class_names,
+        task=task,
+        source=f"folder:{root}",
+        read=read,
+        skipped=dict(sorted(skipped.items())),
+        split_origin=origin,
+    )

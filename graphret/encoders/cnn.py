@@ -1,0 +1,454 @@
+"""Supervised CNN classifier encoder (Haq et al.; Qayyum et al.).
+
+A CNN is trained to classify the images; the code is an inner layer's activation, L2-normalised:
+the pooled penultimate feature by default (DenseNet-121: 1024-d, ResNet-18: 512-d, ResNet-50:
+2048-d), FC1 / FC2 / FC3 for Qayyum et al.'s DCNN (:mod:`graphret.encoders.dcnn`).  The
+classifier's predicted class and probabilities are kept per item for class-filtered search.
+
+* Multi-class: cross-entropy; validation accuracy drives early stopping.
+* Multi-label: binary cross-entropy with each label's positive examples weighted by its
+  negative / positive ratio (Haq et al.), uncertain or unknown entries (-1) masked out of the
+  loss (the CheXpert convention); the masked validation loss drives early stopping.  The
+  "predicted class" of an item is its most probable label; ``probabilities`` are per-label.
+
+**Backbones** are torchvision's ResNet-18, ResNet-50 and DenseNet-121, trained from scratch (or
+started from a local ImageNet state_dict with ``weights=PATH``), adapted to the input:
+
+* the first convolution takes the images' channel count (1 grey, 3 colour); a loaded 3-channel
+  ImageNet kernel is summed over its colour channels for grey input;
+* the stem follows the image size: below 64 px the 7x7 stride-2 convolution becomes 3x3
+  stride 1 (the max-pool stays, so a 28 px image enters the first block at 14x14: four times
+  cheaper than MedMNIST's no-pool variant on a CPU, at no measurable loss); from 64 px to
+  127 px the 7x7 stride-2 convolution stays and the max-pool goes; from 128 px the network is
+  torchvision's unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from graphret.data.imageset import ImageSet
+from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
+from graphret.encoders.training import (
+    Augment,
+    Normalise,
+    TorchEncoder,
+    channel_stats,
+    holdout,
+    load_module_state,
+    module_state,
+    seed_everything,
+    torch,
+    train_loop,
+)
+from graphret.errors import InputError
+
+BACKBONES = ("resnet18", "resnet50", "densenet121", "dcnn")
+TORCHVISION_BACKBONES = ("resnet18", "resnet50", "densenet121")
+
+
+def stem_for(image_size: int) -> str:
+    """``"small"`` (< 64 px), ``"medium"`` (64-127 px) or ``"imagenet"`` (128 px and up)."""
+    if image_size < 64:
+        return "small"
+    if image_size < 128:
+        return "medium"
+    return "imagenet"
+
+
+def _adapt_conv(old, channels: int, kernel: int, stride: int, padding: int):
+    nn = torch().nn
+    return nn.Conv2d(channels, old.out_channels, kernel, stride, padding, bias=old.bias is not None)
+
+
+def _torchvision_net_class():
+    nn = torch().nn
+
+    class _Net(nn.Module):
+        """A torchvision backbone adapted to the input; forward -> {"penultimate", "logits"}."""
+
+        def __init__(self, backbone: str, *, channels: int, image_size: int, num_outputs: int, stem: str | None = None, dropout: float = 0.0) -> None:
+            super().__init__()
+            import torchvision
+
+            if backbone not in TORCHVISION_BACKBONES:
+                raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+            model = getattr(torchvision.models, backbone)(weights=None)
+            stem = stem or stem_for(image_size)
+            self.backbone = backbone
+            self.stem = stem
+            if backbone.startswith("resnet"):
+                if stem == "small":
+                    model.conv1 = _adapt_conv(model.conv1, channels, 3, 1, 1)
+                elif channels != 3:
+                    model.conv1 = _adapt_conv(model.conv1, channels, 7, 2, 3)
+                if stem == "medium":
+                    model.maxpool = nn.Identity()
+                dim = model.fc.in_features
+                model.fc = nn.Identity()
+                self.trunk = model
+                self._resnet = True
+            else:
+                f = model.features
+                if stem == "small":
+                    f.conv0 = _adapt_conv(f.conv0, channels, 3, 1, 1)
+                elif channels != 3:
+                    f.conv0 = _adapt_conv(f.conv0, channels, 7, 2, 3)
+                if stem == "medium":
+                    f.pool0 = nn.Identity()
+                dim = model.classifier.in_features
+                model.classifier = nn.Identity()
+                self.trunk = model
+                self._resnet = False
+            self.dim = dim
+            self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+            self.head = nn.Linear(dim, num_outputs) if num_outputs else None
+
+        def forward(self, x):
+            f = self.trunk(x)  # pooled, flattened (ResNet: avgpool+flatten; DenseNet: relu+pool)
+            out = {"penultimate": f}
+            if self.head is not None:
+                out["logits"] = self.head(self.drop(f))
+            return out
+
+        def dims(self) -> dict[str, int]:
+            return {"penultimate": self.dim}
+
+    return _Net
+
+
+def build_network(backbone: str, *, channels: int, image_size: int, num_outputs: int, fc_width: int | None = None, dropout: float | None = None):
+    """A classifier network whose forward returns a dict of named activations
+    (``"penultimate"``, ``"logits"`` when ``num_outputs``; FC1-3 for the DCNN)."""
+    if backbone == "dcnn":
+        from graphret.encoders.dcnn import DCNN
+
+        return DCNN(channels=channels, image_size=image_size, num_outputs=num_outputs, fc_width=fc_width, dropout=0.5 if dropout is None else dropout)
+    if backbone not in TORCHVISION_BACKBONES:
+        raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    return _torchvision_net_class()(backbone, channels=channels, image_size=image_size, num_outputs=num_outputs, dropout=dropout or 0.0)
+
+
+def load_imagenet_weights(net, path: str) -> int:
+    """Start a torchvision-backbone net from a local ImageNet state_dict file: every tensor
+    whose name and shape fit is copied (a 3-channel first kernel is summed to grey); returns how
+    many tensors were taken."""
+    t = torch()
+    try:
+        state = t.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no such weights file: {path}") from None
+    except Exception as error:  # noqa: BLE001
+        raise InputError(f"{path} is not a readable torch state_dict ({type(error).__name__}); give a file saved with torch.save(model.state_dict())") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path} does not hold a state_dict; save one with torch.save(model.state_dict(), path)")
+    own = net.trunk.state_dict()
+    taken = {}
+    for key, value in state.items():
+        if key not in own or not hasattr(value, "shape"):
+            continue
+        if value.shape == own[key].shape:
+            taken[key] = value
+        elif value.ndim == 4 and own[key].ndim == 4 and value.shape[1] == 3 and own[key].shape[1] == 1 and value.shape[2:] == own[key].shape[2:]:
+            taken[key] = value.sum(dim=1, keepdim=True)
+    if len(taken) < len(own) // 2:
+        raise InputError(f"{path} does not look like {net.backbone} weights ({len(taken)} of {len(own)} tensors fit); give the matching backbone's state_dict")
+    net.trunk.load_state_dict(taken, strict=False)
+    return len(taken)
+
+
+def check_labels(images: ImageSet, train: np.ndarray, what: str) -> np.ndarray:
+    """The training items that carry a label; one clear InputError when there are none or
+    only one class."""
+    if images.labels is None or images.task == "unlabelled":
+        raise InputError(
+            f"the {what} encoder needs class labels, but {images.source} has none; "
+            "use --encoder siamese with a pair list (--pairs) or --encoder dae, which need no labels"
+        )
+    labels = np.asarray(images.labels)
+    if images.task == "multilabel":
+        known = (labels[train] >= 0).any(axis=1)
+        kept = train[known]
+        if len(kept) == 0:
+            raise InputError(f"no training item of {images.source} has a known label; use --encoder siamese or dae")
+        sub = labels[kept]
+        if not ((sub == 1).any(axis=0) & (sub == 0).any(axis=0)).any():
+            raise InputError("no label has both positive and negative training items; a classifier cannot learn (use --encoder dae)")
+        return kept
+    kept = train[labels[train] >= 0]
+    if len(kept) == 0:
+        raise InputError(
+            f"no training item of {images.source} has a label; use --encoder siamese with a pair list or --encoder dae"
+        )
+    classes = np.unique(labels[kept])
+    if len(classes) < 2:
+        name = images.class_names[int(classes[0])] if images.class_names and 0 <= classes[0] < len(images.class_names) else str(classes[0])
+        raise InputError(
+            f"the training split has a single class ({name}); a classifier needs at least two: "
+            "add images of other classes, or use --encoder dae"
+        )
+    if len(kept) < len(train):
+        warnings.warn(f"{len(train) - len(kept)} training items have no label and are left out of classifier training", stacklevel=3)
+    return kept
+
+
+class CNNEncoder(TorchEncoder, Encoder):
+    """A CNN classifier whose inner layer is the code (see the module docstring).
+
+    Options: ``backbone`` (resnet18 | resnet50 | densenet121 | dcnn), ``layer`` (the code's
+    layer: ``penultimate``, or ``fc1`` / ``fc2`` / ``fc3`` for the DCNN; default penultimate =
+    fc3 for the DCNN), ``image_size`` and ``channels`` (default: those of the first training
+    image), ``fc_width`` (DCNN only), ``dropout``, ``weights`` (a local ImageNet state_dict to
+    start a torchvision backbone from), ``all_spaces`` (also emit every named layer as its
+    own code space: ``penultimate``, or ``fc1``/``fc2``/``fc3``), and the training options of
+    :class:`graphret.encoders.training.TrainConfig` (epochs, batch_size, lr, weight_decay,
+    patience, augment, vflip, device, threads, time_limit, checkpoint, resume, progress).
+    """
+
+    name: ClassVar[str] = "cnn"
+    has_classifier: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        backbone: str = "resnet18",
+        layer: str = "penultimate",
+        image_size: int | None = None,
+        channels: int | None = None,
+        fc_width: int | None = None,
+        dropout: float | None = None,
+        weights: str | None = None,
+        all_spaces: bool = True,
+        **train_options: Any,
+    ) -> None:
+        self._init_training(train_options)
+        if backbone not in BACKBONES:
+            raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+        layers = ("penultimate", "fc1", "fc2", "fc3") if backbone == "dcnn" else ("penultimate",)
+        if layer not in layers:
+            raise InputError(f"layer {layer!r} is not available for {backbone}; choose one of {', '.join(layers)}")
+        if weights is not None and backbone == "dcnn":
+            raise InputError("--weights starts a torchvision backbone from ImageNet; the DCNN has none (drop --weights)")
+        self.backbone = backbone
+        self.layer = layer
+        self.image_size = image_size
+        self.channels = channels
+        self.fc_width = fc_width
+        self.dropout = dropout
+        self.weights = weights
+        self.all_spaces = all_spaces
+        self.mean: list[float] | None = None
+        self.std: list[float] | None = None
+        self.task: str | None = None
+        self.class_names: list[str] = []
+        self.num_classes: int | None = None
+        self.pos_weight: list[float] | None = None
+
+    # ------------------------------------------------------------------ description & spaces
+
+    @property
+    def description(self) -> str:
+        size = f"{self.image_size}px" if self.image_size else "source size"
+        return f"CNN classifier ({self.backbone}, {size}, {self.task or 'untrained'}), code = {self.layer} layer, L2-normalised"
+
+    @property
+    def space_layers(self) -> dict[str, str]:
+        spaces = {DEFAULT_SPACE: self.layer}
+        if self.all_spaces:
+            names = ("fc1", "fc2", "fc3") if self.backbone == "dcnn" else ("penultimate",)
+            for name in names:
+                spaces[name] = name
+        return spaces
+
+    def space_dims(self) -> dict[str, int]:
+        dims = self.net.dims()
+        return {space: dims[layer] for space, layer in self.space_layers.items()}
+
+    # ------------------------------------------------------------------ fit
+
+    def _build(self):
+        assert self.image_size is not None and self.channels is not None and self.num_classes is not None
+        return build_network(
+            self.backbone,
+            channels=self.channels,
+            image_size=self.image_size,
+            num_outputs=self.num_classes,
+            fc_width=self.fc_width,
+            dropout=self.dropout,
+        )
+
+    def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "CNNEncoder":
+        t = torch()
+        F = t.nn.functional
+        train = np.asarray(train, dtype=np.int64)
+        if len(train) == 0:
+            raise InputError("no training images; check the source and its train split")
+        train = check_labels(images, train, self.name)
+        if validation is not None and len(validation):
+            validation = np.asarray(validation, dtype=np.int64)
+            validation = validation[(np.asarray(images.labels)[validation] >= 0).reshape(len(validation), -1).any(axis=1)]
+        else:
+            train, validation = holdout(train, images.labels if images.task == "multiclass" else None, seed=seed)
+        self._resolve_shape(images, train, self.image_size, self.channels)
+        self.task = images.task
+        labels = np.asarray(images.labels)
+        if self.task == "multilabel":
+            self.num_classes = labels.shape[1]
+        else:
+            self.num_classes = max(len(images.class_names), int(labels[train].max()) + 1)
+        self.class_names = list(images.class_names) or [str(c) for c in range(self.num_classes)]
+        device = self._device()
+        cfg = self.train_cfg
+        data = self._batches(images, train)
+        self.mean, self.std = channel_stats(data)
+        seed_everything(seed)
+        self.net = self._build()
+        if self.weights:
+            load_imagenet_weights(self.net, self.weights)
+        net = self.net.to(device)
+        normalise = Normalise(self.mean, self.std)
+        augment = Augment(vflip=cfg.vflip) if cfg.augment else None
+        y_train = labels[train]
+        if self.task == "multilabel":
+            known = y_train >= 0
+            pos = ((y_train == 1) & known).sum(axis=0).astype(np.float64)
+            neg = ((y_train == 0) & known).sum(axis=0).astype(np.float64)
+            self.pos_weight = [float(v) for v in np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)]
+            pos_weight = t.tensor(self.pos_weight, dtype=t.float32, device=device)
+
+            def loss_of(logits, y):
+                mask = (y >= 0).float()
+                target = (y == 1).float()
+                raw = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+                return (raw * mask).sum() / mask.sum().clamp(min=1.0)
+
+            y_all = t.from_numpy(y_train.astype(np.float32))
+        else:
+
+            def loss_of(logits, y):
+                return F.cross_entropy(logits, y)
+
+            y_all = t.from_numpy(y_train.astype(np.int64))
+
+        def step(rows, generator):
+            x = data.get(rows)
+            if augment is not None:
+                x = augment(x, generator)
+            logits = net(normalise(x.to(device)))["logits"]
+            return loss_of(logits, y_all[rows].to(device))
+
+        validate = None
+        val_name = "val_acc"
+        higher = True
+        if validation is not None and len(validation):
+            vdata = self._batches(images, validation)
+            y_val = labels[validation]
+
+            def validate():
+                losses, correct, total = [], 0, 0
+                for start in range(0, len(vdata), 512):
+                    rows = np.arange(start, min(start + 512, len(vdata)))
+                    logits = net(normalise(vdata.get(rows, device)))["logits"]
+                    if self.task == "multilabel":
+                        y = t.from_numpy(y_val[rows].astype(np.float32)).to(device)
+                        losses.append(float(loss_of(logits, y)) * len(rows))
+                    else:
+                        correct += int((logits.argmax(1).cpu().numpy() == y_val[rows]).sum())
+                    total += len(rows)
+                if self.task == "multilabel":
+                    return sum(losses) / max(total, 1)
+                return correct / max(total, 1)
+
+            if self.task == "multilabel":
+                val_name, higher = "val_loss", False
+        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        self.history = train_loop(
+            net,
+            n_train=len(train),
+            step=step,
+            validate=validate,
+            cfg=cfg,
+            seed=seed,
+            fingerprint=fingerprint,
+            val_name=val_name,
+            higher_is_better=higher,
+            desc=f"cnn/{self.backbone}",
+        )
+        self.net = net.cpu()
+        return self
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> Encoded:
+        spaces, logits = self._encode_spaces(images, indices, batch_size)
+        predicted = probabilities = None
+        if logits is not None:
+            if self.task == "multilabel":
+                probabilities = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+            else:
+                z = logits - logits.max(axis=1, keepdims=True)
+                e = np.exp(z)
+                probabilities = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+            predicted = probabilities.argmax(axis=1).astype(np.int64)
+        return Encoded(spaces=spaces, predicted=predicted, probabilities=probabilities)
+
+    def predict(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted class, probabilities) of the items."""
+        enc = self.encode(images, indices, batch_size=batch_size)
+        assert enc.predicted is not None and enc.probabilities is not None
+        return enc.predicted, enc.probabilities
+
+    # ------------------------------------------------------------------ save / load
+
+    def _model_config(self) -> dict[str, Any]:
+        return {
+            "backbone": self.backbone,
+            "layer": self.layer,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "fc_width": self.fc_width,
+            "dropout": self.dropout,
+            "all_spaces": self.all_spaces,
+            "weights": self.weights,
+        }
+
+    def config(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {
+            **self._model_config(),
+            **self._common_config(),
+            "stem": getattr(self.net, "stem", None),
+            "task": self.task,
+            "class_names": self.class_names,
+            "num_classes": self.num_classes,
+            "pos_weight": self.pos_weight,
+        }
+
+    def state(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {"net": module_state(self.net)}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "CNNEncoder":
+        enc = cls(
+            backbone=config["backbone"],
+            layer=config["layer"],
+            fc_width=config.get("fc_width"),
+            dropout=config.get("dropout"),
+            all_spaces=bool(config.get("all_spaces", True)),
+            **(config.get("train") or {}),
+        )
+        enc._restore_common(config)
+        enc.task = config["task"]
+        enc.class_names = list(config["class_names"])
+        enc.num_classes = int(config["num_classes"])
+        enc.pos_weight = config.get("pos_weight")
+        enc.net = enc._build()
+        load_module_state(enc.net, state["net"], f"cnn/{enc.backbone}")
+        enc.net.eval()
+        return enc

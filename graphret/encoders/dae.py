@@ -1,0 +1,248 @@
+"""Denoising autoencoder: codes from reconstructing clean images out of noisy ones, no labels.
+
+The input is corrupted (Gaussian noise of standard deviation ``noise`` on the [0, 1] scale,
+plus ``mask`` of the pixels set to zero) and the network learns to give back the clean image
+(mean squared error).  The bottleneck is the code (``dim``, 128 by default), L2-normalised.
+
+Architecture (convolutional, trained end to end; the guide's source trains a *stacked* DAE
+layer by layer, which end-to-end training with batch normalisation replaces):
+
+* encoder: conv 3x3 stride 2 blocks (32, 64, 128 channels) until the map is at most 8 px
+  (28 px -> 14 -> 7), then a linear layer to ``dim``;
+* decoder: the mirror (linear, transposed convolutions), a sigmoid, and a resize to the exact
+  input size.
+
+Validation figure for early stopping: the mean squared error of reconstructing the clean
+validation images from their noisy versions (drawn once with the seed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from graphret.data.imageset import ImageSet
+from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
+from graphret.encoders.training import (
+    Augment,
+    TorchEncoder,
+    channel_stats,
+    holdout,
+    load_module_state,
+    module_state,
+    seed_everything,
+    torch,
+    torch_generator,
+    train_loop,
+)
+from graphret.errors import InputError
+
+
+def dae_plan(image_size: int) -> list[int]:
+    """Channels of the stride-2 blocks: down-sample until the map is at most 8 px."""
+    channels, side = [], image_size
+    for width in (32, 64, 128, 256, 256, 256):
+        channels.append(width)
+        side = (side + 1) // 2
+        if side <= 8:
+            break
+    return channels
+
+
+def _dae_net(*, channels: int, image_size: int, dim: int):
+    t = torch()
+    nn = t.nn
+    F = t.nn.functional
+    widths = dae_plan(image_size)
+    sides = [image_size]
+    for _ in widths:
+        sides.append((sides[-1] + 1) // 2)
+
+    class _DAE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            cin = channels
+            for w in widths:
+                layers += [nn.Conv2d(cin, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                cin = w
+            self.encoder = nn.Sequential(*layers)
+            self.side = sides[-1]
+            self.flat = widths[-1] * self.side * self.side
+            self.to_code = nn.Linear(self.flat, dim)
+            self.from_code = nn.Linear(dim, self.flat)
+            up: list[nn.Module] = []
+            rev = list(reversed(widths))
+            for i, w in enumerate(rev):
+                out = rev[i + 1] if i + 1 < len(rev) else 16
+                up += [nn.ConvTranspose2d(w, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            up += [nn.Conv2d(16, channels, 3, 1, 1)]
+            self.decoder = nn.Sequential(*up)
+
+        def forward(self, x):
+            code = self.to_code(self.encoder(x).flatten(1))
+            return {"code": code, "penultimate": code}
+
+        def reconstruct(self, x):
+            code = self.forward(x)["code"]
+            h = t.relu(self.from_code(code)).view(-1, widths[-1], self.side, self.side)
+            y = self.decoder(h)
+            if y.shape[-1] != image_size or y.shape[-2] != image_size:
+                y = F.interpolate(y, size=(image_size, image_size), mode="bilinear", align_corners=False)
+            return t.sigmoid(y)
+
+        def dims(self) -> dict[str, int]:
+            return {"code": dim, "penultimate": dim}
+
+    return _DAE()
+
+
+class DenoisingAutoencoder(TorchEncoder, Encoder):
+    """Convolutional denoising autoencoder (see the module docstring).
+
+    Options: ``dim`` (bottleneck size, 128), ``noise`` (Gaussian std on [0, 1], 0.1), ``mask``
+    (fraction of pixels zeroed, 0.2), ``image_size``, ``channels``, and the training options of
+    :class:`graphret.encoders.training.TrainConfig` (augmentation defaults on: the DAE sees
+    flipped / rotated images and must reconstruct them).
+    """
+
+    name: ClassVar[str] = "dae"
+
+    def __init__(self, *, dim: int = 128, noise: float = 0.1, mask: float = 0.2, image_size: int | None = None, channels: int | None = None, **train_options: Any) -> None:
+        self._init_training(train_options)
+        if dim < 2:
+            raise InputError(f"code dimension must be at least 2, got {dim}")
+        if noise < 0 or not 0 <= mask < 1:
+            raise InputError(f"noise must be >= 0 and mask in [0, 1), got noise={noise}, mask={mask}")
+        self.dim = int(dim)
+        self.noise = float(noise)
+        self.mask = float(mask)
+        self.image_size = image_size
+        self.channels = channels
+        self.mean: list[float] | None = None
+        self.std: list[float] | None = None
+
+    @property
+    def description(self) -> str:
+        return f"denoising autoencoder ({self.dim}-d bottleneck, noise {self.noise:g}, mask {self.mask:g}), L2-normalised"
+
+    @property
+    def space_layers(self) -> dict[str, str]:
+        return {DEFAULT_SPACE: "code"}
+
+    def space_dims(self) -> dict[str, int]:
+        return {DEFAULT_SPACE: self.dim}
+
+    def _build(self):
+        assert self.image_size is not None and self.channels is not None
+        return _dae_net(channels=self.channels, image_size=self.image_size, dim=self.dim)
+
+    def corrupt(self, x, generator):
+        """The noisy version of a batch in [0, 1]."""
+        t = torch()
+        noisy = x + self.noise * t.randn(x.shape, generator=generator).to(x.device)
+        if self.mask > 0:
+            keep = (t.rand(x.shape[0], 1, *x.shape[2:], generator=generator) >= self.mask).to(x.device, x.dtype)
+            noisy = noisy * keep
+        return noisy.clamp(0.0, 1.0)
+
+    def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "DenoisingAutoencoder":
+        t = torch()
+        F = t.nn.functional
+        train = np.asarray(train, dtype=np.int64)
+        if len(train) < 2:
+            raise InputError("the autoencoder needs at least 2 training images")
+        if validation is None or len(validation) == 0:
+            train, validation = holdout(train, None, seed=seed)
+        self._resolve_shape(images, train, self.image_size, self.channels)
+        device = self._device()
+        cfg = self.train_cfg
+        data = self._batches(images, train)
+        self.mean, self.std = channel_stats(data)  # recorded; the DAE works on [0, 1] pixels
+        seed_everything(seed)
+        self.net = self._build()
+        net = self.net.to(device)
+        augment = Augment(vflip=cfg.vflip) if cfg.augment else None
+
+        def step(rows, generator):
+            x = data.get(rows)
+            if augment is not None:
+                x = augment(x, generator)
+            noisy = self.corrupt(x, generator)
+            return F.mse_loss(net.reconstruct(noisy.to(device)), x.to(device))
+
+        validate = None
+        if validation is not None and len(validation):
+            vdata = self._batches(images, np.asarray(validation, dtype=np.int64))
+
+            def validate():
+                g = torch_generator(seed, 0, 9)
+                total = 0.0
+                for start in range(0, len(vdata), 512):
+                    rows = np.arange(start, min(start + 512, len(vdata)))
+                    x = vdata.get(rows)
+                    y = net.reconstruct(self.corrupt(x, g).to(device))
+                    total += float(F.mse_loss(y, x.to(device), reduction="sum"))
+                return total / (len(vdata) * self.channels * self.image_size**2)
+
+        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        self.history = train_loop(
+            net,
+            n_train=len(train),
+            step=step,
+            validate=validate,
+            cfg=cfg,
+            seed=seed,
+            fingerprint=fingerprint,
+            val_name="val_mse",
+            higher_is_better=False,
+            desc="dae",
+        )
+        self.net = net.cpu()
+        # encoding feeds raw [0, 1] pixels: identity normalisation
+        return self
+
+    def reconstruction_error(self, images: ImageSet, indices: np.ndarray, *, seed: int = 0) -> float:
+        """Mean squared error of reconstructing the clean items from noisy versions."""
+        self._require_fitted()
+        t = torch()
+        data = self._batches(images, np.asarray(indices, dtype=np.int64))
+        g = torch_generator(seed, 0, 9)
+        total = 0.0
+        self.net.eval()
+        with t.no_grad():
+            for start in range(0, len(data), 512):
+                rows = np.arange(start, min(start + 512, len(data)))
+                x = data.get(rows)
+                total += float(((self.net.reconstruct(self.corrupt(x, g)) - x) ** 2).sum())
+        return total / (len(data) * self.channels * self.image_size**2)
+
+    def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> Encoded:
+        saved = (self.mean, self.std)
+        self.mean, self.std = [0.0] * int(self.channels or 1), [1.0] * int(self.channels or 1)
+        try:
+            spaces, _ = self._encode_spaces(images, indices, batch_size)
+        finally:
+            self.mean, self.std = saved
+        return Encoded(spaces=spaces)
+
+    def _model_config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "noise": self.noise, "mask": self.mask, "image_size": self.image_size, "channels": self.channels}
+
+    def config(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {**self._model_config(), **self._common_config()}
+
+    def state(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {"net": module_state(self.net)}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DenoisingAutoencoder":
+        enc = cls(dim=int(config["dim"]), noise=float(config["noise"]), mask=float(config["mask"]), **(config.get("train") or {}))
+        enc._restore_common(config)
+        enc.net = enc._build()
+        load_module_state(enc.net, state["net"], "dae")
+        enc.net.eval()
+        return enc

@@ -1,0 +1,192 @@
+"""The cosine kNN graph: kNN lists -> symmetric weighted graph (scipy CSR) and Arrow edges.
+
+Weights are similarities clipped to be positive: a kNN pair whose similarity is <= 0 is not an
+edge.  Symmetrisation:
+
+* ``"union"`` (default): ``i ~ j`` when ``j`` is in ``i``'s list or ``i`` in ``j``'s;
+  ``w_ij = max(s_ij, s_ji)``;
+* ``"mutual"``: ``i ~ j`` only when each is in the other's list; ``w_ij = max(s_ij, s_ji)``
+  (the two are the same cosine up to float rounding).
+
+The CSR matrix is ``n x n`` float32, symmetric, with a zero diagonal; ``graph_to_edges`` gives
+each undirected edge once (``src < dst``), the layout of the store's Arrow edge table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from graphret.errors import InputError
+from graphret.graph.knn import check_k, exact_knn, validate_codes
+
+__all__ = [
+    "knn_graph",
+    "knn_graph_with_stats",
+    "graph_from_knn",
+    "graph_to_edges",
+    "edges_to_graph",
+    "edges_table",
+    "graph_stats",
+    "METHODS",
+    "SYMMETRIZE",
+]
+
+METHODS = ("exact", "approx")
+SYMMETRIZE = ("union", "mutual")
+
+
+def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
+                   symmetrize: str = "union") -> sp.csr_matrix:
+    """Symmetric CSR graph from kNN lists ``(indices (n,k), similarities (n,k))``."""
+    if symmetrize not in SYMMETRIZE:
+        raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
+    indices = np.asarray(indices)
+    sims = np.asarray(similarities, dtype=np.float32)
+    if indices.ndim != 2 or indices.shape != sims.shape:
+        raise InputError(
+            f"kNN indices and similarities must be (n, k) arrays of one shape, got "
+            f"{indices.shape} and {sims.shape}"
+        )
+    n, k = indices.shape
+    if n and (indices.min() < 0 or indices.max() >= n):
+        raise InputError(f"kNN indices must lie in 0..{n - 1}; rebuild the kNN lists")
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = indices.astype(np.int64).ravel()
+    vals = sims.ravel()
+    keep = (vals > 0) & np.isfinite(vals) & (rows != cols)
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    # one directed entry per (i, j): if a list repeats a neighbour keep its largest similarity
+    key = rows * n + cols
+    order = np.lexsort((-vals, key))
+    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    A = sp.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n), dtype=np.float32)
+    AT = A.T.tocsr()
+    if symmetrize == "union":
+        G = A.maximum(AT)
+    else:
+        both = A.astype(bool).multiply(AT.astype(bool))
+        G = A.maximum(AT).multiply(both)
+    G = sp.csr_matrix(G, dtype=np.float32)
+    G.setdiag(0)
+    G.eliminate_zeros()
+    G.sort_indices()
+    return G
+
+
+def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
+                         symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
+                         **knn_options) -> tuple[sp.csr_matrix, dict]:
+    """:func:`knn_graph` plus :func:`graph_stats` (with ``method``, ``k``, ``symmetrize`` and,
+    for ``method="approx"``, the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    if method not in METHODS:
+        raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
+    if symmetrize not in SYMMETRIZE:
+        raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
+    codes = validate_codes(codes)
+    k = check_k(k, codes.shape[0])
+    recall = None
+    if method == "exact":
+        idx, sims = exact_knn(codes, k, **knn_options)
+    else:
+        from graphret.graph.approx import approx_knn, knn_recall
+
+        idx, sims = approx_knn(codes, k, seed=seed, **knn_options)
+        recall = knn_recall(idx, codes, sample=recall_sample, seed=seed)
+    G = graph_from_knn(idx, sims, symmetrize=symmetrize)
+    stats = graph_stats(G)
+    stats.update(method=method, k=k, symmetrize=symmetrize,
+                 dropped_nonpositive=int((sims <= 0).sum()))
+    if recall is not None:
+        stats.update(recall=recall, recall_sample=int(min(recall_sample, codes.shape[0])),
+                     seed=int(seed))
+    return G, stats
+
+
+def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: str = "union",
+              seed: int = 0, **knn_options) -> sp.csr_matrix:
+    """Cosine kNN graph of L2-normalised ``codes`` as an ``n x n`` float32 symmetric CSR matrix
+    with a zero diagonal and positive weights (similarities <= 0 are dropped).
+
+    ``method``: ``"exact"`` (:func:`graphret.graph.knn.exact_knn`) or ``"approx"``
+    (:func:`graphret.graph.approx.approx_knn`, seeded with ``seed``); ``symmetrize``:
+    ``"union"`` or ``"mutual"``.  Use :func:`knn_graph_with_stats` to get the statistics (and the
+    approximate graph's recall) too.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
+    if symmetrize not in SYMMETRIZE:
+        raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
+    codes = validate_codes(codes)
+    k = check_k(k, codes.shape[0])
+    if method == "exact":
+        idx, sims = exact_knn(codes, k, **knn_options)
+    else:
+        from graphret.graph.approx import approx_knn
+
+        idx, sims = approx_knn(codes, k, seed=seed, **knn_options)
+    return graph_from_knn(idx, sims, symmetrize=symmetrize)
+
+
+def graph_stats(graph: sp.csr_matrix) -> dict:
+    """``{"n", "edges", "isolated", "components", "largest_component", "mean_degree",
+    "min_weight", "max_weight", "total_weight"}`` of a symmetric graph (edges counted once)."""
+    graph = sp.csr_matrix(graph)
+    n = graph.shape[0]
+    upper = sp.triu(graph, k=1)
+    deg = np.diff(graph.indptr)
+    ncomp, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels) if n else np.zeros(0, int)
+    w = upper.data
+    return {
+        "n": int(n),
+        "edges": int(upper.nnz),
+        "isolated": int((deg == 0).sum()),
+        "components": int(ncomp),
+        "largest_component": int(sizes.max()) if n else 0,
+        "mean_degree": float(2 * upper.nnz / n) if n else 0.0,
+        "min_weight": float(w.min()) if w.size else None,
+        "max_weight": float(w.max()) if w.size else None,
+        "total_weight": float(w.sum(dtype=np.float64)),
+    }
+
+
+def graph_to_edges(graph: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each undirected edge once: ``(src int64, dst int64, weight float32)`` with ``src < dst``,
+    sorted by (src, dst)."""
+    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
+        raise InputError("graph must be a square scipy sparse matrix; build it with knn_graph")
+    upper = sp.triu(sp.csr_matrix(graph), k=1).tocsr()
+    upper.sort_indices()
+    src = np.repeat(np.arange(upper.shape[0], dtype=np.int64), np.diff(upper.indptr))
+    return src, upper.indices.astype(np.int64), upper.data.astype(np.float32)
+
+
+def edges_to_graph(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int) -> sp.csr_matrix:
+    """Inverse of :func:`graph_to_edges`: symmetric ``n x n`` float32 CSR from undirected edges."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float32)
+    if not (src.shape == dst.shape == weight.shape) or src.ndim != 1:
+        raise InputError("src, dst and weight must be 1-D arrays of one length")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise InputError(f"edge endpoints must lie in 0..{n - 1}; the edge table does not match n = {n}")
+    if src.size and (np.any(src == dst) or not np.all(np.isfinite(weight)) or weight.min() <= 0):
+        raise InputError("edges must join two different nodes with a finite weight > 0")
+    A = sp.csr_matrix((weight, (src, dst)), shape=(n, n), dtype=np.float32)
+    G = A + A.T
+    G = sp.csr_matrix(G, dtype=np.float32)
+    G.sort_indices()
+    return G
+
+
+def edges_table(graph: sp.csr_matrix):
+    """The graph's edges as a ``pyarrow.Table`` with columns ``src``, ``dst`` (int64) and
+    ``weight`` (float32), each undirected edge once with ``src < dst``."""
+    import pyarrow as pa
+
+    src, dst, w = graph_to_edges(graph)
+    return pa.table({"src": pa.array(src), "dst": pa.array(dst), "weight": pa.array(w)})

@@ -1,0 +1,107 @@
+"""The `graphret` command: build-graph then query, and one-line errors for bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "demo-store"
+    result = run("build-graph", "-o", path, "--k", 8, "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    return path, summary
+
+
+def test_build_graph_demo_summary(demo_store):
+    path, summary = demo_store
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert summary["items"] == manifest["counts"]["items"] > 0
+    assert summary["edges"] == manifest["counts"]["edges"] > 0
+    assert manifest["source"]["spec"] == "demo"
+    assert manifest["source"]["split_origin"].startswith("seeded 70/30")
+    assert set(summary["communities"]) == {"cnm", "leiden"}
+    assert manifest["params"]["k"] == 8 and manifest["seed"] == 0
+
+
+def test_query_by_id_json(demo_store):
+    path, _ = demo_store
+    manifest = json.loads((path / "manifest.json").read_text())
+    import pyarrow as pa
+
+    ids = pa.ipc.open_file(str(path / "items.arrow")).read_all().column("id").to_pylist()
+    result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["mode"] == "flat" and payload["k"] == 5
+    hits = payload["queries"][0]["results"]
+    assert len(hits) == 5 and ids[0] not in [h["id"] for h in hits]
+    assert manifest["source"]["task"] == "multilabel"
+    assert isinstance(payload["queries"][0]["query"]["label"], list)  # multi-label: list of positives
+
+
+def test_query_split_table_and_csv(demo_store, tmp_path):
+    path, _ = demo_store
+    table = run("query", path, "--split", "test", "--k", 3)
+    assert table.exit_code == 0 and "rank" in table.output and "scanned: 100.0%" in table.output
+    out = tmp_path / "results.csv"
+    written = run("query", path, "--split", "test", "--k", 3, "--format", "csv", "-o", out)
+    assert written.exit_code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("query_id,query_label")
+    assert len(lines) - 1 == 3 * sum(1 for line in lines[1:] if line.split(",")[3] == "1")
+
+
+def test_query_with_an_outside_image(demo_store, tmp_path):
+    path, _ = demo_store
+    picture = tmp_path / "my query.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 50)) * 255).astype(np.uint8)).save(picture)
+    result = run("query", path, "--image", picture, "--k", 4, "--format", "json")
+    assert result.exit_code == 0, result.output
+    query = json.loads(result.output)["queries"][0]["query"]
+    assert query["id"] is None and query["label"] is None and query["path"].endswith("my query.png")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["query", "{store}", "--id", "no-such-id"], "unknown id 'no-such-id'"),
+        (["query", "{store}", "--split", "test", "--k", "1000000"], "larger than the archive"),
+        (["query", "{store}", "--split", "test", "--k", "0"], "K must be at least 1"),
+        (["query", "{missing}", "--split", "test"], "no such store"),
+        (["query", "{store}"], "give exactly one kind of query"),
+        (["query", "{store}", "--image", "{missing}"], "no such"),
+        (["build-graph", "{missing}", "-o", "{out}"], "no such file or folder"),
+        (["build-graph", "-o", "{store}"], "--overwrite"),
+    ],
+)
+def test_bad_input_is_one_line(demo_store, tmp_path, args, message):
+    path, _ = demo_store
+    filled = [a.format(store=path, missing=tmp_path / "missing.npz", out=tmp_path / "out") for a in args]
+    result = CliRunner().invoke(main, filled)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_reports_without_traceback(tmp_path):
+    script = Path(sys.executable).with_name("graphret")
+    done = subprocess.run([str(script), "query", str(tmp_path / "nowhere"), "--split", "test"], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"Error: no such store: {tmp_path / 'nowhere'} (build one with `graphret build-graph -o {tmp_path / 'nowhere'}`)"

@@ -1,0 +1,75 @@
+"""Queries against a store: self-exclusion, archive choice, output formats."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from graphret.errors import GraphretError, InputError
+from graphret.pipeline import BuildConfig, build_graph
+from graphret.query.output import render
+from graphret.query.search import queries_from_ids, queries_from_split, search
+from graphret.store import open_store
+from tests.synthetic import blob_images
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("q") / "store"
+    build_graph(
+        BuildConfig(output=str(path), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12}),
+        images=blob_images(n_per_class=40, n_classes=3, seed=1),
+    )
+    return open_store(path)
+
+
+def test_stored_query_never_returns_itself(store):
+    archive = store.archive_rows()
+    ids = [str(store.ids[r]) for r in archive[:10]]
+    result = search(store, queries_from_ids(store, ids), k=len(archive) - 1)
+    for q, row in enumerate(archive[:10]):
+        assert row not in result.rows[q]
+        assert set(result.rows[q]) == set(archive) - {row}
+
+
+def test_split_queries_search_the_train_archive(store):
+    queries = queries_from_split(store, "test")
+    assert len(queries) == 24
+    result = search(store, queries, k=10)
+    assert set(store.splits[result.rows.ravel()]) <= {"train", "val"}
+    labels = store.labels
+    precision = np.mean(labels[result.rows] == labels[queries.rows][:, None])
+    assert precision > 0.9  # separable classes
+    everything = search(store, queries, k=10, archive=["all"])
+    assert "test" in set(store.splits[everything.rows.ravel()])
+
+
+def test_json_form(store):
+    result = search(store, queries_from_ids(store, [str(store.ids[0])]), k=3)
+    payload = json.loads(render(result, store, fmt="json"))
+    assert payload["mode"] == "flat" and payload["k"] == 3
+    entry = payload["queries"][0]
+    assert entry["query"] == {"id": str(store.ids[0]), "label": store.label_of(0), "path": store.paths[0]}
+    assert [hit["rank"] for hit in entry["results"]] == [1, 2, 3]
+    assert set(entry["results"][0]) == {"rank", "id", "score", "label", "community", "path"}
+    assert entry["scanned_fraction"] == 1.0
+    scores = [hit["score"] for hit in entry["results"]]
+    assert scores == sorted(scores, reverse=True)
+    top = store.row_of_id[entry["results"][0]["id"]]
+    assert entry["results"][0]["community"] == int(store.membership("leiden")[top])
+
+
+def test_csv_form(store):
+    result = search(store, queries_from_split(store, "test"), k=4)
+    rows = list(csv.DictReader(io.StringIO(render(result, store, fmt="csv"))))
+    assert len(rows) == 24 * 4
+    assert rows[0]["rank"] == "1" and rows[3]["rank"] == "4"
+
+
+def test_unknown_id_and_split(store):
+    with pytest.raises(InputError, match="unknown id 'nope'"):
+        queries_from_ids(store, ["nope"])
+    with pytest.raises(GraphretError, match="no split 'holdout'"):
+        queries_from_split(store, "holdout")

@@ -1,0 +1,157 @@
+"""The Arrow graph store: round trip, validation, atomic writes."""
+
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from graphret.errors import StoreError
+from graphret.pipeline import BuildConfig, build_graph
+from graphret.store import open_store
+from graphret.store.schema import FORMAT_VERSION
+from tests.synthetic import blob_images
+
+
+@pytest.fixture(scope="module")
+def blob_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stores") / "blobs"
+    images = blob_images(n_per_class=40, n_classes=3, seed=0)
+    config = BuildConfig(output=str(path), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    manifest = build_graph(config, images=images)
+    return path, images, manifest
+
+
+def test_store_round_trip(blob_store):
+    path, images, manifest = blob_store
+    store = open_store(path)
+    assert len(store) == len(images) == 120
+    assert list(store.ids) == images.ids
+    assert store.manifest["format_version"] == FORMAT_VERSION
+    assert store.manifest["encoder"]["name"] == "pixels"
+    assert store.manifest["archive"] == ["train", "val"]
+    codes = store.codes()
+    assert codes.dtype == np.float32 and codes.shape == (120, 12)
+    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(store.labels, images.labels)
+    assert store.label_of(0) == images.class_names[images.labels[0]]
+
+
+def test_edges_cover_only_the_archive_once_each(blob_store):
+    path, images, _ = blob_store
+    store = open_store(path)
+    src = store.edges.column("src").to_numpy()
+    dst = store.edges.column("dst").to_numpy()
+    weight = store.edges.column("weight").to_numpy()
+    assert np.all(src < dst) and np.all(weight > 0) and np.all(weight <= 1.0 + 1e-5)
+    assert len(set(zip(src.tolist(), dst.tolist()))) == len(src)
+    archive = set(np.flatnonzero(images.splits != "test").tolist())
+    assert set(src.tolist()) | set(dst.tolist()) <= archive
+    graph = store.graph()
+    assert (graph != graph.T).nnz == 0
+    # every archive item keeps its k = 5 strongest neighbours, so has degree >= 5
+    degrees = np.diff(graph.indptr)
+    assert degrees[sorted(archive)].min() >= 5
+
+
+def test_communities_cover_archive_and_mark_test_items(blob_store):
+    path, images, manifest = blob_store
+    store = open_store(path)
+    leiden = store.membership("leiden")
+    is_test = images.splits == "test"
+    assert np.all(leiden[is_test] == -1)
+    assert np.all(leiden[~is_test] >= 0)
+    # three well-separated classes: Leiden finds at least three communities, each mostly pure
+    labels = images.labels[~is_test]
+    found = leiden[~is_test]
+    purity = sum(np.bincount(labels[found == c]).max() for c in np.unique(found)) / len(found)
+    assert purity > 0.9
+    assert manifest["communities"]["leiden"]["n_communities"] == len(np.unique(found))
+    assert manifest["communities"]["leiden"]["newman_modularity"] > 0.3
+
+
+def test_arrow_files_read_without_graphret(blob_store):
+    path, _, _ = blob_store
+    table = pa.ipc.open_file(str(path / "edges.arrow")).read_all()
+    assert table.schema.names == ["src", "dst", "weight"]
+    communities = pa.ipc.open_file(str(path / "communities.arrow")).read_all()
+    assert communities.schema.names == ["leiden"] and communities.num_rows == 120
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert set(manifest["files"]) >= {"items.arrow", "edges.arrow", "communities.arrow", "encoder.pt"}
+
+
+def copy_store(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_truncated_arrow_file_is_named(blob_store, tmp_path):
+    path, _, _ = blob_store
+    broken = copy_store(path, tmp_path / "broken")
+    data = (broken / "items.arrow").read_bytes()
+    (broken / "items.arrow").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match="items.arrow .*truncated"):
+        open_store(broken)
+    with pytest.raises(StoreError, match="items.arrow is damaged or truncated"):
+        open_store(broken, verify=False)
+
+
+def test_modified_file_fails_its_checksum(blob_store, tmp_path):
+    path, _, _ = blob_store
+    broken = copy_store(path, tmp_path / "modified")
+    data = bytearray((broken / "edges.arrow").read_bytes())
+    data[-100] ^= 0xFF
+    (broken / "edges.arrow").write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="edges.arrow does not match its checksum"):
+        open_store(broken)
+
+
+def test_newer_format_version_is_refused(blob_store, tmp_path):
+    path, _, _ = blob_store
+    newer = copy_store(path, tmp_path / "newer")
+    manifest = json.loads((newer / "manifest.json").read_text())
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match="newer than this graphret reads.*upgrade graphret"):
+        open_store(newer)
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="no such store"):
+        open_store(tmp_path / "missing")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(StoreError, match="not a graphret store"):
+        open_store(tmp_path / "plain")
+
+
+def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp_path, monkeypatch):
+    path, images, _ = blob_store
+    target = copy_store(path, tmp_path / "existing")
+    before = {f.name: f.read_bytes() for f in target.iterdir()}
+    config = BuildConfig(output=str(target), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    with pytest.raises(StoreError, match="--overwrite"):
+        build_graph(config, images=images)
+
+    from graphret.encoders.pixels import PixelPCAEncoder
+
+    def fail(self, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(PixelPCAEncoder, "save", fail)
+    config.overwrite = True
+    with pytest.raises(OSError, match="disk full"):
+        build_graph(config, images=images)
+    assert {f.name: f.read_bytes() for f in target.iterdir()} == before
+    assert sorted(os.listdir(tmp_path)) == ["existing"]  # no temporary folder left behind
+
+
+def test_overwrite_replaces_a_store(blob_store, tmp_path):
+    path, images, _ = blob_store
+    target = copy_store(path, tmp_path / "replace")
+    config = BuildConfig(output=str(target), k=3, communities=("leiden",), overwrite=True, encoder_options={"size": 16, "n_components": 8})
+    build_graph(config, images=images)
+    store = open_store(target)
+    assert store.manifest["graph"]["k"] == 3 and store.codes().shape[1] == 8
