@@ -26,10 +26,19 @@ from cli.common import split_list, stderr_logger
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-split", is_flag=True, help="Keep every image in one archive (no seeded 70/30 split).")
 @click.option("--on-corrupt", type=click.Choice(["skip", "error"]), default="skip", show_default=True)
+@click.option("--path-column", default=None, help="CSV source: the image path column (default: auto).")
+@click.option("--label-columns", default=None, help="CSV source: comma list of label columns (default: the rest).")
+@click.option("--split-column", default=None, help="CSV source: a column of train/val/test.")
+@click.option("--id-column", default=None, help="CSV source: a column of item ids.")
+@click.option("--uncertain", type=click.Choice(["ignore", "ones", "zeros"]), default="ignore", show_default=True,
+              help="CSV source, CheXpert convention: what -1 (uncertain) becomes (ignore = masked).")
+@click.option("--blank", type=click.Choice(["zeros", "ignore"]), default="zeros", show_default=True,
+              help="CSV source, CheXpert convention: what a blank (unmentioned) label becomes.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --output.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def build_graph_command(source, output, encoder, model, image_size, components, k, knn, symmetrize, communities, quality,
-                        resolution, heuristic, seed, no_split, on_corrupt, overwrite, quiet) -> None:
+                        resolution, heuristic, seed, no_split, on_corrupt, path_column, label_columns, split_column, id_column,
+                        uncertain, blank, overwrite, quiet) -> None:
     """Build a graph store from SOURCE (default: the embedded demo set).
 
     SOURCE is a MedMNIST-style .npz, a folder of class sub-folders, a CSV manifest,
@@ -42,6 +51,12 @@ def build_graph_command(source, output, encoder, model, image_size, components, 
         options["size"] = image_size
     if components is not None:
         options["n_components"] = components
+    csv_options = {"uncertain": uncertain, "blank": blank}
+    for key, value in (("path_column", path_column), ("split_column", split_column), ("id_column", id_column)):
+        if value is not None:
+            csv_options[key] = value
+    if label_columns is not None:
+        csv_options["label_columns"] = split_list(label_columns)
     config = BuildConfig(
         source=source,
         output=output,
@@ -58,6 +73,7 @@ def build_graph_command(source, output, encoder, model, image_size, components, 
         seed=seed,
         split=not no_split,
         on_corrupt=on_corrupt,
+        csv_options=csv_options,
         overwrite=overwrite,
     )
     manifest = build_graph(config, log=stderr_logger(quiet))

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 import graphret
 from graphret.data import ImageSet, open_source
+from graphret.data.csv_manifest import CsvOptions
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder, make_encoder
 from graphret.errors import InputError
 from graphret.store import schema
@@ -55,6 +56,7 @@ class BuildConfig:
     seed: int = 0
     split: bool = True
     on_corrupt: str = "skip"
+    csv_options: dict[str, Any] = field(default_factory=dict)  # CsvOptions fields for a CSV source
     overwrite: bool = False
 
 
@@ -140,7 +142,8 @@ def build_graph(config: BuildConfig, *, images: ImageSet | None = None, log: Cal
 
     t0 = time.perf_counter()
     if images is None:
-        images = open_source(config.source, seed=config.seed, split=config.split, on_corrupt=config.on_corrupt)
+        csv = CsvOptions(**config.csv_options) if config.csv_options else None
+        images = open_source(config.source, seed=config.seed, split=config.split, on_corrupt=config.on_corrupt, csv=csv)
     step("load", t0)
     log(f"source: {images.source}: {len(images)} images, task {images.task}" + (f", skipped {images.skipped}" if images.skipped else ""))
     rows, archive = archive_rows(images)

@@ -174,3 +174,22 @@ def test_real_mednist_jpeg_tree(shared_data):
     assert elapsed < 10.0, f"scan of 1,200 JPEGs took {elapsed:.1f} s"
     again = load_folder(root, seed=0)
     assert again.ids == s.ids and list(again.splits) == list(s.splits)
+
+
+def test_layout_judged_on_images_only(tmp_path):
+    root = tmp_path / "r"
+    img = RNG.integers(0, 256, (5, 5), dtype=np.uint8)
+    _save(root / "one.png", img)
+    _save(root / "two.png", img)
+    (root / "docs").mkdir()
+    (root / "docs" / "readme.txt").write_text("x")
+    s = load_folder(root)
+    assert s.task == "unlabelled" and s.ids == ["one", "two"]
+    assert s.skipped == {"non-image files": 1}
+    tree = tmp_path / "t"
+    _save(tree / "train" / "a" / "1.png", img)
+    _save(tree / "test" / "a" / "2.png", img)
+    (tree / "notes").mkdir()
+    (tree / "notes" / "n.txt").write_text("x")
+    s = load_folder(tree)
+    assert list(s.splits) == ["test", "train"] and s.class_names == ["a"]

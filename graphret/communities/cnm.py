@@ -61,7 +61,8 @@ from graphret.errors import InputError
 
 __all__ = ["cnm", "CNMResult", "replay_membership", "HEURISTICS"]
 
-HEURISTICS = (None, "size")
+HEURISTICS = (None, "size", "degree")
+_HEUR_CODES = {None: 0, "size": 1, "degree": 2}
 
 # the one definition of each term, compiled unchanged
 _newman_term = njit(cache=True, inline="always")(newman_term)
@@ -135,9 +136,12 @@ def _sift_down(hp, hg, hx, hy, i, size):
 
 
 @njit(cache=True)
-def _priority(gain, nx, ny, heur):
+def _priority(gain, nx, ny, ax, ay, heur):
     if heur == 0:
         return gain
+    if heur == 2:
+        nx = ax
+        ny = ay
     ratio = nx / ny if nx < ny else ny / nx
     if gain >= 0:
         return gain * ratio
@@ -193,7 +197,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
             if j > i:
                 gain = (_term(q, data[p], a[i] + a[j], 2.0, W, g, w_max) - ti
                         - _term(q, 0.0, a[j], 1.0, W, g, w_max))
-                hp[hsize] = _priority(gain, 1.0, 1.0, heur)
+                hp[hsize] = _priority(gain, 1.0, 1.0, a[i], a[j], heur)
                 hg[hsize] = gain
                 hx[hsize] = i
                 hy[hsize] = j
@@ -334,7 +338,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
             aw[used + t] = w
             tr = _term(q, e[r], a[r], cnt[r], W, g, w_max)
             gn = _term(q, e[c] + e[r] + w, a[c] + a[r], cnt[c] + cnt[r], W, g, w_max) - tc - tr
-            hp[hsize] = _priority(gn, cnt[c], cnt[r], heur)
+            hp[hsize] = _priority(gn, cnt[c], cnt[r], a[c], a[r], heur)
             hg[hsize] = gn
             hx[hsize] = r
             hy[hsize] = c
@@ -344,6 +348,83 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
         step += 1
 
     return q0, out_a[:step], out_b[:step], out_gain[:step], out_q[:step], out_size[:step]
+
+
+@njit(cache=True)
+def _refine_kernel(indptr, indices, data, labels, W, g, w_max, q, max_passes):
+    """Vertex mover: visit nodes in order and move each to the neighbouring community with the
+    largest quality gain ``term(old - i) + term(new + i) - term(old) - term(new)`` (same term
+    function); repeat passes until no node moves or ``max_passes``.  Returns the new labels and
+    the number of moves."""
+    n = labels.size
+    C = 0
+    for i in range(n):
+        if labels[i] + 1 > C:
+            C = labels[i] + 1
+    e = np.zeros(C, np.float64)
+    a = np.zeros(C, np.float64)
+    cnt = np.zeros(C, np.float64)
+    k = np.zeros(n, np.float64)
+    for i in range(n):
+        li = labels[i]
+        cnt[li] += 1.0
+        for p in range(indptr[i], indptr[i + 1]):
+            k[i] += data[p]
+            if labels[indices[p]] == li:
+                e[li] += 0.5 * data[p]
+        a[li] += k[i]
+    acc = np.zeros(C, np.float64)
+    mark = np.full(C, -1, np.int64)
+    touched = np.empty(C, np.int64)
+    moves = 0
+    stamp = 0
+    for _ in range(max_passes):
+        moved = 0
+        for i in range(n):
+            if indptr[i + 1] == indptr[i]:
+                continue
+            o = labels[i]
+            nt = 0
+            stamp += 1
+            w_own = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                c = labels[indices[p]]
+                if c == o:
+                    w_own += data[p]
+                    continue
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    acc[c] = 0.0
+                    touched[nt] = c
+                    nt += 1
+                acc[c] += data[p]
+            if nt == 0:
+                continue
+            t_o = _term(q, e[o], a[o], cnt[o], W, g, w_max)
+            t_o2 = _term(q, e[o] - w_own, a[o] - k[i], cnt[o] - 1.0, W, g, w_max)
+            best = 1e-12 * abs(t_o) + 1e-15
+            best_c = -1
+            for t in range(nt):
+                c = touched[t]
+                d = (t_o2 + _term(q, e[c] + acc[c], a[c] + k[i], cnt[c] + 1.0, W, g, w_max)
+                     - t_o - _term(q, e[c], a[c], cnt[c], W, g, w_max))
+                if d > best or (d == best and best_c >= 0 and c < best_c):
+                    best = d
+                    best_c = c
+            if best_c >= 0:
+                c = best_c
+                e[o] -= w_own
+                a[o] -= k[i]
+                cnt[o] -= 1.0
+                e[c] += acc[c]
+                a[c] += k[i]
+                cnt[c] += 1.0
+                labels[i] = c
+                moved += 1
+        moves += moved
+        if moved == 0:
+            break
+    return labels, moves
 
 
 @njit(cache=True)
@@ -446,7 +527,8 @@ class CNMResult:
 
 
 def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.0,
-        heuristic: str | None = None, w_max: float = 1.0) -> CNMResult:
+        heuristic: str | None = None, w_max: float = 1.0, refine: bool = False,
+        max_refine_passes: int = 20) -> CNMResult:
     """CNM greedy agglomeration of ``graph`` (symmetric CSR, positive weights, zero diagonal).
 
     ``quality``: ``"newman"`` or ``"haq"`` (see :mod:`graphret.communities.quality`);
@@ -458,7 +540,7 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     if quality not in QUALITY_CODES:
         raise InputError(f"unknown quality {quality!r}; use 'newman' or 'haq'")
     if heuristic not in HEURISTICS:
-        raise InputError(f"unknown heuristic {heuristic!r}; use None or 'size'")
+        raise InputError(f"unknown heuristic {heuristic!r}; use None, 'size' or 'degree'")
     g = check_resolution(resolution)
     if not (np.isfinite(w_max) and w_max > 0):
         raise InputError(f"w_max must be a finite number > 0, got {w_max!r}")
@@ -468,7 +550,7 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     t0 = time.perf_counter()
     q0, ma, mb, gains, quals, sizes = _cnm_kernel(
         G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, n, W, g, float(w_max),
-        QUALITY_CODES[quality], 0 if heuristic is None else 1,
+        QUALITY_CODES[quality], _HEUR_CODES[heuristic],
     )
     seconds = time.perf_counter() - t0
     steps = ma.size
@@ -483,8 +565,21 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     allq = np.concatenate([[q0], quals])
     best = int(np.argmax(allq))
     membership = replay_membership(n, dendro["a"], dendro["b"], best)
+    best_q = float(allq[best])
+    meta = {"dendrogram_quality": best_q, "cnm_seconds": seconds}
+    if refine:
+        t1 = time.perf_counter()
+        labels, moves = _refine_kernel(
+            G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, membership.copy(),
+            W, g, float(w_max), QUALITY_CODES[quality], int(max_refine_passes))
+        membership = renumber_membership(labels)
+        from graphret.communities.quality import partition_quality
+
+        best_q = partition_quality(G, membership, quality=quality, resolution=g, w_max=w_max)
+        meta.update(refine_moves=int(moves), refine_seconds=time.perf_counter() - t1)
+        seconds = time.perf_counter() - t0
     return CNMResult(
-        membership=membership, dendrogram=dendro, quality=float(allq[best]), n_nodes=n,
+        membership=membership, dendrogram=dendro, quality=best_q, n_nodes=n,
         initial_quality=float(q0), best_step=best, quality_name=quality, resolution=g,
-        heuristic=heuristic, seconds=seconds,
+        heuristic=heuristic, seconds=seconds, meta=meta,
     )

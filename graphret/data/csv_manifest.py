@@ -1,5 +1,7 @@
 """A CSV manifest: one row per image, an image path column and label columns.
 
+Commas separate fields (tabs in a ``.tsv`` file); the first row names the columns.
+
 Paths are relative to the CSV's folder (or ``CsvOptions.root``) or absolute.  Columns:
 
 * path column: ``CsvOptions.path_column``, else the first of path / filename / file /
@@ -45,7 +47,7 @@ from graphret.data._common import (
     normalise_split,
     strip_extension,
 )
-from graphret.data.folder import corrupt_error, decode_image, verify_image
+from graphret.data.folder import FileReader, corrupt_error, verify_image
 from graphret.data.imageset import ImageSet
 from graphret.data.split import assign_splits
 from graphret.errors import InputError
@@ -145,7 +147,7 @@ def load_csv(
     policy = _policy_map(opts.uncertain, opts.blank)
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            rows = list(csv.reader(f, delimiter="\t" if csv_path.suffix.lower() == ".tsv" else ","))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read CSV {csv_path} ({e}); save it as UTF-8 text") from e
     rows = [r for r in rows if any(cell.strip() for cell in r)]
@@ -258,14 +260,6 @@ def load_csv(
 
     metadata = {c: _metadata_column([columns[c][i] for i in keep]) for c in meta_cols}
 
-    def read(i: int) -> np.ndarray:
-        try:
-            return decode_image(paths[i])
-        except FileNotFoundError as e:
-            raise InputError(f"image file not found: {paths[i]} (it was there when the CSV was read)") from e
-        except Exception as e:
-            raise corrupt_error(paths[i], f"{type(e).__name__}: {e}") from e
-
     return ImageSet(
         ids=ids,
         paths=paths,
@@ -274,7 +268,7 @@ def load_csv(
         class_names=class_names,
         task=task,
         source=f"csv:{csv_path}",
-        read=read,
+        read=FileReader(paths),
         skipped=dict(sorted(skipped.items())),
         split_origin=origin,
         metadata=metadata,

@@ -106,6 +106,8 @@ def generate_demo(
         raise InputError(f"demo set size must be at least 1, got {n}")
     if size < 16:
         raise InputError(f"demo image size must be at least 16 pixels, got {size}")
+    if int(seed) < 0:
+        raise InputError(f"seed must be a non-negative whole number, got {seed}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xDE40]))
     f32 = np.float32
     anatomy = rng.permutation(np.arange(n) % len(ANATOMIES)).astype(np.int64)

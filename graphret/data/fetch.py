@@ -1,7 +1,7 @@
 """Fetch official MedMNIST files into a local cache, verified against the official MD5.
 
 The file is downloaded (standard-library ``urllib``) to a temporary file in the cache folder,
-its MD5 compared with the official one from ``data/medmnist.json`` (transcribed from the
+its MD5 compared with the official one from ``graphret/data/medmnist.json`` (transcribed from the
 MedMNIST project's ``info.py``), and only then renamed into place; a mismatch removes the
 temporary file and raises :class:`~graphret.errors.InputError` naming both digests.  A file
 already in the cache is used as it is, without downloading again.
@@ -31,14 +31,15 @@ from graphret.errors import InputError
 DEFAULT_BASE_URL = "https://zenodo.org/records/10519652/files"
 URL_ENV = "GRAPHRET_MEDMNIST_URL"
 CACHE_ENV = "GRAPHRET_CACHE_DIR"
-TABLE_PATH = Path(__file__).resolve().parents[2] / "data" / "medmnist.json"
+# The table is package data beside this module, so wheels carry it too.
+TABLE_PATH = Path(__file__).resolve().with_name("medmnist.json")
 _CHUNK = 1 << 20
 
 
 @functools.lru_cache(maxsize=1)
 def medmnist_table() -> dict[str, dict[str, Any]]:
     """The official MedMNIST table, name -> {md5, url_name, n, class_names, ...}; empty when
-    ``data/medmnist.json`` is not available (then fetch needs ``md5=`` or ``verify=False``)."""
+    ``medmnist.json`` is not available (then fetch needs ``md5=`` or ``verify=False``)."""
     try:
         return dict(json.loads(TABLE_PATH.read_text())["sets"])
     except (OSError, ValueError, KeyError):

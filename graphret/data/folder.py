@@ -106,6 +106,23 @@ def corrupt_error(path: str | Path, reason: str) -> InputError:
     )
 
 
+class FileReader:
+    """``ImageSet.read`` for image files: item i decoded from ``paths[i]``.  A plain class
+    (not a closure) so that an ImageSet can be pickled into worker processes."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __call__(self, i: int) -> np.ndarray:
+        path = self.paths[i]
+        try:
+            return decode_image(path)
+        except FileNotFoundError as e:
+            raise InputError(f"image file vanished: {path} (it was there when the source was opened)") from e
+        except Exception as e:
+            raise corrupt_error(path, f"{type(e).__name__}: {e}") from e
+
+
 def _walk(root: Path) -> tuple[list[str], Counter]:
     """Relative posix paths of all non-hidden files, sorted, and skip counts."""
     skipped: Counter = Counter()
@@ -140,10 +157,11 @@ def load_folder(
     check_on_corrupt(on_corrupt)
     root = existing_dir(root).resolve()
     files, skipped = _walk(root)
-    top_dirs = sorted({f.split("/", 1)[0] for f in files if "/" in f})
+    images = [f for f in files if is_image_name(f)]  # the layout is judged on image files
+    top_dirs = sorted({f.split("/", 1)[0] for f in images if "/" in f})
     split_level = bool(top_dirs) and all(normalise_split(d) in ("train", "val", "test") for d in top_dirs)
     depth = 1 if split_level else 0  # index of the class component
-    labelled = any(f.count("/") > depth for f in files)
+    labelled = any(f.count("/") > depth for f in images)
 
     rels: list[str] = []
     classes: list[str | None] = []
@@ -197,14 +215,6 @@ def load_folder(
         source_splits=np.array(folder_splits, dtype=object) if split_level else None,
     )
 
-    def read(i: int) -> np.ndarray:
-        try:
-            return decode_image(paths[i])
-        except FileNotFoundError as e:
-            raise InputError(f"image vanished since the scan: {paths[i]} (rescan the folder)") from e
-        except Exception as e:
-            raise corrupt_error(paths[i], f"{type(e).__name__}: {e}") from e
-
     return ImageSet(
         ids=_unique_ids(rels),
         paths=paths,
@@ -213,7 +223,7 @@ def load_folder(
         class_names=class_names,
         task=task,
         source=f"folder:{root}",
-        read=read,
+        read=FileReader(paths),
         skipped=dict(sorted(skipped.items())),
         split_origin=origin,
     )

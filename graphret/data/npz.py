@@ -4,7 +4,7 @@
 ``{split}_labels`` of shape (N, 1) or (N,) (multi-class) or (N, C) with 0/1 values, C > 1
 (multi-label).  The file's splits are kept.  Ids are ``train-000123``, paths
 ``breastmnist.npz#train_images[123]``.  Class names of known MedMNIST files come from the
-official INFO table (:data:`KNOWN_CLASS_NAMES`, and ``data/medmnist.json`` when present),
+official INFO table (:data:`KNOWN_CLASS_NAMES`, and ``graphret/data/medmnist.json``),
 otherwise ``"0" .. "C-1"``.
 
 *Plain layout*: ``images`` and optional ``labels`` (same shapes as above), ``class_names``,

@@ -35,6 +35,8 @@ def seeded_split(
     """
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction} (use e.g. 0.3)")
+    if int(seed) < 0:
+        raise InputError(f"seed must be a non-negative whole number, got {seed}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
     out = np.full(n, "train", dtype=object)
     if n == 0:

@@ -162,6 +162,19 @@ def load_imagenet_weights(net, path: str) -> int:
     return len(taken)
 
 
+def masked_bce(logits, targets, pos_weight=None):
+    """Class-weighted binary cross-entropy over the known entries of a multi-label target
+    (1 positive, 0 negative, -1 uncertain / unknown: left out of the loss):
+
+    ``L = sum_{known (i,c)} -[w_c y log s(z) + (1 - y) log(1 - s(z))] / #known``, with w_c the
+    positive weight of label c (its negative / positive ratio in training)."""
+    t = torch()
+    mask = (targets >= 0).float()
+    target = (targets == 1).float()
+    raw = t.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+    return (raw * mask).sum() / mask.sum().clamp(min=1.0)
+
+
 def check_labels(images: ImageSet, train: np.ndarray, what: str) -> np.ndarray:
     """The training items that carry a label; one clear InputError when there are none or
     only one class."""
@@ -322,10 +335,7 @@ class CNNEncoder(TorchEncoder, Encoder):
             pos_weight = t.tensor(self.pos_weight, dtype=t.float32, device=device)
 
             def loss_of(logits, y):
-                mask = (y >= 0).float()
-                target = (y == 1).float()
-                raw = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
-                return (raw * mask).sum() / mask.sum().clamp(min=1.0)
+                return masked_bce(logits, y, pos_weight)
 
             y_all = t.from_numpy(y_train.astype(np.float32))
         else:
