@@ -105,3 +105,34 @@ def test_console_script_reports_without_traceback(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip() == f"Error: no such store: {tmp_path / 'nowhere'} (build one with `graphret build-graph -o {tmp_path / 'nowhere'}`)"
+
+
+def test_no_split_keeps_one_archive(tmp_path):
+    out = tmp_path / "all"
+    result = run("build-graph", "demo:anatomy,n=300", "-o", out, "--no-split", "--k", 5, "--communities", "leiden", "--quiet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["archive"] == ["all"] and manifest["counts"]["by_split"] == {"all": 300}
+    assert manifest["source"]["split_origin"] == "none"
+    assert manifest["counts"]["archive"] == 300 and manifest["graph"]["n"] == 300
+
+
+def test_chexpert_csv_source_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["Path,Sex,Nodule,Effusion"]
+    values = ["1", "0", "-1", ""]
+    for i in range(60):
+        name = f"img {i}.png"
+        Image.fromarray((rng.random((20, 24)) * 255).astype(np.uint8)).save(tmp_path / name)
+        rows.append(f"{name},{'MF'[i % 2]},{values[i % 4]},{values[(i // 4) % 4]}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cx"
+    result = run("build-graph", tmp_path / "train.csv", "-o", out, "--k", 4, "--uncertain", "ones", "--communities", "leiden", "--quiet")
+    assert result.exit_code == 0, result.output
+    store = __import__("graphret.store", fromlist=["open_store"]).open_store(out)
+    assert store.task == "multilabel" and store.class_names == ["Nodule", "Effusion"]
+    labels = store.labels
+    # U-Ones: -1 -> 1; blank -> 0 (the default blank policy)
+    assert labels[store.row_of_id["img 2"]].tolist() == [1, 1]
+    assert labels[store.row_of_id["img 3"]].tolist() == [0, 1]
+    assert "Sex" in store.items.schema.names

@@ -48,9 +48,9 @@ def test_haq_hand_example():
     assert haq_modularity(G, np.arange(4)) == pytest.approx(-0.26, abs=1e-12)
     # one community of 4: e = 2.5, L = 1 + 5 / 12, base term 0
     assert haq_modularity(G, np.zeros(4, int)) == pytest.approx(0.0, abs=1e-12)
-    # {0,1,2} and {3}: e = 1.5, a = 4, n = 3 -> L = 1 + 3/6 = 1.5; base 1.5/2.5 - 0.16 = 0.44
+    # {0,1,2} and {3}: e = 1.5, a = 4, n = 3 -> L = 1 + 3/6 = 1.5; base 1.5/2.5 - (4/5)^2 = -0.04
     # {3}: -(1/5)^2 = -0.04
-    assert haq_modularity(G, np.array([0, 0, 0, 1])) == pytest.approx(1.5 * 0.44 - 0.04, abs=1e-12)
+    assert haq_modularity(G, np.array([0, 0, 0, 1])) == pytest.approx(1.5 * -0.04 - 0.04, abs=1e-12)
 
 
 def test_terms_are_the_single_definition():
