@@ -32,17 +32,28 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from cli.build import build_graph_command
-    from cli.query import query_command
+#: (module, command object) of every subcommand.
+COMMANDS = (
+    ("cli.build", "build_graph_command"),
+    ("cli.query", "query_command"),
+    ("cli.train", "train_command"),
+    ("cli.add", "add_command"),
+    ("cli.communities", "communities_command"),
+    ("cli.bench", "bench_command"),
+)
 
-    main.add_command(build_graph_command)
-    main.add_command(query_command)
-    try:
-        from cli.train import train_command
-    except ImportError:  # the train command arrives with the encoders
-        return
-    main.add_command(train_command)
+
+def _register() -> None:
+    import importlib
+
+    for module_name, attribute in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:  # a command not written yet
+                continue
+            raise
+        main.add_command(getattr(module, attribute))
 
 
 _register()

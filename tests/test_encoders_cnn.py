@@ -12,8 +12,8 @@ from graphret.encoders.cnn import CNNEncoder, masked_bce
 from graphret.errors import InputError
 from tests.synthetic import blob_images
 
-torch.set_num_threads(2)
-FAST = dict(progress=False, threads=2, batch_size=16)
+torch.set_num_threads(1)
+FAST = dict(progress=False, threads=1, batch_size=16, amp=False)
 
 
 def unit_float32(codes: np.ndarray) -> None:

@@ -150,6 +150,41 @@ def _priority(gain, nx, ny, ax, ay, heur):
 
 # ----------------------------------------------------------------------------- the kernel
 @njit(cache=True)
+def _heap_push(hp, hg, hx, hy, hsize, prio, gain, x, y):
+    hp[hsize] = prio
+    hg[hsize] = gain
+    hx[hsize] = x
+    hy[hsize] = y
+    _sift_up(hp, hg, hx, hy, hsize)
+    return hsize + 1
+
+
+@njit(cache=True)
+def _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur):
+    """Best candidate merge in row ``y``: over the live partners ``r`` listed in ``y``'s map
+    (all older than ``y``), the largest priority, ties by smaller ``r``.  Returns
+    (partner or -1, priority, gain)."""
+    ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
+    best_r = -1
+    best_p = 0.0
+    best_g = 0.0
+    s0 = mstart[y]
+    for p in range(s0, s0 + mlen[y]):
+        r = anb[p]
+        if not alive[r]:
+            continue
+        w = aw[p]
+        gn = (_term(q, e[y] + e[r] + w, a[y] + a[r], cnt[y] + cnt[r], W, g, w_max) - ty
+              - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+        pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
+        if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
+            best_r = r
+            best_p = pr
+            best_g = gn
+    return best_r, best_p, best_g
+
+
+@njit(cache=True)
 def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
     total = 2 * n
     e = np.zeros(total, np.float64)
@@ -161,7 +196,8 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
     mlen = np.zeros(total, np.int64)
     nnz = indptr[n]
 
-    # arena of neighbour maps
+    # arena of neighbour maps.  The map of a node lists all its neighbours; the map of a merged
+    # community c lists the live communities adjacent to c when c was made (all older than c).
     cap = max(2 * nnz + 16, 1024)
     anb = np.empty(cap, np.int64)
     aw = np.empty(cap, np.float64)
@@ -178,41 +214,48 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
         mlen[i] = indptr[i + 1] - indptr[i]
     used = nnz
 
-    # initial quality
     q0 = 0.0
     for i in range(n):
         q0 += _term(q, 0.0, a[i], 1.0, W, g, w_max)
 
-    # heap of candidate merges, one per adjacent pair (i < j)
-    hcap = max(nnz, 1024)
+    # Each candidate pair (r, y), r < y, belongs to the row of the younger community y.  The
+    # heap holds one entry per row: its best pair (lazy: checked when popped).
+    hcap = max(2 * n, 1024)
     hp = np.empty(hcap, np.float64)
     hg = np.empty(hcap, np.float64)
     hx = np.empty(hcap, np.int64)
     hy = np.empty(hcap, np.int64)
     hsize = 0
-    for i in range(n):
-        ti = _term(q, 0.0, a[i], 1.0, W, g, w_max)
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            if j > i:
-                gain = (_term(q, data[p], a[i] + a[j], 2.0, W, g, w_max) - ti
-                        - _term(q, 0.0, a[j], 1.0, W, g, w_max))
-                hp[hsize] = _priority(gain, 1.0, 1.0, a[i], a[j], heur)
-                hg[hsize] = gain
-                hx[hsize] = i
-                hy[hsize] = j
-                hsize += 1
+    for y in range(n):
+        ty = _term(q, 0.0, a[y], 1.0, W, g, w_max)
+        best_r = -1
+        best_p = 0.0
+        best_g = 0.0
+        for p in range(indptr[y], indptr[y + 1]):
+            r = indices[p]
+            if r >= y:
+                continue
+            gn = _term(q, data[p], a[y] + a[r], 2.0, W, g, w_max) - ty - _term(q, 0.0, a[r], 1.0, W, g, w_max)
+            pr = _priority(gn, 1.0, 1.0, a[y], a[r], heur)
+            if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
+                best_r = r
+                best_p = pr
+                best_g = gn
+        if best_r >= 0:
+            hp[hsize] = best_p
+            hg[hsize] = best_g
+            hx[hsize] = best_r
+            hy[hsize] = y
+            hsize += 1
     for i in range((hsize >> 1) - 1, -1, -1):
         _sift_down(hp, hg, hx, hy, i, hsize)
 
-    # outputs
     out_a = np.empty(n, np.int64)
     out_b = np.empty(n, np.int64)
     out_gain = np.empty(n, np.float64)
     out_q = np.empty(n, np.float64)
     out_size = np.empty(n, np.int64)
 
-    # scratch accumulator for building a merged map
     acc = np.zeros(total, np.float64)
     mark = np.full(total, -1, np.int64)
     touched = np.empty(total, np.int64)
@@ -220,7 +263,6 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
     Q = q0
     step = 0
     while hsize > 0:
-        # pop the best entry
         x = hx[0]
         y = hy[0]
         hsize -= 1
@@ -230,11 +272,23 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
             hx[0] = hx[hsize]
             hy[0] = hy[hsize]
             _sift_down(hp, hg, hx, hy, 0, hsize)
-        if not (alive[x] and alive[y]):
+        if not alive[y]:
+            continue
+        if not alive[x]:
+            # the row's best partner has merged away: find the row's next best
+            r, pr, gn = _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur)
+            if r >= 0:
+                if hsize + 1 > hcap:
+                    hcap *= 2
+                    hp = _grow_f(hp, hcap)
+                    hg = _grow_f(hg, hcap)
+                    hx = _grow_i(hx, hcap)
+                    hy = _grow_i(hy, hcap)
+                hsize = _heap_push(hp, hg, hx, hy, hsize, pr, gn, r, y)
             continue
 
         c = n + step
-        # build c's neighbour map from x's and y's
+        # c's map from x's and y's, neighbours resolved to live communities, weights summed
         ntouch = 0
         wxy = 0.0
         for src in (x, y):
@@ -252,8 +306,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
                     ntouch += 1
                 acc[r] += aw[p]
 
-        # room in the arena (compact, and grow if needed)
-        if used + ntouch > cap:
+        if used + ntouch > cap:  # compact the arena (and grow it if needed)
             live = 0
             for v in range(c):
                 if alive[v] and v != x and v != y:
@@ -277,7 +330,6 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
             cap = ncap
             used = pos
 
-        # make c
         e[c] = e[x] + e[y] + wxy
         a[c] = a[x] + a[y]
         cnt[c] = cnt[x] + cnt[y]
@@ -299,55 +351,48 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
         out_q[step] = Q
         out_size[step] = np.int64(cnt[c])
 
-        # room in the heap: drop stale entries first, grow if still needed
-        if hsize + ntouch > hcap:
-            k = 0
-            for i in range(hsize):
-                if alive[hx[i]] and alive[hy[i]]:
-                    hp[k] = hp[i]
-                    hg[k] = hg[i]
-                    hx[k] = hx[i]
-                    hy[k] = hy[i]
-                    k += 1
-            hsize = k
-            if hsize + ntouch > hcap // 2:
-                ncap = hcap
-                while hsize + ntouch > ncap // 2:
-                    ncap *= 2
-                nhp = np.empty(ncap, np.float64)
-                nhg = np.empty(ncap, np.float64)
-                nhx = np.empty(ncap, np.int64)
-                nhy = np.empty(ncap, np.int64)
-                nhp[:hsize] = hp[:hsize]
-                nhg[:hsize] = hg[:hsize]
-                nhx[:hsize] = hx[:hsize]
-                nhy[:hsize] = hy[:hsize]
-                hp = nhp
-                hg = nhg
-                hx = nhx
-                hy = nhy
-                hcap = ncap
-            for i in range((hsize >> 1) - 1, -1, -1):
-                _sift_down(hp, hg, hx, hy, i, hsize)
-
-        # write c's map and push its candidate merges
+        # write c's map; its row's best pair goes on the heap
+        best_r = -1
+        best_p = 0.0
+        best_g = 0.0
         for t in range(ntouch):
             r = touched[t]
             w = acc[r]
             anb[used + t] = r
             aw[used + t] = w
-            tr = _term(q, e[r], a[r], cnt[r], W, g, w_max)
-            gn = _term(q, e[c] + e[r] + w, a[c] + a[r], cnt[c] + cnt[r], W, g, w_max) - tc - tr
-            hp[hsize] = _priority(gn, cnt[c], cnt[r], a[c], a[r], heur)
-            hg[hsize] = gn
-            hx[hsize] = r
-            hy[hsize] = c
-            _sift_up(hp, hg, hx, hy, hsize)
-            hsize += 1
+            gn = (_term(q, e[c] + e[r] + w, a[c] + a[r], cnt[c] + cnt[r], W, g, w_max) - tc
+                  - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+            pr = _priority(gn, cnt[c], cnt[r], a[c], a[r], heur)
+            if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
+                best_r = r
+                best_p = pr
+                best_g = gn
         used += ntouch
+        if best_r >= 0:
+            if hsize + 1 > hcap:
+                hcap *= 2
+                hp = _grow_f(hp, hcap)
+                hg = _grow_f(hg, hcap)
+                hx = _grow_i(hx, hcap)
+                hy = _grow_i(hy, hcap)
+            hsize = _heap_push(hp, hg, hx, hy, hsize, best_p, best_g, best_r, c)
         step += 1
 
     return q0, out_a[:step], out_b[:step], out_gain[:step], out_q[:step], out_size[:step]
+
+
+@njit(cache=True)
+def _grow_f(arr, cap):
+    out = np.empty(cap, np.float64)
+    out[:arr.size] = arr
+    return out
+
+
+@njit(cache=True)
+def _grow_i(arr, cap):
+    out = np.empty(cap, np.int64)
+    out[:arr.size] = arr
+    return out
 
 
 @njit(cache=True)

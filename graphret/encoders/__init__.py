@@ -26,6 +26,10 @@ from graphret.errors import InputError
 #: Encoder name -> "module:Class".
 ENCODERS: dict[str, str] = {
     "pixels": "graphret.encoders.pixels:PixelPCAEncoder",
+    "cnn": "graphret.encoders.cnn:CNNEncoder",
+    "siamese": "graphret.encoders.siamese:SiameseEncoder",
+    "dae": "graphret.encoders.dae:DenoisingAutoencoder",
+    "frozen": "graphret.encoders.frozen:FrozenEncoder",
 }
 
 

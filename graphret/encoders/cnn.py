@@ -369,10 +369,13 @@ class CNNEncoder(TorchEncoder, Encoder):
                         losses.append(float(loss_of(logits, y)) * len(rows))
                     else:
                         correct += int((logits.argmax(1).cpu().numpy() == y_val[rows]).sum())
+                        y = t.from_numpy(y_val[rows].astype(np.int64)).to(device)
+                        losses.append(float(F.cross_entropy(logits.float(), y)) * len(rows))
                     total += len(rows)
                 if self.task == "multilabel":
                     return sum(losses) / max(total, 1)
-                return correct / max(total, 1)
+                # accuracy, with the validation loss breaking ties (small validation sets)
+                return correct / max(total, 1), -sum(losses) / max(total, 1)
 
             if self.task == "multilabel":
                 val_name, higher = "val_loss", False

@@ -396,7 +396,8 @@ def train_loop(
 
     ``step(rows, generator)`` returns the loss of one batch (rows: positions 0..n_train-1 of
     the training items; generator: the epoch's torch generator for augmentation);
-    ``validate()`` returns the validation figure (``higher_is_better`` says its direction).
+    ``validate()`` returns the validation figure (``higher_is_better`` says its direction), or
+    a tuple (figure, tie-breaker, ...) compared in order (e.g. accuracy, then -loss).
     ``fingerprint`` (JSON-able) identifies the run; a checkpoint of another run is refused.
     ``on_epoch(epoch)`` runs before each epoch (e.g. to draw that epoch's pairs).
     """
@@ -413,6 +414,7 @@ def train_loop(
     fingerprint = _comparable(fingerprint)
     best_state: dict[str, Any] | None = None
     bad_epochs = 0
+    best_key: tuple[float, ...] | None = None
     start_epoch = 1
     if cfg.checkpoint and cfg.resume and os.path.exists(cfg.checkpoint):
         try:
@@ -429,6 +431,7 @@ def train_loop(
         scheduler.load_state_dict(ck["scheduler"])
         best_state = ck["best_state"]
         bad_epochs = int(ck["bad_epochs"])
+        best_key = tuple(ck["best_key"]) if ck.get("best_key") is not None else None
         h = ck["history"]
         history.epochs = [EpochRecord(**e) for e in h["epochs"]]
         history.best_epoch = h["best_epoch"]
@@ -470,16 +473,20 @@ def train_loop(
                 bar.set_postfix(loss=f"{total / seen:.4f}")
         scheduler.step()
         val = None
+        key = None
         if validate is not None:
             module.eval()
             with t.no_grad():
-                val = float(validate())
+                got = validate()
+            # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
+            key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
+            key = key if higher_is_better else tuple(-v for v in key)
+            val = float(got[0]) if isinstance(got, (tuple, list)) else float(got)
         seconds = time.monotonic() - t0
         history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=seconds))
-        improved = val is not None and (
-            history.best_val is None or (val > history.best_val if higher_is_better else val < history.best_val)
-        )
+        improved = key is not None and (best_key is None or key > best_key)
         if val is None or improved:
+            best_key = key
             history.best_val = val
             history.best_epoch = epoch
             best_state = _state_copy(module)
@@ -502,6 +509,7 @@ def train_loop(
                 "scheduler": scheduler.state_dict(),
                 "best_state": best_state,
                 "bad_epochs": bad_epochs,
+                "best_key": list(best_key) if best_key is not None else None,
                 "history": {
                     "epochs": [asdict(e) for e in history.epochs],
                     "best_epoch": history.best_epoch,

@@ -19,7 +19,7 @@ FORMATS = ("table", "json", "csv")
 
 def result_dict(result: SearchResult, store: GraphStore, *, community_method: str | None = None) -> dict[str, Any]:
     """The JSON-able form of a search result."""
-    method = community_method or store.default_community_method()
+    method = community_method or result.community_method or store.default_community_method()
     membership = store.membership(method) if method else None
     queries = []
     for q in range(len(result.queries)):
@@ -36,14 +36,19 @@ def result_dict(result: SearchResult, store: GraphStore, *, community_method: st
                     "path": store.paths[row],
                 }
             )
-        queries.append(
-            {
-                "query": {"id": result.queries.ids[q], "label": result.queries.labels[q], "path": result.queries.paths[q]},
-                "results": hits,
-                "scanned_fraction": round(float(result.scanned_fraction[q]), 6),
-            }
-        )
-    return {"mode": result.mode, "k": result.k, "community_method": method, "queries": queries}
+        entry = {
+            "query": {"id": result.queries.ids[q], "label": result.queries.labels[q], "path": result.queries.paths[q]},
+            "results": hits,
+            "scanned_fraction": round(float(result.scanned_fraction[q]), 6),
+        }
+        for key, values in result.details.items():
+            if isinstance(values, list) and len(values) == len(result.queries):
+                entry[key] = values[q]
+        queries.append(entry)
+    payload = {"mode": result.mode, "k": result.k, "community_method": method, "queries": queries}
+    if "n_probe" in result.details:
+        payload["n_probe"] = result.details["n_probe"]
+    return payload
 
 
 def _label_text(label: Any) -> str:
@@ -89,8 +94,13 @@ def to_table(payload: dict[str, Any]) -> str:
     for entry in payload["queries"]:
         query = entry["query"]
         who = query["id"] if query["id"] is not None else query["path"]
+        extra = ""
+        if "chosen_community" in entry:
+            extra = f"  community: {entry['chosen_community']}"
+        if "predicted_class" in entry:
+            extra = f"  predicted class: {entry['predicted_class']}"
         lines.append(
-            f"query {who}  label: {_label_text(query['label']) or '-'}  mode: {payload['mode']}  "
+            f"query {who}  label: {_label_text(query['label']) or '-'}  mode: {payload['mode']}{extra}  "
             f"scanned: {100 * entry['scanned_fraction']:.1f}% of the archive"
         )
         rows = [("rank", "id", "score", "label", "community", "path")]

@@ -1,0 +1,157 @@
+"""Retrieval montages: each query beside its top results, with labels and scores, as a PNG.
+
+One row per query (at most ``max_queries``), the query first, then its top ``max_results``
+results titled with rank, label and cosine score; when the query's label is known a result
+whose label matches gets a green frame and one that does not a red frame.
+
+Stored items' pixels are found from their path: an image file that exists, an
+``file.npz#key[i]`` reference, or else the store's source reopened from the manifest (the demo
+set, an npz with file names, a folder) and looked up by id.  An item whose pixels cannot be
+found is drawn as a grey tile saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphret.errors import InputError
+
+_NPZ_REF = re.compile(r"^(.*\.npz)#(\w+)\[(\d+)\]$")
+
+
+class ItemImages:
+    """Pixels of stored items, with the source data loaded at most once."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._npz: dict[tuple[str, str], np.ndarray] = {}
+        self._source = None
+        self._source_rows: dict[str, int] | None = None
+        self._source_failed = False
+
+    def _from_source(self, item_id: str) -> np.ndarray | None:
+        if self._source_failed:
+            return None
+        if self._source is None:
+            try:
+                from graphret.data import open_source
+
+                manifest = self.store.manifest
+                spec = manifest["source"]["spec"]
+                params = manifest.get("params", {})
+                self._source = open_source(None if spec == "demo" else spec, seed=int(manifest.get("seed", 0)), split=bool(params.get("split", True)))
+                self._source_rows = {str(i): n for n, i in enumerate(self._source.ids)}
+            except Exception:  # noqa: BLE001 - a montage never fails for want of pixels
+                self._source_failed = True
+                return None
+        n = self._source_rows.get(item_id)
+        return None if n is None else self._source.image(n)
+
+    def image(self, row: int) -> np.ndarray | None:
+        path = self.store.paths[row]
+        if path:
+            match = _NPZ_REF.match(path)
+            if match and Path(match.group(1)).is_file():
+                key = (match.group(1), match.group(2))
+                try:
+                    if key not in self._npz:
+                        with np.load(match.group(1)) as z:
+                            self._npz[key] = z[match.group(2)]
+                    return self._npz[key][int(match.group(3))]
+                except Exception:  # noqa: BLE001
+                    pass
+            elif Path(path).is_file():
+                try:
+                    from PIL import Image
+
+                    with Image.open(path) as im:
+                        return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
+                except Exception:  # noqa: BLE001
+                    pass
+        return self._from_source(str(self.store.ids[row]))
+
+
+def _label_text(label: Any) -> str:
+    if label is None:
+        return "?"
+    if isinstance(label, list):
+        return "|".join(label) if label else "(none)"
+    return str(label)
+
+
+def _show(ax, pixels: np.ndarray | None) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if pixels is None:
+        ax.imshow(np.full((8, 8), 0.6), cmap="gray", vmin=0, vmax=1)
+        ax.text(0.5, 0.5, "no pixels", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+        return
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim == 2:
+        ax.imshow(pixels, cmap="gray", vmin=0, vmax=255 if pixels.dtype == np.uint8 else None)
+    else:
+        ax.imshow(pixels)
+
+
+def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results: int = 10) -> Path:
+    """Write the montage of a :class:`~graphret.query.search.SearchResult` to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from graphret.store.atomic import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"--montage writes a PNG; give a file name ending in .png, not {path.name}")
+    store = result.store
+    items = ItemImages(store)
+    queries = result.queries
+    nq = min(len(queries), max_queries)
+    nr = min(result.k, max_results)
+    fig, axes = plt.subplots(nq, nr + 1, figsize=(1.6 * (nr + 1), 1.9 * nq), squeeze=False)
+    for i in range(nq):
+        if queries.rows[i] >= 0:
+            pixels = items.image(int(queries.rows[i]))
+        elif queries.images is not None:
+            try:
+                pixels = queries.images.image(i)
+            except Exception:  # noqa: BLE001
+                pixels = None
+        else:
+            pixels = None
+        ax = axes[i, 0]
+        _show(ax, pixels)
+        who = queries.ids[i] or Path(str(queries.paths[i] or "?")).name
+        ax.set_title(f"query {who}\n{_label_text(queries.labels[i])}", fontsize=7, fontweight="bold")
+        for side in ax.spines.values():
+            side.set_edgecolor("blue")
+            side.set_linewidth(2.5)
+        for r in range(nr):
+            row = int(result.rows[i, r])
+            ax = axes[i, r + 1]
+            _show(ax, items.image(row))
+            label = store.label_of(row)
+            ax.set_title(f"#{r + 1} {_label_text(label)}\n{float(result.scores[i, r]):.3f}", fontsize=7)
+            if queries.labels[i] is not None and label is not None:
+                same = label == queries.labels[i] if not isinstance(label, list) else bool(set(label) & set(queries.labels[i] or []))
+                for side in ax.spines.values():
+                    side.set_edgecolor("green" if same else "red")
+                    side.set_linewidth(2)
+    fig.suptitle(f"graphret {result.mode} search, top {nr} of K={result.k}", fontsize=9)
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    except OSError as error:
+        raise InputError(f"cannot write the montage {path}: {error.strerror}; choose a writable path") from None
+    finally:
+        plt.close(fig)
+    return path

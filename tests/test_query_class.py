@@ -1,0 +1,101 @@
+"""Class mode: search only inside the predicted class (classifier, or a kNN vote)."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from graphret.errors import InputError
+from graphret.pipeline import BuildConfig, build_graph
+from graphret.query.search import queries_from_split, search
+from graphret.store import open_store
+from graphret.store.atomic import atomic_path
+from graphret.store.read import read_arrow
+from graphret.store.write import file_entries, fixed_size_list, write_arrow, write_manifest
+from tests.synthetic import blob_images
+
+
+def add_classifier_columns(path, predicted):
+    """Give a built store the columns a classifier encoder writes (predicted, probabilities)."""
+    items = read_arrow(path / "items.arrow")
+    n_classes = int(max(predicted.max() + 1, 3))
+    probabilities = np.full((len(predicted), n_classes), 0.1, np.float32)
+    probabilities[np.arange(len(predicted)), predicted] = 0.8
+    items = items.append_column("predicted", pa.array(predicted.astype(np.int32), pa.int32()))
+    items = items.append_column("probabilities", fixed_size_list(probabilities, pa.float32()))
+    with atomic_path(path / "items.arrow") as tmp:  # a rename: the mapped old file stays valid
+        write_arrow(tmp, items)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["encoder"]["classifier"] = True
+    manifest["files"] = file_entries(path, list(manifest["files"]))
+    write_manifest(path, {k: v for k, v in manifest.items() if k not in ("format", "format_version")})
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    base = tmp_path_factory.mktemp("class")
+    plain = base / "plain"
+    images = blob_images(n_per_class=40, n_classes=3, seed=2)
+    config = dict(k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    build_graph(BuildConfig(output=str(plain), **config), images=images)
+    withclf = base / "clf"
+    build_graph(BuildConfig(output=str(withclf), **config), images=images)
+    labels = open_store(withclf).labels
+    predicted = labels.copy()
+    predicted[::4] = (labels[::4] + 1) % 3  # a classifier that is wrong on every 4th item
+    add_classifier_columns(withclf, predicted)
+    return open_store(plain), open_store(withclf), predicted
+
+
+def test_class_mode_returns_only_the_predicted_class(stores):
+    _, store, predicted = stores
+    assert store.manifest["encoder"]["classifier"] is True
+    queries = queries_from_split(store, "test")
+    result = search(store, queries, k=5, mode="class")
+    expected = predicted[queries.rows]
+    assert np.all(store.labels[result.rows] == expected[:, None])
+    assert result.details["predicted_class"] == [f"class{c}" for c in expected]
+    fraction = result.scanned_fraction
+    assert np.all((fraction > 0.2) & (fraction < 0.5))  # one class of three
+    flat = search(store, queries, k=5, mode="flat")
+    right = expected == store.labels[queries.rows]
+    np.testing.assert_array_equal(result.rows[right], flat.rows[right])  # separable classes
+
+
+def test_class_mode_with_a_filter(stores):
+    _, store, predicted = stores
+    queries = queries_from_split(store, "test")
+    result = search(store, queries, k=4, mode="class", where=["split=train"])
+    assert set(store.splits[result.rows.ravel()]) == {"train"}
+
+
+def test_class_mode_needs_a_classifier_or_knn(stores):
+    plain, _, _ = stores
+    queries = queries_from_split(plain, "test")
+    with pytest.raises(InputError, match="no(ne)?.*classifier|classifier.*none"):
+        search(plain, queries, k=5, mode="class")
+    voted = search(plain, queries, k=5, mode="class", class_source="knn")
+    classes = np.array([int(name[-1]) for name in voted.details["predicted_class"]])
+    assert np.all(plain.labels[voted.rows] == classes[:, None])
+    assert np.mean(classes == plain.labels[queries.rows]) > 0.9
+    assert np.all(voted.scanned_fraction == 1.0)
+
+
+def test_class_too_small_for_k(stores):
+    _, store, _ = stores
+    with pytest.raises(InputError, match="predicted class 'class.' has only"):
+        search(store, queries_from_split(store, "test"), k=60, mode="class")
+
+
+def test_cli_class_without_classifier_is_one_line(stores):
+    plain, store, _ = stores
+    result = CliRunner().invoke(main, ["query", str(plain.path), "--split", "test", "--mode", "class"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and "classifier" in lines[0]
+    ok = CliRunner().invoke(main, ["query", str(store.path), "--split", "test", "--mode", "class", "--k", "3", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.output)
+    assert payload["mode"] == "class" and "predicted_class" in payload["queries"][0]
