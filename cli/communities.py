@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import click
 
@@ -140,7 +141,6 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
         written += analysis.save_plots(plots_dir, embeddings=embeddings, sample=sample, montage=not no_montage)
         if community is not None and not no_montage:
             from graphret.analysis.export import writable_target
-            from pathlib import Path
 
             path = Path(plots_dir) / f"montage-{first}-{community}.png"
             fig = analysis.plot_montage(first, community, per_community=min(max(top, 8), 24))
@@ -153,7 +153,7 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
         click.echo(f"wrote {path}", err=True)
 
     if fmt == "json":
-        header = {k: v for k, v in analysis.report(labels=False, compare=False).items() if k != "summary"}
+        header = analysis.report(summary=False, labels=False, compare=False)
         click.echo(json.dumps(jsonable({**header, "sections": {k: v for k, v in sections.items()}}), indent=2))
     elif fmt == "csv":
         parts = []

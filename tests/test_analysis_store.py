@@ -65,8 +65,14 @@ def test_cut_replays_the_dendrogram(npz_store):
     cut = a.partition(f"cnm_cut{n_cnm}")
     # the cut at CNM's own number of communities is CNM's partition (up to renumbering)
     assert nmi(cut.membership, a.membership("cnm")) == pytest.approx(1.0)
-    two = analyse(path, methods="cnm", cut=2).partition("cnm_cut2")
-    assert two.n_communities == 2 and two.cut == 2
+    # the blob graph falls apart into 3 components: the coarsest cut is 3, the finest all items
+    three = analyse(path, methods="cnm", cut=3).partition("cnm_cut3")
+    assert three.n_communities == 3 and three.cut == 3
+    assert analyse(path, methods="cnm", cut=a.archive.n).partition(f"cnm_cut{a.archive.n}").n_communities == a.archive.n
+    with pytest.raises(InputError, match="3 connected components"):
+        analyse(path, cut=2)
+    with pytest.raises(InputError, match=f"only {a.archive.n} clustered items"):
+        analyse(path, cut=a.archive.n + 1)
     assert a.summary().set_index("partition").loc[f"cnm_cut{n_cnm}", "newman_modularity"] == pytest.approx(
         manifest["communities"]["cnm"]["newman_modularity"])
 
@@ -123,7 +129,7 @@ def test_figures_and_montage_from_the_source(npz_store, tmp_path):
 
 def test_montage_needs_the_source(tmp_path):
     npz = tmp_path / "gone.npz"
-    images = write_blob_npz(npz, n_per_class=12)
+    write_blob_npz(npz, n_per_class=12)
     store = tmp_path / "store"
     build_graph(BuildConfig(source=str(npz), output=str(store), k=4, communities=("leiden",),
                             encoder_options={"size": 16, "n_components": 8}))
@@ -133,9 +139,6 @@ def test_montage_needs_the_source(tmp_path):
         a.plot_montage("leiden", 0)
     assert "\n" not in str(info.value)
     # an ImageSet holding the store's items still works
-    from graphret.data import open_source
-
-    del images
     fig = analyse(store, images=_reload(tmp_path)).plot_montage("leiden", 0, per_community=3)
     assert isinstance(fig, Figure)
 
@@ -190,3 +193,22 @@ def test_exports_read_back(npz_store, tmp_path):
     assert csv["haq_modularity"].iloc[1] == pytest.approx(haq_modularity(a.archive.graph, a.membership("leiden")))
     per = pd.read_csv(written["communities.csv"])
     assert set(per["partition"]) == {"cnm", "leiden", "cnm_cut3"}
+
+
+def test_multilabel_demo_store(tmp_path):
+    """The multi-label demo store: NMI/ARI per finding, label-set purity, montage from the
+    re-opened demo source."""
+    path = tmp_path / "demo"
+    build_graph(BuildConfig(source="demo:n=120,size=16", output=str(path), k=4, communities=("cnm",),
+                            encoder_options={"size": 16, "n_components": 8}))
+    a = analyse(path)
+    assert a.store.task == "multilabel"
+    agree = a.label_agreement("cnm")
+    assert agree["label"].tolist() == ["(label sets)"] + a.store.class_names
+    matrix = a.store.labels[a.rows]
+    assert agree["positives"].tolist()[1:] == [(matrix[:, j] == 1).sum() for j in range(matrix.shape[1])]
+    comp = a.composition("cnm")
+    for name in a.store.class_names:
+        assert comp[name].between(0, 1).all()
+    assert comp["purity"].between(0, 1).all()
+    assert isinstance(a.plot_montage("cnm", 0, per_community=3), Figure)

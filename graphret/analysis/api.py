@@ -226,7 +226,7 @@ class CommunityAnalysis:
         return positions, _plots.embed_codes(codes[positions], method, seed=seed)
 
     def plot_map(self, embeddings: list[str] | str | None = None, *, sample: int | None = 5000, seed: int = 0,
-                 max_groups: int = 20) -> Figure:
+                 max_groups: int = 15) -> Figure:
         """2-D maps of the codes (rows: PCA and t-SNE / UMAP where installed, or ``embeddings``),
         coloured by each partition's communities and, beside them, by label."""
         if embeddings is None:
@@ -265,6 +265,15 @@ class CommunityAnalysis:
         return _plots.community_graph_figure(self.community_matrix(part.name), sizes, node_labels=self._dominant(part.name),
                                              top=top, seed=seed, title=title)
 
+    def source_images(self):
+        """The ImageSet the montages read pixels from: the one given to :func:`analyse`, or the
+        store's source re-opened once (one InputError when it is gone)."""
+        if self.images is None:
+            from graphret.analysis.images import open_store_source
+
+            self.images = open_store_source(self.store)
+        return self.images
+
     def plot_montage(self, name: str | None = None, communities: list[int] | int | None = None, *,
                      per_community: int = 8, top: int = 12) -> Figure:
         """Exemplars (the most central images) of ``communities`` (default: the ``top``
@@ -272,6 +281,7 @@ class CommunityAnalysis:
         from graphret.analysis.images import item_images
 
         part = self.partition(name)
+        source = self.source_images()
         if communities is None:
             sizes = part.sizes()
             present = np.flatnonzero(sizes > 0)
@@ -280,7 +290,7 @@ class CommunityAnalysis:
             communities = [int(communities)]
         frames = [self.central(part.name, int(c), top=per_community) for c in communities]
         rows_flat = np.concatenate([f["row"].to_numpy() for f in frames])
-        pixels = item_images(self.store, rows_flat, images=self.images)
+        pixels = item_images(self.store, rows_flat, images=source)
         grid, titles, k = [], [], 0
         sizes = part.sizes()
         dominant = self._dominant(part.name)
@@ -310,7 +320,7 @@ class CommunityAnalysis:
 
         return edge_table(self.store, self.archive.rows, self.archive.graph, self.partitions)
 
-    def report(self, *, labels: bool = True, compare: bool = True, top: int = 10) -> dict:
+    def report(self, *, summary: bool = True, labels: bool = True, compare: bool = True, top: int = 10) -> dict:
         """A JSON-able summary: store, machine and date, per-partition summary, label agreement
         and most mixed communities, comparisons."""
         out: dict[str, Any] = {
@@ -322,8 +332,9 @@ class CommunityAnalysis:
             "archive_edges": int(self.archive.graph.nnz // 2),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version()},
-            "summary": self.summary(),
         }
+        if summary:
+            out["summary"] = self.summary()
         if labels and self.has_labels:
             out["labels"] = {name: {"agreement": self.label_agreement(name), "most_mixed": self.most_mixed(name, top=top)}
                              for name in self.names}
@@ -367,6 +378,8 @@ class CommunityAnalysis:
 
         folder = ensure_folder(folder)
         written: list[Path] = []
+        if montage:
+            self.source_images()  # fail before drawing anything when the source is gone
 
         def save(fig: Figure, filename: str) -> None:
             path = folder / filename

@@ -37,10 +37,8 @@ def _palette(n: int) -> list:
     from matplotlib import colormaps
     from matplotlib.colors import to_rgba
 
-    if n <= 10:
-        base = colormaps["tab10"].colors
-    else:
-        base = list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
+    # saturated qualitative colours only (tab20's pale halves are hard to see on white)
+    base = list(colormaps["tab10"].colors) + list(colormaps["Dark2"].colors) + list(colormaps["Set1"].colors)
     return [to_rgba(base[i % len(base)]) for i in range(n)]
 
 
@@ -139,7 +137,7 @@ def _colour_values(values: np.ndarray, names: list[str] | None, max_groups: int)
 
 
 def code_map(maps: dict[str, np.ndarray], colourings: dict[str, tuple[np.ndarray, list[str] | None]], *,
-             max_groups: int = 20, title: str | None = None, point_size: float | None = None) -> Figure:
+             max_groups: int = 15, title: str | None = None, point_size: float | None = None) -> Figure:
     """A grid of scatter plots: one row per 2-D map in ``maps`` (name -> (n, 2) coordinates),
     one column per colouring in ``colourings`` (name -> (categorical values, value names or
     None)); the ``max_groups`` largest groups of each colouring get a colour, the rest grey."""
@@ -149,7 +147,7 @@ def code_map(maps: dict[str, np.ndarray], colourings: dict[str, tuple[np.ndarray
     fig = Figure(figsize=(4.8 * ncol + 0.5, 4.4 * nrow + 0.6), layout="constrained")
     axes = np.atleast_2d(fig.subplots(nrow, ncol, squeeze=False))
     n = len(next(iter(maps.values())))
-    s = point_size if point_size is not None else float(np.clip(3000.0 / max(n, 1), 0.5, 12.0))
+    s = point_size if point_size is not None else float(np.clip(12000.0 / max(n, 1), 1.5, 15.0))
     prepared = {name: _colour_values(values, names, max_groups) for name, (values, names) in colourings.items()}
     for i, (map_name, xy) in enumerate(maps.items()):
         for j, (col_name, (colours, legend)) in enumerate(prepared.items()):
@@ -190,7 +188,13 @@ def community_graph_figure(C: sp.csr_matrix, sizes: np.ndarray, *, communities: 
         if i < j and w > 0:
             G.add_edge(communities[i], communities[j], weight=float(w))
     weights = np.array([d["weight"] for _, _, d in G.edges(data=True)]) if G.number_of_edges() else np.zeros(0)
-    pos = nx.spring_layout(G, weight="weight", seed=seed, k=1.5 / np.sqrt(max(len(communities), 1)))
+    # lay out on damped weights (sqrt of the share of the heaviest edge) so that the heavy
+    # edges between big communities do not pull them on top of each other
+    H = nx.Graph()
+    H.add_nodes_from(G.nodes)
+    if weights.size:
+        H.add_weighted_edges_from((u, v, float(np.sqrt(d["weight"] / weights.max()))) for u, v, d in G.edges(data=True))
+    pos = nx.spring_layout(H, weight="weight", seed=seed, k=2.5 / np.sqrt(max(len(communities), 1)), iterations=300)
     fig = Figure(figsize=(10, 8.5), layout="constrained")
     ax = fig.subplots()
     if weights.size:
@@ -200,15 +204,20 @@ def community_graph_figure(C: sp.csr_matrix, sizes: np.ndarray, *, communities: 
     labels_of = node_labels or {}
     kinds = sorted({labels_of.get(c, "") for c in communities})
     palette = dict(zip(kinds, _palette(len(kinds))))
-    area = 3000.0 * sizes[communities] / max(int(sizes[communities].max()), 1) + 20.0
+    area = 2200.0 * sizes[communities] / max(int(sizes[communities].max()), 1) + 20.0
     xy = np.array([pos[c] for c in communities])
     ax.scatter(xy[:, 0], xy[:, 1], s=area, c=[palette[labels_of.get(c, "")] for c in communities],
                edgecolors="black", linewidths=0.6, zorder=2)
-    for c, (x, y) in zip(communities, xy):
-        ax.annotate(str(c), (x, y), ha="center", va="center", fontsize=7, zorder=3)
+    for c, (x, y), a in zip(communities, xy, area):
+        if a >= 300:  # inside a big node, beside a small one
+            ax.annotate(str(c), (x, y), ha="center", va="center", fontsize=8, zorder=3)
+        else:
+            ax.annotate(str(c), (x, y), xytext=(0, 4 + np.sqrt(a) / 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, zorder=3)
     if node_labels:
         handles = [ax.scatter([], [], color=palette[k], s=60, label=k or "(none)") for k in kinds]
         ax.legend(handles=handles, title="dominant label", fontsize=8, loc="best")
+    ax.margins(0.08)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or f"Community graph: {len(communities)} largest communities (area = members, width = inter-community weight)",
@@ -224,7 +233,7 @@ def montage(images: list[list[np.ndarray]], *, row_titles: list[str] | None = No
         raise InputError("the montage has no images")
     nrow = len(images)
     ncol = max(len(r) for r in images)
-    label_width = 2.6 if row_titles else 0.0
+    label_width = 1.5 if row_titles else 0.0
     fig = Figure(figsize=(tile * ncol + label_width, tile * nrow + (0.5 if title else 0.1)))
     grid = fig.add_gridspec(nrow, ncol, left=label_width / (tile * ncol + label_width), right=0.99,
                             top=1 - (0.45 if title else 0.05) / (tile * nrow + 0.5), bottom=0.01, wspace=0.04, hspace=0.08)
