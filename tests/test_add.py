@@ -143,3 +143,18 @@ def test_cli_add_folder(store_path, tmp_path):
     assert again.exit_code != 0 and len(lines) == 1 and "already in the store" in lines[0]
     missing = CliRunner().invoke(main, ["add", str(tmp_path / "nowhere"), str(folder)])
     assert missing.exit_code != 0 and "no such store" in missing.output
+
+
+def test_centroid_cache_is_written_and_refreshed_after_add(store_path):
+    from graphret.query.centroids import centroid_cache_path, community_centroids, load_centroids
+
+    store = open_store(store_path)
+    search(store, queries_from_codes(store.codes()[:2]), k=3, mode="probe")
+    cache = centroid_cache_path(store_path, "cnm", "default")
+    assert cache.is_file()
+    np.testing.assert_allclose(load_centroids(store, "cnm", "default"), community_centroids(store.codes(), store.membership("cnm")), atol=1e-6)
+    add_to_store(store_path, new_blobs())
+    fresh = open_store(store_path)
+    assert load_centroids(fresh, "cnm", "default") is None  # the swapped-in store has no stale cache
+    search(fresh, queries_from_codes(fresh.codes()[:2]), k=3, mode="probe")
+    np.testing.assert_allclose(load_centroids(fresh, "cnm", "default"), community_centroids(fresh.codes(), fresh.membership("cnm")), atol=1e-6)

@@ -43,7 +43,7 @@ def test_query_by_id_json(demo_store):
     import pyarrow as pa
 
     ids = pa.ipc.open_file(str(path / "items.arrow")).read_all().column("id").to_pylist()
-    result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json")
+    result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json", "--mode", "flat")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["mode"] == "flat" and payload["k"] == 5
@@ -55,7 +55,7 @@ def test_query_by_id_json(demo_store):
 
 def test_query_split_table_and_csv(demo_store, tmp_path):
     path, _ = demo_store
-    table = run("query", path, "--split", "test", "--k", 3)
+    table = run("query", path, "--split", "test", "--k", 3, "--mode", "flat")
     assert table.exit_code == 0 and "rank" in table.output and "scanned: 100.0%" in table.output
     out = tmp_path / "results.csv"
     written = run("query", path, "--split", "test", "--k", 3, "--format", "csv", "-o", out)

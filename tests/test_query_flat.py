@@ -59,3 +59,23 @@ def test_wrong_dimension_is_refused():
     rng = np.random.default_rng(5)
     with pytest.raises(InputError, match="dimension"):
         flat_search(unit(rng, 10, 4), unit(rng, 2, 5), 3)
+
+
+def test_heap_topk_matches_a_full_sort_with_ties():
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 6, size=(40, 300)).astype(np.float32)  # many ties
+    scores[3, 10] = -np.inf
+    for k in (1, 5, 50, 300):
+        indices, values = topk_rows(scores, k)
+        expected = np.lexsort((np.broadcast_to(np.arange(300), scores.shape), -scores), axis=1)[:, :k]
+        np.testing.assert_array_equal(indices, expected)
+        np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
+
+
+def test_large_batches_are_blocked():
+    rng = np.random.default_rng(8)
+    archive, queries = unit(rng, 2000, 8), unit(rng, 300, 8)
+    small, small_scores = flat_search(archive, queries, 5, max_scores=5000)  # 2 queries per block
+    full, full_scores = flat_search(archive, queries, 5)
+    np.testing.assert_array_equal(small, full)
+    np.testing.assert_array_equal(small_scores, full_scores)

@@ -94,3 +94,18 @@ def test_probe_with_filter_and_batches(store):
 def test_bad_probe_is_refused(store):
     with pytest.raises(InputError, match="--probe"):
         search(store, queries_from_split(store, "test"), k=3, mode="probe", n_probe=0)
+
+
+def test_one_query_path_equals_the_batched_path():
+    x, labels = clustered(n=2000, clusters=20, seed=3, spread=1.0)
+    index = RetrievalIndex(x, membership=labels)
+    q = x[:12]
+    allowed = np.ones(len(x), bool)
+    allowed[::3] = False
+    for P in (1, 3):
+        batched = probe_search(index, q, 15, n_probe=P, exclude=np.arange(12), allowed=allowed)
+        for i in range(12):
+            one = probe_search(index, q[i : i + 1], 15, n_probe=P, exclude=np.array([i]), allowed=allowed)
+            np.testing.assert_array_equal(one[0][0], batched[0][i])
+            np.testing.assert_allclose(one[1][0], batched[1][i], rtol=1e-5)
+            assert one[2][0] == batched[2][i]

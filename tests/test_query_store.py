@@ -47,7 +47,7 @@ def test_split_queries_search_the_train_archive(store):
 
 
 def test_json_form(store):
-    result = search(store, queries_from_ids(store, [str(store.ids[0])]), k=3)
+    result = search(store, queries_from_ids(store, [str(store.ids[0])]), k=3, mode="flat")
     payload = json.loads(render(result, store, fmt="json"))
     assert payload["mode"] == "flat" and payload["k"] == 3
     entry = payload["queries"][0]

@@ -68,7 +68,7 @@ class RetrievalIndex:
         if queries.ndim == 1:
             queries = queries[None, :]
         check_dimension(self.dim, queries)
-        return queries
+        return np.ascontiguousarray(queries)
 
     # -- communities ---------------------------------------------------------------------------
     @property
@@ -147,6 +147,12 @@ class RetrievalIndex:
         g = g[self.order][:, self.order].tocsr()
         g.sort_indices()
         return g
+
+    @cached_property
+    def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr int64, indices int64, data float64) of the sorted graph, for the kernels."""
+        g = self.sorted_graph
+        return g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
 
     @cached_property
     def degree(self) -> np.ndarray:

@@ -6,8 +6,8 @@ candidates (after filters and the query itself), further communities are probed 
 order until K exist, so a probe never returns fewer than K results when the archive has K.
 
 Batches are grouped by community: every probed community is scored once for all the queries
-that probe it (one matrix product per community), then each query merges its P partial top-K
-lists.
+that probe it (one matrix product per community), and each query keeps a size-K heap (numba)
+that every block of scores is offered to, so no candidate list is ever materialised.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from graphret.errors import InputError
-from graphret.query.flat import check_k, topk_rows
+from numba import njit
+
+from graphret.query.flat import SMALL_BATCH, check_k, heap_drain, heap_push
 from graphret.query.index import RetrievalIndex
 
 
@@ -58,61 +60,97 @@ def probe_search(
 
     cscores = queries @ index.centroids.T  # (q, C)
     P = min(int(n_probe), C)
-    probed: list[np.ndarray] = []
-    for i in range(q):
+    if P < C:
+        top = np.argpartition(-cscores, P - 1, axis=1)[:, :P]
+    else:
+        top = np.broadcast_to(np.arange(C), (q, C))
+    probed: list[np.ndarray] = list(top)
+    short = np.flatnonzero(counts[top].sum(axis=1) < k + (excl_s >= 0))
+    for i in short:  # rare: the P communities hold fewer than K candidates
         need = k + (1 if excl_s[i] >= 0 else 0)
-        top = np.argpartition(-cscores[i], P - 1)[:P] if P < C else np.arange(C)
-        top = top[np.argsort(-cscores[i, top], kind="stable")]
-        if counts[top].sum() < need:
-            full = np.argsort(-cscores[i], kind="stable")
-            cum = np.cumsum(counts[full])
-            top = full[: int(np.searchsorted(cum, need)) + 1]
-        probed.append(top)
+        full = np.argsort(-cscores[i], kind="stable")
+        cum = np.cumsum(counts[full])
+        probed[i] = full[: int(np.searchsorted(cum, need)) + 1]
 
-    # group (query, community) pairs by community
+    use_allowed = allowed_s is not None
+    allowed_arr = allowed_s if use_allowed else np.zeros(1, np.bool_)
+    order = index.order
+    scanned = np.array([counts[t].sum() for t in probed], np.float64)
+    if q < SMALL_BATCH:  # one pass per query: dot products straight into the heap
+        out_i = np.empty((q, k), np.int64)
+        out_sc = np.empty((q, k), np.float32)
+        for i in range(q):
+            comms = np.ascontiguousarray(probed[i], np.int64)
+            _probe_one(index.sorted_codes, queries[i], comms, off, k, int(excl_s[i]), use_allowed, allowed_arr, order, out_i[i], out_sc[i])
+        return order[out_i], out_sc, scanned / max(index.n, 1)
+
+    # every probed community scored once for all the queries probing it; each query keeps a
+    # size-k heap across its communities (numba)
     pair_q = np.concatenate([np.full(len(t), i, np.int64) for i, t in enumerate(probed)])
-    pair_c = np.concatenate(probed)
+    pair_c = np.concatenate(probed).astype(np.int64)
     by_c = np.argsort(pair_c, kind="stable")
     pair_q, pair_c = pair_q[by_c], pair_c[by_c]
     starts = np.flatnonzero(np.r_[True, pair_c[1:] != pair_c[:-1]])
     ends = np.r_[starts[1:], len(pair_c)]
-    cand_idx: list[list[np.ndarray]] = [[] for _ in range(q)]
-    cand_sc: list[list[np.ndarray]] = [[] for _ in range(q)]
-    scanned = np.zeros(q, np.float64)
+    heap_s = np.empty((q, k), np.float32)
+    heap_t = np.empty((q, k), np.int64)
+    heap_i = np.empty((q, k), np.int64)
+    heap_n = np.zeros(q, np.int64)
     codes = index.sorted_codes
     for s, e in zip(starts, ends):
         c = int(pair_c[s])
         lo, hi = int(off[c]), int(off[c + 1])
         qs = pair_q[s:e]
-        members = np.arange(lo, hi)
-        if allowed_s is not None:
-            members = members[allowed_s[lo:hi]]
-            if len(members) == 0:
-                continue
-            block = queries[qs] @ codes[members].T
-        else:
-            block = queries[qs] @ codes[lo:hi].T
-        scanned[qs] += len(members)
-        ex = excl_s[qs]
-        hit = (ex >= lo) & (ex < hi)
-        if hit.any():
-            for r in np.flatnonzero(hit):
-                where = np.searchsorted(members, ex[r])
-                if where < len(members) and members[where] == ex[r]:
-                    block[r, where] = -np.inf
-        kk = min(k, block.shape[1])
-        idx, sc = topk_rows(block, kk)
-        for r, qi in enumerate(qs):
-            cand_idx[qi].append(members[idx[r]])
-            cand_sc[qi].append(sc[r])
-
-    out_pos = np.empty((q, k), np.int64)
+        block = queries[qs] @ codes[lo:hi].T
+        _push_block(block, qs, lo, excl_s, use_allowed, allowed_arr, order, heap_s, heap_t, heap_i, heap_n, k)
+    out_i = np.empty((q, k), np.int64)
     out_sc = np.empty((q, k), np.float32)
-    for i in range(q):
-        ci = np.concatenate(cand_idx[i])
-        cs = np.concatenate(cand_sc[i])
-        # ties by smaller archive position, as flat search breaks them
-        positions = index.order[ci]
-        o = np.lexsort((positions, -cs))[:k]
-        out_pos[i], out_sc[i] = positions[o], cs[o]
-    return out_pos, out_sc, scanned / max(index.n, 1)
+    _drain_all(heap_s, heap_t, heap_i, heap_n, out_i, out_sc)
+    return order[out_i], out_sc, scanned / max(index.n, 1)
+
+
+@njit(cache=True, fastmath=True)
+def _probe_one(codes, x, comms, off, k, ex, use_allowed, allowed_s, order, out_i, out_s):
+    """One query: scan its probed communities, each dot product offered straight to a size-k
+    heap (ties by smaller archive position)."""
+    d = codes.shape[1]
+    hs = np.empty(k, np.float32)
+    ht = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    size = 0
+    for c in comms:
+        for j in range(off[c], off[c + 1]):
+            if j == ex or (use_allowed and not allowed_s[j]):
+                continue
+            s = np.float32(0.0)
+            for t in range(d):
+                s += codes[j, t] * x[t]
+            if size == k and s < hs[0]:
+                continue
+            size = heap_push(hs, ht, hi, size, k, s, order[j], j)
+    heap_drain(hs, ht, hi, size, out_i, out_s)
+
+
+@njit(cache=True)
+def _push_block(block, qs, lo, excl_s, use_allowed, allowed_s, order, heap_s, heap_t, heap_i, heap_n, k):
+    """Offer block[r, t] (query qs[r], sorted item lo + t) to that query's heap."""
+    for r in range(block.shape[0]):
+        qi = qs[r]
+        size = heap_n[qi]
+        hs, ht, hi = heap_s[qi], heap_t[qi], heap_i[qi]
+        ex = excl_s[qi]
+        for t in range(block.shape[1]):
+            j = lo + t
+            v = block[r, t]
+            if size == k and v < hs[0]:
+                continue  # the common case, decided without a call
+            if j == ex or (use_allowed and not allowed_s[j]):
+                continue
+            size = heap_push(hs, ht, hi, size, k, v, order[j], j)
+        heap_n[qi] = size
+
+
+@njit(cache=True)
+def _drain_all(heap_s, heap_t, heap_i, heap_n, out_i, out_s):
+    for qi in range(heap_s.shape[0]):
+        heap_drain(heap_s[qi], heap_t[qi], heap_i[qi], heap_n[qi], out_i[qi], out_s[qi])

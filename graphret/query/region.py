@@ -28,11 +28,18 @@ counts the archive codes compared with q (centroids are not counted).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from graphret.query.flat import check_k
+from graphret.communities.quality import QUALITY_CODES, haq_term, newman_term
+from graphret.query.flat import check_k, row_dots
 from graphret.query.index import RetrievalIndex
 
 DEFAULT_SHORTLIST = 4
+
+# the one definition of each quality term (graphret.communities.quality), compiled unchanged,
+# exactly as graphret's CNM compiles it
+_newman_term = njit(cache=True, inline="always")(newman_term)
+_haq_term = njit(cache=True, inline="always")(haq_term)
 
 
 def _community_sims(index: RetrievalIndex, q: np.ndarray, c: int, allowed_s: np.ndarray | None, excl: int):
@@ -40,7 +47,8 @@ def _community_sims(index: RetrievalIndex, q: np.ndarray, c: int, allowed_s: np.
     lo, hi = int(index.off[c]), int(index.off[c + 1])
     codes = index.sorted_codes
     if allowed_s is None:
-        sims = codes[lo:hi] @ q
+        sims = np.empty(hi - lo, np.float32)
+        row_dots(codes, lo, hi, q, sims)
         avail = np.ones(hi - lo, bool)
         compared = hi - lo
     else:
@@ -55,51 +63,95 @@ def _community_sims(index: RetrievalIndex, q: np.ndarray, c: int, allowed_s: np.
     return sims, avail, compared
 
 
+@njit(cache=True, inline="always")
+def _term(qcode, e, a, n, W, g, w_max):
+    if qcode == 0:
+        return _newman_term(e, a, n, W, g, w_max)
+    return _haq_term(e, a, n, W, g, w_max)
+
+
+@njit(cache=True)
+def _grow_kernel(qcode, lo, hi, sims, avail, wq, deg, indptr, indices, data, k_q, need, W2, g, wm):
+    """Region growing inside one community (sorted indices lo..hi-1); returns the local indices
+    taken, in order.  The frontier (available members connected to R) is kept as a list, so a
+    step costs O(|frontier|), not O(community size)."""
+    n = hi - lo
+    wR = wq.copy()
+    kj = deg + wq
+    avail = avail.copy()
+    in_front = np.zeros(n, np.bool_)
+    front = np.empty(n, np.int64)
+    nf = 0
+    for j in range(n):
+        if avail[j] and wR[j] > 0:
+            in_front[j] = True
+            front[nf] = j
+            nf += 1
+    taken = np.empty(min(need, n), np.int64)
+    nt = 0
+    eR = 0.0
+    aR = k_q
+    nR = 1.0
+    while nt < need:
+        best = -1
+        if nf == 0:
+            bs = -np.inf
+            for j in range(n):
+                if avail[j] and (best < 0 or sims[j] > bs):
+                    best = j
+                    bs = sims[j]
+            if best < 0:
+                break
+        else:
+            bg = -np.inf
+            bpos = -1
+            for p in range(nf):
+                j = front[p]
+                # term(R + j) - term({j}); term(R) is the same for every candidate
+                gain = _term(qcode, eR + wR[j], aR + kj[j], nR + 1.0, W2, g, wm) - _term(qcode, 0.0, kj[j], 1.0, W2, g, wm)
+                if gain > bg or (gain == bg and sims[j] > sims[best]):
+                    bg = gain
+                    best = j
+                    bpos = p
+            front[bpos] = front[nf - 1]
+            nf -= 1
+        in_front[best] = False
+        avail[best] = False
+        taken[nt] = best
+        nt += 1
+        eR += wR[best]
+        aR += kj[best]
+        nR += 1.0
+        row = lo + best
+        for p in range(indptr[row], indptr[row + 1]):
+            nb = indices[p]
+            if nb >= lo and nb < hi:
+                j = nb - lo
+                wR[j] += data[p]
+                if avail[j] and not in_front[j]:
+                    in_front[j] = True
+                    front[nf] = j
+                    nf += 1
+    return taken[:nt]
+
+
 def _grow(index: RetrievalIndex, c: int, sims: np.ndarray, avail: np.ndarray, q_nb: np.ndarray, q_w: np.ndarray,
           k_q: float, need: int) -> list[int]:
-    """Sorted indices of up to ``need`` members of c, in the order they join the region."""
+    """Sorted indices (local to c) of up to ``need`` members of c, in the order they join the
+    region."""
     lo, hi = int(index.off[c]), int(index.off[c + 1])
     e_tot, a_tot, n_tot, W = index.totals
-    term, g, wm = index.term, index.resolution, index.w_max
-    G = index.sorted_graph
-    indptr, indices, data = G.indptr, G.indices, G.data
+    indptr, indices, data = index.graph_arrays
     wq = np.zeros(hi - lo, np.float64)
     inside = (q_nb >= lo) & (q_nb < hi)
     np.add.at(wq, q_nb[inside] - lo, q_w[inside])
-    kj = index.degree[lo:hi] + wq  # members' degrees once q's edges are in the graph
-    wR = wq.copy()
     W2 = W + k_q if W + k_q > 0 else 1.0
-    eR, aR, nR = 0.0, float(k_q), 1.0
-    avail = avail.copy()
-    frontier = avail & (wR > 0)
-    taken: list[int] = []
-    while len(taken) < need:
-        cand = np.flatnonzero(frontier)
-        if len(cand) == 0:
-            rest = np.flatnonzero(avail)
-            if len(rest) == 0:
-                break
-            j = int(rest[np.argmax(sims[rest])])
-        else:
-            wc, kc = wR[cand], kj[cand]
-            # term(R + j) - term({j}); term(R) is the same for every candidate
-            gains = term(eR + wc, aR + kc, nR + 1.0, W2, g, wm) - term(0.0, kc, 1.0, W2, g, wm)
-            best = np.flatnonzero(gains == gains.max())
-            j = int(cand[best[0]] if len(best) == 1 else cand[best[np.argmax(sims[cand[best]])]])
-        taken.append(j)
-        avail[j] = False
-        frontier[j] = False
-        eR += wR[j]
-        aR += kj[j]
-        nR += 1.0
-        row = lo + j
-        nb = indices[indptr[row] : indptr[row + 1]]
-        w = data[indptr[row] : indptr[row + 1]]
-        m = (nb >= lo) & (nb < hi)
-        nb = nb[m] - lo
-        wR[nb] += w[m]
-        frontier[nb] = avail[nb]
-    return taken
+    taken = _grow_kernel(
+        QUALITY_CODES[index.quality], lo, hi, np.asarray(sims, np.float64), avail, wq, index.degree[lo:hi],
+        indptr, indices, data,
+        float(k_q), int(need), float(W2), float(index.resolution), float(index.w_max),
+    )
+    return taken.tolist()
 
 
 def region_search(

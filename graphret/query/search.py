@@ -96,9 +96,7 @@ class SearchResult:
                 "row": pa.array(flat_rows, pa.int64()),
                 "score": pa.array(self.scores.ravel(), pa.float32()),
                 "label": pa.array(labels, label_type),
-                "community": pa.array(None if communities is None else communities.ravel(), pa.int32())
-                if communities is not None
-                else pa.nulls(q * k, pa.int32()),
+                "community": pa.nulls(q * k, pa.int32()) if communities is None else pa.array(communities.ravel(), pa.int32()),
                 "path": pa.array([store.paths[int(r)] for r in flat_rows], pa.string()),
                 "scanned_fraction": pa.array(np.repeat(self.scanned_fraction, k), pa.float64()),
             }
