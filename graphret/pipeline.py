@@ -243,5 +243,10 @@ def build_graph(config: BuildConfig, *, images: ImageSet | None = None, log: Cal
     }
     manifest["params"]["communities"] = list(config.communities)
     write_store_folder(config.output, fill, overwrite=config.overwrite)
+    if memberships:  # community centroids, cached now so the first query need not compute them
+        from graphret.query.centroids import write_centroids
+        from graphret.store import open_store
+
+        write_centroids(open_store(config.output, verify=False))
     log(f"wrote {config.output}: {n} items, {len(src)} edges, " + ", ".join(f"{m} {i['n_communities']} communities" for m, i in community_info.items()))
     return manifest
