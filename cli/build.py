@@ -22,7 +22,10 @@ from cli.common import split_list, stderr_logger
 @click.option("--communities", "communities", default="cnm,leiden", show_default=True, help="Comma list of methods: cnm, leiden.")
 @click.option("--quality", type=click.Choice(["newman", "haq"]), default="newman", show_default=True, help="CNM's quality function.")
 @click.option("--resolution", type=float, default=1.0, show_default=True)
-@click.option("--heuristic", type=click.Choice(["none", "wakita"]), default="none", show_default=True, help="CNM merge heuristic.")
+@click.option("--heuristic", type=click.Choice(["none", "size", "degree"]), default="none", show_default=True,
+              help="CNM merge heuristic: size = Wakita-Tsurumi consolidation (prefer merges of similar size).")
+@click.option("--refine", type=click.Choice(["none", "moves", "multilevel"]), default="none", show_default=True,
+              help="Refine CNM's best partition by node moves (multilevel: also from singletons); same quality function.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-split", is_flag=True, help="Keep every image in one archive (no seeded 70/30 split).")
 @click.option("--on-corrupt", type=click.Choice(["skip", "error"]), default="skip", show_default=True)
@@ -37,7 +40,7 @@ from cli.common import split_list, stderr_logger
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --output.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def build_graph_command(source, output, encoder, model, image_size, components, k, knn, symmetrize, communities, quality,
-                        resolution, heuristic, seed, no_split, on_corrupt, path_column, label_columns, split_column, id_column,
+                        resolution, heuristic, refine, seed, no_split, on_corrupt, path_column, label_columns, split_column, id_column,
                         uncertain, blank, overwrite, quiet) -> None:
     """Build a graph store from SOURCE (default: the embedded demo set).
 
@@ -70,6 +73,7 @@ def build_graph_command(source, output, encoder, model, image_size, components, 
         quality=quality,
         resolution=resolution,
         cnm_heuristic=None if heuristic == "none" else heuristic,
+        cnm_refine=None if refine == "none" else refine,
         seed=seed,
         split=not no_split,
         on_corrupt=on_corrupt,

@@ -52,7 +52,8 @@ class BuildConfig:
     communities: tuple[str, ...] = ("cnm", "leiden")
     quality: str = "newman"  # CNM's quality function: "newman" | "haq"
     resolution: float = 1.0
-    cnm_heuristic: str | None = None
+    cnm_heuristic: str | None = None  # None | "size" (Wakita-Tsurumi consolidation) | "degree"
+    cnm_refine: str | None = None  # None | "moves" (node moves on the best cut) | "multilevel"
     seed: int = 0
     split: bool = True
     on_corrupt: str = "skip"
@@ -171,10 +172,18 @@ def build_graph(config: BuildConfig, *, images: ImageSet | None = None, log: Cal
         t0 = time.perf_counter()
         log(f"communities: {method}")
         if method == "cnm":
-            result = cnm(local, quality=config.quality, resolution=config.resolution, heuristic=config.cnm_heuristic)
+            refine = {None: False, "moves": True, "multilevel": "multilevel"}.get(config.cnm_refine)
+            if refine is None:
+                raise InputError(f"unknown CNM refinement {config.cnm_refine!r}; use moves or multilevel")
+            result = cnm(local, quality=config.quality, resolution=config.resolution, heuristic=config.cnm_heuristic, refine=refine)
             membership = result.membership
             dendrogram = result.dendrogram
-            extra: dict[str, Any] = {"quality_function": config.quality, "heuristic": config.cnm_heuristic}
+            extra: dict[str, Any] = {
+                "quality_function": config.quality,
+                "heuristic": config.cnm_heuristic,
+                "refine": config.cnm_refine,
+                "dendrogram_best_step": int(result.best_step),
+            }
         else:
             membership = leiden(local, resolution=config.resolution, seed=config.seed)
             extra = {"partition": "RBConfigurationVertexPartition", "seed": config.seed}

@@ -136,3 +136,19 @@ def test_chexpert_csv_source_end_to_end(tmp_path):
     assert labels[store.row_of_id["img 2"]].tolist() == [1, 1]
     assert labels[store.row_of_id["img 3"]].tolist() == [0, 1]
     assert "Sex" in store.items.schema.names
+
+
+def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
+    out = tmp_path / "refined"
+    result = run("build-graph", "demo:anatomy,n=400", "-o", out, "--k", 6, "--communities", "cnm",
+                 "--heuristic", "size", "--refine", "multilevel", "--quality", "haq", "--quiet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    info = manifest["communities"]["cnm"]
+    assert (info["heuristic"], info["refine"], info["quality_function"]) == ("size", "multilevel", "haq")
+    assert info["n_communities"] >= 2 and info["haq_modularity"] > 0.3
+    import pyarrow as pa
+
+    dendrogram = pa.ipc.open_file(str(out / "dendrogram.arrow")).read_all()
+    assert {"step", "a", "b", "gain", "quality_after", "size_after"} <= set(dendrogram.schema.names)
+    assert dendrogram.num_rows >= 1

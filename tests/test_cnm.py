@@ -237,6 +237,22 @@ def test_heuristic_and_refinement(heuristic):
     assert hq.quality >= hq.meta["dendrogram_quality"] - 1e-12
 
 
+@pytest.mark.parametrize("quality", ["newman", "haq"])
+def test_multilevel_refinement(quality):
+    A = knn_graph_of_generated_codes(800, seed=2)
+    score = newman_modularity if quality == "newman" else haq_modularity
+    plain = cnm(A, quality=quality, heuristic="size")
+    ml = cnm(A, quality=quality, heuristic="size", refine="multilevel")
+    assert ml.quality == pytest.approx(score(A, ml.membership), abs=1e-9)
+    assert ml.quality >= ml.meta["refined_quality"] - 1e-12 >= plain.quality - 1e-12
+    assert "multilevel_quality" in ml.meta
+    # the dendrogram is still the agglomeration's
+    np.testing.assert_array_equal(ml.dendrogram["a"], plain.dendrogram["a"])
+    assert np.unique(ml.cut(10)).size == 10
+    np.testing.assert_array_equal(ml.membership, cnm(A, quality=quality, heuristic="size",
+                                                     refine="multilevel").membership)
+
+
 def test_haq_cnm_quality_is_haq():
     A = knn_graph_of_generated_codes(400)
     res = cnm(A, quality="haq")
@@ -258,6 +274,8 @@ def test_bad_input_refused():
         cnm(A, quality="louvain")
     with pytest.raises(InputError, match="heuristic"):
         cnm(A, heuristic="fast")
+    with pytest.raises(InputError, match="refine"):
+        cnm(A, refine="louvain")
     neg = A.copy()
     neg.data[0] = -0.5
     with pytest.raises(InputError):

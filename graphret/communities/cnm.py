@@ -25,26 +25,31 @@ Data structures (all flat arrays, no dense matrix):
   a scratch accumulator.  The neighbours' own maps are *not* touched -- their entries that name
   ``x`` or ``y`` become stale and are resolved to ``c`` when those maps are next read.  The
   arena is compacted when full, so it stays within a small multiple of the edge count.
-* **A global max-heap of candidate merges** ``(priority, gain, x, y)`` with lazy deletion: an
-  entry is valid iff both its communities are alive.  Every live adjacent pair has exactly one
-  entry (pushed when the younger of the two was made), so the heap is compacted (stale entries
-  dropped, re-heapified) when it outgrows a multiple of the edge count.  Ties are broken by the
-  smaller first id, then the smaller second id, so the result is deterministic.
+* **Rows and a lazy max-heap.**  Each candidate pair ``(r, y)`` belongs to the row of the
+  younger community ``y`` (its map lists exactly the communities that were adjacent to it when
+  it was made, all older).  The gain of a pair never changes while both ends live, so each row
+  needs only its best pair on a global max-heap ``(priority, gain, r, y)``.  A popped entry
+  whose row owner ``y`` has died is dropped; one whose partner ``r`` has died (the pair moved
+  to the row of ``r``'s successor) triggers a rescan of ``y``'s row for its next best live
+  partner; otherwise the pair is merged.  Ties are broken by the smaller first id, then the
+  smaller second id, so the result is deterministic and the merge taken is always the one of
+  largest gain (the exact greedy path, as networkx's implementation).
 
-A merge of ``x`` and ``y`` costs ``O((|map x| + |map y|) alpha(n) + deg(c) log H)``; as in CNM
-the total is ``O(m d log n)`` for a dendrogram of depth ``d``.  Plain CNM on graphs without much
-hierarchy merges unevenly (one community swallowing singletons one at a time), which makes the
-big community's map be rebuilt over and over; ``heuristic="size"`` applies the Wakita-Tsurumi
-consolidation ratio on community sizes: candidates are ranked by
-``gain * min(n_x/n_y, n_y/n_x)`` (``gain / ratio`` for negative gains), which prefers merges
-of similar size.  The recorded gains and qualities are always the true ones.
+A merge of ``x`` and ``y`` costs ``O((|map x| + |map y|) alpha(n))`` array work plus one heap
+push (``O(log n)``); row rescans cost the row length.  As in CNM the total is ``O(m d log n)``
+for a dendrogram of depth ``d``, with a small constant (contiguous arrays, no per-pair heap
+updates).  Plain CNM on graphs without much hierarchy merges unevenly (one community swallowing
+singletons one at a time), which makes the big community's map be rebuilt over and over and
+the run tend towards ``O(n^2)``; ``heuristic="size"`` applies the Wakita-Tsurumi consolidation
+ratio on community sizes: candidates are ranked by ``gain * min(n_x/n_y, n_y/n_x)``
+(``gain / ratio`` for negative gains), which prefers merges of similar size.  The ratio depends
+only on the two communities' own totals, so it fits the lazy heap unchanged.  The recorded gains and qualities are always the true ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -185,7 +190,9 @@ def _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur):
 
 
 @njit(cache=True)
-def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
+def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
+    """CNM on a graph of n nodes; node i starts with internal weight e0[i], total degree a0[i]
+    and c0[i] members (all 0/degree/1 for a plain graph; set for an aggregated graph)."""
     total = 2 * n
     e = np.zeros(total, np.float64)
     a = np.zeros(total, np.float64)
@@ -203,20 +210,19 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
     aw = np.empty(cap, np.float64)
     for i in range(n):
         alive[i] = True
-        cnt[i] = 1.0
-        s = 0.0
+        cnt[i] = c0[i]
+        e[i] = e0[i]
+        a[i] = a0[i]
         for p in range(indptr[i], indptr[i + 1]):
-            s += data[p]
             anb[p] = indices[p]
             aw[p] = data[p]
-        a[i] = s
         mstart[i] = indptr[i]
         mlen[i] = indptr[i + 1] - indptr[i]
     used = nnz
 
     q0 = 0.0
     for i in range(n):
-        q0 += _term(q, 0.0, a[i], 1.0, W, g, w_max)
+        q0 += _term(q, e[i], a[i], cnt[i], W, g, w_max)
 
     # Each candidate pair (r, y), r < y, belongs to the row of the younger community y.  The
     # heap holds one entry per row: its best pair (lazy: checked when popped).
@@ -227,7 +233,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
     hy = np.empty(hcap, np.int64)
     hsize = 0
     for y in range(n):
-        ty = _term(q, 0.0, a[y], 1.0, W, g, w_max)
+        ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
         best_r = -1
         best_p = 0.0
         best_g = 0.0
@@ -235,8 +241,9 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur):
             r = indices[p]
             if r >= y:
                 continue
-            gn = _term(q, data[p], a[y] + a[r], 2.0, W, g, w_max) - ty - _term(q, 0.0, a[r], 1.0, W, g, w_max)
-            pr = _priority(gn, 1.0, 1.0, a[y], a[r], heur)
+            gn = (_term(q, e[y] + e[r] + data[p], a[y] + a[r], cnt[y] + cnt[r], W, g, w_max) - ty
+                  - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+            pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
             if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
                 best_r = r
                 best_p = pr
@@ -571,19 +578,95 @@ class CNMResult:
         return np.column_stack([d["a"], d["b"], d["step"] + 1, d["size_after"]]).astype(np.float64)
 
 
+@njit(cache=True)
+def _sum_terms(e, a, cnt, W, g, w_max, q):
+    total = 0.0
+    for c in range(e.size):
+        total += _term(q, e[c], a[c], cnt[c], W, g, w_max)
+    return total
+
+
+def _quality(G, membership, g, w_max, qcode):
+    """Quality of a partition of an already validated graph (same terms, compiled)."""
+    from graphret.communities.quality import community_totals
+
+    e, a, cnt, W = community_totals(G, membership)
+    return float(_sum_terms(e, a, cnt, W, g, w_max, qcode))
+
+
+def _moves(G, membership, W, g, w_max, qcode, passes):
+    labels, moves = _refine_kernel(G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data,
+                                   np.array(membership, dtype=np.int64), W, g, w_max, qcode,
+                                   int(passes))
+    return renumber_membership(labels), moves
+
+
+def _aggregate_cnm(G, membership, W, g, w_max, qcode, hcode):
+    """CNM on the graph of the communities of ``membership`` (internal weights, degrees and
+    sizes carried over); returns the node membership of its best cut."""
+    n = G.shape[0]
+    C = int(membership.max()) + 1
+    P = sp.csr_matrix((np.ones(n), (np.arange(n), membership)), shape=(n, C))
+    A = (P.T @ G @ P).tocsr()
+    e0 = A.diagonal() / 2.0
+    deg = np.asarray(A.sum(axis=1), dtype=np.float64).ravel()
+    A.setdiag(0)
+    A.eliminate_zeros()
+    A.sort_indices()
+    q0, ma, mb, _, quals, _ = _cnm_kernel(
+        A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64), C, W,
+        g, w_max, qcode, hcode, e0.astype(np.float64), deg,
+        np.bincount(membership, minlength=C).astype(np.float64))
+    allq = np.concatenate([[q0], quals])
+    b = int(np.argmax(allq))
+    top = _replay(C, np.minimum(ma, mb), np.maximum(ma, mb), b)
+    return renumber_membership(top[membership])
+
+
+def _multilevel(G, W, g, w_max, qcode, quality, passes, max_levels=10):
+    """Coarse-to-fine: node moves from singletons, then repeatedly CNM on the aggregated graph
+    and node moves on the original graph, while the quality improves."""
+    n = G.shape[0]
+    m, _ = _moves(G, np.arange(n), W, g, w_max, qcode, passes)
+    q = _quality(G, m, g, w_max, qcode)
+    levels = 0
+    for _ in range(max_levels):
+        m2 = _aggregate_cnm(G, m, W, g, w_max, qcode, 0)  # plain CNM: the coarse graph is small
+        m2, _ = _moves(G, m2, W, g, w_max, qcode, passes)
+        q2 = _quality(G, m2, g, w_max, qcode)
+        if q2 <= q + 1e-12:
+            break
+        m, q = m2, q2
+        levels += 1
+    return m, q, levels
+
+
 def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.0,
-        heuristic: str | None = None, w_max: float = 1.0, refine: bool = False,
+        heuristic: str | None = None, w_max: float = 1.0, refine: bool | str = False,
         max_refine_passes: int = 20) -> CNMResult:
     """CNM greedy agglomeration of ``graph`` (symmetric CSR, positive weights, zero diagonal).
 
     ``quality``: ``"newman"`` or ``"haq"`` (see :mod:`graphret.communities.quality`);
-    ``resolution``: g > 0; ``heuristic``: ``None`` (plain CNM) or ``"size"`` (Wakita-Tsurumi
-    consolidation ratio on community sizes); ``w_max``: Haq's largest edge weight (1 for cosine).
+    ``resolution``: g > 0; ``heuristic``: ``None`` (plain CNM), ``"size"`` (Wakita-Tsurumi
+    consolidation ratio on community sizes, in nodes) or ``"degree"`` (the ratio on weighted
+    degrees); ``w_max``: Haq's largest edge weight (1 for cosine).
+
+    ``refine``: ``False`` -- the result is the best cut of the dendrogram.  ``True`` -- then a
+    vertex mover improves that cut (each node moves to the adjacent community with the largest
+    gain of the same quality, in node order, until no node moves or ``max_refine_passes``).
+    ``"multilevel"`` -- also a coarse-to-fine pass (node moves from singletons, then plain CNM
+    on the graph of those communities -- cheap there, and better than the heuristic at that
+    level -- then node moves again, repeated while the quality improves), and the better of the
+    two partitions is returned.  With refinement,
+    ``membership``/``quality`` are the refined partition and its quality, while ``dendrogram``,
+    ``cut`` and ``meta["dendrogram_quality"]`` stay those of the agglomeration.
     """
     import time
 
     if quality not in QUALITY_CODES:
         raise InputError(f"unknown quality {quality!r}; use 'newman' or 'haq'")
+    if refine not in (False, True, "multilevel"):
+        raise InputError(f"unknown refine {refine!r}; use False, True or 'multilevel'")
     if heuristic not in HEURISTICS:
         raise InputError(f"unknown heuristic {heuristic!r}; use None, 'size' or 'degree'")
     g = check_resolution(resolution)
@@ -593,9 +676,10 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     n = G.shape[0]
     W = float(G.data.sum()) / 2.0
     t0 = time.perf_counter()
+    deg = np.asarray(G.sum(axis=1), dtype=np.float64).ravel()
     q0, ma, mb, gains, quals, sizes = _cnm_kernel(
         G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, n, W, g, float(w_max),
-        QUALITY_CODES[quality], _HEUR_CODES[heuristic],
+        QUALITY_CODES[quality], _HEUR_CODES[heuristic], np.zeros(n), deg, np.ones(n),
     )
     seconds = time.perf_counter() - t0
     steps = ma.size
@@ -614,14 +698,18 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     meta = {"dendrogram_quality": best_q, "cnm_seconds": seconds}
     if refine:
         t1 = time.perf_counter()
-        labels, moves = _refine_kernel(
-            G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, membership.copy(),
-            W, g, float(w_max), QUALITY_CODES[quality], int(max_refine_passes))
-        membership = renumber_membership(labels)
-        from graphret.communities.quality import partition_quality
-
-        best_q = partition_quality(G, membership, quality=quality, resolution=g, w_max=w_max)
-        meta.update(refine_moves=int(moves), refine_seconds=time.perf_counter() - t1)
+        qcode = QUALITY_CODES[quality]
+        labels, moves = _moves(G, membership, W, g, float(w_max), qcode, max_refine_passes)
+        best_q = _quality(G, labels, g, float(w_max), qcode)
+        membership = labels
+        meta.update(refine_moves=int(moves), refined_quality=best_q)
+        if refine == "multilevel":
+            ml, ml_q, levels = _multilevel(G, W, g, float(w_max), qcode, quality,
+                                           max_refine_passes)
+            meta.update(multilevel_quality=ml_q, multilevel_levels=levels)
+            if ml_q > best_q:
+                membership, best_q = ml, ml_q
+        meta["refine_seconds"] = time.perf_counter() - t1
         seconds = time.perf_counter() - t0
     return CNMResult(
         membership=membership, dendrogram=dendro, quality=best_q, n_nodes=n,

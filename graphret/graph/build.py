@@ -1,7 +1,7 @@
 """The cosine kNN graph: kNN lists -> symmetric weighted graph (scipy CSR) and Arrow edges.
 
 Weights are similarities clipped to be positive: a kNN pair whose similarity is <= 0 is not an
-edge.  Symmetrisation:
+edge (and float rounding above 1, e.g. for duplicates, is clipped to 1).  Symmetrisation:
 
 * ``"union"`` (default): ``i ~ j`` when ``j`` is in ``i``'s list or ``i`` in ``j``'s;
   ``w_ij = max(s_ij, s_ji)``;
@@ -56,7 +56,7 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
     cols = indices.astype(np.int64).ravel()
     vals = sims.ravel()
     keep = (vals > 0) & np.isfinite(vals) & (rows != cols)
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    rows, cols, vals = rows[keep], cols[keep], np.minimum(vals[keep], np.float32(1.0))
     # one directed entry per (i, j): if a list repeats a neighbour keep its largest similarity
     key = rows * n + cols
     order = np.lexsort((-vals, key))
@@ -77,32 +77,39 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
     return G
 
 
-def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
-                         symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
-                         **knn_options) -> tuple[sp.csr_matrix, dict]:
-    """:func:`knn_graph` plus :func:`graph_stats` (with ``method``, ``k``, ``symmetrize`` and,
-    for ``method="approx"``, the recall against exact kNN on ``recall_sample`` seeded rows)."""
+def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed: int,
+               **knn_options) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Validated codes, k, and the kNN lists of ``method``."""
     if method not in METHODS:
         raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
     if symmetrize not in SYMMETRIZE:
         raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
     codes = validate_codes(codes)
     k = check_k(k, codes.shape[0])
-    recall = None
     if method == "exact":
         idx, sims = exact_knn(codes, k, **knn_options)
     else:
-        from graphret.graph.approx import approx_knn, knn_recall
+        from graphret.graph.approx import approx_knn
 
         idx, sims = approx_knn(codes, k, seed=seed, **knn_options)
-        recall = knn_recall(idx, codes, sample=recall_sample, seed=seed)
+    return codes, k, idx, sims
+
+
+def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
+                         symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
+                         **knn_options) -> tuple[sp.csr_matrix, dict]:
+    """:func:`knn_graph` plus :func:`graph_stats` (with ``method``, ``k``, ``symmetrize`` and,
+    for ``method="approx"``, the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
     G = graph_from_knn(idx, sims, symmetrize=symmetrize)
     stats = graph_stats(G)
     stats.update(method=method, k=k, symmetrize=symmetrize,
                  dropped_nonpositive=int((sims <= 0).sum()))
-    if recall is not None:
-        stats.update(recall=recall, recall_sample=int(min(recall_sample, codes.shape[0])),
-                     seed=int(seed))
+    if method == "approx":
+        from graphret.graph.approx import knn_recall
+
+        stats.update(recall=knn_recall(idx, codes, sample=recall_sample, seed=seed),
+                     recall_sample=int(min(recall_sample, codes.shape[0])), seed=int(seed))
     return G, stats
 
 
@@ -116,18 +123,7 @@ def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: s
     ``"union"`` or ``"mutual"``.  Use :func:`knn_graph_with_stats` to get the statistics (and the
     approximate graph's recall) too.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
-    if symmetrize not in SYMMETRIZE:
-        raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
-    codes = validate_codes(codes)
-    k = check_k(k, codes.shape[0])
-    if method == "exact":
-        idx, sims = exact_knn(codes, k, **knn_options)
-    else:
-        from graphret.graph.approx import approx_knn
-
-        idx, sims = approx_knn(codes, k, seed=seed, **knn_options)
+    _, _, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
     return graph_from_knn(idx, sims, symmetrize=symmetrize)
 
 
@@ -184,9 +180,8 @@ def edges_to_graph(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int)
 
 
 def edges_table(graph: sp.csr_matrix):
-    """The graph's edges as a ``pyarrow.Table`` with columns ``src``, ``dst`` (int64) and
-    ``weight`` (float32), each undirected edge once with ``src < dst``."""
-    import pyarrow as pa
+    """The graph's edges as the store's Arrow edge table (``src``, ``dst`` int64, ``weight``
+    float32), each undirected edge once with ``src < dst``."""
+    from graphret.store.write import edges_table as store_edges_table
 
-    src, dst, w = graph_to_edges(graph)
-    return pa.table({"src": pa.array(src), "dst": pa.array(dst), "weight": pa.array(w)})
+    return store_edges_table(*graph_to_edges(graph))
