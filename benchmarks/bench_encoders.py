@@ -56,6 +56,7 @@ REFERENCE = {
 # Epochs per set at 28 px, chosen so that each training takes a few CPU minutes (about 20-30k
 # training images seen); early stopping may end sooner.
 EPOCHS = {"breast": 30, "retina": 15, "pneumonia": 4, "blood": 3}
+LONG_EPOCHS = {"breast": 60, "retina": 40, "pneumonia": 12, "blood": 10}  # blood also run at 6 ("-long6")
 TIME_LIMIT = 360.0  # seconds of training per encoder and set, a safety net
 
 
@@ -89,18 +90,23 @@ def load_set(key: str) -> ImageSet:
 
 
 def make(encoder: str, set_key: str, args) -> object:
-    from graphret.encoders import training  # noqa: F401
-
     epochs = min(EPOCHS[set_key], args.max_epochs or 10**6)
-    common = dict(progress=args.progress, threads=args.threads, epochs=epochs, batch_size=128, time_limit=TIME_LIMIT)
+    # small sets: batches of 64, for more steps per epoch
+    batch = 64 if set_key in ("breast", "retina") else 128
+    common = dict(progress=args.progress, threads=args.threads, epochs=epochs, batch_size=batch, time_limit=TIME_LIMIT)
     if encoder == "pixels":
         from graphret.encoders.pixels import PixelPCAEncoder
 
-        return PixelPCAEncoder(size=32, n_components=128)
+        return PixelPCAEncoder(image_size=32, dim=128)
     if encoder == "cnn-resnet18":
         from graphret.encoders.cnn import CNNEncoder
 
         return CNNEncoder(backbone="resnet18", lr=2e-3, patience=5, **common)
+    if encoder == "cnn-resnet18-long":
+        # the same encoder trained longer (no time limit): what more CPU buys
+        from graphret.encoders.cnn import CNNEncoder
+
+        return CNNEncoder(backbone="resnet18", lr=2e-3, patience=5, **{**common, "epochs": LONG_EPOCHS[set_key], "time_limit": None})
     if encoder == "cnn-dcnn":
         from graphret.encoders.cnn import CNNEncoder
 
@@ -108,8 +114,8 @@ def make(encoder: str, set_key: str, args) -> object:
     if encoder == "siamese":
         from graphret.encoders.siamese import SiameseEncoder
 
-        # a pair epoch reads twice the images of a classifier epoch: half the epochs
-        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=5, **{**common, "epochs": max(1, (epochs + 1) // 2)})
+        # pairs from labels: all pairs within each batch (one forward pass per image)
+        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=5, **common)
     if encoder == "dae":
         from graphret.encoders.dae import DenoisingAutoencoder
 
@@ -182,7 +188,7 @@ def run_one(set_key: str, encoder_name: str, args) -> dict:
         "split": images.split_origin,
     }
     if encoder_name == "cnn-dcnn" and "fc2" in archive.spaces:
-        for space in ("fc1", "fc2"):
+        for space in ("fc1", "fc2"):  # default = fc3 (penultimate)
             top_s = flat_topk(archive.spaces[space], queries.spaces[space], k)
             row[f"acc1_{space}"] = accuracy_at_k(labels[test], labels[train][top_s], 1)
     return row
@@ -203,6 +209,13 @@ def machine() -> dict:
     }
 
 
+def merge(rows: list[dict], folder: str) -> list[dict]:
+    """Rows of another run's encoders.json replace the same (set, encoder) rows."""
+    other = json.loads((Path(folder) / "encoders.json").read_text())["rows"]
+    keys = {(r["set"], r["encoder"]) for r in other}
+    return [r for r in rows if (r["set"], r["encoder"]) not in keys] + other
+
+
 def write(rows: list[dict], meta: dict, out: Path = OUT) -> None:
     OUT = out
     OUT.mkdir(parents=True, exist_ok=True)
@@ -213,11 +226,14 @@ def write(rows: list[dict], meta: dict, out: Path = OUT) -> None:
         f"Machine: {meta['platform']}, {meta['cpu_count']} CPUs (shared), torch {meta['torch']}, {meta['device']}; run {meta['date_utc']}.",
         "Acc@1 = top result's class; P@10 = precision of the top 10; mAP@50 = mean AP over the top 50",
         "(normalised by the relevant results retrieved). Classifier = the CNN's test accuracy.",
+        "Each training was capped at a few CPU minutes (epochs per set, 360 s limit, one torch thread on a",
+        "2-core machine shared with other jobs: s/epoch and img/s are pessimistic); `-long` rows train longer",
+        "without the limit. stop: all = every epoch ran, early = early stopping, time limit = the cap ended it.",
         "Reference (guide section 7): frozen ImageNet Acc@1 80.1 / 83.5 / 46.3 / 73.1 %; MedMNIST ResNet-18 accuracy",
         "0.863 / 0.854 / 0.524 / 0.958 (breast / pneumonia / retina / blood).",
         "",
-        "| set | encoder | dim | Acc@1 | P@10 | mAP@50 | classifier acc | epochs | s/epoch | train s | encode img/s | beats ref Acc@1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | encoder | dim | Acc@1 | P@10 | mAP@50 | classifier acc | epochs | stop | s/epoch | train s | encode img/s | beats ref Acc@1 | beats pixels Acc@1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {k: i for i, k in enumerate(SETS)}
     for r in sorted(rows, key=lambda r: (order.get(r["set"], 9), r["encoder"])):
@@ -225,10 +241,19 @@ def write(rows: list[dict], meta: dict, out: Path = OUT) -> None:
         ca = f"{r['classifier_acc']:.3f}" if r.get("classifier_acc") is not None else ""
         spe = f"{r['seconds_per_epoch']:.1f}" if r.get("seconds_per_epoch") else ""
         ep = str(r["epochs_run"]) if r.get("epochs_run") else ""
+        stopped = r.get("stopped") or ""
+        stop = "time limit" if "time" in stopped else "early" if "early" in stopped else "all" if stopped else ""
+        floor = next((p["acc1"] for p in rows if p["set"] == r["set"] and p["encoder"] == "pixels"), None)
+        vs_pixels = "" if floor is None or r["encoder"] == "pixels" else ("yes" if r["acc1"] > floor else "no")
         lines.append(
-            f"| {SETS[r['set']][0]} | {r['encoder']} | {r['code_dim']} | {r['acc1']:.3f} | {r['p10']:.3f} | {r['map50']:.3f} | {ca} | {ep} | {spe} | "
-            f"{r['train_seconds']:.0f} | {r['encode_images_per_s']:.0f} | {'yes' if r['acc1'] > ref else 'no'} |"
+            f"| {SETS[r['set']][0]} | {r['encoder']} | {r['code_dim']} | {r['acc1']:.3f} | {r['p10']:.3f} | {r['map50']:.3f} | {ca} | {ep} | {stop} | {spe} | "
+            f"{r['train_seconds']:.0f} | {r['encode_images_per_s']:.0f} | {'yes' if r['acc1'] > ref else 'no'} | {vs_pixels} |"
         )
+    layered = [r for r in sorted(rows, key=lambda r: order.get(r["set"], 9)) if "acc1_fc1" in r]
+    if layered:
+        lines.append("")
+        lines.append("DCNN Acc@1 by code layer (FC3 = penultimate, the default): " + "; ".join(
+            f"{SETS[r['set']][0]} fc1 {r['acc1_fc1']:.3f} / fc2 {r['acc1_fc2']:.3f} / fc3 {r['acc1']:.3f}" for r in layered))
     lines.append("")
     lines.append("Exact duplicates of a query in the archive are kept: " + ", ".join(
         sorted({f"{SETS[r['set']][0]} {r['exact_duplicate_queries']}" for r in rows})))
@@ -244,6 +269,7 @@ def main() -> None:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
     ap.add_argument("--out", default=str(OUT), help="output folder")
+    ap.add_argument("--merge", action="append", default=[], help="merge the rows of another run's output folder, then write")
     ap.add_argument("--frozen-weights", default=None, help="local torchvision state_dict: adds the frozen row")
     ap.add_argument("--frozen-backbone", default="resnet50")
     ap.add_argument("--frozen-size", type=int, default=224)
@@ -255,6 +281,11 @@ def main() -> None:
     path = out / "encoders.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
     meta = machine()
+    if args.merge:
+        for folder in args.merge:
+            rows = merge(rows, folder)
+        write(rows, meta, out)
+        return
     for set_key in args.sets.split(","):
         for name in encoders:
             print(f"[{dt.datetime.now():%H:%M:%S}] {set_key} / {name} ...", flush=True)

@@ -268,7 +268,7 @@ def mednist(npz: str, store_path: str, n_queries: int, n_single: int) -> tuple[d
 
     if not Path(store_path, "manifest.json").is_file():
         log(f"building the MedNIST store at {store_path} (pixel baseline, --no-split)")
-        build_graph(BuildConfig(source=npz, output=store_path, split=False), log=log)
+        build_graph(BuildConfig(source=npz, output=store_path, encoder="pixels", split=False), log=log)
     store = open_store(store_path)
     info = {
         "store": store_path,

@@ -6,16 +6,19 @@ import json
 
 import click
 
+from pathlib import Path
+
 from cli.common import split_list, stderr_logger
+from cli.encoder_options import ENCODER_NAMES, encoder_kwargs, encoder_options
 
 
 @click.command("build-graph")
 @click.argument("source", required=False)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Store folder to write (created atomically).")
-@click.option("--encoder", default=None, help="Encoder name (default: pixels, or the encoder of --model).")
+@click.option("--encoder", type=click.Choice(ENCODER_NAMES), default=None,
+              help="Encoder to train [cnn with resnet18 when the source has class labels, else pixels; with --model: the file's].")
 @click.option("--model", type=click.Path(), default=None, help="A saved encoder file to use instead of training.")
-@click.option("--image-size", type=int, default=None, help="Encoder input size in pixels.")
-@click.option("--components", type=int, default=None, help="Code dimension of the pixel baseline (PCA components).")
+@encoder_options
 @click.option("--k", "k", type=int, default=10, show_default=True, help="Neighbours per image in the kNN graph.")
 @click.option("--knn", type=click.Choice(["exact", "approx"]), default="exact", show_default=True)
 @click.option("--symmetrize", type=click.Choice(["union", "mutual"]), default="union", show_default=True)
@@ -39,9 +42,9 @@ from cli.common import split_list, stderr_logger
               help="CSV source, CheXpert convention: what a blank (unmentioned) label becomes.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --output.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def build_graph_command(source, output, encoder, model, image_size, components, k, knn, symmetrize, communities, quality,
+def build_graph_command(source, output, encoder, model, k, knn, symmetrize, communities, quality,
                         resolution, heuristic, refine, seed, no_split, on_corrupt, path_column, label_columns, split_column, id_column,
-                        uncertain, blank, overwrite, quiet) -> None:
+                        uncertain, blank, overwrite, quiet, **values) -> None:
     """Build a graph store from SOURCE (default: the embedded demo set).
 
     SOURCE is a MedMNIST-style .npz, a folder of class sub-folders, a CSV manifest,
@@ -49,11 +52,8 @@ def build_graph_command(source, output, encoder, model, image_size, components, 
     """
     from graphret.pipeline import BuildConfig, build_graph
 
-    options = {}
-    if image_size is not None:
-        options["size"] = image_size
-    if components is not None:
-        options["n_components"] = components
+    checkpoint = str(Path(output).with_name(Path(output).name + ".encoder.ckpt"))
+    options = encoder_kwargs(encoder or "cnn", values, checkpoint_default=checkpoint, progress=not quiet)
     csv_options = {"uncertain": uncertain, "blank": blank}
     for key, value in (("path_column", path_column), ("split_column", split_column), ("id_column", id_column)):
         if value is not None:
@@ -81,6 +81,8 @@ def build_graph_command(source, output, encoder, model, image_size, components, 
         overwrite=overwrite,
     )
     manifest = build_graph(config, log=stderr_logger(quiet))
+    if values.get("checkpoint") is None:  # the default checkpoint only serves an interrupted run
+        Path(checkpoint).unlink(missing_ok=True)
     summary = {
         "store": output,
         "items": manifest["counts"]["items"],

@@ -18,11 +18,11 @@ def stores(tmp_path_factory):
     images = blob_images(n_per_class=15, n_classes=3, seed=1, splits=False)
     npz = folder / "blobs.npz"
     np.savez(npz, images=images.images, labels=images.labels, class_names=np.array(images.class_names))
-    options = {"size": 16, "n_components": 8}
+    options = {"image_size": 16, "dim": 8}
     good = folder / "good"
-    build_graph(BuildConfig(source=str(npz), output=str(good), k=4, communities=("cnm", "leiden"), encoder_options=options))
+    build_graph(BuildConfig(source=str(npz), output=str(good), k=4, communities=("cnm", "leiden"), encoder="pixels", encoder_options=options))
     bare = folder / "bare"
-    build_graph(BuildConfig(source=str(npz), output=str(bare), k=4, communities=(), encoder_options=options))
+    build_graph(BuildConfig(source=str(npz), output=str(bare), k=4, communities=(), encoder="pixels", encoder_options=options))
     return good, bare
 
 
@@ -115,7 +115,7 @@ def test_montage_without_the_source_is_one_line(tmp_path):
     np.savez(npz, images=images.images, labels=images.labels)
     store = tmp_path / "store"
     build_graph(BuildConfig(source=str(npz), output=str(store), k=4, communities=("leiden",),
-                            encoder_options={"size": 16, "n_components": 8}))
+                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
     npz.unlink()
     one_line_error(run(store, "--cut", "3"), "no CNM dendrogram")
     one_line_error(run(store, "--plots", tmp_path / "pics", "--map", "pca"), "source", "gone")

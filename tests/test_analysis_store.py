@@ -31,7 +31,7 @@ def npz_store(tmp_path_factory):
     write_blob_npz(npz)
     store = folder / "store"
     config = BuildConfig(source=str(npz), output=str(store), k=5, communities=("cnm", "leiden"),
-                         encoder_options={"size": 16, "n_components": 12})
+                         encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
     manifest = build_graph(config)
     return store, npz, manifest
 
@@ -132,7 +132,7 @@ def test_montage_needs_the_source(tmp_path):
     write_blob_npz(npz, n_per_class=12)
     store = tmp_path / "store"
     build_graph(BuildConfig(source=str(npz), output=str(store), k=4, communities=("leiden",),
-                            encoder_options={"size": 16, "n_components": 8}))
+                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
     npz.unlink()
     a = analyse(store)
     with pytest.raises(GraphretError, match="gone or unreadable") as info:
@@ -200,7 +200,7 @@ def test_multilabel_demo_store(tmp_path):
     re-opened demo source."""
     path = tmp_path / "demo"
     build_graph(BuildConfig(source="demo:n=120,size=16", output=str(path), k=4, communities=("cnm",),
-                            encoder_options={"size": 16, "n_components": 8}))
+                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
     a = analyse(path)
     assert a.store.task == "multilabel"
     agree = a.label_agreement("cnm")

@@ -20,7 +20,7 @@ def run(*args):
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "demo-store"
-    result = run("build-graph", "-o", path, "--k", 8, "--quiet")
+    result = run("build-graph", "-o", path, "--k", 8, "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     return path, summary
@@ -109,7 +109,7 @@ def test_console_script_reports_without_traceback(tmp_path):
 
 def test_no_split_keeps_one_archive(tmp_path):
     out = tmp_path / "all"
-    result = run("build-graph", "demo:anatomy,n=300", "-o", out, "--no-split", "--k", 5, "--communities", "leiden", "--quiet")
+    result = run("build-graph", "demo:anatomy,n=300", "-o", out, "--no-split", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["archive"] == ["all"] and manifest["counts"]["by_split"] == {"all": 300}
@@ -127,7 +127,7 @@ def test_chexpert_csv_source_end_to_end(tmp_path):
         rows.append(f"{name},{'MF'[i % 2]},{values[i % 4]},{values[(i // 4) % 4]}")
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "cx"
-    result = run("build-graph", tmp_path / "train.csv", "-o", out, "--k", 4, "--uncertain", "ones", "--communities", "leiden", "--quiet")
+    result = run("build-graph", tmp_path / "train.csv", "-o", out, "--k", 4, "--uncertain", "ones", "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
     store = __import__("graphret.store", fromlist=["open_store"]).open_store(out)
     assert store.task == "multilabel" and store.class_names == ["Nodule", "Effusion"]
@@ -141,7 +141,7 @@ def test_chexpert_csv_source_end_to_end(tmp_path):
 def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     out = tmp_path / "refined"
     result = run("build-graph", "demo:anatomy,n=400", "-o", out, "--k", 6, "--communities", "cnm",
-                 "--heuristic", "size", "--refine", "multilevel", "--quality", "haq", "--quiet")
+                 "--heuristic", "size", "--refine", "multilevel", "--quality", "haq", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     info = manifest["communities"]["cnm"]
@@ -152,3 +152,26 @@ def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     dendrogram = pa.ipc.open_file(str(out / "dendrogram.arrow")).read_all()
     assert {"step", "a", "b", "gain", "quality_after", "size_after"} <= set(dendrogram.schema.names)
     assert dendrogram.num_rows >= 1
+
+
+def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).save(folder / f"scan{i}.png")
+    # a folder of images without class sub-folders has no labels
+    out = tmp_path / "unlabelled"
+    result = CliRunner().invoke(main, ["build-graph", f"csv:{tmp_path / 'none.csv'}", "-o", str(out)])
+    assert result.exit_code != 0  # a missing CSV is refused
+    (tmp_path / "list.csv").write_text("path\n" + "\n".join(f"loose/scan{i}.png" for i in range(30)) + "\n")
+    result = run("build-graph", tmp_path / "list.csv", "-o", out, "--k", 3, "--communities", "leiden")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["encoder"]["name"] == "pixels"
+    assert "default for a source without class labels" in result.output
+
+
+def test_pixel_encoder_refuses_training_options(tmp_path):
+    result = CliRunner().invoke(main, ["build-graph", "-o", str(tmp_path / "x"), "--encoder", "pixels", "--epochs", "3"])
+    assert result.exit_code == 2 and "--epochs does not apply to the pixel baseline" in result.output

@@ -46,7 +46,7 @@ def test_pairs_from_labels_are_balanced_and_correct(blobs):
 
 
 def test_siamese_learns_from_label_pairs(blobs, tmp_path):
-    enc = SiameseEncoder(dim=16, epochs=4, lr=3e-3, augment=False, patience=10, **FAST)
+    enc = SiameseEncoder(backbone="dcnn", dim=16, epochs=4, lr=3e-3, augment=False, patience=10, **FAST)
     enc.fit(blobs, blobs.indices_of(["train"]), seed=0, validation=blobs.indices_of(["val"]))
     losses = [e.loss for e in enc.history.epochs]
     assert losses[-1] < losses[0]
@@ -70,7 +70,7 @@ def test_siamese_from_a_pair_csv_needs_no_labels(blobs, tmp_path):
     s = unlabelled(blobs)
     pairs = read_pair_csv(csv, s)
     assert len(pairs) == 120
-    enc = SiameseEncoder(dim=8, epochs=2, pairs=str(csv), **FAST).fit(s, s.indices_of(["train"]), seed=0, validation=s.indices_of(["val"]))
+    enc = SiameseEncoder(backbone="dcnn", dim=8, epochs=2, pairs=str(csv), **FAST).fit(s, s.indices_of(["train"]), seed=0, validation=s.indices_of(["val"]))
     assert "pair list" in enc.description
     assert enc.encode(s, np.arange(5)).default.shape == (5, 8)
 
@@ -96,3 +96,25 @@ def test_bad_pairs(blobs, tmp_path):
         SiameseEncoder(**FAST).fit(blobs, one_class)
     with pytest.raises(InputError, match="margin"):
         SiameseEncoder(margin=3.0)
+
+
+def test_multilabel_pairs_use_label_sets():
+    labels = np.array([[1, 0], [1, 0], [0, 1], [-1, 0], [-1, -1]], np.int8)
+    s = ImageSet(ids=list("abcde"), paths=list("abcde"), splits=np.array(["train"] * 5), labels=labels,
+                 class_names=["x", "y"], task="multilabel", source="ml", images=np.zeros((5, 8, 8), np.uint8))
+    from graphret.encoders.pairs import label_keys
+
+    keys = label_keys(s, np.arange(5))
+    assert keys[0] == keys[1] == keys[3]  # uncertain counts positive: {x}
+    assert keys[2] != keys[0] and keys[4] == -1
+
+
+def test_batch_contrastive_loss_by_hand():
+    from graphret.encoders.siamese import batch_contrastive_loss
+
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    keys = torch.tensor([0, 0, 1])
+    # pairs: (0,1) same, D=0 -> 0;  (0,2), (1,2) different, D=sqrt 2 > margin 1 -> 0
+    assert float(batch_contrastive_loss(z, keys, 1.0)) == pytest.approx(0.0, abs=1e-5)
+    # margin 2: different pairs give (2 - 1.4142)^2 / 2 = 0.17157; same pairs' mean 0 -> (0 + 0.17157) / 2
+    assert float(batch_contrastive_loss(z, keys, 2.0)) == pytest.approx((2 - 2**0.5) ** 2 / 4, abs=1e-5)

@@ -85,6 +85,10 @@ def test_bad_training_options():
         TrainConfig(epochs=0).validate()
     with pytest.raises(InputError, match="checkpoint"):
         CNNEncoder(resume=True)
+    with pytest.raises(InputError, match="no option 'layer'"):
+        from graphret.encoders.siamese import SiameseEncoder
+
+        SiameseEncoder(layer="fc2")
     with pytest.raises(InputError, match="device"):
         from graphret.encoders.training import choose_device
 
@@ -111,6 +115,7 @@ def test_train_command(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["encoder"] == "cnn" and summary["epochs"] == 1 and model.exists()
+    assert not (tmp_path / "m.pt.ckpt").exists()  # the default checkpoint goes once the model is saved
     from graphret.encoders import load_encoder
 
     assert load_encoder(model).backbone == "dcnn"
@@ -120,3 +125,9 @@ def test_train_command(tmp_path):
     bad = runner.invoke(main, ["train", str(single), "-o", str(tmp_path / "x.pt"), "--encoder", "cnn", "--quiet"])
     assert bad.exit_code != 0
     assert "single class" in bad.output and "Traceback" not in bad.output
+
+
+def test_auto_epochs_follow_the_set_size():
+    from graphret.encoders.training import auto_epochs
+
+    assert auto_epochs(546) == 30 and auto_epochs(4708) == 4 and auto_epochs(100000) == 3

@@ -19,7 +19,7 @@ def run(*args):
 @pytest.fixture(scope="module")
 def jpeg_store(shared_data, tmp_path_factory):
     path = tmp_path_factory.mktemp("real") / "mednist-jpeg"
-    result = run("build-graph", shared_data / "mednist" / "jpeg_sample", "-o", path, "--k", 10, "--quiet")
+    result = run("build-graph", shared_data / "mednist" / "jpeg_sample", "-o", path, "--k", 10, "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
     return path
 
@@ -62,7 +62,7 @@ def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
         shutil.copytree(shared_data / "mednist" / "jpeg_sample" / name, folder / name)
     bad = folder / "Hand" / "broken scan.jpeg"
     bad.write_bytes((folder / "Hand" / sorted((folder / "Hand").iterdir())[0].name).read_bytes()[:300])
-    skipped = run("build-graph", folder, "-o", tmp_path / "s", "--k", 5, "--communities", "leiden", "--quiet")
+    skipped = run("build-graph", folder, "-o", tmp_path / "s", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert skipped.exit_code == 0
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["counts"]["items"] == 400
@@ -74,11 +74,17 @@ def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
 
 def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     out = tmp_path / "breast"
-    result = run("build-graph", shared_data / "medmnist" / "breastmnist.npz", "-o", out, "--k", 10, "--quiet")
+    # the default encoder: a ResNet-18 classifier trained on the labels (2 epochs to stay quick)
+    result = run("build-graph", shared_data / "medmnist" / "breastmnist.npz", "-o", out, "--k", 10, "--epochs", 2, "--quiet")
     assert result.exit_code == 0, result.output
     store = open_store(out)
+    assert store.manifest["encoder"]["name"] == "cnn" and store.manifest["encoder"]["classifier"] is True
+    assert store.manifest["encoder"]["config"]["backbone"] == "resnet18"
+    predicted = store.items.column("predicted").to_numpy()
+    assert set(np.unique(predicted)) <= {0, 1}
+    assert not (tmp_path / "breast.encoder.ckpt").exists()  # the training checkpoint is removed
     assert store.manifest["counts"]["by_split"] == {"test": 156, "train": 546, "val": 78}
     assert store.manifest["archive"] == ["train", "val"]
     assert len(store.archive_rows()) == 624
     items = pa.ipc.open_file(str(out / "items.arrow")).read_all()
-    assert items.schema.field("code").type.list_size == 128
+    assert items.schema.field("code").type.list_size == 512

@@ -18,7 +18,7 @@ from graphret.store import open_store
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("montage") / "store"
     build_graph(
-        BuildConfig(source="demo:anatomy,n=120", output=str(path), k=4, communities=("leiden",), encoder_options={"size": 16, "n_components": 8}),
+        BuildConfig(source="demo:anatomy,n=120", output=str(path), k=4, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
     )
     return open_store(path)
 

@@ -39,7 +39,7 @@ def stores(tmp_path_factory):
     base = tmp_path_factory.mktemp("class")
     plain = base / "plain"
     images = blob_images(n_per_class=40, n_classes=3, seed=2)
-    config = dict(k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    config = dict(k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
     build_graph(BuildConfig(output=str(plain), **config), images=images)
     withclf = base / "clf"
     build_graph(BuildConfig(output=str(withclf), **config), images=images)

@@ -20,7 +20,7 @@ from graphret.store import open_store
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("filters") / "store"
     build_graph(
-        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder_options={"size": 16, "n_components": 16}),
+        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder="pixels", encoder_options={"image_size": 16, "dim": 16}),
         images=load_demo(labels="anatomy", n=240, seed=1),
     )
     return open_store(path)

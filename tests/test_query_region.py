@@ -18,7 +18,7 @@ from tests.synthetic import blob_images
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("region") / "store"
     build_graph(
-        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder_options={"size": 16, "n_components": 12}),
+        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
         images=blob_images(n_per_class=50, n_classes=3, seed=3),
     )
     return open_store(path)

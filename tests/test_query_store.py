@@ -19,7 +19,7 @@ from tests.synthetic import blob_images
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "store"
     build_graph(
-        BuildConfig(output=str(path), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12}),
+        BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
         images=blob_images(n_per_class=40, n_classes=3, seed=1),
     )
     return open_store(path)

@@ -18,7 +18,7 @@ from tests.synthetic import blob_images
 def blob_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("stores") / "blobs"
     images = blob_images(n_per_class=40, n_classes=3, seed=0)
-    config = BuildConfig(output=str(path), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    config = BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
     manifest = build_graph(config, images=images)
     return path, images, manifest
 
@@ -131,7 +131,7 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "existing")
     before = {f.name: f.read_bytes() for f in target.iterdir()}
-    config = BuildConfig(output=str(target), k=5, communities=("leiden",), encoder_options={"size": 16, "n_components": 12})
+    config = BuildConfig(output=str(target), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
     with pytest.raises(StoreError, match="--overwrite"):
         build_graph(config, images=images)
 
@@ -151,7 +151,7 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
 def test_overwrite_replaces_a_store(blob_store, tmp_path):
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "replace")
-    config = BuildConfig(output=str(target), k=3, communities=("leiden",), overwrite=True, encoder_options={"size": 16, "n_components": 8})
+    config = BuildConfig(output=str(target), k=3, communities=("leiden",), overwrite=True, encoder="pixels", encoder_options={"image_size": 16, "dim": 8})
     build_graph(config, images=images)
     store = open_store(target)
     assert store.manifest["graph"]["k"] == 3 and store.codes().shape[1] == 8

@@ -216,9 +216,10 @@ class CNNEncoder(TorchEncoder, Encoder):
     Options: ``backbone`` (resnet18 | resnet50 | densenet121 | dcnn), ``layer`` (the code's
     layer: ``penultimate``, or ``fc1`` / ``fc2`` / ``fc3`` for the DCNN; default penultimate =
     fc3 for the DCNN), ``image_size`` and ``channels`` (default: those of the first training
-    image), ``fc_width`` (DCNN only), ``dropout``, ``weights`` (a local ImageNet state_dict to
-    start a torchvision backbone from), ``all_spaces`` (also emit every named layer as its
-    own code space: ``penultimate``, or ``fc1``/``fc2``/``fc3``), and the training options of
+    image, the size capped at 224), ``fc_width`` (DCNN only), ``dropout``, ``weights`` (a local ImageNet state_dict to
+    start a torchvision backbone from), ``all_spaces`` (DCNN: also emit the FC layers other than
+    ``layer`` as code spaces named ``fc1`` / ``fc2`` / ``fc3``; the chosen layer is the
+    ``default`` space and is not stored twice), and the training options of
     :class:`graphret.encoders.training.TrainConfig` (epochs, batch_size, lr, weight_decay,
     patience, augment, vflip, device, threads, time_limit, checkpoint, resume, progress).
     """
@@ -239,6 +240,8 @@ class CNNEncoder(TorchEncoder, Encoder):
         all_spaces: bool = True,
         **train_options: Any,
     ) -> None:
+        if backbone == "dcnn" and "lr" not in train_options:
+            train_options["lr"] = 1e-3  # the DCNN's three wide FC layers train better slower
         self._init_training(train_options)
         if backbone not in BACKBONES:
             raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
@@ -272,10 +275,11 @@ class CNNEncoder(TorchEncoder, Encoder):
     @property
     def space_layers(self) -> dict[str, str]:
         spaces = {DEFAULT_SPACE: self.layer}
-        if self.all_spaces:
-            names = ("fc1", "fc2", "fc3") if self.backbone == "dcnn" else ("penultimate",)
-            for name in names:
-                spaces[name] = name
+        if self.all_spaces and self.backbone == "dcnn":
+            chosen = "fc3" if self.layer == "penultimate" else self.layer
+            for name in ("fc1", "fc2", "fc3"):
+                if name != chosen:  # the chosen layer is "default", not stored twice
+                    spaces[name] = name
         return spaces
 
     def space_dims(self) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """Denoising autoencoder: codes from reconstructing clean images out of noisy ones, no labels.
 
 The input is corrupted (Gaussian noise of standard deviation ``noise`` on the [0, 1] scale,
-plus ``mask`` of the pixels set to zero) and the network learns to give back the clean image
-(mean squared error).  The bottleneck is the code (``dim``, 128 by default), L2-normalised.
+plus, optionally, a fraction ``mask`` of the pixels set to zero) and the network learns to give back the clean image
+(mean squared error).  The bottleneck is the code (``dim``, 256 by default), L2-normalised.
 
 Architecture (convolutional, trained end to end; the guide's source trains a *stacked* DAE
 layer by layer, which end-to-end training with batch normalisation replaces):
@@ -101,15 +101,16 @@ def _dae_net(*, channels: int, image_size: int, dim: int):
 class DenoisingAutoencoder(TorchEncoder, Encoder):
     """Convolutional denoising autoencoder (see the module docstring).
 
-    Options: ``dim`` (bottleneck size, 128), ``noise`` (Gaussian std on [0, 1], 0.1), ``mask``
-    (fraction of pixels zeroed, 0.2), ``image_size``, ``channels``, and the training options of
+    Options: ``dim`` (bottleneck size, 256), ``noise`` (Gaussian std on [0, 1], 0.1), ``mask``
+    (fraction of pixels zeroed, 0: on MedMNIST masking and a 128-d code gave worse retrieval),
+    ``image_size``, ``channels``, and the training options of
     :class:`graphret.encoders.training.TrainConfig` (augmentation defaults on: the DAE sees
     flipped / rotated images and must reconstruct them).
     """
 
     name: ClassVar[str] = "dae"
 
-    def __init__(self, *, dim: int = 128, noise: float = 0.1, mask: float = 0.2, image_size: int | None = None, channels: int | None = None, **train_options: Any) -> None:
+    def __init__(self, *, dim: int = 256, noise: float = 0.1, mask: float = 0.0, image_size: int | None = None, channels: int | None = None, **train_options: Any) -> None:
         self._init_training(train_options)
         if dim < 2:
             raise InputError(f"code dimension must be at least 2, got {dim}")

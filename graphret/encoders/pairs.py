@@ -58,7 +58,7 @@ def label_keys(images: ImageSet, rows: np.ndarray) -> np.ndarray:
     if labels.ndim == 1:
         return labels.astype(np.int64)
     pos = labels != 0  # 1 and -1 (uncertain) count positive, as in Haq et al.'s retrieval
-    known = (labels >= 0).any(axis=1) | (labels == -1).any(axis=1)
+    known = ~(labels == -1).all(axis=1)  # an item with every label unknown has no label set
     _, keys = np.unique(pos, axis=0, return_inverse=True)
     return np.where(known, keys.reshape(-1), -1).astype(np.int64)
 

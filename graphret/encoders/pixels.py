@@ -1,8 +1,8 @@
 """The pixel baseline: resized grey pixels reduced by PCA, L2-normalised.
 
-``code = normalise(P^T (x - mu))`` where x is the image resized to ``size`` x ``size`` grey and
-scaled to [0, 1], mu the training mean and P the top ``n_components`` eigenvectors of the
-training covariance.  It learns nothing about medicine: it is the floor every trained encoder
+``code = normalise(P^T (x - mu))`` where x is the image resized to ``image_size`` x
+``image_size`` grey and scaled to [0, 1], mu the training mean and P the top ``dim``
+eigenvectors of the training covariance.  It learns nothing about medicine: it is the floor every trained encoder
 must clear (guide, section 7).
 """
 
@@ -22,13 +22,13 @@ class PixelPCAEncoder(Encoder):
 
     name: ClassVar[str] = "pixels"
 
-    def __init__(self, *, size: int = 32, n_components: int = 128, batch_size: int = 2048) -> None:
-        if size < 2:
-            raise InputError(f"pixel size must be at least 2, got {size} (use e.g. --image-size 32)")
-        if n_components < 1:
-            raise InputError(f"n_components must be at least 1, got {n_components}")
-        self.size = size
-        self.n_components = n_components
+    def __init__(self, *, image_size: int = 32, dim: int = 128, batch_size: int = 2048) -> None:
+        if image_size < 2:
+            raise InputError(f"the pixel image size must be at least 2, got {image_size} (use e.g. --image-size 32)")
+        if dim < 1:
+            raise InputError(f"the pixel code dimension must be at least 1, got {dim} (use e.g. --dim 128)")
+        self.image_size = image_size
+        self.dim = dim
         self.batch_size = batch_size
         self.mean: np.ndarray | None = None
         self.components: np.ndarray | None = None  # (size*size, d)
@@ -36,20 +36,20 @@ class PixelPCAEncoder(Encoder):
 
     @property
     def description(self) -> str:
-        d = self.components.shape[1] if self.components is not None else self.n_components
-        return f"pixel baseline: {self.size}x{self.size} grey pixels, PCA to {d}, L2-normalised (no learning)"
+        d = self.components.shape[1] if self.components is not None else self.dim
+        return f"pixel baseline: {self.image_size}x{self.image_size} grey pixels, PCA to {d}, L2-normalised (no learning)"
 
     def _pixels(self, images: ImageSet, indices: np.ndarray) -> np.ndarray:
-        x = images.load(indices, size=self.size, channels=1)
+        x = images.load(indices, size=self.image_size, channels=1)
         return x.reshape(len(indices), -1).astype(np.float32) / 255.0
 
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "PixelPCAEncoder":
         train = np.asarray(train)
         if len(train) < 2:
             raise InputError(f"the pixel baseline needs at least 2 training images, got {len(train)}")
-        dim = self.size * self.size
-        total = np.zeros(dim, np.float64)
-        scatter = np.zeros((dim, dim), np.float64)
+        pixels = self.image_size * self.image_size
+        total = np.zeros(pixels, np.float64)
+        scatter = np.zeros((pixels, pixels), np.float64)
         for start in range(0, len(train), self.batch_size):
             x = self._pixels(images, train[start : start + self.batch_size]).astype(np.float64)
             total += x.sum(axis=0)
@@ -59,7 +59,7 @@ class PixelPCAEncoder(Encoder):
         covariance = (scatter - n * np.outer(mean, mean)) / max(n - 1, 1)
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         order = np.argsort(eigenvalues)[::-1]
-        d = min(self.n_components, dim, n - 1)
+        d = min(self.dim, pixels, n - 1)
         keep = order[:d]
         # Fix each component's sign (largest-magnitude entry positive) so fits are reproducible.
         vectors = eigenvectors[:, keep]
@@ -83,8 +83,8 @@ class PixelPCAEncoder(Encoder):
 
     def config(self) -> dict[str, Any]:
         return {
-            "size": self.size,
-            "n_components": self.n_components,
+            "image_size": self.image_size,
+            "dim": self.dim,
             "explained_variance_ratio": self.explained_variance_ratio,
         }
 
@@ -96,7 +96,7 @@ class PixelPCAEncoder(Encoder):
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "PixelPCAEncoder":
-        encoder = cls(size=int(config["size"]), n_components=int(config["n_components"]))
+        encoder = cls(image_size=int(config["image_size"]), dim=int(config["dim"]))
         encoder.mean = state["mean"].numpy().astype(np.float32)
         encoder.components = state["components"].numpy().astype(np.float32)
         encoder.explained_variance_ratio = config.get("explained_variance_ratio")

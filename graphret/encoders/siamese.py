@@ -13,8 +13,12 @@ The network is a CNN trunk (ResNet-18 by default as a CPU-sized stand-in for the
 ResNet-50, which ``backbone="resnet50"`` gives; or the DCNN) followed by dropout 0.25, a
 linear layer to ``dim`` and batch normalisation, as in the paper; trained with Adam(W).
 
-Pairs come from labels (same / different class, redrawn each epoch) or from a user's CSV of id
-pairs (:mod:`graphret.encoders.pairs`), so that no class labels are needed.  The validation
+Pairs come from labels or from a user's CSV of id pairs (:mod:`graphret.encoders.pairs`), so
+that no class labels are needed.  From labels, every pair of images within a training batch is
+used (same class = similar), the similar and the dissimilar pairs' mean losses weighing equally
+(:func:`batch_contrastive_loss`): one forward pass per image gives B(B-1)/2 pairs, which
+learned far better in the same CPU time than one sampled pair per image (BreastMNIST Acc@1
+0.76 with sampled pairs).  From a pair list, batches of the listed pairs are used as given.  The validation
 figure for early stopping is the contrastive loss on validation pairs (pairs whose both items
 are in the validation split; else 10 % of the pairs, held out with the seed).
 """
@@ -28,7 +32,7 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
 from graphret.encoders.cnn import BACKBONES, build_network
-from graphret.encoders.pairs import Pairs, pairs_from_labels, read_pair_csv
+from graphret.encoders.pairs import Pairs, label_keys, pairs_from_labels, read_pair_csv
 from graphret.encoders.training import (
     Augment,
     Normalise,
@@ -51,6 +55,25 @@ def contrastive_loss(za, zb, same, margin: float):
     d = t.sqrt(((za - zb) ** 2).sum(dim=1) + 1e-12)
     same = same.float()
     return (same * d.pow(2) / 2 + (1 - same) * t.clamp(margin - d, min=0).pow(2) / 2).mean()
+
+
+def batch_contrastive_loss(z, keys, margin: float):
+    """The contrastive loss over every pair (i < j) of a batch of codes z with label keys:
+    the mean over the same-label pairs and the mean over the different-label pairs, averaged
+    (so both kinds weigh equally, as with balanced sampled pairs)."""
+    t = torch()
+    n = z.shape[0]
+    i, j = t.triu_indices(n, n, offset=1, device=z.device)
+    d = t.sqrt(((z[i] - z[j]) ** 2).sum(dim=1) + 1e-12)
+    same = keys[i] == keys[j]
+    parts = []
+    if bool(same.any()):
+        parts.append((d[same].pow(2) / 2).mean())
+    if bool((~same).any()):
+        parts.append((t.clamp(margin - d[~same], min=0).pow(2) / 2).mean())
+    if not parts:
+        return (z * 0).sum()
+    return sum(parts) / len(parts)
 
 
 def _siamese_net(backbone: str, *, channels: int, image_size: int, dim: int, dropout: float):
@@ -166,6 +189,7 @@ class SiameseEncoder(TorchEncoder, Encoder):
             used = np.unique(np.concatenate([fixed.a, fixed.b]))
         else:
             pairs_from_labels(images, train, rng=epoch_rng(seed, 0, 1))  # checks labels & classes early
+            train = train[label_keys(images, train) >= 0]
             if validation is not None:
                 try:
                     val_pairs = pairs_from_labels(images, validation, rng=np.random.default_rng(np.random.SeedSequence([seed, 0xA2])))
@@ -183,16 +207,7 @@ class SiameseEncoder(TorchEncoder, Encoder):
         net = self.net.to(device)
         normalise = Normalise(self.mean, self.std)
         augment = Augment(vflip=cfg.vflip) if cfg.augment else None
-        current: dict[str, Pairs] = {}
-
-        def on_epoch(epoch: int) -> None:
-            if fixed is not None:
-                current["pairs"] = fixed
-            else:
-                current["pairs"] = pairs_from_labels(images, train, rng=epoch_rng(seed, epoch, 1))
-
-        on_epoch(1)
-        n_pairs = len(current["pairs"])
+        keys = label_keys(images, train) if fixed is None else None
 
         def embed_pairs(p: Pairs, rows: np.ndarray, batches, generator=None):
             a, b = p.a[rows], p.b[rows]
@@ -206,7 +221,15 @@ class SiameseEncoder(TorchEncoder, Encoder):
             return contrastive_loss(za, zb, same, self.margin)
 
         def step(rows, generator):
-            return embed_pairs(current["pairs"], rows, lambda u: data.get(np.array([position[int(i)] for i in u])), generator)
+            if fixed is not None:  # the listed pairs, a batch of them at a time
+                return embed_pairs(fixed, rows, lambda u: data.get(np.array([position[int(i)] for i in u])), generator)
+            # pairs from labels: every pair within a batch of images
+            x = data.get(rows)
+            if augment is not None:
+                x = augment(x, generator)
+            z = net(normalise(x.to(device)))["embedding"]
+            k = t.from_numpy(keys[rows]).to(device)
+            return batch_contrastive_loss(z, k, self.margin)
 
         validate = None
         if val_pairs is not None and len(val_pairs):
@@ -222,10 +245,11 @@ class SiameseEncoder(TorchEncoder, Encoder):
                     total += float(loss) * len(rows)
                 return total / len(val_pairs)
 
-        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_pairs": int(n_pairs)}
+        n_items = len(fixed) if fixed is not None else len(train)
+        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_items": int(n_items)}
         self.history = train_loop(
             net,
-            n_train=n_pairs,
+            n_train=n_items,
             step=step,
             validate=validate,
             cfg=cfg,
@@ -234,7 +258,6 @@ class SiameseEncoder(TorchEncoder, Encoder):
             val_name="val_loss",
             higher_is_better=False,
             desc=f"siamese/{self.backbone}",
-            on_epoch=on_epoch,
         )
         self.net = net.cpu()
         return self
