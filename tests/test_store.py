@@ -155,3 +155,15 @@ def test_overwrite_replaces_a_store(blob_store, tmp_path):
     build_graph(config, images=images)
     store = open_store(target)
     assert store.manifest["graph"]["k"] == 3 and store.codes().shape[1] == 8
+
+
+def test_store_without_communities_serves_flat_queries(tmp_path):
+    from graphret.query.search import queries_from_split, search
+
+    path = tmp_path / "plain"
+    build_graph(BuildConfig(output=str(path), k=4, communities=(), encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
+                images=blob_images(n_per_class=20, n_classes=2, seed=3))
+    store = open_store(path)
+    assert store.community_methods == []
+    result = search(store, queries_from_split(store, "test"), k=3)
+    assert result.mode == "flat" and result.rows.shape == (8, 3)

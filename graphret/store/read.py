@@ -189,7 +189,7 @@ class GraphStore:
     @cached_property
     def communities(self) -> pa.Table:
         table = read_arrow(self.path / COMMUNITIES_FILE)
-        if table.num_rows != len(self):
+        if table.num_columns and table.num_rows != len(self):  # no columns: built without communities
             raise StoreError(f"{COMMUNITIES_FILE} has {table.num_rows} rows for {len(self)} items; rebuild the store")
         return table
 
