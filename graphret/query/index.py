@@ -194,3 +194,15 @@ class RetrievalIndex:
     def positions_in_sorted(self, allowed: np.ndarray | None) -> np.ndarray | None:
         """An archive-position mask in sorted order."""
         return None if allowed is None else np.asarray(allowed, bool)[self.order]
+
+    def excluded_in_sorted(self, exclude: np.ndarray | None, n_queries: int, allowed_s: np.ndarray | None) -> np.ndarray:
+        """Each query's excluded archive position (itself) in sorted order, -1 for none or
+        where the filters already leave it out."""
+        excl_s = np.full(n_queries, -1, np.int64)
+        if exclude is not None:
+            exclude = np.asarray(exclude, np.int64)
+            ok = exclude >= 0
+            excl_s[ok] = self.rank[exclude[ok]]
+            if allowed_s is not None:
+                excl_s[ok & ~allowed_s[np.maximum(excl_s, 0)]] = -1
+        return excl_s

@@ -40,7 +40,7 @@ def probe_search(
         raise InputError(f"--probe must be a whole number >= 1, got {n_probe!r}")
     q = len(queries)
     C = index.n_communities
-    off, rank = index.off, index.rank
+    off = index.off
     allowed_s = index.positions_in_sorted(allowed)
     sizes = np.diff(off)
     if allowed_s is not None:
@@ -49,13 +49,7 @@ def probe_search(
     else:
         counts = sizes.copy()
     total = int(counts.sum())
-    excl_s = np.full(q, -1, np.int64)
-    if exclude is not None:
-        exclude = np.asarray(exclude, np.int64)
-        ok = exclude >= 0
-        excl_s[ok] = rank[exclude[ok]]
-        if allowed_s is not None:
-            excl_s[ok & ~allowed_s[np.maximum(excl_s, 0)]] = -1
+    excl_s = index.excluded_in_sorted(exclude, q, allowed_s)
     check_k(k, total - (1 if np.any(excl_s >= 0) else 0), what="the archive after filters")
 
     cscores = queries @ index.centroids.T  # (q, C)

@@ -175,16 +175,10 @@ def region_search(
         raise InputError(f"the short-list must hold at least 1 community, got {shortlist!r}")
     q = len(queries)
     C = index.n_communities
-    off, rank = index.off, index.rank
+    off = index.off
     allowed_s = index.positions_in_sorted(allowed)
     total = int(allowed_s.sum()) if allowed_s is not None else index.n
-    excl_s = np.full(q, -1, np.int64)
-    if exclude is not None:
-        exclude = np.asarray(exclude, np.int64)
-        ok = exclude >= 0
-        excl_s[ok] = rank[exclude[ok]]
-        if allowed_s is not None:
-            excl_s[ok & ~allowed_s[np.maximum(excl_s, 0)]] = -1
+    excl_s = index.excluded_in_sorted(exclude, q, allowed_s)
     check_k(k, total - (1 if np.any(excl_s >= 0) else 0), what="the archive after filters")
     index.totals  # build the graph layout before the loop
     L = min(int(shortlist), C)
