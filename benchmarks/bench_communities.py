@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from graphret.evaluation.machine import cpu_model  # noqa: E402
+
 COMMUNITY_STEPS = ["cnm_plain", "cnm_size", "cnm_size_refine", "cnm_size_multilevel",
                    "igraph_fastgreedy", "leiden"]
 
@@ -235,15 +237,7 @@ def run_step(step: str, work: Path, k: int, seed: int, timeout: float) -> dict:
 
 # ---------------------------------------------------------------------------------- report
 def machine_info() -> dict:
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):

@@ -63,6 +63,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from graphret.evaluation.machine import cpu_model  # noqa: E402
+
 K = 50
 PROBES = (1, 2, 4, 8, 16, 32, 64)
 IVF_PROBES = (1, 2, 4, 8, 16)
@@ -354,15 +356,7 @@ def generated(n: int, spread: float, n_queries: int, n_single: int, leiden_max: 
 
 # ------------------------------------------------------------------------------------ report
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import faiss
 
     return {

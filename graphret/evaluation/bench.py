@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from graphret.errors import GraphretError, InputError
+from graphret.evaluation.machine import cpu_model
 from graphret.metrics import (
     accuracy_at_k,
     acg_at_k,
@@ -119,15 +120,7 @@ class BenchResult:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
