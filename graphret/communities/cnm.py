@@ -141,6 +141,18 @@ def _sift_down(hp, hg, hx, hy, i, size):
 
 
 @njit(cache=True)
+def _reserve(hp, hg, hx, hy, hsize, hcap):
+    """The heap arrays with room for one more entry (doubled when full), and the capacity."""
+    if hsize + 1 > hcap:
+        hcap *= 2
+        hp = _grow_f(hp, hcap)
+        hg = _grow_f(hg, hcap)
+        hx = _grow_i(hx, hcap)
+        hy = _grow_i(hy, hcap)
+    return hp, hg, hx, hy, hcap
+
+
+@njit(cache=True)
 def _priority(gain, nx, ny, ax, ay, heur):
     if heur == 0:
         return gain
@@ -285,12 +297,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
             # the row's best partner has merged away: find the row's next best
             r, pr, gn = _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur)
             if r >= 0:
-                if hsize + 1 > hcap:
-                    hcap *= 2
-                    hp = _grow_f(hp, hcap)
-                    hg = _grow_f(hg, hcap)
-                    hx = _grow_i(hx, hcap)
-                    hy = _grow_i(hy, hcap)
+                hp, hg, hx, hy, hcap = _reserve(hp, hg, hx, hy, hsize, hcap)
                 hsize = _heap_push(hp, hg, hx, hy, hsize, pr, gn, r, y)
             continue
 
@@ -376,12 +383,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
                 best_g = gn
         used += ntouch
         if best_r >= 0:
-            if hsize + 1 > hcap:
-                hcap *= 2
-                hp = _grow_f(hp, hcap)
-                hg = _grow_f(hg, hcap)
-                hx = _grow_i(hx, hcap)
-                hy = _grow_i(hy, hcap)
+            hp, hg, hx, hy, hcap = _reserve(hp, hg, hx, hy, hsize, hcap)
             hsize = _heap_push(hp, hg, hx, hy, hsize, best_p, best_g, best_r, c)
         step += 1
 
