@@ -125,6 +125,9 @@ def test_train_command(tmp_path):
     bad = runner.invoke(main, ["train", str(single), "-o", str(tmp_path / "x.pt"), "--encoder", "cnn", "--quiet"])
     assert bad.exit_code != 0
     assert "single class" in bad.output and "Traceback" not in bad.output
+    style = runner.invoke(main, ["train", str(tmp_path / "tiny.npz"), "-o", str(tmp_path / "y.pt"), "--encoder", "dae", "--weights-style", "caffe", "--quiet"])
+    assert style.exit_code != 0 and "--weights-style applies to the frozen encoder only" in style.output
+    assert not (tmp_path / "y.pt").exists()
 
 
 def test_auto_epochs_follow_the_set_size():
