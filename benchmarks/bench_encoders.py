@@ -123,8 +123,8 @@ def make(encoder: str, set_key: str, args) -> object:
     if encoder == "siamese":
         from graphret.encoders.siamese import SiameseEncoder
 
-        # pairs from labels: all pairs within each batch (one forward pass per image)
-        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=5, **common)
+        # pairs from labels: all pairs within each batch of 128 (the encoder's default), whatever the set's size
+        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=5, **{**common, "batch_size": 128})
     if encoder == "dae":
         from graphret.encoders.dae import DenoisingAutoencoder
 

@@ -13,7 +13,7 @@ _OPTIONS = (
     click.option("--backbone", default=None, help="cnn/siamese: resnet18 | resnet50 | densenet121 | dcnn; frozen: resnet18 | resnet50 | densenet121."),
     click.option("--layer", default=None, help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN)."),
     click.option("--epochs", type=int, default=None, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30]."),
-    click.option("--batch-size", type=int, default=None, help="Training batch size [64 below 2000 training images, else 128]."),
+    click.option("--batch-size", type=int, default=None, help="Training batch size [64 below 2000 training images, else 128; siamese: 128]."),
     click.option("--lr", type=float, default=None, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3]."),
     click.option("--patience", type=int, default=None, help="Epochs without a validation gain before stopping (not before half the epochs) [5]."),
     click.option("--image-size", type=int, default=None, help="Model input size in pixels [the source's; frozen: 224; pixels: 32]."),

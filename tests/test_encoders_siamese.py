@@ -118,3 +118,10 @@ def test_batch_contrastive_loss_by_hand():
     assert float(batch_contrastive_loss(z, keys, 1.0)) == pytest.approx(0.0, abs=1e-5)
     # margin 2: different pairs give (2 - 1.4142)^2 / 2 = 0.17157; same pairs' mean 0 -> (0 + 0.17157) / 2
     assert float(batch_contrastive_loss(z, keys, 2.0)) == pytest.approx((2 - 2**0.5) ** 2 / 4, abs=1e-5)
+
+
+def test_siamese_batches_hold_128_images_unless_told():
+    from graphret.encoders.siamese import SiameseEncoder
+
+    assert SiameseEncoder().train_cfg.batch_size == 128  # B(B-1)/2 pairs per batch, whatever the set's size
+    assert SiameseEncoder(batch_size=32).train_cfg.batch_size == 32
