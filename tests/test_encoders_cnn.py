@@ -48,6 +48,7 @@ def test_resnet_learns_a_separable_set(blobs, trained):
     nearest = train[(enc.default @ arch.T).argmax(axis=1)]
     assert (blobs.labels[nearest] == blobs.labels[test]).mean() >= 0.8
     assert trained.history.best_epoch is not None and len(trained.history.epochs) >= 1
+    assert trained.code_centres is None  # ResNet codes are not centred unless asked
 
 
 def test_save_load_gives_identical_codes(blobs, trained, tmp_path):
@@ -74,6 +75,16 @@ def test_dcnn_spaces_and_determinism(blobs):
     for space in a.spaces:
         unit_float32(a.spaces[space])
         assert np.array_equal(a.spaces[space], b.spaces[space])  # same seed -> same codes
+    # the DCNN's codes are centred on the training mean of each space before normalising
+    assert set(enc.code_centres) == {"default", "fc1", "fc3"}
+    from graphret.encoders.training import holdout
+
+    fitted, _ = holdout(train, blobs.labels, seed=3)  # without a validation split, fit holds 10 % out
+    raw, _ = enc._encode_activations(blobs, fitted, 64)
+    assert np.allclose(enc.code_centres["fc1"], raw["fc1"].mean(axis=0), atol=1e-4)
+    plain = CNNEncoder(backbone="dcnn", layer="fc2", fc_width=32, epochs=1, centre=False, **FAST).fit(blobs, train, seed=3)
+    assert plain.code_centres is None
+    assert not np.allclose(plain.encode(blobs, np.arange(10)).spaces["fc1"], a.spaces["fc1"], atol=1e-3)
 
 
 def test_other_images_are_resized_with_a_warning(trained):

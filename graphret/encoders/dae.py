@@ -106,6 +106,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
 
     Options: ``dim`` (bottleneck size, 256), ``noise`` (Gaussian std on [0, 1], 0.1), ``mask``
     (fraction of pixels zeroed, 0: on MedMNIST masking and a 128-d code gave worse retrieval),
+    ``centre`` (centre the codes on the training mean, True),
     ``image_size``, ``channels``, and the training options of
     :class:`graphret.encoders.training.TrainConfig` (augmentation defaults on: the DAE sees
     flipped / rotated images and must reconstruct them).
@@ -113,7 +114,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
 
     name: ClassVar[str] = "dae"
 
-    def __init__(self, *, dim: int = 256, noise: float = 0.1, mask: float = 0.0, image_size: int | None = None, channels: int | None = None, **train_options: Any) -> None:
+    def __init__(self, *, dim: int = 256, noise: float = 0.1, mask: float = 0.0, centre: bool = True, image_size: int | None = None, channels: int | None = None, **train_options: Any) -> None:
         self._init_training(train_options)
         if dim < 2:
             raise InputError(f"code dimension must be at least 2, got {dim}")
@@ -122,6 +123,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
         self.dim = int(dim)
         self.noise = float(noise)
         self.mask = float(mask)
+        self.centre = bool(centre)
         self.image_size = image_size
         self.channels = channels
         self.mean: list[float] | None = None
@@ -204,7 +206,8 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
             desc="dae",
         )
         self.net = net.cpu()
-        self._fit_code_centres(images, train, seed=seed)
+        if self.centre:
+            self._fit_code_centres(images, train, seed=seed)
         return self
 
     def reconstruction_error(self, images: ImageSet, indices: np.ndarray, *, seed: int = 0) -> float:
@@ -236,7 +239,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
             self.mean, self.std = saved
 
     def _model_config(self) -> dict[str, Any]:
-        return {"dim": self.dim, "noise": self.noise, "mask": self.mask, "image_size": self.image_size, "channels": self.channels}
+        return {"dim": self.dim, "noise": self.noise, "mask": self.mask, "centre": self.centre, "image_size": self.image_size, "channels": self.channels}
 
     def config(self) -> dict[str, Any]:
         self._require_fitted()
@@ -248,7 +251,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DenoisingAutoencoder":
-        enc = cls(dim=int(config["dim"]), noise=float(config["noise"]), mask=float(config["mask"]), **(config.get("train") or {}))
+        enc = cls(dim=int(config["dim"]), noise=float(config["noise"]), mask=float(config["mask"]), centre=bool(config.get("centre", False)), **(config.get("train") or {}))
         enc._restore_common(config)
         enc.net = enc._build()
         load_module_state(enc.net, state["net"], "dae")
