@@ -27,7 +27,7 @@ _OPTIONS = (
         default=None,
         help="frozen: caffe for ResNet weights converted from the MSRA Caffe models (stride in the 1x1 convolution, 0-255 input minus the mean) [torchvision].",
     ),
-    click.option("--centre/--no-centre", default=None, help="cnn/dae: centre the codes on the training mean before normalising [dae and dcnn: on; ResNet/DenseNet: off]."),
+    click.option("--centre/--no-centre", default=None, help="cnn/siamese/dae: centre the unit codes on the training items' mean [on; cnn with ResNet/DenseNet: off]."),
     click.option("--no-augment", is_flag=True, help="Train without augmentation."),
     click.option("--vflip", is_flag=True, help="Also flip images vertically when augmenting."),
     click.option("--time-limit", type=float, default=None, help="Stop training after this many seconds (at an epoch's end)."),
@@ -66,8 +66,8 @@ def encoder_kwargs(encoder: str, values: dict[str, Any], *, checkpoint_default: 
                 resume=bool(values.get("resume", False)),
             )
     if values.get("centre") is not None:
-        if encoder not in ("cnn", "dae"):
-            raise click.UsageError("--centre/--no-centre applies to the cnn and dae encoders only")
+        if encoder not in ("cnn", "siamese", "dae"):
+            raise click.UsageError("--centre/--no-centre applies to the cnn, siamese and dae encoders only")
         options["centre"] = values["centre"]
     if values.get("weights_style") is not None:
         if encoder != "frozen":

@@ -75,13 +75,14 @@ def test_dcnn_spaces_and_determinism(blobs):
     for space in a.spaces:
         unit_float32(a.spaces[space])
         assert np.array_equal(a.spaces[space], b.spaces[space])  # same seed -> same codes
-    # the DCNN's codes are centred on the training mean of each space before normalising
+    # the DCNN's unit codes are centred on the training mean unit code of each space
     assert set(enc.code_centres) == {"default", "fc1", "fc3"}
     from graphret.encoders.training import holdout
 
     fitted, _ = holdout(train, blobs.labels, seed=3)  # without a validation split, fit holds 10 % out
     raw, _ = enc._encode_activations(blobs, fitted, 64)
-    assert np.allclose(enc.code_centres["fc1"], raw["fc1"].mean(axis=0), atol=1e-4)
+    unit = raw["fc1"] / np.linalg.norm(raw["fc1"], axis=1, keepdims=True)
+    assert np.allclose(enc.code_centres["fc1"], unit.mean(axis=0), atol=1e-4)
     plain = CNNEncoder(backbone="dcnn", layer="fc2", fc_width=32, epochs=1, centre=False, **FAST).fit(blobs, train, seed=3)
     assert plain.code_centres is None
     assert not np.allclose(plain.encode(blobs, np.arange(10)).spaces["fc1"], a.spaces["fc1"], atol=1e-3)

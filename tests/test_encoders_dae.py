@@ -30,10 +30,11 @@ def test_dae_reconstruction_improves_without_labels(tmp_path):
     out = enc.encode(s)
     assert out.default.shape == (len(s), 16) and out.default.dtype == np.float32
     assert np.allclose(np.linalg.norm(out.default, axis=1), 1, atol=1e-5)
-    # codes are centred on the training mean bottleneck before normalising
+    # unit codes are centred on the training items' mean unit code, then normalised again
     raw, _ = enc._encode_activations(s, train, 64)
-    assert np.allclose(enc.code_centres["default"], raw["default"].mean(axis=0), atol=1e-4)
-    centred = raw["default"] - raw["default"].mean(axis=0)
+    unit = raw["default"] / np.linalg.norm(raw["default"], axis=1, keepdims=True)
+    assert np.allclose(enc.code_centres["default"], unit.mean(axis=0), atol=1e-4)
+    centred = unit - unit.mean(axis=0)
     assert np.allclose(out.default[train], centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-4)
     enc.save(tmp_path / "dae.pt")
     assert np.array_equal(load_encoder(tmp_path / "dae.pt").encode(s).default, out.default)

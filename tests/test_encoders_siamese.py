@@ -53,6 +53,8 @@ def test_siamese_learns_from_label_pairs(blobs, tmp_path):
     out = enc.encode(blobs)
     assert set(out.spaces) == {"default"} and out.default.shape == (len(blobs), 16)
     assert out.default.dtype == np.float32 and np.allclose(np.linalg.norm(out.default, axis=1), 1, atol=1e-5)
+    assert len(enc.code_centres["default"]) == 16  # centred on the training items' mean unit code
+    assert np.linalg.norm(out.default[blobs.indices_of(["train"])].mean(axis=0)) < np.linalg.norm(enc.code_centres["default"])
     enc.save(tmp_path / "s.pt")
     again = load_encoder(tmp_path / "s.pt", expect="siamese").encode(blobs)
     assert np.array_equal(out.default, again.default)
@@ -125,3 +127,4 @@ def test_siamese_batches_hold_128_images_unless_told():
 
     assert SiameseEncoder().train_cfg.batch_size == 128  # B(B-1)/2 pairs per batch, whatever the set's size
     assert SiameseEncoder(batch_size=32).train_cfg.batch_size == 32
+    assert SiameseEncoder().centre and not SiameseEncoder(centre=False).centre

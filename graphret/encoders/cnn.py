@@ -220,7 +220,7 @@ class CNNEncoder(TorchEncoder, Encoder):
     start a torchvision backbone from), ``all_spaces`` (DCNN: also emit the FC layers other than
     ``layer`` as code spaces named ``fc1`` / ``fc2`` / ``fc3``; the chosen layer is the
     ``default`` space and is not stored twice), ``centre`` (centre each code space on the
-    training items' mean before normalising; default: on for the DCNN, off for the torchvision
+    training items' mean unit code; default: on for the DCNN, off for the torchvision
     backbones), and the training options of
     :class:`graphret.encoders.training.TrainConfig` (epochs, batch_size, lr, weight_decay,
     patience, augment, vflip, device, threads, time_limit, checkpoint, resume, progress).
@@ -261,8 +261,8 @@ class CNNEncoder(TorchEncoder, Encoder):
         self.dropout = dropout
         self.weights = weights
         self.all_spaces = all_spaces
-        # the DCNN's wide ReLU FC codes share an offset that centring removes (BreastMNIST Acc@1
-        # 0.808 -> 0.833); a ResNet's pooled codes do not gain from it (0.853 -> 0.846)
+        # the DCNN's wide ReLU FC codes share a direction that centring removes (BreastMNIST
+        # Acc@1 0.808 -> 0.814); a ResNet's pooled codes barely gain from it (0.853 -> 0.859)
         self.centre = (backbone == "dcnn") if centre is None else bool(centre)
         self.mean: list[float] | None = None
         self.std: list[float] | None = None

@@ -649,29 +649,37 @@ class TorchEncoder:
 
     def _encode_spaces(self, images: ImageSet, indices: np.ndarray | None, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """Run the net over the items in batches: (named codes, logits or None).  Each space's
-        activations are centred on the training mean when the encoder keeps one
-        (``code_centres``), then L2-normalised."""
-        out, logits = self._encode_activations(images, indices, batch_size)
+        activations are L2-normalised; where the encoder keeps a centre (``code_centres``),
+        that mean unit code of the training items is subtracted and the rows normalised again."""
         from graphret.encoders.base import l2_normalise
 
+        out, logits = self._encode_activations(images, indices, batch_size)
         centres = getattr(self, "code_centres", None) or {}
-        for space in out:
+        codes = {}
+        for space, a in out.items():
+            a = l2_normalise(a)
             if space in centres:
-                out[space] -= np.asarray(centres[space], dtype=np.float32)
-        return {space: l2_normalise(a) for space, a in out.items()}, logits
+                a = l2_normalise(a - np.asarray(centres[space], dtype=np.float32))
+            codes[space] = a
+        return codes, logits
 
     def _fit_code_centres(self, images: ImageSet, train: np.ndarray, *, seed: int, sample: int = 4096, batch_size: int = 256) -> None:
-        """Record the mean activation of each code space over (a seeded sample of at most
-        ``sample``) training items.  Cosine similarity is not translation-invariant: a linear
-        bottleneck's codes share a large common offset that swamps their differences, which
-        centring removes (as PCA centres pixels)."""
+        """Record each code space's mean unit code over (a seeded sample of at most ``sample``)
+        training items.  Cosine similarity is not translation-invariant: codes that share a
+        large common direction (a linear bottleneck's offset, ReLU features' positive mean) look
+        alike whatever their differences; subtracting the mean unit code and normalising again
+        removes it (as PCA centres pixels).  Centring the unit codes rather than the raw
+        activations keeps a few large-norm items from setting the centre; over five encoder
+        and set pairs it never did worse than no centring, which centring the raw activations did."""
+        from graphret.encoders.base import l2_normalise
+
         train = np.asarray(train, dtype=np.int64)
         if len(train) > sample:
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xC3]))
             train = np.sort(rng.choice(train, size=sample, replace=False))
         self.code_centres = None
         out, _ = self._encode_activations(images, train, batch_size)
-        self.code_centres = {space: a.mean(axis=0, dtype=np.float64).astype(np.float32).tolist() for space, a in out.items()}
+        self.code_centres = {space: l2_normalise(a).mean(axis=0, dtype=np.float64).astype(np.float32).tolist() for space, a in out.items()}
 
     def _encode_activations(self, images: ImageSet, indices: np.ndarray | None, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The raw activations of each code space (not centred, not normalised), and logits."""
