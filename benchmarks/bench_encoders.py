@@ -279,6 +279,10 @@ def write(rows: list[dict], meta: dict, out: Path = OUT) -> None:
         lines.append("")
         lines.append("DCNN Acc@1 by code layer (FC3 = penultimate, the default): " + "; ".join(
             f"{SETS[r['set']][0]} fc1 {r['acc1_fc1']:.3f} / fc2 {r['acc1_fc2']:.3f} / fc3 {r['acc1']:.3f}" for r in layered))
+    remarks = [r for r in sorted(rows, key=lambda r: (order.get(r["set"], 9), r["encoder"])) if r.get("remark")]
+    if remarks:
+        lines.append("")
+        lines.append("Remarks: " + "; ".join(f"{SETS[r['set']][0]} {r['encoder']}: {r['remark']}" for r in remarks))
     lines.append("")
     lines.append("Exact duplicates of a query in the archive are kept: " + ", ".join(
         sorted({f"{SETS[r['set']][0]} {r['exact_duplicate_queries']}" for r in rows})))
