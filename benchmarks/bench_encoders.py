@@ -11,6 +11,9 @@ throughput (images/s, archive + queries).  Exact duplicates of a query in the ar
 
     python benchmarks/bench_encoders.py                       # the full table
     python benchmarks/bench_encoders.py --sets breast --encoders pixels,cnn-resnet18
+    python benchmarks/bench_encoders.py --sets blood --encoders cnn-resnet18-long   # 20 epochs, ~30 CPU min
+    python benchmarks/bench_encoders.py --sets retina --encoders dae --out /tmp/r   # a partial run elsewhere ...
+    python benchmarks/bench_encoders.py --merge /tmp/r                             # ... folded in
     python benchmarks/bench_encoders.py --frozen-weights resnet50.pth   # add the frozen row
     python benchmarks/bench_encoders.py --encoders frozen --frozen-weights resnet50-caffe.pth --frozen-style caffe
 
