@@ -106,7 +106,11 @@ def load_set(key: str) -> ImageSet:
 
 
 def make(encoder: str, set_key: str, args) -> object:
-    epochs = min(EPOCHS[set_key], args.max_epochs or 10**6)
+    def capped(epochs: int) -> int:
+        return min(epochs, args.max_epochs or epochs)
+
+    epochs = capped(EPOCHS[set_key])
+    patient = capped(PATIENT_EPOCHS.get(set_key, EPOCHS[set_key]))  # Siamese and DCNN
     # small sets: batches of 64, for more steps per epoch
     batch = 64 if set_key in ("breast", "retina") else 128
     common = dict(progress=args.progress, threads=args.threads, epochs=epochs, batch_size=batch, time_limit=TIME_LIMIT, vflip=set_key in VFLIP)
@@ -129,18 +133,16 @@ def make(encoder: str, set_key: str, args) -> object:
     if encoder == "cnn-dcnn":
         from graphret.encoders.cnn import CNNEncoder
 
-        epochs = min(PATIENT_EPOCHS.get(set_key, EPOCHS[set_key]), args.max_epochs or 10**6)
-        return CNNEncoder(backbone="dcnn", lr=1e-3, patience=10, **{**common, "epochs": epochs})
+        return CNNEncoder(backbone="dcnn", lr=1e-3, patience=10, **{**common, "epochs": patient})
     if encoder == "siamese":
         from graphret.encoders.siamese import SiameseEncoder
 
         # pairs from labels: all pairs within each batch of 128 (the encoder's default), whatever the set's size
-        epochs = min(PATIENT_EPOCHS.get(set_key, EPOCHS[set_key]), args.max_epochs or 10**6)
-        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=10, **{**common, "batch_size": 128, "epochs": epochs})
+        return SiameseEncoder(backbone="resnet18", lr=2e-3, patience=10, **{**common, "batch_size": 128, "epochs": patient})
     if encoder == "dae":
         from graphret.encoders.dae import DenoisingAutoencoder
 
-        return DenoisingAutoencoder(lr=2e-3, patience=5, **{**common, "epochs": min(DAE_EPOCHS[set_key], args.max_epochs or 10**6)})
+        return DenoisingAutoencoder(lr=2e-3, patience=5, **{**common, "epochs": capped(DAE_EPOCHS[set_key])})
     if encoder == "frozen":
         from graphret.encoders.frozen import FrozenEncoder
 

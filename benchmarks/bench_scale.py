@@ -199,15 +199,17 @@ def main() -> None:
     if 1_000_000 not in args.sizes + [d["n"] for d in report["datasets"]]:
         report["not_run"].append("n = 1,000,000 (not within this run's time on a shared 2-core machine; "
                                  "benchmarks/results/queries has FAISS-kNN + k-means query costs at 1M)")
+    def save() -> None:  # after every size, so that a long run leaves its finished sizes
+        (out / "scale.json").write_text(json.dumps(report, indent=1) + "\n")
+        (out / "scale.md").write_text(markdown(report))
+
     warm_up()
     for n in args.sizes:
         report["datasets"].append(one_size(n, args))
         report["datasets"].sort(key=lambda d: d["n"])
-        (out / "scale.json").write_text(json.dumps(report, indent=1) + "\n")
-        (out / "scale.md").write_text(markdown(report))
+        save()
     report["machine"]["load_average_at_end"] = os.getloadavg()
-    (out / "scale.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "scale.md").write_text(markdown(report))
+    save()
     log(f"wrote {out / 'scale.md'}")
 
 

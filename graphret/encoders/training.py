@@ -654,7 +654,7 @@ class TorchEncoder:
         from graphret.encoders.base import l2_normalise
 
         out, logits = self._encode_activations(images, indices, batch_size)
-        centres = getattr(self, "code_centres", None) or {}
+        centres = self.code_centres or {}
         codes = {}
         for space, a in out.items():
             a = l2_normalise(a)
@@ -726,7 +726,7 @@ class TorchEncoder:
             "train": self.train_cfg.to_json(),
             "history": self.history.to_json() if self.history is not None else None,
             "spaces": {k: int(v) for k, v in self.space_dims().items()} if self.net is not None else None,
-            "code_centres": getattr(self, "code_centres", None),
+            "code_centres": self.code_centres,
         }
 
     def _restore_common(self, config: dict[str, Any]) -> None:

@@ -132,12 +132,7 @@ def write_plots(result, out: Path) -> list[Path]:
     ax.set_xlabel(f"recall (of min({result.settings['curve_k']}, relevant items))")
     ax.set_ylabel("precision")
     ax.set_title(f"precision-recall, K = 1..{result.settings['curve_k']}\n{name}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "precision_recall.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, out / "precision_recall.png", legend_size=8))
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for i, row in enumerate(result.rows):
@@ -152,12 +147,7 @@ def write_plots(result, out: Path) -> list[Path]:
     ax.set_xlabel("queries / s")
     ax.set_ylabel(f"recall@{k} against flat")
     ax.set_title(f"recall@{k} against queries/s\n{name}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "recall_vs_qps.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, out / "recall_vs_qps.png", legend_size=7))
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for mode, c in result.curves.items():
@@ -166,10 +156,17 @@ def write_plots(result, out: Path) -> list[Path]:
     ax.set_xlabel("K")
     ax.set_ylabel("precision@K")
     ax.set_title(f"precision@K, K = 1..{result.settings['curve_k']}\n{name}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "precision_at_k.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, out / "precision_at_k.png", legend_size=8))
     return paths
+
+
+def _finish(fig, ax, path: Path, *, legend_size: int) -> Path:
+    """Grid, legend, tight layout; save the figure to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -23,6 +23,14 @@ def _worse(s1, t1, s2, t2):
 
 
 @njit(cache=True)
+def _swap(hs, ht, hi, a, b):
+    """Exchange heap entries a and b of the three parallel arrays."""
+    hs[a], hs[b] = hs[b], hs[a]
+    ht[a], ht[b] = ht[b], ht[a]
+    hi[a], hi[b] = hi[b], hi[a]
+
+
+@njit(cache=True)
 def _sift_down(hs, ht, hi, size, pos):
     while True:
         left = 2 * pos + 1
@@ -33,9 +41,7 @@ def _sift_down(hs, ht, hi, size, pos):
         if right < size and _worse(hs[right], ht[right], hs[left], ht[left]):
             worst = right
         if _worse(hs[worst], ht[worst], hs[pos], ht[pos]):
-            hs[pos], hs[worst] = hs[worst], hs[pos]
-            ht[pos], ht[worst] = ht[worst], ht[pos]
-            hi[pos], hi[worst] = hi[worst], hi[pos]
+            _swap(hs, ht, hi, pos, worst)
             pos = worst
         else:
             return
@@ -54,9 +60,7 @@ def heap_push(hs, ht, hi, size, k, s, t, idx):
         while pos > 0:
             parent = (pos - 1) // 2
             if _worse(hs[pos], ht[pos], hs[parent], ht[parent]):
-                hs[pos], hs[parent] = hs[parent], hs[pos]
-                ht[pos], ht[parent] = ht[parent], ht[pos]
-                hi[pos], hi[parent] = hi[parent], hi[pos]
+                _swap(hs, ht, hi, pos, parent)
                 pos = parent
             else:
                 break
