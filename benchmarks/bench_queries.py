@@ -197,7 +197,7 @@ def run_dataset(title: str, codes: np.ndarray, labels, queries: np.ndarray, q_la
     """Every method on one data set.  ``indexes``: community method -> RetrievalIndex."""
     import faiss
 
-    from graphret.query.flat import flat_search
+    from graphret.graph.knn import exact_search as flat_search
     from graphret.query.probe import probe_search
     from graphret.query.region import region_search
 

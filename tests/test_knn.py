@@ -46,7 +46,7 @@ def test_exact_knn_matches_brute_force(block_size):
 
 def test_exact_knn_memory_cap_splits_blocks():
     codes = random_codes(300, 8, seed=1)
-    idx, sims = exact_knn(codes, 5, max_block_bytes=4 * 300 * 3)  # 3 rows per block
+    idx, sims = exact_knn(codes, 5, max_scores=300 * 3)  # 3 rows per block
     np.testing.assert_array_equal(idx, brute_force(codes, 5)[0])
 
 
@@ -65,9 +65,9 @@ def test_exact_knn_duplicates_exclude_only_self():
 
 def test_exact_knn_refuses_bad_input():
     codes = random_codes(10, 4)
-    with pytest.raises(InputError, match="smaller than the number of codes"):
+    with pytest.raises(InputError, match="larger than the other codes"):
         exact_knn(codes, 10)
-    with pytest.raises(InputError, match="smaller than the number of codes"):
+    with pytest.raises(InputError, match="larger than the other codes"):
         exact_knn(codes, 50)
     with pytest.raises(InputError, match="at least 1"):
         exact_knn(codes, 0)
@@ -144,7 +144,7 @@ def test_knn_graph_refusals():
         knn_graph(codes, 3, method="hnsw")
     with pytest.raises(InputError, match="symmetrize"):
         knn_graph(codes, 3, symmetrize="intersection")
-    with pytest.raises(InputError, match="smaller than"):
+    with pytest.raises(InputError, match="larger than"):
         knn_graph(codes, 20)
     with pytest.raises(InputError):
         edges_to_graph(np.array([0]), np.array([5]), np.array([1.0]), 3)

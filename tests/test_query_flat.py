@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from graphret.errors import InputError
-from graphret.query.flat import flat_search, topk_rows
+from graphret.graph.knn import exact_search as flat_search
+from graphret.graph.topk import topk_rows
 
 
 def unit(rng, n, d):
@@ -51,7 +52,7 @@ def test_k_equal_to_archive_minus_self():
     archive = unit(rng, 10, 4)
     indices, _ = flat_search(archive, archive[:1], 9, exclude=np.array([0]))
     assert sorted(indices[0].tolist()) == list(range(1, 10))
-    with pytest.raises(InputError, match="use --k 9"):
+    with pytest.raises(InputError, match="use k=9"):
         flat_search(archive, archive[:1], 10, exclude=np.array([0]))
 
 
@@ -78,4 +79,5 @@ def test_large_batches_are_blocked():
     small, small_scores = flat_search(archive, queries, 5, max_scores=5000)  # 2 queries per block
     full, full_scores = flat_search(archive, queries, 5)
     np.testing.assert_array_equal(small, full)
-    np.testing.assert_array_equal(small_scores, full_scores)
+    # BLAS may round a 2-row product differently from a 300-row one (last bit)
+    np.testing.assert_allclose(small_scores, full_scores, rtol=1e-6)

@@ -5,7 +5,7 @@ import pytest
 
 from graphret.errors import InputError
 from graphret.pipeline import BuildConfig, build_graph
-from graphret.query.flat import flat_search
+from graphret.graph.knn import exact_search as flat_search
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
 from graphret.query.search import queries_from_split, search
@@ -92,7 +92,7 @@ def test_probe_with_filter_and_batches(store):
 
 
 def test_bad_probe_is_refused(store):
-    with pytest.raises(InputError, match="--probe"):
+    with pytest.raises(InputError, match="n_probe"):
         search(store, queries_from_split(store, "test"), k=3, mode="probe", n_probe=0)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphret.errors import InputError
-from graphret.graph.knn import _topk_rows, check_k, validate_codes
+from graphret.graph.knn import exact_knn_rows, validate_codes
+from graphret.graph.topk import check_k, topk_rows
 
 __all__ = ["approx_knn", "knn_recall"]
 
@@ -26,7 +27,7 @@ def approx_knn(codes: np.ndarray, k: int, *, seed: int = 0, metric: str = "dot",
     """
     codes = validate_codes(codes)
     n = codes.shape[0]
-    k = check_k(k, n)
+    k = check_k(k, n - 1, what="the other codes")
     if metric not in ("dot", "cosine"):
         raise InputError(f"metric must be 'dot' or 'cosine' for cosine kNN, got {metric!r}")
     from pynndescent import NNDescent
@@ -51,13 +52,11 @@ def approx_knn(codes: np.ndarray, k: int, *, seed: int = 0, metric: str = "dot",
             bad[i] |= ~keep
     sims = np.einsum("ij,ikj->ik", codes, codes[np.where(bad, 0, idx)], dtype=np.float32)
     sims = np.where(bad, -np.inf, sims).astype(np.float32)
-    out_i, out_s = _topk_rows(sims, k)
+    out_i, out_s = topk_rows(sims, k)
     out_i = np.take_along_axis(idx, out_i, axis=1)
     missing = ~np.isfinite(out_s)
     if missing.any():
         # a list came back short: fill it exactly for those rows (rare, tiny graphs)
-        from graphret.graph.knn import exact_knn_rows
-
         rows_short = np.nonzero(missing.any(axis=1))[0]
         ei, es = exact_knn_rows(codes, rows_short, k)
         out_i[rows_short] = ei
@@ -81,13 +80,11 @@ def knn_recall(approx_indices: np.ndarray, codes: np.ndarray, *, sample: int = 1
         raise InputError(
             f"approx_indices must have shape (n, k) with n = {n}, got {approx_indices.shape}"
         )
-    k = check_k(approx_indices.shape[1], n)
+    k = check_k(approx_indices.shape[1], n - 1, what="the other codes")
     if int(sample) < 1:
         raise InputError(f"sample must be at least 1, got {sample}")
     rng = np.random.default_rng(seed)
     rows = np.arange(n) if sample >= n else np.sort(rng.choice(n, size=int(sample), replace=False))
-    from graphret.graph.knn import exact_knn_rows
-
     _, exact_s = exact_knn_rows(codes, rows, k)
     kth = exact_s[:, -1].astype(np.float64)
     ai = approx_indices[rows].astype(np.int64)

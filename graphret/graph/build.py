@@ -19,7 +19,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from graphret.errors import InputError
-from graphret.graph.knn import check_k, exact_knn, validate_codes
+from graphret.graph.knn import exact_knn, validate_codes
+from graphret.graph.topk import check_k
 
 __all__ = [
     "knn_graph",
@@ -85,7 +86,7 @@ def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed:
     if symmetrize not in SYMMETRIZE:
         raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
     codes = validate_codes(codes)
-    k = check_k(k, codes.shape[0])
+    k = check_k(k, codes.shape[0] - 1, what="the other codes")
     if method == "exact":
         idx, sims = exact_knn(codes, k, **knn_options)
     else:

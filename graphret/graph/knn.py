@@ -1,21 +1,38 @@
-"""Exact cosine k-nearest neighbours by blocked matrix products.
+"""Exact cosine top-k: ``score(q, i) = <q, x_i>`` on unit-norm codes.
 
-Codes are float32 and L2-normalised, so cosine similarity is a dot product.  Rows are processed
-in blocks: one block of similarities ``(rows x n)`` at a time, a partial sort
-(``argpartition``) per block, never an ``n x n`` matrix.  The block height is capped so that a
-block of similarities stays under ``max_block_bytes``.
+One routine serves both the kNN graph (every code against every code, itself excluded) and
+flat search (queries against an archive): :func:`exact_search`.  Queries are taken in blocks,
+one matrix product per block (BLAS) and one pass per row with the size-k heap of
+:mod:`graphret.graph.topk`; a block of scores stays under ``max_scores`` floats, so memory is
+bounded whatever the batch and archive sizes (never an ``n x n`` matrix).  A handful of
+queries instead take a fused one-pass kernel that offers each dot product straight to the
+heap.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from graphret.errors import InputError
+from graphret.graph.topk import check_k, heap_drain, heap_push, topk_rows
 
-__all__ = ["exact_knn", "exact_knn_rows", "validate_codes", "check_k", "NORM_TOLERANCE"]
+__all__ = [
+    "exact_knn",
+    "exact_knn_rows",
+    "exact_search",
+    "check_dimension",
+    "row_dots",
+    "validate_codes",
+    "NORM_TOLERANCE",
+    "MAX_SCORES",
+]
 
 NORM_TOLERANCE = 1e-3
+#: scores held at once by exact_search (floats): 64M = 256 MiB
+MAX_SCORES = 1 << 26
+#: batches smaller than this use the fused one-pass kernel instead of BLAS + heap
+SMALL_BATCH = 4
 
 
 def validate_codes(codes, *, name: str = "codes") -> np.ndarray:
@@ -47,101 +64,107 @@ def validate_codes(codes, *, name: str = "codes") -> np.ndarray:
     return codes
 
 
-def check_k(k, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InputError(f"k must be an integer, got {k!r}")
-    k = int(k)
-    if k < 1:
-        raise InputError(f"k must be at least 1, got {k}")
-    if k >= n:
-        raise InputError(f"k = {k} must be smaller than the number of codes ({n}); use k <= {n - 1}")
-    return k
+def check_dimension(archive_dim: int, queries: np.ndarray) -> None:
+    """Queries must be (q, d) with the archive's d."""
+    if queries.ndim != 2 or queries.shape[1] != archive_dim:
+        raise InputError(
+            f"query codes have dimension {queries.shape[-1]} but the archive's have {archive_dim}; "
+            "encode queries with the store's encoder (and the same {space})"
+        )
 
 
-@njit(cache=True, parallel=True)
-def _topk_block(sims, qrows, k):
-    """Per row of ``sims``: the k largest entries, skipping column ``qrows[r]`` (the row
-    itself), sorted by decreasing value, ties by smaller column.  One pass with a running
-    threshold (about one comparison per entry), instead of an O(n) argpartition per row."""
-    h, n = sims.shape
-    out_i = np.empty((h, k), np.int64)
-    out_s = np.empty((h, k), np.float32)
-    for r in prange(h):
-        vi = np.empty(k, np.int64)
-        vs = np.empty(k, np.float32)
-        cnt = 0
-        skip = qrows[r]
-        row = sims[r]
+@njit(cache=True, fastmath=True)
+def row_dots(X, lo, hi, q, out):
+    """out[j - lo] = <X[j], q> for rows lo..hi-1 (one query: faster than BLAS gemv at small d)."""
+    d = X.shape[1]
+    for j in range(lo, hi):
+        s = np.float32(0.0)
+        for t in range(d):
+            s += X[j, t] * q[t]
+        out[j - lo] = s
+
+
+@njit(cache=True, fastmath=True)
+def _fused_kernel(X, Q, k, exclude, out_i, out_s):
+    """Exact top-k for a few queries in one pass over the archive: each dot product is
+    computed (SIMD) and offered straight to the query's heap, never stored."""
+    n, d = X.shape
+    hs = np.empty(k, np.float32)
+    ht = np.empty(k, np.int64)
+    hix = np.empty(k, np.int64)
+    for r in range(Q.shape[0]):
+        q = Q[r]
+        ex = exclude[r]
+        size = 0
         for j in range(n):
-            if j == skip:
+            if j == ex:
                 continue
-            v = row[j]
-            if cnt == k:
-                if v <= vs[k - 1]:  # ties keep the smaller (earlier) index
-                    continue
-                pos = k - 1
-            else:
-                pos = cnt
-                cnt += 1
-            # insert v at its place, shifting smaller ones right
-            while pos > 0 and vs[pos - 1] < v:
-                vs[pos] = vs[pos - 1]
-                vi[pos] = vi[pos - 1]
-                pos -= 1
-            vs[pos] = v
-            vi[pos] = j
-        out_i[r] = vi
-        out_s[r] = vs
-    return out_i, out_s
+            s = np.float32(0.0)
+            for t in range(d):
+                s += X[j, t] * q[t]
+            if size == k and not (s > hs[0]):
+                continue  # j grows, so an equal score ranks after the kept one
+            size = heap_push(hs, ht, hix, size, k, s, j, j)
+        heap_drain(hs, ht, hix, size, out_i[r], out_s[r])
 
 
-def _topk_rows(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k columns of each row of ``sims``, sorted by decreasing similarity, ties by index."""
-    part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(sims, part, axis=1)
-    # sort each row by (-value, index) with two stable sorts (index first, then value)
-    o1 = np.argsort(part, axis=1, kind="stable")
-    part = np.take_along_axis(part, o1, axis=1)
-    vals = np.take_along_axis(vals, o1, axis=1)
-    o2 = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, o2, axis=1), np.take_along_axis(vals, o2, axis=1)
+def exact_search(
+    archive: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    *,
+    exclude: np.ndarray | None = None,
+    block_size: int = 2048,
+    max_scores: int = MAX_SCORES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of each query over all archive rows, by decreasing cosine (ties by smaller
+    row).
 
-
-def exact_knn(codes: np.ndarray, k: int, *, block_size: int = 2048,
-              max_block_bytes: int = 256 * 2**20) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN of L2-normalised ``codes``: ``(indices int64 (n,k), similarities float32
-    (n,k))``, each row sorted by decreasing similarity (ties by smaller index among the k kept).
-
-    A row never lists itself; exact duplicates of it are listed like any other neighbour
-    (similarity 1).  Memory: one ``(rows, n)`` float32 block at a time, ``rows =
-    min(block_size, max_block_bytes / (4 n))``; never an ``n x n`` matrix.
-    """
-    codes = validate_codes(codes)
-    n = codes.shape[0]
-    k = check_k(k, n)
-    return exact_knn_rows(codes, np.arange(n), k, block_size=block_size,
-                          max_block_bytes=max_block_bytes, validated=True)
+    ``exclude[i]`` is an archive row that query i must not return (itself, when the query is
+    an archive item) or -1.  Returns (indices int64 (q, k) into ``archive``, scores float32).
+    Memory: ``min(block_size, max_scores / len(archive))`` x len(archive) scores at a time."""
+    archive = np.asarray(archive, dtype=np.float32)
+    queries = np.asarray(queries, dtype=np.float32)
+    if archive.ndim != 2:
+        raise InputError("the archive codes must be a 2-D array (n, d)")
+    check_dimension(archive.shape[1], queries)
+    any_excluded = exclude is not None and bool(np.any(np.asarray(exclude) >= 0))
+    k = check_k(k, len(archive) - int(any_excluded))
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise InputError(f"block_size must be a positive integer, got {block_size!r}", param="block_size")
+    n = len(archive)
+    ex = np.full(len(queries), -1, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+    indices = np.empty((len(queries), k), np.int64)
+    scores = np.empty((len(queries), k), np.float32)
+    if len(queries) < SMALL_BATCH and archive.flags.c_contiguous:
+        _fused_kernel(archive, np.ascontiguousarray(queries), k, ex, indices, scores)
+        return indices, scores
+    height = max(1, min(int(block_size), max_scores // max(n, 1)))
+    for start in range(0, len(queries), height):
+        stop = min(start + height, len(queries))
+        block = queries[start:stop] @ archive.T
+        indices[start:stop], scores[start:stop] = topk_rows(block, k, skip=ex[start:stop])
+    return indices, scores
 
 
 def exact_knn_rows(codes: np.ndarray, rows: np.ndarray, k: int, *, block_size: int = 2048,
-                   max_block_bytes: int = 256 * 2**20, validated: bool = False):
-    """Exact kNN (self excluded) of the given ``rows`` of ``codes`` against all codes."""
+                   max_scores: int = MAX_SCORES, validated: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN (the row itself excluded, not its duplicates) of the given ``rows`` of
+    ``codes`` against all codes."""
     if not validated:
         codes = validate_codes(codes)
-    n = codes.shape[0]
-    k = check_k(k, n)
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
-        raise InputError(f"block_size must be a positive integer, got {block_size!r}")
     rows = np.asarray(rows, dtype=np.int64)
-    height = int(max(1, min(int(block_size), max_block_bytes // (4 * n))))
-    out_i = np.empty((rows.size, k), dtype=np.int64)
-    out_s = np.empty((rows.size, k), dtype=np.float32)
-    for start in range(0, rows.size, height):
-        stop = min(rows.size, start + height)
-        q = rows[start:stop]
-        sims = codes[q] @ codes.T  # (height, n) float32
-        # top k per row, excluding the row itself (not its duplicates)
-        idx, val = _topk_block(sims, q, k)
-        out_i[start:stop] = idx
-        out_s[start:stop] = val
-    return out_i, out_s
+    check_k(k, codes.shape[0] - 1, what="the other codes")
+    return exact_search(codes, codes[rows], k, exclude=rows, block_size=block_size, max_scores=max_scores)
+
+
+def exact_knn(codes: np.ndarray, k: int, *, block_size: int = 2048,
+              max_scores: int = MAX_SCORES) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine kNN of L2-normalised ``codes``: ``(indices int64 (n,k), similarities float32
+    (n,k))``, each row sorted by decreasing similarity (ties by smaller index).
+
+    A row never lists itself; exact duplicates of it are listed like any other neighbour
+    (similarity 1)."""
+    codes = validate_codes(codes)
+    return exact_knn_rows(codes, np.arange(codes.shape[0]), k, block_size=block_size,
+                          max_scores=max_scores, validated=True)

@@ -10,12 +10,12 @@ The Python API::
     result.rows, result.ids, result.scores, result.scanned_fraction   # numpy arrays (q, k) / (q,)
     result.to_arrow()                                                  # one row per (query, result)
 
-Lower level, on arrays: :class:`RetrievalIndex` with :func:`flat_search`, :func:`probe_search`
+Lower level, on arrays: :class:`RetrievalIndex` with :func:`flat_mode`, :func:`probe_search`
 and :func:`region_search`.
 """
 
 from graphret.query.filters import Filter, filter_mask, parse_where
-from graphret.query.flat import flat_search, topk_rows
+from graphret.query.flat import flat_mode
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
 from graphret.query.region import region_search
@@ -41,7 +41,7 @@ __all__ = [
     "SearchResult",
     "archive_rows",
     "filter_mask",
-    "flat_search",
+    "flat_mode",
     "index_for_store",
     "parse_where",
     "probe_search",
@@ -52,5 +52,4 @@ __all__ = [
     "queries_from_split",
     "region_search",
     "search",
-    "topk_rows",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphret.errors import InputError
-from graphret.query.flat import flat_search
+from graphret.graph.knn import exact_search
 
 CLASS_SOURCES = ("classifier", "knn")
 VOTE_K = 10
@@ -61,7 +61,7 @@ def predict_classes(store, queries, archive_rows: np.ndarray, archive_codes: np.
     else:
         raise InputError("a kNN class vote needs class labels and this store has none (use --mode flat)")
     v = min(vote_k, len(archive_rows) - (1 if np.any(exclude >= 0) else 0))
-    found, scores = flat_search(archive_codes, queries.codes, v, exclude=exclude)
+    found, scores = exact_search(archive_codes, queries.codes, v, exclude=exclude)
     C = len(store.class_names)
     predicted = np.empty(len(queries), np.int64)
     for i in range(len(queries)):

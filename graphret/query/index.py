@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from graphret.communities.quality import quality_function
 from graphret.errors import InputError, StoreError
 from graphret.query.centroids import community_centroids
-from graphret.query.flat import check_dimension
+from graphret.graph.knn import check_dimension
 
 
 class RetrievalIndex:

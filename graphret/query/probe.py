@@ -17,7 +17,8 @@ import numpy as np
 from graphret.errors import InputError
 from numba import njit
 
-from graphret.query.flat import SMALL_BATCH, check_k, heap_drain, heap_push
+from graphret.graph.knn import SMALL_BATCH
+from graphret.graph.topk import check_k, heap_drain, heap_push
 from graphret.query.index import RetrievalIndex
 
 
@@ -37,7 +38,7 @@ def probe_search(
     scores float32 (q, k), scanned fraction float64 (q,))."""
     queries = index.check_queries(queries)
     if isinstance(n_probe, bool) or not isinstance(n_probe, (int, np.integer)) or n_probe < 1:
-        raise InputError(f"--probe must be a whole number >= 1, got {n_probe!r}")
+        raise InputError(f"{{n_probe}} must be a whole number >= 1, got {n_probe!r}", param="n_probe")
     q = len(queries)
     C = index.n_communities
     off = index.off

@@ -31,7 +31,8 @@ import numpy as np
 from numba import njit
 
 from graphret.communities.quality import QUALITY_CODES, haq_term, newman_term
-from graphret.query.flat import check_k, row_dots
+from graphret.graph.knn import row_dots
+from graphret.graph.topk import check_k
 from graphret.query.index import RetrievalIndex
 
 DEFAULT_SHORTLIST = 4

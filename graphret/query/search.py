@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from graphret.errors import InputError
-from graphret.query.flat import check_dimension, check_k, flat_search
+from graphret.graph.knn import check_dimension, exact_search
+from graphret.graph.topk import check_k
+from graphret.query.flat import flat_mode
 from graphret.query.index import RetrievalIndex
 from graphret.store.read import GraphStore
 
@@ -302,7 +304,7 @@ def search(
         Q = queries.codes[part]
         ex = exclude[part]
         if mode == "flat":
-            f, s, sc = _flat(index, Q, k, ex, allowed)
+            f, s, sc = flat_mode(index.codes, Q, k, exclude=ex, allowed=allowed)
         elif mode == "probe":
             from graphret.query.probe import probe_search
 
@@ -341,24 +343,6 @@ def _slice_queries(queries: QuerySet, part: slice) -> QuerySet:
     )
 
 
-def _flat(index: RetrievalIndex, Q: np.ndarray, k: int, exclude: np.ndarray, allowed: np.ndarray | None):
-    if allowed is None:
-        f, s = flat_search(index.codes, Q, k, exclude=exclude)
-        return f, s, np.ones(len(Q))
-    keep = np.flatnonzero(allowed)
-    local = np.full(index.n, -1, np.int64)
-    local[keep] = np.arange(len(keep))
-    ex = np.where(exclude >= 0, local[np.maximum(exclude, 0)], -1)
-    try:
-        f, s = flat_search(index.codes[keep], Q, k, exclude=ex)
-    except InputError as error:
-        if "larger than" in str(error):
-            available = len(keep) - (1 if np.any(ex >= 0) else 0)
-            raise InputError(f"only {available} archive items match the filters; use --k {max(available, 1)} or less") from None
-        raise
-    return keep[f], s, np.full(len(Q), len(keep) / index.n)
-
-
 def _class(store, index: RetrievalIndex, rows: np.ndarray, queries: QuerySet, k: int, exclude: np.ndarray,
            allowed: np.ndarray | None, class_source: str):
     from graphret.query.classfilter import class_members, predict_classes
@@ -380,7 +364,7 @@ def _class(store, index: RetrievalIndex, rows: np.ndarray, queries: QuerySet, k:
         available = len(keep) - (1 if np.any(ex >= 0) else 0)
         if available < k:
             raise InputError(f"the predicted class {name!r} has only {max(available, 0)} archive items; use --k {max(available, 1)} or less")
-        f, s = flat_search(index.codes[keep], queries.codes[which], k, exclude=ex)
+        f, s = exact_search(index.codes[keep], queries.codes[which], k, exclude=ex)
         found[which], scores[which] = keep[f], s
         scanned[which] = 1.0 if voted else len(keep) / index.n
     return found, scores, scanned, classes

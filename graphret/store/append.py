@@ -114,7 +114,7 @@ def _new_items_table(store: GraphStore, images, encoded, n_old: int) -> tuple[pa
 def _link(archive_codes: np.ndarray, archive_rows: np.ndarray, new_codes: np.ndarray, n_old: int, k: int):
     """Undirected new edges (src < dst store rows, weight) from each new item to its k most
     similar archive or other new items."""
-    from graphret.query.flat import flat_search
+    from graphret.graph.knn import exact_search
 
     m = len(new_codes)
     pool = np.vstack([archive_codes, new_codes]).astype(np.float32, copy=False)
@@ -122,7 +122,7 @@ def _link(archive_codes: np.ndarray, archive_rows: np.ndarray, new_codes: np.nda
     kk = min(k, len(pool) - 1)
     if kk < 1:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    found, sims = flat_search(pool, new_codes, kk, exclude=len(archive_codes) + np.arange(m))
+    found, sims = exact_search(pool, new_codes, kk, exclude=len(archive_codes) + np.arange(m))
     src = np.repeat(n_old + np.arange(m), kk)
     dst = pool_rows[found.ravel()]
     w = sims.ravel()
