@@ -264,13 +264,13 @@ def _pack(result):
 
 # ------------------------------------------------------------------------------------ data sets
 def mednist(npz: str, store_path: str, n_queries: int, n_single: int) -> tuple[dict, dict]:
-    from graphret.pipeline import BuildConfig, build_graph
-    from graphret.query.search import index_for_store
+    import graphret
+    from graphret.query.searcher import Searcher
     from graphret.store import open_store
 
     if not Path(store_path, "manifest.json").is_file():
         log(f"building the MedNIST store at {store_path} (pixel baseline, --no-split)")
-        build_graph(BuildConfig(source=npz, output=store_path, encoder="pixels", split=False), log=log)
+        graphret.build(npz, store_path, encoder="pixels", split=False, log=log)
     store = open_store(store_path)
     info = {
         "store": store_path,
@@ -281,7 +281,8 @@ def mednist(npz: str, store_path: str, n_queries: int, n_single: int) -> tuple[d
     indexes = {}
     for method in store.community_methods:
         t0 = time.perf_counter()
-        index, rows = index_for_store(store, method=method)
+        searcher = Searcher(store, communities=method)
+        index, rows = searcher.index, searcher.rows
         index.totals, index.centroids, index.sorted_codes, index.graph_arrays  # noqa: B018 (build the layout)
         info.setdefault("setup_seconds", {})[method] = round(time.perf_counter() - t0, 2)
         indexes[method] = index
@@ -329,7 +330,7 @@ def generated(n: int, spread: float, n_queries: int, n_single: int, leiden_max: 
     memberships, community_info = {}, {}
     if n <= leiden_max:
         t0 = time.perf_counter()
-        memberships["leiden"] = leiden(graph, resolution=1.0, seed=0)
+        memberships["leiden"] = leiden(graph, resolution=1.0, seed=0).membership
         community_info["leiden"] = {"seconds": round(time.perf_counter() - t0, 1), "how": "leidenalg RBConfiguration on the kNN graph, resolution 1, seed 0"}
     clusters = max(10, n // 1000)
     memberships["kmeans"], seconds = kmeans_communities(codes, clusters)
@@ -436,10 +437,10 @@ def main() -> None:
         report["datasets"].append(data)
         try:  # one MedNIST montage, the way the papers show retrieval results
             from graphret.query.montage import write_montage
-            from graphret.query.search import queries_from_ids, search
+            from graphret.query.searcher import search
 
             ids = [str(store.ids[r]) for r in np.random.default_rng(1).choice(len(store), 4, replace=False)]
-            result = search(store, queries_from_ids(store, ids), k=K)
+            result = search(store, ids, k=K)
             write_montage(result, out / "mednist_region_montage.png", max_results=8)
         except Exception as error:  # noqa: BLE001
             log(f"montage failed: {error}")

@@ -109,7 +109,7 @@ def one_size(n: int, args) -> dict:
     else:
         build.append({"step": "CNM plain", "seconds": None, "note": f"not run above n = {args.cnm_plain_max:,}"})
     if n <= args.leiden_max:
-        m, s = _timed(lambda: leiden(graph, resolution=1.0, seed=0))
+        m, s = _timed(lambda: leiden(graph, resolution=1.0, seed=0).membership)
         memberships["leiden"] = m
         build.append({"step": "Leiden", "seconds": s, "communities": int(m.max() + 1), "newman_modularity": round(newman_modularity(graph, m), 4)})
         log(f"  {build[-1]}")

@@ -1,4 +1,6 @@
-"""`graphret`: the command group.  A GraphretError becomes one line on stderr and exit 1."""
+"""`graphret`: the command group.  A GraphretError becomes one line on stderr and exit 1 (a
+ParameterError, options that do not go together, a usage error and exit 2), its parameters
+spelled as the invoked command's flags."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 import click
 
 from graphret import __version__
-from graphret.errors import GraphretError, python_spelling
+from graphret.errors import GraphretError, ParameterError, python_spelling
 
 
 class GraphretGroup(click.Group):
@@ -18,7 +20,10 @@ class GraphretGroup(click.Group):
             return super().invoke(ctx)
         except GraphretError as error:
             command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
-            raise click.ClickException(error.render(flag_speller(command))) from None
+            message = error.render(flag_speller(command))
+            if isinstance(error, ParameterError):
+                raise click.UsageError(message, ctx=ctx) from None
+            raise click.ClickException(message) from None
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             sys.exit(130)
@@ -56,28 +61,16 @@ def main() -> None:
     """
 
 
-#: (module, command object) of every subcommand.
-COMMANDS = (
-    ("cli.build", "build_graph_command"),
-    ("cli.query", "query_command"),
-    ("cli.train", "train_command"),
-    ("cli.add", "add_command"),
-    ("cli.communities", "communities_command"),
-    ("cli.bench", "bench_command"),
-)
-
-
 def _register() -> None:
-    import importlib
+    from .add import add_command
+    from .bench import bench_command
+    from .build import build_graph_command
+    from .communities import communities_command
+    from .query import query_command
+    from .train import train_command
 
-    for module_name, attribute in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:  # a command not written yet
-                continue
-            raise
-        main.add_command(getattr(module, attribute))
+    for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command):
+        main.add_command(command)
 
 
 _register()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from graphret.cli.main import main
 from graphret.errors import InputError
 from graphret.evaluation import exact_duplicates, parse_modes, run_bench, write_report
-from graphret.pipeline import BuildConfig, build_graph
+import graphret
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -22,7 +22,7 @@ def store_path(tmp_path_factory):
     test_row = int(np.flatnonzero(images.splits == "test")[0])
     train_row = int(np.flatnonzero(images.splits == "train")[0])
     images.images[train_row] = images.images[test_row]
-    build_graph(BuildConfig(output=str(path), k=5, encoder="pixels", encoder_options={"image_size": 16, "dim": 12}), images=images)
+    graphret.build(images, str(path), k=5, encoder='pixels', image_size=16, dim=12)
     return path
 
 
@@ -54,9 +54,9 @@ def test_duplicates_keep_and_drop(store_path, result):
     dups = exact_duplicates(store.codes(), q, store.archive_rows())
     which = [i for i, d in enumerate(dups) if len(d)]
     assert len(which) == 1
-    from graphret.query import queries_from_rows, search
+    from graphret.query import as_queries, search
 
-    kept = search(store, queries_from_rows(store, q[which]), k=10, mode="flat")
+    kept = search(store, as_queries(store, q[which], kind="rows"), k=10, mode="flat")
     assert dups[which[0]][0] == kept.rows[0, 0]  # kept: the duplicate is the top result
     dropped = run_bench(store, k=10, modes="flat", duplicates="drop", n_single=0, reps=1, curve_k=10)
     assert dropped.settings["duplicates"] == "drop"
@@ -96,8 +96,7 @@ def test_multilabel_metrics_on_the_demo_set(tmp_path):
     from graphret.data.demo import load_demo
 
     path = tmp_path / "demo"
-    build_graph(BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 16}),
-                images=load_demo(n=300, size=32))
+    graphret.build(load_demo(n=300, size=32), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=16)
     store = open_store(path)
     exact = run_bench(store, k=10, modes="flat", n_single=0, reps=1, curve_k=10)
     shared = run_bench(store, k=10, modes="flat", relevance_rule="any", n_single=0, reps=1, curve_k=10)
@@ -136,8 +135,7 @@ def test_cli_bad_inputs_one_line(store_path, args, message):
 
 def test_cli_split_with_no_items(tmp_path):
     path = tmp_path / "nosplit"
-    build_graph(BuildConfig(output=str(path), k=5, communities=(), split=False, encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
-                images=blob_images(n_per_class=10, n_classes=2, seed=3, splits=False))
+    graphret.build(blob_images(n_per_class=10, n_classes=2, seed=3, splits=False), str(path), k=5, communities=(), split=False, encoder='pixels', image_size=16, dim=8)
     r = CliRunner().invoke(main, ["bench", str(path), "-q"])
     assert r.exit_code == 1 and "no split 'test'" in r.output and len(r.output.strip().splitlines()) == 1
 

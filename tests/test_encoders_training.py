@@ -98,7 +98,7 @@ def test_bad_training_options():
 def test_train_command(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import main
+    from graphret.cli.main import main
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 50, size=(60, 16, 16), dtype=np.uint8)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from graphret.cli.main import main
 from graphret.store import open_store
 
 

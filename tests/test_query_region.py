@@ -6,10 +6,10 @@ import scipy.sparse as sp
 
 from graphret.communities.quality import haq_modularity, newman_modularity
 from graphret.errors import InputError
-from graphret.pipeline import BuildConfig, build_graph
+import graphret
 from graphret.query.index import RetrievalIndex
 from graphret.query.region import region_search
-from graphret.query.search import index_for_store, queries_from_codes, queries_from_split, search
+from graphret.query import Searcher, as_queries, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -17,15 +17,12 @@ from tests.synthetic import blob_images
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("region") / "store"
-    build_graph(
-        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
-        images=blob_images(n_per_class=50, n_classes=3, seed=3),
-    )
+    graphret.build(blob_images(n_per_class=50, n_classes=3, seed=3), str(path), k=5, communities=('cnm', 'leiden'), encoder='pixels', image_size=16, dim=12)
     return open_store(path)
 
 
 def test_region_is_the_default_and_starts_in_the_chosen_community(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     result = search(store, queries, k=5)
     assert result.mode == "region" and result.community_method == "cnm"
     membership = store.membership("cnm")
@@ -44,7 +41,7 @@ def test_region_is_the_default_and_starts_in_the_chosen_community(store):
 def test_region_goes_on_to_the_next_community_and_never_returns_the_query(store):
     archive = store.archive_rows()
     row = int(archive[0])
-    result = search(store, queries_from_codes(store.codes()[[row]]), k=60)
+    result = search(store, as_queries(store, store.codes()[[row]], kind="codes"), k=60)
     assert len(set(result.rows[0].tolist())) == 60
     membership = store.membership("cnm")
     chosen = result.details["chosen_community"][0]
@@ -52,12 +49,12 @@ def test_region_goes_on_to_the_next_community_and_never_returns_the_query(store)
     comm = membership[result.rows[0]]
     assert np.all(comm[: min(size, 60)] == chosen)
     assert len(set(comm.tolist())) > 1 or size >= 60
-    own = search(store, queries_from_split(store, "train"), k=10)
+    own = search(store, as_queries(store, "train", kind="split"), k=10)
     assert not np.any(own.rows == own.queries.rows[:, None])
 
 
 def test_leiden_communities_can_be_chosen(store):
-    result = search(store, queries_from_split(store, "test"), k=5, communities="leiden")
+    result = search(store, as_queries(store, "test", kind="split"), k=5, communities="leiden")
     assert result.community_method == "leiden"
     membership = store.membership("leiden")
     assert np.all(membership[result.rows[:, 0]] == np.asarray(result.details["chosen_community"]))
@@ -118,21 +115,23 @@ def test_region_grows_along_edges_by_gain():
 
 
 def test_region_with_a_filter_returns_k_matching(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     result = search(store, queries, k=8, where=["label=class1"])
     assert result.rows.shape == (len(queries), 8)
     assert np.all(store.labels[result.rows] == 1)
 
 
 def test_region_refuses_bad_k(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     with pytest.raises(InputError, match="K must be at least 1"):
         search(store, queries, k=0)
     with pytest.raises(InputError, match="larger than"):
         search(store, queries, k=10_000)
 
 
-def test_index_is_cached_on_the_store(store):
-    a = index_for_store(store, method="cnm")
-    b = index_for_store(store, method="cnm")
-    assert a[0] is b[0]
+def test_searcher_builds_its_index_once(store):
+    searcher = Searcher(store, communities="cnm")
+    a = searcher.index
+    searcher.search("test", k=3, mode="region")
+    assert searcher.index is a
+    assert "_graphret_query_cache" not in vars(store)  # nothing hung on the opened store

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from graphret.errors import StoreError
-from graphret.pipeline import BuildConfig, build_graph
+import graphret
 from graphret.store import open_store
 from graphret.store.schema import FORMAT_VERSION
 from tests.synthetic import blob_images
@@ -18,8 +18,7 @@ from tests.synthetic import blob_images
 def blob_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("stores") / "blobs"
     images = blob_images(n_per_class=40, n_classes=3, seed=0)
-    config = BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    manifest = build_graph(config, images=images)
+    manifest = graphret.build(images, path, k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12).manifest
     return path, images, manifest
 
 
@@ -131,9 +130,9 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "existing")
     before = {f.name: f.read_bytes() for f in target.iterdir()}
-    config = BuildConfig(output=str(target), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    with pytest.raises(StoreError, match="--overwrite"):
-        build_graph(config, images=images)
+    options = dict(k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12)
+    with pytest.raises(StoreError, match="overwrite=True"):
+        graphret.build(images, target, **options)
 
     from graphret.encoders.pixels import PixelPCAEncoder
 
@@ -141,9 +140,8 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
         raise OSError("disk full")
 
     monkeypatch.setattr(PixelPCAEncoder, "save", fail)
-    config.overwrite = True
     with pytest.raises(OSError, match="disk full"):
-        build_graph(config, images=images)
+        graphret.build(images, target, overwrite=True, **options)
     assert {f.name: f.read_bytes() for f in target.iterdir()} == before
     assert sorted(os.listdir(tmp_path)) == ["existing"]  # no temporary folder left behind
 
@@ -151,19 +149,17 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
 def test_overwrite_replaces_a_store(blob_store, tmp_path):
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "replace")
-    config = BuildConfig(output=str(target), k=3, communities=("leiden",), overwrite=True, encoder="pixels", encoder_options={"image_size": 16, "dim": 8})
-    build_graph(config, images=images)
+    graphret.build(images, target, k=3, communities=("leiden",), overwrite=True, encoder="pixels", image_size=16, dim=8)
     store = open_store(target)
     assert store.manifest["graph"]["k"] == 3 and store.codes().shape[1] == 8
 
 
 def test_store_without_communities_serves_flat_queries(tmp_path):
-    from graphret.query.search import queries_from_split, search
+    from graphret.query import as_queries, search
 
     path = tmp_path / "plain"
-    build_graph(BuildConfig(output=str(path), k=4, communities=(), encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
-                images=blob_images(n_per_class=20, n_classes=2, seed=3))
+    graphret.build(blob_images(n_per_class=20, n_classes=2, seed=3), str(path), k=4, communities=(), encoder='pixels', image_size=16, dim=8)
     store = open_store(path)
     assert store.community_methods == []
-    result = search(store, queries_from_split(store, "test"), k=3)
+    result = search(store, as_queries(store, "test", kind="split"), k=3)
     assert result.mode == "flat" and result.rows.shape == (8, 3)

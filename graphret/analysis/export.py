@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphret.errors import InputError
-from graphret.store.atomic import atomic_path
+from graphret.atomic import atomic_path
 
 __all__ = ["writable_target", "node_table", "edge_table", "write_graphml", "write_parquet", "write_json", "write_csv", "jsonable"]
 

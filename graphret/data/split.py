@@ -78,3 +78,13 @@ def assign_splits(
         return np.asarray(source_splits, dtype=object), "source"
     splits = seeded_split(n, seed=seed, test_fraction=test_fraction, labels=labels)
     return splits, split_origin_text(seed=seed, test_fraction=test_fraction)
+
+
+def archive_splits(splits) -> list[str]:
+    """The splits that form the default archive, the one archive rule: train + val when the
+    items have a train split, every item (``["all"]``) otherwise.  Items added to a store later
+    join it whatever their split (the store applies that part)."""
+    present = set(np.asarray(splits).astype(str))
+    if present <= {"all"} or "train" not in present:
+        return ["all"]
+    return [s for s in ("train", "val") if s in present]

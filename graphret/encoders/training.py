@@ -417,7 +417,7 @@ def train_loop(
     ``on_epoch(epoch)`` runs before each epoch (e.g. to draw that epoch's pairs).
     """
     t = torch()
-    from graphret.store.atomic import atomic_path
+    from graphret.atomic import atomic_path
 
     try:
         device = next(module.parameters()).device

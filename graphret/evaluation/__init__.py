@@ -5,13 +5,15 @@
     from graphret.store import open_store
     from graphret.evaluation import run_bench, write_report
 
-    result = run_bench(open_store("store"), split="test", k=50, modes=("region", "probe", "class", "flat"))
+    result = run_bench(open_store("store"), split="test", k=50, modes="region,probe,class,flat")
     result.table()                       # pandas DataFrame, one row per mode
+    result.tidy()                        # one row per (mode, metric, k, value)
     write_report(result, "bench-out")    # bench.json, bench.md, PNG plots
 """
 
 from graphret.evaluation.bench import (
     DEFAULT_MODES,
+    BenchConfig,
     DUPLICATE_POLICIES,
     MODES,
     RELEVANCE_RULES,
@@ -23,6 +25,7 @@ from graphret.evaluation.bench import (
 from graphret.evaluation.report import markdown_table, text_table, to_json, write_plots, write_report
 
 __all__ = [
+    "BenchConfig",
     "DEFAULT_MODES",
     "DUPLICATE_POLICIES",
     "MODES",

@@ -35,12 +35,15 @@ def markdown_table(result) -> str:
     lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(keys))) + "|"]
     for row in result.rows:
         lines.append("| " + " | ".join(_fmt(row.get(key)) for key in keys) + " |")
+    for x in result.skipped:
+        lines.append(f"| {x['mode']} | unavailable: {x['reason']} |" + " |" * max(len(keys) - 2, 0))
     return "\n".join(lines)
 
 
 def text_table(result) -> str:
     keys = columns(result)
     cells = [keys] + [[_fmt(row.get(key)) for key in keys] for row in result.rows]
+    cells += [[x["mode"]] + ["unavailable"] + [""] * (len(keys) - 2) for x in result.skipped if len(keys) >= 2]
     widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
     out = []
     for j, line in enumerate(cells):
@@ -96,7 +99,7 @@ def check_out_dir(out: str | Path) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise InputError(f"cannot write to --out {out}: {error.strerror or error}; choose a writable folder") from None
+        raise InputError(f"cannot write to {{out}} {out}: {error.strerror or error}; choose a writable folder", param="out") from None
     return path
 
 

@@ -1,30 +1,30 @@
 """The in-memory search index over one archive: codes, and (for region and probe) communities,
 centroids and the kNN graph laid out community by community.
 
-A :class:`RetrievalIndex` is built from arrays (the benchmark and the Python API do this) or
-from a store with :func:`index_for_store`, which caches it on the opened store so a batch of
-calls pays the set-up once.  Positions ``0..n-1`` are archive positions; ``search`` maps them
-back to store rows.
+A :class:`RetrievalIndex` is built from arrays (the benchmark does this) or by a
+:class:`~graphret.query.searcher.Searcher` over a store, which keeps it so a batch of calls pays
+the set-up once.  Positions ``0..n-1`` are archive positions; the searcher maps them back to
+store rows.
 
 Layout for region and probe: archive items are sorted by community (``order``), so the members
 of community ``c`` are the contiguous slice ``off[c]:off[c+1]`` of ``sorted_codes``, and the
 graph is permuted the same way (``sorted_graph``), so a neighbour ``j`` of a member lies in the
 same community exactly when ``off[c] <= j < off[c+1]``.  Archive items outside every community
-(label -1, e.g. the test split when ``--archive all``) join the community whose centroid is
+(label -1, e.g. the test split when the archive is all splits) join the community whose centroid is
 nearest; they have no edges.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from graphret.communities.quality import quality_function
-from graphret.errors import InputError, StoreError
-from graphret.query.centroids import community_centroids
+from graphret.communities.centroids import community_centroids
+from graphret.communities.kernels import Quality
+from graphret.communities.quality import community_totals
+from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.knn import check_dimension
 
 
@@ -32,8 +32,9 @@ class RetrievalIndex:
     """Codes of an archive and, optionally, its communities and graph.
 
     ``codes`` float32 (n, d) unit rows; ``membership`` int (n,) community per item (-1: none);
-    ``graph`` symmetric CSR (n, n) over the same items; ``quality`` the quality function's name
-    ("newman" or "haq", CNM's choice) and ``resolution`` g; ``knn_k`` the k of the graph (how
+    ``graph`` symmetric CSR (n, n) over the same items; ``quality`` the
+    :class:`~graphret.communities.kernels.Quality` the communities were found with (its name,
+    "newman" or "haq", is accepted too, with ``resolution``); ``knn_k`` the k of the graph (how
     many edges a query gets); ``centroids`` (C, d) when already known (else computed)."""
 
     def __init__(
@@ -42,11 +43,10 @@ class RetrievalIndex:
         *,
         membership: np.ndarray | None = None,
         graph: sp.csr_matrix | None = None,
-        quality: str = "newman",
+        quality: Quality | str = "newman",
         resolution: float = 1.0,
         knn_k: int = 10,
         centroids: np.ndarray | None = None,
-        w_max: float = 1.0,
     ) -> None:
         self.codes = np.asarray(codes, dtype=np.float32)
         if self.codes.ndim != 2:
@@ -56,11 +56,8 @@ class RetrievalIndex:
         if self._membership is not None and self._membership.shape != (self.n,):
             raise InputError(f"membership must have one label per archive item ({self.n})")
         self._graph = graph
-        self.quality = quality
-        self.term: Callable = quality_function(quality)
-        self.resolution = float(resolution)
+        self.quality = quality if isinstance(quality, Quality) else Quality(quality, resolution)
         self.knn_k = int(knn_k)
-        self.w_max = float(w_max)
         self._centroids_in = centroids
 
     def check_queries(self, queries: np.ndarray) -> np.ndarray:
@@ -77,7 +74,7 @@ class RetrievalIndex:
 
     def _require_communities(self) -> None:
         if not self.has_communities:
-            raise StoreError("this archive has no communities; use --mode flat or rebuild the store with communities")
+            raise ModeUnavailable("this archive has no communities; use {mode=flat} or rebuild the store with communities", mode="region")
 
     @cached_property
     def labels(self) -> np.ndarray:
@@ -140,7 +137,7 @@ class RetrievalIndex:
     @cached_property
     def sorted_graph(self) -> sp.csr_matrix:
         if self._graph is None:
-            raise StoreError("this archive has no graph; region mode needs the store's kNN graph")
+            raise ModeUnavailable("this archive has no graph; region mode needs the store's kNN graph", mode="region")
         g = sp.csr_matrix(self._graph)
         if g.shape != (self.n, self.n):
             raise InputError(f"the graph is {g.shape} but the archive has {self.n} items")
@@ -162,34 +159,19 @@ class RetrievalIndex:
     @cached_property
     def totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(e, a, n) per community and W: the totals the quality terms take."""
-        g = self.sorted_graph.tocoo()
         lab = np.repeat(np.arange(self.n_communities), np.diff(self.off))
-        inside = lab[g.row] == lab[g.col]
-        C = self.n_communities
-        e = np.bincount(lab[g.row[inside]], weights=g.data[inside].astype(np.float64), minlength=C) / 2.0
-        a = np.bincount(lab, weights=self.degree, minlength=C)
-        cnt = np.diff(self.off).astype(np.float64)
-        W = float(g.data.astype(np.float64).sum()) / 2.0
-        return e, a, cnt, W
+        return community_totals(self.sorted_graph, lab, self.n_communities)
 
     def community_of_sorted(self, j: int) -> int:
         return int(np.searchsorted(self.off, j, side="right") - 1)
 
     def attach_gain(self, w_qc: float, k_q: float, c: int) -> float:
-        """The quality gain of joining the singleton {q} (weighted degree ``k_q``, ``w_qc`` of
-        it towards community ``c``) to ``c``: CNM's merge gain ``term(merged) - term(c) -
-        term({q})`` with the store's quality term, in the graph with q's edges added
-        (W' = W + k_q, a_c' = a_c + w_qc).  For Newman's quality this is
-        ``w_qc/W' - g k_q a_c' / (2 W'^2)``."""
+        """The quality gain of the query q (weighted degree ``k_q``, ``w_qc`` of it towards
+        community ``c``) joining ``c``, in the graph with q's edges added (``W + k_q``,
+        ``a_c + w_qc``): :func:`~graphret.communities.kernels.join_gain`."""
         e, a, cnt, W = self.totals
         W2 = W + k_q if W + k_q > 0 else 1.0
-        ac = a[c] + w_qc
-        g, wm = self.resolution, self.w_max
-        return float(
-            self.term(e[c] + w_qc, ac + k_q, cnt[c] + 1.0, W2, g, wm)
-            - self.term(e[c], ac, cnt[c], W2, g, wm)
-            - self.term(0.0, k_q, 1.0, W2, g, wm)
-        )
+        return self.quality.join_gain(e[c], a[c] + w_qc, cnt[c], w_qc, k_q, W2)
 
     def positions_in_sorted(self, allowed: np.ndarray | None) -> np.ndarray | None:
         """An archive-position mask in sorted order."""

@@ -30,17 +30,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from graphret.communities.quality import QUALITY_CODES, haq_term, newman_term
+from graphret.communities.kernels import join_gain
+from graphret.errors import InputError
 from graphret.graph.knn import row_dots
 from graphret.graph.topk import check_k
 from graphret.query.index import RetrievalIndex
 
 DEFAULT_SHORTLIST = 4
-
-# the one definition of each quality term (graphret.communities.quality), compiled unchanged,
-# exactly as graphret's CNM compiles it
-_newman_term = njit(cache=True, inline="always")(newman_term)
-_haq_term = njit(cache=True, inline="always")(haq_term)
 
 
 def _community_sims(index: RetrievalIndex, q: np.ndarray, c: int, allowed_s: np.ndarray | None, excl: int):
@@ -62,13 +58,6 @@ def _community_sims(index: RetrievalIndex, q: np.ndarray, c: int, allowed_s: np.
         avail[excl - lo] = False
         sims[excl - lo] = -np.inf
     return sims, avail, compared
-
-
-@njit(cache=True, inline="always")
-def _term(qcode, e, a, n, W, g, w_max):
-    if qcode == 0:
-        return _newman_term(e, a, n, W, g, w_max)
-    return _haq_term(e, a, n, W, g, w_max)
 
 
 @njit(cache=True)
@@ -108,8 +97,7 @@ def _grow_kernel(qcode, lo, hi, sims, avail, wq, deg, indptr, indices, data, k_q
             bpos = -1
             for p in range(nf):
                 j = front[p]
-                # term(R + j) - term({j}); term(R) is the same for every candidate
-                gain = _term(qcode, eR + wR[j], aR + kj[j], nR + 1.0, W2, g, wm) - _term(qcode, 0.0, kj[j], 1.0, W2, g, wm)
+                gain = join_gain(qcode, eR, aR, nR, wR[j], kj[j], W2, g, wm)
                 if gain > bg or (gain == bg and sims[j] > sims[best]):
                     bg = gain
                     best = j
@@ -148,9 +136,9 @@ def _grow(index: RetrievalIndex, c: int, sims: np.ndarray, avail: np.ndarray, q_
     np.add.at(wq, q_nb[inside] - lo, q_w[inside])
     W2 = W + k_q if W + k_q > 0 else 1.0
     taken = _grow_kernel(
-        QUALITY_CODES[index.quality], lo, hi, np.asarray(sims, np.float64), avail, wq, index.degree[lo:hi],
+        index.quality.code, lo, hi, np.asarray(sims, np.float64), avail, wq, index.degree[lo:hi],
         indptr, indices, data,
-        float(k_q), int(need), float(W2), float(index.resolution), float(index.w_max),
+        float(k_q), int(need), float(W2), float(index.quality.resolution), float(index.quality.w_max),
     )
     return taken.tolist()
 
@@ -171,9 +159,7 @@ def region_search(
     float64 (q,)) and, with ``return_chosen``, the chosen community (dense label) per query."""
     queries = index.check_queries(queries)
     if isinstance(shortlist, bool) or not isinstance(shortlist, (int, np.integer)) or shortlist < 1:
-        from graphret.errors import InputError
-
-        raise InputError(f"the short-list must hold at least 1 community, got {shortlist!r}")
+        raise InputError(f"the short-list must hold at least 1 community, got {shortlist!r}; use e.g. {{shortlist={DEFAULT_SHORTLIST}}}", param="shortlist")
     q = len(queries)
     C = index.n_communities
     off = index.off

@@ -1,4 +1,6 @@
-"""Open a graph store: validate its manifest and schemas, memory-map its Arrow files."""
+"""Open a graph store for reading: validate its manifest and schemas, memory-map its Arrow
+files.  A :class:`Snapshot` never writes: everything it offers is read from the store's files
+(and decoded once, in memory)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from graphret.communities.kernels import Quality
 from graphret.errors import StoreError
 from graphret.store.schema import (
+    ADDED_COLUMN,
     BASE_ITEMS_SCHEMA,
     CODE_COLUMN,
     COMMUNITIES_FILE,
@@ -76,7 +80,7 @@ def _check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
             raise StoreError(f"{name} column {field.name!r} is {actual}, expected {field.type}; rebuild the store")
 
 
-class GraphStore:
+class Snapshot:
     """A graph store opened for reading (state: the manifest and memory-mapped tables)."""
 
     def __init__(self, path: str | Path, *, verify: bool = True) -> None:
@@ -141,7 +145,8 @@ class GraphStore:
         return None
 
     def label_of(self, row: int) -> str | list[str] | None:
-        """The label as outputs show it: class name, list of positive labels, or None."""
+        """The label as outputs show it: class name, list of positive labels, or None (format
+        it as text with :func:`label_text`)."""
         labels = self.labels
         if labels is None:
             return None
@@ -233,10 +238,8 @@ class GraphStore:
     def default_archive(self) -> list[str]:
         return list(self.manifest.get("archive", ["all"]))
 
-    def archive_rows(self, splits: list[str] | None = None) -> np.ndarray:
-        """Rows of the items in the archive: ``splits`` (["all"] = every item), by default the
-        store's archive (train+val when the source has splits, everything otherwise)."""
-        splits = self.default_archive if splits is None else splits
+    def split_rows(self, splits: list[str]) -> np.ndarray:
+        """Rows of the items in ``splits`` (["all"] = every item)."""
         if "all" in splits:
             return np.arange(len(self))
         present = sorted(set(self.splits))
@@ -245,8 +248,50 @@ class GraphStore:
             raise StoreError(f"the store has no split {unknown[0]!r}; choose from {', '.join(present + ['all'])}")
         return np.flatnonzero(np.isin(self.splits.astype(str), splits))
 
+    @cached_property
+    def added_rows(self) -> np.ndarray:
+        """Rows of the items that arrived with ``graphret add`` (the ``added`` item column)."""
+        if ADDED_COLUMN not in self.items.schema.names:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self.items.column(ADDED_COLUMN).to_numpy(zero_copy_only=False).astype(bool))
+
+    def archive_rows(self, splits: list[str] | None = None) -> np.ndarray:
+        """Rows of the archive, int64: ``splits`` when given (["all"] = every item), else the
+        store's archive (:func:`graphret.data.split.archive_splits` of its source, train + val
+        or everything) plus every item added with ``graphret add``, whatever its split."""
+        if splits is not None:
+            return np.asarray(self.split_rows(list(splits)), np.int64)
+        rows = self.split_rows(self.default_archive)
+        if len(self.added_rows):
+            rows = np.union1d(rows, self.added_rows)
+        return np.asarray(rows, np.int64)
+
+    def quality(self, method: str) -> Quality:
+        """The quality function the store's ``method`` communities were found with (Leiden:
+        Newman's), at the resolution it used."""
+        info = self.manifest.get("communities", {}).get(method, {})
+        params = self.manifest.get("params", {})
+        name = info.get("quality_function") or (params.get("quality", "newman") if method == "cnm" else "newman")
+        return Quality(str(name), float(info.get("resolution", params.get("resolution", 1.0))))
+
+    @property
+    def graph_k(self) -> int:
+        """The k the store's kNN graph was built with."""
+        return int(self.manifest.get("params", {}).get("k", 10))
 
 
-def open_store(path: str | Path, *, verify: bool = True) -> GraphStore:
+
+def open_store(path: str | Path, *, verify: bool = True) -> Snapshot:
     """Open and validate the store at ``path``."""
-    return GraphStore(path, verify=verify)
+    return Snapshot(path, verify=verify)
+
+
+def label_text(label: str | list[str] | None, *, empty: str | None = "") -> str | None:
+    """A label (as :meth:`Snapshot.label_of` gives it) as text: the class name, the positive
+    labels joined by ``|`` (``(none)`` for a multi-label item with none), or ``empty`` when
+    the item has no label.  The one label formatter of tables, CSV, montages and analysis."""
+    if label is None:
+        return empty
+    if isinstance(label, (list, tuple)):
+        return "|".join(label) if label else "(none)"
+    return str(label)

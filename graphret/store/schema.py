@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from graphret.graph.build import EDGES_SCHEMA
+
 FORMAT_NAME = "graphret-store"
 FORMAT_VERSION = 1
 
@@ -29,12 +31,11 @@ ENCODER_FILE = "encoder.pt"
 MANIFEST_FILE = "manifest.json"
 
 CODE_COLUMN = "code"
+#: boolean item column marking the items that arrived with ``graphret add``
+ADDED_COLUMN = "added"
 BASE_ITEM_COLUMNS = ("id", "path", "split", "label", "label_name")
-RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities")
+RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities", ADDED_COLUMN)
 
-EDGES_SCHEMA = pa.schema(
-    [pa.field("src", pa.int64(), nullable=False), pa.field("dst", pa.int64(), nullable=False), pa.field("weight", pa.float32(), nullable=False)]
-)
 
 BASE_ITEMS_SCHEMA = pa.schema(
     [

@@ -8,15 +8,25 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
+from graphret.atomic import atomic_write_bytes
 from graphret.errors import StoreError
-from graphret.store.atomic import atomic_write_bytes
-from graphret.store.schema import EDGES_SCHEMA, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE
+from graphret.store.schema import (
+    COMMUNITIES_FILE,
+    DENDROGRAM_FILE,
+    EDGES_FILE,
+    ENCODER_FILE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    ITEMS_FILE,
+    MANIFEST_FILE,
+)
 
 
 def fixed_size_list(matrix: np.ndarray, value_type: pa.DataType) -> pa.FixedSizeListArray:
@@ -30,14 +40,6 @@ def write_arrow(path: Path, table: pa.Table) -> None:
     """Write ``table`` as one Arrow IPC file (one record batch, uncompressed so it maps)."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
-
-
-def edges_table(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> pa.Table:
-    """The edges table: each undirected edge once, src < dst, positive weight."""
-    return pa.table(
-        [pa.array(np.asarray(src, np.int64)), pa.array(np.asarray(dst, np.int64)), pa.array(np.asarray(weight, np.float32))],
-        schema=EDGES_SCHEMA,
-    )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -69,11 +71,11 @@ def check_store_target(target: str | Path, *, overwrite: bool = False) -> Path:
     target = Path(target)
     if target.exists():
         if not target.is_dir():
-            raise StoreError(f"{target} exists and is a file; choose another output folder with -o")
+            raise StoreError(f"{target} exists and is a file; choose another output folder for {{output}}", param="output")
         if any(target.iterdir()) and not is_store_folder(target):
-            raise StoreError(f"{target} exists and is not a graphret store; choose another output folder with -o")
+            raise StoreError(f"{target} exists and is not a graphret store; choose another output folder for {{output}}", param="output")
         if is_store_folder(target) and not overwrite:
-            raise StoreError(f"a store already exists at {target}; pass --overwrite to replace it or choose another -o")
+            raise StoreError(f"a store already exists at {target}; pass {{overwrite=True}} to replace it or choose another {{output}}", param="overwrite")
     return target
 
 
@@ -87,7 +89,7 @@ def write_store_folder(target: str | Path, fill: Callable[[Path], None], *, over
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     except OSError as error:
-        raise StoreError(f"cannot create the store folder {target}: {error.strerror}; choose a writable -o") from None
+        raise StoreError(f"cannot create the store folder {target}: {error.strerror}; choose a writable {{output}}", param="output") from None
     try:
         fill(tmp)
         if target.exists():
@@ -103,3 +105,39 @@ def write_store_folder(target: str | Path, fill: Callable[[Path], None], *, over
             shutil.rmtree(tmp)
         raise
     return target
+
+
+@dataclass
+class StoreContent:
+    """Everything a store version holds: the tables, how to write the encoder file (a function
+    of the destination path, or None for a store without an encoder) and the manifest (its
+    ``files`` entry is filled in when written)."""
+
+    items: pa.Table
+    edges: pa.Table
+    communities: pa.Table
+    manifest: dict[str, Any]
+    dendrogram: pa.Table | None = None
+    write_encoder: Callable[[Path], None] | None = None
+
+
+def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False) -> Path:
+    """Write ``content`` as the store at ``target`` (atomically, see
+    :func:`write_store_folder`); the manifest lists every file with its size and checksum."""
+
+    def fill(folder: Path) -> None:
+        write_arrow(folder / ITEMS_FILE, content.items)
+        write_arrow(folder / EDGES_FILE, content.edges)
+        write_arrow(folder / COMMUNITIES_FILE, content.communities)
+        names = [ITEMS_FILE, EDGES_FILE, COMMUNITIES_FILE]
+        if content.dendrogram is not None:
+            write_arrow(folder / DENDROGRAM_FILE, content.dendrogram)
+            names.append(DENDROGRAM_FILE)
+        if content.write_encoder is not None:
+            content.write_encoder(folder / ENCODER_FILE)
+            names.append(ENCODER_FILE)
+        manifest = dict(content.manifest)
+        manifest["files"] = file_entries(folder, names)
+        write_manifest(folder, manifest)
+
+    return write_store_folder(target, fill, overwrite=overwrite)

@@ -1,0 +1,251 @@
+"""Incremental add: encode new images, append them to a store, link them into the graph and
+assign each to a community, without a rebuild.
+
+* **Encoding**: with the store's own encoder, every code space.
+* **Archive rule**: added items keep the split their source gives them (its own splits, a
+  seeded 70/30 split, or "all" with ``split=False``) and are marked ``added = True``; they
+  always join the default archive whatever their split (:meth:`Snapshot.archive_rows`), so
+  queries find them at once.
+* **Graph**: each new item gets edges to its ``k`` most similar items among the archive and the
+  other new items (exact, cosine > 0), symmetrised by union like the build (a pair found from
+  both sides is one edge).
+* **Communities**: for every stored method, new items are assigned one by one to the community
+  of largest quality gain, :func:`~graphret.communities.kernels.join_gain` with the store's
+  quality (the same gain region mode uses to pick a community), with the totals of the graph
+  that holds the new edges.  An item whose best gain is not positive becomes a community of its
+  own; an item with no edge at all joins the community of the nearest centroid.
+* **Class labels**: mapped into the store's classes by name; unknown names become -1 (no label)
+  and metadata columns the store does not have are dropped (named in the summary).
+* **Atomicity**: the new store is written beside the old one and swapped in, manifest
+  included, so a failure at any point leaves the old store as it was.  The manifest counts the
+  items that arrived since the last full clustering in ``counts.added_since_clustering`` and
+  lists every add under ``added``; rebuild when that count grows large.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+
+from graphret.api.config import AddConfig
+from graphret.communities.centroids import community_centroids
+from graphret.communities.kernels import Quality
+from graphret.communities.quality import community_totals
+from graphret.data.imageset import ImageSet
+from graphret.encoders import DEFAULT_SPACE
+from graphret.errors import InputError, StoreError
+from graphret.graph.build import edges_arrow
+from graphret.graph.knn import exact_search
+from graphret.store.items import new_items_table
+from graphret.store.read import Snapshot, open_store
+from graphret.store.schema import ADDED_COLUMN, ENCODER_FILE
+from graphret.store.write import StoreContent, write_store
+
+__all__ = ["add_to_store", "assign_communities", "link_new_items"]
+
+Log = Callable[[str], None]
+
+
+def link_new_items(archive_codes: np.ndarray, archive_rows: np.ndarray, new_codes: np.ndarray, n_old: int,
+                   k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected new edges (src < dst store rows, weight) from each new item to its k most
+    similar archive or other new items."""
+    m = len(new_codes)
+    pool = np.vstack([archive_codes, new_codes]).astype(np.float32, copy=False)
+    pool_rows = np.concatenate([archive_rows, n_old + np.arange(m)])
+    kk = min(k, len(pool) - 1)
+    if kk < 1:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    found, sims = exact_search(pool, new_codes, kk, exclude=len(archive_codes) + np.arange(m))
+    src = np.repeat(n_old + np.arange(m), kk)
+    dst = pool_rows[found.ravel()]
+    w = sims.ravel()
+    keep = w > 0
+    a, b, w = np.minimum(src, dst)[keep], np.maximum(src, dst)[keep], w[keep]
+    key = a * (n_old + m) + b
+    order = np.lexsort((-w, key))
+    key, a, b, w = key[order], a[order], b[order], w[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    return a[first], b[first], w[first].astype(np.float32)
+
+
+def _new_adjacency(new_src, new_dst, new_w, n_old: int, m: int):
+    """Per new item i (row n_old + i): its neighbours and edge weights (both directions)."""
+    ends = np.concatenate([new_src, new_dst])
+    others = np.concatenate([new_dst, new_src])
+    weights = np.concatenate([new_w, new_w]).astype(np.float64)
+    mine = ends >= n_old
+    ends, others, weights = ends[mine], others[mine], weights[mine]
+    order = np.argsort(ends, kind="stable")
+    ends, others, weights = ends[order], others[order], weights[order]
+    starts = np.searchsorted(ends, n_old + np.arange(m + 1))
+    return others, weights, starts
+
+
+def assign_communities(graph_old, membership: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray, new_w: np.ndarray,
+                       n_old: int, m: int, codes_new: np.ndarray, centroids: np.ndarray, *,
+                       quality: Quality) -> tuple[np.ndarray, int]:
+    """Membership of the m new items (rows n_old..n_old+m-1) by largest quality gain (see the
+    module docstring); returns (labels of the new items, number of new singleton communities)."""
+    import scipy.sparse as sp
+
+    n = n_old + m
+    new_edges = sp.coo_matrix((np.concatenate([new_w, new_w]).astype(np.float64),
+                               (np.concatenate([new_src, new_dst]), np.concatenate([new_dst, new_src]))), shape=(n, n))
+    old = sp.coo_matrix(graph_old)
+    graph = sp.coo_matrix((np.concatenate([old.data.astype(np.float64), new_edges.data]),
+                           (np.concatenate([old.row, new_edges.row]), np.concatenate([old.col, new_edges.col]))), shape=(n, n)).tocsr()
+    deg = np.asarray(graph.sum(axis=1), np.float64).ravel()
+    member = np.full(n, -1, np.int64)
+    member[:n_old] = membership
+    C = int(membership.max()) + 1 if len(membership) and membership.max() >= 0 else 0
+    e, a, cnt, W = community_totals(graph, member, C)  # the graph with the new edges, new items outside
+    e, a, cnt = list(e), list(a), list(cnt)
+    others, weights, starts = _new_adjacency(new_src, new_dst, new_w, n_old, m)
+    singletons = 0
+    for i in range(m):
+        row = n_old + i
+        nb, w = others[starts[i]: starts[i + 1]], weights[starts[i]: starts[i + 1]]
+        comm = member[nb]
+        ok = comm >= 0
+        k_i = float(deg[row])
+        best, best_gain, w_ic = -1, 0.0, 0.0
+        if ok.any():
+            totals: dict[int, float] = {}
+            for c, wi in zip(comm[ok], w[ok]):
+                totals[int(c)] = totals.get(int(c), 0.0) + float(wi)
+            for c, w_c in sorted(totals.items()):
+                gain = quality.join_gain(e[c], a[c], cnt[c], w_c, k_i, W)
+                if gain > best_gain:
+                    best, best_gain = c, gain
+            w_ic = totals.get(best, 0.0)
+        elif len(centroids):
+            best = int(np.argmax(centroids @ codes_new[i]))
+        if best < 0:  # no positive gain, or nothing to join: a community of its own
+            best = len(e)
+            e.append(0.0)
+            a.append(0.0)
+            cnt.append(0.0)
+            singletons += 1
+        member[row] = best
+        e[best] += w_ic
+        a[best] += k_i
+        cnt[best] += 1.0
+    return member[n_old:], singletons
+
+
+def _assign_all(store: Snapshot, src, dst, w, n_old: int, new_codes: np.ndarray) -> tuple[dict[str, pa.Array], dict[str, Any]]:
+    """Each stored method's membership of every item after the add, and its manifest entry."""
+    codes = np.asarray(store.codes(DEFAULT_SPACE))
+    m = len(new_codes)
+    graph = store.graph()
+    communities: dict[str, pa.Array] = {}
+    info = dict(store.manifest.get("communities", {}))
+    for method in store.community_methods:
+        membership = store.membership(method)
+        centroids = community_centroids(codes, membership) if membership.max() >= 0 else np.zeros((0, codes.shape[1]), np.float32)
+        labels, singletons = assign_communities(graph, membership, src, dst, w, n_old, m, new_codes, centroids,
+                                                quality=store.quality(method))
+        full = np.concatenate([membership.astype(np.int32), labels.astype(np.int32)])
+        communities[method] = pa.array(full, pa.int32())
+        entry = dict(info.get(method, {}))
+        entry["n_communities"] = int(full.max()) + 1
+        entry["added_items"] = int(entry.get("added_items", 0)) + m
+        entry["added_singletons"] = int(entry.get("added_singletons", 0)) + singletons
+        info[method] = entry
+    return communities, info
+
+
+def _manifest_after_add(store: Snapshot, images: ImageSet, source_text: str, config: AddConfig, k: int,
+                        n_edges: int, edges_added: int, communities: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+    """The store's manifest with the add's counts, communities and record."""
+    m = len(images)
+    manifest = {key: value for key, value in store.manifest.items() if key not in ("format", "format_version", "files")}
+    counts = dict(manifest.get("counts", {}))
+    counts["items"] = len(store) + m
+    counts["archive"] = int(counts.get("archive", len(store.archive_rows()))) + m
+    counts["edges"] = n_edges
+    by_split = dict(counts.get("by_split", {}))
+    for s in images.splits.astype(str):
+        by_split[s] = by_split.get(s, 0) + 1
+    counts["by_split"] = by_split
+    counts["added_since_clustering"] = int(counts.get("added_since_clustering", 0)) + m
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record = {
+        "source": source_text,
+        "items": m,
+        "k": k,
+        "seed": config.seed,
+        "edges": edges_added,
+        "when": now,
+        "splits": {s: int(c) for s, c in zip(*np.unique(images.splits.astype(str), return_counts=True))},
+        "dropped_metadata": dropped,
+    }
+    return {**manifest, "counts": counts, "communities": communities,
+            "added": list(manifest.get("added", [])) + [record], "updated": now}
+
+
+def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None = None, *,
+                 log: Log = lambda _: None) -> dict[str, Any]:
+    """Append the images of ``source`` (a source spec for :func:`graphret.data.open_source`, or
+    an :class:`~graphret.data.imageset.ImageSet`) to the store at ``store_path``; returns a
+    summary.  See the module docstring for every rule."""
+    config = config or AddConfig()
+    store = open_store(store_path)
+    if store.manifest.get("encoder", {}).get("name") == "none":
+        raise StoreError(f"{store.path} was built from codes and has no encoder to encode new images; rebuild it with the new codes")
+    images = source if isinstance(source, ImageSet) else config.source.open(source, seed=config.seed)
+    m = len(images)
+    if m == 0:
+        raise InputError("the source has no images to add")
+    clash = [i for i in images.ids if i in store.row_of_id]
+    if clash:
+        raise InputError(f"{len(clash)} of the new images have ids already in the store (e.g. {clash[0]!r}); add each image once")
+    if len(set(images.ids)) != m:
+        raise InputError("the new images' ids are not unique; give each image a distinct name")
+    k = store.graph_k if config.k is None else config.k
+    log(f"encoding {m} images with the store's encoder")
+    encoded = store.encoder().encode(images)
+    n_old = len(store)
+    new_items, dropped = new_items_table(store, images, encoded)
+    old_items = store.items
+    if ADDED_COLUMN not in old_items.schema.names:
+        old_items = old_items.append_column(pa.field(ADDED_COLUMN, pa.bool_()), pa.array(np.zeros(n_old, bool)))
+    items = pa.concat_tables([old_items, new_items.select(old_items.schema.names).cast(old_items.schema)])
+
+    rows = store.archive_rows()
+    new_codes = np.asarray(encoded.spaces[DEFAULT_SPACE], np.float32)
+    log(f"linking {m} new items to their {k} most similar archive items")
+    src, dst, w = link_new_items(np.asarray(store.codes(DEFAULT_SPACE))[rows], rows, new_codes, n_old, k)
+    old_edges = store.edges
+    edges = edges_arrow(
+        np.concatenate([old_edges.column("src").to_numpy(), src]),
+        np.concatenate([old_edges.column("dst").to_numpy(), dst]),
+        np.concatenate([old_edges.column("weight").to_numpy(), w]),
+    )
+    communities, info = _assign_all(store, src, dst, w, n_old, new_codes)
+    source_text = images.source if isinstance(source, ImageSet) else str(source)
+    manifest = _manifest_after_add(store, images, source_text, config, k, edges.num_rows, int(len(src)), info, dropped)
+    folder = Path(store.path)
+    log(f"writing {folder}")
+    write_store(folder, StoreContent(
+        items=items,
+        edges=edges,
+        communities=pa.table(communities) if communities else pa.table({}),
+        dendrogram=store.dendrogram,
+        write_encoder=(lambda target: shutil.copy2(folder / ENCODER_FILE, target)) if (folder / ENCODER_FILE).is_file() else None,
+        manifest=manifest,
+    ), overwrite=True)
+    return {
+        "added": m,
+        "items": n_old + m,
+        "edges_added": int(len(src)),
+        "added_since_clustering": manifest["counts"]["added_since_clustering"],
+        "communities": {method: info[method]["n_communities"] for method in communities},
+        "dropped_metadata": dropped,
+    }
