@@ -205,6 +205,12 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
     """Build the store of ``source`` (a source spec for :func:`graphret.data.open_source`,
     None for the embedded demo set, or an ImageSet) at ``output`` with ``config``."""
     output = Path(output)
+    if config.source.codes:
+        if not isinstance(source, (str, Path)):
+            raise InputError("a code table source is a Parquet or CSV file; give its path", param="source")
+        table = config.source.read_codes(source)
+        return build_store_from_codes(table.codes, output, ids=table.ids, labels=table.labels, class_names=table.class_names,
+                                      metadata=table.metadata, splits=table.splits, config=config, description=table.source, log=log)
     check_store_target(output, overwrite=config.overwrite)
     clock = _Clock()
     images = source if isinstance(source, ImageSet) else config.source.open(source, seed=config.seed)

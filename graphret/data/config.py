@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from graphret.data.codes import CodeTable, read_code_table
 from graphret.data.csv_manifest import CsvOptions
 from graphret.data.imageset import ImageSet
 from graphret.data.sources import open_source
@@ -25,6 +26,8 @@ class SourceConfig:
     uncertain: Literal["ignore", "ones", "zeros"] = param(
         "ignore", help="CSV source, CheXpert convention: what -1 (uncertain) becomes (ignore = masked).")
     blank: Literal["zeros", "ignore"] = param("zeros", help="CSV source, CheXpert convention: what a blank (unmentioned) label becomes.")
+    codes: bool = param(False, help="The source is a table of codes you already have (Parquet or CSV), not images.")
+    code_column: str | None = param(None, help="Code table: the list column, or the prefix of the numbered columns, holding the codes [auto].")
 
     def __post_init__(self) -> None:
         if self.label_columns is not None:
@@ -34,6 +37,11 @@ class SourceConfig:
     def csv_options(self) -> CsvOptions:
         return CsvOptions(path_column=self.path_column, label_columns=self.label_columns, split_column=self.split_column,
                           id_column=self.id_column, uncertain=self.uncertain, blank=self.blank)
+
+    def read_codes(self, spec: str | Path) -> CodeTable:
+        """The code table at ``spec`` (``codes=True``)."""
+        return read_code_table(spec, code_column=self.code_column, id_column=self.id_column,
+                               split_column=self.split_column, label_columns=self.label_columns)
 
     def open(self, spec: str | Path | None, *, seed: int = 0) -> ImageSet:
         """The ImageSet of source ``spec`` (None: the embedded demo set)."""

@@ -231,7 +231,10 @@ class Snapshot:
         """The store's fitted encoder (to encode outside images as queries)."""
         from graphret.encoders import load_encoder
 
-        return load_encoder(self.encoder_path, expect=self.manifest["encoder"]["name"])
+        name = self.manifest.get("encoder", {}).get("name")
+        if name == "none" or not self.encoder_path.is_file():
+            raise StoreError(f"{self.path} has no encoder (it was built from codes); query it with codes or stored ids")
+        return load_encoder(self.encoder_path, expect=name)
 
     # -- archive ---------------------------------------------------------------------------
     @property
