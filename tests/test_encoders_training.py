@@ -51,6 +51,8 @@ def test_checkpoint_of_another_run_is_refused(blobs, tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"junk")
     with pytest.raises(InputError, match="unreadable"):
         _dcnn(epochs=1, checkpoint=str(tmp_path / "junk.ckpt"), resume=True).fit(blobs, train, seed=1)
+    with pytest.raises(InputError, match="no checkpoint .* to resume from; run without resume"):
+        _dcnn(epochs=1, checkpoint=str(tmp_path / "gone.ckpt"), resume=True).fit(blobs, train, seed=1)
 
 
 def test_early_stopping_keeps_the_best_epoch(blobs):

@@ -141,7 +141,7 @@ class CommunityAnalysis:
         names = self.names
         if a is None or b is None:
             if len(names) < 2:
-                raise InputError("comparing needs two partitions; use --method all (CNM and Leiden) or add --cut N")
+                raise InputError("comparing needs two partitions; use {methods=all} (CNM and Leiden) or add {cut=N}", param="methods")
             a, b = (a or names[0]), (b or (names[1] if names[1] != a else names[0]))
         return self.partition(a).name, self.partition(b).name
 

@@ -65,7 +65,7 @@ class ArchivePartition:
 
 
 def _no_communities(store) -> StoreError:
-    return StoreError(f"{store.path} has no communities; rebuild it with `graphret build-graph --communities cnm,leiden`")
+    return StoreError(f"{store.path} has no communities; rebuild it with communities ({{communities=cnm,leiden}})")
 
 
 def stored_methods(store) -> list[str]:
@@ -81,7 +81,7 @@ def stored_methods(store) -> list[str]:
 def _clustered_rows(store) -> np.ndarray:
     methods = stored_methods(store)
     if not methods:
-        raise StoreError(f"{store.path} has no communities; rebuild it with `graphret build-graph --communities cnm,leiden`")
+        raise StoreError(f"{store.path} has no communities; rebuild it with communities ({{communities=cnm,leiden}})")
     rows = None
     for method in methods:
         here = np.flatnonzero(store.membership(method) >= 0)
@@ -122,13 +122,13 @@ def cut_partition(store, n_communities, rows: np.ndarray) -> ArchivePartition:
 
     dendrogram = store.dendrogram
     if dendrogram is None:
-        raise InputError(f"{store.path} has no CNM dendrogram to cut; rebuild it with `--communities cnm` (or drop --cut)")
+        raise InputError(f"{store.path} has no CNM dendrogram to cut; rebuild it with {{communities=cnm}} (or drop {{cut}})", param="cut")
     try:
         wanted = int(n_communities)
     except (TypeError, ValueError):
-        raise InputError(f"--cut must be a whole number of communities, got {n_communities!r}") from None
+        raise InputError(f"{{cut}} must be a whole number of communities, got {n_communities!r}", param="cut") from None
     if wanted != n_communities and str(wanted) != str(n_communities):
-        raise InputError(f"--cut must be a whole number of communities, got {n_communities!r}")
+        raise InputError(f"{{cut}} must be a whole number of communities, got {n_communities!r}", param="cut")
     n = int(rows.size)
     a = dendrogram.column("a").to_numpy()
     b = dendrogram.column("b").to_numpy()

@@ -181,29 +181,29 @@ def check_labels(images: ImageSet, train: np.ndarray, what: str) -> np.ndarray:
     if images.labels is None or images.task == "unlabelled":
         raise InputError(
             f"the {what} encoder needs class labels, but {images.source} has none; "
-            "use --encoder siamese with a pair list (--pairs) or --encoder dae, which need no labels"
+            "use {encoder=siamese} with a pair list ({pairs}) or {encoder=dae}, which need no labels"
         )
     labels = np.asarray(images.labels)
     if images.task == "multilabel":
         known = (labels[train] >= 0).any(axis=1)
         kept = train[known]
         if len(kept) == 0:
-            raise InputError(f"no training item of {images.source} has a known label; use --encoder siamese or dae")
+            raise InputError(f"no training item of {images.source} has a known label; use {{encoder=siamese}} or {{encoder=dae}}", param="encoder")
         sub = labels[kept]
         if not ((sub == 1).any(axis=0) & (sub == 0).any(axis=0)).any():
-            raise InputError("no label has both positive and negative training items; a classifier cannot learn (use --encoder dae)")
+            raise InputError("no label has both positive and negative training items; a classifier cannot learn (use {encoder=dae})", param="encoder")
         return kept
     kept = train[labels[train] >= 0]
     if len(kept) == 0:
         raise InputError(
-            f"no training item of {images.source} has a label; use --encoder siamese with a pair list or --encoder dae"
+            f"no training item of {images.source} has a label; use {{encoder=siamese}} with a pair list or {{encoder=dae}}"
         )
     classes = np.unique(labels[kept])
     if len(classes) < 2:
         name = images.class_names[int(classes[0])] if images.class_names and 0 <= classes[0] < len(images.class_names) else str(classes[0])
         raise InputError(
             f"the training split has a single class ({name}); a classifier needs at least two: "
-            "add images of other classes, or use --encoder dae"
+            "add images of other classes, or use {encoder=dae}"
         )
     if len(kept) < len(train):
         warnings.warn(f"{len(train) - len(kept)} training items have no label and are left out of classifier training", stacklevel=3)
@@ -252,7 +252,7 @@ class CNNEncoder(TorchEncoder, Encoder):
         if layer not in layers:
             raise InputError(f"layer {layer!r} is not available for {backbone}; choose one of {', '.join(layers)}")
         if weights is not None and backbone == "dcnn":
-            raise InputError("--weights starts a torchvision backbone from ImageNet; the DCNN has none (drop --weights)")
+            raise InputError("{weights} starts a torchvision backbone from ImageNet; the DCNN has none (drop {weights})", param="weights")
         self.backbone = backbone
         self.layer = layer
         self.image_size = image_size

@@ -84,15 +84,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.epochs is not None and self.epochs < 1:
-            raise InputError(f"epochs must be at least 1, got {self.epochs} (use e.g. --epochs 10)")
+            raise InputError(f"epochs must be at least 1, got {self.epochs}; use e.g. {{epochs=10}}", param="epochs")
         if self.batch_size is not None and self.batch_size < 2:
-            raise InputError(f"batch size must be at least 2, got {self.batch_size} (use e.g. --batch-size 128)")
+            raise InputError(f"batch size must be at least 2, got {self.batch_size}; use e.g. {{batch_size=128}}", param="batch_size")
         if not self.lr > 0:
-            raise InputError(f"learning rate must be positive, got {self.lr} (use e.g. --lr 1e-3)")
+            raise InputError(f"learning rate must be positive, got {self.lr}; use e.g. {{lr=1e-3}}", param="lr")
         if self.patience < 1:
             raise InputError(f"patience must be at least 1, got {self.patience}")
         if self.resume and not self.checkpoint:
-            raise InputError("--resume needs a checkpoint file; pass --checkpoint PATH")
+            raise InputError("{resume} needs a checkpoint file; pass {checkpoint=PATH}", param="resume")
 
     def to_json(self) -> dict[str, Any]:
         """The options that describe the model (runtime-only ones left out)."""
@@ -132,7 +132,7 @@ def choose_device(device: str = "auto"):
     except RuntimeError:
         raise InputError(f"unknown device {device!r}; use auto, cpu or cuda") from None
     if dev.type == "cuda" and not t.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available; use {{device=cpu}}", param="device")
     return dev
 
 
@@ -434,16 +434,18 @@ def train_loop(
     bad_epochs = 0
     best_key: tuple[float, ...] | None = None
     start_epoch = 1
+    if cfg.resume and cfg.checkpoint and not os.path.exists(cfg.checkpoint):
+        raise InputError(f"there is no checkpoint {cfg.checkpoint} to resume from; run without {{resume}} to start afresh", param="resume")
     if cfg.checkpoint and cfg.resume and os.path.exists(cfg.checkpoint):
         try:
             ck = t.load(cfg.checkpoint, map_location="cpu", weights_only=True)
             ok = isinstance(ck, dict) and ck.get("format") == "graphret-checkpoint"
         except Exception as error:  # noqa: BLE001 - any unreadable file gets the same line
-            raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without --resume") from None
+            raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without {{resume}}", param="resume") from None
         if not ok:
-            raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without --resume")
+            raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without {{resume}}", param="resume")
         if ck.get("fingerprint") != fingerprint:
-            raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without --resume")
+            raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without {{resume}}", param="resume")
         module.load_state_dict(ck["model"])
         optimiser.load_state_dict(ck["optimiser"])
         scheduler.load_state_dict(ck["scheduler"])
@@ -483,7 +485,7 @@ def train_loop(
             optimiser.step()
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. --lr {cfg.lr / 10:g}")
+                raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. {{lr={cfg.lr / 10:g}}}", param="lr")
             total += value * len(rows)
             seen += len(rows)
             if bar is not None:
@@ -617,7 +619,7 @@ class TorchEncoder:
         self.train_cfg, rest = split_options(options)
         if rest:
             name = sorted(rest)[0]
-            raise InputError(f"the {self.name} encoder has no option {name!r}; see `graphret train --help`")  # type: ignore[attr-defined]
+            raise InputError(f"the {self.name} encoder has no option {name!r}; see `graphret train --help` for the options")  # type: ignore[attr-defined]
         self.history = None
         self.net = None
         self.code_centres: dict[str, list[float]] | None = None
@@ -629,7 +631,7 @@ class TorchEncoder:
         if channels is None:
             channels = 1 if first.ndim == 2 or first.shape[2] < 3 else 3
         if image_size < 8:
-            raise InputError(f"image size {image_size} is too small for a CNN; use --image-size 28 or more")
+            raise InputError(f"image size {image_size} is too small for a CNN; use {{image_size=28}} or more", param="image_size")
         if channels not in (1, 3):
             raise InputError(f"channels must be 1 (grey) or 3 (colour), got {channels}")
         self.image_size = int(image_size)
