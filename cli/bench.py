@@ -13,10 +13,11 @@ from .options import config_options
 @click.command("bench")
 @click.argument("store", type=click.Path())
 @config_options(BenchConfig)
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--out", type=click.Path(), default=None, help="Write bench.json (with the store's manifest), bench.md and PNG plots here.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def bench_command(store, out, fmt, quiet, **options) -> None:
+def bench_command(store, version, out, fmt, quiet, **options) -> None:
     """Run the --split items as queries against STORE's archive in every mode (region with each
     stored community method, probe, class, flat) on the same codes, and print quality and cost."""
     from graphret.evaluation import run_bench, to_json, write_report
@@ -26,7 +27,7 @@ def bench_command(store, out, fmt, quiet, **options) -> None:
     config = BenchConfig(**options)
     if out is not None:
         check_out_dir(out)  # fail before the run, not after it
-    result = run_bench(open_store(store), config, log=stderr_logger(quiet))
+    result = run_bench(open_store(store, version=version), config, log=stderr_logger(quiet))
     if fmt == "json":
         click.echo(to_json(result), nl=False)
     else:

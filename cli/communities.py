@@ -70,9 +70,10 @@ def _summary_for_table(summary):
 @click.option("--no-montage", is_flag=True, help="With --plots: skip the exemplar montages (they read images from the source).")
 @click.option("--export", "export_dir", type=click.Path(), default=None,
               help="Write graph.graphml, nodes/edges.parquet, summary.json/csv, communities.csv into this folder.")
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output on stdout.")
 def communities_command(store, methods, cut, with_labels, with_compare, community, top, plots_dir, maps, sample,
-                        no_montage, export_dir, fmt) -> None:
+                        no_montage, export_dir, version, fmt) -> None:
     """Analyse the communities of STORE: summary of every partition (sizes, Newman and Haq
     modularity, coverage, conductance, and purity/NMI/ARI against the labels); add --labels,
     --compare or --community ID for more, --plots DIR for pictures, --export DIR for files.
@@ -87,7 +88,7 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
     from graphret.store import open_store
 
     embeddings = _check_options(top=top, sample=sample, maps=maps, cut=cut, folders=(plots_dir, export_dir))
-    analysis = analyse(open_store(store), methods, cut)
+    analysis = analyse(open_store(store, version=version), methods, cut)
     if with_labels and not analysis.has_labels:
         raise InputError(f"{store} has no labels (task {analysis.store.task}); drop --labels")
     if with_compare and len(analysis.names) < 2:

@@ -4,6 +4,7 @@ spelled as the invoked command's flags."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -25,7 +26,7 @@ class GraphretGroup(click.Group):
                 raise click.UsageError(message, ctx=ctx) from None
             raise click.ClickException(message) from None
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
+            click.echo("interrupted; the store is at its last committed version", err=True)
             sys.exit(130)
 
 
@@ -66,14 +67,27 @@ def _register() -> None:
     from .bench import bench_command
     from .build import build_graph_command
     from .communities import communities_command
+    from .maintain import compact_command, upgrade_command, vacuum_command, verify_command, versions_command
     from .query import query_command
     from .train import train_command
 
-    for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command):
+    for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command,
+                    verify_command, compact_command, vacuum_command, upgrade_command, versions_command):
         main.add_command(command)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends a run the way Ctrl-C does: what was being written is discarded."""
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The `graphret` command (the console script): SIGTERM handled like SIGINT."""
+    signal.signal(signal.SIGTERM, _terminate)
+    main()
 
 
 _register()
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -32,9 +32,10 @@ from .common import split_list
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(), default=None, help="Write the results to this file instead of stdout.")
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--batch-size", type=int, default=None, help="Queries searched per batch [all at once].")
 def query_command(store, images, ids, split, k, mode, n_probe, shortlist, where, class_source, archive, space, communities,
-                  fmt, output, montage, batch_size) -> None:
+                  fmt, output, montage, version, batch_size) -> None:
     """Find the K most similar archive images for each query."""
     from graphret.errors import InputError
     from graphret.query.output import render
@@ -45,7 +46,7 @@ def query_command(store, images, ids, split, k, mode, n_probe, shortlist, where,
     if len(given) != 1:
         raise InputError("give exactly one kind of query: --image PATH, --id ID or --split NAME")
     kind, value = given[0]
-    searcher = Searcher(open_store(store), space=space, archive=split_list(archive), communities=communities)
+    searcher = Searcher(open_store(store, version=version), space=space, archive=split_list(archive), communities=communities)
     result = searcher.search(searcher.queries(value, kind=kind), k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
                              shortlist=shortlist, class_source=class_source, batch_size=batch_size)
     text = render(result, fmt=fmt)

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.stores import arrow_table, newest_manifest
 from graphret.cli.main import main
 
 
@@ -28,7 +29,7 @@ def demo_store(tmp_path_factory):
 
 def test_build_graph_demo_summary(demo_store):
     path, summary = demo_store
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = newest_manifest(path)
     assert summary["items"] == manifest["counts"]["items"] > 0
     assert summary["edges"] == manifest["counts"]["edges"] > 0
     assert manifest["source"]["spec"] == "demo"
@@ -39,10 +40,10 @@ def test_build_graph_demo_summary(demo_store):
 
 def test_query_by_id_json(demo_store):
     path, _ = demo_store
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = newest_manifest(path)
     import pyarrow as pa
 
-    ids = pa.ipc.open_file(str(path / "items.arrow")).read_all().column("id").to_pylist()
+    ids = arrow_table(path, "items").column("id").to_pylist()
     result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json", "--mode", "flat")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
@@ -111,7 +112,7 @@ def test_no_split_keeps_one_archive(tmp_path):
     out = tmp_path / "all"
     result = run("build-graph", "demo:anatomy,n=300", "-o", out, "--no-split", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     assert manifest["archive"] == ["all"] and manifest["counts"]["by_split"] == {"all": 300}
     assert manifest["source"]["split_origin"] == "none"
     assert manifest["counts"]["archive"] == 300 and manifest["graph"]["n"] == 300
@@ -143,13 +144,13 @@ def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     result = run("build-graph", "demo:anatomy,n=400", "-o", out, "--k", 6, "--communities", "cnm",
                  "--heuristic", "size", "--refine", "multilevel", "--quality", "haq", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     info = manifest["communities"]["cnm"]
     assert (info["heuristic"], info["refine"], info["quality_function"]) == ("size", "multilevel", "haq")
     assert info["n_communities"] >= 2 and info["haq_modularity"] > 0.3
     import pyarrow as pa
 
-    dendrogram = pa.ipc.open_file(str(out / "dendrogram.arrow")).read_all()
+    dendrogram = arrow_table(out, "dendrogram")
     assert {"step", "a", "b", "gain", "quality_after", "size_after"} <= set(dendrogram.schema.names)
     assert dendrogram.num_rows >= 1
 
@@ -167,7 +168,7 @@ def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
     (tmp_path / "list.csv").write_text("path\n" + "\n".join(f"loose/scan{i}.png" for i in range(30)) + "\n")
     result = run("build-graph", tmp_path / "list.csv", "-o", out, "--k", 3, "--communities", "leiden")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     assert manifest["encoder"]["name"] == "pixels"
     assert "default for a source without class labels" in result.output
 

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
+from tests.stores import arrow_table, newest_manifest
 from graphret.cli.main import main
 from graphret.store import open_store
 
@@ -64,7 +65,7 @@ def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
     bad.write_bytes((folder / "Hand" / sorted((folder / "Hand").iterdir())[0].name).read_bytes()[:300])
     skipped = run("build-graph", folder, "-o", tmp_path / "s", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert skipped.exit_code == 0
-    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    manifest = newest_manifest(tmp_path / "s")
     assert manifest["counts"]["items"] == 400
     assert sum(manifest["source"]["skipped"].values()) == 1
     refused = CliRunner().invoke(main, ["build-graph", str(folder), "-o", str(tmp_path / "e"), "--on-corrupt", "error"])
@@ -86,5 +87,5 @@ def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     assert store.manifest["counts"]["by_split"] == {"test": 156, "train": 546, "val": 78}
     assert store.manifest["archive"] == ["train", "val"]
     assert len(store.archive_rows()) == 624
-    items = pa.ipc.open_file(str(out / "items.arrow")).read_all()
+    items = arrow_table(out, "items")
     assert items.schema.field("code").type.list_size == 512

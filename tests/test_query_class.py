@@ -12,26 +12,28 @@ from graphret.errors import InputError
 import graphret
 from graphret.query import as_queries, search
 from graphret.store import open_store
-from graphret.atomic import atomic_path
-from graphret.store.read import read_arrow
-from graphret.store.write import file_entries, fixed_size_list, write_arrow, write_manifest
+from graphret.store.commit import write_version
+from graphret.store.fragments import fixed_size_list
 from tests.synthetic import blob_images
 
 
 def add_classifier_columns(path, predicted):
-    """Give a built store the columns a classifier encoder writes (predicted, probabilities)."""
-    items = read_arrow(path / "items.arrow")
+    """Give a built store the columns a classifier encoder writes (predicted, probabilities), as
+    a new version."""
     n_classes = int(max(predicted.max() + 1, 3))
     probabilities = np.full((len(predicted), n_classes), 0.1, np.float32)
     probabilities[np.arange(len(predicted)), predicted] = 0.8
-    items = items.append_column("predicted", pa.array(predicted.astype(np.int32), pa.int32()))
-    items = items.append_column("probabilities", fixed_size_list(probabilities, pa.float32()))
-    with atomic_path(path / "items.arrow") as tmp:  # a rename: the mapped old file stays valid
-        write_arrow(tmp, items)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["encoder"]["classifier"] = True
-    manifest["files"] = file_entries(path, list(manifest["files"]))
-    write_manifest(path, {k: v for k, v in manifest.items() if k not in ("format", "format_version")})
+
+    def change(writer):
+        base = open_store(path)
+        items = base.items.append_column("predicted", pa.array(predicted.astype(np.int32), pa.int32()))
+        items = items.append_column("probabilities", fixed_size_list(probabilities, pa.float32()))
+        manifest = dict(base.manifest)
+        manifest["encoder"] = {**manifest["encoder"], "classifier": True}
+        manifest["tables"] = {**manifest["tables"], "items": [writer.write_table("items", items)]}
+        return manifest
+
+    write_version(path, change, operation="test")
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,17 @@ assign each to a community, without a rebuild.
   own; an item with no edge at all joins the community of the nearest centroid.
 * **Class labels**: mapped into the store's classes by name; unknown names become -1 (no label)
   and metadata columns the store does not have are dropped (named in the summary).
-* **Atomicity**: the new store is written beside the old one and swapped in, manifest
-  included, so a failure at any point leaves the old store as it was.  The manifest counts the
-  items that arrived since the last full clustering in ``counts.added_since_clustering`` and
-  lists every add under ``added``; rebuild when that count grows large.
+* **Versions**: an add commits a new version of the store that lists the base version's
+  fragments and three new ones (the new items, their edges, their community assignments), so
+  it costs what it adds; it runs under the store's writer lock on the newest version, so
+  concurrent adds all land, and a failure at any point leaves the store at its last version.
+  The manifest counts the items that arrived since the last full clustering in
+  ``counts.added_since_clustering`` and lists every add under ``added``; rebuild when that
+  count grows large.
 """
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -42,9 +44,10 @@ from graphret.errors import InputError, StoreError
 from graphret.graph.build import edges_arrow
 from graphret.graph.knn import exact_search
 from graphret.store.items import new_items_table
-from graphret.store.read import Snapshot, open_store
-from graphret.store.schema import ADDED_COLUMN, ENCODER_FILE
-from graphret.store.write import StoreContent, write_store
+from graphret.store.read import Snapshot
+from graphret.store.schema import LEGACY_FORMAT_VERSION
+from graphret.store.versions import read_manifest
+from graphret.store.write import Appended, append_version
 
 __all__ = ["add_to_store", "assign_communities", "link_new_items"]
 
@@ -139,33 +142,33 @@ def assign_communities(graph_old, membership: np.ndarray, new_src: np.ndarray, n
     return member[n_old:], singletons
 
 
-def _assign_all(store: Snapshot, src, dst, w, n_old: int, new_codes: np.ndarray) -> tuple[dict[str, pa.Array], dict[str, Any]]:
-    """Each stored method's membership of every item after the add, and its manifest entry."""
+def _assign_all(store: Snapshot, src, dst, w, n_old: int, new_codes: np.ndarray) -> tuple[pa.Table, dict[str, Any]]:
+    """The new items' community under each stored method (a table in the store's communities
+    schema), and the methods' manifest entries after the add."""
     codes = np.asarray(store.codes(DEFAULT_SPACE))
     m = len(new_codes)
     graph = store.graph()
-    communities: dict[str, pa.Array] = {}
+    columns: dict[str, pa.Array] = {}
     info = dict(store.manifest.get("communities", {}))
     for method in store.community_methods:
         membership = store.membership(method)
         centroids = community_centroids(codes, membership) if membership.max() >= 0 else np.zeros((0, codes.shape[1]), np.float32)
         labels, singletons = assign_communities(graph, membership, src, dst, w, n_old, m, new_codes, centroids,
                                                 quality=store.quality(method))
-        full = np.concatenate([membership.astype(np.int32), labels.astype(np.int32)])
-        communities[method] = pa.array(full, pa.int32())
+        columns[method] = pa.array(labels.astype(np.int32), pa.int32())
         entry = dict(info.get(method, {}))
-        entry["n_communities"] = int(full.max()) + 1
+        entry["n_communities"] = max(int(membership.max()) + 1, int(labels.max()) + 1 if m else 0)
         entry["added_items"] = int(entry.get("added_items", 0)) + m
         entry["added_singletons"] = int(entry.get("added_singletons", 0)) + singletons
         info[method] = entry
-    return communities, info
+    return (pa.table(columns) if columns else pa.table({})), info
 
 
 def _manifest_after_add(store: Snapshot, images: ImageSet, source_text: str, config: AddConfig, k: int,
                         n_edges: int, edges_added: int, communities: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     """The store's manifest with the add's counts, communities and record."""
     m = len(images)
-    manifest = {key: value for key, value in store.manifest.items() if key not in ("format", "format_version", "files")}
+    manifest = {key: value for key, value in store.manifest.items() if key not in ("format", "format_version", "files", "tables")}
     counts = dict(manifest.get("counts", {}))
     counts["items"] = len(store) + m
     counts["archive"] = int(counts.get("archive", len(store.archive_rows()))) + m
@@ -190,62 +193,58 @@ def _manifest_after_add(store: Snapshot, images: ImageSet, source_text: str, con
             "added": list(manifest.get("added", [])) + [record], "updated": now}
 
 
+def _check_new_ids(store: Snapshot, images: ImageSet) -> None:
+    clash = [i for i in images.ids if i in store.row_of_id]
+    if clash:
+        raise InputError(f"{len(clash)} of the new images have ids already in the store (e.g. {clash[0]!r}); add each image once")
+    if len(set(images.ids)) != len(images):
+        raise InputError("the new images' ids are not unique; give each image a distinct name")
+
+
 def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None = None, *,
                  log: Log = lambda _: None) -> dict[str, Any]:
     """Append the images of ``source`` (a source spec for :func:`graphret.data.open_source`, or
-    an :class:`~graphret.data.imageset.ImageSet`) to the store at ``store_path``; returns a
+    an :class:`~graphret.data.imageset.ImageSet`) to the store at ``store_path`` as a new
+    version that writes only the new items, their edges and their communities; returns a
     summary.  See the module docstring for every rule."""
     config = config or AddConfig()
-    store = open_store(store_path)
-    if store.manifest.get("encoder", {}).get("name") == "none":
-        raise StoreError(f"{store.path} was built from codes and has no encoder to encode new images; rebuild it with the new codes")
+    manifest = read_manifest(Path(store_path))  # a clear error for a missing or damaged store, before reading images
+    if manifest.get("encoder", {}).get("name") == "none":
+        raise StoreError(f"{store_path} was built from codes and has no encoder to encode new images; rebuild it with the new codes")
+    if manifest["format_version"] == LEGACY_FORMAT_VERSION:
+        raise StoreError(f"{store_path} is a format 1 store (graphret 0.1), which this graphret reads but does not change; "
+                         f"run `graphret upgrade {store_path}` first")
     images = source if isinstance(source, ImageSet) else config.source.open(source, seed=config.seed)
     m = len(images)
     if m == 0:
         raise InputError("the source has no images to add")
-    clash = [i for i in images.ids if i in store.row_of_id]
-    if clash:
-        raise InputError(f"{len(clash)} of the new images have ids already in the store (e.g. {clash[0]!r}); add each image once")
-    if len(set(images.ids)) != m:
-        raise InputError("the new images' ids are not unique; give each image a distinct name")
-    k = store.graph_k if config.k is None else config.k
-    log(f"encoding {m} images with the store's encoder")
-    encoded = store.encoder().encode(images)
-    n_old = len(store)
-    new_items, dropped = new_items_table(store, images, encoded)
-    old_items = store.items
-    if ADDED_COLUMN not in old_items.schema.names:
-        old_items = old_items.append_column(pa.field(ADDED_COLUMN, pa.bool_()), pa.array(np.zeros(n_old, bool)))
-    items = pa.concat_tables([old_items, new_items.select(old_items.schema.names).cast(old_items.schema)])
-
-    rows = store.archive_rows()
-    new_codes = np.asarray(encoded.spaces[DEFAULT_SPACE], np.float32)
-    log(f"linking {m} new items to their {k} most similar archive items")
-    src, dst, w = link_new_items(np.asarray(store.codes(DEFAULT_SPACE))[rows], rows, new_codes, n_old, k)
-    old_edges = store.edges
-    edges = edges_arrow(
-        np.concatenate([old_edges.column("src").to_numpy(), src]),
-        np.concatenate([old_edges.column("dst").to_numpy(), dst]),
-        np.concatenate([old_edges.column("weight").to_numpy(), w]),
-    )
-    communities, info = _assign_all(store, src, dst, w, n_old, new_codes)
     source_text = images.source if isinstance(source, ImageSet) else str(source)
-    manifest = _manifest_after_add(store, images, source_text, config, k, edges.num_rows, int(len(src)), info, dropped)
-    folder = Path(store.path)
-    log(f"writing {folder}")
-    write_store(folder, StoreContent(
-        items=items,
-        edges=edges,
-        communities=pa.table(communities) if communities else pa.table({}),
-        dendrogram=store.dendrogram,
-        write_encoder=(lambda target: shutil.copy2(folder / ENCODER_FILE, target)) if (folder / ENCODER_FILE).is_file() else None,
-        manifest=manifest,
-    ), overwrite=True)
-    return {
-        "added": m,
-        "items": n_old + m,
-        "edges_added": int(len(src)),
-        "added_since_clustering": manifest["counts"]["added_since_clustering"],
-        "communities": {method: info[method]["n_communities"] for method in communities},
-        "dropped_metadata": dropped,
-    }
+    summary: dict[str, Any] = {}
+
+    def make(store: Snapshot) -> Appended:  # under the writer lock, on the newest version
+        _check_new_ids(store, images)
+        k = store.graph_k if config.k is None else config.k
+        log(f"encoding {m} images with the store's encoder")
+        encoded = store.encoder().encode(images)
+        n_old = len(store)
+        new_items, dropped = new_items_table(store, images, encoded)
+        rows = store.archive_rows()
+        new_codes = np.asarray(encoded.spaces[DEFAULT_SPACE], np.float32)
+        log(f"linking {m} new items to their {k} most similar archive items")
+        src, dst, w = link_new_items(np.asarray(store.codes(DEFAULT_SPACE))[rows], rows, new_codes, n_old, k)
+        communities, info = _assign_all(store, src, dst, w, n_old, new_codes)
+        manifest = _manifest_after_add(store, images, source_text, config, k, store.edges.num_rows + len(src), int(len(src)),
+                                       info, dropped)
+        summary.update({
+            "added": m,
+            "items": n_old + m,
+            "edges_added": int(len(src)),
+            "added_since_clustering": manifest["counts"]["added_since_clustering"],
+            "communities": {method: info[method]["n_communities"] for method in store.community_methods},
+            "dropped_metadata": dropped,
+        })
+        return Appended(items=new_items, edges=edges_arrow(src, dst, w), communities=communities, manifest=manifest)
+
+    log(f"writing a new version of {store_path}")
+    summary["version"] = append_version(store_path, make)
+    return summary

@@ -23,7 +23,9 @@ from graphret.api.config import AddConfig, BuildConfig
 from graphret.data.imageset import ImageSet
 from graphret.query.result import SearchResult
 from graphret.query.searcher import DEFAULT_PROBE, Searcher
+from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
+from graphret.store.versions import newest_version
 
 __all__ = ["Store", "build", "build_from_codes", "open"]
 
@@ -34,13 +36,19 @@ class Store:
     """An opened graph store: search it, add to it, analyse its communities (state: the
     :class:`~graphret.store.read.Snapshot` it reads and the searchers it has built)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, version: int | None = None) -> None:
         self.path = Path(path)
-        self.snapshot: Snapshot = open_store(self.path)
+        self.snapshot: Snapshot = open_store(self.path, version=version)
         self._searchers: dict[tuple, Searcher] = {}
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}, items={len(self)}, task={self.task!r}, communities={self.community_methods})"
+        return (f"Store({str(self.path)!r}, version={self.version}, items={len(self)}, task={self.task!r}, "
+                f"communities={self.community_methods})")
+
+    @property
+    def version(self) -> int:
+        """The version this store object reads (``refresh()`` moves it to the newest)."""
+        return self.snapshot.version
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -129,10 +137,30 @@ class Store:
         return summary
 
     def refresh(self) -> "Store":
-        """Re-open the store's newest version (after a write by this or another process)."""
-        self.snapshot = open_store(self.path)
-        self._searchers.clear()
+        """Move to the store's newest version (after a write by this or another process); a
+        no-op when this is already the newest."""
+        if newest_version(self.path) != self.snapshot.version or self.snapshot.read_only:
+            self.snapshot = open_store(self.path)
+            self._searchers.clear()
         return self
+
+    def versions(self) -> list[dict[str, Any]]:
+        """The committed versions: number, operation, when, items, edges."""
+        return history(self.path)
+
+    def compact(self) -> "Store":
+        """Merge each table's fragments into one file (a new version) and move to it."""
+        compact(self.path)
+        return self.refresh()
+
+    def vacuum(self, *, keep: int = 1, grace: float = DEFAULT_GRACE) -> dict[str, int]:
+        """Remove versions older than the newest ``keep`` (and superseded over ``grace`` seconds
+        ago) and the files only they list."""
+        return vacuum(self.path, keep=keep, grace=grace)
+
+    def verify(self, *, all_versions: bool = False) -> list[str]:
+        """What is wrong with this version's files (or every version's); empty when sound."""
+        return verify(self.path, version=None if all_versions else self.version, all_versions=all_versions)
 
     # -- analyse ---------------------------------------------------------------------------------
     def communities(self, methods: str | list[str] = "all", *, cut: int | None = None, images: ImageSet | None = None):
@@ -150,9 +178,9 @@ class Store:
         return run_bench(self.snapshot, **options)
 
 
-def open(path: str | Path) -> Store:  # noqa: A001 - graphret.open, as lancedb.connect
-    """Open the store at ``path`` (its newest version, checksums verified)."""
-    return Store(path)
+def open(path: str | Path, *, version: int | None = None) -> Store:  # noqa: A001 - graphret.open, as lancedb.connect
+    """Open the store at ``path``: its newest version, or ``version``."""
+    return Store(path, version=version)
 
 
 def build(source: str | Path | ImageSet | None, path: str | Path, *, config: BuildConfig | None = None,

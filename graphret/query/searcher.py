@@ -113,7 +113,7 @@ class Searcher:
         mode = default_mode(store) if mode is None else mode
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", param="mode")
-        check_k(k, 10**9, what="any archive")  # K >= 1 before anything is loaded
+        check_k(k)  # a whole number >= 1, before anything is loaded
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise InputError(f"{{batch_size}} must be at least 1, got {batch_size!r}", param="batch_size")
         if shortlist is not None and (isinstance(shortlist, bool) or not isinstance(shortlist, (int, np.integer)) or shortlist < 1):

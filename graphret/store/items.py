@@ -14,7 +14,7 @@ from graphret.encoders.base import Encoded
 from graphret.errors import InputError
 from graphret.store.read import Snapshot
 from graphret.store.schema import ADDED_COLUMN, CODE_COLUMN, RESERVED_ITEM_COLUMNS, code_column, is_code_field
-from graphret.store.write import fixed_size_list
+from graphret.store.fragments import fixed_size_list
 
 __all__ = ["items_table", "new_items_table"]
 
@@ -47,11 +47,12 @@ def items_table(images: ImageSet, encoded: Encoded) -> pa.Table:
         columns["predicted"] = pa.array(np.asarray(encoded.predicted, np.int32), pa.int32())
     if encoded.probabilities is not None:
         columns["probabilities"] = fixed_size_list(np.asarray(encoded.probabilities, np.float32), pa.float32())
+    columns[ADDED_COLUMN] = pa.array(np.zeros(n, bool), pa.bool_())
     return pa.table(columns)
 
 
 def new_items_table(store: Snapshot, images: ImageSet, encoded: Encoded) -> tuple[pa.Table, list[str]]:
-    """New items in the store's item schema (plus ``added``), and the names of their metadata
+    """New items in the store's item schema (``added`` set), and the names of their metadata
     columns the store does not have (dropped).  Class labels are mapped into the store's
     classes by name; an unknown name becomes -1 (no label)."""
     n = len(images)
@@ -114,6 +115,4 @@ def new_items_table(store: Snapshot, images: ImageSet, encoded: Encoded) -> tupl
             if not field.nullable:
                 raise InputError(f"the new images lack the store's required column {name!r}")
             columns[name] = pa.nulls(n, field.type)
-    if ADDED_COLUMN not in old_schema.names:
-        columns[ADDED_COLUMN] = pa.array(np.ones(n, bool), pa.bool_())
-    return pa.table(columns), dropped
+    return pa.table([columns[field.name] for field in old_schema], schema=old_schema), dropped

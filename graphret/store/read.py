@@ -4,7 +4,6 @@ files.  A :class:`Snapshot` never writes: everything it offers is read from the 
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,97 +14,68 @@ import scipy.sparse as sp
 
 from graphret.communities.kernels import Quality
 from graphret.errors import StoreError
+from graphret.store.fragments import read_table, verify_file
 from graphret.store.schema import (
     ADDED_COLUMN,
     BASE_ITEMS_SCHEMA,
     CODE_COLUMN,
-    COMMUNITIES_FILE,
-    DENDROGRAM_FILE,
-    EDGES_FILE,
     EDGES_SCHEMA,
-    ENCODER_FILE,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    ITEMS_FILE,
-    MANIFEST_FILE,
+    LEGACY_FILES,
+    LEGACY_FORMAT_VERSION,
     code_column,
     is_code_field,
 )
-from graphret.store.write import sha256_file
-
-
-def read_arrow(path: Path) -> pa.Table:
-    """Memory-map one Arrow IPC file; a missing or damaged file is a StoreError."""
-    if not path.is_file():
-        raise StoreError(f"the store is missing {path.name} ({path}); rebuild it with `graphret build-graph`")
-    try:
-        source = pa.memory_map(str(path), "r")
-        return pa.ipc.open_file(source).read_all()
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StoreError(f"{path} is damaged or truncated ({first}); rebuild the store with `graphret build-graph`") from None
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The store's manifest, checked for format name and a version this graphret reads."""
-    if not folder.exists():
-        raise StoreError(f"no such store: {folder} (build one with `graphret build-graph -o {folder}`)")
-    if not folder.is_dir():
-        raise StoreError(f"{folder} is a file, not a store folder (give the folder `graphret build-graph -o` wrote)")
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        raise StoreError(f"{folder} is not a graphret store (no {MANIFEST_FILE}); give a folder written by `graphret build-graph`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise StoreError(f"{path} is not valid JSON ({error}); rebuild the store") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise StoreError(f"{path} is not a graphret store manifest; give a folder written by `graphret build-graph`")
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise StoreError(f"{path} has no integer format_version; rebuild the store")
-    if version > FORMAT_VERSION:
-        raise StoreError(
-            f"{folder} has store format version {version}, newer than this graphret reads ({FORMAT_VERSION}); upgrade graphret"
-        )
-    return manifest
+from graphret.store.versions import read_manifest
 
 
 def _check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
     for field in expected:
         if field.name not in table.schema.names:
-            raise StoreError(f"{name} lacks column {field.name!r}; rebuild the store")
+            raise StoreError(f"the {name} table lacks column {field.name!r}; rebuild the store")
         actual = table.schema.field(field.name).type
         if actual != field.type:
-            raise StoreError(f"{name} column {field.name!r} is {actual}, expected {field.type}; rebuild the store")
+            raise StoreError(f"the {name} table's column {field.name!r} is {actual}, expected {field.type}; rebuild the store")
+
+
+def _legacy_tables(manifest: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any] | None]:
+    """A format 1 manifest's files as format 2 table entries (one fragment each)."""
+    files = manifest["files"]
+    tables = {name: [{"file": file, **files[file]}] for name, file in LEGACY_FILES.items() if file in files}
+    if "items.arrow" not in files:
+        raise StoreError("the store's manifest does not list items.arrow; the store is damaged: rebuild it")
+    encoder = {"file": "encoder.pt", **files["encoder.pt"]} if "encoder.pt" in files else None
+    return tables, encoder
 
 
 class Snapshot:
-    """A graph store opened for reading (state: the manifest and memory-mapped tables)."""
+    """One version of a graph store, opened for reading (state: the manifest and the tables
+    read so far).  Every table is read from the files this version lists, each checked against
+    its size and checksum and validated as Arrow data before use; a snapshot never writes."""
 
-    def __init__(self, path: str | Path, *, verify: bool = True) -> None:
+    def __init__(self, path: str | Path, *, version: int | None = None) -> None:
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
-        if verify:
-            self.verify()
-        self.items = read_arrow(self.path / ITEMS_FILE)
-        _check_schema(self.items, BASE_ITEMS_SCHEMA, ITEMS_FILE)
+        self.manifest = read_manifest(self.path, version)
+        self.format_version = int(self.manifest["format_version"])
+        if self.format_version == LEGACY_FORMAT_VERSION:
+            self.version = 1
+            self.tables, self._encoder_entry = _legacy_tables(self.manifest)
+        else:
+            self.version = int(self.manifest["version"])
+            self.tables = self.manifest["tables"]
+            encoder = self.manifest.get("encoder", {}).get("file")
+            self._encoder_entry = encoder if isinstance(encoder, dict) else None
+        self.items = read_table(self.path, self.tables["items"], "items")
+        _check_schema(self.items, BASE_ITEMS_SCHEMA, "items")
         if CODE_COLUMN not in self.items.schema.names or not is_code_field(self.items.schema.field(CODE_COLUMN)):
-            raise StoreError(f"{ITEMS_FILE} has no fixed-size float32 'code' column; rebuild the store")
-        expected = self.manifest.get("counts", {}).get("items")
-        if expected is not None and expected != self.items.num_rows:
-            raise StoreError(f"{ITEMS_FILE} has {self.items.num_rows} rows but the manifest says {expected}; rebuild the store")
+            raise StoreError("the items table has no fixed-size float32 'code' column; rebuild the store")
+        expected = self.manifest["counts"]["items"]
+        if expected != self.items.num_rows:
+            raise StoreError(f"the items table has {self.items.num_rows} rows but the manifest says {expected}; the store is damaged")
 
-    def verify(self) -> None:
-        """Compare every file's size and sha256 with the manifest."""
-        for name, entry in self.manifest.get("files", {}).items():
-            path = self.path / name
-            if not path.is_file():
-                raise StoreError(f"the store is missing {name} ({path}); rebuild it with `graphret build-graph`")
-            if path.stat().st_size != entry.get("bytes"):
-                raise StoreError(f"{path} is {path.stat().st_size} bytes, the manifest says {entry.get('bytes')} (truncated?); rebuild the store")
-            if sha256_file(path) != entry.get("sha256"):
-                raise StoreError(f"{path} does not match its checksum in the manifest (modified or damaged); rebuild the store")
+    @property
+    def read_only(self) -> bool:
+        """Format 1 stores are read, not changed (``graphret upgrade`` rewrites them)."""
+        return self.format_version == LEGACY_FORMAT_VERSION
 
     # -- items -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -175,8 +145,8 @@ class Snapshot:
     # -- graph and communities -------------------------------------------------------------
     @cached_property
     def edges(self) -> pa.Table:
-        table = read_arrow(self.path / EDGES_FILE)
-        _check_schema(table, EDGES_SCHEMA, EDGES_FILE)
+        table = read_table(self.path, self.tables["edges"], "edges")
+        _check_schema(table, EDGES_SCHEMA, "edges")
         return table
 
     def graph(self) -> sp.csr_matrix:
@@ -186,16 +156,19 @@ class Snapshot:
         dst = self.edges.column("dst").to_numpy()
         weight = self.edges.column("weight").to_numpy()
         if len(src) and (src.min() < 0 or max(src.max(), dst.max()) >= n):
-            raise StoreError(f"{EDGES_FILE} refers to rows outside the {n} items; rebuild the store")
+            raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
         rows = np.concatenate([src, dst])
         cols = np.concatenate([dst, src])
         return sp.csr_matrix((np.concatenate([weight, weight]), (rows, cols)), shape=(n, n), dtype=np.float32)
 
     @cached_property
     def communities(self) -> pa.Table:
-        table = read_arrow(self.path / COMMUNITIES_FILE)
+        table = read_table(self.path, self.tables["communities"], "communities")
         if table.num_columns and table.num_rows != len(self):  # no columns: built without communities
-            raise StoreError(f"{COMMUNITIES_FILE} has {table.num_rows} rows for {len(self)} items; rebuild the store")
+            raise StoreError(f"the communities table has {table.num_rows} rows for {len(self)} items; the store is damaged")
+        for field in table.schema:
+            if field.type != pa.int32():
+                raise StoreError(f"the communities column {field.name!r} is {field.type}, not int32; the store is damaged")
         return table
 
     @property
@@ -220,21 +193,23 @@ class Snapshot:
 
     @cached_property
     def dendrogram(self) -> pa.Table | None:
-        path = self.path / DENDROGRAM_FILE
-        return read_arrow(path) if path.is_file() else None
+        entries = self.tables.get("dendrogram")
+        return read_table(self.path, entries, "dendrogram") if entries else None
 
     @property
-    def encoder_path(self) -> Path:
-        return self.path / ENCODER_FILE
+    def encoder_entry(self) -> dict[str, Any] | None:
+        """The manifest entry of the encoder file (None for a store built from codes)."""
+        return self._encoder_entry
 
     def encoder(self):
-        """The store's fitted encoder (to encode outside images as queries)."""
+        """The store's fitted encoder (to encode outside images as queries), its file checked
+        against the manifest first."""
         from graphret.encoders import load_encoder
 
         name = self.manifest.get("encoder", {}).get("name")
-        if name == "none" or not self.encoder_path.is_file():
+        if name == "none" or self._encoder_entry is None:
             raise StoreError(f"{self.path} has no encoder (it was built from codes); query it with codes or stored ids")
-        return load_encoder(self.encoder_path, expect=name)
+        return load_encoder(verify_file(self.path, self._encoder_entry, "the encoder"), expect=name)
 
     # -- archive ---------------------------------------------------------------------------
     @property
@@ -284,9 +259,9 @@ class Snapshot:
 
 
 
-def open_store(path: str | Path, *, verify: bool = True) -> Snapshot:
-    """Open and validate the store at ``path``."""
-    return Snapshot(path, verify=verify)
+def open_store(path: str | Path, *, version: int | None = None) -> Snapshot:
+    """Open ``version`` (default: the newest) of the store at ``path``."""
+    return Snapshot(path, version=version)
 
 
 def label_text(label: str | list[str] | None, *, empty: str | None = "") -> str | None:

@@ -1,17 +1,32 @@
-"""The graph store's on-disk layout: file names, format version and Arrow schemas.
+"""The graph store's on-disk layout: folders, file names, format versions and Arrow schemas.
 
-A store is a folder of Arrow IPC files any Arrow tool can read without graphret:
+Format 2 (this graphret writes it), in the manner of Lance, Delta Lake and Iceberg::
 
-* ``items.arrow``: one row per item: ``id``, ``path``, ``split``, ``label`` (int32 class
-  index, -1 none), ``label_name``, ``labels`` (multi-label only: fixed-size list of int8,
-  1/0/-1), metadata columns, ``code`` (fixed-size list of float32, unit norm) and
-  ``code_<space>`` for further code spaces; classifiers add ``predicted`` and ``probabilities``.
-* ``edges.arrow``: ``src``, ``dst`` (item row positions, src < dst, each undirected edge once)
-  and ``weight`` (float32 cosine similarity > 0).
-* ``communities.arrow``: one row per item in item order, one int32 column per method
-  (``cnm``, ``leiden``, ...); -1 for items outside the clustered archive.
-* ``dendrogram.arrow``: CNM's merges in order.
-* ``encoder.pt``: the encoder's weights; ``manifest.json``: everything else.
+    STORE/
+      _versions/00000001.json  00000002.json ...   one manifest per committed version
+      data/items-<id>.arrow  edges-<id>.arrow  communities-<id>.arrow
+           dendrogram-<id>.arrow  encoder-<id>.pt                   immutable fragment files
+      _writer.lock                                                  one writer at a time (fcntl)
+
+A version's manifest lists, per table, the fragment files whose rows, in order, make the table,
+each with its row count, size and SHA-256; a commit creates the next version's manifest with
+put-if-absent (:func:`graphret.store.fs.link_exclusive`), so two writers can never both commit
+version N.  Files are never changed once written; readers pin one version and read only its
+files.  The tables, each an Arrow IPC file per fragment that any Arrow tool reads:
+
+* ``items``: one row per item: ``id``, ``path``, ``split``, ``label`` (int32 class index, -1
+  none), ``label_name``, ``labels`` (multi-label only: fixed-size list of int8, 1/0/-1),
+  metadata columns, ``code`` (fixed-size list of float32, unit norm) and ``code_<space>`` for
+  further code spaces, ``added`` (bool: arrived with ``graphret add``); classifiers add
+  ``predicted`` and ``probabilities``.
+* ``edges``: ``src``, ``dst`` (item row positions, src < dst, each undirected edge once) and
+  ``weight`` (float32 cosine similarity > 0).
+* ``communities``: one row per item in item order, one int32 column per method (``cnm``,
+  ``leiden``); -1 for items outside the clustered archive.
+* ``dendrogram``: CNM's merges in order.
+
+Format 1 (graphret 0.1) kept one ``items.arrow``, ``edges.arrow``, ... and a ``manifest.json``
+at the top of the folder; such a store opens read-only, and ``graphret upgrade`` rewrites it.
 """
 
 from __future__ import annotations
@@ -21,21 +36,30 @@ import pyarrow as pa
 from graphret.graph.build import EDGES_SCHEMA
 
 FORMAT_NAME = "graphret-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_FORMAT_VERSION = 1
 
+VERSIONS_DIR = "_versions"
+DATA_DIR = "data"
+LOCK_FILE = "_writer.lock"
+TABLES = ("items", "edges", "communities", "dendrogram")
+REQUIRED_TABLES = ("items", "edges", "communities")
+ENCODER = "encoder"
+
+# format 1 file names
 ITEMS_FILE = "items.arrow"
 EDGES_FILE = "edges.arrow"
 COMMUNITIES_FILE = "communities.arrow"
 DENDROGRAM_FILE = "dendrogram.arrow"
 ENCODER_FILE = "encoder.pt"
 MANIFEST_FILE = "manifest.json"
+LEGACY_FILES = {"items": ITEMS_FILE, "edges": EDGES_FILE, "communities": COMMUNITIES_FILE, "dendrogram": DENDROGRAM_FILE}
 
 CODE_COLUMN = "code"
 #: boolean item column marking the items that arrived with ``graphret add``
 ADDED_COLUMN = "added"
 BASE_ITEM_COLUMNS = ("id", "path", "split", "label", "label_name")
 RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities", ADDED_COLUMN)
-
 
 BASE_ITEMS_SCHEMA = pa.schema(
     [
@@ -46,6 +70,16 @@ BASE_ITEMS_SCHEMA = pa.schema(
         pa.field("label_name", pa.string()),
     ]
 )
+
+__all__ = [
+    "ADDED_COLUMN", "BASE_ITEMS_SCHEMA", "CODE_COLUMN", "DATA_DIR", "EDGES_SCHEMA", "FORMAT_NAME", "FORMAT_VERSION",
+    "LOCK_FILE", "TABLES", "VERSIONS_DIR", "code_column", "is_code_field", "version_file",
+]
+
+
+def version_file(number: int) -> str:
+    """The manifest file name of version ``number``."""
+    return f"{number:08d}.json"
 
 
 def code_column(space: str) -> str:
