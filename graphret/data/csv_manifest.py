@@ -129,10 +129,12 @@ def _policy_map(uncertain: str, blank: str) -> dict[int, int]:
 
 
 def _metadata_column(values: list[str]) -> np.ndarray:
+    uniq, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     try:
-        return np.array([float(v) if v.strip() else np.nan for v in values], dtype=np.float64)
+        numbers = np.array([float(v) if v.strip() else np.nan for v in uniq], dtype=np.float64)
     except ValueError:
         return np.array(values, dtype=object).astype(str)
+    return numbers[inverse]
 
 
 def _class_order(values: set[str]) -> list[str]:
@@ -264,18 +266,19 @@ def read_label_table(csv_path: str | Path, *, options: CsvOptions | None = None,
     labels: np.ndarray | None = None
     if task == "multilabel":
         labels = np.zeros((n_rows, len(label_cols)), np.int8)
-        memo: dict[str, int | None] = {}
         for j, col in enumerate(label_cols):
-            for i, v in enumerate(columns[col]):
-                t = memo.get(v, -2)
-                if t == -2:
-                    t = memo[v] = _ternary(v)
+            uniq, inverse = np.unique(np.asarray(columns[col], dtype=object).astype(str), return_inverse=True)
+            mapped = np.zeros(len(uniq), np.int8)
+            for u, v in enumerate(uniq.tolist()):
+                t = _ternary(v)
                 if t is None:
+                    i = columns[col].index(v)
                     raise InputError(
                         f"{csv_path}: column {col!r} row {i + 2} holds {v!r}; multi-label columns "
                         "take 1, 0, -1 (uncertain) or blank"
                     )
-                labels[i, j] = policy[t]
+                mapped[u] = policy[t]
+            labels[:, j] = mapped[inverse]
         class_names = list(label_cols)
     elif task == "multiclass":
         values = [v.strip() for v in columns[label_cols[0]]]
@@ -424,7 +427,7 @@ def _choose_labels(
         return task, cols
     if not rest:
         return "unlabelled", []
-    binary = [c for c in rest if all(_ternary(v) is not None for v in columns[c])]
+    binary = [c for c in rest if all(_ternary(v) is not None for v in set(columns[c]))]
     if opts.task == "multilabel" or (opts.task == "auto" and len(binary) >= 2):
         if not binary:
             raise InputError(f"{csv_path}: no column holds only 1/0/-1/blank; name label_columns")

@@ -68,8 +68,9 @@ def read_layout(image_rels: list[str]) -> Layout:
     """The layout of the image files at ``image_rels`` (posix paths relative to the root)."""
     dir_parts = [r.split("/")[:-1] for r in image_rels]
     prefix: list[str] = []
-    while dir_parts and all(len(p) > len(prefix) for p in dir_parts):
-        depth = len(prefix)
+    chain: list[str] = []  # single-child folders not yet known to be wrappers
+    while dir_parts and all(len(p) > len(prefix) + len(chain) for p in dir_parts):
+        depth = len(prefix) + len(chain)
         heads = {p[depth] for p in dir_parts}
         if len(heads) != 1:
             break
@@ -77,10 +78,13 @@ def read_layout(image_rels: list[str]) -> Layout:
         if _is_split(head):
             break
         below = {p[depth + 1] for p in dir_parts if len(p) > depth + 1}
-        at_level = any(len(p) == depth + 1 for p in dir_parts)  # images directly in it
-        if at_level or not (len(below) >= 2 or any(_is_split(b) for b in below)):
+        if any(len(p) == depth + 1 for p in dir_parts):  # images directly in it: not a wrapper
             break
-        prefix.append(head)
+        if len(below) >= 2 or any(_is_split(b) for b in below):
+            prefix += chain + [head]
+            chain = []
+        else:
+            chain.append(head)  # a wrapper only if a wrapper condition holds further down
     w = len(prefix)
     wrapper = f"wrapper folder {'/'.join(prefix)!r}; " if prefix else ""
     has_dirs = [p for p in dir_parts if len(p) > w]
