@@ -371,3 +371,14 @@ def test_class_folders_of_dicom_under_a_wrapper(tmp_path):
     assert s.class_names == ["ct", "mr"] and s.split_origin == "source"
     assert sorted(set(s.splits)) == ["test", "train"]
     assert "wrapper folder 'Study Set'" in s.layout
+
+
+def test_enhanced_multiframe_rescale_window_and_spacing_from_functional_groups(tmp_path):
+    ds = pydicom.dcmread(dicom_file("eCT_Supplemental.dcm"))
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    pvt, voi = shared.PixelValueTransformationSequence[0], shared.FrameVOILUTSequence[0]
+    assert "RescaleSlope" not in ds and "WindowCenter" not in ds
+    s = one(tmp_path, "eCT_Supplemental.dcm", frames=1)
+    hu = ds.pixel_array[1].astype(np.float64) * float(pvt.RescaleSlope) + float(pvt.RescaleIntercept)
+    assert np.array_equal(s.image(0), by_hand(hu, float(voi.WindowCenter), float(voi.WindowWidth)))
+    assert s.metadata["PixelSpacing"][0] == "\\".join(str(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)

@@ -82,9 +82,26 @@ def age_in_years(value: str) -> float:
     return number / per_year if per_year else float("nan")
 
 
+def _shared_group_value(ds: Any, keyword: str) -> Any:
+    """``keyword`` inside the Shared Functional Groups Sequence of an enhanced multi-frame
+    object (PS3.3 C.7.6.16: e.g. PixelSpacing in its Pixel Measures Sequence), or None."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if not shared:
+        return None
+    for element in shared[0]:
+        if element.VR == "SQ" and element.value:
+            value = element.value[0].get(keyword)
+            if value is not None:
+                return value
+    return None
+
+
 def tag_text(ds: Any, keyword: str) -> str:
-    """A tag's value as text ("" when absent); multiple values joined by a backslash."""
+    """A tag's value as text ("" when absent); multiple values joined by a backslash.  Tags of
+    enhanced multi-frame objects are also looked up in their shared functional groups."""
     element = ds.get(keyword)
+    if element is None:
+        element = _shared_group_value(ds, keyword)
     if element is None:
         return ""
     if isinstance(element, (list, tuple)) or type(element).__name__ == "MultiValue":
