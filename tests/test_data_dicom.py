@@ -359,6 +359,14 @@ def test_csv_manifest_of_dicom_files_and_label_join_on_sop_uid(tmp_path):
     assert sorted(joined.label_names(i) for i in range(6)) == ["x", "x", "x", "y", "y", "y"]
     by_id = {i: joined.label_names(k) for k, i in enumerate(joined.ids)}
     assert by_id[files[0][:-4]] == "x" and by_id[files[5][:-4]] == "y"
+    # joined on the path column (relative to the table's folder)
+    by_path = tmp_path / "by_path.csv"
+    by_path.write_text("path,finding\n" + "".join(f"patients/{f},{'x' if k else 'y'}\n" for k, f in enumerate(files[:2])))
+    on_path = open_source(str(root), labels=str(by_path), split=False)
+    assert [on_path.label_names(k) for k in range(2)] == ["y", "x"] and len(on_path) == 2
+    with pytest.raises(InputError) as e:
+        open_source(str(manifest.parent / files[0]), labels=str(by_path))
+    assert e.value.param == "labels"
 
 
 def test_class_folders_of_dicom_under_a_wrapper(tmp_path):
