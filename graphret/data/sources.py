@@ -163,7 +163,8 @@ def open_source(
         if not isinstance(group_column, str) or not group_column.strip():
             raise InputError(f"group_column must be a column name, got {group_column!r}", param="group_column")
         csv = replace(csv or CsvOptions(), group_column=group_column)
-    if spec is None or str(spec).strip().lower().startswith("demo") and not isinstance(spec, Path):
+    is_demo = spec is None or (not isinstance(spec, Path) and str(spec).strip().lower().partition(":")[0] == "demo")
+    if is_demo:
         if group_column is not None or labels is not None:
             raise InputError("the demo set has no table to group or label by; drop {group_column} and {labels}", param="group_column")
     if spec is None:
