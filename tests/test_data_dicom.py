@@ -390,3 +390,15 @@ def test_enhanced_multiframe_rescale_window_and_spacing_from_functional_groups(t
     hu = ds.pixel_array[1].astype(np.float64) * float(pvt.RescaleSlope) + float(pvt.RescaleIntercept)
     assert np.array_equal(s.image(0), by_hand(hu, float(voi.WindowCenter), float(voi.WindowWidth)))
     assert s.metadata["PixelSpacing"][0] == "\\".join(str(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_jpeg_lossy_gdcm.dcm",
+                                  "SC_rgb_rle.dcm", "SC_ybr_full_422_uncompressed.dcm", "SC_rgb_gdcm_KY.dcm"])
+def test_every_colour_encoding_of_one_picture_reads_as_its_rgb(tmp_path, name):
+    """The same test picture stored as RGB, YBR_FULL, YBR_FULL_422, JPEG baseline, RLE and
+    JPEG 2000: each reads back close to the plain RGB file (a colour conversion done twice, or
+    not at all, would be off by tens of levels everywhere)."""
+    reference = pydicom.dcmread(dicom_file("SC_rgb.dcm")).pixel_array.astype(int)
+    got = one(tmp_path, name).image(0).astype(int)
+    assert got.shape == reference.shape
+    assert np.abs(got - reference).mean() < 4.0
