@@ -11,6 +11,9 @@ classifier's predicted class and probabilities are kept per item for class-filte
   loss (the CheXpert convention); the masked validation loss drives early stopping.  The
   "predicted class" of an item is its most probable label; ``probabilities`` are per-label.
 
+Backbone ``"small"`` (:mod:`graphret.encoders.smallcnn`) is a 0.15 M-parameter VGG-style CNN for
+quick CPU builds (the demo store in under a minute on two busy cores).
+
 **Backbones** are torchvision's ResNet-18, ResNet-50 and DenseNet-121, trained from scratch (or
 started from a local ImageNet state_dict with ``weights=PATH``), adapted to the input:
 
