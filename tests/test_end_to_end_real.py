@@ -80,7 +80,7 @@ def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     store = open_store(out)
     assert store.manifest["encoder"]["name"] == "cnn" and store.manifest["encoder"]["classifier"] is True
-    assert store.manifest["encoder"]["config"]["backbone"] == "resnet18"
+    assert store.manifest["encoder"]["config"]["backbone"] == "small"
     predicted = store.items.column("predicted").to_numpy()
     assert set(np.unique(predicted)) <= {0, 1}
     assert not (tmp_path / "breast.encoder.ckpt").exists()  # the training checkpoint is removed
@@ -88,4 +88,4 @@ def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     assert store.manifest["archive"] == ["train", "val"]
     assert len(store.archive_rows()) == 624
     items = arrow_table(out, "items")
-    assert items.schema.field("code").type.list_size == 512
+    assert items.schema.field("code").type.list_size == 128  # the small CNN's penultimate layer

@@ -47,6 +47,13 @@ class ImageSet:
     # Extra per-item columns (str or numeric arrays of shape (N,)), e.g. the demo set's
     # "anatomy"; stored as item columns and usable in metadata filters.
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    # The group of each item (str array of shape (N,)): a patient, a hashed DICOM PatientID, a
+    # NIfTI volume file; items of one group never straddle a seeded split.  None: no groups.
+    groups: np.ndarray | None = None
+    # Where the groups came from, e.g. "column 'Patient ID'", "DICOM PatientID (hashed)".
+    group_by: str = ""
+    # How a folder's layout was read, e.g. "wrapper folder 'X' / split folders / class folders".
+    layout: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -60,6 +67,10 @@ class ImageSet:
         for name, column in self.metadata.items():
             if len(column) != n:
                 raise ValueError(f"metadata column {name!r} must have one entry per item")
+        if self.groups is not None:
+            if len(self.groups) != n:
+                raise ValueError("groups must have one entry per item")
+            self.groups = np.asarray(self.groups).astype(str).astype(object)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -71,7 +71,8 @@ class TrainingConfig:
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
     vflip: bool = param(False, help="Also flip images vertically when augmenting.")
-    time_limit: float | None = param(None, min=0.0, help="Stop training after this many seconds (at an epoch's end).")
+    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size and image size, not the clock).")
+    time_limit: float | None = param(None, min=1e-9, help="Stop training after this many seconds (checked every batch).")
     checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
     resume: bool = param(False, help="Continue from the checkpoint.")
     device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
@@ -96,7 +97,7 @@ class TrainingConfig:
         out: dict[str, Any] = {"device": self.device, "threads": self.threads, "progress": progress}
         if encoder == "frozen":
             return out
-        for name in ("epochs", "batch_size", "lr", "patience", "time_limit"):
+        for name in ("epochs", "batch_size", "lr", "patience", "work", "time_limit"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         out.update(augment=self.augment, vflip=self.vflip, resume=self.resume,

@@ -269,6 +269,8 @@ class SiameseEncoder(TorchEncoder, Encoder):
             val_name="val_loss",
             higher_is_better=False,
             desc=f"siamese/{self.backbone}",
+            image_size=self.image_size,
+            channels=self.channels or 1,
         )
         self.net = net.cpu()
         if self.centre:

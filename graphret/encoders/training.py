@@ -13,7 +13,13 @@ One loop for every trainable encoder (CNN classifier, Siamese, denoising autoenc
   the best epoch's weights are kept; training stops after ``patience`` epochs without a gain
   (but not before ``min_epochs``, by default half the epochs: the learning rate follows a
   cosine schedule over all epochs, and small sets take few steps per epoch), or when
-  ``time_limit`` seconds have passed.
+  ``time_limit`` seconds have passed: the limit is checked after every batch, and an epoch
+  cut short is validated and recorded (``partial``) like a full one, so the weights kept are
+  the best validated ones (or the last, without validation) whichever batch the limit hit.
+* **Budget in work, not wall-clock**: a time limit makes the model depend on how busy the
+  machine is.  ``work`` (megapixels of training images to process) fixes the training length
+  from the set's size and image size alone (:func:`work_epochs`), so the same command on the
+  same data gives the same model on a busy or a quiet machine.
 * **Progress**: a tqdm bar per epoch with the running loss, and one line per epoch with the
   validation figure.
 * **Checkpoint**: after every epoch the model, optimiser, best weights and history are written
@@ -49,6 +55,8 @@ DEFAULT_LR = 2e-3
 #: a few CPU minutes at 28 px (MedMNIST: Breast 30, Retina 19, Pneumonia 4, blood cells 3).
 AUTO_EPOCH_IMAGES = 20000
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 3, 30
+#: Epochs a work budget may give (:func:`work_epochs`).
+MIN_WORK_EPOCHS, MAX_WORK_EPOCHS = 1, 60
 DEFAULT_PATIENCE = 5
 #: Without an explicit image size a model takes the source's size, but at most this.
 MAX_AUTO_SIZE = 224
@@ -75,7 +83,8 @@ class TrainConfig:
     vflip: bool = False
     device: str = "auto"
     threads: int | None = None
-    time_limit: float | None = None  # seconds of training, then stop after the current epoch
+    time_limit: float | None = None  # seconds of training, checked after every batch
+    work: float | None = None  # megapixels of images to train on: epochs from size, not time
     checkpoint: str | None = None
     resume: bool = False
     progress: bool = True
@@ -93,6 +102,10 @@ class TrainConfig:
             raise InputError(f"patience must be at least 1, got {self.patience}")
         if self.resume and not self.checkpoint:
             raise InputError("{resume} needs a checkpoint file; pass {checkpoint=PATH}", param="resume")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InputError(f"time_limit must be a positive number of seconds, got {self.time_limit}; use e.g. {{time_limit=120}}", param="time_limit")
+        if self.work is not None and not self.work > 0:
+            raise InputError(f"work must be a positive number of megapixels, got {self.work}; use e.g. {{work=60}}", param="work")
 
     def to_json(self) -> dict[str, Any]:
         """The options that describe the model (runtime-only ones left out)."""
@@ -108,6 +121,27 @@ TRAIN_OPTIONS = tuple(TrainConfig.__dataclass_fields__)
 def auto_epochs(items_per_epoch: int) -> int:
     """Epochs that show the model about AUTO_EPOCH_IMAGES items, within [3, 30]."""
     return int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(AUTO_EPOCH_IMAGES / max(items_per_epoch, 1)))))
+
+
+def work_epochs(items_per_epoch: int, image_size: int, work: float, *, channels: int = 1) -> int:
+    """Epochs that process about ``work`` megapixels of training images: ``work * 1e6 /
+    (items_per_epoch * image_size**2 * channels)``, rounded, within [1, 60].
+
+    Depends only on the set's size and the model's input size, never on the clock, so a build
+    gives the same model on a busy or a quiet machine.  E.g. 60 megapixels over the demo set's
+    1,260 training items at 32 px is 46 epochs; over 50,000 items at 64 px, 1 epoch."""
+    per_epoch = max(int(items_per_epoch), 1) * int(image_size) ** 2 * max(int(channels), 1)
+    return int(min(MAX_WORK_EPOCHS, max(MIN_WORK_EPOCHS, round(float(work) * 1e6 / per_epoch))))
+
+
+def training_epochs(cfg: "TrainConfig", items_per_epoch: int, image_size: int | None = None, channels: int = 1) -> int:
+    """The epochs a run trains: ``cfg.epochs``, else the ``cfg.work`` budget (needs the image
+    size), else :func:`auto_epochs`."""
+    if cfg.epochs is not None:
+        return int(cfg.epochs)
+    if cfg.work is not None and image_size is not None:
+        return work_epochs(items_per_epoch, image_size, cfg.work, channels=channels)
+    return auto_epochs(items_per_epoch)
 
 
 def split_options(options: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -359,6 +393,7 @@ class EpochRecord:
     loss: float
     val: float | None
     seconds: float
+    partial: bool = False  # cut short by the time limit
 
 
 @dataclass
@@ -406,6 +441,8 @@ def train_loop(
     desc: str = "train",
     parameters=None,
     on_epoch: Callable[[int], None] | None = None,
+    image_size: int | None = None,
+    channels: int = 1,
 ) -> History:
     """Train ``module`` in place and leave the best validation epoch's weights in it.
 
@@ -415,6 +452,12 @@ def train_loop(
     a tuple (figure, tie-breaker, ...) compared in order (e.g. accuracy, then -loss).
     ``fingerprint`` (JSON-able) identifies the run; a checkpoint of another run is refused.
     ``on_epoch(epoch)`` runs before each epoch (e.g. to draw that epoch's pairs).
+    ``image_size`` / ``channels``: the model's input, for a ``cfg.work`` budget.
+
+    ``cfg.time_limit`` is checked after every batch: when it has passed, the epoch ends there
+    (at least one batch runs), is validated and compared with the best as any epoch is, and
+    training stops; no checkpoint is written for a cut epoch, so a resumed run starts again
+    from the last whole epoch.
     """
     t = torch()
     from graphret.atomic import atomic_path
@@ -424,7 +467,7 @@ def train_loop(
     except StopIteration:
         device = t.device("cpu")
     optimiser = t.optim.AdamW(parameters if parameters is not None else module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    epochs = cfg.epochs if cfg.epochs is not None else auto_epochs(n_train)
+    epochs = training_epochs(cfg, n_train, image_size, channels)
     batch_size = cfg.batch_size or (SMALL_SET_BATCH_SIZE if n_train < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE)
     scheduler = t.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
     history = History(val_name=val_name)
@@ -475,6 +518,7 @@ def train_loop(
         generator = torch_generator(seed, epoch)
         total, seen = 0.0, 0
         bar = _bar(cfg, n_batches, f"{desc} epoch {epoch}/{epochs}")
+        cut = False
         for b in range(n_batches):
             rows = order[b * batch_size : (b + 1) * batch_size]
             with autocast_for(device, cfg.amp):
@@ -491,6 +535,9 @@ def train_loop(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{total / seen:.4f}")
+            if cfg.time_limit is not None and b + 1 < n_batches and time.monotonic() - began >= cfg.time_limit:
+                cut = True
+                break
         scheduler.step()
         val = None
         key = None
@@ -503,7 +550,7 @@ def train_loop(
             key = key if higher_is_better else tuple(-v for v in key)
             val = float(got[0]) if isinstance(got, (tuple, list)) else float(got)
         seconds = time.monotonic() - t0
-        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=seconds))
+        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=seconds, partial=cut))
         improved = key is not None and (best_key is None or key > best_key)
         if val is None or improved:
             best_key = key
@@ -520,6 +567,9 @@ def train_loop(
                 post["best"] = f"{history.best_val:.4f}@{history.best_epoch}"
             bar.set_postfix(post)
             bar.close()
+        if cut:
+            history.stopped = f"time limit of {cfg.time_limit:g} s reached in epoch {epoch} (after {b + 1} of {n_batches} batches)"
+            break
         if cfg.checkpoint:
             payload = {
                 "format": "graphret-checkpoint",

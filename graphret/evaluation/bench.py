@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from graphret.data.groups import group_overlap
 from graphret.errors import GraphretError, InputError
 from graphret.evaluation.machine import cpu_model
 from graphret.metrics import (
@@ -443,6 +444,9 @@ def _settings(store: Snapshot, plan: _Plan, cfg: BenchConfig, n_single: int) -> 
         "space": cfg.space,
         "encoder": manifest.get("encoder", {}).get("description") or manifest.get("encoder", {}).get("name"),
         "task": store.task,
+        "groups": None if store.groups is None else {
+            "group_by": manifest.get("source", {}).get("group_by"),
+            **group_overlap(store.groups, plan.q_rows, plan.archive).to_json()},
         "config": asdict(cfg),
     }
 

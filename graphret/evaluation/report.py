@@ -66,6 +66,10 @@ def header_lines(result) -> list[str]:
         f"{s['one_at_a_time_queries']} queries one call each; probe P = {s['n_probe']}; {m['date_utc']}, {m['cpu']}, "
         f"{m['cores']} cores, load {m['load_average']}",
     ]
+    groups = s.get("groups")
+    if groups:
+        lines.append(f"groups ({groups.get('group_by') or 'from the source'}): {groups['queries_sharing']} of {groups['queries']} "
+                     f"queries share a group with the archive ({groups['groups_shared']} groups on both sides)")
     lines += [f"note: {n}" for n in result.notes]
     lines += [f"skipped {x['mode']}: {x['reason']}" for x in result.skipped]
     return lines

@@ -13,7 +13,7 @@ from graphret.data.imageset import ImageSet
 from graphret.encoders.base import Encoded
 from graphret.errors import InputError
 from graphret.store.read import Snapshot
-from graphret.store.schema import ADDED_COLUMN, CODE_COLUMN, RESERVED_ITEM_COLUMNS, code_column, is_code_field
+from graphret.store.schema import ADDED_COLUMN, CODE_COLUMN, GROUP_COLUMN, RESERVED_ITEM_COLUMNS, code_column, is_code_field
 from graphret.store.fragments import fixed_size_list
 
 __all__ = ["items_table", "new_items_table"]
@@ -47,6 +47,8 @@ def items_table(images: ImageSet, encoded: Encoded) -> pa.Table:
         columns["predicted"] = pa.array(np.asarray(encoded.predicted, np.int32), pa.int32())
     if encoded.probabilities is not None:
         columns["probabilities"] = fixed_size_list(np.asarray(encoded.probabilities, np.float32), pa.float32())
+    if images.groups is not None:
+        columns[GROUP_COLUMN] = pa.array([str(g) for g in images.groups], pa.string())
     columns[ADDED_COLUMN] = pa.array(np.zeros(n, bool), pa.bool_())
     return pa.table(columns)
 
@@ -106,6 +108,8 @@ def new_items_table(store: Snapshot, images: ImageSet, encoded: Encoded) -> tupl
             columns[name] = fixed_size_list(np.asarray(encoded.probabilities, np.float32), pa.float32())
         elif name == ADDED_COLUMN:
             columns[name] = pa.array(np.ones(n, bool), pa.bool_())
+        elif name == GROUP_COLUMN and images.groups is not None:
+            columns[name] = pa.array([str(g) for g in images.groups], pa.string())
         elif name in images.metadata:
             try:
                 columns[name] = pa.array(list(images.metadata[name])).cast(field.type)

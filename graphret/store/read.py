@@ -20,6 +20,7 @@ from graphret.store.schema import (
     BASE_ITEMS_SCHEMA,
     CODE_COLUMN,
     EDGES_SCHEMA,
+    GROUP_COLUMN,
     LEGACY_FILES,
     LEGACY_FORMAT_VERSION,
     code_column,
@@ -96,6 +97,13 @@ class Snapshot:
     @cached_property
     def paths(self) -> list[str | None]:
         return self.items.column("path").to_pylist()
+
+    @cached_property
+    def groups(self) -> np.ndarray | None:
+        """The group (patient, volume) of each item, where the source had groups, else None."""
+        if GROUP_COLUMN not in self.items.schema.names:
+            return None
+        return np.asarray(self.items.column(GROUP_COLUMN).to_pylist(), dtype=object)
 
     @property
     def class_names(self) -> list[str]:

@@ -17,7 +17,8 @@ files.  The tables, each an Arrow IPC file per fragment that any Arrow tool read
 * ``items``: one row per item: ``id``, ``path``, ``split``, ``label`` (int32 class index, -1
   none), ``label_name``, ``labels`` (multi-label only: fixed-size list of int8, 1/0/-1),
   metadata columns, ``code`` (fixed-size list of float32, unit norm) and ``code_<space>`` for
-  further code spaces, ``added`` (bool: arrived with ``graphret add``); classifiers add
+  further code spaces, ``added`` (bool: arrived with ``graphret add``), ``group`` (the patient
+  or volume, where the source has groups: hashed for DICOM PatientIDs); classifiers add
   ``predicted`` and ``probabilities``.
 * ``edges``: ``src``, ``dst`` (item row positions, src < dst, each undirected edge once) and
   ``weight`` (float32 cosine similarity > 0).
@@ -58,8 +59,10 @@ LEGACY_FILES = {"items": ITEMS_FILE, "edges": EDGES_FILE, "communities": COMMUNI
 CODE_COLUMN = "code"
 #: boolean item column marking the items that arrived with ``graphret add``
 ADDED_COLUMN = "added"
+#: string item column of the group (patient, volume) an item belongs to, where the source has one
+GROUP_COLUMN = "group"
 BASE_ITEM_COLUMNS = ("id", "path", "split", "label", "label_name")
-RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities", ADDED_COLUMN)
+RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities", ADDED_COLUMN, GROUP_COLUMN)
 
 BASE_ITEMS_SCHEMA = pa.schema(
     [
