@@ -78,7 +78,7 @@ class CsvOptions:
     uncertain: Literal["ignore", "ones", "zeros"] = "ignore"
     blank: Literal["zeros", "ignore"] = "zeros"
     root: str | Path | None = None  # folder that relative paths start from (default: the CSV's)
-    verify: bool = False  # decode every image once at load time
+    verify: bool = True  # check every image file decodes at load time (on_corrupt decides what a bad one does)
     # The column whose equal values form a group kept inside one split (a patient); None: a
     # column named Patient ID / patient_id / patient / subject / group (any case), if any.
     group_column: str | None = None
