@@ -427,6 +427,113 @@ def _state_copy(module) -> dict[str, Any]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+@dataclass
+class _Best:
+    """The best epoch so far: its weights, its validation key, the epochs since."""
+
+    state: dict[str, Any] | None = None
+    key: tuple[float, ...] | None = None
+    bad_epochs: int = 0
+
+
+def _resume(cfg: TrainConfig, fingerprint: dict[str, Any], module, optimiser, scheduler, history: History, best: _Best) -> int:
+    """Load the checkpoint into the run when ``cfg.resume`` says so; the epoch to start at."""
+    t = torch()
+    if not cfg.resume:
+        return 1
+    if cfg.checkpoint and not os.path.exists(cfg.checkpoint):
+        raise InputError(f"there is no checkpoint {cfg.checkpoint} to resume from; run without {{resume}} to start afresh", param="resume")
+    try:
+        ck = t.load(cfg.checkpoint, map_location="cpu", weights_only=True)
+        ok = isinstance(ck, dict) and ck.get("format") == "graphret-checkpoint"
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same line
+        raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without {{resume}}", param="resume") from None
+    if not ok:
+        raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without {{resume}}", param="resume")
+    if ck.get("fingerprint") != fingerprint:
+        raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without {{resume}}", param="resume")
+    module.load_state_dict(ck["model"])
+    optimiser.load_state_dict(ck["optimiser"])
+    scheduler.load_state_dict(ck["scheduler"])
+    best.state = ck["best_state"]
+    best.bad_epochs = int(ck["bad_epochs"])
+    best.key = tuple(ck["best_key"]) if ck.get("best_key") is not None else None
+    h = ck["history"]
+    history.epochs = [EpochRecord(**e) for e in h["epochs"]]
+    history.best_epoch = h["best_epoch"]
+    history.best_val = h["best_val"]
+    _note(cfg, f"resuming from {cfg.checkpoint} after epoch {len(history.epochs)}")
+    return len(history.epochs) + 1
+
+
+def _save_checkpoint(cfg: TrainConfig, fingerprint: dict[str, Any], module, optimiser, scheduler, history: History, best: _Best) -> None:
+    from graphret.atomic import atomic_path
+
+    payload = {
+        "format": "graphret-checkpoint",
+        "fingerprint": fingerprint,
+        "model": _state_copy(module),
+        "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "best_state": best.state,
+        "bad_epochs": best.bad_epochs,
+        "best_key": list(best.key) if best.key is not None else None,
+        "history": {"epochs": [asdict(e) for e in history.epochs], "best_epoch": history.best_epoch, "best_val": history.best_val},
+    }
+    with atomic_path(cfg.checkpoint) as tmp:
+        torch().save(payload, tmp)
+
+
+def _epoch_batches(n_train: int, batch_size: int) -> int:
+    """Batches per epoch: the last incomplete batch is dropped, unless there is only one."""
+    return 1 if n_train < batch_size else max(1, n_train // batch_size)
+
+
+def _train_epoch(module, step, optimiser, *, cfg: TrainConfig, device, seed: int, epoch: int, n_train: int, batch_size: int,
+                 bar, began: float) -> tuple[float, int, int, int]:
+    """One epoch of steps: (summed loss, items seen, batches run, batches planned); stops early
+    when the time limit passes (after at least one batch)."""
+    t = torch()
+    module.train()
+    t.manual_seed(int(np.random.SeedSequence([int(seed), epoch, 3]).generate_state(1)[0]))
+    order = epoch_rng(seed, epoch).permutation(n_train)
+    n_batches = _epoch_batches(n_train, batch_size)
+    generator = torch_generator(seed, epoch)
+    total, seen = 0.0, 0
+    for b in range(n_batches):
+        rows = order[b * batch_size: (b + 1) * batch_size]
+        with autocast_for(device, cfg.amp):
+            loss = step(rows, generator)
+        loss = loss.float()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. {{lr={cfg.lr / 10:g}}}", param="lr")
+        total += value * len(rows)
+        seen += len(rows)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        if cfg.time_limit is not None and b + 1 < n_batches and time.monotonic() - began >= cfg.time_limit:
+            return total, seen, b + 1, n_batches
+    return total, seen, n_batches, n_batches
+
+
+def _validation(module, validate, higher_is_better: bool) -> tuple[float | None, tuple[float, ...] | None]:
+    """(the reported figure, the key compared across epochs) of the validation, or Nones."""
+    if validate is None:
+        return None, None
+    module.eval()
+    with torch().no_grad():
+        got = validate()
+    # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
+    key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
+    key = key if higher_is_better else tuple(-v for v in key)
+    return (float(got[0]) if isinstance(got, (tuple, list)) else float(got)), key
+
+
 def train_loop(
     module,
     *,
@@ -460,8 +567,6 @@ def train_loop(
     from the last whole epoch.
     """
     t = torch()
-    from graphret.atomic import atomic_path
-
     try:
         device = next(module.parameters()).device
     except StopIteration:
@@ -473,131 +578,48 @@ def train_loop(
     history = History(val_name=val_name)
     min_epochs = cfg.min_epochs if cfg.min_epochs is not None else (epochs + 1) // 2
     fingerprint = _comparable(fingerprint)
-    best_state: dict[str, Any] | None = None
-    bad_epochs = 0
-    best_key: tuple[float, ...] | None = None
-    start_epoch = 1
-    if cfg.resume and cfg.checkpoint and not os.path.exists(cfg.checkpoint):
-        raise InputError(f"there is no checkpoint {cfg.checkpoint} to resume from; run without {{resume}} to start afresh", param="resume")
-    if cfg.checkpoint and cfg.resume and os.path.exists(cfg.checkpoint):
-        try:
-            ck = t.load(cfg.checkpoint, map_location="cpu", weights_only=True)
-            ok = isinstance(ck, dict) and ck.get("format") == "graphret-checkpoint"
-        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same line
-            raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without {{resume}}", param="resume") from None
-        if not ok:
-            raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without {{resume}}", param="resume")
-        if ck.get("fingerprint") != fingerprint:
-            raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without {{resume}}", param="resume")
-        module.load_state_dict(ck["model"])
-        optimiser.load_state_dict(ck["optimiser"])
-        scheduler.load_state_dict(ck["scheduler"])
-        best_state = ck["best_state"]
-        bad_epochs = int(ck["bad_epochs"])
-        best_key = tuple(ck["best_key"]) if ck.get("best_key") is not None else None
-        h = ck["history"]
-        history.epochs = [EpochRecord(**e) for e in h["epochs"]]
-        history.best_epoch = h["best_epoch"]
-        history.best_val = h["best_val"]
-        start_epoch = len(history.epochs) + 1
-        if bad_epochs >= cfg.patience and start_epoch - 1 >= min_epochs:
-            start_epoch = epochs + 1  # it had already stopped early
-        _note(cfg, f"resuming from {cfg.checkpoint} after epoch {start_epoch - 1}")
-
+    best = _Best()
+    start_epoch = _resume(cfg, fingerprint, module, optimiser, scheduler, history, best)
+    if best.bad_epochs >= cfg.patience and start_epoch - 1 >= min_epochs:
+        start_epoch = epochs + 1  # it had already stopped early
     began = time.monotonic()
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.monotonic()
         if on_epoch is not None:
             on_epoch(epoch)
-        module.train()
-        t.manual_seed(int(np.random.SeedSequence([int(seed), epoch, 3]).generate_state(1)[0]))
-        order = epoch_rng(seed, epoch).permutation(n_train)
-        n_batches = max(1, n_train // batch_size)  # drop the last incomplete batch ...
-        if n_train < batch_size:
-            n_batches = 1  # ... unless there is only one
-        generator = torch_generator(seed, epoch)
-        total, seen = 0.0, 0
-        bar = _bar(cfg, n_batches, f"{desc} epoch {epoch}/{epochs}")
-        cut = False
-        for b in range(n_batches):
-            rows = order[b * batch_size : (b + 1) * batch_size]
-            with autocast_for(device, cfg.amp):
-                loss = step(rows, generator)
-            loss = loss.float()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. {{lr={cfg.lr / 10:g}}}", param="lr")
-            total += value * len(rows)
-            seen += len(rows)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / seen:.4f}")
-            if cfg.time_limit is not None and b + 1 < n_batches and time.monotonic() - began >= cfg.time_limit:
-                cut = True
-                break
+        bar = _bar(cfg, _epoch_batches(n_train, batch_size), f"{desc} epoch {epoch}/{epochs}")
+        total, seen, done, planned = _train_epoch(module, step, optimiser, cfg=cfg, device=device, seed=seed, epoch=epoch,
+                                                  n_train=n_train, batch_size=batch_size, bar=bar, began=began)
         scheduler.step()
-        val = None
-        key = None
-        if validate is not None:
-            module.eval()
-            with t.no_grad():
-                got = validate()
-            # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
-            key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
-            key = key if higher_is_better else tuple(-v for v in key)
-            val = float(got[0]) if isinstance(got, (tuple, list)) else float(got)
-        seconds = time.monotonic() - t0
-        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=seconds, partial=cut))
-        improved = key is not None and (best_key is None or key > best_key)
-        if val is None or improved:
-            best_key = key
-            history.best_val = val
-            history.best_epoch = epoch
-            best_state = _state_copy(module)
-            bad_epochs = 0
+        val, key = _validation(module, validate, higher_is_better)
+        cut = done < planned
+        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=time.monotonic() - t0, partial=cut))
+        if val is None or (key is not None and (best.key is None or key > best.key)):
+            best.key, best.state, best.bad_epochs = key, _state_copy(module), 0
+            history.best_val, history.best_epoch = val, epoch
         else:
-            bad_epochs += 1
+            best.bad_epochs += 1
         if bar is not None:
             post = {"loss": f"{total / max(seen, 1):.4f}"}
             if val is not None:
-                post[val_name] = f"{val:.4f}"
-                post["best"] = f"{history.best_val:.4f}@{history.best_epoch}"
+                post.update({val_name: f"{val:.4f}", "best": f"{history.best_val:.4f}@{history.best_epoch}"})
             bar.set_postfix(post)
             bar.close()
         if cut:
-            history.stopped = f"time limit of {cfg.time_limit:g} s reached in epoch {epoch} (after {b + 1} of {n_batches} batches)"
+            history.stopped = f"time limit of {cfg.time_limit:g} s reached in epoch {epoch} (after {done} of {planned} batches)"
             break
         if cfg.checkpoint:
-            payload = {
-                "format": "graphret-checkpoint",
-                "fingerprint": fingerprint,
-                "model": _state_copy(module),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "best_state": best_state,
-                "bad_epochs": bad_epochs,
-                "best_key": list(best_key) if best_key is not None else None,
-                "history": {
-                    "epochs": [asdict(e) for e in history.epochs],
-                    "best_epoch": history.best_epoch,
-                    "best_val": history.best_val,
-                },
-            }
-            with atomic_path(cfg.checkpoint) as tmp:
-                t.save(payload, tmp)
-        if bad_epochs >= cfg.patience and epoch >= min_epochs:
-            history.stopped = f"early stop: no {val_name} gain for {bad_epochs} epochs"
+            _save_checkpoint(cfg, fingerprint, module, optimiser, scheduler, history, best)
+        if best.bad_epochs >= cfg.patience and epoch >= min_epochs:
+            history.stopped = f"early stop: no {val_name} gain for {best.bad_epochs} epochs"
             break
         if cfg.time_limit is not None and time.monotonic() - began >= cfg.time_limit and epoch < epochs:
             history.stopped = f"time limit of {cfg.time_limit:g} s reached"
             break
     if not history.stopped:
         history.stopped = f"{epochs} epochs done"
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if best.state is not None:
+        module.load_state_dict(best.state)
     module.eval()
     return history
 
