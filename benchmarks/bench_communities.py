@@ -392,7 +392,10 @@ def main(argv=None) -> int:
                         break
                 ds["steps"].append(r)
             if name == "mednist" and labels is not None:
-                from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+                from sklearn.metrics import (
+                    adjusted_rand_score,
+                    normalized_mutual_info_score,
+                )
 
                 rows = []
                 for r in ds["steps"]:

@@ -67,7 +67,13 @@ def _register() -> None:
     from .bench import bench_command
     from .build import build_graph_command
     from .communities import communities_command
-    from .maintain import compact_command, upgrade_command, vacuum_command, verify_command, versions_command
+    from .maintain import (
+        compact_command,
+        upgrade_command,
+        vacuum_command,
+        verify_command,
+        versions_command,
+    )
     from .query import query_command
     from .train import train_command
 

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from graphret.cli.main import main
-from graphret.errors import InputError, StoreError
 import graphret
-from graphret.query import as_queries, search
-from graphret.store import open_store
 from graphret.api.add import add_to_store, assign_communities
 from graphret.communities import Quality
+from graphret.errors import InputError
+from graphret.query import as_queries, search
+from graphret.store import open_store
 from tests.synthetic import blob_images
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from graphret.cli.main import main
+
 import graphret
 from tests.synthetic import blob_images
 

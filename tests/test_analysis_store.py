@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from matplotlib.figure import Figure
 
+import graphret
 from graphret.analysis import analyse
 from graphret.analysis.scores import nmi
 from graphret.communities import haq_modularity, newman_modularity
 from graphret.errors import GraphretError, InputError
-import graphret
 from graphret.store import open_store
 from tests.synthetic import blob_images
 

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 
 import graphret
-from graphret.cli.main import main
 from graphret.errors import InputError, KTooLarge, ParameterError, StoreError
 from tests.synthetic import blob_images
 

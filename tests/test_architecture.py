@@ -4,10 +4,10 @@ as graphret.cli, CLI options generated from the configs, and the README's Python
 import ast
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,11 +49,11 @@ def test_every_package_is_installed_and_the_cli_lands_inside_graphret():
 def test_cli_options_match_the_configs():
     """Each generated option's default is the config field's default (nothing listed twice)."""
     import click
-
-    from graphret.api.config import AddConfig, BuildConfig
     from graphret.cli.add import add_command
     from graphret.cli.bench import bench_command
     from graphret.cli.build import build_graph_command
+
+    from graphret.api.config import AddConfig, BuildConfig
     from graphret.evaluation.bench import BenchConfig
 
     for command, config in ((build_graph_command, BuildConfig()), (add_command, AddConfig()), (bench_command, BenchConfig())):

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
 import graphret
-from graphret.cli.main import main
 from tests.synthetic import blob_images
 
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from graphret.cli.main import main
+
+import graphret
 from graphret.errors import InputError
 from graphret.evaluation import exact_duplicates, parse_modes, run_bench, write_report
-import graphret
 from graphret.store import open_store
 from tests.synthetic import blob_images
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
 from tests.stores import arrow_table, newest_manifest
-from graphret.cli.main import main
 
 
 def run(*args):
@@ -41,7 +41,6 @@ def test_build_graph_demo_summary(demo_store):
 def test_query_by_id_json(demo_store):
     path, _ = demo_store
     manifest = newest_manifest(path)
-    import pyarrow as pa
 
     ids = arrow_table(path, "items").column("id").to_pylist()
     result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json", "--mode", "flat")
@@ -148,7 +147,6 @@ def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     info = manifest["communities"]["cnm"]
     assert (info["heuristic"], info["refine"], info["quality_function"]) == ("size", "multilevel", "haq")
     assert info["n_communities"] >= 2 and info["haq_modularity"] > 0.3
-    import pyarrow as pa
 
     dendrogram = arrow_table(out, "dendrogram")
     assert {"step", "a", "b", "gain", "quality_after", "size_after"} <= set(dendrogram.schema.names)

@@ -17,7 +17,7 @@ pydicom = pytest.importorskip("pydicom")
 
 from graphret.data import open_source  # noqa: E402
 from graphret.data.dicom_files import decode_failure, is_dicom_path  # noqa: E402
-from graphret.data.dicom_pixels import WINDOW_PRESETS, Window, parse_window, voi_linear  # noqa: E402
+from graphret.data.dicom_pixels import WINDOW_PRESETS, parse_window, voi_linear  # noqa: E402
 from graphret.data.dicom_tags import DEFAULT_TAGS, age_in_years  # noqa: E402
 from graphret.errors import InputError  # noqa: E402
 

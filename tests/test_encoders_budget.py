@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from graphret.encoders.cnn import CNNEncoder
-from graphret.encoders.training import TrainConfig, train_loop, training_epochs, work_epochs
+from graphret.encoders.training import (
+    TrainConfig,
+    train_loop,
+    training_epochs,
+    work_epochs,
+)
 from graphret.errors import InputError
 from tests.synthetic import blob_images
 

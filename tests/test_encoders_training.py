@@ -102,7 +102,6 @@ def test_bad_training_options():
 
 def test_train_command(tmp_path):
     from click.testing import CliRunner
-
     from graphret.cli.main import main
 
     rng = np.random.default_rng(0)

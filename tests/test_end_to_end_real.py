@@ -4,13 +4,12 @@ import json
 import shutil
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-
-from tests.stores import arrow_table, newest_manifest
 from graphret.cli.main import main
+
 from graphret.store import open_store
+from tests.stores import arrow_table, newest_manifest
 
 
 def run(*args):

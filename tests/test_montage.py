@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from graphret.cli.main import main
+import graphret
 from graphret.data.demo import load_demo
 from graphret.errors import InputError
-import graphret
-from graphret.query.montage import write_montage
-from graphret.store.pixels import ItemImages
 from graphret.query import as_queries, search
+from graphret.query.montage import write_montage
 from graphret.store import open_store
+from graphret.store.pixels import ItemImages
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-
 from graphret.cli.main import main
-from graphret.errors import InputError
+
 import graphret
+from graphret.errors import InputError
 from graphret.query import as_queries, search
 from graphret.store import open_store
 from graphret.store.commit import write_version

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from graphret.cli.main import main
+import graphret
 from graphret.data.demo import load_demo
 from graphret.errors import InputError
-import graphret
-from graphret.query.filters import filter_mask, parse_where
 from graphret.query import as_queries, search
+from graphret.query.filters import filter_mask, parse_where
 from graphret.store import open_store
 
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from graphret.errors import InputError
 import graphret
+from graphret.errors import InputError
 from graphret.graph.knn import exact_search as flat_search
+from graphret.query import as_queries, search
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
-from graphret.query import as_queries, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import graphret
 from graphret.communities.quality import haq_modularity, newman_modularity
 from graphret.errors import InputError
-import graphret
+from graphret.query import Searcher, as_queries, search
 from graphret.query.index import RetrievalIndex
 from graphret.query.region import region_search
-from graphret.query import Searcher, as_queries, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from graphret.errors import GraphretError, InputError
 import graphret
-from graphret.query.output import render
+from graphret.errors import GraphretError, InputError
 from graphret.query import as_queries, search
+from graphret.query.output import render
 from graphret.store import open_store
 from tests.synthetic import blob_images
 

@@ -1,15 +1,14 @@
 """The Arrow graph store: round trip, validation, atomic writes."""
 
 import json
-import shutil
 import os
+import shutil
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
-from graphret.errors import StoreError
 import graphret
+from graphret.errors import StoreError
 from graphret.store import open_store
 from graphret.store.schema import FORMAT_VERSION
 from tests.stores import arrow_table, fragment_paths, newest_manifest

@@ -19,7 +19,7 @@ from PIL import Image
 import graphret
 from graphret.errors import StoreError
 from graphret.query import search
-from graphret.store import compact, history, open_store, upgrade, vacuum, verify
+from graphret.store import history, open_store, upgrade, vacuum, verify
 from tests.stores import fragment_paths, newest_manifest
 from tests.synthetic import blob_images
 

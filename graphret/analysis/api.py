@@ -27,7 +27,11 @@ from graphret.analysis import central as _central
 from graphret.analysis import compare as _compare
 from graphret.analysis import labels as _labels
 from graphret.analysis import plots as _plots
-from graphret.analysis.partitions import ArchivePartition, archive_graph, resolve_partitions
+from graphret.analysis.partitions import (
+    ArchivePartition,
+    archive_graph,
+    resolve_partitions,
+)
 from graphret.analysis.summary import community_stats, partition_summary
 from graphret.errors import InputError
 from graphret.store.read import label_text

@@ -18,7 +18,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphret.communities.quality import community_totals, haq_modularity, newman_modularity
+from graphret.communities.quality import (
+    community_totals,
+    haq_modularity,
+    newman_modularity,
+)
 
 __all__ = ["community_stats", "partition_summary", "conductance"]
 

@@ -55,9 +55,14 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from graphret.communities.partition import Partition
 from graphret.communities.kernels import QUALITY_CODES, merge_gain, move_gain, term
-from graphret.communities.quality import check_resolution, community_totals, renumber_membership, validate_graph
+from graphret.communities.partition import Partition
+from graphret.communities.quality import (
+    check_resolution,
+    community_totals,
+    renumber_membership,
+    validate_graph,
+)
 from graphret.errors import InputError
 
 __all__ = ["cnm", "CNMResult", "replay_membership", "HEURISTICS"]

@@ -9,15 +9,20 @@ or :func:`~graphret.communities.quality.haq_modularity`.
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
-
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
 from graphret.communities.partition import Partition
-from graphret.communities.quality import check_resolution, newman_modularity, renumber_membership, validate_graph
+from graphret.communities.quality import (
+    check_resolution,
+    newman_modularity,
+    renumber_membership,
+    validate_graph,
+)
 from graphret.errors import InputError
 
 __all__ = ["leiden", "LeidenResult", "to_igraph"]

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from graphret.data._common import existing_file
-from graphret.data.folder import corrupt_error, decode_image, is_image_name, verify_image
+from graphret.data.folder import (
+    corrupt_error,
+    decode_image,
+    is_image_name,
+    verify_image,
+)
 from graphret.data.imageset import ImageSet
 from graphret.errors import InputError
 

@@ -184,7 +184,12 @@ def load_folder(
     :class:`ImageSet` read lazily.  ``medical`` sets how DICOM frames and NIfTI slices become
     items (:class:`graphret.data.medical.MedicalOptions`)."""
     from graphret.data.layout import check_classes, read_layout
-    from graphret.data.medical import MedicalOptions, expand_files, file_kind, item_groups
+    from graphret.data.medical import (
+        MedicalOptions,
+        expand_files,
+        file_kind,
+        item_groups,
+    )
 
     check_on_corrupt(on_corrupt)
     options = medical or MedicalOptions()

@@ -26,9 +26,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from graphret.data.dicom_files import SKIP_NO_PIXELS, inspect_file, is_dicom_path, read_frame
+from graphret.data.dicom_files import (
+    SKIP_NO_PIXELS,
+    inspect_file,
+    is_dicom_path,
+    read_frame,
+)
 from graphret.data.dicom_pixels import Window, parse_window
-from graphret.data.dicom_tags import DEFAULT_TAGS, check_tags, patient_group, tag_columns, tags_of
+from graphret.data.dicom_tags import (
+    DEFAULT_TAGS,
+    check_tags,
+    patient_group,
+    tag_columns,
+    tags_of,
+)
 from graphret.data.nifti import VolumeCache, inspect_volume, is_nifti_path, read_slice
 from graphret.errors import InputError
 

@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from graphret.data._common import existing_file, make_unique, normalise_split, strip_extension
+from graphret.data._common import (
+    existing_file,
+    make_unique,
+    normalise_split,
+    strip_extension,
+)
 from graphret.data.imageset import ImageSet
 from graphret.data.split import assign_splits
 from graphret.errors import InputError

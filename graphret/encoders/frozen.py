@@ -27,7 +27,12 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
-from graphret.encoders.training import TorchEncoder, load_module_state, module_state, torch
+from graphret.encoders.training import (
+    TorchEncoder,
+    load_module_state,
+    module_state,
+    torch,
+)
 from graphret.errors import InputError
 
 FROZEN_BACKBONES = ("resnet18", "resnet50", "densenet121")

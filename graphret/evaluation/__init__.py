@@ -13,16 +13,22 @@
 
 from graphret.evaluation.bench import (
     DEFAULT_MODES,
-    BenchConfig,
     DUPLICATE_POLICIES,
     MODES,
     RELEVANCE_RULES,
+    BenchConfig,
     BenchResult,
     exact_duplicates,
     parse_modes,
     run_bench,
 )
-from graphret.evaluation.report import markdown_table, text_table, to_json, write_plots, write_report
+from graphret.evaluation.report import (
+    markdown_table,
+    text_table,
+    to_json,
+    write_plots,
+    write_report,
+)
 
 __all__ = [
     "BenchConfig",

@@ -10,7 +10,6 @@ import numpy as np
 from graphret.errors import InputError
 
 
-
 def _fmt(v) -> str:
     if v is None:
         return ""

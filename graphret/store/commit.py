@@ -35,7 +35,15 @@ import pyarrow as pa
 from graphret.errors import StoreError
 from graphret.store import fs
 from graphret.store.fragments import add_file, check_entry, write_fragment
-from graphret.store.schema import DATA_DIR, FORMAT_NAME, FORMAT_VERSION, LOCK_FILE, TABLES, VERSIONS_DIR, version_file
+from graphret.store.schema import (
+    DATA_DIR,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LOCK_FILE,
+    TABLES,
+    VERSIONS_DIR,
+    version_file,
+)
 from graphret.store.versions import committed_versions, read_manifest, store_format
 
 __all__ = ["CommitConflict", "Writer", "write_version", "referenced_files"]

@@ -12,9 +12,16 @@ import pyarrow as pa
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import Encoded
 from graphret.errors import InputError
-from graphret.store.read import Snapshot
-from graphret.store.schema import ADDED_COLUMN, CODE_COLUMN, GROUP_COLUMN, RESERVED_ITEM_COLUMNS, code_column, is_code_field
 from graphret.store.fragments import fixed_size_list
+from graphret.store.read import Snapshot
+from graphret.store.schema import (
+    ADDED_COLUMN,
+    CODE_COLUMN,
+    GROUP_COLUMN,
+    RESERVED_ITEM_COLUMNS,
+    code_column,
+    is_code_field,
+)
 
 __all__ = ["items_table", "new_items_table"]
 

@@ -14,10 +14,22 @@ import pyarrow as pa
 
 from graphret.errors import GraphretError, StoreError
 from graphret.store import fs
-from graphret.store.commit import Writer, referenced_files, remove_litter, write_version, writer_lock
+from graphret.store.commit import (
+    Writer,
+    referenced_files,
+    remove_litter,
+    write_version,
+    writer_lock,
+)
 from graphret.store.fragments import read_fragment, verify_file
 from graphret.store.read import Snapshot
-from graphret.store.schema import ADDED_COLUMN, DATA_DIR, LEGACY_FORMAT_VERSION, VERSIONS_DIR, version_file
+from graphret.store.schema import (
+    ADDED_COLUMN,
+    DATA_DIR,
+    LEGACY_FORMAT_VERSION,
+    VERSIONS_DIR,
+    version_file,
+)
 from graphret.store.versions import committed_versions, read_manifest, store_format
 from graphret.store.write import remove_legacy_files
 

@@ -20,7 +20,12 @@ from graphret.store import fs
 from graphret.store.commit import Writer, write_version
 from graphret.store.fragments import fixed_size_list, sha256_file, write_arrow
 from graphret.store.read import Snapshot
-from graphret.store.schema import LEGACY_FILES, LEGACY_FORMAT_VERSION, MANIFEST_FILE, VERSIONS_DIR
+from graphret.store.schema import (
+    LEGACY_FILES,
+    LEGACY_FORMAT_VERSION,
+    MANIFEST_FILE,
+    VERSIONS_DIR,
+)
 from graphret.store.versions import store_format
 
 __all__ = ["StoreContent", "write_store", "append_version", "check_store_target", "fixed_size_list", "write_arrow",
