@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from graphret.data.dicom_pixels import Window, frame_to_uint8
-from graphret.errors import InputError
+from graphret.data.problems import Problem
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
 
@@ -111,14 +111,6 @@ def frame_count(ds: Any) -> int:
         return 1
 
 
-@dataclass
-class Problem:
-    """Why a DICOM file yields no image: ``kind`` (a skip-count key) and a one-line ``message``."""
-
-    kind: str
-    message: str
-
-
 SKIP_NO_PIXELS = "DICOM files without pixel data"
 SKIP_UNDECODABLE = "DICOM files that cannot be decoded"
 SKIP_UNREADABLE = "unreadable DICOM files"
@@ -140,19 +132,19 @@ def decode_failure(path: str | Path, ds: Any, error: BaseException) -> Problem:
     if compressed and missing:
         return Problem(
             SKIP_UNDECODABLE,
-            f"cannot decode {path}: transfer syntax {name} ({uid}) needs {DECODERS[uid]} ({detail}); "
-            "install the decoder, convert the file, or use {on_corrupt=skip}",
+            f"cannot decode {path}: transfer syntax {name} ({uid}) needs {DECODERS[uid]} ({detail})",
+            "install the decoder or convert the file",
         )
     if uid and not compressed and uid not in _NATIVE and missing:
         return Problem(
             SKIP_UNDECODABLE,
-            f"cannot decode {path}: graphret has no decoder for transfer syntax {name} ({uid}); "
-            "convert the file to an image transfer syntax, or use {on_corrupt=skip}",
+            f"cannot decode {path}: graphret has no decoder for transfer syntax {name} ({uid})",
+            "convert the file to an image transfer syntax",
         )
     return Problem(
         SKIP_UNREADABLE,
-        f"corrupt or truncated DICOM pixel data in {path} (transfer syntax {name}: {detail}); "
-        "replace the file, or use {on_corrupt=skip}",
+        f"corrupt or truncated DICOM pixel data in {path} (transfer syntax {name}: {detail})",
+        "replace the file",
     )
 
 
@@ -160,10 +152,7 @@ _NATIVE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.
 
 
 def no_pixels(path: str | Path, ds: Any) -> Problem:
-    return Problem(
-        SKIP_NO_PIXELS,
-        f"{path} has no pixel data (it is {object_kind(ds)}); give image files, or use {{on_corrupt=skip}} to pass over it",
-    )
+    return Problem(SKIP_NO_PIXELS, f"{path} has no pixel data (it is {object_kind(ds)})", "give image files")
 
 
 def decode_frame(path: str | Path, frame: int, *, header: Any = None) -> tuple[np.ndarray, Any]:
@@ -199,7 +188,7 @@ def inspect_file(path: str | Path, *, window: Window, verify: bool = True) -> Fi
         ds = read_header(path)
     except Exception as error:  # noqa: BLE001 - pydicom raises many kinds for bad files
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        return FileInfo(problem=Problem(SKIP_UNREADABLE, f"cannot read DICOM file {path} ({first}); replace it, or use {{on_corrupt=skip}}"))
+        return FileInfo(problem=Problem(SKIP_UNREADABLE, f"cannot read DICOM file {path} ({first})", "replace it"))
     if not has_pixels(path):
         return FileInfo(header=ds, problem=no_pixels(path, ds))
     n = frame_count(ds)
@@ -210,7 +199,3 @@ def inspect_file(path: str | Path, *, window: Window, verify: bool = True) -> Fi
             except Exception as error:  # noqa: BLE001 - decoders raise many kinds
                 return FileInfo(header=ds, frames=n, problem=decode_failure(path, ds, error))
     return FileInfo(header=ds, frames=n)
-
-
-def raise_problem(problem: Problem) -> None:
-    raise InputError(problem.message, param="on_corrupt")
