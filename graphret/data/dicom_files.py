@@ -156,13 +156,41 @@ def no_pixels(path: str | Path, ds: Any) -> Problem:
 
 
 def decode_frame(path: str | Path, frame: int, *, header: Any = None) -> tuple[np.ndarray, Any]:
-    """Decode frame ``frame`` of ``path`` (only that frame's data is read): (stored values,
-    with YBR converted to RGB, the header)."""
+    """Decode frame ``frame`` of ``path``: (stored values, with YBR converted to RGB, the
+    header).  pydicom's frame reader reads only that frame's data; where it cannot (see
+    :func:`whole_dataset_frame`) the whole dataset is decoded instead, and when that fails too
+    the frame reader's error is raised."""
     from pydicom.pixels import pixel_array
 
     ds = header if header is not None else read_header(path)
-    arr = pixel_array(str(path), index=int(frame))
+    try:
+        arr = pixel_array(str(path), index=int(frame))
+    except Exception as error:  # noqa: BLE001 - decoders raise many kinds
+        try:
+            arr = whole_dataset_frame(path, frame)
+        except Exception:  # noqa: BLE001 - the first error says more
+            raise error from None
     return arr, ds
+
+
+def whole_dataset_frame(path: str | Path, frame: int) -> np.ndarray:
+    """Frame ``frame`` decoded through the whole dataset (``Dataset.pixel_array``), which takes
+    what pydicom's frame reader does not: the Deflated Explicit VR Little Endian transfer syntax
+    (PS3.5 A.5), encapsulated data with a malformed Basic Offset Table, and files without file
+    meta information (no Transfer Syntax UID), whose transfer syntax is inferred from how the
+    dataset is encoded (implicit or explicit VR, little or big endian)."""
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(str(path), force=True)
+    if ds.file_meta.get("TransferSyntaxUID") is None:
+        implicit, little = ds.original_encoding
+        if implicit is None or little is None:
+            raise ValueError("no Transfer Syntax UID and no known encoding")
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    arr = ds.pixel_array
+    return arr[int(frame)] if frame_count(ds) > 1 else arr
 
 
 def read_frame(path: str | Path, frame: int, window: Window, *, header: Any = None) -> np.ndarray:
