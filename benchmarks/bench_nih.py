@@ -302,8 +302,7 @@ def reading(report: dict[str, Any]) -> list[str]:
                    + ", ".join(f"{e} {g:+.3f}" for e, g in gains.items())
                    + ". On 693 training images at 64x64 the classifiers reach a mean test AUROC of "
                    + ", ".join(f"{e} {f3((report['stores'][e].get('auroc') or {}).get('mean'))}" for e in gains)
-                   + "; retrieval follows from a weak classifier, and the pixel codes already group the frequent "
-                     "No Finding images together.")
+                   + "; with classifiers this weak the trained codes retrieve about as well as the pixels do.")
     out += [
         "ACG@50 here is the GUIDE's definition: agreement over all 15 labels, negatives included. With 1 to 3 positives "
         "per image most labels agree whatever is retrieved, so it sits near 0.88 even at random; it is not comparable "
