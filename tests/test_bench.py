@@ -146,3 +146,32 @@ def test_cli_unwritable_out(store_path, tmp_path):
     r = CliRunner().invoke(main, ["bench", str(store_path), "-q", "--out", str(blocker / "sub")])
     assert r.exit_code == 1 and "cannot write to --out" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_run(tmp_path):
+    """A multi-label store whose rare finding (6 archive items) is what the kNN vote predicts for
+    some queries: at K = 10 class mode cannot answer, is reported with its reason, and region,
+    probe and flat still run, in Python and on the command line."""
+    rng = np.random.default_rng(4)
+    common, rare = rng.normal(size=16), rng.normal(size=16)
+    codes = np.concatenate([common + 0.3 * rng.normal(size=(60, 16)), rare + 0.3 * rng.normal(size=(6, 16)),
+                            common + 0.3 * rng.normal(size=(8, 16)), rare + 0.3 * rng.normal(size=(4, 16))])
+    labels = np.zeros((78, 2), np.int8)
+    labels[:60, 0] = labels[66:74, 0] = 1
+    labels[60:66, 1] = labels[74:, 1] = 1
+    splits = ["train"] * 66 + ["test"] * 12
+    path = tmp_path / "rare"
+    graphret.build_from_codes(codes, path, labels=labels, class_names=["common", "rare"], splits=splits, k=4)
+    result = run_bench(open_store(path), k=10, n_single=2, reps=1, curve_k=10)
+    assert [r["mode"] for r in result.rows] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat"]
+    assert result.skipped == [{"mode": "class (kNN vote)",
+                               "reason": "the predicted class 'rare' has only 6 archive items; use k=6 or less"}]
+    assert result.row("flat")["P@10"] == pytest.approx((8 * 1.0 + 4 * 0.6) / 12)  # the 4 rare queries: 6 rare of 10
+
+    r = CliRunner().invoke(main, ["bench", str(path), "--k", "10", "--single", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "skipped class (kNN vote): the predicted class 'rare' has only 6 archive items" in r.output
+    table = r.output.split("\n\n")[-1].splitlines()
+    assert [line.split("  ")[0] for line in table[2:]] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat",
+                                                           "class (kNN vote)"]
+    assert table[-1].split()[-1] == "unavailable"

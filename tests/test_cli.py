@@ -174,3 +174,37 @@ def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
 def test_pixel_encoder_refuses_training_options(tmp_path):
     result = CliRunner().invoke(main, ["build-graph", "-o", str(tmp_path / "x"), "--encoder", "pixels", "--epochs", "3"])
     assert result.exit_code == 2 and "--epochs does not apply to the pixel baseline" in result.output
+
+
+def _source_with_bad_files(tmp_path):
+    """A class folder tree with one corrupt PNG, and a CSV manifest naming a missing file."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).save(root / cls / f"{i}.png")
+    (root / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nimgs/a/0.png,a\nimgs/b/0.png,b\nimgs/a/gone.png,a\n")
+    return root, manifest
+
+
+@pytest.mark.parametrize(
+    "which, extra, ending",
+    [
+        ("folder", [], "; remove or replace it, or use --on-corrupt skip"),
+        ("csv", [], "); fix the path, or use --on-corrupt skip"),
+        ("csv", ["--label-columns", "nope"], " (fix --label-columns)"),
+    ],
+)
+def test_data_layer_errors_are_rendered_with_the_commands_flags(tmp_path, which, extra, ending):
+    root, manifest = _source_with_bad_files(tmp_path)
+    source = root if which == "folder" else manifest
+    result = CliRunner().invoke(main, ["build-graph", str(source), "-o", str(tmp_path / "out"), "--on-corrupt", "error",
+                                       "--encoder", "pixels", "--k", "2", "--quiet", *extra])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert len(lines) == 1 and lines[0].endswith(ending), result.output
+    assert "on_corrupt" not in lines[0] and "label_columns" not in lines[0]
+    assert not (tmp_path / "out").exists()

@@ -66,8 +66,10 @@ def test_chexpert_metadata_missing_and_ids(chexpert, tmp_path):
 
 
 def test_missing_image_error_names_file(chexpert):
-    with pytest.raises(InputError, match=r"image file not found: .*missing\.png"):
+    with pytest.raises(InputError, match=r"image file not found: .*missing\.png") as e:
         load_csv(chexpert, on_corrupt="error")
+    assert e.value.param == "on_corrupt" and e.value.params() == ["on_corrupt"]
+    assert str(e.value).endswith(f"(row 6 of {chexpert}); fix the path, or use on_corrupt=skip")
 
 
 def test_multiclass_csv_with_split_and_id_columns(tmp_path):
@@ -116,8 +118,10 @@ def test_explicit_options(chexpert):
         load_csv(chexpert, options=CsvOptions(label_columns=["Nope"]))
     with pytest.raises(InputError, match="no path column 'file'"):
         load_csv(chexpert, options=CsvOptions(path_column="file"))
-    with pytest.raises(InputError, match="uncertain must be"):
+    with pytest.raises(InputError) as e:
         load_csv(chexpert, options=CsvOptions(uncertain="maybe"))
+    assert e.value.param == "uncertain" and e.value.params() == ["uncertain"]
+    assert str(e.value) == "unknown uncertain policy 'maybe'; use uncertain=ignore, ones or zeros"
 
 
 def test_csv_errors(tmp_path):

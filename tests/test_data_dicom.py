@@ -402,3 +402,45 @@ def test_every_colour_encoding_of_one_picture_reads_as_its_rgb(tmp_path, name):
     got = one(tmp_path, name).image(0).astype(int)
     assert got.shape == reference.shape
     assert np.abs(got - reference).mean() < 4.0
+
+
+# --------------------------------------------------------------------------- the whole-dataset route
+
+
+def test_files_the_frame_reader_cannot_take_are_decoded_whole(tmp_path):
+    import zlib
+
+    # Deflated Explicit VR Little Endian (PS3.5 A.5): inflated by hand here, 8-bit grey spanning
+    # 0..255, so the displayed image is the stored bytes
+    path = dicom_file("image_dfl.dcm")
+    raw = path.read_bytes()
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    assert header.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
+    meta_end = 132 + 12 + int(header.file_meta.FileMetaInformationGroupLength)
+    body = zlib.decompress(raw[meta_end:], -zlib.MAX_WBITS)
+    n = int(header.Rows) * int(header.Columns)
+    stored = np.frombuffer(body[-n:], np.uint8).reshape(int(header.Rows), int(header.Columns))
+    assert (stored.min(), stored.max()) == (0, 255)
+    assert np.array_equal(one(tmp_path, "image_dfl.dcm").image(0), stored)
+
+    # a JPEG baseline file whose Basic Offset Table is malformed: the same pixels as dcmtk's
+    # decompressed copy of it
+    jpeg = one(tmp_path, "SC_rgb_jpeg.dcm").image(0)
+    assert jpeg.shape == (256, 256, 3)
+    assert np.array_equal(jpeg, one(tmp_path, "SC_rgb_jpeg_dcmd.dcm").image(0))
+
+    # no file meta information: implicit VR little endian inferred; 8-bit palette indices read
+    # straight from the Pixel Data bytes, looked up in the file's palette
+    from pydicom.pixels import apply_color_lut
+
+    face = dicom_file("OT-PAL-8-face.dcm")
+    ds = pydicom.dcmread(face, force=True)
+    assert ds.file_meta.get("TransferSyntaxUID") is None
+    indices = np.frombuffer(ds.PixelData, np.uint8).reshape(int(ds.Rows), int(ds.Columns))
+    rgb = np.asarray(apply_color_lut(indices, ds)).astype(np.float64)
+    expected = np.rint(rgb / 257.0).astype(np.uint8) if rgb.max() > 255 else rgb.astype(np.uint8)
+    assert np.array_equal(one(tmp_path, "OT-PAL-8-face.dcm").image(0), expected)
+
+    # a truncated file still fails both ways, with the frame reader's error
+    with pytest.raises(InputError, match=r"corrupt or truncated DICOM pixel data .*MR_truncated"):
+        one(tmp_path, "MR_truncated.dcm")

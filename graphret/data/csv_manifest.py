@@ -54,6 +54,7 @@ from graphret.data._common import (
 )
 from graphret.data.folder import FileReader, corrupt_error, is_image_name, verify_image
 from graphret.data.imageset import ImageSet
+from graphret.data.problems import Problem
 from graphret.data.split import assign_splits
 from graphret.errors import InputError
 
@@ -105,7 +106,9 @@ def _find(columns: list[str], wanted: str | None, candidates: Sequence[str], wha
     if wanted is not None:
         if wanted not in columns:
             raise InputError(
-                f"{csv_path}: no {what} column {wanted!r}; the columns are {', '.join(columns)}"
+                f"{csv_path}: no {what} column {wanted!r}; the columns are {', '.join(columns)} "
+                f"(name one of them with {{{what}_column}})",
+                param=f"{what}_column",
             )
         return wanted
     lower = {c.strip().lower(): c for c in reversed(columns)}
@@ -117,9 +120,9 @@ def _find(columns: list[str], wanted: str | None, candidates: Sequence[str], wha
 
 def _policy_map(uncertain: str, blank: str) -> dict[int, int]:
     if uncertain not in ("ignore", "ones", "zeros"):
-        raise InputError(f"uncertain must be 'ignore', 'ones' or 'zeros', got {uncertain!r}")
+        raise InputError(f"unknown uncertain policy {uncertain!r}; use {{uncertain=ignore}}, ones or zeros", param="uncertain")
     if blank not in ("zeros", "ignore"):
-        raise InputError(f"blank must be 'zeros' or 'ignore', got {blank!r}")
+        raise InputError(f"unknown blank policy {blank!r}; use {{blank=zeros}} or ignore", param="blank")
     return {
         1: 1,
         0: 0,
@@ -243,7 +246,8 @@ def read_label_table(csv_path: str | Path, *, options: CsvOptions | None = None,
     if path_col is None and need_path:
         raise InputError(
             f"{csv_path} has no image path column; the columns are {', '.join(header)} "
-            f"(name one path/filename/image, or set CsvOptions.path_column)"
+            "(name one path, filename or image, or name it with {path_column})",
+            param="path_column",
         )
     id_col = _find(header, opts.id_column, ("id",), "id", csv_path)
     split_col = _find(header, opts.split_column, ("split",), "split", csv_path)
@@ -333,7 +337,7 @@ def load_csv(
             full = base / full
         if not full.is_file():
             if on_corrupt == "error":
-                raise InputError(f"image file not found: {full} (row {i + 2} of {csv_path}; fix the path or use on_corrupt='skip')")
+                raise Problem(SKIP_MISSING, f"image file not found: {full} (row {i + 2} of {csv_path})", "fix the path").error()
             skipped[SKIP_MISSING] += 1
             continue
         if opts.verify and is_image_name(full.name):
@@ -418,7 +422,8 @@ def _choose_labels(
         cols = list(opts.label_columns)
         missing = [c for c in cols if c not in header]
         if missing:
-            raise InputError(f"{csv_path}: no label column {missing[0]!r}; the columns are {', '.join(header)}")
+            raise InputError(f"{csv_path}: no label column {missing[0]!r}; the columns are {', '.join(header)} (fix {{label_columns}})",
+                             param="label_columns")
         if not cols:
             return "unlabelled", []
         if opts.task == "multiclass" and len(cols) > 1:
@@ -430,7 +435,7 @@ def _choose_labels(
     binary = [c for c in rest if all(_ternary(v) is not None for v in set(columns[c]))]
     if opts.task == "multilabel" or (opts.task == "auto" and len(binary) >= 2):
         if not binary:
-            raise InputError(f"{csv_path}: no column holds only 1/0/-1/blank; name label_columns")
+            raise InputError(f"{csv_path}: no column holds only 1/0/-1/blank; name the label columns with {{label_columns}}", param="label_columns")
         return "multilabel", binary
     if len(rest) == 1:
         return "multiclass", rest
@@ -439,5 +444,6 @@ def _choose_labels(
         return "multiclass", named[:1]
     raise InputError(
         f"{csv_path}: cannot tell the label column among {', '.join(rest)} "
-        "(set CsvOptions.label_columns)"
+        "(name it with {label_columns})",
+        param="label_columns",
     )

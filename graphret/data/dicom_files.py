@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from graphret.data.dicom_pixels import Window, frame_to_uint8
-from graphret.errors import InputError
+from graphret.data.problems import Problem
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
 
@@ -111,14 +111,6 @@ def frame_count(ds: Any) -> int:
         return 1
 
 
-@dataclass
-class Problem:
-    """Why a DICOM file yields no image: ``kind`` (a skip-count key) and a one-line ``message``."""
-
-    kind: str
-    message: str
-
-
 SKIP_NO_PIXELS = "DICOM files without pixel data"
 SKIP_UNDECODABLE = "DICOM files that cannot be decoded"
 SKIP_UNREADABLE = "unreadable DICOM files"
@@ -140,19 +132,19 @@ def decode_failure(path: str | Path, ds: Any, error: BaseException) -> Problem:
     if compressed and missing:
         return Problem(
             SKIP_UNDECODABLE,
-            f"cannot decode {path}: transfer syntax {name} ({uid}) needs {DECODERS[uid]} ({detail}); "
-            "install the decoder, convert the file, or use {on_corrupt=skip}",
+            f"cannot decode {path}: transfer syntax {name} ({uid}) needs {DECODERS[uid]} ({detail})",
+            "install the decoder or convert the file",
         )
     if uid and not compressed and uid not in _NATIVE and missing:
         return Problem(
             SKIP_UNDECODABLE,
-            f"cannot decode {path}: graphret has no decoder for transfer syntax {name} ({uid}); "
-            "convert the file to an image transfer syntax, or use {on_corrupt=skip}",
+            f"cannot decode {path}: graphret has no decoder for transfer syntax {name} ({uid})",
+            "convert the file to an image transfer syntax",
         )
     return Problem(
         SKIP_UNREADABLE,
-        f"corrupt or truncated DICOM pixel data in {path} (transfer syntax {name}: {detail}); "
-        "replace the file, or use {on_corrupt=skip}",
+        f"corrupt or truncated DICOM pixel data in {path} (transfer syntax {name}: {detail})",
+        "replace the file",
     )
 
 
@@ -160,20 +152,45 @@ _NATIVE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.
 
 
 def no_pixels(path: str | Path, ds: Any) -> Problem:
-    return Problem(
-        SKIP_NO_PIXELS,
-        f"{path} has no pixel data (it is {object_kind(ds)}); give image files, or use {{on_corrupt=skip}} to pass over it",
-    )
+    return Problem(SKIP_NO_PIXELS, f"{path} has no pixel data (it is {object_kind(ds)})", "give image files")
 
 
 def decode_frame(path: str | Path, frame: int, *, header: Any = None) -> tuple[np.ndarray, Any]:
-    """Decode frame ``frame`` of ``path`` (only that frame's data is read): (stored values,
-    with YBR converted to RGB, the header)."""
+    """Decode frame ``frame`` of ``path``: (stored values, with YBR converted to RGB, the
+    header).  pydicom's frame reader reads only that frame's data; where it cannot (see
+    :func:`whole_dataset_frame`) the whole dataset is decoded instead, and when that fails too
+    the frame reader's error is raised."""
     from pydicom.pixels import pixel_array
 
     ds = header if header is not None else read_header(path)
-    arr = pixel_array(str(path), index=int(frame))
+    try:
+        arr = pixel_array(str(path), index=int(frame))
+    except Exception as error:  # noqa: BLE001 - decoders raise many kinds
+        try:
+            arr = whole_dataset_frame(path, frame)
+        except Exception:  # noqa: BLE001 - the first error says more
+            raise error from None
     return arr, ds
+
+
+def whole_dataset_frame(path: str | Path, frame: int) -> np.ndarray:
+    """Frame ``frame`` decoded through the whole dataset (``Dataset.pixel_array``), which takes
+    what pydicom's frame reader does not: the Deflated Explicit VR Little Endian transfer syntax
+    (PS3.5 A.5), encapsulated data with a malformed Basic Offset Table, and files without file
+    meta information (no Transfer Syntax UID), whose transfer syntax is inferred from how the
+    dataset is encoded (implicit or explicit VR, little or big endian)."""
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(str(path), force=True)
+    if ds.file_meta.get("TransferSyntaxUID") is None:
+        implicit, little = ds.original_encoding
+        if implicit is None or little is None:
+            raise ValueError("no Transfer Syntax UID and no known encoding")
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    arr = ds.pixel_array
+    return arr[int(frame)] if frame_count(ds) > 1 else arr
 
 
 def read_frame(path: str | Path, frame: int, window: Window, *, header: Any = None) -> np.ndarray:
@@ -199,7 +216,7 @@ def inspect_file(path: str | Path, *, window: Window, verify: bool = True) -> Fi
         ds = read_header(path)
     except Exception as error:  # noqa: BLE001 - pydicom raises many kinds for bad files
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        return FileInfo(problem=Problem(SKIP_UNREADABLE, f"cannot read DICOM file {path} ({first}); replace it, or use {{on_corrupt=skip}}"))
+        return FileInfo(problem=Problem(SKIP_UNREADABLE, f"cannot read DICOM file {path} ({first})", "replace it"))
     if not has_pixels(path):
         return FileInfo(header=ds, problem=no_pixels(path, ds))
     n = frame_count(ds)
@@ -210,7 +227,3 @@ def inspect_file(path: str | Path, *, window: Window, verify: bool = True) -> Fi
             except Exception as error:  # noqa: BLE001 - decoders raise many kinds
                 return FileInfo(header=ds, frames=n, problem=decode_failure(path, ds, error))
     return FileInfo(header=ds, frames=n)
-
-
-def raise_problem(problem: Problem) -> None:
-    raise InputError(problem.message, param="on_corrupt")

@@ -61,7 +61,7 @@ def check_tags(names: Iterable[str] | None) -> tuple[str, ...]:
         tag = tag_for_keyword(name)
         if tag is None:
             raise InputError(
-                f"unknown DICOM tag {name!r} in dicom_tags; use keywords from the DICOM "
+                f"unknown DICOM tag {name!r} in {{dicom_tags}}; use keywords from the DICOM "
                 "dictionary such as {dicom_tags=Manufacturer,SliceThickness}",
                 param="dicom_tags",
             )

@@ -40,6 +40,7 @@ from graphret.data._common import (
     strip_extension,
 )
 from graphret.data.imageset import ImageSet
+from graphret.data.problems import Problem, UnreadableFile
 from graphret.data.split import assign_splits
 from graphret.data.transforms import to_uint8
 from graphret.errors import InputError
@@ -108,11 +109,15 @@ def verify_image(path: str | Path) -> str | None:
         return f"{type(e).__name__}: {e}".strip()
 
 
-def corrupt_error(path: str | Path, reason: str) -> InputError:
-    """The InputError for a corrupt image under ``on_corrupt="error"``."""
-    return InputError(
-        f"corrupt image: {path} ({reason}); remove or replace it, or use on_corrupt='skip'"
-    )
+def corrupt_problem(path: str | Path, reason: str) -> Problem:
+    """What is wrong with a corrupt image file."""
+    return Problem(SKIP_CORRUPT, f"corrupt image: {path} ({reason})", "remove or replace it")
+
+
+def corrupt_error(path: str | Path, reason: str) -> UnreadableFile:
+    """The error for a corrupt image under ``on_corrupt="error"`` (the line ends with
+    ``{on_corrupt=skip}``)."""
+    return corrupt_problem(path, reason).error()
 
 
 class FileReader:
@@ -128,8 +133,8 @@ class FileReader:
             return decode_image(path)
         except FileNotFoundError as e:
             raise InputError(f"image file vanished: {path} (it was there when the source was opened)") from e
-        except Exception as e:
-            raise corrupt_error(path, f"{type(e).__name__}: {e}") from e
+        except Exception as e:  # found only now, when skipping is past: the fix alone
+            raise corrupt_problem(path, f"{type(e).__name__}: {e}").error(skippable=False) from e
 
 
 def _walk(root: Path) -> tuple[list[str], Counter]:

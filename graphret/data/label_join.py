@@ -44,7 +44,7 @@ def join_labels(images: ImageSet, labels_csv: str | Path, *, options: CsvOptions
     opts = options or CsvOptions()
     table = read_label_table(labels_csv, options=opts)
     if table.labels is None:
-        raise InputError(f"{table.path} has no label columns to join; name them with CsvOptions.label_columns")
+        raise InputError(f"{table.path} has no label columns to join; name them with {{label_columns}}", param="label_columns")
     sop_col = _sop_column(table.header)
     if sop_col is not None and "SOPInstanceUID" in images.metadata:
         key_of_row = {v.strip(): i for i, v in enumerate(table.columns[sop_col]) if v.strip()}

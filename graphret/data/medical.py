@@ -40,12 +40,16 @@ from graphret.data.dicom_tags import (
     tag_columns,
     tags_of,
 )
-from graphret.data.nifti import VolumeCache, inspect_volume, is_nifti_path, read_slice
+from graphret.data.nifti import (
+    VolumeCache,
+    inspect_volume,
+    is_nifti_path,
+    read_slice,
+)
+from graphret.data.problems import UnreadableFile
 from graphret.errors import InputError
 
 FRAME_CHOICES = ("all", "first", "middle", "last")
-SKIP_BAD_VOLUME = "NIfTI files that cannot be read"
-SKIP_NIFTI_4D = "NIfTI volumes with 4 or more dimensions"
 
 
 @dataclass(frozen=True)
@@ -83,14 +87,14 @@ class MedicalOptions:
                 raise InputError(f"unknown frames choice {self.frames!r}; use {{frames=all}}, first, middle, last or a frame number such as {{frames=0}}", param="frames")
         elif isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
             if frames < 0:
-                raise InputError(f"frames must be a frame number from 0, got {frames} (use e.g. {{frames=0}})", param="frames")
+                raise InputError(f"{{frames}} must be a frame number from 0, got {frames} (use e.g. {{frames=0}})", param="frames")
             frames = int(frames)
         else:
-            raise InputError(f"frames must be all, first, middle, last or a frame number, got {self.frames!r}", param="frames")
+            raise InputError(f"{{frames}} must be all, first, middle, last or a frame number, got {self.frames!r}", param="frames")
         if isinstance(self.slice_axis, bool) or self.slice_axis not in (0, 1, 2):
-            raise InputError(f"slice_axis must be 0, 1 or 2 (an axis of the volume array), got {self.slice_axis!r}; use e.g. {{slice_axis=2}}", param="slice_axis")
+            raise InputError(f"{{slice_axis}} must be 0, 1 or 2 (an axis of the volume array), got {self.slice_axis!r}; use e.g. {{slice_axis=2}}", param="slice_axis")
         if isinstance(self.slice_step, bool) or not isinstance(self.slice_step, (int, np.integer)) or self.slice_step < 1:
-            raise InputError(f"slice_step must be a whole number of at least 1, got {self.slice_step!r}; use e.g. {{slice_step=4}}", param="slice_step")
+            raise InputError(f"{{slice_step}} must be a whole number of at least 1, got {self.slice_step!r}; use e.g. {{slice_step=4}}", param="slice_step")
         return CheckedOptions(window=window, frames=frames, tags=DEFAULT_TAGS + check_tags(self.dicom_tags),
                               slice_axis=int(self.slice_axis), slice_step=int(self.slice_step), verify=bool(self.verify))
 
@@ -204,7 +208,7 @@ def expand_files(paths: Sequence[str], options: MedicalOptions | None, *, on_cor
             info = inspect_file(path, window=opts.window, verify=opts.verify)
             if info.problem is not None:
                 if on_corrupt == "error" and not (pass_over_no_pixels and info.problem.kind == SKIP_NO_PIXELS):
-                    raise InputError(info.problem.message, param="on_corrupt")
+                    raise info.problem.error()
                 skipped[info.problem.kind] += 1
                 continue
             texts = tags_of(info.header, opts.tags)
@@ -216,10 +220,10 @@ def expand_files(paths: Sequence[str], options: MedicalOptions | None, *, on_cor
             continue
         try:
             vol = inspect_volume(path, axis=opts.slice_axis, step=opts.slice_step, window=opts.window)
-        except InputError as error:
+        except UnreadableFile as error:
             if on_corrupt == "error":
                 raise
-            skipped[SKIP_NIFTI_4D if "-D NIfTI volume" in str(error) else SKIP_BAD_VOLUME] += 1
+            skipped[error.problem.kind] += 1
             continue
         width = max(3, len(str(vol.shape[opts.slice_axis] - 1)))
         for s in vol.slices:

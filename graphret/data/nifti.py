@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from graphret.data.dicom_pixels import Window, voi_linear
-from graphret.errors import InputError
+from graphret.data.problems import Problem, UnreadableFile
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+SKIP_BAD_VOLUME = "NIfTI files that cannot be read"
+SKIP_NIFTI_4D = "NIfTI volumes with 4 or more dimensions"
 
 
 def is_nifti_path(path: str | Path) -> bool:
@@ -59,25 +61,25 @@ def _load(path: str | Path):
         return nib.load(str(path))
     except Exception as error:  # noqa: BLE001 - nibabel raises many kinds for bad files
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read NIfTI file {path} ({first}); replace it, or use {{on_corrupt=skip}}", param="on_corrupt") from None
+        raise Problem(SKIP_BAD_VOLUME, f"cannot read NIfTI file {path} ({first})", "replace it").error() from None
 
 
 def volume_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
     """The shape as 3-D: trailing axes of length 1 dropped, a 2-D image given a third axis of
-    1; an InputError for 4 or more real dimensions."""
+    1; an :class:`~graphret.data.problems.UnreadableFile` error for 4 or more real dimensions."""
     dims = list(shape)
     while len(dims) > 3 and dims[-1] == 1:
         dims.pop()
     if len(dims) > 3:
-        raise InputError(
-            f"{path} is a {len(dims)}-D NIfTI volume {tuple(int(d) for d in shape)}; graphret reads 2-D "
-            "and 3-D volumes: split it into 3-D volumes first (e.g. nibabel's four_to_three)",
-            param="on_corrupt",
-        )
+        raise Problem(
+            SKIP_NIFTI_4D,
+            f"{path} is a {len(dims)}-D NIfTI volume {tuple(int(d) for d in shape)}; graphret reads 2-D and 3-D volumes",
+            "split it into 3-D volumes first (e.g. nibabel's four_to_three)",
+        ).error()
     if len(dims) == 2:
         dims.append(1)
     if len(dims) != 3:
-        raise InputError(f"{path} has {len(dims)} dimension(s); a NIfTI image needs 2 or 3", param="on_corrupt")
+        raise Problem(SKIP_BAD_VOLUME, f"{path} has {len(dims)} dimension(s) and a NIfTI image needs 2 or 3", "replace it").error()
     return (int(dims[0]), int(dims[1]), int(dims[2]))
 
 
@@ -92,11 +94,11 @@ def inspect_volume(path: str | Path, *, axis: int, step: int, window: Window) ->
     shape3 = volume_shape(path, tuple(img.shape))
     try:
         data = volume_data(img, shape3)
-    except InputError:
+    except UnreadableFile:
         raise
     except Exception as error:  # noqa: BLE001 - truncated gzip, short file ...
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read the voxels of NIfTI file {path} ({first}); replace it, or use {{on_corrupt=skip}}", param="on_corrupt") from None
+        raise Problem(SKIP_BAD_VOLUME, f"cannot read the voxels of NIfTI file {path} ({first})", "replace it").error() from None
     finite = data[np.isfinite(data)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     if window.mode == "file":

@@ -161,7 +161,7 @@ def open_source(
     medical.checked()
     if group_column is not None:
         if not isinstance(group_column, str) or not group_column.strip():
-            raise InputError(f"group_column must be a column name, got {group_column!r}", param="group_column")
+            raise InputError(f"{{group_column}} must be a column name, got {group_column!r}", param="group_column")
         csv = replace(csv or CsvOptions(), group_column=group_column)
     is_demo = spec is None or (not isinstance(spec, Path) and str(spec).strip().lower().partition(":")[0] == "demo")
     if is_demo:

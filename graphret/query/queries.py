@@ -4,7 +4,8 @@
 * a split name of the store (``"test"``): every stored item of that split;
 * a stored id, or a list of them: those items;
 * an image file or a folder of images (a path, or a list of paths): encoded with the store's
-  encoder;
+  encoder; DICOM files give one query per frame and NIfTI volumes one per slice, read with the
+  window and frame choice the store was built with (:func:`medical_options`);
 * an array of codes, (d,) or (q, d): L2-normalised here;
 * store rows (an integer array, ``rows=True``);
 * an :class:`~graphret.data.imageset.ImageSet`: encoded with the store's encoder.
@@ -123,10 +124,22 @@ def _from_split(store: Snapshot, split: str, space: str) -> QuerySet:
     return _from_rows(store, rows, space)
 
 
+def medical_options(store: Snapshot):
+    """How DICOM and NIfTI query files become images: as the store's own items did (the window,
+    frames and NIfTI slicing its build recorded), else the defaults (the file's window, every
+    frame, every slice along axis 2)."""
+    from graphret.data.medical import MedicalOptions
+
+    params = store.manifest.get("params", {})
+    defaults = MedicalOptions()
+    chosen = {name: params.get(name) for name in ("window", "frames", "slice_axis", "slice_step")}
+    return MedicalOptions(**{name: getattr(defaults, name) if value is None else value for name, value in chosen.items()})
+
+
 def _from_paths(store: Snapshot, paths: Sequence[str], space: str) -> QuerySet:
     from graphret.data.files import image_files
 
-    return _from_images(store, image_files(list(paths)), space)
+    return _from_images(store, image_files(list(paths), medical_options(store)), space)
 
 
 def _detect(store: Snapshot, q: Any) -> str:
