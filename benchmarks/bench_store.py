@@ -146,12 +146,12 @@ def concurrency(work: Path, trials: int, adders: int, per_adder: int, queries: i
         base = _items(path)
         folders = [blob_folder(work / f"c{trial}-{p}", f"t{trial}p{p}-", per_adder, seed=100 * trial + p) for p in range(adders)]
         failures: list[str] = []
-        answered = [0]
+        answered, during = [0], [0]
         versions: set[int] = set()
         stop = threading.Event()
 
-        def reader():
-            while not stop.is_set() and answered[0] < queries:
+        def reader():  # until every add has finished, and at least `queries` answers
+            while not stop.is_set() or answered[0] < queries:
                 try:
                     snap = open_store(path)
                     res = search(snap, snap.codes()[:4], k=5, mode="flat")
@@ -159,6 +159,7 @@ def concurrency(work: Path, trials: int, adders: int, per_adder: int, queries: i
                         raise RuntimeError("torn read")
                     versions.add(snap.version)
                     answered[0] += 1
+                    during[0] += not stop.is_set()
                 except Exception as error:  # noqa: BLE001
                     failures.append(repr(error))
 
@@ -170,13 +171,12 @@ def concurrency(work: Path, trials: int, adders: int, per_adder: int, queries: i
                  for f in folders]
         codes = [p.wait(timeout=900) for p in procs]
         adds_seconds = time.perf_counter() - started
-        while answered[0] < queries and not failures:  # finish the queries on the final version
-            time.sleep(0.05)
         stop.set()
         thread.join()
         final = _items(path)
         results.append({"trial": trial, "exit_codes": codes, "items_added": final - base, "expected": adders * per_adder,
-                        "queries": answered[0], "query_failures": len(failures), "versions_seen": sorted(versions),
+                        "queries": answered[0], "queries_during_adds": during[0], "query_failures": len(failures),
+                        "versions_seen": sorted(versions),
                         "adds_seconds": round(adds_seconds, 1), "failure_examples": failures[:3]})
         log(f"concurrency trial {trial + 1}: {results[-1]}")
         shutil.rmtree(path, ignore_errors=True)
@@ -360,9 +360,9 @@ def markdown(report: dict) -> str:
     if report.get("concurrency"):
         c = report["concurrency"]
         lines += [f"## Concurrency: {c['adders']} processes adding {c['images_each']} images each at once", "",
-                  "| trial | items added (expected) | queries during the adds | query failures | versions seen | seconds |",
+                  "| trial | items added (expected) | queries (while adds ran) | query failures | versions seen | seconds |",
                   "|---:|---:|---:|---:|---|---:|"]
-        lines += [f"| {t['trial'] + 1} | {t['items_added']} ({t['expected']}) | {t['queries']} | {t['query_failures']} | "
+        lines += [f"| {t['trial'] + 1} | {t['items_added']} ({t['expected']}) | {t['queries']} ({t['queries_during_adds']}) | {t['query_failures']} | "
                   f"{t['versions_seen'][0]}..{t['versions_seen'][-1]} | {t['adds_seconds']} |" for t in c["trials"]]
         lines.append("")
     if report.get("corruption"):
@@ -381,7 +381,8 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/store")
-    parser.add_argument("--parts", default="faults,concurrency,corruption,add_cost")
+    parser.add_argument("--parts", default="faults,concurrency,corruption,add_cost",
+                        help="the parts to run; the others' figures are kept from an earlier store.json in --out")
     parser.add_argument("--rounds", type=int, default=3, help="fault rounds (add, compact, rebuild each)")
     parser.add_argument("--trials", type=int, default=3, help="concurrency trials")
     parser.add_argument("--queries", type=int, default=1000, help="queries per concurrency trial")
@@ -392,7 +393,8 @@ def main() -> None:
     parts = args.parts.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"command": "python benchmarks/bench_store.py " + " ".join(sys.argv[1:]),
+    previous = json.loads((out / "store.json").read_text()) if (out / "store.json").is_file() else {}
+    report: dict = {**previous, "command": "python benchmarks/bench_store.py " + " ".join(sys.argv[1:]),
                     "machine": {"date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(),
                                 "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}}
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:

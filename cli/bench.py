@@ -6,7 +6,9 @@ import click
 
 from graphret.evaluation.bench import BenchConfig
 
-from .common import stderr_logger
+from graphret.errors import GraphretError
+
+from .common import flag_speller, stderr_logger
 from .options import config_options
 
 
@@ -28,6 +30,9 @@ def bench_command(store, version, out, fmt, quiet, **options) -> None:
     if out is not None:
         check_out_dir(out)  # fail before the run, not after it
     result = run_bench(open_store(store, version=version), config, log=stderr_logger(quiet))
+    spell = flag_speller(click.get_current_context().command)
+    for skipped in result.skipped:  # the reasons as this command's flags say them
+        skipped["reason"] = GraphretError(skipped["template"]).render(spell)
     if fmt == "json":
         click.echo(to_json(result), nl=False)
     else:

@@ -10,7 +10,9 @@ import sys
 import click
 
 from graphret import __version__
-from graphret.errors import GraphretError, ParameterError, python_spelling
+from graphret.errors import GraphretError, ParameterError
+
+from .common import flag_speller
 
 
 class GraphretGroup(click.Group):
@@ -28,29 +30,6 @@ class GraphretGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; the store is at its last committed version", err=True)
             sys.exit(130)
-
-
-def flag_speller(command: click.Command | None):
-    """How a library error's parameters read on this command's line: ``k`` -> ``--k`` and
-    ``k=50`` -> ``--k 50`` for the command's options (a flag for a boolean option); a
-    parameter the command has no option for keeps its Python spelling."""
-    flags: dict[str, tuple[str, bool]] = {}
-    for param in getattr(command, "params", []):
-        if isinstance(param, click.Option) and param.name:
-            longest = max(param.opts, key=len)
-            flags[param.name] = (longest, bool(param.is_flag))
-        elif isinstance(param, click.Argument) and param.name:
-            flags[param.name] = (param.human_readable_name, False)
-
-    def spell(name: str, value: str | None) -> str:
-        if name not in flags:
-            return python_spelling(name, value)
-        flag, is_flag = flags[name]
-        if value is None or is_flag:
-            return flag
-        return f"{flag} {value}"
-
-    return spell
 
 
 @click.group(cls=GraphretGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

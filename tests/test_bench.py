@@ -164,8 +164,8 @@ def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_r
     graphret.build_from_codes(codes, path, labels=labels, class_names=["common", "rare"], splits=splits, k=4)
     result = run_bench(open_store(path), k=10, n_single=2, reps=1, curve_k=10)
     assert [r["mode"] for r in result.rows] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat"]
-    assert result.skipped == [{"mode": "class (kNN vote)",
-                               "reason": "the predicted class 'rare' has only 6 archive items; use k=6 or less"}]
+    assert [(x["mode"], x["reason"]) for x in result.skipped] == [
+        ("class (kNN vote)", "the predicted class 'rare' has only 6 archive items; use k=6 or less")]
     assert result.row("flat")["P@10"] == pytest.approx((8 * 1.0 + 4 * 0.6) / 12)  # the 4 rare queries: 6 rare of 10
 
     r = CliRunner().invoke(main, ["bench", str(path), "--k", "10", "--single", "2", "-q"])
@@ -175,3 +175,16 @@ def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_r
     assert [line.split("  ")[0] for line in table[2:]] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat",
                                                            "class (kNN vote)"]
     assert table[-1].split()[-1] == "unavailable"
+
+
+def test_cli_reports_an_unavailable_mode_with_its_flags(tmp_path):
+    """A class of 10 archive items cannot answer K = 12 in class mode: that mode is reported as
+    unavailable, the reason spelled with the command's flags, and flat still runs."""
+    path = tmp_path / "small-classes"
+    graphret.build(blob_images(n_per_class=15, n_classes=3, seed=5), str(path), k=4, communities=(), encoder="pixels",
+                   image_size=16, dim=8)
+    r = CliRunner().invoke(main, ["bench", str(path), "--k", "12", "--modes", "class,flat", "--single", "0", "-q"])
+    assert r.exit_code == 0, r.output
+    skipped = [line for line in r.output.splitlines() if line.startswith("skipped class")]
+    assert len(skipped) == 1 and "use --k " in skipped[0] and "k=" not in skipped[0], r.output
+    assert any(line.startswith("flat ") for line in r.output.splitlines())

@@ -477,7 +477,7 @@ def run_bench(store: Snapshot, config: BenchConfig | None = None, *, log=lambda 
         try:
             found, scanned, best, latencies = _timed(run, plan, cfg, n_single)
         except GraphretError as error:
-            skipped.append({"mode": spec.name, "reason": str(error)})
+            skipped.append({"mode": spec.name, "reason": str(error), "template": error.template})
             log(f"  skipped: {error}")
             continue
         deep = found
