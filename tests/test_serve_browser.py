@@ -131,7 +131,7 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
     before = searches(driver)
     cards[2].click()
     wait(driver, lambda d: searches(d) > before)
-    assert driver.find_element(By.ID, "query-caption").text == chosen
+    assert driver.find_element(By.CSS_SELECTOR, "#query-caption .query-id").text == chosen
     ids = [card.get_attribute("data-id") for card in results(driver)]
     assert len(ids) == K and chosen not in ids
     wait(driver, lambda d: d.find_element(By.ID, "query-details").text != "")  # its label, split, metadata
@@ -173,5 +173,5 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
     exemplar.click()
     wait(driver, lambda d: searches(d) > before)
     assert driver.find_element(By.ID, "search-view").is_displayed()
-    assert driver.find_element(By.ID, "query-caption").text == exemplar_id
+    assert driver.find_element(By.CSS_SELECTOR, "#query-caption .query-id").text == exemplar_id
     assert len(results(driver)) == K

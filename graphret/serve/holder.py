@@ -49,6 +49,7 @@ class View:
         self._cache_locks: dict[str, threading.Lock] = {}
         self._cache_guard = threading.Lock()
         self._analysis = None
+        self._warmed: set[tuple] = set()
         self._cache: dict[str, Any] = {}
         self._thumbnails: OrderedDict[int, bytes | None] = OrderedDict()
 
@@ -65,10 +66,10 @@ class View:
         whole by one query per mode before any request shares it."""
         with self._search_lock:
             key = (space, None if archive is None else tuple(archive), communities)
-            fresh = key not in self.store._searchers  # noqa: SLF001 - the Store's own cache, read only
             searcher = self.store.searcher(space=space, archive=archive, communities=communities)
-            if fresh:
+            if key not in self._warmed:
                 _warm(searcher)
+                self._warmed.add(key)
             return searcher
 
     def analysis(self):
@@ -143,6 +144,16 @@ class StoreHolder:
         if len(view.store):
             view.searcher()
         return view
+
+    @property
+    def view(self) -> View:
+        """The view requests read now (without looking for a newer version)."""
+        return self._view
+
+    def is_current(self) -> bool:
+        """True when the view is the newest committed version (or cannot move: format 1)."""
+        view = self._view
+        return view.snapshot.read_only or newest_version(self.path) in (None, view.version)
 
     def current(self) -> View:
         """The view a request reads, after moving to the newest committed version when one is

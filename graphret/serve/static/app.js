@@ -196,8 +196,9 @@ function showQuery(query) {
   details.replaceChildren();
   if (query.kind === "id") {
     image.hidden = false; dicom.hidden = true;
-    image.src = itemPath(query.id) + "/image";
-    $("query-caption").textContent = query.id;
+    image.src = itemPath(query.id) + "/thumbnail";  // from the store: viewable when the sources have moved
+    const full = el("a", {href: itemPath(query.id) + "/image", target: "_blank", rel: "noopener", text: "full image"});
+    $("query-caption").replaceChildren(el("span", {class: "query-id", text: query.id}), " · ", full);
     api(itemPath(query.id)).then((item) => {
       const rows = [["label", labelText(item.label)], ["split", item.split]];
       for (const [method, c] of Object.entries(item.communities)) rows.push([method, String(c)]);
@@ -208,7 +209,7 @@ function showQuery(query) {
     const isDicom = /\.(dcm|dicom)$/i.test(query.file.name) || query.file.type === "application/dicom";
     image.hidden = isDicom; dicom.hidden = !isDicom;
     if (!isDicom) image.src = URL.createObjectURL(query.file);
-    $("query-caption").textContent = query.file.name + " (uploaded)";
+    $("query-caption").replaceChildren(el("span", {class: "query-id", text: query.file.name}), " (uploaded)");
   }
 }
 
