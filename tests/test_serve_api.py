@@ -67,7 +67,7 @@ def test_health_and_store_summary(client, store):
     assert summary["splits"] == {"test": 12, "train": 42, "val": 6}
     assert summary["filters"]["label"] == ["class0", "class1", "class2"]
     assert summary["filters"]["split"] == ["test", "train", "val"]
-    assert summary["thumbnails"] is True and summary["writable"] is True
+    assert summary["thumbnails"] is True and summary["writable"] is True and summary["classifier"] is False
     assert summary["limits"]["max_k"] == 50
     assert [v["version"] for v in client.get("/versions").json()["versions"]] == [1]
 

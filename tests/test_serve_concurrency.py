@@ -1,6 +1,7 @@
 """Many readers at once while adds run: every answer comes from one committed version (and is
 exactly the library's answer on that version), and adds that arrive together all land."""
 
+import json
 import threading
 
 import httpx
@@ -82,3 +83,16 @@ def test_the_server_moves_to_a_version_another_process_committed(tmp_path):
         detail = c.get("/items/outside-2").json()
         assert detail["added"] is True and detail["version"] == 2
         assert np.isfinite(c.post("/search", json={"ids": ["outside-2"], "k": 3}).json()["queries"][0]["results"][0]["score"])
+
+
+def test_a_newer_version_that_cannot_be_read_leaves_the_server_on_its_version(tmp_path):
+    path = build_blob_store(tmp_path / "store")
+    versions = path / "_versions"
+    manifest = json.loads((versions / "00000001.json").read_text())
+    manifest.update(version=2, parent=1)
+    manifest["tables"]["items"][0]["sha256"] = "0" * 64  # a damaged version 2: its items fail their checksum
+    with live_server(path) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        (versions / "00000002.json").write_text(json.dumps(manifest))
+        for _ in range(3):  # tried once, then not again
+            assert c.get("/health").json() == {"status": "ok", "version": 1, "items": 60}
+        assert c.post("/search", json=QUERY).json()["version"] == 1

@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+from graphret.serve.run import KEEP_ALIVE
+
 __all__ = ["BackgroundServer"]
 
 
@@ -32,7 +34,7 @@ class BackgroundServer:
         import uvicorn
 
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", timeout_keep_alive=30)
+                                lifespan="off", timeout_keep_alive=KEEP_ALIVE)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"graphret-serve-{self.port}", daemon=True)

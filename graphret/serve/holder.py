@@ -137,6 +137,7 @@ class StoreHolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._opening = threading.Lock()
+        self._unreadable: int | None = None  # a newer version that failed to open (not retried)
         self._view = self._open()
 
     def _open(self) -> View:
@@ -153,7 +154,7 @@ class StoreHolder:
     def is_current(self) -> bool:
         """True when the view is the newest committed version (or cannot move: format 1)."""
         view = self._view
-        return view.snapshot.read_only or newest_version(self.path) in (None, view.version)
+        return view.snapshot.read_only or newest_version(self.path) in (None, view.version, self._unreadable)
 
     def current(self) -> View:
         """The view a request reads, after moving to the newest committed version when one is
@@ -162,11 +163,12 @@ class StoreHolder:
         if view.snapshot.read_only:  # a format 1 store has no versions to move between
             return view
         newest = newest_version(self.path)
-        if newest is not None and newest != view.version and self._opening.acquire(blocking=False):
+        if newest not in (None, view.version, self._unreadable) and self._opening.acquire(blocking=False):
             try:
                 if newest_version(self.path) != self._view.version:
                     self._view = self._open()
             except GraphretError as error:  # a newer version that cannot be read: keep serving this one
+                self._unreadable = newest
                 log.warning("staying on version %s of %s: %s", view.version, self.path, error)
             finally:
                 self._opening.release()

@@ -131,6 +131,7 @@ class StoreSummary(BaseModel):
     splits: dict[str, int]
     filters: dict[str, list[Any] | None] = Field(description="Filterable columns, with their values where there are few.")
     encoder: str | None
+    classifier: bool = Field(description="The encoder has a classifier (class mode can use it; otherwise class_source=knn).")
     source: str | None
     thumbnails: bool
     writable: bool

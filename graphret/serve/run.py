@@ -9,7 +9,10 @@ from typing import Callable
 from graphret.serve.app import create_app
 from graphret.serve.config import LOOPBACK, ServeConfig
 
-__all__ = ["serve"]
+__all__ = ["serve", "KEEP_ALIVE"]
+
+#: seconds an idle keep-alive connection stays open
+KEEP_ALIVE = 30
 
 
 def serve(store: str | Path, config: ServeConfig | None = None, *, log: Callable[[str], None] = print) -> None:
@@ -21,4 +24,6 @@ def serve(store: str | Path, config: ServeConfig | None = None, *, log: Callable
     mode = "read-write (adds need the write token)" if config.writable else "read-only"
     exposed = "" if config.host in (LOOPBACK, "localhost", "::1") else " -- reachable from the network"
     log(f"serving {store} (version {app.state.holder.describe()['version']}, {mode}) on http://{config.host}:{config.port}/{exposed}")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    # keep idle connections 30 s (uvicorn's default is 5): a busy client that reuses a connection
+    # a little late would otherwise race the server closing it and see a reset
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False, timeout_keep_alive=KEEP_ALIVE)

@@ -3,8 +3,8 @@
 An upload must be an image: PNG, JPEG, TIFF, BMP, GIF or WebP that Pillow decodes, or a DICOM
 file (the ``DICM`` marker after the 128-byte preamble) that graphret's DICOM reader decodes
 with the store's defaults (the file's window, every frame).  Anything else is an
-:class:`UploadError` (HTTP 415); an image larger than ``max_pixels`` is refused before it is
-decoded.  Query uploads are decoded in memory (DICOM through a temporary file that is removed at
+:class:`UploadError` (HTTP 415); an image larger than ``max_pixels`` (a DICOM file with frames
+that large, or more than :data:`MAX_FRAMES` of them) is refused before it is decoded (413).  Query uploads are decoded in memory (DICOM through a temporary file that is removed at
 once); uploads to add are kept as files under the uploads folder, so the stored paths stay valid.
 """
 
@@ -25,8 +25,10 @@ from graphret.data.folder import pil_to_array
 from graphret.data.imageset import ImageSet
 from graphret.errors import GraphretError, InputError
 
-__all__ = ["Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name"]
+__all__ = ["MAX_FRAMES", "Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name"]
 
+#: most frames one uploaded DICOM file may hold
+MAX_FRAMES = 64
 PIL_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF", "BMP", "GIF", "WEBP"})
 _SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "WEBP": ".webp"}
 
@@ -80,7 +82,23 @@ def _pil_pixels(upload: Upload, max_pixels: int) -> np.ndarray:
                           "upload PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM") from None
 
 
-def _dicom_images(path: Path, name: str, max_pixels: int) -> ImageSet:
+def _check_dicom_size(path: Path, name: str, max_pixels: int) -> None:
+    """Refuse, from the header alone, frames over ``max_pixels`` or more than :data:`MAX_FRAMES`."""
+    from graphret.data.dicom_files import frame_count, read_header
+
+    try:
+        header = read_header(path)
+        rows, columns = int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0)
+        frames = frame_count(header)
+    except Exception:  # noqa: BLE001 - an unreadable header is the reader's to report
+        return
+    if rows * columns > max_pixels:
+        raise TooLarge(f"{name} has {columns}x{rows} pixel frames, over the server's limit of {max_pixels}")
+    if frames > MAX_FRAMES:
+        raise TooLarge(f"{name} has {frames} frames; upload at most {MAX_FRAMES} frames per file")
+
+
+def _dicom_images(path: Path, name: str) -> ImageSet:
     try:
         images = SourceConfig(split=False, on_corrupt="error").open(str(path))
     except GraphretError as error:
@@ -99,12 +117,9 @@ def decode_upload(upload: Upload, *, max_pixels: int) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="graphret-upload-") as folder:
         path = Path(folder) / "upload.dcm"
         path.write_bytes(upload.data)
-        images = _dicom_images(path, upload.name, max_pixels)
-        pixels = [np.asarray(images.image(i)) for i in range(len(images))]
-    for array in pixels:
-        if array.shape[0] * array.shape[1] > max_pixels:
-            raise TooLarge(f"{upload.name} has {array.shape[1]}x{array.shape[0]} pixel frames, over the server's limit of {max_pixels}")
-    return pixels
+        _check_dicom_size(path, upload.name, max_pixels)
+        images = _dicom_images(path, upload.name)
+        return [np.asarray(images.image(i)) for i in range(len(images))]
 
 
 def query_images(uploads: list[Upload], *, max_pixels: int) -> ImageSet:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends
 
+from graphret.query.classfilter import has_classifier
 from graphret.query.filters import filterable_columns
 from graphret.query.searcher import MODES, default_mode
 from graphret.serve.config import ServeConfig
@@ -61,6 +62,7 @@ def store_summary(view: View = Depends(current_view), config: ServeConfig = Depe
         "splits": {str(s): int(c) for s, c in zip(splits, counts)},
         "filters": view.cached("filters", lambda: _filters(view)),
         "encoder": manifest.get("encoder", {}).get("name"),
+        "classifier": has_classifier(snapshot),
         "source": manifest.get("source", {}).get("spec"),
         "thumbnails": snapshot.has_thumbnails,
         "writable": config.writable,

@@ -105,6 +105,7 @@ function options(mode) {
   const opts = {k: parseInt($("k").value, 10) || 10, mode: mode || $("mode").value, where: filters()};
   if (state.store.community_methods.length) opts.communities = $("communities").value;
   if (state.store.spaces.length > 1) opts.space = $("space").value;
+  if (opts.mode === "class" && !state.store.classifier) opts.class_source = "knn";  // a kNN vote where there is no classifier
   return opts;
 }
 
