@@ -213,7 +213,8 @@ def markdown(report: dict) -> str:
         "# Serving cost: `graphret serve` against in-process `store.search`",
         "",
         f"{report['date']} on {report['machine']['cpu']} ({report['machine']['cores']} cores shared by the server and the "
-        f"load generator), Python {report['machine']['python']}.  Store: {report['store']['items']} MedNIST images, "
+        f"load generator; load average {report['machine'].get('load_average_at_start', ['?'])[0]} at the start, from other "
+        f"work on the machine), Python {report['machine']['python']}.  Store: {report['store']['items']} MedNIST images, "
         f"{report['store']['encoder']} codes, thumbnails table {report['store']['thumbnail_mib']} MiB.  "
         f"{report['queries']} stored test images as queries, k = {report['k']}; each level at most "
         f"{report['bound']['requests']} requests or {report['bound']['max_seconds']} s.",
@@ -242,7 +243,10 @@ def markdown(report: dict) -> str:
         f"and searches read versions {adds['versions_seen']}.",
         "",
         "The ratio columns divide the served figure by the in-process one: queries/s below 1 and latency above 1 are the",
-        "cost of HTTP, JSON and the server's threads, with the load generator on the same two cores.",
+        "cost of HTTP, JSON and the server's threads, with the load generator on the same two cores.  With one client the",
+        "latency ratio is that cost per request; with 8 and 32 the server is saturated (queries/s stays about level) and",
+        "latency is mostly waiting in line: about clients / queries/s.  While adding, each add encodes, links and commits",
+        "its images, and the server opens and warms every new version, on the same two cores.",
     ]
     shots = report.get("screenshots") or []
     if shots:
@@ -284,7 +288,8 @@ def main() -> None:
         report.update({
             "date": _dt.date.today().isoformat(),
             "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
-            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
             "store": {"items": len(store), "encoder": store.manifest["encoder"]["name"], "thumbnail_mib": round(thumbnails / 2**20, 1)},
             "queries": len(queries), "k": args.k, "bound": {"requests": args.requests, "max_seconds": args.max_seconds},
             "modes": {},
