@@ -54,10 +54,11 @@ def _register() -> None:
         versions_command,
     )
     from .query import query_command
+    from .serve import serve_command
     from .train import train_command
 
     for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command,
-                    verify_command, compact_command, vacuum_command, upgrade_command, versions_command):
+                    verify_command, compact_command, vacuum_command, upgrade_command, versions_command, serve_command):
         main.add_command(command)
 
 

@@ -12,7 +12,8 @@ inside the best community, or search flat, by class, or by probing communities.
 
 The layers, lowest first (each imports only those below it): ``errors``, ``atomic``,
 ``params`` -> ``data``, ``metrics`` -> ``encoders``, ``graph``, ``communities`` -> ``store`` ->
-``query``, ``analysis``, ``evaluation`` -> ``api`` (build, add, the Store) -> ``cli``.
+``query``, ``analysis``, ``evaluation`` -> ``api`` (build, add, the Store) -> ``serve`` (the HTTP
+service and web page) -> ``cli``.
 The names below are imported on first use, so ``import graphret`` stays cheap.
 """
 

@@ -46,6 +46,7 @@ from graphret.graph.knn import exact_search
 from graphret.store.items import new_items_table
 from graphret.store.read import Snapshot
 from graphret.store.schema import LEGACY_FORMAT_VERSION
+from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE, thumbnails_table
 from graphret.store.versions import read_manifest
 from graphret.store.write import Appended, append_version
 
@@ -193,6 +194,15 @@ def _manifest_after_add(store: Snapshot, images: ImageSet, source_text: str, con
             "added": list(manifest.get("added", [])) + [record], "updated": now}
 
 
+def _thumbnails(store: Snapshot, images: ImageSet, n_old: int) -> pa.Table | None:
+    """Thumbnails of the new items at the size the store was built with (the default for a
+    store that predates them); None when the store keeps none (``thumbnail_size=0``)."""
+    size = int(store.manifest.get("params", {}).get("thumbnail_size", DEFAULT_THUMBNAIL_SIZE) or 0)
+    if size <= 0:
+        return None
+    return thumbnails_table(len(images), images.image, first_row=n_old, size=size)
+
+
 def _check_new_ids(store: Snapshot, images: ImageSet) -> None:
     clash = [i for i in images.ids if i in store.row_of_id]
     if clash:
@@ -243,7 +253,8 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
             "communities": {method: info[method]["n_communities"] for method in store.community_methods},
             "dropped_metadata": dropped,
         })
-        return Appended(items=new_items, edges=edges_arrow(src, dst, w), communities=communities, manifest=manifest)
+        return Appended(items=new_items, edges=edges_arrow(src, dst, w), communities=communities, manifest=manifest,
+                        thumbnails=_thumbnails(store, images, n_old))
 
     log(f"writing a new version of {store_path}")
     summary["version"] = append_version(store_path, make)

@@ -30,6 +30,7 @@ from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
+from graphret.store.thumbnails import thumbnails_table
 from graphret.store.write import StoreContent, check_store_target, write_store
 
 __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_ENCODER", "DEFAULT_ENCODER_OPTIONS",
@@ -150,9 +151,11 @@ def _community_info(graph, partitions: Mapping[str, Partition], config: BuildCon
 
 
 def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: BuildConfig, *, spec: str | None,
-                     encoder_info: dict[str, Any], write_encoder: Callable[[Path], None] | None, clock: _Clock, log: Log) -> Path:
+                     encoder_info: dict[str, Any], write_encoder: Callable[[Path], None] | None, clock: _Clock, log: Log,
+                     thumbnails: pa.Table | None = None) -> Path:
     """The graph and communities over the archive of ``images`` (codes ``encoded``), the
-    manifest, and the store written at ``output``: the part of a build after encoding."""
+    manifest, and the store written at ``output`` (with ``thumbnails`` where given): the part
+    of a build after encoding."""
     archive = archive_splits(images.splits)
     rows = np.arange(len(images)) if archive == ["all"] else images.indices_of(archive)
     log(f"{config.graph.knn} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
@@ -201,6 +204,7 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         dendrogram=None if cnm is None else cnm.dendrogram_table(),
         write_encoder=write_encoder,
         manifest=manifest,
+        thumbnails=thumbnails,
     ), overwrite=config.overwrite)
     log(f"wrote {output}: {n} items, {len(src)} edges, " + ", ".join(f"{m} {p.n_communities} communities" for m, p in partitions.items()))
     return output
@@ -236,6 +240,11 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
     log(f"encoding {len(images)} images with {encoder.description}")
     encoded = encoder.encode(images)
     clock.step("encode")
+    thumbnails = None
+    if config.thumbnail_size:
+        log(f"thumbnails of {len(images)} images ({config.thumbnail_size} px)")
+        thumbnails = thumbnails_table(len(images), images.image, size=config.thumbnail_size)
+        clock.step("thumbnails")
 
     spec = str(source) if isinstance(source, (str, Path)) else ("demo" if source is None else images.source)
     encoder_info = {
@@ -247,7 +256,7 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
         "classifier": encoder.has_classifier,
     }
     return _index_and_write(images, encoded, output, config, spec=spec, encoder_info=encoder_info,
-                            write_encoder=encoder.save, clock=clock, log=log)
+                            write_encoder=encoder.save, clock=clock, log=log, thumbnails=thumbnails)
 
 
 def _labels_of(labels: Any, class_names: Sequence[str] | None, n: int) -> tuple[np.ndarray | None, list[str], str]:

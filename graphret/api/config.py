@@ -16,6 +16,7 @@ from graphret.data.config import SourceConfig
 from graphret.encoders.config import EncoderConfig, TrainingConfig
 from graphret.graph.config import GraphConfig
 from graphret.params import flat_options, nested_update, param, validate
+from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE
 
 __all__ = ["BuildConfig", "AddConfig"]
 
@@ -32,6 +33,9 @@ class BuildConfig:
     model: str | None = param(None, help="A saved encoder file to use instead of training one.")
     seed: int = param(0, min=0, help="Seed of the split, the demo set, the encoder's training and the community methods.")
     overwrite: bool = param(False, help="Replace an existing store at the output path.")
+    thumbnail_size: int = param(DEFAULT_THUMBNAIL_SIZE, min=0, max=512,
+                                help="Side in pixels of the small PNG stored per image, so viewers show items after "
+                                "their sources move (0: none).")
 
     def __post_init__(self) -> None:
         validate(self)

@@ -45,12 +45,11 @@ def compact(folder: str | Path) -> int:
     def change(writer: Writer) -> dict[str, Any]:
         base = Snapshot(writer.folder, version=writer.base_number)
         tables = dict(base.manifest["tables"])
+        readers = {"items": lambda: base.items, "edges": lambda: base.edges, "communities": lambda: base.communities,
+                   "dendrogram": lambda: base.dendrogram, "thumbnails": lambda: base.thumbnails}
         for name, entries in base.manifest["tables"].items():
             if len(entries) > 1:
-                table = {"items": base.items, "edges": base.edges, "communities": base.communities}.get(name)
-                if table is None:
-                    table = base.dendrogram
-                tables[name] = [writer.write_table(name, table)]
+                tables[name] = [writer.write_table(name, readers[name]())]
         return {**{k: v for k, v in base.manifest.items() if k != "tables"}, "tables": tables}
 
     return write_version(folder, change, operation="compact")

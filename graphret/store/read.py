@@ -26,6 +26,7 @@ from graphret.store.schema import (
     code_column,
     is_code_field,
 )
+from graphret.store.thumbnails import THUMBNAILS_SCHEMA
 from graphret.store.versions import read_manifest
 
 
@@ -203,6 +204,43 @@ class Snapshot:
     def dendrogram(self) -> pa.Table | None:
         entries = self.tables.get("dendrogram")
         return read_table(self.path, entries, "dendrogram") if entries else None
+
+    @property
+    def has_thumbnails(self) -> bool:
+        """True when this version lists a ``thumbnails`` table (stores built before it existed,
+        or from codes, have none)."""
+        return bool(self.tables.get("thumbnails"))
+
+    @cached_property
+    def thumbnails(self) -> pa.Table | None:
+        """The ``thumbnails`` table (``row``, ``png``), read on first use; None without one."""
+        entries = self.tables.get("thumbnails")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "thumbnails")
+        _check_schema(table, THUMBNAILS_SCHEMA, "thumbnails")
+        return table
+
+    @cached_property
+    def _thumbnail_index(self) -> np.ndarray:
+        """Position in the thumbnails table of each item row's thumbnail (-1: none)."""
+        index = np.full(len(self), -1, np.int64)
+        table = self.thumbnails
+        if table is not None and table.num_rows:
+            rows = table.column("row").to_numpy()
+            inside = (rows >= 0) & (rows < len(self))
+            index[rows[inside]] = np.flatnonzero(inside)
+        return index
+
+    def thumbnail(self, row: int) -> bytes | None:
+        """The stored PNG thumbnail of item ``row``, or None (no thumbnails table, or none for
+        this item)."""
+        if not self.has_thumbnails or not 0 <= int(row) < len(self):
+            return None
+        position = int(self._thumbnail_index[int(row)])
+        if position < 0:
+            return None
+        return self.thumbnails.column("png")[position].as_py()
 
     @property
     def encoder_entry(self) -> dict[str, Any] | None:

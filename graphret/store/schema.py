@@ -25,6 +25,8 @@ files.  The tables, each an Arrow IPC file per fragment that any Arrow tool read
 * ``communities``: one row per item in item order, one int32 column per method (``cnm``,
   ``leiden``); -1 for items outside the clustered archive.
 * ``dendrogram``: CNM's merges in order.
+* ``thumbnails`` (optional): ``row`` (item row) and ``png`` (a small PNG of the item, see
+  :mod:`graphret.store.thumbnails`); stores written before it existed have none.
 
 Format 1 (graphret 0.1) kept one ``items.arrow``, ``edges.arrow``, ... and a ``manifest.json``
 at the top of the folder; such a store opens read-only, and ``graphret upgrade`` rewrites it.
@@ -43,7 +45,7 @@ LEGACY_FORMAT_VERSION = 1
 VERSIONS_DIR = "_versions"
 DATA_DIR = "data"
 LOCK_FILE = "_writer.lock"
-TABLES = ("items", "edges", "communities", "dendrogram")
+TABLES = ("items", "edges", "communities", "dendrogram", "thumbnails")
 REQUIRED_TABLES = ("items", "edges", "communities")
 ENCODER = "encoder"
 

@@ -61,6 +61,7 @@ class StoreContent:
     manifest: dict[str, Any]
     dendrogram: pa.Table | None = None
     write_encoder: Callable[[Path], None] | None = None
+    thumbnails: pa.Table | None = None  # row -> small PNG (graphret.store.thumbnails), or None
 
 
 def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False) -> Path:
@@ -80,6 +81,8 @@ def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = 
         }
         if content.dendrogram is not None:
             tables["dendrogram"] = [writer.write_table("dendrogram", content.dendrogram)]
+        if content.thumbnails is not None and content.thumbnails.num_rows:
+            tables["thumbnails"] = [writer.write_table("thumbnails", content.thumbnails)]
         manifest = {**content.manifest, "tables": tables}
         if content.write_encoder is not None:
             encoder = writer.write_file("encoder", content.write_encoder, ".pt")
@@ -104,12 +107,14 @@ def remove_legacy_files(folder: Path) -> None:
 @dataclass
 class Appended:
     """What an add writes: the new items' rows, their edges, their community assignments (in
-    the store's communities schema), and the new manifest (without ``tables``)."""
+    the store's communities schema), the new manifest (without ``tables``) and the new items'
+    thumbnails (rows counted in the whole store; None: none)."""
 
     items: pa.Table
     edges: pa.Table
     communities: pa.Table
     manifest: dict[str, Any]
+    thumbnails: pa.Table | None = None
 
 
 def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> int:
@@ -121,9 +126,10 @@ def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> 
         base = Snapshot(writer.folder, version=writer.base_number)
         appended = make(base)
         tables = {name: list(entries) for name, entries in base.manifest["tables"].items()}
-        for name, table in (("items", appended.items), ("edges", appended.edges), ("communities", appended.communities)):
-            if table.num_rows or name == "items":
-                tables[name].append(writer.write_table(name, table))
+        for name, table in (("items", appended.items), ("edges", appended.edges), ("communities", appended.communities),
+                            ("thumbnails", appended.thumbnails)):
+            if table is not None and (table.num_rows or name == "items"):
+                tables.setdefault(name, []).append(writer.write_table(name, table))
         manifest = dict(appended.manifest)
         manifest["tables"] = tables
         return manifest
