@@ -142,25 +142,37 @@ def smoothed_scores(smoothed: np.ndarray, queries: np.ndarray, rows: np.ndarray)
 
 
 @njit(cache=True)
-def _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, pos, out):
+def _local(sorted_rows, order, j):
+    """Position among the candidates of row j (binary search in the sorted rows), or -1."""
+    lo = 0
+    hi = sorted_rows.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_rows[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < sorted_rows.shape[0] and sorted_rows[lo] == j:
+        return order[lo]
+    return -1
+
+
+@njit(cache=True)
+def _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, out):
     """Per query r: the candidates rows[r] (m of them; -1 = none), S restricted to them,
     f = (1 - a) sum_t (a S)^t y by the iteration f <- a S f + (1 - a) y."""
     m = rows.shape[1]
     for r in range(rows.shape[0]):
-        # local positions of the candidates
-        for b in range(m):
-            j = rows[r, b]
-            if j >= 0:
-                pos[j] = b
-        # restricted adjacency: count, then fill (CSR over local positions)
+        order = np.argsort(rows[r])
+        sorted_rows = rows[r][order]
+        # restricted adjacency (CSR over local positions): count, then fill
         cnt = np.zeros(m + 1, np.int64)
         for b in range(m):
             j = rows[r, b]
             if j < 0:
                 continue
             for p in range(indptr[j], indptr[j + 1]):
-                nb = indices[p]
-                if pos[nb] >= 0 and rows[r, pos[nb]] == nb:
+                if _local(sorted_rows, order, indices[p]) >= 0:
                     cnt[b + 1] += 1
         for b in range(m):
             cnt[b + 1] += cnt[b]
@@ -173,17 +185,17 @@ def _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, pos
             if j < 0:
                 continue
             for p in range(indptr[j], indptr[j + 1]):
-                nb = indices[p]
-                if pos[nb] >= 0 and rows[r, pos[nb]] == nb:
+                loc = _local(sorted_rows, order, indices[p])
+                if loc >= 0:
                     w = weights[p] ** gamma
-                    li[fill[b]] = pos[nb]
+                    li[fill[b]] = loc
                     lw[fill[b]] = w
                     fill[b] += 1
                     deg[b] += w
         for b in range(m):
             deg[b] = 1.0 / np.sqrt(deg[b]) if deg[b] > 0 else 0.0
         f = np.empty(m, np.float64)
-        g = np.empty(m, np.float64)
+        nxt = np.empty(m, np.float64)
         for b in range(m):
             f[b] = (1.0 - alpha) * y[r, b]
         for _ in range(steps - 1):
@@ -191,19 +203,17 @@ def _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, pos
                 acc = 0.0
                 for p in range(cnt[b], cnt[b + 1]):
                     acc += lw[p] * deg[li[p]] * f[li[p]]
-                g[b] = alpha * deg[b] * acc + (1.0 - alpha) * y[r, b]
+                nxt[b] = alpha * deg[b] * acc + (1.0 - alpha) * y[r, b]
             for b in range(m):
-                f[b] = g[b]
+                f[b] = nxt[b]
         for b in range(m):
             out[r, b] = f[b] if rows[r, b] >= 0 else -np.inf
-        for b in range(m):
-            j = rows[r, b]
-            if j >= 0:
-                pos[j] = -1
 
 
 def manifold_ranking(
-    graph: sp.spmatrix,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
     rows: np.ndarray,
     sims: np.ndarray,
     *,
@@ -213,10 +223,11 @@ def manifold_ranking(
     gamma: float = DEFAULT_GAMMA,
 ) -> np.ndarray:
     """Manifold-ranking scores of each query's candidates (the module docstring's first
-    diffusion): ``rows`` (q, m) candidate rows by decreasing cosine ``sims`` (q, m) (-1 / -inf:
-    none); ``y`` = the first ``seeds`` cosines (clipped at 0) to the power ``gamma``; ``steps``
-    terms of the series.  Returns float64 (q, m); candidates the graph does not join to the
-    seeds score ``(1 - a) y``."""
+    diffusion) on the graph ``(indptr, indices, weights)`` (the store's symmetric kNN graph as
+    CSR arrays): ``rows`` (q, m) candidate rows by decreasing cosine ``sims`` (q, m) (-1 /
+    -inf: none); ``y`` = the first ``seeds`` cosines (clipped at 0) to the power ``gamma``;
+    ``steps`` terms of the series.  Returns float64 (q, m); a candidate the graph does not join
+    to the seeds scores ``(1 - a) y``."""
     rows = np.ascontiguousarray(np.atleast_2d(rows), dtype=np.int64)
     sims = np.asarray(np.atleast_2d(sims), dtype=np.float64)
     if rows.shape != sims.shape:
@@ -226,15 +237,18 @@ def manifold_ranking(
     steps = max(_check_steps(steps), 1)
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise InputError(f"{{seeds}} must be a whole number >= 1, got {seeds!r}", param="seeds")
-    G = _graph(graph, graph.shape[0])
-    if rows.size and rows.max() >= G.shape[0]:
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if len(indices) != indptr[-1] or len(weights) != len(indices):
+        raise InputError("the graph's indptr, indices and weights do not fit together; pass graph.indptr, graph.indices, graph.data")
+    if rows.size and rows.max() >= len(indptr) - 1:
         raise InputError("a candidate row lies outside the graph; pass the archive's graph")
     y = np.zeros(rows.shape, np.float64)
     s = min(int(seeds), rows.shape[1])
     y[:, :s] = np.maximum(np.where(rows[:, :s] >= 0, sims[:, :s], 0.0), 0.0) ** gamma
     out = np.empty(rows.shape, np.float64)
-    pos = np.full(G.shape[0], -1, np.int64)
-    _manifold_kernel(G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, rows, y, alpha, steps, gamma, pos, out)
+    _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, out)
     return out
 
 

@@ -49,10 +49,10 @@ __all__ = [
     "DEFAULT_POOL",
 ]
 
-DEFAULT_MAX_DEGREE = 32
+DEFAULT_MAX_DEGREE = 24
 DEFAULT_POOL = 64
-DEFAULT_ALPHA = 1.2
-DEFAULT_PASSES = 1
+DEFAULT_ALPHA = 1.0
+DEFAULT_PASSES = 2
 DEFAULT_EF_CONSTRUCTION = 64
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
@@ -316,7 +316,7 @@ def _check_int(value, name: str, lo: int) -> int:
 
 def build_search_graph(
     codes: np.ndarray,
-    neighbors,
+    neighbors=None,
     *,
     max_degree: int = DEFAULT_MAX_DEGREE,
     pool: int = DEFAULT_POOL,
@@ -324,12 +324,14 @@ def build_search_graph(
     alpha: float = DEFAULT_ALPHA,
     passes: int = DEFAULT_PASSES,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    seed: int = 0,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Walk lists of unit-norm ``codes`` from their kNN lists (see the module docstring).
 
     ``neighbors``: kNN lists ``(n, k)`` int (-1 for none) or the symmetric kNN graph (scipy
-    sparse); ``max_degree``: the most neighbours a node keeps (HNSW's M at layer 0);
+    sparse); None starts from ``max_degree`` random neighbours per node (seeded with ``seed``,
+    Vamana's start; give ``passes`` >= 2 then); ``max_degree``: the most neighbours a node keeps (HNSW's M at layer 0);
     ``pool``: candidates scored per node in the first pass; ``expand``: add neighbours of
     neighbours to them; ``alpha`` >= 1: the pruning relaxation; ``passes``: walk-based
     passes after the first (0: the diversified kNN lists only); ``ef_construction``: the
@@ -353,7 +355,14 @@ def build_search_graph(
         raise InputError(f"{{alpha}} must be a number >= 1, got {alpha!r}", param="alpha") from None
     if not np.isfinite(alpha) or alpha < 1.0:
         raise InputError(f"{{alpha}} must be a number >= 1 (1 = HNSW's rule), got {alpha!r}", param="alpha")
-    nb_ptr, nb_idx = neighbor_lists(neighbors, n)
+    if neighbors is None:
+        rng = np.random.default_rng(seed)
+        r = min(max_degree, n - 1)
+        rand = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, r))) % n  # never the node itself
+        nb_ptr, nb_idx = neighbor_lists(rand, n)
+        expand = False
+    else:
+        nb_ptr, nb_idx = neighbor_lists(neighbors, n)
     n_chunks = min(max(1, int(threads or numba.get_num_threads())) * 4, n)
     alpha2 = alpha * alpha
     f_idx = np.empty((n, max_degree), np.int64)

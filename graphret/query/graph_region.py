@@ -44,8 +44,8 @@ __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 DEFAULT_REGION_EF = 32
 
 # the one definition of each quality term, compiled unchanged (as graphret's CNM does)
-_newman_term = njit(cache=True, inline="always")(newman_term)
-_haq_term = njit(cache=True, inline="always")(haq_term)
+_newman_term = njit(cache=True, inline="always", error_model="numpy")(newman_term)
+_haq_term = njit(cache=True, inline="always", error_model="numpy")(haq_term)
 
 
 @njit(cache=True, inline="always")
@@ -65,23 +65,39 @@ def attach_gain(qcode, e_c, a_c, n_c, w_qc, k_q, W2, g, w_max):
             - _term(qcode, 0.0, k_q, 1.0, W2, g, w_max))
 
 
+# Per-node state of the query being answered, one uint64 per node: the query's stamp in the
+# high 32 bits, and in the low bits TAKEN, or frontier position + FRONT (a node's frontier only
+# matters while its own community grows, and each community grows once per query).
+TAKEN = np.uint64(1)
+FRONT = np.uint64(2)
+LOW = np.uint64(0xFFFFFFFF)
+
+
 @njit(cache=True, inline="always")
-def _available(j, ex, use_allowed, allowed, tstamp, tcur):
-    """May j still be taken: not the query's own row, allowed, not taken yet."""
-    return j != ex and (not use_allowed or allowed[j]) and tstamp[j] != tcur
+def _state(mark, j, stamp):
+    """0: untouched by this query; 1: taken; >= 2: frontier position + 2."""
+    v = mark[j]
+    if (v >> np.uint64(32)) != stamp:
+        return np.uint64(0)
+    return v & LOW
+
+
+@njit(cache=True, inline="always")
+def _returnable(j, ex, use_allowed, allowed):
+    return j != ex and (not use_allowed or allowed[j])
 
 
 @njit(cache=True)
-def best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, tstamp, tcur):
-    """The most similar touched item still available, in community c (c = -2: in any community
-    not marked visited is the caller's job; here any label), ties by smaller row; -1 if none."""
+def best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, mark, stamp):
+    """The most similar touched item still available, in community c (any community when c
+    is -2), ties by smaller row; -1 if none."""
     best = -1
     bs = np.float32(0.0)
     for p in range(n_seen):
         j = seen[p]
         if c != -2 and labels[j] != c:
             continue
-        if not _available(j, ex, use_allowed, allowed, tstamp, tcur):
+        if not _returnable(j, ex, use_allowed, allowed) or _state(mark, j, stamp) == TAKEN:
             continue
         s = seen_s[p]
         if best < 0 or s > bs or (s == bs and j < best):
@@ -90,29 +106,31 @@ def best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, tsta
     return best
 
 
-@njit(cache=True)
-def grow_region(qcode, c, need, g_ptr, g_idx, g_w, degree, labels, wq_nodes, wq_w, n_wq, k_q, W2, g, w_max,
-                seen, seen_s, n_seen, ex, use_allowed, allowed, tstamp, tcur, fstamp, fcur, fpos, f_id, f_w, f_k,
-                gains, out, n_out):
+@njit(cache=True, error_model="numpy")
+def grow_region(qcode, c, need, g_ptr, g_idx, g_w, g_same, degree, labels, wq_nodes, wq_w, n_wq, k_q, W2, g, w_max,
+                seen, seen_s, n_seen, ex, use_allowed, allowed, mark, stamp, f_id, f_w, f_k, gains, out, n_out):
     """Grow R = {q} inside community c (step 3 of the module docstring) until ``need`` more
     items are taken, appending them to ``out`` from ``n_out``; returns the new count.
 
-    ``wq_nodes / wq_w``: q's edges (rows, weights); ``seen / seen_s``: the items the walk
-    touched and their cosines (restarts take the most similar); ``tstamp[j] == tcur``: j is
-    taken.
-    ``fstamp / fcur / fpos / f_*``: scratch for the frontier (members connected to R: row,
-    ``w(j, R)``, ``k_j``); the caller gives each community its own ``fcur``."""
+    ``g_*``: the weighted graph (CSR) and ``g_same[p]``: edge p stays inside its row's
+    community; ``wq_nodes / wq_w``: q's edges; ``seen / seen_s``: the items the walk touched
+    and their cosines (a restart takes the most similar); ``mark / stamp``: the per-node state
+    (see :func:`_state`); ``f_*``: the frontier (members connected to R: row, ``w(j, R)``,
+    ``k_j``)."""
     nf = 0
     for a in range(n_wq):  # q's edges inside c start the frontier
         j = wq_nodes[a]
-        if labels[j] != c or not _available(j, ex, use_allowed, allowed, tstamp, tcur):
+        if labels[j] != c or not _returnable(j, ex, use_allowed, allowed):
             continue
-        if fstamp[j] == fcur:
-            f_w[fpos[j]] += wq_w[a]
-            f_k[fpos[j]] += wq_w[a]
+        st = _state(mark, j, stamp)
+        if st == TAKEN:
+            continue
+        if st >= FRONT:
+            pos = np.int64(st - FRONT)
+            f_w[pos] += wq_w[a]
+            f_k[pos] += wq_w[a]
         else:
-            fstamp[j] = fcur
-            fpos[j] = nf
+            mark[j] = (stamp << np.uint64(32)) | (np.uint64(nf) + FRONT)
             f_id[nf] = j
             f_w[nf] = wq_w[a]
             f_k[nf] = degree[j] + wq_w[a]
@@ -127,7 +145,7 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, degree, labels, wq_nodes, wq_
         kj = 0.0
         if nf == 0:
             # no member connects to R: the most similar touched member of c joins R
-            best = best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, tstamp, tcur)
+            best = best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, mark, stamp)
             if best < 0:
                 break
             kj = degree[best]
@@ -142,39 +160,42 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, degree, labels, wq_nodes, wq_
                 for p in range(nf):
                     gains[p] = (_haq_term(eR + f_w[p], aR + f_k[p], nR + 1.0, W2, g, w_max)
                                 - _haq_term(0.0, f_k[p], 1.0, W2, g, w_max))
-            bp = 0
             bg = gains[0]
             for p in range(1, nf):
-                if gains[p] > bg or (gains[p] == bg and f_id[p] < f_id[bp]):
-                    bg = gains[p]
+                bg = max(bg, gains[p])
+            bp = -1
+            for p in range(nf):  # the best gain; ties: smaller row
+                if gains[p] == bg and (bp < 0 or f_id[p] < f_id[bp]):
                     bp = p
             best = f_id[bp]
             wj = f_w[bp]
             kj = f_k[bp]
-            last = nf - 1  # remove bp from the frontier (swap with the last)
+            last = nf - 1  # remove bp from the frontier (the last member takes its place)
             if bp != last:
-                f_id[bp] = f_id[last]
+                moved = f_id[last]
+                f_id[bp] = moved
                 f_w[bp] = f_w[last]
                 f_k[bp] = f_k[last]
-                fpos[f_id[bp]] = bp
+                mark[moved] = (stamp << np.uint64(32)) | (np.uint64(bp) + FRONT)
             nf -= 1
-        tstamp[best] = tcur
-        fstamp[best] = fcur
-        fpos[best] = -1
+        mark[best] = (stamp << np.uint64(32)) | TAKEN
         out[n_out + got] = best
         got += 1
         eR += wj
         aR += kj
         nR += 1.0
         for p in range(g_ptr[best], g_ptr[best + 1]):
-            nb = g_idx[p]
-            if labels[nb] != c or not _available(nb, ex, use_allowed, allowed, tstamp, tcur):
+            if not g_same[p]:
                 continue
-            if fstamp[nb] == fcur:
-                f_w[fpos[nb]] += g_w[p]
-            else:  # (q's edges were all in the first frontier, so nb has none)
-                fstamp[nb] = fcur
-                fpos[nb] = nf
+            nb = g_idx[p]
+            st = _state(mark, nb, stamp)
+            if st == TAKEN:
+                continue
+            if st >= FRONT:
+                f_w[np.int64(st - FRONT)] += g_w[p]
+            elif _returnable(nb, ex, use_allowed, allowed):
+                # (q's edges were all in the first frontier, so nb has none)
+                mark[nb] = (stamp << np.uint64(32)) | (np.uint64(nf) + FRONT)
                 f_id[nf] = nb
                 f_w[nf] = g_w[p]
                 f_k[nf] = degree[nb]
@@ -182,14 +203,13 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, degree, labels, wq_nodes, wq_
     return n_out + got
 
 
-@njit(cache=True)
-def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, degree, labels,
+@njit(cache=True, error_model="numpy")
+def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                   e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                  stamps, counters, t, tstamps, fstamps, counters2, out_i, out_s, out_n, out_found, out_chosen):
+                  stamps, counters, t, marks, counters2, out_i, out_s, out_n, out_found, out_chosen):
     n = X.shape[0]
     stamp = stamps[t]
-    tstamp = tstamps[t]
-    fstamp = fstamps[t]
+    mark = marks[t]
     cand_s = np.empty(n, np.float32)
     cand_i = np.empty(n, np.int64)
     seen = np.empty(n, np.int64)
@@ -211,7 +231,6 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
     cl = np.empty(kk, np.int64)
     cw = np.empty(kk, np.float64)
     cg = np.empty(kk, np.float64)
-    fpos = np.empty(n, np.int64)
     f_id = np.empty(n, np.int64)
     f_w = np.empty(n, np.float64)
     f_k = np.empty(n, np.float64)
@@ -226,13 +245,11 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
             counters[t] = 0
         counters[t] += np.uint32(1)
         cur = counters[t]
-        # taken / frontier stamps: one value per query for "taken", one per community visited
-        if counters2[t] >= np.uint32(4294967294 - 2 * (C + 2)):
-            tstamp[:] = 0
-            fstamp[:] = 0
+        if counters2[t] >= np.uint64(4294967294):
+            mark[:] = 0
             counters2[t] = 0
-        counters2[t] += np.uint32(1)
-        tcur = counters2[t]
+        counters2[t] += np.uint64(1)
+        qstamp = counters2[t]
         q = Q[r]
         ex = exclude[r]
         m = score_entries(EC, entries, q, n_entry, seed_s, seed_j)
@@ -279,7 +296,7 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
         if n_c > 0:
             out_chosen[r] = cl[0]
         else:
-            j = best_touched(seen, seen_s, n_seen, labels, -2, ex, use_allowed, allowed, tstamp, tcur)
+            j = best_touched(seen, seen_s, n_seen, labels, -2, ex, use_allowed, allowed, mark, qstamp)
             out_chosen[r] = labels[j] if j >= 0 else -1
         # 3./4. grow community by community
         got = 0
@@ -299,7 +316,7 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
                     j = seen[p]
                     if labels[j] >= 0 and cstamp[labels[j]] == visited:
                         continue
-                    if not _available(j, ex, use_allowed, allowed, tstamp, tcur):
+                    if not _returnable(j, ex, use_allowed, allowed) or _state(mark, j, qstamp) == TAKEN:
                         continue
                     if best < 0 or seen_s[p] > bs or (seen_s[p] == bs and j < best):
                         best = j
@@ -307,7 +324,7 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
                 if best < 0:
                     break
                 if labels[best] < 0:  # outside every community: taken by similarity
-                    tstamp[best] = tcur
+                    mark[best] = (qstamp << np.uint64(32)) | TAKEN
                     taken[got] = best
                     got += 1
                 else:
@@ -315,11 +332,9 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
             if c < 0:
                 break
             cstamp[c] = visited
-            counters2[t] += np.uint32(1)
-            fcur = counters2[t]
-            got = grow_region(qcode, c, k - got, g_ptr, g_idx, g_w, degree, labels, wq_nodes, wq_w, n_wq, k_q,
-                              W2, g, w_max, seen, seen_s, n_seen, ex, use_allowed, allowed, tstamp, tcur, fstamp,
-                              fcur, fpos, f_id, f_w, f_k, gains, taken, got)
+            got = grow_region(qcode, c, k - got, g_ptr, g_idx, g_w, g_same, degree, labels, wq_nodes, wq_w, n_wq, k_q,
+                              W2, g, w_max, seen, seen_s, n_seen, ex, use_allowed, allowed, mark, qstamp,
+                              f_id, f_w, f_k, gains, taken, got)
         # cosines of the taken items: known for touched ones, computed for the others
         for b in range(got):
             j = taken[b]
@@ -337,9 +352,9 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
 
 
 @njit(cache=True, parallel=True)
-def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, degree, labels,
+def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                      e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                     stamps, counters, tstamps, fstamps, counters2, out_i, out_s, out_n, out_found, out_chosen):
+                     stamps, counters, marks, counters2, out_i, out_s, out_n, out_found, out_chosen):
     nq = Q.shape[0]
     T = stamps.shape[0]
     step = (nq + T - 1) // T
@@ -347,9 +362,9 @@ def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx,
         lo = t * step
         hi = min(nq, lo + step)
         if lo < hi:
-            _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, degree, labels,
+            _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                           e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                          stamps, counters, t, tstamps, fstamps, counters2, out_i, out_s, out_n, out_found, out_chosen)
+                          stamps, counters, t, marks, counters2, out_i, out_s, out_n, out_found, out_chosen)
 
 
 class RegionGraph:
@@ -391,6 +406,9 @@ class RegionGraph:
             degree = np.where(np.diff(self.indptr) > 0, degree, 0.0)
         self.degree = np.ascontiguousarray(degree, dtype=np.float64)
         self.n = n
+        # per edge: does it stay inside its row's community (growth follows only those)
+        rows = np.repeat(np.arange(n), np.diff(self.indptr))
+        self.same = np.ascontiguousarray((self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0))
 
     @classmethod
     def from_graph(cls, graph, labels, *, quality: str = "newman", resolution: float = 1.0, w_max: float = 1.0,
@@ -417,12 +435,13 @@ class RegionGraph:
 
 
 class _RegionScratch:
+    """Per-thread node states (see :func:`_state`), kept between calls."""
+
     _cache: dict[tuple[int, int], "_RegionScratch"] = {}
 
     def __init__(self, n: int, threads: int) -> None:
-        self.tstamps = np.zeros((threads, n), np.uint32)
-        self.fstamps = np.zeros((threads, n), np.uint32)
-        self.counters = np.zeros(threads, np.uint32)
+        self.marks = np.zeros((threads, n), np.uint64)
+        self.counters = np.zeros(threads, np.uint64)
 
     @classmethod
     def get(cls, n: int, threads: int) -> "_RegionScratch":
@@ -506,13 +525,13 @@ def graph_region_search(
     chosen = np.empty(nq, np.int64)
     args = (codes, queries)
     rest = (w_ptr, w_idx, entries, entry_codes, n_entry, ef, region.indptr, region.indices, region.weights,
-            region.degree, region.labels, region.e, region.a, region.n_c, region.W, region.resolution,
+            region.same, region.degree, region.labels, region.e, region.a, region.n_c, region.W, region.resolution,
             region.w_max, QUALITY_CODES[region.quality], region.knn_k, k, ex, use_allowed, allowed)
     if T == 1:
-        _region_range(*args, 0, nq, *rest, ws.stamps, ws.counters, 0, rs.tstamps, rs.fstamps, rs.counters,
+        _region_range(*args, 0, nq, *rest, ws.stamps, ws.counters, 0, rs.marks, rs.counters,
                       out_i, out_s, out_n, found, chosen)
     else:
-        _region_parallel(*args, *rest, ws.stamps, ws.counters, rs.tstamps, rs.fstamps, rs.counters,
+        _region_parallel(*args, *rest, ws.stamps, ws.counters, rs.marks, rs.counters,
                          out_i, out_s, out_n, found, chosen)
     short = np.flatnonzero(found < k)
     for i in short:  # past every touched item: complete by an exact scan (rare)
