@@ -88,7 +88,7 @@ BUILD_THREADS = 2
 # build-time settings (the recommended defaults)
 WALK = {"max_degree": 24, "alpha": 1.0, "passes": 2, "ef_construction": 64}
 N_ENTRY = 2
-WALK_EFS = (32, 40, 48, 64, 96, 128)
+WALK_EFS = (32, 36, 40, 48, 64, 96, 128, 192)
 REGION_EFS = (8, 16, 32)
 RANK_POOL = 100
 HNSW_EFS = (16, 32, 48, 64, 96, 128, 256)

@@ -249,15 +249,14 @@ def walk_one(X, indptr, indices, q, seed_s, seed_j, n_seeds, ef, ex, use_allowed
 
 @njit(cache=True, fastmath=FAST)
 def _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, exclude, use_allowed, allowed,
-                stamps, counters, t, out_i, out_s, out_n, out_found):
-    """Queries lo..hi-1 with scratch slot t."""
-    n = X.shape[0]
+                stamps, counters, t, work_s, work_i, out_i, out_s, out_n, out_found):
+    """Queries lo..hi-1 with scratch slot t (stamps, and the work arrays of WalkScratch)."""
     stamp = stamps[t]
-    cand_s = np.empty(n, np.float32)
-    cand_i = np.empty(n, np.int64)
-    seen = np.empty(n, np.int64)
-    seen_s = np.empty(n, np.float32)
-    expanded = np.empty(n, np.int64)
+    cand_s = work_s[t, 0]
+    seen_s = work_s[t, 1]
+    cand_i = work_i[t, 0]
+    seen = work_i[t, 1]
+    expanded = work_i[t, 2]
     res_s = np.empty(ef, np.float32)
     res_t = np.empty(ef, np.int64)
     res_i = np.empty(ef, np.int64)
@@ -267,11 +266,7 @@ def _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, excl
     top_t = np.empty(k, np.int64)
     top_i = np.empty(k, np.int64)
     for r in range(lo, hi):
-        if counters[t] >= np.uint32(4294967294):
-            stamp[:] = 0
-            counters[t] = 0
-        counters[t] += np.uint32(1)
-        cur = counters[t]
+        cur = next_stamp(stamp, counters, t)
         q = Q[r]
         m = score_entries(EC, entries, q, n_entry, seed_s, seed_j)
         n_res, n_seen, _ = walk_one(X, indptr, indices, q, seed_s, seed_j, m, ef, exclude[r],
@@ -286,6 +281,17 @@ def _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, excl
         for b in range(kk, k):
             out_i[r, b] = -1
             out_s[r, b] = -np.inf
+
+
+@njit(cache=True)
+def next_stamp(stamp, counters, t):
+    """The next query's stamp value in slot t (uint8: the stamps are zeroed every 255 queries,
+    a small array that stays in cache)."""
+    if counters[t] >= 255:
+        stamp[:] = 0
+        counters[t] = 0
+    counters[t] += 1
+    return np.uint8(counters[t])
 
 
 @njit(cache=True)
@@ -307,7 +313,7 @@ def best_seen(seen, seen_s, n_seen, k, ex, use_allowed, allowed, top_s, top_t, t
 
 @njit(cache=True, parallel=True)
 def _walk_parallel(X, indptr, indices, entries, EC, Q, n_entry, ef, k, exclude, use_allowed, allowed,
-                   stamps, counters, out_i, out_s, out_n, out_found):
+                   stamps, counters, work_s, work_i, out_i, out_s, out_n, out_found):
     nq = Q.shape[0]
     T = stamps.shape[0]
     step = (nq + T - 1) // T
@@ -316,32 +322,45 @@ def _walk_parallel(X, indptr, indices, entries, EC, Q, n_entry, ef, k, exclude, 
         hi = min(nq, lo + step)
         if lo < hi:
             _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, exclude, use_allowed, allowed,
-                        stamps, counters, t, out_i, out_s, out_n, out_found)
+                        stamps, counters, t, work_s, work_i, out_i, out_s, out_n, out_found)
 
 
 class WalkScratch:
-    """Per-thread 'seen' stamps for walks over an archive of n rows, kept between calls so
-    a single query does not pay for zeroing n entries.  One is cached per (n, threads)."""
+    """Per-thread work memory for walks over an archive of n rows, kept between calls so a
+    single query neither allocates nor zeroes n-sized arrays: ``stamps`` (uint8 'seen'
+    marks), ``work_s`` (candidate and seen cosines) and ``work_i`` (candidate, seen and
+    expanded positions).  One is cached per (n, threads)."""
 
     _cache: dict[tuple[int, int], "WalkScratch"] = {}
 
     def __init__(self, n: int, threads: int) -> None:
-        self.stamps = np.zeros((threads, n), np.uint32)
-        self.counters = np.zeros(threads, np.uint32)
+        self.stamps = np.zeros((threads, n), np.uint8)
+        self.counters = np.zeros(threads, np.int64)
+        self.work_s = np.empty((threads, 2, n), np.float32)
+        self.work_i = np.empty((threads, 3, n), np.int64)
 
     @classmethod
     def get(cls, n: int, threads: int) -> "WalkScratch":
         key = (int(n), int(threads))
         scratch = cls._cache.get(key)
         if scratch is None:
-            if len(cls._cache) > 4:
+            if len(cls._cache) > 2:
                 cls._cache.clear()
             scratch = cls._cache[key] = WalkScratch(n, threads)
         return scratch
 
 
+#: walk lists already checked: (weakref to indptr, weakref to indices, n)
+_CHECKED: list = []
+
+
 def check_walk_graph(n: int, indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The walk lists as (indptr int64, indices int32), or InputError when they do not fit n."""
+    """The walk lists as (indptr int64, indices int32), or InputError when they do not fit n.
+    Lists already in that form are checked once (remembered while they live)."""
+    for ref_p, ref_i, size in _CHECKED:
+        if ref_p() is indptr and ref_i() is indices and size == n:
+            return indptr, indices
+    given = (indptr, indices)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=np.int32)
     if indptr.ndim != 1 or len(indptr) != n + 1 or indptr[0] != 0 or indptr[-1] != len(indices):
@@ -351,6 +370,10 @@ def check_walk_graph(n: int, indptr: np.ndarray, indices: np.ndarray) -> tuple[n
         )
     if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
         raise InputError("the walk graph names rows outside the archive; rebuild it with build_search_graph(codes, ...)")
+    if given[0] is indptr and given[1] is indices:
+        import weakref
+
+        _CHECKED[:] = _CHECKED[-3:] + [(weakref.ref(indptr), weakref.ref(indices), n)]
     return indptr, indices
 
 
@@ -436,10 +459,10 @@ def graph_walk(
     found = np.empty(nq, np.int64)
     if T == 1:
         _walk_range(codes, indptr, indices, entries, entry_codes, queries, 0, nq, n_entry, ef, k, ex, use_allowed, allowed,
-                    scratch.stamps, scratch.counters, 0, out_i, out_s, out_n, found)
+                    scratch.stamps, scratch.counters, 0, scratch.work_s, scratch.work_i, out_i, out_s, out_n, found)
     else:
         _walk_parallel(codes, indptr, indices, entries, entry_codes, queries, n_entry, ef, k, ex, use_allowed, allowed,
-                       scratch.stamps, scratch.counters, out_i, out_s, out_n, found)
+                       scratch.stamps, scratch.counters, scratch.work_s, scratch.work_i, out_i, out_s, out_n, found)
     short = np.flatnonzero(found < k)
     if short.size:  # the walk could not reach k returnable rows: scan them exactly
         mask = allowed if use_allowed else np.ones(n, np.bool_)

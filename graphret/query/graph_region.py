@@ -36,7 +36,7 @@ from graphret.communities.quality import QUALITY_CODES, check_resolution, haq_te
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import best_seen, check_walk_graph, qdot, score_entries, walk_one
+from graphret.graph.walk import best_seen, check_walk_graph, next_stamp, qdot, score_entries, walk_one
 
 __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 
@@ -206,16 +206,20 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, g_same, degree, labels, wq_no
 @njit(cache=True, error_model="numpy")
 def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                   e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                  stamps, counters, t, marks, counters2, out_i, out_s, out_n, out_found, out_chosen):
-    n = X.shape[0]
+                  stamps, counters, t, work_s, work_i, marks, counters2, rwork_i, rwork_f,
+                  out_i, out_s, out_n, out_found, out_chosen):
     stamp = stamps[t]
     mark = marks[t]
-    cand_s = np.empty(n, np.float32)
-    cand_i = np.empty(n, np.int64)
-    seen = np.empty(n, np.int64)
-    seen_s = np.empty(n, np.float32)
-    where = np.empty(n, np.int64)
-    expanded = np.empty(n, np.int64)
+    cand_s = work_s[t, 0]
+    seen_s = work_s[t, 1]
+    cand_i = work_i[t, 0]
+    seen = work_i[t, 1]
+    expanded = work_i[t, 2]
+    where = rwork_i[t, 0]
+    f_id = rwork_i[t, 1]
+    f_w = rwork_f[t, 0]
+    f_k = rwork_f[t, 1]
+    gains = rwork_f[t, 2]
     res_s = np.empty(ef, np.float32)
     res_t = np.empty(ef, np.int64)
     res_i = np.empty(ef, np.int64)
@@ -231,20 +235,12 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
     cl = np.empty(kk, np.int64)
     cw = np.empty(kk, np.float64)
     cg = np.empty(kk, np.float64)
-    f_id = np.empty(n, np.int64)
-    f_w = np.empty(n, np.float64)
-    f_k = np.empty(n, np.float64)
-    gains = np.empty(n, np.float64)
     taken = np.empty(k, np.int64)
     C = e_tot.shape[0]
     cslot = np.zeros(C, np.int64)
     cstamp = np.zeros(C, np.int64)
     for r in range(lo, hi):
-        if counters[t] >= np.uint32(4294967294):
-            stamp[:] = 0
-            counters[t] = 0
-        counters[t] += np.uint32(1)
-        cur = counters[t]
+        cur = next_stamp(stamp, counters, t)
         if counters2[t] >= np.uint64(4294967294):
             mark[:] = 0
             counters2[t] = 0
@@ -354,7 +350,8 @@ def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g
 @njit(cache=True, parallel=True)
 def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                      e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                     stamps, counters, marks, counters2, out_i, out_s, out_n, out_found, out_chosen):
+                     stamps, counters, work_s, work_i, marks, counters2, rwork_i, rwork_f,
+                     out_i, out_s, out_n, out_found, out_chosen):
     nq = Q.shape[0]
     T = stamps.shape[0]
     step = (nq + T - 1) // T
@@ -364,7 +361,8 @@ def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx,
         if lo < hi:
             _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
                           e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                          stamps, counters, t, marks, counters2, out_i, out_s, out_n, out_found, out_chosen)
+                          stamps, counters, t, work_s, work_i, marks, counters2, rwork_i, rwork_f,
+                          out_i, out_s, out_n, out_found, out_chosen)
 
 
 class RegionGraph:
@@ -442,12 +440,14 @@ class _RegionScratch:
     def __init__(self, n: int, threads: int) -> None:
         self.marks = np.zeros((threads, n), np.uint64)
         self.counters = np.zeros(threads, np.uint64)
+        self.work_i = np.empty((threads, 2, n), np.int64)  # where (position in seen), frontier rows
+        self.work_f = np.empty((threads, 3, n), np.float64)  # frontier w(j, R), k_j, gains
 
     @classmethod
     def get(cls, n: int, threads: int) -> "_RegionScratch":
         key = (int(n), int(threads))
         if key not in cls._cache:
-            if len(cls._cache) > 4:
+            if len(cls._cache) > 2:
                 cls._cache.clear()
             cls._cache[key] = _RegionScratch(n, threads)
         return cls._cache[key]
@@ -528,11 +528,11 @@ def graph_region_search(
             region.same, region.degree, region.labels, region.e, region.a, region.n_c, region.W, region.resolution,
             region.w_max, QUALITY_CODES[region.quality], region.knn_k, k, ex, use_allowed, allowed)
     if T == 1:
-        _region_range(*args, 0, nq, *rest, ws.stamps, ws.counters, 0, rs.marks, rs.counters,
-                      out_i, out_s, out_n, found, chosen)
+        _region_range(*args, 0, nq, *rest, ws.stamps, ws.counters, 0, ws.work_s, ws.work_i, rs.marks, rs.counters,
+                      rs.work_i, rs.work_f, out_i, out_s, out_n, found, chosen)
     else:
-        _region_parallel(*args, *rest, ws.stamps, ws.counters, rs.marks, rs.counters,
-                         out_i, out_s, out_n, found, chosen)
+        _region_parallel(*args, *rest, ws.stamps, ws.counters, ws.work_s, ws.work_i, rs.marks, rs.counters,
+                         rs.work_i, rs.work_f, out_i, out_s, out_n, found, chosen)
     short = np.flatnonzero(found < k)
     for i in short:  # past every touched item: complete by an exact scan (rare)
         mask = allowed.copy() if use_allowed else np.ones(n, np.bool_)
