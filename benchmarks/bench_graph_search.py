@@ -36,9 +36,11 @@ split: archive = train (41,268), queries = a seeded sample of the test split.  *
 around a random unit centre, plus a little isotropic noise: local intrinsic dimension ~14,
 between the real sets' 4 (MedNIST) and 22 (blood cells), TwoNN estimate) or ``isotropic``
 (bench_queries.py's mixture: full-dimensional Gaussian blobs, intrinsic dimension ~56).  At
-1M the kNN graph is built by graphret itself: walk lists from a random start (Vamana), then
-each item's 10 nearest by a walk (recall against exact on 1,000 items reported); communities:
-CNM (size heuristic + multilevel refinement).
+1M the kNN graph comes from FAISS IVF (``--knn faiss``, bench_queries.py's ``faiss_knn_graph``,
+benchmark-only; exact kNN is out of reach here) and the walk lists are built from it as for
+MedNIST; ``--knn walk`` instead builds walk lists from a random start (Vamana) and takes each
+item's 10 nearest by a walk (recall against exact on 1,000 items reported either way);
+communities: CNM (size heuristic + multilevel refinement).
 
 Quality (``--quality``): P@50 of flat, region (gain order), region re-ranked by the smoothed
 cosine, and the graph ranking on the five real sets with pixel codes (test split vs archive).
@@ -83,6 +85,7 @@ SETS = {
 }
 K = 50
 KNN_K = 10
+KNN_SOURCE = "faiss"
 REPS = 3
 BUILD_THREADS = 2
 # build-time settings (the recommended defaults)
@@ -697,6 +700,9 @@ def main() -> None:
     parser.add_argument("--generator", choices=("patch", "isotropic"), default="patch")
     parser.add_argument("--gen-queries", type=int, default=1000)
     parser.add_argument("--gen-single", type=int, default=100)
+    parser.add_argument("--knn", choices=("faiss", "walk"), default="faiss",
+                        help="generated sets: kNN graph by FAISS IVF (nprobe 8; then walk lists from it, as build-graph) or by a walk "
+                             "graph from a random start (Vamana; its lists then serve the queries)")
     parser.add_argument("--hnsw-max", type=int, default=200_000, help="largest generated n that also gets FAISS HNSW (its build is slow here)")
     parser.add_argument("--reps", type=int, default=REPS)
     parser.add_argument("--build-threads", type=int, default=BUILD_THREADS)
@@ -705,6 +711,7 @@ def main() -> None:
     args = parser.parse_args()
     globals()["REPS"] = max(1, args.reps)
     globals()["BUILD_THREADS"] = max(1, args.build_threads)
+    globals()["KNN_SOURCE"] = args.knn
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine(), "command": "python benchmarks/bench_graph_search.py " + " ".join(sys.argv[1:]), "datasets": []}

