@@ -187,7 +187,7 @@ def _manifold_kernel(indptr, indices, weights, rows, y, alpha, steps, gamma, out
             for p in range(indptr[j], indptr[j + 1]):
                 loc = _local(sorted_rows, order, indices[p])
                 if loc >= 0:
-                    w = weights[p] ** gamma
+                    w = float(weights[p]) ** gamma
                     li[fill[b]] = loc
                     lw[fill[b]] = w
                     fill[b] += 1
@@ -237,9 +237,12 @@ def manifold_ranking(
     steps = max(_check_steps(steps), 1)
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise InputError(f"{{seeds}} must be a whole number >= 1, got {seeds!r}", param="seeds")
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(indices, dtype=np.int64)
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    # the graph's own arrays as they are (int32 / float32 from scipy): no per-call copies
+    indptr = np.ascontiguousarray(indptr)
+    indices = np.ascontiguousarray(indices)
+    weights = np.ascontiguousarray(weights)
+    if not (np.issubdtype(indptr.dtype, np.integer) and np.issubdtype(indices.dtype, np.integer) and np.issubdtype(weights.dtype, np.floating)):
+        raise InputError("the graph must be CSR arrays: integer indptr and indices, float weights (graph.indptr, graph.indices, graph.data)")
     if len(indices) != indptr[-1] or len(weights) != len(indices):
         raise InputError("the graph's indptr, indices and weights do not fit together; pass graph.indptr, graph.indices, graph.data")
     if rows.size and rows.max() >= len(indptr) - 1:
