@@ -43,7 +43,7 @@ FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 __all__ = ["graph_walk", "walk_one", "score_entries", "WalkScratch", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
 
-DEFAULT_EF = 96
+DEFAULT_EF = 48
 DEFAULT_N_ENTRY = 2
 #: scan the allowed rows exactly when n_allowed^2 < BRUTE_FACTOR * ef * n
 BRUTE_FACTOR = 10.0

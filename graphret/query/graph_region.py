@@ -41,7 +41,7 @@ from graphret.graph.walk import best_seen, check_walk_graph, next_stamp, qdot, s
 __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 
 #: result-heap size of the walk that finds q's edges (it needs knn_k of them, not K)
-DEFAULT_REGION_EF = 32
+DEFAULT_REGION_EF = 16
 
 # the one definition of each quality term, compiled unchanged (as graphret's CNM does)
 _newman_term = njit(cache=True, inline="always", error_model="numpy")(newman_term)
