@@ -32,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from graphret.communities.quality import QUALITY_CODES, check_resolution, haq_term, newman_term
+from graphret.communities.kernels import QUALITY_CODES, join_gain
+from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
@@ -43,26 +44,12 @@ __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 #: result-heap size of the walk that finds q's edges (it needs knn_k of them, not K)
 DEFAULT_REGION_EF = 16
 
-# the one definition of each quality term, compiled unchanged (as graphret's CNM does)
-_newman_term = njit(cache=True, inline="always", error_model="numpy")(newman_term)
-_haq_term = njit(cache=True, inline="always", error_model="numpy")(haq_term)
-
-
-@njit(cache=True, inline="always")
-def _term(qcode, e, a, n, W, g, w_max):
-    if qcode == 0:
-        return _newman_term(e, a, n, W, g, w_max)
-    return _haq_term(e, a, n, W, g, w_max)
-
-
 @njit(cache=True)
 def attach_gain(qcode, e_c, a_c, n_c, w_qc, k_q, W2, g, w_max):
     """Gain of joining {q} (degree k_q, w_qc of it towards c) to community c in the graph with
-    q's edges added: ``term(c + q) - term(c) - term({q})``, with ``a_c' = a_c + w_qc``."""
-    ac = a_c + w_qc
-    return (_term(qcode, e_c + w_qc, ac + k_q, n_c + 1.0, W2, g, w_max)
-            - _term(qcode, e_c, ac, n_c, W2, g, w_max)
-            - _term(qcode, 0.0, k_q, 1.0, W2, g, w_max))
+    q's edges added (``a_c' = a_c + w_qc``): the one join gain of
+    :mod:`graphret.communities.kernels`."""
+    return join_gain(qcode, e_c, a_c + w_qc, n_c, w_qc, k_q, W2, g, w_max)
 
 
 # Per-node state of the query being answered, one uint64 per node: the query's stamp in the
@@ -150,16 +137,9 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, g_same, degree, labels, wq_no
                 break
             kj = degree[best]
         else:
-            # term(R + j) - term({j}) for every frontier member (term(R) is common to all):
-            # one loop per quality, so it compiles to straight vector code
-            if qcode == 0:
-                for p in range(nf):
-                    gains[p] = (_newman_term(eR + f_w[p], aR + f_k[p], nR + 1.0, W2, g, w_max)
-                                - _newman_term(0.0, f_k[p], 1.0, W2, g, w_max))
-            else:
-                for p in range(nf):
-                    gains[p] = (_haq_term(eR + f_w[p], aR + f_k[p], nR + 1.0, W2, g, w_max)
-                                - _haq_term(0.0, f_k[p], 1.0, W2, g, w_max))
+            # the gain of each frontier member joining R (communities.kernels.join_gain)
+            for p in range(nf):
+                gains[p] = join_gain(qcode, eR, aR, nR, f_w[p], f_k[p], W2, g, w_max)
             bg = gains[0]
             for p in range(1, nf):
                 bg = max(bg, gains[p])
