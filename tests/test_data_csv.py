@@ -159,8 +159,9 @@ def test_verify_option_skips_corrupt(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     csv = tmp_path / "v.csv"
     csv.write_text("path,label\ngood.png,a\nbad.png,b\n")
-    assert len(load_csv(csv)) == 2
-    s = load_csv(csv, options=CsvOptions(verify=True))
+    # images are checked by default, so on_corrupt decides what a bad one does (issue 12)
+    assert len(load_csv(csv, options=CsvOptions(verify=False))) == 2
+    s = load_csv(csv)
     assert s.ids == ["good"] and s.skipped == {"corrupt images": 1}
     with pytest.raises(InputError, match=r"corrupt image: .*bad\.png"):
         load_csv(csv, options=CsvOptions(verify=True), on_corrupt="error")
