@@ -7,8 +7,9 @@ import click
 from graphret.atomic import atomic_write_bytes
 from graphret.query.classfilter import CLASS_SOURCES
 from graphret.query.output import FORMATS
-from graphret.query.region import DEFAULT_SHORTLIST
-from graphret.query.searcher import DEFAULT_PROBE, MODES
+from graphret.graph.walk import DEFAULT_EF
+from graphret.query.graph_region import DEFAULT_REGION_EF
+from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS
 
 from .common import split_list
 
@@ -20,10 +21,11 @@ from .common import split_list
 @click.option("--split", default=None, help="Every stored item of this split as a query, e.g. test.")
 @click.option("--k", "k", type=int, default=10, show_default=True, help="Results per query.")
 @click.option("--mode", type=click.Choice(MODES), default=None,
-              help="region (Haq's region growing; the default when the store has communities), flat (exact), "
-              "class (inside the predicted class) or probe (exact inside the P nearest communities).")
-@click.option("--probe", "n_probe", type=int, default=DEFAULT_PROBE, show_default=True, help="Communities probe mode searches (P).")
-@click.option("--shortlist", type=int, default=None, help=f"Communities region mode short-lists by centroid [{DEFAULT_SHORTLIST}].")
+              help="region (Haq's region growing on the graph; the default when the store has communities), graph (a walk "
+              "through the graph), flat (exact), class (inside the predicted class) or probe (exact inside the P nearest lists).")
+@click.option("--probe", "n_probe", type=int, default=DEFAULT_PROBE, show_default=True, help="Lists probe mode searches (P).")
+@click.option("--ef", type=int, default=None, help=f"The walk's effort, graph and region modes: larger finds more, slower [{DEFAULT_EF}; region {DEFAULT_REGION_EF}].")
+@click.option("--rank", type=click.Choice(RANKS), default=None, help="Re-order the results by the graph: smoothed (cosine to graph-smoothed codes) or manifold (manifold ranking) [the mode's own order].")
 @click.option("--where", "where", multiple=True, help="Metadata filter applied before ranking, e.g. label=CXR, split!=test, 'anatomy in head,chest', age>=40 (repeatable).")
 @click.option("--class-from", "class_source", type=click.Choice(CLASS_SOURCES), default="classifier", show_default=True, help="Class mode: the encoder's classifier, or a kNN vote.")
 @click.option("--archive", default=None, help="Splits searched, comma list or 'all' [train+val, or all, plus added items].")
@@ -34,7 +36,7 @@ from .common import split_list
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
 @click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--batch-size", type=int, default=None, help="Queries searched per batch [all at once].")
-def query_command(store, images, ids, split, k, mode, n_probe, shortlist, where, class_source, archive, space, communities,
+def query_command(store, images, ids, split, k, mode, n_probe, ef, rank, where, class_source, archive, space, communities,
                   fmt, output, montage, version, batch_size) -> None:
     """Find the K most similar archive images for each query."""
     from graphret.errors import InputError
@@ -48,7 +50,7 @@ def query_command(store, images, ids, split, k, mode, n_probe, shortlist, where,
     kind, value = given[0]
     searcher = Searcher(open_store(store, version=version), space=space, archive=split_list(archive), communities=communities)
     result = searcher.search(searcher.queries(value, kind=kind), k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
-                             shortlist=shortlist, class_source=class_source, batch_size=batch_size)
+                             ef=ef, rank=rank, class_source=class_source, batch_size=batch_size)
     text = render(result, fmt=fmt)
     if montage:
         from graphret.query.montage import write_montage

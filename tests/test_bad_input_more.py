@@ -36,9 +36,9 @@ def test_train_output_to_a_folder(tmp_path):
                    "is a folder; give a file name")
 
 
-def test_shortlist_zero_is_refused(store):
-    one_line_error(CliRunner().invoke(main, ["query", str(store.path), "--split", "test", "--shortlist", "0"]),
-                   "--shortlist must be at least 1")
+def test_ef_zero_is_refused(store):
+    one_line_error(CliRunner().invoke(main, ["query", str(store.path), "--split", "test", "--ef", "0"]),
+                   "--ef must be a whole number >= 1")
 
 
 def test_huge_label_does_not_exhaust_memory(tmp_path):

@@ -8,7 +8,8 @@ assign each to a community, without a rebuild.
   queries find them at once.
 * **Graph**: each new item gets edges to its ``k`` most similar items among the archive and the
   other new items (exact, cosine > 0), symmetrised by union like the build (a pair found from
-  both sides is one edge).
+  both sides is one edge); where the store has walk lists, each new item's list is its
+  ``max_degree`` most similar, each of them links back to it (as HNSW inserts a node).
 * **Communities**: for every stored method, new items are assigned one by one to the community
   of largest quality gain, :func:`~graphret.communities.kernels.join_gain` with the store's
   quality (the same gain region mode uses to pick a community), with the totals of the graph
@@ -50,25 +51,33 @@ from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE, thumbnails_table
 from graphret.store.versions import read_manifest
 from graphret.store.write import Appended, append_version
 
-__all__ = ["add_to_store", "assign_communities", "link_new_items"]
+__all__ = ["add_to_store", "assign_communities", "link_new_items", "nearest_of_new", "walk_links"]
 
 Log = Callable[[str], None]
 
 
-def link_new_items(archive_codes: np.ndarray, archive_rows: np.ndarray, new_codes: np.ndarray, n_old: int,
-                   k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected new edges (src < dst store rows, weight) from each new item to its k most
-    similar archive or other new items."""
+def nearest_of_new(archive_codes: np.ndarray, archive_rows: np.ndarray, new_codes: np.ndarray, n_old: int,
+                   depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each new item's ``depth`` most similar archive or other new items: (store rows (m, d),
+    cosines (m, d)), ``d = min(depth, pool - 1)``."""
     m = len(new_codes)
     pool = np.vstack([archive_codes, new_codes]).astype(np.float32, copy=False)
     pool_rows = np.concatenate([archive_rows, n_old + np.arange(m)])
-    kk = min(k, len(pool) - 1)
+    kk = min(depth, len(pool) - 1)
     if kk < 1:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.zeros((m, 0), np.int64), np.zeros((m, 0), np.float32)
     found, sims = exact_search(pool, new_codes, kk, exclude=len(archive_codes) + np.arange(m))
+    return pool_rows[found], sims
+
+
+def link_new_items(nearest: np.ndarray, sims: np.ndarray, n_old: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected new edges (src < dst store rows, weight) from each new item to its k most
+    similar (``nearest`` of :func:`nearest_of_new`), symmetrised by union."""
+    m = len(nearest)
+    kk = min(k, nearest.shape[1])
     src = np.repeat(n_old + np.arange(m), kk)
-    dst = pool_rows[found.ravel()]
-    w = sims.ravel()
+    dst = nearest[:, :kk].ravel()
+    w = sims[:, :kk].ravel()
     keep = w > 0
     a, b, w = np.minimum(src, dst)[keep], np.maximum(src, dst)[keep], w[keep]
     key = a * (n_old + m) + b
@@ -76,6 +85,17 @@ def link_new_items(archive_codes: np.ndarray, archive_rows: np.ndarray, new_code
     key, a, b, w = key[order], a[order], b[order], w[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
     return a[first], b[first], w[first].astype(np.float32)
+
+
+def walk_links(nearest: np.ndarray, n_old: int, degree: int) -> pa.Table:
+    """Walk-list edges for the new items: each one's ``degree`` nearest, and the link back from
+    each of them (as HNSW inserts a node; the lists are pruned again at the next build)."""
+    m = len(nearest)
+    near = nearest[:, :degree]
+    new = np.repeat(n_old + np.arange(m), near.shape[1])
+    src = np.concatenate([new, near.ravel()])
+    dst = np.concatenate([near.ravel(), new])
+    return pa.table({"src": pa.array(src, pa.int64()), "dst": pa.array(dst, pa.int64())})
 
 
 def _new_adjacency(new_src, new_dst, new_w, n_old: int, m: int):
@@ -241,7 +261,10 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
         rows = store.archive_rows()
         new_codes = np.asarray(encoded.spaces[DEFAULT_SPACE], np.float32)
         log(f"linking {m} new items to their {k} most similar archive items")
-        src, dst, w = link_new_items(np.asarray(store.codes(DEFAULT_SPACE))[rows], rows, new_codes, n_old, k)
+        walk = store.manifest.get("walk") if store.tables.get("walk") else None
+        degree = int(walk["max_degree"]) if walk else 0
+        nearest, sims = nearest_of_new(np.asarray(store.codes(DEFAULT_SPACE))[rows], rows, new_codes, n_old, max(k, degree))
+        src, dst, w = link_new_items(nearest, sims, n_old, k)
         communities, info = _assign_all(store, src, dst, w, n_old, new_codes)
         manifest = _manifest_after_add(store, images, source_text, config, k, store.edges.num_rows + len(src), int(len(src)),
                                        info, dropped)
@@ -254,6 +277,7 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
             "dropped_metadata": dropped,
         })
         return Appended(items=new_items, edges=edges_arrow(src, dst, w), communities=communities, manifest=manifest,
+                        walk=walk_links(nearest, n_old, degree) if walk else None,
                         thumbnails=_thumbnails(store, images, n_old))
 
     log(f"writing a new version of {store_path}")

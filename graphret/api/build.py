@@ -28,6 +28,7 @@ from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats
+from graphret.graph.search_graph import build_search_graph, entry_points
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
 from graphret.store.thumbnails import thumbnails_table
@@ -150,6 +151,25 @@ def _community_info(graph, partitions: Mapping[str, Partition], config: BuildCon
     return info
 
 
+def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], rows: np.ndarray, config: BuildConfig,
+                clock: _Clock, log: Log) -> tuple[pa.Table | None, pa.Table | None, dict[str, Any] | None]:
+    """The walk lists over the archive (from its kNN graph) and their entry points, the medoids
+    of the default method's communities, as store tables (item rows), and their manifest record."""
+    if not config.graph.walk:
+        return None, None, None
+    log(f"walk lists (at most {config.graph.walk_degree} neighbours, {config.graph.walk_passes} passes)")
+    indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=config.graph.walk_passes,
+                                         ef_construction=config.graph.walk_ef, seed=config.seed)
+    method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
+    entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
+    clock.step("walk")
+    walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
+                     "dst": pa.array(rows[indices], pa.int64())})
+    info = {"max_degree": config.graph.walk_degree, "passes": config.graph.walk_passes, "ef_construction": config.graph.walk_ef,
+            "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
+    return walk, pa.table({"row": pa.array(rows[entries], pa.int64())}), info
+
+
 def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: BuildConfig, *, spec: str | None,
                      encoder_info: dict[str, Any], write_encoder: Callable[[Path], None] | None, clock: _Clock, log: Log,
                      thumbnails: pa.Table | None = None) -> Path:
@@ -167,6 +187,7 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         log(f"communities: {method}")
         partitions[method] = find_partition(graph, method, config.communities, seed=config.seed)
         clock.step(method)
+    walk, entries, walk_info = _walk_lists(encoded.spaces[DEFAULT_SPACE][rows], graph, partitions, rows, config, clock, log)
     src, dst, weight = graph_to_edges(graph)
     n = len(images)
     by_split = {s: int(c) for s, c in zip(*np.unique(images.splits.astype(str), return_counts=True))}
@@ -189,6 +210,7 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         "encoder": encoder_info,
         "archive": archive,
         "graph": {"items": "+".join(archive), "weights": "cosine similarity clipped to > 0", **stats},
+        "walk": walk_info,
         "communities": _community_info(graph, partitions, config),
         "params": config.flat(),
         "seed": config.seed,
@@ -205,6 +227,8 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         write_encoder=write_encoder,
         manifest=manifest,
         thumbnails=thumbnails,
+        walk=walk,
+        entries=entries,
     ), overwrite=config.overwrite)
     log(f"wrote {output}: {n} items, {len(src)} edges, " + ", ".join(f"{m} {p.n_communities} communities" for m, p in partitions.items()))
     return output

@@ -113,18 +113,20 @@ class Store:
         archive: list[str] | None = None,
         communities: str | None = None,
         n_probe: int = DEFAULT_PROBE,
-        shortlist: int | None = None,
+        ef: int | None = None,
+        rank: str | None = None,
         class_source: str = "classifier",
         batch_size: int | None = None,
         kind: str | None = None,
     ) -> SearchResult:
         """The top-k archive items for each query in ``q``: a split name, stored ids, image
         files or folders, or an array of codes (``kind`` says which when detection should not
-        guess).  ``mode``: region (default with communities), flat, class or probe; ``where``:
-        metadata filters such as ``"label=CXR"``."""
+        guess).  ``mode``: region (default with communities), graph, flat, class or probe;
+        ``where``: metadata filters such as ``"label=CXR"``; ``ef``: the walk's effort (graph
+        and region modes); ``rank``: ``smoothed`` or ``manifold`` to re-order by the graph."""
         searcher = self.searcher(space=space, archive=archive, communities=communities)
         queries = searcher.queries(q, kind=kind)
-        return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, shortlist=shortlist,
+        return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, ef=ef, rank=rank,
                                class_source=class_source, batch_size=batch_size)
 
     # -- change ----------------------------------------------------------------------------------

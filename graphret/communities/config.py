@@ -19,16 +19,21 @@ METHODS = ("cnm", "leiden")
 
 @dataclass(frozen=True)
 class CommunityConfig:
-    """Which community methods a build runs, and CNM's settings."""
+    """Which community methods a build runs, and CNM's settings.
+
+    CNM defaults to the size heuristic with multilevel refinement: on MedNIST's pixel codes it
+    finds 67 communities at Newman Q 0.904 in 0.7 s, where plain CNM finds 33 at 0.840 and
+    Leiden 62 at 0.906 in 62 s (benchmarks/results/graph_search), and its communities serve
+    probe and region search better (plain CNM's few large ones make a query scan more)."""
 
     methods: tuple[str, ...] = param(("cnm", "leiden"), option="communities",
                                      help="Community methods to run and store: cnm, leiden, both, or none.")
     quality: Literal["newman", "haq"] = param("newman", help="CNM's quality function (Leiden optimises Newman's).")
     resolution: float = param(1.0, help="Resolution g of the quality function (larger: smaller communities).")
     heuristic: Literal["none", "size", "degree"] = param(
-        "none", help="CNM merge heuristic: size = Wakita-Tsurumi consolidation (prefer merges of similar size).")
+        "size", help="CNM merge heuristic: size = Wakita-Tsurumi consolidation (prefer merges of similar size); none = plain CNM.")
     refine: Literal["none", "moves", "multilevel"] = param(
-        "none", help="Refine CNM's best partition by node moves (multilevel: also from singletons); same quality function.")
+        "multilevel", help="Refine CNM's best partition by node moves (multilevel: also from singletons); same quality function.")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(self.methods))

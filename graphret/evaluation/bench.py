@@ -5,8 +5,9 @@ archive (train + val, or everything, plus added items) and runs each mode:
 
 * ``region`` -- Haq's Algorithm 1, once per stored community method ("region (cnm)",
   "region (leiden)"); ``region:cnm`` / ``region:leiden`` pick one;
-* ``probe`` -- exact top-K in the ``n_probe`` communities with the nearest centroids (the
-  default community method; ``probe:leiden`` picks one);
+* ``graph`` -- the walk through the graph (exact cosines of what it reaches);
+* ``probe`` -- exact top-K in the ``n_probe`` lists with the nearest centroids (the default
+  community method's communities cut to a bounded size; ``probe:leiden`` picks one);
 * ``class`` -- flat search inside the query's predicted class (Qayyum et al.): the encoder's
   classifier when the store has one, otherwise a kNN vote of the 10 nearest archive items,
   labelled "class (kNN vote)".  On a multi-label store the class is one finding: the archive
@@ -74,8 +75,8 @@ from graphret.query.queries import QuerySet, as_queries
 from graphret.query.searcher import Searcher
 from graphret.store.read import Snapshot
 
-MODES = ("region", "probe", "class", "flat")
-DEFAULT_MODES = ("region", "probe", "class", "flat")
+MODES = ("region", "graph", "probe", "class", "flat")
+DEFAULT_MODES = ("region", "graph", "probe", "class", "flat")
 RELEVANCE_RULES = ("exact", "any")
 DUPLICATE_POLICIES = ("keep", "drop")
 CURVE_K = 100
@@ -86,8 +87,8 @@ class BenchConfig:
     """What ``graphret bench`` runs and how it counts."""
 
     split: str = param("test", help="The split whose items are the queries.")
-    modes: str = param("region,probe,class,flat",
-                       help="Comma list of region, probe, class, flat; region runs once per stored community method "
+    modes: str = param("region,graph,probe,class,flat",
+                       help="Comma list of region, graph, probe, class, flat; region runs once per stored community method "
                             "(region:cnm / region:leiden pick one, probe:leiden switches probe's).")
     k: int = param(50, min=1, label="K", help="K of P@K, mAP@K, nDCG@K, ACG@K and recall@K.")
     relevance_rule: Literal["exact", "any"] = param(
@@ -97,7 +98,7 @@ class BenchConfig:
         "keep", help="Archive items whose code is identical to the query's: keep them retrievable (and count them) or drop them.")
     n_queries: int | None = param(None, min=1, flag="--queries", help="Use a seeded sample of N queries [the whole split].")
     n_single: int = param(100, min=0, flag="--single", help="Queries timed one at a time (latency p50/p95).")
-    n_probe: int = param(4, min=1, flag="--probe", help="Communities probe mode searches (P).")
+    n_probe: int = param(16, min=1, flag="--probe", help="Lists probe mode searches (P).")
     ordinal: bool | None = param(None, help="Treat classes as ordinal grades for graded nDCG [when the class names are 0..G-1, G >= 3].")
     seed: int = param(0, min=0, help="Seed of the query sample.")
     reps: int = param(2, min=1, cli=False, help="Batched runs per mode (the fastest counts).")
@@ -225,6 +226,8 @@ def parse_modes(store: Snapshot, modes) -> list[ModeSpec]:
         elif mode == "probe":
             m = method or ("cnm" if "cnm" in methods else methods[0])
             specs.append(ModeSpec(f"probe ({m})", "probe", communities=m))
+        elif mode == "graph":
+            specs.append(ModeSpec("graph", "graph"))
         elif mode == "class":
             if has_classifier(store):
                 specs.append(ModeSpec("class (classifier)", "class", class_source="classifier"))

@@ -1,4 +1,5 @@
-"""Queries over a graph store: region (Haq's Algorithm 1), flat, class-filtered and probe search.
+"""Queries over a graph store: region (Haq's Algorithm 1 on the graph), graph walk, flat,
+class-filtered and probe search.
 
 The layer's API (the store-centred one is :meth:`graphret.Store.search`)::
 
@@ -10,21 +11,24 @@ The layer's API (the store-centred one is :meth:`graphret.Store.search`)::
     result.rows, result.ids, result.scores, result.scanned_fraction   # numpy arrays (q, k) / (q,)
     result.to_arrow(), result.to_pandas(), result.to_dict()
 
-Lower level, on arrays: :class:`RetrievalIndex` with :func:`probe_search` and
-:func:`region_search`; flat search is :func:`graphret.graph.knn.exact_search`.
+Lower level, on arrays: :func:`graphret.graph.walk.graph_walk`, :func:`graph_region_search`,
+:class:`RetrievalIndex` with :func:`probe_search`; flat search is
+:func:`graphret.graph.knn.exact_search`.
 """
 
 from graphret.query.filters import Filter, filter_mask, parse_where
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
 from graphret.query.queries import QuerySet, as_queries
-from graphret.query.region import region_search
+from graphret.query.graph_region import RegionGraph, graph_region_search
 from graphret.query.result import SearchResult
-from graphret.query.searcher import DEFAULT_PROBE, MODES, Searcher, default_mode, search
+from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS, Searcher, default_mode, search
 
 __all__ = [
     "DEFAULT_PROBE",
     "MODES",
+    "RANKS",
+    "RegionGraph",
     "Filter",
     "QuerySet",
     "RetrievalIndex",
@@ -35,6 +39,6 @@ __all__ = [
     "filter_mask",
     "parse_where",
     "probe_search",
-    "region_search",
+    "graph_region_search",
     "search",
 ]

@@ -1,17 +1,14 @@
-"""The in-memory search index over one archive: codes, and (for region and probe) communities,
-centroids and the kNN graph laid out community by community.
+"""The layout probe search reads: an archive's codes sorted by list (community), with each
+list's centroid.
 
 A :class:`RetrievalIndex` is built from arrays (the benchmark does this) or by a
 :class:`~graphret.query.searcher.Searcher` over a store, which keeps it so a batch of calls pays
 the set-up once.  Positions ``0..n-1`` are archive positions; the searcher maps them back to
 store rows.
 
-Layout for region and probe: archive items are sorted by community (``order``), so the members
-of community ``c`` are the contiguous slice ``off[c]:off[c+1]`` of ``sorted_codes``, and the
-graph is permuted the same way (``sorted_graph``), so a neighbour ``j`` of a member lies in the
-same community exactly when ``off[c] <= j < off[c+1]``.  Archive items outside every community
-(label -1, e.g. the test split when the archive is all splits) join the community whose centroid is
-nearest; they have no edges.
+Archive items are sorted by list (``order``), so the members of list ``c`` are the contiguous
+slice ``off[c]:off[c+1]`` of ``sorted_codes``.  Archive items outside every list
+(label -1) join the list whose centroid is nearest.
 """
 
 from __future__ import annotations
@@ -19,35 +16,19 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
 from graphret.communities.centroids import community_centroids
-from graphret.communities.kernels import Quality
-from graphret.communities.quality import community_totals
 from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.knn import check_dimension
 
 
 class RetrievalIndex:
-    """Codes of an archive and, optionally, its communities and graph.
+    """Codes of an archive and, optionally, their lists (communities).
 
-    ``codes`` float32 (n, d) unit rows; ``membership`` int (n,) community per item (-1: none);
-    ``graph`` symmetric CSR (n, n) over the same items; ``quality`` the
-    :class:`~graphret.communities.kernels.Quality` the communities were found with (its name,
-    "newman" or "haq", is accepted too, with ``resolution``); ``knn_k`` the k of the graph (how
-    many edges a query gets); ``centroids`` (C, d) when already known (else computed)."""
+    ``codes`` float32 (n, d) unit rows; ``membership`` int (n,) list per item (-1: none);
+    ``centroids`` (C, d) when already known (else computed)."""
 
-    def __init__(
-        self,
-        codes: np.ndarray,
-        *,
-        membership: np.ndarray | None = None,
-        graph: sp.csr_matrix | None = None,
-        quality: Quality | str = "newman",
-        resolution: float = 1.0,
-        knn_k: int = 10,
-        centroids: np.ndarray | None = None,
-    ) -> None:
+    def __init__(self, codes: np.ndarray, *, membership: np.ndarray | None = None, centroids: np.ndarray | None = None) -> None:
         self.codes = np.asarray(codes, dtype=np.float32)
         if self.codes.ndim != 2:
             raise InputError("codes must be a 2-D array (n, d)")
@@ -55,9 +36,6 @@ class RetrievalIndex:
         self._membership = None if membership is None else np.asarray(membership, np.int64)
         if self._membership is not None and self._membership.shape != (self.n,):
             raise InputError(f"membership must have one label per archive item ({self.n})")
-        self._graph = graph
-        self.quality = quality if isinstance(quality, Quality) else Quality(quality, resolution)
-        self.knn_k = int(knn_k)
         self._centroids_in = centroids
 
     def check_queries(self, queries: np.ndarray) -> np.ndarray:
@@ -74,7 +52,7 @@ class RetrievalIndex:
 
     def _require_communities(self) -> None:
         if not self.has_communities:
-            raise ModeUnavailable("this archive has no communities; use {mode=flat} or rebuild the store with communities", mode="region")
+            raise ModeUnavailable("this archive has no communities; use {mode=flat} or rebuild the store with communities", mode="probe")
 
     @cached_property
     def labels(self) -> np.ndarray:
@@ -132,46 +110,6 @@ class RetrievalIndex:
         if np.all(self._membership >= 0):
             return self._base_centroids
         return community_centroids(self.codes, labels, int(labels.max()) + 1)
-
-    # -- graph (region mode) -----------------------------------------------------------------------
-    @cached_property
-    def sorted_graph(self) -> sp.csr_matrix:
-        if self._graph is None:
-            raise ModeUnavailable("this archive has no graph; region mode needs the store's kNN graph", mode="region")
-        g = sp.csr_matrix(self._graph)
-        if g.shape != (self.n, self.n):
-            raise InputError(f"the graph is {g.shape} but the archive has {self.n} items")
-        g = g[self.order][:, self.order].tocsr()
-        g.sort_indices()
-        return g
-
-    @cached_property
-    def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(indptr int64, indices int64, data float64) of the sorted graph, for the kernels."""
-        g = self.sorted_graph
-        return g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
-
-    @cached_property
-    def degree(self) -> np.ndarray:
-        """Weighted degree of every item, in sorted order (float64)."""
-        return np.asarray(self.sorted_graph.sum(axis=1), np.float64).ravel()
-
-    @cached_property
-    def totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """(e, a, n) per community and W: the totals the quality terms take."""
-        lab = np.repeat(np.arange(self.n_communities), np.diff(self.off))
-        return community_totals(self.sorted_graph, lab, self.n_communities)
-
-    def community_of_sorted(self, j: int) -> int:
-        return int(np.searchsorted(self.off, j, side="right") - 1)
-
-    def attach_gain(self, w_qc: float, k_q: float, c: int) -> float:
-        """The quality gain of the query q (weighted degree ``k_q``, ``w_qc`` of it towards
-        community ``c``) joining ``c``, in the graph with q's edges added (``W + k_q``,
-        ``a_c + w_qc``): :func:`~graphret.communities.kernels.join_gain`."""
-        e, a, cnt, W = self.totals
-        W2 = W + k_q if W + k_q > 0 else 1.0
-        return self.quality.join_gain(e[c], a[c] + w_qc, cnt[c], w_qc, k_q, W2)
 
     def positions_in_sorted(self, allowed: np.ndarray | None) -> np.ndarray | None:
         """An archive-position mask in sorted order."""

@@ -1,20 +1,26 @@
 """Search a store's archive: :class:`Searcher`, the explicit in-memory object that holds what
-queries need (codes, communities, graph layout, centroids), built from a store
-:class:`~graphret.store.read.Snapshot` that it only reads.
+queries need (an :class:`~graphret.query.archive.ArchiveIndex`: codes, walk lists, region
+graph, probe lists), built from a store :class:`~graphret.store.read.Snapshot` that it only
+reads.
 
-Modes (GUIDE section 4):
+Modes (GUIDE sections 4 and 8):
 
-* ``region`` (the default when the store has communities): Haq's Algorithm 1, see
-  :mod:`graphret.query.region`;
-* ``flat``: exact cosine top-K over the whole archive, see :mod:`graphret.query.flat`;
-* ``class``: flat search inside the query's predicted class, see
-  :mod:`graphret.query.classfilter`;
-* ``probe``: exact top-K inside the P communities with the nearest centroids, see
-  :mod:`graphret.query.probe`.
+* ``region`` (the default when the store has communities): Haq's Algorithm 1 on the stored
+  graph -- the query's edges from a graph walk, the community of largest quality gain, a
+  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`);
+* ``graph``: a best-first walk through the stored walk lists from the entry points nearest the
+  query, exact cosines, ``ef`` trading recall for speed (:mod:`graphret.graph.walk`);
+* ``flat``: exact cosine top-K over the whole archive (:mod:`graphret.query.flat`);
+* ``class``: flat search inside the query's predicted class (:mod:`graphret.query.classfilter`);
+* ``probe``: exact top-K inside the ``n_probe`` lists with the nearest centroids, the lists
+  being the communities cut to a bounded size (:mod:`graphret.query.probe`).
 
-``where`` filters (:mod:`graphret.query.filters`) restrict the archive before ranking in every
-mode.  A stored item used as a query never appears in its own results.  The archive is the
-store's (:meth:`Snapshot.archive_rows`: train + val or everything, plus added items) unless
+``rank`` re-orders any mode's results by a score that uses the graph: ``smoothed`` (cosine to
+graph-smoothed codes) or ``manifold`` (manifold ranking among the candidates); the mode's
+best ``RANK_POOL`` are re-ranked and the scores shown stay the exact cosines.  ``where``
+filters (:mod:`graphret.query.filters`) restrict the archive before ranking in every mode.  A
+stored item used as a query never appears in its own results.  The archive is the store's
+(:meth:`Snapshot.archive_rows`: train + val or everything, plus added items) unless
 ``archive`` names splits.
 """
 
@@ -25,21 +31,26 @@ from typing import Any
 import numpy as np
 
 from graphret.errors import InputError, ModeUnavailable
+from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
+from graphret.graph.walk import DEFAULT_EF, graph_walk
+from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
-from graphret.query.index import RetrievalIndex
+from graphret.query.graph_region import DEFAULT_REGION_EF, graph_region_search
 from graphret.query.probe import probe_search
 from graphret.query.queries import QuerySet, as_queries
-from graphret.query.region import DEFAULT_SHORTLIST, region_search
 from graphret.query.result import SearchResult
 from graphret.store.read import Snapshot
 
-__all__ = ["MODES", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
+__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
 
-MODES = ("region", "flat", "class", "probe")
-DEFAULT_PROBE = 4
+MODES = ("region", "graph", "flat", "class", "probe")
+RANKS = ("smoothed", "manifold")
+DEFAULT_PROBE = 16
+#: candidates a graph ranking re-orders
+RANK_POOL = 100
 
 
 def default_mode(store: Snapshot) -> str:
@@ -47,8 +58,13 @@ def default_mode(store: Snapshot) -> str:
     return "region" if store.community_methods else "flat"
 
 
+def _positive(value, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise InputError(f"{{{name}}} must be a whole number >= 1, got {value!r}", param=name)
+
+
 class Searcher:
-    """The archive of one store in one code space, ready to search (state: the index).
+    """The archive of one store in one code space, ready to search (state: its index).
 
     ``archive``: the splits searched (None: the store's archive); ``communities``: the
     community method region and probe use (None: CNM when stored, else the first)."""
@@ -66,26 +82,8 @@ class Searcher:
         if len(self.rows) == 0:
             raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
         self.method = communities or store.default_community_method()
-        codes = store.codes(space)
-        whole = len(self.rows) == len(store) and np.array_equal(self.rows, np.arange(len(store)))
-        self._codes = codes if whole else codes[self.rows]
-        self._index: RetrievalIndex | None = None
-        self._position = np.full(len(store), -1, np.int64)
-        self._position[self.rows] = np.arange(len(self.rows))
-
-    @property
-    def index(self) -> RetrievalIndex:
-        """The archive's index, with communities when the store has them (built on first use)."""
-        if self._index is None:
-            kwargs: dict[str, Any] = {}
-            if self.method is not None:
-                graph = self.store.graph()
-                if len(self.rows) != len(self.store):
-                    graph = graph[self.rows][:, self.rows]
-                kwargs = dict(membership=self.store.membership(self.method)[self.rows], graph=graph,
-                              quality=self.store.quality(self.method), knn_k=self.store.graph_k)
-            self._index = RetrievalIndex(self._codes, **kwargs)
-        return self._index
+        self.index = ArchiveIndex(store, self.rows, store.codes(space)[self.rows], self.method,
+                                  stored_walk=self.archive is None and space == "default")
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -99,30 +97,29 @@ class Searcher:
         mode: str | None = None,
         where: list[str] | str | None = None,
         n_probe: int = DEFAULT_PROBE,
-        shortlist: int | None = None,
+        ef: int | None = None,
+        rank: str | None = None,
         class_source: str = "classifier",
         batch_size: int | None = None,
     ) -> SearchResult:
         """Top-k archive items for each query in ``q`` (anything :func:`as_queries` takes).
 
-        ``mode`` None: region when the store has communities, flat otherwise.  ``n_probe``: P
-        of probe mode; ``shortlist``: communities region mode short-lists (default 4);
+        ``mode`` None: region when the store has communities, flat otherwise.  ``n_probe``: the
+        lists probe mode searches; ``ef``: the walk's result heap (graph mode: default 48,
+        region: 16); ``rank``: None (the mode's own order), ``smoothed`` or ``manifold``;
         ``class_source``: "classifier" or "knn" (class mode); ``batch_size``: queries per batch
         (None: all at once)."""
         store = self.store
         mode = default_mode(store) if mode is None else mode
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", param="mode")
+        if rank is not None and rank not in RANKS:
+            raise InputError(f"unknown rank {rank!r}; choose one of {', '.join(RANKS)}", param="rank")
         check_k(k)  # a whole number >= 1, before anything is loaded
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise InputError(f"{{batch_size}} must be at least 1, got {batch_size!r}", param="batch_size")
-        if shortlist is not None and (isinstance(shortlist, bool) or not isinstance(shortlist, (int, np.integer)) or shortlist < 1):
-            raise InputError(f"{{shortlist}} must be at least 1, got {shortlist!r}; use e.g. {{shortlist={DEFAULT_SHORTLIST}}}", param="shortlist")
-        if mode in ("region", "probe") and self.method is None:
-            raise ModeUnavailable(f"mode {mode} needs communities and this store has none; use {{mode=flat}} or rebuild with communities", mode=mode)
+        for value, name in ((batch_size, "batch_size"), (ef, "ef"), (n_probe, "n_probe")):
+            _positive(value, name)
         queries = self.queries(q)
-        check_dimension(self._codes.shape[1], np.asarray(queries.codes))
-        index = self.index if mode in ("region", "probe") else None
+        check_dimension(self.index.codes.shape[1], np.asarray(queries.codes))
         where = [where] if isinstance(where, str) else where
         mask = filter_mask(store, where)
         allowed = None
@@ -130,7 +127,8 @@ class Searcher:
             allowed = mask[self.rows]
             if not allowed.any():
                 raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
-        exclude = np.where(queries.rows >= 0, self._position[np.maximum(queries.rows, 0)], -1)
+        exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
 
         step = len(queries) if not batch_size else int(batch_size)
         found = np.empty((len(queries), k), np.int64)
@@ -139,28 +137,61 @@ class Searcher:
         details: dict[str, Any] = {}
         for start in range(0, max(len(queries), 1), max(step, 1)):
             part = slice(start, min(start + step, len(queries)))
-            Q, ex = queries.codes[part], exclude[part]
-            if mode == "flat":
-                f, s, sc = flat_mode(self._codes, Q, k, exclude=ex, allowed=allowed)
-            elif mode == "probe":
-                f, s, sc = probe_search(index, Q, k, n_probe=n_probe, exclude=ex, allowed=allowed)
-                details["n_probe"] = int(n_probe)
-            elif mode == "region":
-                f, s, sc, chosen = region_search(index, Q, k, shortlist=shortlist or DEFAULT_SHORTLIST, exclude=ex,
-                                                 allowed=allowed, return_chosen=True)
-                details.setdefault("chosen_community", []).extend(int(index.community_ids[c]) for c in chosen)
-            else:
-                f, s, sc, classes = self._class(queries.part(part), k, ex, allowed, class_source)
-                details.setdefault("predicted_class", []).extend(
-                    store.class_names[c] if 0 <= c < len(store.class_names) else int(c) for c in classes)
+            f, s, sc = self._mode(mode, queries.part(part), depth, exclude[part], allowed, n_probe=n_probe, ef=ef,
+                                  class_source=class_source, details=details)
+            if rank is not None:
+                f, s = self._rerank(rank, queries.codes[part], f, s, k)
             found[part], scores[part], scanned[part] = f, s, sc
+        if mode == "probe":
+            details["n_probe"] = int(n_probe)
+        if rank is not None:
+            details["rank"] = rank
         return SearchResult(mode=mode, k=k, queries=queries, rows=self.rows[found], scores=scores,
                             scanned_fraction=scanned, store=store, community_method=self.method, details=details)
+
+    def _available(self, allowed: np.ndarray | None, exclude: np.ndarray) -> int:
+        return (self.index.n if allowed is None else int(allowed.sum())) - int(np.any(exclude >= 0))
+
+    def _mode(self, mode: str, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
+              n_probe: int, ef: int | None, class_source: str, details: dict[str, Any]):
+        """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in ``mode``."""
+        index, Q, n = self.index, queries.codes, self.index.n
+        if mode == "flat":
+            return flat_mode(index.codes, Q, k, exclude=exclude, allowed=allowed)
+        if mode == "probe":
+            return probe_search(index.probe, Q, k, n_probe=n_probe, exclude=exclude, allowed=allowed)
+        if mode == "graph":
+            walk = index.walk
+            f, s, compared = graph_walk(index.codes, walk.indptr, walk.indices, Q, k, entries=walk.entries,
+                                        entry_codes=walk.entry_codes, ef=ef or DEFAULT_EF, exclude=exclude, allowed=allowed)
+            return f, s, np.minimum(compared, n) / max(n, 1)
+        if mode == "region":
+            region, ids = index.region
+            walk = index.walk
+            f, s, compared, chosen = graph_region_search(index.codes, Q, k, walk=(walk.indptr, walk.indices, walk.entries),
+                                                         region=region, entry_codes=walk.entry_codes, ef=ef or DEFAULT_REGION_EF,
+                                                         exclude=exclude, allowed=allowed, return_chosen=True)
+            details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
+            return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
+        f, s, sc, classes = self._class(queries, k, exclude, allowed, class_source)
+        details.setdefault("predicted_class", []).extend(
+            self.store.class_names[c] if 0 <= c < len(self.store.class_names) else int(c) for c in classes)
+        return f, s, sc
+
+    def _rerank(self, rank: str, Q: np.ndarray, found: np.ndarray, cosines: np.ndarray, k: int):
+        """The best k of each query's candidates by the graph ranking, with their cosines."""
+        if rank == "smoothed":
+            scores = smoothed_scores(self.index.smoothed, Q, found)
+        else:
+            graph = self.index.graph
+            scores = manifold_ranking(graph.indptr, graph.indices, graph.data, found, cosines)
+        rows, _, carried = rerank(found, scores, k, carry=cosines)
+        return rows, carried.astype(np.float32)
 
     def _class(self, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, class_source: str):
         from graphret.query.classfilter import class_members, predict_classes
 
-        store, codes, n = self.store, self._codes, len(self.rows)
+        store, codes, n = self.store, self.index.codes, self.index.n
         classes, voted = predict_classes(store, queries, self.rows, codes, exclude, class_source=class_source)
         found = np.empty((len(queries), k), np.int64)
         scores = np.empty((len(queries), k), np.float32)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphret.query.classfilter import CLASS_SOURCES
-from graphret.query.searcher import DEFAULT_PROBE, MODES
+from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS
 
 __all__ = [
     "SearchOptions", "SearchRequest", "SearchResponse", "Hit", "QueryInfo", "QueryResult", "ItemSummary", "ItemList",
@@ -21,6 +21,7 @@ __all__ = [
 
 Mode = Literal[MODES]  # type: ignore[valid-type]
 ClassSource = Literal[CLASS_SOURCES]  # type: ignore[valid-type]
+Rank = Literal[RANKS]  # type: ignore[valid-type]
 Label = str | list[str] | None
 
 
@@ -30,12 +31,13 @@ class SearchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(10, description="Results per query.")
-    mode: Mode | None = Field(None, description="region (default with communities), flat, class or probe.")
+    mode: Mode | None = Field(None, description="region (default with communities), graph, flat, class or probe.")
     where: list[str] | str | None = Field(None, description="Metadata filters applied before ranking, e.g. label=CXR.")
     space: str = Field("default", description="Code space to search.")
     communities: str | None = Field(None, description="Community method region and probe use [cnm, else leiden].")
-    n_probe: int = Field(DEFAULT_PROBE, description="Communities probe mode searches (P).")
-    shortlist: int | None = Field(None, description="Communities region mode short-lists by centroid.")
+    n_probe: int = Field(DEFAULT_PROBE, description="Lists probe mode searches (P).")
+    ef: int | None = Field(None, description="The walk's result heap, graph and region modes [48; region 16].")
+    rank: Rank | None = Field(None, description="Re-order the results by the graph: smoothed or manifold [the mode's own order].")
     archive: list[str] | None = Field(None, description="Splits searched [the store's archive].")
     class_source: ClassSource = Field("classifier", description="Class mode: the encoder's classifier, or a kNN vote.")
 

@@ -46,7 +46,7 @@ def run_search(view: View, value: Any, kind: str, options: SearchOptions, config
     queries = searcher.queries(value, kind=kind)
     encoded = time.perf_counter()
     result = searcher.search(queries, k=options.k, mode=options.mode, where=where_list(options.where), n_probe=options.n_probe,
-                             shortlist=options.shortlist, class_source=options.class_source)
+                             ef=options.ef, rank=options.rank, class_source=options.class_source)
     done = time.perf_counter()
     payload = result.to_dict()
     payload.update(version=view.version, seconds=round(done - encoded, 6),

@@ -20,9 +20,11 @@ from graphret.store.schema import (
     BASE_ITEMS_SCHEMA,
     CODE_COLUMN,
     EDGES_SCHEMA,
+    ENTRIES_SCHEMA,
     GROUP_COLUMN,
     LEGACY_FILES,
     LEGACY_FORMAT_VERSION,
+    WALK_SCHEMA,
     code_column,
     is_code_field,
 )
@@ -204,6 +206,33 @@ class Snapshot:
     def dendrogram(self) -> pa.Table | None:
         entries = self.tables.get("dendrogram")
         return read_table(self.path, entries, "dendrogram") if entries else None
+
+    @cached_property
+    def walk_lists(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored walk lists as directed edges ``(src, dst)`` (item rows, each item's list
+        in order), or None for a store built without them."""
+        entries = self.tables.get("walk")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "walk")
+        _check_schema(table, WALK_SCHEMA, "walk")
+        src, dst = table.column("src").to_numpy(), table.column("dst").to_numpy()
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= len(self)):
+            raise StoreError(f"the walk table refers to rows outside the {len(self)} items; the store is damaged")
+        return src, dst
+
+    @cached_property
+    def entry_rows(self) -> np.ndarray | None:
+        """The walk's entry points (item rows), or None."""
+        entries = self.tables.get("entries")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "entries")
+        _check_schema(table, ENTRIES_SCHEMA, "entries")
+        rows = table.column("row").to_numpy()
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise StoreError(f"the entries table refers to rows outside the {len(self)} items; the store is damaged")
+        return rows
 
     @property
     def has_thumbnails(self) -> bool:

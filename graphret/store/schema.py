@@ -27,6 +27,10 @@ files.  The tables, each an Arrow IPC file per fragment that any Arrow tool read
 * ``dendrogram``: CNM's merges in order.
 * ``thumbnails`` (optional): ``row`` (item row) and ``png`` (a small PNG of the item, see
   :mod:`graphret.store.thumbnails`); stores written before it existed have none.
+* ``walk`` (optional): the walk lists the graph and region modes search through
+  (:mod:`graphret.graph.search_graph`), one directed edge per row, ``src`` -> ``dst`` (item
+  rows), each item's list in order; ``entries``: ``row``, the walk's entry points (community
+  medoids).  Stores built without them are searched through lists built in memory.
 
 Format 1 (graphret 0.1) kept one ``items.arrow``, ``edges.arrow``, ... and a ``manifest.json``
 at the top of the folder; such a store opens read-only, and ``graphret upgrade`` rewrites it.
@@ -45,7 +49,7 @@ LEGACY_FORMAT_VERSION = 1
 VERSIONS_DIR = "_versions"
 DATA_DIR = "data"
 LOCK_FILE = "_writer.lock"
-TABLES = ("items", "edges", "communities", "dendrogram", "thumbnails")
+TABLES = ("items", "edges", "communities", "dendrogram", "thumbnails", "walk", "entries")
 REQUIRED_TABLES = ("items", "edges", "communities")
 ENCODER = "encoder"
 
@@ -65,6 +69,9 @@ ADDED_COLUMN = "added"
 GROUP_COLUMN = "group"
 BASE_ITEM_COLUMNS = ("id", "path", "split", "label", "label_name")
 RESERVED_ITEM_COLUMNS = BASE_ITEM_COLUMNS + ("labels", "predicted", "probabilities", ADDED_COLUMN, GROUP_COLUMN)
+
+WALK_SCHEMA = pa.schema([pa.field("src", pa.int64(), nullable=False), pa.field("dst", pa.int64(), nullable=False)])
+ENTRIES_SCHEMA = pa.schema([pa.field("row", pa.int64(), nullable=False)])
 
 BASE_ITEMS_SCHEMA = pa.schema(
     [

@@ -62,6 +62,8 @@ class StoreContent:
     dendrogram: pa.Table | None = None
     write_encoder: Callable[[Path], None] | None = None
     thumbnails: pa.Table | None = None  # row -> small PNG (graphret.store.thumbnails), or None
+    walk: pa.Table | None = None  # the walk lists (WALK_SCHEMA), or None
+    entries: pa.Table | None = None  # the walk's entry points (ENTRIES_SCHEMA), or None
 
 
 def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False) -> Path:
@@ -81,8 +83,9 @@ def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = 
         }
         if content.dendrogram is not None:
             tables["dendrogram"] = [writer.write_table("dendrogram", content.dendrogram)]
-        if content.thumbnails is not None and content.thumbnails.num_rows:
-            tables["thumbnails"] = [writer.write_table("thumbnails", content.thumbnails)]
+        for name, table in (("thumbnails", content.thumbnails), ("walk", content.walk), ("entries", content.entries)):
+            if table is not None and table.num_rows:
+                tables[name] = [writer.write_table(name, table)]
         manifest = {**content.manifest, "tables": tables}
         if content.write_encoder is not None:
             encoder = writer.write_file("encoder", content.write_encoder, ".pt")
@@ -107,14 +110,15 @@ def remove_legacy_files(folder: Path) -> None:
 @dataclass
 class Appended:
     """What an add writes: the new items' rows, their edges, their community assignments (in
-    the store's communities schema), the new manifest (without ``tables``) and the new items'
-    thumbnails (rows counted in the whole store; None: none)."""
+    the store's communities schema), the new manifest (without ``tables``), the new items'
+    thumbnails (rows counted in the whole store; None: none) and walk-list edges."""
 
     items: pa.Table
     edges: pa.Table
     communities: pa.Table
     manifest: dict[str, Any]
     thumbnails: pa.Table | None = None
+    walk: pa.Table | None = None  # the new items' walk lists and the links to them
 
 
 def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> int:
@@ -127,7 +131,7 @@ def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> 
         appended = make(base)
         tables = {name: list(entries) for name, entries in base.manifest["tables"].items()}
         for name, table in (("items", appended.items), ("edges", appended.edges), ("communities", appended.communities),
-                            ("thumbnails", appended.thumbnails)):
+                            ("thumbnails", appended.thumbnails), ("walk", appended.walk)):
             if table is not None and (table.num_rows or name == "items"):
                 tables.setdefault(name, []).append(writer.write_table(name, table))
         manifest = dict(appended.manifest)

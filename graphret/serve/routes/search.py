@@ -13,7 +13,7 @@ from graphret.query.searcher import DEFAULT_PROBE
 from graphret.serve.config import ServeConfig
 from graphret.serve.deps import current_view, server_config
 from graphret.serve.holder import View
-from graphret.serve.models import ClassSource, Mode, SearchOptions, SearchRequest, SearchResponse
+from graphret.serve.models import ClassSource, Mode, Rank, SearchOptions, SearchRequest, SearchResponse
 from graphret.serve.search import code_matrix, run_search
 from graphret.serve.uploads import Upload, query_images
 
@@ -59,7 +59,8 @@ def search_image(
     space: Annotated[str, Form()] = "default",
     communities: Annotated[str | None, Form()] = None,
     n_probe: Annotated[int, Form()] = DEFAULT_PROBE,
-    shortlist: Annotated[int | None, Form()] = None,
+    ef: Annotated[int | None, Form()] = None,
+    rank: Annotated[Rank | None, Form()] = None,
     class_source: Annotated[ClassSource, Form()] = "classifier",
     view: View = Depends(current_view),
     config: ServeConfig = Depends(server_config),
@@ -69,5 +70,5 @@ def search_image(
     uploads = read_uploads(files, config)
     images = query_images(uploads, max_pixels=config.max_pixels)
     options = SearchOptions(k=k, mode=mode, where=where, space=space, communities=communities or None, n_probe=n_probe,
-                            shortlist=shortlist, class_source=class_source)
+                            ef=ef, rank=rank, class_source=class_source)
     return answer(run_search(view, images, "images", options, config, n_queries=len(images)))
