@@ -33,10 +33,11 @@ def result(store_path):
 
 def test_every_mode_on_the_same_queries(result):
     names = [r["mode"] for r in result.rows]
-    assert names == ["region (cnm)", "region (leiden)", "probe (cnm)", "class (kNN vote)", "flat"]
+    assert names == ["region (cnm)", "region (leiden)", "graph", "probe (cnm)", "class (kNN vote)", "flat"]
     flat = result.row("flat")
     assert flat["recall@10 vs flat"] == 1.0 and flat["scanned"] == 1.0
     assert flat["P@10"] > 0.9  # the blobs separate by pixels
+    assert result.row("graph")["recall@10 vs flat"] >= 0.95  # the walk finds the exact neighbours of 120 items
     for row in result.rows:
         assert 0 <= row["P@10"] <= 1 and row["q/s batched"] > 0 and row["p95 ms"] >= row["p50 ms"]
         assert 0 < row["scanned"] <= 1
@@ -88,7 +89,7 @@ def test_report_files(result, tmp_path):
     assert names == ["bench.json", "bench.md", "precision_at_k.png", "precision_recall.png", "recall_vs_qps.png"]
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert data["manifest"]["encoder"]["name"] == "pixels" and data["duplicates"]["policy"] == "keep"
-    assert len(data["rows"]) == 5
+    assert len(data["rows"]) == 6
     assert "| flat |" in (tmp_path / "out" / "bench.md").read_text()
 
 
@@ -163,7 +164,7 @@ def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_r
     path = tmp_path / "rare"
     graphret.build_from_codes(codes, path, labels=labels, class_names=["common", "rare"], splits=splits, k=4)
     result = run_bench(open_store(path), k=10, n_single=2, reps=1, curve_k=10)
-    assert [r["mode"] for r in result.rows] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat"]
+    assert [r["mode"] for r in result.rows] == ["region (cnm)", "region (leiden)", "graph", "probe (cnm)", "flat"]
     assert [(x["mode"], x["reason"]) for x in result.skipped] == [
         ("class (kNN vote)", "the predicted class 'rare' has only 6 archive items; use k=6 or less")]
     assert result.row("flat")["P@10"] == pytest.approx((8 * 1.0 + 4 * 0.6) / 12)  # the 4 rare queries: 6 rare of 10
@@ -172,8 +173,8 @@ def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_r
     assert r.exit_code == 0, r.output
     assert "skipped class (kNN vote): the predicted class 'rare' has only 6 archive items" in r.output
     table = r.output.split("\n\n")[-1].splitlines()
-    assert [line.split("  ")[0] for line in table[2:]] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat",
-                                                           "class (kNN vote)"]
+    assert [line.split("  ")[0] for line in table[2:]] == ["region (cnm)", "region (leiden)", "graph", "probe (cnm)",
+                                                           "flat", "class (kNN vote)"]
     assert table[-1].split()[-1] == "unavailable"
 
 

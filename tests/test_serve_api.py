@@ -63,7 +63,7 @@ def test_health_and_store_summary(client, store):
     assert summary["items"] == 60 and summary["version"] == 1 and summary["task"] == "multiclass"
     assert summary["class_names"] == ["class0", "class1", "class2"]
     assert summary["community_methods"] == ["cnm", "leiden"] and summary["default_mode"] == "region"
-    assert summary["modes"] == ["region", "flat", "class", "probe"]
+    assert summary["modes"] == ["region", "graph", "flat", "class", "probe"]
     assert summary["splits"] == {"test": 12, "train": 42, "val": 6}
     assert summary["filters"]["label"] == ["class0", "class1", "class2"]
     assert summary["filters"]["split"] == ["test", "train", "val"]

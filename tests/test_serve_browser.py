@@ -145,9 +145,9 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
 
     # each mode's time and scanned fraction
     driver.find_element(By.ID, "compare").click()
-    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#mode-table tbody tr")) == 4)
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#mode-table tbody tr")) == 5)
     rows = {row.get_attribute("data-mode"): row.text for row in driver.find_elements(By.CSS_SELECTOR, "#mode-table tbody tr")}
-    assert set(rows) == {"region", "flat", "class", "probe"}
+    assert set(rows) == {"region", "graph", "flat", "class", "probe"}
     for mode in rows:  # server milliseconds, the fraction scanned, the share with the query's label (class: a kNN vote)
         assert re.fullmatch(rf"{mode} \d+\.\d [\d.]+% \d+%", rows[mode]), rows[mode]
     screenshot(driver, tmp_path, "modes.png", whole_page=True)

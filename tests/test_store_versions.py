@@ -61,15 +61,16 @@ def test_add_commits_a_version_that_writes_only_what_it_adds(store, tmp_path):
     assert store.version == 2 and len(store) == 66
     second = newest_manifest(store.path)
     assert second["parent"] == 1 and second["operation"] == "add"
-    for table in ("items", "edges", "communities"):
+    for table in ("items", "edges", "communities", "walk"):
         assert second["tables"][table][:-1] == first["tables"][table]  # the base's fragments, listed again
         assert len(second["tables"][table]) == len(first["tables"][table]) + 1
     assert second["tables"]["items"][-1]["rows"] == 6
     after = files_of(store.path)
     assert all(after[name] == data for name, data in before.items())  # nothing written before was changed
     new = set(after) - set(before)
-    assert len(new) == 5 and all(name.startswith(("data/items-", "data/edges-", "data/communities-", "data/thumbnails-", "_versions/"))
-                                 for name in new)  # the new items, their edges, communities and thumbnails, the manifest
+    assert len(new) == 6 and all(name.startswith(("data/items-", "data/edges-", "data/communities-", "data/thumbnails-",
+                                                  "data/walk-", "_versions/"))
+                                 for name in new)  # the new items, their edges, communities, thumbnails and walk links, the manifest
     old = open_store(store.path, version=1)  # the earlier version still reads as it was
     assert len(old) == 60 and old.version == 1
     assert [row["version"] for row in history(store.path)] == [1, 2]

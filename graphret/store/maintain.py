@@ -21,7 +21,7 @@ from graphret.store.commit import (
     write_version,
     writer_lock,
 )
-from graphret.store.fragments import read_fragment, verify_file
+from graphret.store.fragments import read_fragment, read_table, verify_file
 from graphret.store.read import Snapshot
 from graphret.store.schema import (
     ADDED_COLUMN,
@@ -45,11 +45,13 @@ def compact(folder: str | Path) -> int:
     def change(writer: Writer) -> dict[str, Any]:
         base = Snapshot(writer.folder, version=writer.base_number)
         tables = dict(base.manifest["tables"])
-        readers = {"items": lambda: base.items, "edges": lambda: base.edges, "communities": lambda: base.communities,
+        # the tables a snapshot checks as it reads them; the others (walk, entries) merge as stored
+        checked = {"items": lambda: base.items, "edges": lambda: base.edges, "communities": lambda: base.communities,
                    "dendrogram": lambda: base.dendrogram, "thumbnails": lambda: base.thumbnails}
         for name, entries in base.manifest["tables"].items():
             if len(entries) > 1:
-                tables[name] = [writer.write_table(name, readers[name]())]
+                table = checked[name]() if name in checked else read_table(base.path, entries, name)
+                tables[name] = [writer.write_table(name, table)]
         return {**{k: v for k, v in base.manifest.items() if k != "tables"}, "tables": tables}
 
     return write_version(folder, change, operation="compact")
