@@ -21,7 +21,7 @@ from .options import config_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def bench_command(store, version, out, fmt, quiet, **options) -> None:
     """Run the --split items as queries against STORE's archive in every mode (region with each
-    stored community method, probe, class, flat) on the same codes, and print quality and cost."""
+    stored community method, graph, probe, class, flat) on the same codes, and print quality and cost."""
     from graphret.evaluation import run_bench, to_json, write_report
     from graphret.evaluation.report import check_out_dir, header_lines, text_table
     from graphret.store import open_store
