@@ -34,10 +34,16 @@ __all__ = [
     "EDGES_SCHEMA",
     "graph_stats",
     "METHODS",
+    "AUTO_EXACT_MAX",
+    "resolve_method",
     "SYMMETRIZE",
 ]
 
-METHODS = ("exact", "approx")
+METHODS = ("exact", "approx", "faiss", "auto")
+#: ``knn="auto"``: exact kNN for archives up to this many codes, FAISS IVF above.  Exact is
+#: O(n^2) (35 s at 100k, 569 s at 300k on the scale machine); FAISS reaches recall@10 >= 0.95
+#: in a fraction of that from about 50k on (benchmarks/results/scale/knn.md).
+AUTO_EXACT_MAX = 50_000
 SYMMETRIZE = ("union", "mutual")
 
 #: the graph as an Arrow table: each undirected edge once, src < dst, positive weight
@@ -86,17 +92,31 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
     return G
 
 
+def resolve_method(method: str, n: int) -> str:
+    """The kNN method a build uses for ``n`` codes: ``method`` itself, or for ``"auto"``
+    ``"exact"`` up to :data:`AUTO_EXACT_MAX` codes and ``"faiss"`` above."""
+    if method not in METHODS:
+        raise InputError(f"unknown kNN method {method!r}; use one of {', '.join(METHODS)}", param="knn")
+    if method == "auto":
+        return "exact" if n <= AUTO_EXACT_MAX else "faiss"
+    return method
+
+
 def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed: int,
                **knn_options) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """Validated codes, k, and the kNN lists of ``method``."""
-    if method not in METHODS:
-        raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
+    """Validated codes, k, and the kNN lists of ``method`` (already resolved from "auto")."""
+    if method not in METHODS or method == "auto":
+        raise InputError(f"unknown kNN method {method!r}; use 'exact', 'approx' or 'faiss'")
     if symmetrize not in SYMMETRIZE:
         raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
     codes = validate_codes(codes)
     k = check_k(k, codes.shape[0] - 1, what="the other codes")
     if method == "exact":
         idx, sims = exact_knn(codes, k, **knn_options)
+    elif method == "faiss":
+        from graphret.graph.faiss_knn import faiss_knn
+
+        idx, sims = faiss_knn(codes, k, seed=seed, **knn_options)
     else:
         from graphret.graph.approx import approx_knn
 
@@ -107,14 +127,19 @@ def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed:
 def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
                          symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
                          **knn_options) -> tuple[sp.csr_matrix, dict]:
-    """:func:`knn_graph` plus :func:`graph_stats` (with ``method``, ``k``, ``symmetrize`` and,
-    for ``method="approx"``, the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    """:func:`knn_graph` plus :func:`graph_stats` (with ``method`` -- for ``"auto"`` the one
+    chosen, and ``requested="auto"`` --, ``k``, ``symmetrize`` and, for the approximate methods,
+    the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    requested = method
+    method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
     codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
+    dropped = int((sims <= 0).sum())
     G = graph_from_knn(idx, sims, symmetrize=symmetrize)
     stats = graph_stats(G)
-    stats.update(method=method, k=k, symmetrize=symmetrize,
-                 dropped_nonpositive=int((sims <= 0).sum()))
-    if method == "approx":
+    stats.update(method=method, k=k, symmetrize=symmetrize, dropped_nonpositive=dropped)
+    if requested != method:
+        stats.update(requested=requested)
+    if method != "exact":
         from graphret.graph.approx import knn_recall
 
         stats.update(recall=knn_recall(idx, codes, sample=recall_sample, seed=seed),
@@ -127,11 +152,13 @@ def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: s
     """Cosine kNN graph of L2-normalised ``codes`` as an ``n x n`` float32 symmetric CSR matrix
     with a zero diagonal and positive weights (similarities <= 0 are dropped).
 
-    ``method``: ``"exact"`` (:func:`graphret.graph.knn.exact_knn`) or ``"approx"``
-    (:func:`graphret.graph.approx.approx_knn`, seeded with ``seed``); ``symmetrize``:
+    ``method``: ``"exact"`` (:func:`graphret.graph.knn.exact_knn`), ``"approx"``
+    (:func:`graphret.graph.approx.approx_knn`, seeded with ``seed``), ``"faiss"``
+    (:func:`graphret.graph.faiss_knn.faiss_knn`, seeded) or ``"auto"`` (:func:`resolve_method`); ``symmetrize``:
     ``"union"`` or ``"mutual"``.  Use :func:`knn_graph_with_stats` to get the statistics (and the
     approximate graph's recall) too.
     """
+    method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
     _, _, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
     return graph_from_knn(idx, sims, symmetrize=symmetrize)
 

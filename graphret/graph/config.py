@@ -14,8 +14,11 @@ class GraphConfig:
     """The cosine kNN graph's settings."""
 
     k: int = param(10, min=1, help="Neighbours per image in the kNN graph.")
-    knn: Literal["exact", "approx"] = param(
-        "exact", help="How the kNN lists are found: exact (blocked matrix products) or approx (pynndescent; its recall is measured on a sample).")
+    knn: Literal["exact", "approx", "faiss", "auto"] = param(
+        "exact", help="How the kNN lists are found: exact (blocked matrix products), approx (pynndescent), faiss (FAISS IVF, "
+                      "for large archives) or auto (exact up to 50,000 codes, faiss above); an approximate graph's recall is "
+                      "measured on a sample.")
+    knn_threads: int | None = param(None, min=1, help="Threads for the faiss kNN [FAISS's default: all cores].")
     symmetrize: Literal["union", "mutual"] = param(
         "union", help="union: i ~ j when either lists the other; mutual: only when both do.")
     walk: bool = param(True, help="Build the walk lists and entry points the graph and region modes search through.")
