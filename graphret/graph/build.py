@@ -67,29 +67,44 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
     n, k = indices.shape
     if n and (indices.min() < 0 or indices.max() >= n):
         raise InputError(f"kNN indices must lie in 0..{n - 1}; rebuild the kNN lists")
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = indices.astype(np.int64).ravel()
-    vals = sims.ravel()
-    keep = (vals > 0) & np.isfinite(vals) & (rows != cols)
-    rows, cols, vals = rows[keep], cols[keep], np.minimum(vals[keep], np.float32(1.0))
-    # one directed entry per (i, j): if a list repeats a neighbour keep its largest similarity
-    key = rows * n + cols
-    order = np.lexsort((-vals, key))
-    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
-    first = np.ones(key.size, bool)
-    first[1:] = key[1:] != key[:-1]
-    A = sp.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n), dtype=np.float32)
+    keep = (sims > 0) & np.isfinite(sims) & (indices != np.arange(n)[:, None])
+    ordered = np.sort(np.where(keep, indices, -1), axis=1)
+    repeats = bool(((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any())
+    del ordered
+    if repeats:  # a list repeats a neighbour (approximate lists, rarely): keep its largest similarity
+        A = _directed_dedup(indices, sims, keep, n)
+    else:  # the usual case: the lists are the CSR rows, no (n k) sort
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(keep.sum(axis=1), out=indptr[1:])
+        index_type = np.int32 if n < 2**31 else np.int64
+        A = sp.csr_matrix((np.minimum(sims[keep], np.float32(1.0)), indices[keep].astype(index_type), indptr),
+                          shape=(n, n))
+    del keep
     AT = A.T.tocsr()
     if symmetrize == "union":
         G = A.maximum(AT)
     else:
         both = A.astype(bool).multiply(AT.astype(bool))
         G = A.maximum(AT).multiply(both)
+    del A, AT
     G = sp.csr_matrix(G, dtype=np.float32)
-    G.setdiag(0)
-    G.eliminate_zeros()
+    G.eliminate_zeros()  # no diagonal: a list never holds its own row
     G.sort_indices()
     return G
+
+
+def _directed_dedup(indices: np.ndarray, sims: np.ndarray, keep: np.ndarray, n: int) -> sp.csr_matrix:
+    """Directed CSR of kNN lists with one entry per (i, j), its largest similarity."""
+    k = indices.shape[1]
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)[keep.ravel()]
+    cols = indices.astype(np.int64)[keep]
+    vals = np.minimum(sims[keep], np.float32(1.0))
+    key = rows * n + cols
+    order = np.lexsort((-vals, key))
+    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    return sp.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n), dtype=np.float32)
 
 
 def resolve_method(method: str, n: int) -> str:
