@@ -69,7 +69,7 @@ def chexpert_codes(seed: int = 0, n_queries: int = 200):
     directions = rng.standard_normal((len(OBSERVATIONS), D))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     positive = (labels == 1).astype(np.float64)
-    key = np.packbits(positive.astype(bool), axis=1, bitorder="little").view(np.uint16).ravel()
+    key = (positive.astype(np.int64) << np.arange(len(OBSERVATIONS))).sum(axis=1)  # the positive set as a bit mask
     sets, set_of = np.unique(key, return_inverse=True)
     set_dirs = rng.standard_normal((len(sets), D))
     set_dirs /= np.linalg.norm(set_dirs, axis=1, keepdims=True)
@@ -155,6 +155,86 @@ def one(kind: str, n: int, knn: str, options: dict) -> dict:
     }
 
 
+STEPS = ("knn", "cnm", "walk", "write")
+
+
+def estimate(runs: list[dict], target: int = 10_000_000) -> dict:
+    """Per step: seconds as a * n^b fitted (least squares in log-log) over the generated sizes,
+    and peak memory above the process's baseline as linear in n; both at ``target``."""
+    runs = sorted((r for r in runs if r["kind"] == "generated" and r["n"] >= 100_000), key=lambda r: r["n"])
+    if not runs:
+        return {}
+    largest = runs[-1]  # rows built like the largest one (same kNN request and options), one per size
+    runs = list({r["n"]: r for r in runs if r["knn"] == largest["knn"] and r.get("options") == largest.get("options")}.values())
+    if len(runs) < 2:
+        return {}
+    n = np.array([r["n"] for r in runs], float)
+    out = {"n": target, "from": [int(x) for x in n], "steps": {}}
+    for step in STEPS:
+        sec = np.array([r["seconds"].get(step, np.nan) for r in runs], float)
+        if np.isnan(sec).any() or (sec <= 0).any():
+            continue
+        b, log_a = np.polyfit(np.log(n), np.log(sec), 1)
+        out["steps"][step] = {"exponent": round(float(b), 2), "seconds": round(float(np.exp(log_a) * target ** b), 0)}
+    base = np.array([r["rss_after_codes_mib"] - r["codes_mib"] for r in runs], float).mean()
+    peak = np.array([r["peak_mib"] - base for r in runs], float)
+    slope, icpt = np.polyfit(n, peak, 1)
+    out["seconds_total"] = round(sum(v["seconds"] for v in out["steps"].values()), 0)
+    out["peak_mib"] = round(float(base + icpt + slope * target), 0)
+    out["peak_mib_per_million"] = round(float(slope * 1e6), 0)
+    out["codes_mib"] = round(target * runs[-1]["d"] * 4 / 2**20, 0)
+    return out
+
+
+def markdown(report: dict) -> str:
+    runs = sorted(report["runs"], key=lambda r: (r["kind"] != "generated", r["n"], str(r.get("options"))))
+    lines = ["# Scale of the real build path: `build_from_codes` from 100k to 1M codes, and CheXpert's 223,414 items", ""]
+    if runs:
+        r0 = runs[-1]
+        lines += [f"Machine: {r0.get('machine')} ({r0.get('cores')} cores shared with other jobs: load average "
+                  f"{', '.join(f'{x:.1f}' for x in r0.get('load', []))} at the end of the last run); BLAS, FAISS and numba "
+                  f"on {r0.get('threads', 1)} thread.  Command per row in `build.json` (`command`).", ""]
+    lines += ["`graphret.build_from_codes(codes, knn=..., communities=['cnm'])` with the default config otherwise (k = 10, union, "
+              "CNM with its size heuristic and multilevel refinement, walk lists of degree 24), except `walk_passes` where "
+              "the row says.  Seconds and peak resident memory (MiB, `VmHWM` per step, the process's imports and the "
+              "generated codes included) per step; recall@10 of the kNN lists against exact kNN on 1,000 seeded rows.", "",
+              "| codes | n | kNN | recall@10 | walk passes | knn s | cnm s | walk s | write s | total s | knn MiB | cnm MiB | walk MiB | write MiB | peak MiB | codes MiB | CSR graph MiB |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        sec, mem = r["seconds"], r["peak_mib_by_step"]
+        total = sum(sec.get(s, 0) for s in STEPS)
+        passes = (r.get("walk") or {}).get("passes", "-")
+        lines.append(f"| {r['kind']} | {r['n']:,} | {r['knn_used']} ({r['knn']}) | {r['recall'] if r['recall'] is not None else 'exact'} | {passes} | "
+                     + " | ".join(f"{sec.get(s, float('nan')):.1f}" for s in STEPS) + f" | {total:.1f} | "
+                     + " | ".join(f"{mem.get(s, float('nan')):.0f}" for s in STEPS)
+                     + f" | {r['peak_mib']:.0f} | {r['codes_mib']:.0f} | {r['graph_csr_mib']:.0f} |")
+    est = estimate(report["runs"])
+    if est:
+        lines += ["", f"## {est['n']:,} codes, estimated", "",
+                  f"From the generated rows at {', '.join(f'{x:,}' for x in est['from'])} (built like the largest): seconds "
+                  "fitted as a * n^b per step, peak memory above the imports as linear in n.", "",
+                  "| step | growth exponent b | seconds at 10M |", "|---|---:|---:|"]
+        for step, v in est["steps"].items():
+            lines.append(f"| {step} | {v['exponent']} | {v['seconds']:,.0f} |")
+        lines += [f"| total | | {est['seconds_total']:,.0f} |", "",
+                  f"Peak memory at 10M: about {est['peak_mib']:,.0f} MiB ({est['peak_mib_per_million']:,.0f} MiB per million codes; "
+                  f"the codes alone are {est['codes_mib']:,.0f} MiB)."]
+    cx = [r for r in runs if r["kind"] == "chexpert"]
+    for r in cx:
+        lines += ["", f"## CheXpert scale: {r['n']:,} items with the real label table", "",
+                  f"Codes generated from the label table (see the script's docstring): {r['info'].get('label_sets')} distinct "
+                  f"positive-label sets.  Build {sum(r['seconds'].get(s, 0) for s in STEPS):.0f} s, peak {r['peak_mib']:.0f} MiB, "
+                  f"store {r['store_mib']:.0f} MiB on disk, opened in {r['open_s']} s.", ""]
+    for r in runs:
+        if not r.get("queries"):
+            continue
+        lines += ["", f"Queries on the {r['kind']} store of {r['n']:,} (200 fresh codes, k = 10; 50 one at a time):", "",
+                  "| mode | ms/query batched | ms/query one at a time | recall@10 vs flat | fraction scanned |", "|---|---:|---:|---:|---:|"]
+        for q in r["queries"]:
+            lines.append(f"| {q['mode']} | {q['ms_per_query_batched']} | {q['ms_per_query_single']} | {q['recall_vs_flat']} | {q['scanned']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[])
@@ -165,7 +245,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS, OpenMP (FAISS) and numba threads [1: the machine is shared]")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale"))
     parser.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true", help="only write build.md from build.json")
     args = parser.parse_args()
+    if args.report:
+        (args.out / "build.md").write_text(markdown(json.loads((args.out / "build.json").read_text())))
+        return
     options = {"communities": args.communities.split(",")}
     if args.walk_passes is not None:
         options["walk_passes"] = args.walk_passes
@@ -197,6 +281,7 @@ def main() -> None:
         report["runs"] = [r for r in report["runs"] if not (r["kind"] == kind and r["n"] == result["n"] and r["knn"] == args.knn
                                                             and r.get("options") == options)] + [result]
         path.write_text(json.dumps(report, indent=1))
+        (args.out / "build.md").write_text(markdown(report))
         print(json.dumps({k: result[k] for k in ("kind", "n", "recall", "seconds", "peak_mib_by_step", "wall_s")}), flush=True)
 
 
