@@ -116,3 +116,5 @@ def test_a_build_with_faiss_records_method_recall_and_memory_per_step(tmp_path):
     store3 = graphret.build_from_codes(given32, tmp_path / "u", knn="exact", communities=["cnm"], walk=False)
     np.testing.assert_allclose(store3.codes(), codes, atol=1e-6)
     np.testing.assert_array_equal(given32, codes * np.float32(3.0))
+    store4 = graphret.build_from_codes(codes, tmp_path / "v", knn="exact", communities=["cnm"], walk=False)
+    np.testing.assert_array_equal(store4.codes(), codes)  # unit already: stored as given

@@ -50,6 +50,10 @@ DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": 60.0, "threads": 1}
 UNLABELLED_ENCODER = "pixels"
 
 
+#: codes whose norms all lie this close to 1 are taken as normalised (no copy)
+UNIT_TOLERANCE = 1e-6
+
+
 def _quiet(_: str) -> None:
     pass
 
@@ -372,8 +376,9 @@ def build_store_from_codes(
         raise InputError(f"{{codes}} has {int((norms == 0).sum())} all-zero rows, which have no direction; drop them", param="codes")
     if owned:  # a float32 copy made above: normalise it in place, never a third copy
         array /= norms
-    else:
+    elif np.abs(norms - 1).max() > UNIT_TOLERANCE:  # the caller's array: normalise a copy
         array = array / norms
+    # else: the caller's float32 codes are unit already (most embeddings): used as they are, no copy
     del norms
     n = len(array)
     ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
