@@ -198,12 +198,13 @@ def markdown(report: dict) -> str:
               "CNM with its size heuristic and multilevel refinement, walk lists of degree 24), except `walk_passes` where "
               "the row says.  Seconds and peak resident memory (MiB, `VmHWM` per step, the process's imports and the "
               "generated codes included) per step; recall@10 of the kNN lists against exact kNN on 1,000 seeded rows.", "",
-              "| codes | n | kNN | recall@10 | walk passes | knn s | cnm s | walk s | write s | total s | knn MiB | cnm MiB | walk MiB | write MiB | peak MiB | codes MiB | CSR graph MiB |",
+              "| codes | n | kNN | recall@10 | walk passes, expand | knn s | cnm s | walk s | write s | total s | knn MiB | cnm MiB | walk MiB | write MiB | peak MiB | codes MiB | CSR graph MiB |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         sec, mem = r["seconds"], r["peak_mib_by_step"]
         total = sum(sec.get(s, 0) for s in STEPS)
-        passes = (r.get("walk") or {}).get("passes", "-")
+        walk = r.get("walk") or {}
+        passes = f"{walk.get('passes', '-')}, {'yes' if walk.get('expand', True) else 'no'}"
         lines.append(f"| {r['kind']} | {r['n']:,} | {r['knn_used']} ({r['knn']}) | {r['recall'] if r['recall'] is not None else 'exact'} | {passes} | "
                      + " | ".join(f"{sec.get(s, float('nan')):.1f}" for s in STEPS) + f" | {total:.1f} | "
                      + " | ".join(f"{mem.get(s, float('nan')):.0f}" for s in STEPS)
@@ -241,6 +242,7 @@ def main() -> None:
     parser.add_argument("--chexpert", action="store_true")
     parser.add_argument("--knn", default="auto")
     parser.add_argument("--walk-passes", type=int, default=None, help="walk_passes for the builds [the default]")
+    parser.add_argument("--no-walk-expand", action="store_true", help="walk lists from the kNN graph's own lists only")
     parser.add_argument("--communities", default="cnm", help="community methods of the builds [cnm: the issue's kNN + CNM]")
     parser.add_argument("--threads", type=int, default=1, help="BLAS, OpenMP (FAISS) and numba threads [1: the machine is shared]")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale"))
@@ -253,6 +255,8 @@ def main() -> None:
     options = {"communities": args.communities.split(",")}
     if args.walk_passes is not None:
         options["walk_passes"] = args.walk_passes
+    if args.no_walk_expand:
+        options["walk_expand"] = False
     if args.one:
         print("RESULT " + json.dumps(one(args.one[0], int(args.one[1]), args.knn, options)), flush=True)
         return
@@ -264,6 +268,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", kind, str(n), "--knn", args.knn, "--communities", args.communities]
         if args.walk_passes is not None:
             cmd += ["--walk-passes", str(args.walk_passes)]
+        if args.no_walk_expand:
+            cmd += ["--no-walk-expand"]
         print(" ".join(cmd), flush=True)
         threads = str(args.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,

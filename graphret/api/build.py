@@ -183,13 +183,14 @@ def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], r
         return None, None, None
     log(f"walk lists (at most {config.graph.walk_degree} neighbours, {config.graph.walk_passes} passes)")
     indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=config.graph.walk_passes,
+                                         expand=config.graph.walk_expand,
                                          ef_construction=config.graph.walk_ef, seed=config.seed)
     method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
     entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
     clock.step("walk")
     walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
                      "dst": pa.array(rows[indices], pa.int64())})
-    info = {"max_degree": config.graph.walk_degree, "passes": config.graph.walk_passes, "ef_construction": config.graph.walk_ef,
+    info = {"max_degree": config.graph.walk_degree, "passes": config.graph.walk_passes, "expand": config.graph.walk_expand, "ef_construction": config.graph.walk_ef,
             "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
     return walk, pa.table({"row": pa.array(rows[entries], pa.int64())}), info
 

@@ -23,6 +23,8 @@ class GraphConfig:
         "union", help="union: i ~ j when either lists the other; mutual: only when both do.")
     walk: bool = param(True, help="Build the walk lists and entry points the graph and region modes search through.")
     walk_degree: int = param(DEFAULT_MAX_DEGREE, min=2, help="Most neighbours per item in the walk lists (HNSW's M at layer 0).")
+    walk_expand: bool = param(True, help="Score the neighbours of kNN neighbours as walk-list candidates too (one NN-descent step); "
+                                         "off: the kNN graph's own lists only, much cheaper at a million codes.")
     walk_passes: int = param(DEFAULT_PASSES, min=0, help="Walk-based passes that add the long edges a walk needs (NSG / Vamana).")
     walk_ef: int = param(DEFAULT_EF_CONSTRUCTION, min=1, help="Result-heap size of the walks that build the lists.")
 
