@@ -23,15 +23,30 @@ def clustered(n, d=16, centres=20, spread=0.6, seed=0):
 
 def test_faiss_knn_recall_against_exact_and_true_similarities():
     codes = clustered(3000)
-    idx, sims = faiss_knn(codes, 10, seed=0, threads=1)
+    report = {}
+    idx, sims = faiss_knn(codes, 10, seed=0, threads=1, nprobe=3, report=report)
+    assert report == {"nlist": 93, "nprobe": 3, "calibration": None}
     assert idx.shape == sims.shape == (3000, 10) and idx.dtype == np.int64 and sims.dtype == np.float32
     assert not (idx == np.arange(3000)[:, None]).any()  # never itself
     assert (np.diff(sims, axis=1) <= 0).all()  # by decreasing similarity
     true = np.einsum("ij,ikj->ik", codes, codes[idx])
     np.testing.assert_allclose(sims, true, atol=1e-5)  # the exact cosine of each pair found
     recall = knn_recall(idx, codes, sample=3000)
-    assert 0.9 <= recall < 1.0  # approximate but close, at the default nlist (default_nlist(3000) cells)
+    assert 0.8 <= recall < 0.95  # approximate, at 3 of the default 93 cells (default_nlist(3000))
     assert default_nlist(3000) == 93  # min(2 sqrt(n) = 110, n / 32)
+
+
+def test_nprobe_is_calibrated_to_the_target_recall():
+    codes = clustered(3000)
+    report = {}
+    idx, _ = faiss_knn(codes, 10, seed=0, report=report, target_recall=0.95)
+    tried = report["calibration"]
+    assert list(tried) == [4, 8, 16, 32, 64, 93][:len(tried)] and report["nprobe"] == list(tried)[-1]
+    assert tried[report["nprobe"]] >= 0.95 and all(r < 0.95 for p, r in tried.items() if p < report["nprobe"])
+    assert knn_recall(idx, codes, sample=3000) >= 0.93  # on every row, not only the calibration sample
+    report99 = {}
+    faiss_knn(codes, 10, seed=0, report=report99, target_recall=0.99)
+    assert report99["nprobe"] >= report["nprobe"]
 
 
 def test_probing_every_cell_is_exact():
@@ -60,7 +75,8 @@ def test_tiny_cells_are_completed_exactly():
     np.testing.assert_allclose(sims[:, 0], es[:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [{"nprobe": 0}, {"nlist": 0}, {"nlist": 2.5}, {"threads": 0}, {"nprobe": True}])
+@pytest.mark.parametrize("bad", [{"nprobe": 0}, {"nlist": 0}, {"nlist": 2.5}, {"threads": 0}, {"nprobe": True},
+                                 {"target_recall": 0}, {"target_recall": 1.5}, {"calibration_sample": 0}])
 def test_faiss_knn_bad_options(bad):
     with pytest.raises(InputError):
         faiss_knn(clustered(100), 3, **bad)
@@ -84,7 +100,7 @@ def test_auto_picks_exact_up_to_the_threshold_and_faiss_above(monkeypatch):
     assert stats["method"] == "exact" and stats["requested"] == "auto" and "recall" not in stats
     monkeypatch.setattr(graph_build, "AUTO_EXACT_MAX", 1000)
     _, stats = knn_graph_with_stats(codes, 10, method="auto", recall_sample=500, seed=3)
-    assert stats["method"] == "faiss" and stats["requested"] == "auto"
+    assert stats["method"] == "faiss" and stats["requested"] == "auto" and stats["faiss"]["nprobe"] >= 4
     assert stats["recall_sample"] == 500 and stats["seed"] == 3 and 0.9 <= stats["recall"] <= 1.0
 
 

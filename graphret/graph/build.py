@@ -147,6 +147,9 @@ def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
     the recall against exact kNN on ``recall_sample`` seeded rows)."""
     requested = method
     method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
+    faiss_report: dict = {}
+    if method == "faiss":
+        knn_options = {**knn_options, "report": faiss_report}
     codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
     dropped = int((sims <= 0).sum())
     G = graph_from_knn(idx, sims, symmetrize=symmetrize)
@@ -154,6 +157,8 @@ def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
     stats.update(method=method, k=k, symmetrize=symmetrize, dropped_nonpositive=dropped)
     if requested != method:
         stats.update(requested=requested)
+    if faiss_report:
+        stats.update(faiss=faiss_report)
     if method != "exact":
         from graphret.graph.approx import knn_recall
 
