@@ -146,7 +146,7 @@ def one(kind: str, n: int, knn: str, options: dict) -> dict:
     return {
         "kind": kind, "n": n, "d": int(codes.shape[1]), "knn": knn, "knn_used": graph["method"], "options": options,
         "generate_s": round(generate, 2), "codes_mib": round(codes.nbytes / 2**20, 1), "rss_after_codes_mib": round(rss_codes, 1),
-        "recall": graph.get("recall"), "edges": graph["edges"], "seconds": seconds, "wall_s": round(wall, 2),
+        "recall": graph.get("recall"), "faiss": graph.get("faiss"), "edges": graph["edges"], "seconds": seconds, "wall_s": round(wall, 2),
         "peak_mib_by_step": peaks, "peak_mib": round(max(peaks.values()), 1),
         "graph_csr_mib": round(graph["edges"] * 2 * 8 / 2**20 + (n + 1) * 4 / 2**20, 1),
         "communities": {m: c["n_communities"] for m, c in manifest["communities"].items()},
@@ -198,14 +198,15 @@ def markdown(report: dict) -> str:
               "CNM with its size heuristic and multilevel refinement, walk lists of degree 24), except `walk_passes` where "
               "the row says.  Seconds and peak resident memory (MiB, `VmHWM` per step, the process's imports and the "
               "generated codes included) per step; recall@10 of the kNN lists against exact kNN on 1,000 seeded rows.", "",
-              "| codes | n | kNN | recall@10 | walk passes, expand | knn s | cnm s | walk s | write s | total s | knn MiB | cnm MiB | walk MiB | write MiB | peak MiB | codes MiB | CSR graph MiB |",
-              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| codes | n | commit | kNN (nprobe) | recall@10 | walk passes, expand | knn s | cnm s | walk s | write s | total s | knn MiB | cnm MiB | walk MiB | write MiB | peak MiB | codes MiB | CSR graph MiB |",
+              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         sec, mem = r["seconds"], r["peak_mib_by_step"]
         total = sum(sec.get(s, 0) for s in STEPS)
         walk = r.get("walk") or {}
         passes = f"{walk.get('passes', '-')}, {'yes' if walk.get('expand', True) else 'no'}"
-        lines.append(f"| {r['kind']} | {r['n']:,} | {r['knn_used']} ({r['knn']}) | {r['recall'] if r['recall'] is not None else 'exact'} | {passes} | "
+        nprobe = (r.get("faiss") or {}).get("nprobe", r.get("nprobe_note", ""))
+        lines.append(f"| {r['kind']} | {r['n']:,} | {r.get('commit', '?')} | {r['knn_used']} ({r['knn']}{', ' + str(nprobe) if nprobe else ''}) | {r['recall'] if r['recall'] is not None else 'exact'} | {passes} | "
                      + " | ".join(f"{sec.get(s, float('nan')):.1f}" for s in STEPS) + f" | {total:.1f} | "
                      + " | ".join(f"{mem.get(s, float('nan')):.0f}" for s in STEPS)
                      + f" | {r['peak_mib']:.0f} | {r['codes_mib']:.0f} | {r['graph_csr_mib']:.0f} |")
@@ -274,7 +275,7 @@ def main() -> None:
         threads = str(args.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "NUMBA_NUM_THREADS": threads}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)  # the code at the commit below
         sys.stdout.write(proc.stdout[-4000:])
         sys.stderr.write(proc.stderr[-4000:])
         line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
@@ -282,7 +283,11 @@ def main() -> None:
             print(f"{kind} {n}: failed (rc {proc.returncode})", flush=True)
             continue
         result = json.loads(line[len("RESULT "):])
-        result.update(threads=args.threads, run=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=" ".join(sys.argv),
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "graphret"], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        result.update(commit=commit + ("+changes" if dirty else ""), threads=args.threads, run=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=" ".join(sys.argv),
                       load=os.getloadavg(), machine=platform.processor() or platform.machine(), cores=os.cpu_count())
         report["runs"] = [r for r in report["runs"] if not (r["kind"] == kind and r["n"] == result["n"] and r["knn"] == args.knn
                                                             and r.get("options") == options)] + [result]
