@@ -158,6 +158,44 @@ def one(kind: str, n: int, knn: str, options: dict) -> dict:
 STEPS = ("knn", "cnm", "walk", "write")
 
 
+def crossover(sizes: list[int], out: Path) -> None:
+    """Exact kNN against the faiss kNN (calibrated nprobe) on the generated codes, one thread:
+    the size above which ``knn="auto"`` picks faiss.  Writes knn.json and knn.md."""
+    import bench_queries as bq
+
+    from graphret.graph.approx import knn_recall
+    from graphret.graph.faiss_knn import faiss_knn
+    from graphret.graph.knn import exact_knn
+
+    faiss_knn(bq.clustered_codes(3000, d=D, seed=1, spread=SPREAD)[0], 10, threads=1)  # numba compile outside the timings
+    exact_knn(bq.clustered_codes(3000, d=D, seed=1, spread=SPREAD)[0], 10)
+    rows = []
+    for n in sizes:
+        codes = bq.clustered_codes(n, d=D, seed=0, spread=SPREAD)[0]
+        t0 = time.perf_counter()
+        exact_knn(codes, 10)
+        exact_s = time.perf_counter() - t0
+        report: dict = {}
+        t0 = time.perf_counter()
+        idx, _ = faiss_knn(codes, 10, threads=1, report=report)
+        faiss_s = time.perf_counter() - t0
+        rows.append({"n": n, "exact_s": round(exact_s, 2), "faiss_s": round(faiss_s, 2), "faiss_nprobe": report["nprobe"],
+                     "faiss_nlist": report["nlist"], "faiss_recall": knn_recall(idx, codes, sample=1000)})
+        print(rows[-1], flush=True)
+    (out / "knn.json").write_text(json.dumps({"run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                              "load": os.getloadavg(), "rows": rows}, indent=1))
+    lines = ["# Exact kNN against the faiss kNN: where `--knn auto` switches", "",
+             f"Generated clustered codes (d = {D}, spread {SPREAD}), k = 10, one thread (BLAS, FAISS, numba), machine shared "
+             f"(load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end).  Command: "
+             "`python benchmarks/bench_scale_build.py --crossover 10000 25000 50000 100000`.", "",
+             "| n | exact s | faiss s | faiss nlist | faiss nprobe (calibrated) | faiss recall@10 | exact / faiss |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['n']:,} | {r['exact_s']} | {r['faiss_s']} | {r['faiss_nlist']} | {r['faiss_nprobe']} | "
+                     f"{r['faiss_recall']:.4f} | {r['exact_s'] / r['faiss_s']:.1f} |")
+    (out / "knn.md").write_text("\n".join(lines) + "\n")
+
+
 def estimate(runs: list[dict], target: int = 10_000_000) -> dict:
     """Per step: seconds as a * n^b fitted (least squares in log-log) over the generated sizes,
     and peak memory above the process's baseline as linear in n; both at ``target``."""
@@ -249,7 +287,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale"))
     parser.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help="only write build.md from build.json")
+    parser.add_argument("--crossover", type=int, nargs="*", help="only time exact against faiss kNN at these sizes")
     args = parser.parse_args()
+    if args.crossover:
+        args.out.mkdir(parents=True, exist_ok=True)
+        crossover(args.crossover, args.out)
+        return
     if args.report:
         (args.out / "build.md").write_text(markdown(json.loads((args.out / "build.json").read_text())))
         return
