@@ -40,10 +40,11 @@ __all__ = [
 ]
 
 METHODS = ("exact", "approx", "faiss", "auto")
-#: ``knn="auto"``: exact kNN for archives up to this many codes, FAISS IVF above.  Exact is
-#: O(n^2) (35 s at 100k, 569 s at 300k on the scale machine); FAISS reaches recall@10 >= 0.95
-#: in a fraction of that from about 50k on (benchmarks/results/scale/knn.md).
-AUTO_EXACT_MAX = 50_000
+#: ``knn="auto"``: exact kNN for archives up to this many codes, faiss (IVF cells) above.  Exact
+#: is O(n^2): on the shared 2-core machine, 128-d codes, one thread, 3.1 s at 10k, 23 s at 25k,
+#: 82 s at 50k, where faiss took 2.3, 5.8 and 8.8 s with recall@10 0.98-1.0
+#: (benchmarks/results/scale/knn.md); below 20k exact costs seconds and is exact.
+AUTO_EXACT_MAX = 20_000
 SYMMETRIZE = ("union", "mutual")
 
 #: the graph as an Arrow table: each undirected edge once, src < dst, positive weight
