@@ -278,11 +278,15 @@ def markdown(report: dict) -> str:
                   "keeps a normalised copy of codes that are unit already (512 MiB at 1M).  The 1M row's peak and the 10M "
                   "memory estimate fitted through it therefore overstate the current build; the 1M run was not repeated."]
     cx = [r for r in runs if r["kind"] == "chexpert"]
+    if cx:
+        lines += ["", f"## CheXpert scale: {cx[0]['n']:,} items with the real label table", "",
+                  f"Codes generated from the label table (see the script's docstring): {cx[0]['info'].get('label_sets')} distinct "
+                  "positive-label sets, default walk lists (2 passes)."]
     for r in cx:
-        lines += ["", f"## CheXpert scale: {r['n']:,} items with the real label table", "",
-                  f"Codes generated from the label table (see the script's docstring): {r['info'].get('label_sets')} distinct "
-                  f"positive-label sets.  Build {sum(r['seconds'].get(s, 0) for s in STEPS):.0f} s, peak {r['peak_mib']:.0f} MiB, "
-                  f"store {r['store_mib']:.0f} MiB on disk, opened in {r['open_s']} s.", ""]
+        lines += ["", f"* commit {r.get('commit')}, nprobe {(r.get('faiss') or {}).get('nprobe')}: kNN recall@10 {r['recall']}; "
+                  f"build {sum(r['seconds'].get(s, 0) for s in STEPS):.0f} s (kNN {r['seconds']['knn']:.0f}, CNM "
+                  f"{r['seconds']['cnm']:.0f}, walk lists {r['seconds']['walk']:.0f}), peak {r['peak_mib']:.0f} MiB, "
+                  f"store {r['store_mib']:.0f} MiB on disk, opened in {r['open_s']} s."]
     lines += ["", "## Query cost", "", "200 fresh codes, k = 10, against each store (ms per query batched / one at a time, 50 of "
               "them one at a time); recall@10 against flat search; the fraction of the archive scanned.", "",
               "| codes | n | walk passes, expand | flat ms | graph ms | graph recall@10 | graph scanned | region ms | region recall@10 |",
