@@ -11,11 +11,11 @@ FAISS: Johnson et al. 2019, Douze et al. 2024).
    codes that probe cell c against the codes in c, their cosines one matrix product (BLAS),
    each score offered to that code's running top k (one comparison with its k-th best rejects
    most).  Each code is compared with exactly the codes ``IndexIVFFlat.search`` scans at the
-   same ``nprobe``, but at BLAS speed instead of one scan per query.
+   same ``nprobe``, but as matrix products rather than one scan per query.
 
 Memory: the codes (not copied), the (n, nprobe) probe lists and the (n, k) result; one cell's
-candidates and scores at a time.  Deterministic for a seed; the result does not depend on
-``threads``.
+candidates and scores at a time.  Deterministic for a seed (tested at a fixed thread count;
+FAISS's k-means is not checked across thread counts).
 """
 
 from __future__ import annotations
