@@ -27,7 +27,7 @@ from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
-from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats
+from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
 from graphret.graph.search_graph import build_search_graph, entry_points
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
@@ -50,6 +50,10 @@ DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": 60.0, "threads": 1}
 UNLABELLED_ENCODER = "pixels"
 
 
+#: codes whose norms all lie this close to 1 are taken as normalised (no copy)
+UNIT_TOLERANCE = 1e-6
+
+
 def _quiet(_: str) -> None:
     pass
 
@@ -58,17 +62,37 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _step_peak_mib(reset: bool) -> float | None:
+    """The process's peak resident memory (``VmHWM``) since the last reset, in MiB, and (with
+    ``reset``) start a new peak (writing 5 to ``/proc/self/clear_refs``); None where Linux's
+    /proc is not there."""
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(float(line.split()[1]) / 1024.0 for line in status if line.startswith("VmHWM:"))
+        if reset:
+            with open("/proc/self/clear_refs", "w") as clear:
+                clear.write("5")
+        return round(peak, 1)
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 class _Clock:
-    """Seconds per build step, for the manifest."""
+    """Seconds and peak resident memory (MiB) per build step, for the manifest."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
+        self.peak_mib: dict[str, float] = {}
         self._t0 = self.started
+        _step_peak_mib(reset=True)
 
     def step(self, name: str) -> None:
         now = time.perf_counter()
         self.seconds[name] = round(now - self._t0, 3)
+        peak = _step_peak_mib(reset=True)
+        if peak is not None:
+            self.peak_mib[name] = peak
         self._t0 = now
 
     def total(self) -> None:
@@ -159,13 +183,14 @@ def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], r
         return None, None, None
     log(f"walk lists (at most {config.graph.walk_degree} neighbours, {config.graph.walk_passes} passes)")
     indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=config.graph.walk_passes,
+                                         expand=config.graph.walk_expand,
                                          ef_construction=config.graph.walk_ef, seed=config.seed)
     method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
     entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
     clock.step("walk")
     walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
                      "dst": pa.array(rows[indices], pa.int64())})
-    info = {"max_degree": config.graph.walk_degree, "passes": config.graph.walk_passes, "ef_construction": config.graph.walk_ef,
+    info = {"max_degree": config.graph.walk_degree, "passes": config.graph.walk_passes, "expand": config.graph.walk_expand, "ef_construction": config.graph.walk_ef,
             "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
     return walk, pa.table({"row": pa.array(rows[entries], pa.int64())}), info
 
@@ -178,16 +203,22 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
     of a build after encoding."""
     archive = archive_splits(images.splits)
     rows = np.arange(len(images)) if archive == ["all"] else images.indices_of(archive)
-    log(f"{config.graph.knn} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
-    graph, stats = knn_graph_with_stats(encoded.spaces[DEFAULT_SPACE][rows], config.graph.k, method=config.graph.knn,
-                                        symmetrize=config.graph.symmetrize, seed=config.seed)
+    codes = encoded.spaces[DEFAULT_SPACE]
+    archive_codes = codes if len(rows) == len(codes) else codes[rows]  # every item: no copy
+    method = resolve_method(config.graph.knn, len(rows))
+    log(f"{method} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
+    options = {"threads": config.graph.knn_threads} if method == "faiss" else {}
+    graph, stats = knn_graph_with_stats(archive_codes, config.graph.k, method=method,
+                                        symmetrize=config.graph.symmetrize, seed=config.seed, **options)
+    if method != config.graph.knn:
+        stats["requested"] = config.graph.knn
     clock.step("knn")
     partitions: dict[str, Partition] = {}
     for method in config.communities.methods:
         log(f"communities: {method}")
         partitions[method] = find_partition(graph, method, config.communities, seed=config.seed)
         clock.step(method)
-    walk, entries, walk_info = _walk_lists(encoded.spaces[DEFAULT_SPACE][rows], graph, partitions, rows, config, clock, log)
+    walk, entries, walk_info = _walk_lists(archive_codes, graph, partitions, rows, config, clock, log)
     src, dst, weight = graph_to_edges(graph)
     n = len(images)
     by_split = {s: int(c) for s, c in zip(*np.unique(images.splits.astype(str), return_counts=True))}
@@ -215,7 +246,7 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         "params": config.flat(),
         "seed": config.seed,
         "counts": {"items": n, "archive": int(len(rows)), "edges": int(len(src)), "by_split": by_split, "added_since_clustering": 0},
-        "build": {"seconds": clock.seconds, "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "build": {"seconds": clock.seconds, "peak_rss_mib": round(max([_peak_rss_mib(), *clock.peak_mib.values()]), 1), "peak_rss_mib_by_step": clock.peak_mib,
                   "machine": platform.machine(), "python": platform.python_version()},
     }
     cnm = partitions.get("cnm")
@@ -336,6 +367,7 @@ def build_store_from_codes(
     output = Path(path)
     check_store_target(output, overwrite=config.overwrite)
     array = np.asarray(codes, np.float32)
+    owned = array is not codes and not np.shares_memory(array, codes) if isinstance(codes, np.ndarray) else True
     if array.ndim != 2 or len(array) < 2:
         raise InputError(f"{{codes}} must be an (n, d) array with n >= 2, got shape {array.shape}", param="codes")
     if not np.all(np.isfinite(array)):
@@ -343,7 +375,12 @@ def build_store_from_codes(
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise InputError(f"{{codes}} has {int((norms == 0).sum())} all-zero rows, which have no direction; drop them", param="codes")
-    array = array / norms
+    if owned:  # a float32 copy made above: normalise it in place, never a third copy
+        array /= norms
+    elif np.abs(norms - 1).max() > UNIT_TOLERANCE:  # the caller's array: normalise a copy
+        array = array / norms
+    # else: the caller's float32 codes are unit already (most embeddings): used as they are, no copy
+    del norms
     n = len(array)
     ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
     if len(ids) != n or len(set(ids)) != n:

@@ -13,6 +13,9 @@ from graphret.graph.topk import check_k, topk_rows
 
 __all__ = ["approx_knn", "knn_recall"]
 
+#: scores held at once while measuring recall (16 MiB: the sample is small, the archive may be 1M+)
+RECALL_SCORES = 1 << 22
+
 
 def approx_knn(codes: np.ndarray, k: int, *, seed: int = 0, metric: str = "dot",
                **options) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +88,7 @@ def knn_recall(approx_indices: np.ndarray, codes: np.ndarray, *, sample: int = 1
         raise InputError(f"sample must be at least 1, got {sample}")
     rng = np.random.default_rng(seed)
     rows = np.arange(n) if sample >= n else np.sort(rng.choice(n, size=int(sample), replace=False))
-    _, exact_s = exact_knn_rows(codes, rows, k)
+    _, exact_s = exact_knn_rows(codes, rows, k, max_scores=RECALL_SCORES)
     kth = exact_s[:, -1].astype(np.float64)
     ai = approx_indices[rows].astype(np.int64)
     valid = (ai >= 0) & (ai < n) & (ai != rows[:, None])

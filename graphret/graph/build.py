@@ -34,10 +34,17 @@ __all__ = [
     "EDGES_SCHEMA",
     "graph_stats",
     "METHODS",
+    "AUTO_EXACT_MAX",
+    "resolve_method",
     "SYMMETRIZE",
 ]
 
-METHODS = ("exact", "approx")
+METHODS = ("exact", "approx", "faiss", "auto")
+#: ``knn="auto"``: exact kNN for archives up to this many codes, faiss (IVF cells) above.  Exact
+#: is O(n^2): on the shared 2-core machine, 128-d codes, one thread, 3.1 s at 10k, 23 s at 25k,
+#: 82 s at 50k, where faiss took 2.3, 5.8 and 8.8 s with recall@10 0.98-1.0
+#: (benchmarks/results/scale/knn.md); below 20k exact costs seconds and is exact.
+AUTO_EXACT_MAX = 20_000
 SYMMETRIZE = ("union", "mutual")
 
 #: the graph as an Arrow table: each undirected edge once, src < dst, positive weight
@@ -61,42 +68,71 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
     n, k = indices.shape
     if n and (indices.min() < 0 or indices.max() >= n):
         raise InputError(f"kNN indices must lie in 0..{n - 1}; rebuild the kNN lists")
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = indices.astype(np.int64).ravel()
-    vals = sims.ravel()
-    keep = (vals > 0) & np.isfinite(vals) & (rows != cols)
-    rows, cols, vals = rows[keep], cols[keep], np.minimum(vals[keep], np.float32(1.0))
-    # one directed entry per (i, j): if a list repeats a neighbour keep its largest similarity
-    key = rows * n + cols
-    order = np.lexsort((-vals, key))
-    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
-    first = np.ones(key.size, bool)
-    first[1:] = key[1:] != key[:-1]
-    A = sp.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n), dtype=np.float32)
+    keep = (sims > 0) & np.isfinite(sims) & (indices != np.arange(n)[:, None])
+    ordered = np.sort(np.where(keep, indices, -1), axis=1)
+    repeats = bool(((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any())
+    del ordered
+    if repeats:  # a list repeats a neighbour (approximate lists, rarely): keep its largest similarity
+        A = _directed_dedup(indices, sims, keep, n)
+    else:  # the usual case: the lists are the CSR rows, no (n k) sort
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(keep.sum(axis=1), out=indptr[1:])
+        index_type = np.int32 if n < 2**31 else np.int64
+        A = sp.csr_matrix((np.minimum(sims[keep], np.float32(1.0)), indices[keep].astype(index_type), indptr),
+                          shape=(n, n))
+    del keep
     AT = A.T.tocsr()
     if symmetrize == "union":
         G = A.maximum(AT)
     else:
         both = A.astype(bool).multiply(AT.astype(bool))
         G = A.maximum(AT).multiply(both)
+    del A, AT
     G = sp.csr_matrix(G, dtype=np.float32)
-    G.setdiag(0)
-    G.eliminate_zeros()
+    G.eliminate_zeros()  # no diagonal: a list never holds its own row
     G.sort_indices()
     return G
 
 
+def _directed_dedup(indices: np.ndarray, sims: np.ndarray, keep: np.ndarray, n: int) -> sp.csr_matrix:
+    """Directed CSR of kNN lists with one entry per (i, j), its largest similarity."""
+    k = indices.shape[1]
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)[keep.ravel()]
+    cols = indices.astype(np.int64)[keep]
+    vals = np.minimum(sims[keep], np.float32(1.0))
+    key = rows * n + cols
+    order = np.lexsort((-vals, key))
+    key, rows, cols, vals = key[order], rows[order], cols[order], vals[order]
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    return sp.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n), dtype=np.float32)
+
+
+def resolve_method(method: str, n: int) -> str:
+    """The kNN method a build uses for ``n`` codes: ``method`` itself, or for ``"auto"``
+    ``"exact"`` up to :data:`AUTO_EXACT_MAX` codes and ``"faiss"`` above."""
+    if method not in METHODS:
+        raise InputError(f"unknown kNN method {method!r}; use one of {', '.join(METHODS)}", param="knn")
+    if method == "auto":
+        return "exact" if n <= AUTO_EXACT_MAX else "faiss"
+    return method
+
+
 def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed: int,
                **knn_options) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """Validated codes, k, and the kNN lists of ``method``."""
-    if method not in METHODS:
-        raise InputError(f"unknown kNN method {method!r}; use 'exact' or 'approx'")
+    """Validated codes, k, and the kNN lists of ``method`` (already resolved from "auto")."""
+    if method not in METHODS or method == "auto":
+        raise InputError(f"unknown kNN method {method!r}; use 'exact', 'approx' or 'faiss'")
     if symmetrize not in SYMMETRIZE:
         raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
     codes = validate_codes(codes)
     k = check_k(k, codes.shape[0] - 1, what="the other codes")
     if method == "exact":
         idx, sims = exact_knn(codes, k, **knn_options)
+    elif method == "faiss":
+        from graphret.graph.faiss_knn import faiss_knn
+
+        idx, sims = faiss_knn(codes, k, seed=seed, **knn_options)
     else:
         from graphret.graph.approx import approx_knn
 
@@ -107,14 +143,24 @@ def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed:
 def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
                          symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
                          **knn_options) -> tuple[sp.csr_matrix, dict]:
-    """:func:`knn_graph` plus :func:`graph_stats` (with ``method``, ``k``, ``symmetrize`` and,
-    for ``method="approx"``, the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    """:func:`knn_graph` plus :func:`graph_stats` (with ``method`` -- for ``"auto"`` the one
+    chosen, and ``requested="auto"`` --, ``k``, ``symmetrize`` and, for the approximate methods,
+    the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    requested = method
+    method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
+    faiss_report: dict = {}
+    if method == "faiss":
+        knn_options = {**knn_options, "report": faiss_report}
     codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
+    dropped = int((sims <= 0).sum())
     G = graph_from_knn(idx, sims, symmetrize=symmetrize)
     stats = graph_stats(G)
-    stats.update(method=method, k=k, symmetrize=symmetrize,
-                 dropped_nonpositive=int((sims <= 0).sum()))
-    if method == "approx":
+    stats.update(method=method, k=k, symmetrize=symmetrize, dropped_nonpositive=dropped)
+    if requested != method:
+        stats.update(requested=requested)
+    if faiss_report:
+        stats.update(faiss=faiss_report)
+    if method != "exact":
         from graphret.graph.approx import knn_recall
 
         stats.update(recall=knn_recall(idx, codes, sample=recall_sample, seed=seed),
@@ -127,11 +173,13 @@ def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: s
     """Cosine kNN graph of L2-normalised ``codes`` as an ``n x n`` float32 symmetric CSR matrix
     with a zero diagonal and positive weights (similarities <= 0 are dropped).
 
-    ``method``: ``"exact"`` (:func:`graphret.graph.knn.exact_knn`) or ``"approx"``
-    (:func:`graphret.graph.approx.approx_knn`, seeded with ``seed``); ``symmetrize``:
+    ``method``: ``"exact"`` (:func:`graphret.graph.knn.exact_knn`), ``"approx"``
+    (:func:`graphret.graph.approx.approx_knn`, seeded with ``seed``), ``"faiss"``
+    (:func:`graphret.graph.faiss_knn.faiss_knn`, seeded) or ``"auto"`` (:func:`resolve_method`); ``symmetrize``:
     ``"union"`` or ``"mutual"``.  Use :func:`knn_graph_with_stats` to get the statistics (and the
     approximate graph's recall) too.
     """
+    method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
     _, _, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
     return graph_from_knn(idx, sims, symmetrize=symmetrize)
 

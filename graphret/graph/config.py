@@ -14,12 +14,17 @@ class GraphConfig:
     """The cosine kNN graph's settings."""
 
     k: int = param(10, min=1, help="Neighbours per image in the kNN graph.")
-    knn: Literal["exact", "approx"] = param(
-        "exact", help="How the kNN lists are found: exact (blocked matrix products) or approx (pynndescent; its recall is measured on a sample).")
+    knn: Literal["exact", "approx", "faiss", "auto"] = param(
+        "exact", help="How the kNN lists are found: exact (blocked matrix products), approx (pynndescent), faiss (FAISS IVF, "
+                      "for large archives) or auto (exact up to 20,000 codes, faiss above); an approximate graph's recall is "
+                      "measured on a sample.")
+    knn_threads: int | None = param(None, min=1, help="Threads for the faiss kNN [FAISS's default: all cores].")
     symmetrize: Literal["union", "mutual"] = param(
         "union", help="union: i ~ j when either lists the other; mutual: only when both do.")
     walk: bool = param(True, help="Build the walk lists and entry points the graph and region modes search through.")
     walk_degree: int = param(DEFAULT_MAX_DEGREE, min=2, help="Most neighbours per item in the walk lists (HNSW's M at layer 0).")
+    walk_expand: bool = param(True, help="Score the neighbours of kNN neighbours as walk-list candidates too (one NN-descent step); "
+                                         "off: the kNN graph's own lists only, much cheaper at a million codes.")
     walk_passes: int = param(DEFAULT_PASSES, min=0, help="Walk-based passes that add the long edges a walk needs (NSG / Vamana).")
     walk_ef: int = param(DEFAULT_EF_CONSTRUCTION, min=1, help="Result-heap size of the walks that build the lists.")
 

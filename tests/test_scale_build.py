@@ -1,0 +1,55 @@
+"""The build path at scale: a faiss build's manifest (method, recall, peak memory per step),
+no needless copies of the codes, and walk lists from the kNN graph's own lists."""
+
+import json
+
+import numpy as np
+
+import graphret
+
+
+def clustered(n, d=16, centres=20, spread=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, d))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    x = c[rng.integers(0, centres, n)] + spread * rng.standard_normal((n, d)) / np.sqrt(d)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_build_with_faiss_records_method_recall_and_memory_per_step(tmp_path):
+    codes = clustered(1200, d=12)
+    store = graphret.build_from_codes(codes, tmp_path / "s", knn="faiss", knn_threads=1, communities=["cnm"], walk=False)
+    manifest = json.loads(json.dumps(store.manifest))
+    graph = manifest["graph"]
+    assert graph["method"] == "faiss" and 0.9 <= graph["recall"] <= 1.0 and graph["recall_sample"] == 1000
+    peaks = manifest["build"]["peak_rss_mib_by_step"]
+    assert set(peaks) == {"knn", "cnm"} and all(p > 10 for p in peaks.values())
+    assert manifest["build"]["peak_rss_mib"] >= max(peaks.values())
+    # the stored codes are the given ones, normalised (in place on the float32 copy, not on the caller's array)
+    given = codes.astype(np.float64) * 3.0
+    store2 = graphret.build_from_codes(given, tmp_path / "t", knn="exact", communities=["cnm"], walk=False)
+    np.testing.assert_allclose(store2.codes(), codes, atol=1e-6)
+    np.testing.assert_array_equal(given, codes.astype(np.float64) * 3.0)
+    given32 = codes * np.float32(3.0)
+    store3 = graphret.build_from_codes(given32, tmp_path / "u", knn="exact", communities=["cnm"], walk=False)
+    np.testing.assert_allclose(store3.codes(), codes, atol=1e-6)
+    np.testing.assert_array_equal(given32, codes * np.float32(3.0))
+    store4 = graphret.build_from_codes(codes, tmp_path / "v", knn="exact", communities=["cnm"], walk=False)
+    np.testing.assert_array_equal(store4.codes(), codes)  # unit already: stored as given
+
+
+def test_walk_lists_without_expansion_come_from_the_knn_graph_only(tmp_path):
+    codes = clustered(1500, d=12, seed=4)
+    full = graphret.build_from_codes(codes, tmp_path / "a", communities=["cnm"], walk_passes=0)
+    own = graphret.build_from_codes(codes, tmp_path / "b", communities=["cnm"], walk_passes=0, walk_expand=False)
+    assert full.manifest["walk"]["expand"] is True and own.manifest["walk"]["expand"] is False
+    edges = own.snapshot.edges.to_pandas()
+    graph = set(zip(edges.src, edges.dst)) | set(zip(edges.dst, edges.src))
+    src, dst = own.snapshot.walk_lists
+    assert set(zip(src.tolist(), dst.tolist())) <= graph  # every walk edge is a kNN graph edge
+    src, dst = full.snapshot.walk_lists
+    assert not set(zip(src.tolist(), dst.tolist())) <= graph  # expansion finds others
+    assert own.manifest["walk"]["edges"] != full.manifest["walk"]["edges"]
+    hits = own.search(codes[:20], k=10, mode="graph")
+    flat = own.search(codes[:20], k=10, mode="flat")
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits.rows, flat.rows)]) > 0.8
