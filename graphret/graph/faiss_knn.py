@@ -47,7 +47,7 @@ def default_nlist(n: int) -> int:
 
 def _whole(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}", param=name)
+        raise InputError(f"{{{name}}} must be a whole number >= {minimum}, got {value!r}", param=name)
     return int(value)
 
 
@@ -150,7 +150,7 @@ def faiss_knn(codes: np.ndarray, k: int, *, seed: int = 0, nlist: int | None = N
     if nprobe is not None:
         nprobe = min(_whole(nprobe, "nprobe"), nlist)
     if isinstance(target_recall, bool) or not isinstance(target_recall, (int, float)) or not 0 < target_recall <= 1:
-        raise InputError(f"target_recall must be a number in (0, 1], got {target_recall!r}", param="target_recall")
+        raise InputError(f"{{target_recall}} must be a number in (0, 1], got {target_recall!r}", param="target_recall")
     calibration_sample = _whole(calibration_sample, "calibration_sample")
     if threads is not None:
         threads = _whole(threads, "threads")
