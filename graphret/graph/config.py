@@ -15,7 +15,7 @@ class GraphConfig:
 
     k: int = param(10, min=1, help="Neighbours per image in the kNN graph.")
     knn: Literal["exact", "approx", "faiss", "auto"] = param(
-        "exact", help="How the kNN lists are found: exact (blocked matrix products), approx (pynndescent), faiss (FAISS IVF, "
+        "auto", help="How the kNN lists are found: exact (blocked matrix products), approx (pynndescent), faiss (FAISS IVF, "
                       "for large archives) or auto (exact up to 20,000 codes, faiss above); an approximate graph's recall is "
                       "measured on a sample.")
     knn_threads: int | None = param(None, min=1, help="Threads for the faiss kNN [FAISS's default: all cores].")
