@@ -373,7 +373,12 @@ def markdown(report: dict) -> str:
                   "(the one before the operation, or the operation's own when the kill came after its commit) with all its "
                   "items, failed `verify`, or refused the next write.", "",
                   "| operation | runs | kills | killed after the commit | failures |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['operation']} | {r['runs']} | {r['kills']} | {r['killed_after_commit']} | {r['failures']} |" for r in f]
+        by_operation: dict[str, dict] = {}  # one line per operation, summed over the rounds
+        for r in f:
+            row = by_operation.setdefault(r["operation"], {"runs": 0, "kills": 0, "killed_after_commit": 0, "failures": 0})
+            for key in row:
+                row[key] += r[key]
+        lines += [f"| {op} | {r['runs']} | {r['kills']} | {r['killed_after_commit']} | {r['failures']} |" for op, r in by_operation.items()]
         lines.append("")
     if report.get("concurrency"):
         c = report["concurrency"]
