@@ -54,7 +54,12 @@ from bench_encoders import DAE_EPOCHS, SETS, TIME_LIMIT, VFLIP, load_set, machin
 
 from graphret.data.imageset import ImageSet  # noqa: E402
 from graphret.graph.knn import exact_search  # noqa: E402
-from graphret.metrics.retrieval import accuracy_at_k, mean_average_precision, precision_at_k, relevance  # noqa: E402
+from graphret.metrics.retrieval import (  # noqa: E402
+    accuracy_at_k,
+    mean_average_precision,
+    precision_at_k,
+    relevance,
+)
 
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "decompose"

@@ -16,25 +16,38 @@ Losses (weights are options):
 
 * **latent**: VQ-VAE's codebook and commitment losses, ``|sg[z] - e|^2 + beta |z - sg[e]|^2``
   (``vq="loss"``), or the commitment loss alone with the codebook updated as exponential
-  moving averages of the encoder outputs assigned to each entry (``vq="ema"``, the default:
-  steadier on small sets); unused entries are restarted from random encoder outputs;
-* **discrimination** (is there an abnormality, and which): a head on the pooled abnormal code
-  predicts the image-level labels (binary cross-entropy per finding for multi-label sets,
-  positives weighted by the negative / positive ratio; abnormal vs normal, or cross-entropy over
-  the classes, for multi-class sets).  Items without a mask also get a multiple-instance
-  term: the segmentation logits' smooth maximum over the image (log-mean-exp) must say whether
-  the image is abnormal;
-* **segmentation**: binary cross-entropy plus soft Dice between the segmentation logits and
-  the masks, per channel, for items with a mask;
+  moving averages of the encoder outputs assigned to each entry (``vq="ema"``, the default);
+* **discrimination** (is there an abnormality, and which): a head on the abnormal map gives
+  each cell a feature vector (a 1x1 convolution of its codebook entry) and from it a logit per
+  target; an image's logits are the cells' smooth maximum (log-mean-exp), trained on the
+  image-level labels (binary cross-entropy per finding for multi-label sets, positives
+  weighted by the negative / positive ratio; abnormal vs normal for two classes; cross-entropy
+  over the classes, from max-pooled cell features, for more).  Items without a mask also get
+  a multiple-instance term: the segmentation logits' smooth maximum over the image must say
+  whether the image is abnormal;
+* **segmentation**: binary cross-entropy plus soft Dice (pooled over the batch, so that a
+  small, rare finding's few pixels count) between the segmentation logits and the masks, per
+  channel, for items with a mask;
 * **reconstruction**: mean squared error between the conditioned reconstruction and the input;
 * **residual** between the two decoders' outputs: the normal-appearing reconstruction may
   differ from the input only where the image is abnormal: its squared error counts outside
   the (dilated) mask, over the whole image for images labelled normal, and, for abnormal
   images without a mask, outside the segmentation decoder's own (detached) abnormality map;
 * **adversary** (our addition; ``adversary_weight=0`` turns it off): a head on the normal
-  code tries to predict the same labels through a gradient-reversal layer, so that the
-  encoder is pushed to leave the labels out of the normal code.  Nothing else in the
-  objective stops the encoder from copying the abnormality into the normal code too.
+  code tries to predict the same labels through a gradient-reversal layer, so that the normal
+  branch is pushed to leave the labels out.  Nothing else in the objective stops the encoder
+  from copying the abnormality into the normal code too.  The adversary sees the normal code
+  recomputed from the shared trunk's output with its gradient stopped: reversing the gradient
+  into the shared trunk would erase the findings from the abnormal branch as well (on the demo
+  set that halved what the abnormal code knew of small findings).
+
+Training runs in two stages: ``vq_warmup`` (a quarter) of the epochs without quantisation, so
+that the encoder first learns maps in which a small finding's cells stand apart; then each
+codebook starts from k-means++ on the encoder's outputs for up to 1,024 training images (a rare
+kind of cell gets an entry of its own, where random starts give every entry to the common
+background) and the whole objective trains with quantised codes.  Entries that fall out of use
+restart on the batch's worst-represented outputs.  The best validation epoch of the second
+stage is kept.
 
 Supervision (``supervision``): ``"masks"`` when the training set carries masks
 (``ImageSet.masks``, e.g. the demo set's finding masks or :mod:`graphret.data.masks`), the full
@@ -48,10 +61,14 @@ the labels are read off the masks: an item is abnormal in channel c when its mas
 Code spaces (unit rows, each centred on the training items' mean unit code and normalised
 again, as the DAE's):
 
-* ``normal``: the quantised normal map, flattened (``latent_dim x side x side``): where things
-  are matters for anatomy;
-* ``abnormal``: the quantised abnormal map pooled over positions (mean and max per channel,
-  ``2 x latent_dim``): which abnormality, wherever it sits;
+* ``normal``: the quantised normal map, flattened (``latent_dim x side x side``: where things
+  are matters for anatomy), with the directions that predict the labels projected out
+  (iterative null-space projection, Ravfogel et al. 2020: ``null_directions`` rounds of ridge
+  regressions of the labels on the training items' codes, each round's directions removed;
+  what the adversary left in linearly);
+* ``abnormal``: the abnormal map's cell features, each cell's weighted by how abnormal the
+  discrimination head finds it, max-pooled over the cells (64): which abnormality, wherever it
+  sits, and nothing from the cells that look normal;
 * ``both``: ``[normal, abnormal] / sqrt(2)``, unit length; its cosine is the mean of the two
   spaces' cosines;
 * ``default`` = ``both`` (the same array): the graph and its communities should reflect the
@@ -60,8 +77,10 @@ again, as the DAE's):
   answer it; the ``normal`` and ``abnormal`` spaces serve queries that focus on one part.
 
 Architecture (sized for a CPU): stride-2 convolution blocks (32, 64, 128 channels times
-``width / 32``) until the map is at most 8 px (28 px -> 7, 64 px -> 8); a block per latent map
-(3x3 convolution to half the width, then 1x1 to ``latent_dim`` channels); decoders mirror the
+``width / 32``) until the map is at most 8 px (28 px -> 7, 64 px -> 8); the normal map comes
+from the last block, the abnormal map from the one before (twice the side: 14 px at 28 px,
+16 px at 64 px, so that a small finding keeps cells of its own), each through a 3x3
+convolution block and a 1x1 convolution to ``latent_dim`` channels; decoders mirror the
 encoder at half (image) and a quarter (segmentation) of its widths with nearest-neighbour
 up-sampling and 3x3 convolutions up to half the image size, then a last up-sampling and the
 output convolution (the image decoder with SPADE at every level); a sigmoid gives the image
@@ -71,7 +90,6 @@ in [0, 1].
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,6 +98,9 @@ from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
 from graphret.encoders.dae import dae_plan
 from graphret.encoders.training import (
+    DEFAULT_BATCH_SIZE,
+    SMALL_SET_BATCH_SIZE,
+    SMALL_SET_ITEMS,
     Augment,
     Normalise,
     TorchEncoder,
@@ -91,7 +112,6 @@ from graphret.encoders.training import (
     seed_everything,
     to_tensor,
     torch,
-    torch_generator,
     train_loop,
 )
 from graphret.errors import InputError
@@ -834,9 +854,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                                                  fingerprint={"encoder": self.name, "stage": "warm-up"}, desc="decompose warm-up",
                                                  on_epoch=on_epoch).to_json()
                 on_epoch(0)
-            self._start_codebooks(net, data, seed=seed, device=device, batch_size=cfg.batch_size or 64)
+            self._start_codebooks(net, data, seed=seed, device=device, batch_size=cfg.batch_size or (SMALL_SET_BATCH_SIZE if len(train) < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE))
         # ---- stage 2: the whole objective with quantised codes
-        main_cfg = dataclasses.replace(cfg, epochs=epochs - warm if not resuming else epochs - warm)
+        main_cfg = dataclasses.replace(cfg, epochs=epochs - warm)
         fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
         self.history = train_loop(
             net,
@@ -972,7 +992,6 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         """The image decoder's output for the items, uint8 (n, H, W, C) at the model's size:
         conditioned on the segmentation logits (the reconstruction), or, with ``normal``, on
         zeros (the normal-appearing image)."""
-        t = torch()
 
         def fn(net, x, _raw):
             qn, qa, _ = net.latents(x)
