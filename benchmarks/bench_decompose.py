@@ -123,6 +123,12 @@ def history_info(enc) -> dict:
     return info
 
 
+def save(args, enc, name: str) -> None:
+    if args.save_models:
+        Path(args.save_models).mkdir(parents=True, exist_ok=True)
+        enc.save(Path(args.save_models) / f"decompose-{name}.pt")
+
+
 def decompose(args, **options):
     from graphret.encoders.decompose import DecomposingEncoder
 
@@ -142,6 +148,7 @@ def run_demo(args) -> list[dict]:
     epochs = min(DEMO_EPOCHS, args.max_epochs or DEMO_EPOCHS)
     enc = decompose(args, epochs=epochs, batch_size=32, patience=epochs, time_limit=args.time_limit)
     wall, cpu = timed_fit(enc, d, train, seed=args.seed)
+    save(args, enc, "demo")
     archive, queries = enc.encode(d, train), enc.encode(d, test)
     rand_anat = random_p10(anatomy[test].tolist(), anatomy[train].tolist())
     rand_find = random_p10(label_keys(findings[test]), label_keys(findings[train]))
@@ -307,6 +314,7 @@ def run_real(args, key: str) -> list[dict]:
     train, val, test = (d.indices_of([s]) for s in ("train", "val", "test"))
     enc = decompose(args, epochs=epochs, patience=epochs, time_limit=args.time_limit, **options)
     wall, cpu = timed_fit(enc, d, train, seed=args.seed, validation=val)
+    save(args, enc, key)
     archive, queries = enc.encode(d, train), enc.encode(d, test)
     rand = random_p10(y[test].tolist(), y[train].tolist())
     prob = enc.discriminate(d, test)[:, 0]
@@ -490,6 +498,7 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds of training per decomposing encoder")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--save-models", default=None, help="folder to save the trained decomposing encoders in")
     args = ap.parse_args()
     out = Path(args.out)
     path = out / "decompose.json"

@@ -54,8 +54,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     out = fitted.encode(demo, np.arange(20))
     assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
     dims = fitted.space_dims()
-    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim, the abnormal code 64 features
-    assert dims == {"normal": 16 * 8 * 8, "abnormal": 64, "both": 16 * 64 + 64, "default": 16 * 64 + 64}
+    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim, the abnormal code 64 features + "none"
+    assert dims == {"normal": 16 * 8 * 8, "abnormal": 65, "both": 16 * 64 + 65, "default": 16 * 64 + 65}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
         assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5), name
@@ -228,6 +228,6 @@ def test_composite_of_an_item_with_itself_is_its_both_code(fitted, demo):
 
 def test_options_are_checked():
     for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"),
-                dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1)):
+                dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0)):
         with pytest.raises(InputError):
             DecomposingEncoder(**bad)

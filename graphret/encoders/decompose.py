@@ -27,7 +27,11 @@ Losses (weights are options):
   whether the image is abnormal;
 * **segmentation**: binary cross-entropy plus soft Dice (pooled over the batch, so that a
   small, rare finding's few pixels count) between the segmentation logits and the masks, per
-  channel, for items with a mask;
+  channel, for items with a mask; and, when the mask channels are the labels (or the label is
+  one abnormal flag), binary cross-entropy between the discrimination head's cell logits and
+  the masks max-pooled to the abnormal map's cells (positives weighted 10): the head learns
+  which cells hold which finding, not only that the image holds it somewhere (on the demo set
+  image-level labels alone left small nodules at chance);
 * **reconstruction**: mean squared error between the conditioned reconstruction and the input;
 * **residual** between the two decoders' outputs: the normal-appearing reconstruction may
   differ from the input only where the image is abnormal: its squared error counts outside
@@ -58,17 +62,20 @@ and the image decoder learns where the abnormality is only from that; ``"auto"``
 when any training item has one.  Image-level labels are needed in both cases (with masks only,
 the labels are read off the masks: an item is abnormal in channel c when its mask has any of c).
 
-Code spaces (unit rows, each centred on the training items' mean unit code and normalised
-again, as the DAE's):
+Code spaces (unit rows; the normal space is centred on the training items' mean unit code and
+normalised again, as the DAE's):
 
 * ``normal``: the quantised normal map, flattened (``latent_dim x side x side``: where things
   are matters for anatomy), with the directions that predict the labels projected out
   (iterative null-space projection, Ravfogel et al. 2020: ``null_directions`` rounds of ridge
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
-* ``abnormal``: the abnormal map's cell features, each cell's weighted by how abnormal the
-  discrimination head finds it, max-pooled over the cells (64): which abnormality, wherever it
-  sits, and nothing from the cells that look normal;
+* ``abnormal``: the features of the abnormal map's cells that the discrimination head finds
+  abnormal (probability above ``abnormal_gate``, 0.7), max-pooled over the cells, plus a
+  feature that is 1 when no cell is (65): which abnormality, wherever it sits, and nothing from
+  the cells that look normal, so that every image without an abnormal cell gets the same code.
+  On the demo set a soft weighting by the probability left the anatomy in the code (P@10 on
+  anatomy 0.49 against 0.27 with the 0.7 gate, findings 0.44 and 0.46);
 * ``both``: ``[normal, abnormal] / sqrt(2)``, unit length; its cosine is the mean of the two
   spaces' cosines;
 * ``default`` = ``both`` (the same array): the graph and its communities should reflect the
@@ -125,6 +132,8 @@ NORMAL_NAMES = ("normal", "no finding", "no_finding", "nofinding", "healthy", "n
 LSE_SHARPNESS = 4.0
 #: The same for the discrimination head's cell logits (sharper: a small finding fills one cell).
 DISC_SHARPNESS = 8.0
+#: Weight of a positive cell in the cell-level term (a finding fills a few of 256 cells).
+CELL_POS_WEIGHT = 10.0
 #: Size of the abnormal code: features of the abnormal map's cells, max-pooled.
 ABNORMAL_FEATURES = 64
 
@@ -183,7 +192,7 @@ def composite_from_both(both_a: np.ndarray, both_b: np.ndarray, normal_dim: int)
 
 def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: int, abnormal_codebook: int,
          seg_channels: int, n_targets: int, width: int, vq: str, commitment: float, decay: float,
-         multiclass_targets: bool = False, normal_target: int = 0):
+         multiclass_targets: bool = False, normal_target: int = 0, abnormal_gate: float = 0.7):
     t = torch()
     nn = t.nn
     F = t.nn.functional
@@ -364,17 +373,21 @@ def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: in
             return self.vq_normal.quantise(z)
 
         def pool(self, qa):
-            """The abnormal code: each cell's features weighted by how abnormal the cell is
-            (sigmoid of its largest target logit; for classes, one minus the normal class's
-            probability), then each feature's maximum over the cells -- which abnormality is
-            there, wherever it is, and nothing from the cells that look normal."""
+            """The abnormal code: the features of the cells the discrimination head finds
+            abnormal (probability above ``abnormal_gate``: the sigmoid of the cell's largest
+            target logit, or one minus the normal class's probability), max-pooled over the
+            cells, and a last feature that is 1 when no cell is abnormal -- which abnormality is
+            there, wherever it is, and nothing from the cells that look normal (so every image
+            without an abnormal cell gets the same code)."""
             f = self.cell_features(qa)
             logits = self.cell_logits(f)
             if multiclass_targets:
-                weight = 1 - t.softmax(logits, dim=1)[:, normal_target : normal_target + 1]
+                p = 1 - t.softmax(logits, dim=1)[:, normal_target : normal_target + 1]
             else:
-                weight = t.sigmoid(logits.amax(dim=1, keepdim=True))
-            return (f * weight).amax(dim=(2, 3))
+                p = t.sigmoid(logits.amax(dim=1, keepdim=True))
+            weight = (p > abnormal_gate).to(f.dtype) if abnormal_gate > 0 else p
+            none = 1 - weight.amax(dim=(2, 3))
+            return t.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
         def disc(self, qa):
             """Image-level discrimination logits from the abnormal map."""
@@ -413,7 +426,7 @@ def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: in
             return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
 
         def dims(self) -> dict[str, int]:
-            return {"normal": latent_dim * side * side, "abnormal": ABNORMAL_FEATURES}
+            return {"normal": latent_dim * side * side, "abnormal": ABNORMAL_FEATURES + 1}
 
     return DecomposeNet()
 
@@ -511,6 +524,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         residual_weight: float = 1.0,
         adversary_weight: float = 1.0,
         null_directions: int = 8,
+        abnormal_gate: float = 0.7,
         centre: bool = True,
         image_size: int | None = None,
         channels: int | None = None,
@@ -552,6 +566,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if isinstance(null_directions, bool) or int(null_directions) < 0:
             raise InputError(f"null_directions must be a whole number >= 0, got {null_directions}; use e.g. {{null_directions=8}}", param="null_directions")
         self.null_directions = int(null_directions)
+        if not 0 <= abnormal_gate < 1:
+            raise InputError(f"abnormal_gate is a probability in [0, 1), got {abnormal_gate}; use e.g. {{abnormal_gate=0.7}} (0: weight cells by it)", param="abnormal_gate")
+        self.abnormal_gate = float(abnormal_gate)
         self.normal_null: np.ndarray | None = None
         self.centre = bool(centre)
         self.image_size = image_size
@@ -656,7 +673,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                     normal_codebook=self.normal_codebook, abnormal_codebook=self.abnormal_codebook,
                     seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
                     vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
-                    multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0))
+                    multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
+                    abnormal_gate=self.abnormal_gate)
 
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "DecomposingEncoder":
         t = torch()
@@ -740,6 +758,17 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             raw = F.binary_cross_entropy_with_logits(logits.float(), (y == 1).float(), pos_weight=pos_weight, reduction="none")
             return (raw * known).sum() / known.sum().clamp(min=1.0)
 
+        # with masks, the discrimination head's cells are also told which cells hold which
+        # finding (the mask, max-pooled to the abnormal map's side), when the mask channels are
+        # the targets (e.g. the demo's findings) or the target is one "abnormal" flag
+        cell_targets = None
+        if self.mode == "masks" and self.target_kind != "multiclass":
+            if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
+                cell_targets = "channels"
+            elif len(self.target_names) == 1:
+                cell_targets = "union"
+        cell_pos_weight = t.tensor(CELL_POS_WEIGHT, device=device)
+
         def losses(x, m, m_known, y, a, *, adversary: bool = True):
             """The named loss terms of one batch (x in [0, 1]; m soft masks or None)."""
             qn, qa, latent = net.latents(normalise(x))
@@ -766,6 +795,11 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             if m is not None and bool(m_known.any()):
                 s, tm = seg[m_known], m[m_known]
                 out["segmentation"] = F.binary_cross_entropy_with_logits(s.float(), tm) + _soft_dice(s.float(), tm)
+                if cell_targets is not None:  # the discrimination head's cells, at the abnormal map's side
+                    cells = net.cell_logits(net.cell_features(qa[m_known])).float()
+                    cm = F.adaptive_max_pool2d(tm, cells.shape[-2:])
+                    cm = cm if cell_targets == "channels" else cm.amax(dim=1, keepdim=True)
+                    out["segmentation"] = out["segmentation"] + F.binary_cross_entropy_with_logits(cells, cm, pos_weight=cell_pos_weight)
             else:
                 out["segmentation"] = seg.sum() * 0
             mil_rows = (a >= 0) if m is None else ((a >= 0) & ~m_known)
@@ -954,8 +988,20 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             self.normal_null = null
         return spaces["normal"]
 
+    def _fit_code_centres(self, images: ImageSet, train: np.ndarray, *, seed: int, **kw) -> None:
+        """Centre the normal space only: the abnormal code has no shared offset to remove (its
+        normal-looking cells are gated out), and every image without an abnormal cell has the
+        same code, which centring would turn into a zero vector."""
+        super()._fit_code_centres(images, train, seed=seed, **kw)
+        if self.code_centres:
+            self.code_centres.pop("abnormal", None)
+
     def _encode_spaces(self, images, indices, batch_size):
         spaces, logits = super()._encode_spaces(images, indices, batch_size)
+        a = spaces["abnormal"]
+        empty = np.linalg.norm(a, axis=1) < 1e-12  # abnormal cells whose features are all zero
+        if empty.any():
+            a[empty, -1] = 1.0
         null = getattr(self, "normal_null", None)
         if null is not None and len(null) and len(spaces["normal"]):
             x = spaces["normal"]
@@ -1056,6 +1102,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             "normal_class": self.normal_class if not isinstance(self.normal_class, np.integer) else int(self.normal_class),
             **self.weights,
             "null_directions": self.null_directions,
+            "abnormal_gate": self.abnormal_gate,
             "centre": self.centre,
             "image_size": self.image_size,
             "channels": self.channels,
@@ -1090,7 +1137,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
         keys = ("latent_dim", "normal_codebook", "abnormal_codebook", "vq", "commitment", "ema_decay", "vq_warmup", "width", "supervision",
                 "normal_class", "latent_weight", "discrimination_weight", "segmentation_weight", "reconstruction_weight",
-                "residual_weight", "adversary_weight", "null_directions", "centre")
+                "residual_weight", "adversary_weight", "null_directions", "abnormal_gate", "centre")
         enc = cls(**{k: config[k] for k in keys if k in config}, **(config.get("train") or {}))
         enc._restore_common(config)
         enc.mode = config["mode"]
