@@ -109,6 +109,19 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert back.config()["loss_terms"] == fitted.term_history
 
 
+def test_images_without_an_abnormal_cell_share_one_abnormal_code(fitted, demo):
+    config, state = fitted.config(), fitted.state()
+    strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no cell passes
+    codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
+    none = np.zeros(65, np.float32)
+    none[-1] = 1.0
+    assert np.array_equal(codes, np.tile(none, (10, 1)))
+    # with the default gate the "none" feature is 1 exactly where no cell passes it
+    got = fitted.encode(demo, np.arange(30)).spaces["abnormal"]
+    assert np.all((got[:, -1] == 0) | np.isclose(got[:, -1], 1.0))
+    assert np.all(np.isclose(got[:, -1], 1.0) == (np.abs(got[:, :-1]).max(axis=1) == 0))
+
+
 def test_zeroing_the_segmentation_logits_gives_the_normal_appearing_image(fitted, demo):
     net = fitted.net.eval()
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(6), size=32, channels=1)))
