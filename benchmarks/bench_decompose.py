@@ -30,6 +30,8 @@ machine shared with other jobs: the CPU figure is the one to compare with the 10
     python benchmarks/bench_decompose.py                      # every part
     python benchmarks/bench_decompose.py --parts demo          # one part (rows merge into the JSON)
     python benchmarks/bench_decompose.py --parts dae --dae-sets breast,retina
+    python benchmarks/bench_decompose.py --save-models /tmp/m        # keep the trained models ...
+    python benchmarks/bench_decompose.py --load-models /tmp/m        # ... and measure them again
 
 Results: benchmarks/results/decompose/decompose.json, decompose.md, composite-montage.png.
 """
@@ -70,7 +72,7 @@ K = 50
 # Epochs of the decomposing encoder, chosen to fit 10 CPU minutes (one thread): the demo's 64 px
 # phantoms cost about 14 CPU s an epoch in batches of 32, PneumoniaMNIST's 4,708 28 px images
 # about 11 s.  A quarter of the epochs is the warm-up before quantisation starts.
-DEMO_EPOCHS = 36
+DEMO_EPOCHS = 32
 PNEUMONIA_EPOCHS = 30
 NIH_EPOCHS = 40
 NIH_CNN_EPOCHS = 15
@@ -123,10 +125,25 @@ def history_info(enc) -> dict:
     return info
 
 
-def save(args, enc, name: str) -> None:
+def fit_or_load(args, enc, name: str, images: ImageSet, train, *, validation=None):
+    """Fit ``enc`` (timed), saving it under ``--save-models``; or, with ``--load-models``, read
+    the model and its training times saved by an earlier run (encode-time changes are then
+    measured without training again).  Returns (encoder, wall s, CPU s)."""
+    from graphret.encoders import load_encoder
+
+    if args.load_models and (Path(args.load_models) / f"{name}.pt").exists():
+        folder = Path(args.load_models)
+        loaded = load_encoder(folder / f"{name}.pt")
+        loaded.train_cfg.progress = args.progress
+        times = json.loads((folder / f"{name}.json").read_text())
+        return loaded, times["train_wall_s"], times["train_cpu_s"]
+    wall, cpu = timed_fit(enc, images, train, seed=args.seed, validation=validation)
     if args.save_models:
-        Path(args.save_models).mkdir(parents=True, exist_ok=True)
-        enc.save(Path(args.save_models) / f"decompose-{name}.pt")
+        folder = Path(args.save_models)
+        folder.mkdir(parents=True, exist_ok=True)
+        enc.save(folder / f"{name}.pt")
+        (folder / f"{name}.json").write_text(json.dumps({"train_wall_s": wall, "train_cpu_s": cpu}))
+    return enc, wall, cpu
 
 
 def decompose(args, **options):
@@ -147,8 +164,7 @@ def run_demo(args) -> list[dict]:
     findings = np.asarray(d.labels)
     epochs = min(DEMO_EPOCHS, args.max_epochs or DEMO_EPOCHS)
     enc = decompose(args, epochs=epochs, batch_size=32, patience=epochs, time_limit=args.time_limit)
-    wall, cpu = timed_fit(enc, d, train, seed=args.seed)
-    save(args, enc, "demo")
+    enc, wall, cpu = fit_or_load(args, enc, "decompose-demo", d, train)
     archive, queries = enc.encode(d, train), enc.encode(d, test)
     rand_anat = random_p10(anatomy[test].tolist(), anatomy[train].tolist())
     rand_find = random_p10(label_keys(findings[test]), label_keys(findings[train]))
@@ -313,8 +329,7 @@ def run_real(args, key: str) -> list[dict]:
     y = np.asarray(d.labels)
     train, val, test = (d.indices_of([s]) for s in ("train", "val", "test"))
     enc = decompose(args, epochs=epochs, patience=epochs, time_limit=args.time_limit, **options)
-    wall, cpu = timed_fit(enc, d, train, seed=args.seed, validation=val)
-    save(args, enc, key)
+    enc, wall, cpu = fit_or_load(args, enc, f"decompose-{key}", d, train, validation=val)
     archive, queries = enc.encode(d, train), enc.encode(d, test)
     rand = random_p10(y[test].tolist(), y[train].tolist())
     prob = enc.discriminate(d, test)[:, 0]
@@ -342,7 +357,7 @@ def run_real(args, key: str) -> list[dict]:
         cnn_epochs = min(NIH_CNN_EPOCHS, args.max_epochs or NIH_CNN_EPOCHS)
         cnn = CNNEncoder(backbone="resnet18", lr=2e-3, epochs=cnn_epochs, patience=5, batch_size=64, time_limit=TIME_LIMIT,
                          progress=args.progress, threads=args.threads)
-        cw, cc = timed_fit(cnn, d, train, seed=args.seed, validation=val)
+        cnn, cw, cc = fit_or_load(args, cnn, "cnn-nih", d, train, validation=val)
         ca, cq = cnn.encode(d, train), cnn.encode(d, test)
         s = scores(ca.default, cq.default, y[test], y[train])
         rows.append({"part": "real", "set": key, "title": title, "encoder": "cnn-resnet18", "space": "default", "dim": int(ca.default.shape[1]),
@@ -498,7 +513,8 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (smoke runs)")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds of training per decomposing encoder")
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--save-models", default=None, help="folder to save the trained decomposing encoders in")
+    ap.add_argument("--save-models", default=None, help="folder to save the trained encoders (and their training times) in")
+    ap.add_argument("--load-models", default=None, help="folder of models saved by --save-models: measure them without training")
     args = ap.parse_args()
     out = Path(args.out)
     path = out / "decompose.json"

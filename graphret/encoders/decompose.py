@@ -71,11 +71,13 @@ normalised again, as the DAE's):
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
 * ``abnormal``: the features of the abnormal map's cells that the discrimination head finds
-  abnormal (probability above ``abnormal_gate``, 0.7), max-pooled over the cells, plus a
-  feature that is 1 when no cell is (65): which abnormality, wherever it sits, and nothing from
-  the cells that look normal, so that every image without an abnormal cell gets the same code.
-  On the demo set a soft weighting by the probability left the anatomy in the code (P@10 on
-  anatomy 0.49 against 0.27 with the 0.7 gate, findings 0.44 and 0.46);
+  abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of
+  training undone, so that the gate means the same on a set where abnormal images are rare
+  (the demo's findings) and on one where they are the majority (PneumoniaMNIST)), max-pooled
+  over the cells, plus a feature that is 1 when no cell is (65): which abnormality, wherever it
+  sits, and nothing from the cells that look normal, so that every image without an abnormal
+  cell gets the same code.  On the demo set a soft weighting by the probability left the
+  anatomy in the code (P@10 on anatomy 0.49 against 0.27 with a gate, findings 0.44 and 0.45);
 * ``both``: ``[normal, abnormal] / sqrt(2)``, unit length; its cosine is the mean of the two
   spaces' cosines;
 * ``default`` = ``both`` (the same array): the graph and its communities should reflect the
@@ -192,10 +194,12 @@ def composite_from_both(both_a: np.ndarray, both_b: np.ndarray, normal_dim: int)
 
 def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: int, abnormal_codebook: int,
          seg_channels: int, n_targets: int, width: int, vq: str, commitment: float, decay: float,
-         multiclass_targets: bool = False, normal_target: int = 0, abnormal_gate: float = 0.7):
+         multiclass_targets: bool = False, normal_target: int = 0, abnormal_gate: float = 0.5,
+         logit_shift: list[float] | None = None):
     t = torch()
     nn = t.nn
     F = t.nn.functional
+    logit_shift = list(logit_shift) if logit_shift else [0.0] * n_targets
     widths = [max(8, w * width // 32) for w in dae_plan(image_size)]
     side = image_size
     for _ in widths:
@@ -375,7 +379,8 @@ def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: in
         def pool(self, qa):
             """The abnormal code: the features of the cells the discrimination head finds
             abnormal (probability above ``abnormal_gate``: the sigmoid of the cell's largest
-            target logit, or one minus the normal class's probability), max-pooled over the
+            target logit with the training's positive-class weighting undone, ``logit -
+            log(pos_weight)``, or one minus the normal class's probability), max-pooled over the
             cells, and a last feature that is 1 when no cell is abnormal -- which abnormality is
             there, wherever it is, and nothing from the cells that look normal (so every image
             without an abnormal cell gets the same code)."""
@@ -383,8 +388,9 @@ def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: in
             logits = self.cell_logits(f)
             if multiclass_targets:
                 p = 1 - t.softmax(logits, dim=1)[:, normal_target : normal_target + 1]
-            else:
-                p = t.sigmoid(logits.amax(dim=1, keepdim=True))
+            else:  # undo the positive-class weighting of training: the head's unweighted odds
+                shift = t.tensor(logit_shift, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
+                p = t.sigmoid((logits - shift).amax(dim=1, keepdim=True))
             weight = (p > abnormal_gate).to(f.dtype) if abnormal_gate > 0 else p
             none = 1 - weight.amax(dim=(2, 3))
             return t.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
@@ -524,7 +530,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         residual_weight: float = 1.0,
         adversary_weight: float = 1.0,
         null_directions: int = 8,
-        abnormal_gate: float = 0.7,
+        abnormal_gate: float = 0.5,
         centre: bool = True,
         image_size: int | None = None,
         channels: int | None = None,
@@ -567,7 +573,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             raise InputError(f"null_directions must be a whole number >= 0, got {null_directions}; use e.g. {{null_directions=8}}", param="null_directions")
         self.null_directions = int(null_directions)
         if not 0 <= abnormal_gate < 1:
-            raise InputError(f"abnormal_gate is a probability in [0, 1), got {abnormal_gate}; use e.g. {{abnormal_gate=0.7}} (0: weight cells by it)", param="abnormal_gate")
+            raise InputError(f"abnormal_gate is a probability in [0, 1), got {abnormal_gate}; use e.g. {{abnormal_gate=0.5}} (0: weight cells by it)", param="abnormal_gate")
         self.abnormal_gate = float(abnormal_gate)
         self.normal_null: np.ndarray | None = None
         self.centre = bool(centre)
@@ -674,7 +680,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                     seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
                     vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
                     multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
-                    abnormal_gate=self.abnormal_gate)
+                    abnormal_gate=self.abnormal_gate,
+                    logit_shift=[math.log(w) for w in self.pos_weight] if self.pos_weight else None)
 
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "DecomposingEncoder":
         t = torch()
