@@ -42,7 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphret.data.imageset import ImageSet  # noqa: E402
-from graphret.metrics.retrieval import accuracy_at_k, mean_average_precision, precision_at_k, relevance  # noqa: E402
+from graphret.metrics.retrieval import (  # noqa: E402
+    accuracy_at_k,
+    mean_average_precision,
+    precision_at_k,
+    relevance,
+)
 
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "encoders"

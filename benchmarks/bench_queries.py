@@ -192,14 +192,40 @@ def measure(name: str, batch_fn, single_fn, n_single: int, truth, labels, q_labe
     return row
 
 
+class GraphSearch:
+    """The walk lists, entry points and region graph of one archive (graph and region modes)."""
+
+    def __init__(self, codes: np.ndarray, graph, membership: np.ndarray) -> None:
+        from graphret.graph.search_graph import build_search_graph, entry_points
+        from graphret.query.graph_region import RegionGraph
+
+        self.codes = codes
+        self.indptr, self.indices = build_search_graph(codes, graph)
+        self.entries = entry_points(codes, membership, graph=(self.indptr, self.indices))
+        self.region = RegionGraph.from_graph(graph, membership, knn_k=10)
+
+    def walk(self, queries, k, exclude, ef=48):
+        from graphret.graph.walk import graph_walk
+
+        found, _, compared = graph_walk(self.codes, self.indptr, self.indices, queries, k, entries=self.entries, ef=ef, exclude=exclude)
+        return found, compared / len(self.codes)
+
+    def grow(self, queries, k, exclude, ef=16):
+        from graphret.query.graph_region import graph_region_search
+
+        found, _, compared = graph_region_search(self.codes, queries, k, walk=(self.indptr, self.indices, self.entries),
+                                                 region=self.region, ef=ef, exclude=exclude)
+        return found, compared / len(self.codes)
+
+
 def run_dataset(title: str, codes: np.ndarray, labels, queries: np.ndarray, q_labels, exclude: np.ndarray | None,
-                indexes: dict, n_single: int, k: int = K) -> dict:
-    """Every method on one data set.  ``indexes``: community method -> RetrievalIndex."""
+                indexes: dict, n_single: int, k: int = K, graphs: dict | None = None) -> dict:
+    """Every method on one data set.  ``indexes``: community method -> RetrievalIndex;
+    ``graphs``: community method -> GraphSearch (graph walk and region on the graph)."""
     import faiss
 
     from graphret.graph.knn import exact_search as flat_search
     from graphret.query.probe import probe_search
-    from graphret.query.region import region_search
 
     faiss.omp_set_num_threads(1)
     n, d = codes.shape
@@ -232,10 +258,13 @@ def run_dataset(title: str, codes: np.ndarray, labels, queries: np.ndarray, q_la
                                 lambda P=P, index=index: _pack(probe_search(index, queries, k, n_probe=P, exclude=ex)),
                                 lambda i, P=P, index=index: probe_search(index, queries[i : i + 1], k, n_probe=P, exclude=ex[i : i + 1]),
                                 n_single, truth, labels, q_labels, {"communities": index.n_communities}))
-        rows.append(measure(f"graphret region ({method})",
-                            lambda index=index: _pack(region_search(index, queries, k, exclude=ex)),
-                            lambda i, index=index: region_search(index, queries[i : i + 1], k, exclude=ex[i : i + 1]),
-                            n_single, truth, labels, q_labels, {"communities": index.n_communities}))
+    for method, gs in (graphs or {}).items():
+        rows.append(measure(f"graphret region on the graph ({method})", lambda gs=gs: gs.grow(queries, k, ex),
+                            lambda i, gs=gs: gs.grow(queries[i: i + 1], k, ex[i: i + 1]), n_single, truth, labels, q_labels))
+    if graphs:
+        gs = next(iter(graphs.values()))
+        rows.append(measure("graphret graph walk ef=48", lambda: gs.walk(queries, k, ex),
+                            lambda i: gs.walk(queries[i: i + 1], k, ex[i: i + 1]), n_single, truth, labels, q_labels))
 
     nlist = int(round(np.sqrt(n)))
     quantizer = faiss.IndexFlatIP(d)
@@ -264,13 +293,13 @@ def _pack(result):
 
 # ------------------------------------------------------------------------------------ data sets
 def mednist(npz: str, store_path: str, n_queries: int, n_single: int) -> tuple[dict, dict]:
-    from graphret.pipeline import BuildConfig, build_graph
-    from graphret.query.search import index_for_store
+    import graphret
+    from graphret.query.searcher import Searcher
     from graphret.store import open_store
 
     if not Path(store_path, "manifest.json").is_file():
         log(f"building the MedNIST store at {store_path} (pixel baseline, --no-split)")
-        build_graph(BuildConfig(source=npz, output=store_path, encoder="pixels", split=False), log=log)
+        graphret.build(npz, store_path, encoder="pixels", split=False, log=log)
     store = open_store(store_path)
     info = {
         "store": store_path,
@@ -281,21 +310,19 @@ def mednist(npz: str, store_path: str, n_queries: int, n_single: int) -> tuple[d
     indexes = {}
     for method in store.community_methods:
         t0 = time.perf_counter()
-        index, rows = index_for_store(store, method=method)
-        index.totals, index.centroids, index.sorted_codes, index.graph_arrays  # noqa: B018 (build the layout)
+        searcher = Searcher(store, communities=method)
+        index, rows = searcher.index.probe, searcher.rows
+        index.centroids, index.sorted_codes  # noqa: B018 (build the layout)
         info.setdefault("setup_seconds", {})[method] = round(time.perf_counter() - t0, 2)
         indexes[method] = index
     assert len(rows) == len(store)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(rows), n_queries, replace=False))
-    codes = indexes[store.community_methods[0]].codes
+    codes = np.ascontiguousarray(store.codes())
     labels = store.labels[rows]
-    # warm up numba (the compile is cached on disk; not timed)
-    from graphret.query.region import region_search
-
-    region_search(indexes[store.community_methods[0]], codes[pick[:2]], K, exclude=pick[:2])
-    result = run_dataset("MedNIST 64x64, pixel baseline (PCA 128), whole set as archive", np.ascontiguousarray(codes), labels,
-                         np.ascontiguousarray(codes[pick]), labels[pick], pick.astype(np.int64), indexes, n_single)
+    graphs = {method: GraphSearch(codes, store.graph(), store.membership(method)) for method in store.community_methods}
+    result = run_dataset("MedNIST 64x64, pixel baseline (PCA 128), whole set as archive", codes, labels,
+                         np.ascontiguousarray(codes[pick]), labels[pick], pick.astype(np.int64), indexes, n_single, graphs=graphs)
     result["info"] = info
     return result, store
 
@@ -320,7 +347,6 @@ def kmeans_communities(codes: np.ndarray, n_clusters: int, *, seed: int = 0, thr
 def generated(n: int, spread: float, n_queries: int, n_single: int, leiden_max: int) -> dict:
     from graphret.communities import leiden, newman_modularity
     from graphret.query.index import RetrievalIndex
-    from graphret.query.region import region_search
 
     log(f"generating {n} clustered codes (spread {spread})")
     codes, labels, queries, q_labels = clustered_codes(n, seed=0, spread=spread, n_queries=n_queries)
@@ -329,23 +355,24 @@ def generated(n: int, spread: float, n_queries: int, n_single: int, leiden_max: 
     memberships, community_info = {}, {}
     if n <= leiden_max:
         t0 = time.perf_counter()
-        memberships["leiden"] = leiden(graph, resolution=1.0, seed=0)
+        memberships["leiden"] = leiden(graph, resolution=1.0, seed=0).membership
         community_info["leiden"] = {"seconds": round(time.perf_counter() - t0, 1), "how": "leidenalg RBConfiguration on the kNN graph, resolution 1, seed 0"}
     clusters = max(10, n // 1000)
     memberships["kmeans"], seconds = kmeans_communities(codes, clusters)
     community_info["kmeans"] = {"seconds": round(seconds, 1), "how": f"FAISS spherical k-means, {clusters} cells, 20 iterations (not a graph method: the kNN graph is used by region growing only)"}
-    indexes = {}
+    indexes, graphs = {}, {}
     for method, membership in memberships.items():
         community_info[method]["n"] = int(membership.max() + 1)
         community_info[method]["newman_modularity"] = round(newman_modularity(graph, membership), 4)
         log(f"{method}: {community_info[method]}")
         t0 = time.perf_counter()
-        index = RetrievalIndex(codes, membership=membership, graph=graph, knn_k=10)
-        index.totals, index.centroids, index.sorted_codes, index.graph_arrays  # noqa: B018
+        index = RetrievalIndex(codes, membership=membership)
+        index.centroids, index.sorted_codes  # noqa: B018
+        graphs[method] = GraphSearch(codes, graph, membership)
         community_info[method]["index_setup_seconds"] = round(time.perf_counter() - t0, 2)
-        region_search(index, queries[:2], K)  # numba warm-up (cached compile), not timed
         indexes[method] = index
-    result = run_dataset(f"generated clustered codes, n = {n:,}", codes, labels, queries, q_labels, None, indexes, n_single)
+    result = run_dataset(f"generated clustered codes, n = {n:,}", codes, labels, queries, q_labels, None, indexes, n_single,
+                         graphs=graphs)
     result["info"] = {
         "generator": f"{clusters} centres, d = 64, spread {spread}, seed 0; queries: fresh points from the same mixture",
         "knn_graph": knn_info,
@@ -436,10 +463,10 @@ def main() -> None:
         report["datasets"].append(data)
         try:  # one MedNIST montage, the way the papers show retrieval results
             from graphret.query.montage import write_montage
-            from graphret.query.search import queries_from_ids, search
+            from graphret.query.searcher import search
 
             ids = [str(store.ids[r]) for r in np.random.default_rng(1).choice(len(store), 4, replace=False)]
-            result = search(store, queries_from_ids(store, ids), k=K)
+            result = search(store, ids, k=K)
             write_montage(result, out / "mednist_region_montage.png", max_results=8)
         except Exception as error:  # noqa: BLE001
             log(f"montage failed: {error}")

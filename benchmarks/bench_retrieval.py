@@ -68,7 +68,7 @@ def log(message: str) -> None:
 
 
 def build(key: str, encoder: str, stores: Path, cnn_time: float) -> Path:
-    from graphret.pipeline import BuildConfig, build_graph
+    import graphret
 
     path = stores / f"{key}-{encoder}"
     if (path / "manifest.json").is_file():
@@ -77,11 +77,10 @@ def build(key: str, encoder: str, stores: Path, cnn_time: float) -> Path:
     source = "demo" if key == "demo" else str(SETS[key][1])
     options: dict = {}
     if encoder == "cnn":
-        options = {"backbone": "resnet18", "time_limit": cnn_time, "threads": 2, "progress": False}
-    config = BuildConfig(source=source, output=str(path), encoder=encoder, encoder_options=options, k=10,
-                         communities=("cnm", "leiden"), cnm_heuristic="size", cnm_refine="multilevel", seed=0)
+        options = {"backbone": "resnet18", "time_limit": cnn_time, "threads": 2}
     t0 = time.perf_counter()
-    build_graph(config, log=log)
+    graphret.build(source, path, encoder=encoder, k=10, communities=("cnm", "leiden"), heuristic="size",
+                   refine="multilevel", seed=0, log=log, **options)
     log(f"built {path} in {time.perf_counter() - t0:.0f}s")
     return path
 

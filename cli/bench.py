@@ -4,45 +4,35 @@ from __future__ import annotations
 
 import click
 
+from graphret.evaluation.bench import BenchConfig
+
+from graphret.errors import GraphretError
+
+from .common import flag_speller, stderr_logger
+from .options import config_options
+
 
 @click.command("bench")
 @click.argument("store", type=click.Path())
-@click.option("--split", default="test", show_default=True, help="The split whose items are the queries.")
-@click.option("--k", "k", type=int, default=50, show_default=True, help="K of P@K, mAP@K, nDCG@K, ACG@K and recall@K.")
-@click.option("--modes", default="region,probe,class,flat", show_default=True,
-              help="Comma list of region, probe, class, flat; region runs once per stored community method "
-              "(region:cnm / region:leiden pick one, probe:leiden switches probe's).")
-@click.option("--relevance", "relevance_rule", type=click.Choice(["exact", "any"]), default="exact", show_default=True,
-              help="Multi-label relevance: exact label-set match, or any shared positive label (multi-class: same class).")
-@click.option("--duplicates", type=click.Choice(["keep", "drop"]), default="keep", show_default=True,
-              help="Archive items whose code is identical to the query's: keep them retrievable (and count them) or drop them.")
-@click.option("--queries", "n_queries", type=int, default=None, help="Use a seeded sample of N queries (default: the whole split).")
-@click.option("--single", "n_single", type=int, default=100, show_default=True, help="Queries timed one at a time (latency p50/p95).")
-@click.option("--probe", "n_probe", type=int, default=4, show_default=True, help="Communities probe mode searches (P).")
-@click.option("--ordinal/--no-ordinal", default=None, help="Treat classes as ordinal grades for graded nDCG (default: when the class names are 0..G-1, G >= 3).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@config_options(BenchConfig)
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--out", type=click.Path(), default=None, help="Write bench.json (with the store's manifest), bench.md and PNG plots here.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def bench_command(store, split, k, modes, relevance_rule, duplicates, n_queries, n_single, n_probe, ordinal, seed, out, fmt, quiet) -> None:
+def bench_command(store, version, out, fmt, quiet, **options) -> None:
     """Run the --split items as queries against STORE's archive in every mode (region with each
     stored community method, probe, class, flat) on the same codes, and print quality and cost."""
-    from cli.common import stderr_logger
-    from graphret.errors import InputError
     from graphret.evaluation import run_bench, to_json, write_report
     from graphret.evaluation.report import check_out_dir, header_lines, text_table
     from graphret.store import open_store
 
-    if k < 1:
-        raise InputError(f"K must be at least 1, got {k} (use e.g. --k 50)")
-    if n_probe < 1:
-        raise InputError(f"--probe must be at least 1, got {n_probe}")
+    config = BenchConfig(**options)
     if out is not None:
         check_out_dir(out)  # fail before the run, not after it
-    graph_store = open_store(store)
-    result = run_bench(graph_store, split=split, modes=modes, k=k, relevance_rule=relevance_rule, duplicates=duplicates,
-                       n_queries=n_queries, seed=seed, n_single=n_single, n_probe=n_probe, ordinal=ordinal,
-                       log=stderr_logger(quiet))
+    result = run_bench(open_store(store, version=version), config, log=stderr_logger(quiet))
+    spell = flag_speller(click.get_current_context().command)
+    for skipped in result.skipped:  # the reasons as this command's flags say them
+        skipped["reason"] = GraphretError(skipped["template"]).render(spell)
     if fmt == "json":
         click.echo(to_json(result), nl=False)
     else:

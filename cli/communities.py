@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from graphret.errors import InputError
+
 FORMATS = ("table", "json", "csv")
 
 
@@ -68,9 +70,10 @@ def _summary_for_table(summary):
 @click.option("--no-montage", is_flag=True, help="With --plots: skip the exemplar montages (they read images from the source).")
 @click.option("--export", "export_dir", type=click.Path(), default=None,
               help="Write graph.graphml, nodes/edges.parquet, summary.json/csv, communities.csv into this folder.")
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output on stdout.")
 def communities_command(store, methods, cut, with_labels, with_compare, community, top, plots_dir, maps, sample,
-                        no_montage, export_dir, fmt) -> None:
+                        no_montage, export_dir, version, fmt) -> None:
     """Analyse the communities of STORE: summary of every partition (sizes, Newman and Haq
     modularity, coverage, conductance, and purity/NMI/ARI against the labels); add --labels,
     --compare or --community ID for more, --plots DIR for pictures, --export DIR for files.
@@ -82,10 +85,28 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
     graphret communities mednist-store --cut 12 --plots pictures/ --export exports/
     """
     from graphret.analysis import analyse
-    from graphret.analysis.export import jsonable
-    from graphret.errors import InputError
     from graphret.store import open_store
 
+    embeddings = _check_options(top=top, sample=sample, maps=maps, cut=cut, folders=(plots_dir, export_dir))
+    analysis = analyse(open_store(store, version=version), methods, cut)
+    if with_labels and not analysis.has_labels:
+        raise InputError(f"{store} has no labels (task {analysis.store.task}); drop --labels")
+    if with_compare and len(analysis.names) < 2:
+        raise InputError("--compare needs two partitions; use --method all or add --cut N")
+    sections = _sections(analysis, with_labels=with_labels, with_compare=with_compare, community=community, top=top)
+    written = []
+    if plots_dir:
+        written += _write_plots(analysis, plots_dir, embeddings=embeddings, sample=sample, montage=not no_montage,
+                                community=community, top=top)
+    if export_dir:
+        written += analysis.export(export_dir, top=top)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    click.echo(_render(analysis, sections, fmt=fmt, community=community))
+
+
+def _check_options(*, top: int, sample: int, maps: str | None, cut: int | None, folders) -> list[str] | None:
+    """The options' values checked before any work; returns the 2-D maps asked for."""
     if top < 1:
         raise InputError(f"--top must be at least 1, got {top}")
     if sample < 3:
@@ -103,23 +124,17 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
             raise InputError(f"the {missing[0]} map is not installed here; use {', '.join(available_embeddings())}")
     if cut is not None and cut < 1:
         raise InputError(f"--cut must be a number of communities >= 1, got {cut}")
-    if plots_dir or export_dir:  # fail on an unwritable folder before the work
-        from graphret.analysis.export import ensure_folder
+    from graphret.analysis.export import ensure_folder
 
-        for folder in (plots_dir, export_dir):
-            if folder:
-                ensure_folder(folder)
+    for folder in folders:  # fail on an unwritable folder before the work
+        if folder:
+            ensure_folder(folder)
+    return embeddings
 
-    analysis = analyse(open_store(store), methods, cut)
-    if with_labels and not analysis.has_labels:
-        raise InputError(f"{store} has no labels (task {analysis.store.task}); drop --labels")
-    if with_compare and len(analysis.names) < 2:
-        raise InputError("--compare needs two partitions; use --method all or add --cut N")
-    first = analysis.names[0]
 
-    sections: dict[str, object] = {}  # name -> DataFrame (or dict for json)
-    summary = analysis.summary()
-    sections["summary"] = summary
+def _sections(analysis, *, with_labels: bool, with_compare: bool, community: int | None, top: int) -> dict[str, object]:
+    """Title -> DataFrame of every section asked for."""
+    sections: dict[str, object] = {"summary": analysis.summary()}
     if with_labels:
         for name in analysis.names:
             sections[f"label agreement: {name}"] = analysis.label_agreement(name)
@@ -129,47 +144,48 @@ def communities_command(store, methods, cut, with_labels, with_compare, communit
         a, b = analysis.names[0], analysis.names[1]
         sections[f"contingency: {a} x {b} (largest {top})"] = analysis.contingency(a, b, top=top).reset_index(names="community")
     if community is not None:
-        report = analysis.community_report(first, community, top=top)
         import pandas as pd
 
+        first = analysis.names[0]
+        report = analysis.community_report(first, community, top=top)
         sections[f"{first} community {community}"] = pd.DataFrame([report["stats"]])
         sections[f"{first} community {community}: most central images"] = report["central"]
         sections[f"{first} community {community}: neighbouring communities"] = report["neighbours"]
+    return sections
 
-    written = []
-    if plots_dir:
-        written += analysis.save_plots(plots_dir, embeddings=embeddings, sample=sample, montage=not no_montage)
-        if community is not None and not no_montage:
-            from graphret.analysis.export import writable_target
 
-            path = Path(plots_dir) / f"montage-{first}-{community}.png"
-            fig = analysis.plot_montage(first, community, per_community=min(max(top, 8), 24))
-            with writable_target(path) as tmp:
-                fig.savefig(tmp, format="png", dpi=120)
-            written.append(path)
-    if export_dir:
-        written += analysis.export(export_dir, top=top)
-    for path in written:
-        click.echo(f"wrote {path}", err=True)
+def _write_plots(analysis, folder, *, embeddings, sample: int, montage: bool, community: int | None, top: int) -> list[Path]:
+    written = analysis.save_plots(folder, embeddings=embeddings, sample=sample, montage=montage)
+    if community is not None and montage:
+        from graphret.analysis.export import writable_target
+
+        first = analysis.names[0]
+        path = Path(folder) / f"montage-{first}-{community}.png"
+        fig = analysis.plot_montage(first, community, per_community=min(max(top, 8), 24))
+        with writable_target(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
+        written.append(path)
+    return written
+
+
+def _render(analysis, sections: dict[str, object], *, fmt: str, community: int | None) -> str:
+    """The sections as JSON, CSV or readable tables."""
+    from graphret.analysis.export import jsonable
 
     if fmt == "json":
         header = analysis.report(summary=False, labels=False, compare=False)
-        click.echo(json.dumps(jsonable({**header, "sections": {k: v for k, v in sections.items()}}), indent=2))
-    elif fmt == "csv":
-        parts = []
-        for title, frame in sections.items():
-            parts.append(f"# {title}\n" + frame.to_csv(index=False).rstrip("\n"))
-        click.echo("\n\n".join(parts))
-    else:
-        store_obj = analysis.store
-        click.echo(f"{store_obj.path}: {analysis.archive.n} archive items, {analysis.archive.graph.nnz // 2} edges, "
-                   f"task {store_obj.task}" + (f", {len(store_obj.class_names)} classes" if store_obj.class_names else ""))
-        for title, frame in sections.items():
-            click.echo("")
-            click.echo(f"== {title}")
-            if title == "summary":
-                click.echo(_table_text(_summary_for_table(frame), index=True))
-            elif title.endswith(f"community {community}") and community is not None:
-                click.echo(_table_text(frame.T.rename(columns={0: "value"}).rename_axis("metric"), index=True))
-            else:
-                click.echo(_table_text(frame))
+        return json.dumps(jsonable({**header, "sections": dict(sections)}), indent=2)
+    if fmt == "csv":
+        return "\n\n".join(f"# {title}\n" + frame.to_csv(index=False).rstrip("\n") for title, frame in sections.items())
+    store = analysis.store
+    lines = [f"{store.path}: {analysis.archive.n} archive items, {analysis.archive.graph.nnz // 2} edges, "
+             f"task {store.task}" + (f", {len(store.class_names)} classes" if store.class_names else "")]
+    for title, frame in sections.items():
+        lines += ["", f"== {title}"]
+        if title == "summary":
+            lines.append(_table_text(_summary_for_table(frame), index=True))
+        elif community is not None and title.endswith(f"community {community}"):
+            lines.append(_table_text(frame.T.rename(columns={0: "value"}).rename_axis("metric"), index=True))
+        else:
+            lines.append(_table_text(frame))
+    return "\n".join(lines)

@@ -1,13 +1,18 @@
-"""`graphret`: the command group.  A GraphretError becomes one line on stderr and exit 1."""
+"""`graphret`: the command group.  A GraphretError becomes one line on stderr and exit 1 (a
+ParameterError, options that do not go together, a usage error and exit 2), its parameters
+spelled as the invoked command's flags."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
 
 from graphret import __version__
-from graphret.errors import GraphretError, python_spelling
+from graphret.errors import GraphretError, ParameterError
+
+from .common import flag_speller
 
 
 class GraphretGroup(click.Group):
@@ -18,33 +23,13 @@ class GraphretGroup(click.Group):
             return super().invoke(ctx)
         except GraphretError as error:
             command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
-            raise click.ClickException(error.render(flag_speller(command))) from None
+            message = error.render(flag_speller(command))
+            if isinstance(error, ParameterError):
+                raise click.UsageError(message, ctx=ctx) from None
+            raise click.ClickException(message) from None
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
+            click.echo("interrupted; the store is at its last committed version", err=True)
             sys.exit(130)
-
-
-def flag_speller(command: click.Command | None):
-    """How a library error's parameters read on this command's line: ``k`` -> ``--k`` and
-    ``k=50`` -> ``--k 50`` for the command's options (a flag for a boolean option); a
-    parameter the command has no option for keeps its Python spelling."""
-    flags: dict[str, tuple[str, bool]] = {}
-    for param in getattr(command, "params", []):
-        if isinstance(param, click.Option) and param.name:
-            longest = max(param.opts, key=len)
-            flags[param.name] = (longest, bool(param.is_flag))
-        elif isinstance(param, click.Argument) and param.name:
-            flags[param.name] = (param.human_readable_name, False)
-
-    def spell(name: str, value: str | None) -> str:
-        if name not in flags:
-            return python_spelling(name, value)
-        flag, is_flag = flags[name]
-        if value is None or is_flag:
-            return flag
-        return f"{flag} {value}"
-
-    return spell
 
 
 @click.group(cls=GraphretGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -56,31 +41,39 @@ def main() -> None:
     """
 
 
-#: (module, command object) of every subcommand.
-COMMANDS = (
-    ("cli.build", "build_graph_command"),
-    ("cli.query", "query_command"),
-    ("cli.train", "train_command"),
-    ("cli.add", "add_command"),
-    ("cli.communities", "communities_command"),
-    ("cli.bench", "bench_command"),
-)
-
-
 def _register() -> None:
-    import importlib
+    from .add import add_command
+    from .bench import bench_command
+    from .build import build_graph_command
+    from .communities import communities_command
+    from .maintain import (
+        compact_command,
+        upgrade_command,
+        vacuum_command,
+        verify_command,
+        versions_command,
+    )
+    from .query import query_command
+    from .serve import serve_command
+    from .train import train_command
 
-    for module_name, attribute in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:  # a command not written yet
-                continue
-            raise
-        main.add_command(getattr(module, attribute))
+    for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command,
+                    verify_command, compact_command, vacuum_command, upgrade_command, versions_command, serve_command):
+        main.add_command(command)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends a run the way Ctrl-C does: what was being written is discarded."""
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The `graphret` command (the console script): SIGTERM handled like SIGINT."""
+    signal.signal(signal.SIGTERM, _terminate)
+    main()
 
 
 _register()
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from cli.common import split_list
-from graphret.store.atomic import atomic_write_bytes
+from graphret.atomic import atomic_write_bytes
+from graphret.query.classfilter import CLASS_SOURCES
+from graphret.query.output import FORMATS
+from graphret.graph.walk import DEFAULT_EF
+from graphret.query.graph_region import DEFAULT_REGION_EF
+from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS
+
+from .common import split_list
 
 
 @click.command("query")
@@ -14,62 +20,38 @@ from graphret.store.atomic import atomic_write_bytes
 @click.option("--id", "ids", multiple=True, help="Stored item id as query (repeatable).")
 @click.option("--split", default=None, help="Every stored item of this split as a query, e.g. test.")
 @click.option("--k", "k", type=int, default=10, show_default=True, help="Results per query.")
-@click.option(
-    "--mode",
-    type=click.Choice(["region", "flat", "class", "probe"]),
-    default=None,
-    help="region (Haq's region growing; the default when the store has communities), flat (exact), "
-    "class (inside the predicted class) or probe (exact inside the P nearest communities).",
-)
-@click.option("--probe", "n_probe", type=int, default=4, show_default=True, help="Communities probe mode searches (P).")
-@click.option("--shortlist", type=int, default=None, help="Communities region mode short-lists by centroid (default 4).")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="region (Haq's region growing on the graph; the default when the store has communities), graph (a walk "
+              "through the graph), flat (exact), class (inside the predicted class) or probe (exact inside the P nearest lists).")
+@click.option("--probe", "n_probe", type=int, default=DEFAULT_PROBE, show_default=True, help="Lists probe mode searches (P).")
+@click.option("--ef", type=int, default=None, help=f"The walk's effort, graph and region modes: larger finds more, slower [{DEFAULT_EF}; region {DEFAULT_REGION_EF}].")
+@click.option("--rank", type=click.Choice(RANKS), default=None, help="Re-order the results by the graph: smoothed (cosine to graph-smoothed codes) or manifold (manifold ranking) [the mode's own order].")
 @click.option("--where", "where", multiple=True, help="Metadata filter applied before ranking, e.g. label=CXR, split!=test, 'anatomy in head,chest', age>=40 (repeatable).")
-@click.option("--class-from", "class_source", type=click.Choice(["classifier", "knn"]), default="classifier", show_default=True, help="Class mode: the encoder's classifier, or a kNN vote.")
-@click.option("--archive", default=None, help="Splits searched, comma list or 'all' (default: train+val, or all, plus added items).")
+@click.option("--class-from", "class_source", type=click.Choice(CLASS_SOURCES), default="classifier", show_default=True, help="Class mode: the encoder's classifier, or a kNN vote.")
+@click.option("--archive", default=None, help="Splits searched, comma list or 'all' [train+val, or all, plus added items].")
 @click.option("--space", default="default", show_default=True, help="Code space to search.")
-@click.option("--communities", "community_method", default=None, help="Community method region/probe use and results show (default: cnm, else leiden).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--communities", default=None, help="Community method region/probe use and results show [cnm, else leiden].")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(), default=None, help="Write the results to this file instead of stdout.")
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
-@click.option("--batch-size", type=int, default=None, help="Queries searched per batch (default: all at once).")
-def query_command(store, images, ids, split, k, mode, n_probe, shortlist, where, class_source, archive, space, community_method, fmt, output, montage, batch_size) -> None:
+@click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
+@click.option("--batch-size", type=int, default=None, help="Queries searched per batch [all at once].")
+def query_command(store, images, ids, split, k, mode, n_probe, ef, rank, where, class_source, archive, space, communities,
+                  fmt, output, montage, version, batch_size) -> None:
     """Find the K most similar archive images for each query."""
     from graphret.errors import InputError
     from graphret.query.output import render
-    from graphret.query.search import queries_from_ids, queries_from_images, queries_from_split, search
+    from graphret.query.searcher import Searcher
     from graphret.store import open_store
 
-    given = [name for name, value in (("--image", images), ("--id", ids), ("--split", split)) if value]
+    given = [(kind, value) for kind, value in (("images", list(images)), ("ids", list(ids)), ("split", split)) if value]
     if len(given) != 1:
         raise InputError("give exactly one kind of query: --image PATH, --id ID or --split NAME")
-    if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-    if k < 1:
-        raise InputError(f"K must be at least 1, got {k} (use e.g. --k 10)")
-    graph_store = open_store(store)
-    if space not in graph_store.spaces:
-        raise InputError(f"the store has no code space {space!r}; choose one of {', '.join(graph_store.spaces)}")
-    if images:
-        queries = queries_from_images(graph_store, list(images), space=space)
-    elif ids:
-        queries = queries_from_ids(graph_store, list(ids), space=space)
-    else:
-        queries = queries_from_split(graph_store, split, space=space)
-    result = search(
-        graph_store,
-        queries,
-        k=k,
-        mode=mode,
-        archive=split_list(archive),
-        space=space,
-        where=list(where) or None,
-        n_probe=n_probe,
-        shortlist=shortlist,
-        communities=community_method,
-        class_source=class_source,
-        batch_size=batch_size,
-    )
-    text = render(result, graph_store, fmt=fmt, community_method=community_method)
+    kind, value = given[0]
+    searcher = Searcher(open_store(store, version=version), space=space, archive=split_list(archive), communities=communities)
+    result = searcher.search(searcher.queries(value, kind=kind), k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
+                             ef=ef, rank=rank, class_source=class_source, batch_size=batch_size)
+    text = render(result, fmt=fmt)
     if montage:
         from graphret.query.montage import write_montage
 

@@ -8,20 +8,22 @@ from pathlib import Path
 
 import click
 
-from cli.common import stderr_logger
-from cli.encoder_options import ENCODER_NAMES, encoder_kwargs, encoder_options
+from graphret.encoders.config import EncoderConfig, TrainingConfig
+
+from .common import stderr_logger
+from .options import config_options, given
 
 
 @click.command("train")
 @click.argument("source", required=False)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.pt).")
-@click.option("--encoder", type=click.Choice(ENCODER_NAMES), default="cnn", show_default=True, help="Encoder to train.")
-@encoder_options
+@config_options(EncoderConfig)
+@config_options(TrainingConfig)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, initialisation, shuffling and augmentation.")
-@click.option("--no-split", is_flag=True, help="Train on every image (no seeded 70/30 split).")
+@click.option("--split/--no-split", default=True, show_default=True, help="Give sources without splits a seeded 70/30 split (off: train on every image).")
 @click.option("--quiet", is_flag=True, help="No progress bars or lines.")
-def train_command(source, output, encoder, seed, no_split, quiet, **values) -> None:
-    """Train an encoder on SOURCE and save it to OUTPUT.
+def train_command(source, output, seed, split, quiet, **options) -> None:
+    """Train an encoder on SOURCE and save it to OUTPUT (the encoder: --encoder, default cnn).
 
     SOURCE is a MedMNIST-style .npz, a folder of class sub-folders, a CSV manifest, `demo`, or
     `medmnist:NAME`.  Use the model with `graphret build-graph SOURCE --model OUTPUT`.
@@ -30,13 +32,16 @@ def train_command(source, output, encoder, seed, no_split, quiet, **values) -> N
     from graphret.encoders.training import train_encoder
 
     log = stderr_logger(quiet)
-    options = encoder_kwargs(encoder, values, checkpoint_default=f"{output}.ckpt", progress=not quiet)
+    encoder = EncoderConfig(**{k: v for k, v in given(options, EncoderConfig).items() if k != "encoder"},
+                            name=options.get("encoder") or "cnn")
+    training = TrainingConfig(**given(options, TrainingConfig))
+    kwargs = training.options(encoder.name, checkpoint_default=f"{output}.ckpt", progress=not quiet)
     started = time.perf_counter()
-    images = open_source(source, seed=seed, split=not no_split)
+    images = open_source(source, seed=seed, split=split)
     log(f"source {images.source}: {len(images)} images")
-    model = train_encoder(images, encoder, seed=seed, **options)
+    model = train_encoder(images, encoder.name, seed=seed, **encoder.options(), **kwargs)
     model.save(output)
-    if values.get("checkpoint") is None and encoder not in ("pixels", "frozen"):
+    if training.checkpoint is None and encoder.name not in ("pixels", "frozen"):
         # the default checkpoint only serves an interrupted run: drop it once the model is saved
         Path(f"{output}.ckpt").unlink(missing_ok=True)
     history = getattr(model, "history", None)

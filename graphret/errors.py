@@ -57,6 +57,11 @@ class InputError(GraphretError):
     """Bad outside input: a file, folder, CSV, id, K or option."""
 
 
+class ParameterError(InputError):
+    """Parameters that do not go together (an option that does not apply to the chosen
+    encoder, mode...): a usage mistake rather than bad data."""
+
+
 class StoreError(GraphretError):
     """A graph store that is missing, corrupt, or from an unsupported format version."""
 

@@ -5,22 +5,20 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from cli.main import main
-from graphret.errors import InputError, StoreError
-from graphret.pipeline import BuildConfig, build_graph
-from graphret.query.search import queries_from_codes, queries_from_ids, search
+import graphret
+from graphret.api.add import add_to_store, assign_communities
+from graphret.communities import Quality
+from graphret.errors import InputError
+from graphret.query import as_queries, search
 from graphret.store import open_store
-from graphret.store.append import add_to_store, assign_communities
 from tests.synthetic import blob_images
 
 
 def build(path):
-    build_graph(
-        BuildConfig(output=str(path), k=5, communities=("cnm", "leiden"), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
-        images=blob_images(n_per_class=30, n_classes=3, seed=4),
-    )
+    graphret.build(blob_images(n_per_class=30, n_classes=3, seed=4), str(path), k=5, communities=('cnm', 'leiden'), encoder='pixels', image_size=16, dim=12)
     return path
 
 
@@ -60,14 +58,14 @@ def test_add_then_query_finds_the_new_items(store_path):
             assert np.bincount(store.labels[:n_old][same]).argmax() == store.labels[r]
     codes = store.codes()
     for mode in ("flat", "probe", "region"):
-        result = search(store, queries_from_codes(codes[new_rows]), k=3, mode=mode)
+        result = search(store, as_queries(store, codes[new_rows], kind="codes"), k=3, mode=mode)
         assert np.array_equal(result.rows[:, 0], new_rows), mode  # each finds itself first
     # a new item in split "test" is searchable too, and never returns itself
     test_rows = new_rows[store.splits[new_rows] == "test"]
-    other = search(store, queries_from_ids(store, ["new-0"]), k=5, mode="flat")
+    other = search(store, as_queries(store, ["new-0"], kind="ids"), k=5, mode="flat")
     assert n_old + 0 not in other.rows[0]
     if len(test_rows):
-        found = search(store, queries_from_codes(codes[test_rows]), k=1, mode="flat")
+        found = search(store, as_queries(store, codes[test_rows], kind="codes"), k=1, mode="flat")
         assert np.array_equal(found.rows[:, 0], test_rows)
 
 
@@ -82,8 +80,9 @@ def test_add_twice_and_duplicate_ids(store_path):
 
 
 def test_failed_add_leaves_the_old_store(store_path, monkeypatch):
-    before = (store_path / "manifest.json").read_text()
-    import graphret.store.append as append
+    files = lambda: {str(f.relative_to(store_path)): f.read_bytes() for f in store_path.rglob("*") if f.is_file()}  # noqa: E731
+    before = files()
+    import graphret.store.fragments as fragments
 
     calls = []
 
@@ -93,14 +92,14 @@ def test_failed_add_leaves_the_old_store(store_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return write_arrow(path, table)
 
-    write_arrow = append.write_arrow
-    monkeypatch.setattr(append, "write_arrow", broken)
+    write_arrow = fragments.write_arrow
+    monkeypatch.setattr(fragments, "write_arrow", broken)
     with pytest.raises(OSError):
         add_to_store(store_path, new_blobs())
-    assert (store_path / "manifest.json").read_text() == before
+    assert files() == before  # the fragment written before the failure is gone again
     store = open_store(store_path)
-    assert "added" not in store.items.schema.names
-    assert [p.name for p in store_path.parent.iterdir()] == ["store"]  # no temporary folders left
+    assert not store.items.column("added").to_numpy(zero_copy_only=False).any()
+    assert [p.name for p in store_path.parent.iterdir()] == ["store"]  # nothing beside the store
 
 
 def test_assignment_follows_the_largest_gain():
@@ -114,7 +113,7 @@ def test_assignment_follows_the_largest_gain():
     membership = np.array([0, 0, 0, 1, 1, 1])
     labels, singletons = assign_communities(
         graph, membership, np.array([0, 3]), np.array([6, 6]), np.array([0.9, 0.2]), 6, 1,
-        np.zeros((1, 2), np.float32), np.zeros((2, 2), np.float32), quality="newman", resolution=1.0,
+        np.zeros((1, 2), np.float32), np.zeros((2, 2), np.float32), quality=Quality("newman", 1.0),
     )
     assert labels.tolist() == [0] and singletons == 0
 
@@ -145,16 +144,26 @@ def test_cli_add_folder(store_path, tmp_path):
     assert missing.exit_code != 0 and "no such store" in missing.output
 
 
-def test_centroid_cache_is_written_and_refreshed_after_add(store_path):
-    from graphret.query.centroids import centroid_cache_path, community_centroids, load_centroids
-
-    store = open_store(store_path)
-    search(store, queries_from_codes(store.codes()[:2]), k=3, mode="probe")
-    cache = centroid_cache_path(store_path, "cnm", "default")
-    assert cache.is_file()
-    np.testing.assert_allclose(load_centroids(store, "cnm", "default"), community_centroids(store.codes(), store.membership("cnm")), atol=1e-6)
+def test_queries_never_write_to_the_store(store_path):
+    """Opening and searching a store only reads it: a read-only store folder answers every mode,
+    and an add is seen by a store opened afterwards."""
+    before = sorted(p.name for p in store_path.iterdir())
+    mode = store_path.stat().st_mode
+    store_path.chmod(0o555)
+    try:
+        store = open_store(store_path)
+        rows = store.archive_rows()[:2]
+        for how in ("probe", "flat"):
+            result = search(store, as_queries(store, store.codes()[rows], kind="codes"), k=3, mode=how)
+            assert np.array_equal(result.rows[:, 0], rows), how
+        region = search(store, as_queries(store, store.codes()[rows], kind="codes"), k=3, mode="region")
+        membership = store.membership("cnm")
+        assert np.array_equal(membership[region.rows[:, 0]], membership[rows])
+    finally:
+        store_path.chmod(mode)
+    assert sorted(p.name for p in store_path.iterdir()) == before
     add_to_store(store_path, new_blobs())
     fresh = open_store(store_path)
-    assert load_centroids(fresh, "cnm", "default") is None  # the swapped-in store has no stale cache
-    search(fresh, queries_from_codes(fresh.codes()[:2]), k=3, mode="probe")
-    np.testing.assert_allclose(load_centroids(fresh, "cnm", "default"), community_centroids(fresh.codes(), fresh.membership("cnm")), atol=1e-6)
+    codes = fresh.codes()
+    result = search(fresh, as_queries(fresh, codes[-2:], kind="codes"), k=1, mode="probe")
+    assert np.array_equal(result.rows[:, 0], [len(fresh) - 2, len(fresh) - 1])

@@ -4,9 +4,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 
-from cli.main import main
-from graphret.pipeline import BuildConfig, build_graph
+import graphret
 from tests.synthetic import blob_images
 
 
@@ -20,9 +20,9 @@ def stores(tmp_path_factory):
     np.savez(npz, images=images.images, labels=images.labels, class_names=np.array(images.class_names))
     options = {"image_size": 16, "dim": 8}
     good = folder / "good"
-    build_graph(BuildConfig(source=str(npz), output=str(good), k=4, communities=("cnm", "leiden"), encoder="pixels", encoder_options=options))
+    graphret.build(str(npz), str(good), k=4, communities=('cnm', 'leiden'), encoder='pixels', **options)
     bare = folder / "bare"
-    build_graph(BuildConfig(source=str(npz), output=str(bare), k=4, communities=(), encoder="pixels", encoder_options=options))
+    graphret.build(str(npz), str(bare), k=4, communities=(), encoder='pixels', **options)
     return good, bare
 
 
@@ -114,8 +114,7 @@ def test_montage_without_the_source_is_one_line(tmp_path):
     npz = tmp_path / "moved.npz"
     np.savez(npz, images=images.images, labels=images.labels)
     store = tmp_path / "store"
-    build_graph(BuildConfig(source=str(npz), output=str(store), k=4, communities=("leiden",),
-                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
+    graphret.build(str(npz), str(store), k=4, communities=('leiden',), encoder='pixels', image_size=16, dim=8)
     npz.unlink()
     one_line_error(run(store, "--cut", "3"), "no CNM dendrogram")
     one_line_error(run(store, "--plots", tmp_path / "pics", "--map", "pca"), "source", "gone")

@@ -5,7 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from graphret.analysis.labels import LabelData, label_agreement, label_composition, most_mixed
+from graphret.analysis.labels import (
+    LabelData,
+    label_agreement,
+    label_composition,
+    most_mixed,
+)
 from graphret.analysis.scores import agreement, ari, contingency_matrix, nmi, purity
 from graphret.errors import InputError
 

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from matplotlib.figure import Figure
 
+import graphret
 from graphret.analysis import analyse
 from graphret.analysis.scores import nmi
 from graphret.communities import haq_modularity, newman_modularity
 from graphret.errors import GraphretError, InputError
-from graphret.pipeline import BuildConfig, build_graph
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -30,9 +30,9 @@ def npz_store(tmp_path_factory):
     npz = folder / "blobs.npz"
     write_blob_npz(npz)
     store = folder / "store"
-    config = BuildConfig(source=str(npz), output=str(store), k=5, communities=("cnm", "leiden"),
-                         encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    manifest = build_graph(config)
+    # plain CNM: its partition is a cut of its dendrogram (refinement moves nodes off it)
+    manifest = graphret.build(str(npz), store, k=5, communities=("cnm", "leiden"), encoder="pixels", image_size=16, dim=12,
+                              heuristic="none", refine="none").manifest
     return store, npz, manifest
 
 
@@ -131,8 +131,7 @@ def test_montage_needs_the_source(tmp_path):
     npz = tmp_path / "gone.npz"
     write_blob_npz(npz, n_per_class=12)
     store = tmp_path / "store"
-    build_graph(BuildConfig(source=str(npz), output=str(store), k=4, communities=("leiden",),
-                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
+    graphret.build(str(npz), str(store), k=4, communities=('leiden',), encoder='pixels', image_size=16, dim=8)
     npz.unlink()
     a = analyse(store)
     with pytest.raises(GraphretError, match="gone or unreadable") as info:
@@ -199,8 +198,7 @@ def test_multilabel_demo_store(tmp_path):
     """The multi-label demo store: NMI/ARI per finding, label-set purity, montage from the
     re-opened demo source."""
     path = tmp_path / "demo"
-    build_graph(BuildConfig(source="demo:n=120,size=16", output=str(path), k=4, communities=("cnm",),
-                            encoder="pixels", encoder_options={"image_size": 16, "dim": 8}))
+    graphret.build('demo:n=120,size=16', str(path), k=4, communities=('cnm',), encoder='pixels', image_size=16, dim=8)
     a = analyse(path)
     assert a.store.task == "multilabel"
     agree = a.label_agreement("cnm")

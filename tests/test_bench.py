@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 
-from cli.main import main
+import graphret
 from graphret.errors import InputError
 from graphret.evaluation import exact_duplicates, parse_modes, run_bench, write_report
-from graphret.pipeline import BuildConfig, build_graph
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -22,7 +22,7 @@ def store_path(tmp_path_factory):
     test_row = int(np.flatnonzero(images.splits == "test")[0])
     train_row = int(np.flatnonzero(images.splits == "train")[0])
     images.images[train_row] = images.images[test_row]
-    build_graph(BuildConfig(output=str(path), k=5, encoder="pixels", encoder_options={"image_size": 16, "dim": 12}), images=images)
+    graphret.build(images, str(path), k=5, encoder='pixels', image_size=16, dim=12)
     return path
 
 
@@ -54,9 +54,9 @@ def test_duplicates_keep_and_drop(store_path, result):
     dups = exact_duplicates(store.codes(), q, store.archive_rows())
     which = [i for i, d in enumerate(dups) if len(d)]
     assert len(which) == 1
-    from graphret.query import queries_from_rows, search
+    from graphret.query import as_queries, search
 
-    kept = search(store, queries_from_rows(store, q[which]), k=10, mode="flat")
+    kept = search(store, as_queries(store, q[which], kind="rows"), k=10, mode="flat")
     assert dups[which[0]][0] == kept.rows[0, 0]  # kept: the duplicate is the top result
     dropped = run_bench(store, k=10, modes="flat", duplicates="drop", n_single=0, reps=1, curve_k=10)
     assert dropped.settings["duplicates"] == "drop"
@@ -96,8 +96,7 @@ def test_multilabel_metrics_on_the_demo_set(tmp_path):
     from graphret.data.demo import load_demo
 
     path = tmp_path / "demo"
-    build_graph(BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 16}),
-                images=load_demo(n=300, size=32))
+    graphret.build(load_demo(n=300, size=32), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=16)
     store = open_store(path)
     exact = run_bench(store, k=10, modes="flat", n_single=0, reps=1, curve_k=10)
     shared = run_bench(store, k=10, modes="flat", relevance_rule="any", n_single=0, reps=1, curve_k=10)
@@ -136,8 +135,7 @@ def test_cli_bad_inputs_one_line(store_path, args, message):
 
 def test_cli_split_with_no_items(tmp_path):
     path = tmp_path / "nosplit"
-    build_graph(BuildConfig(output=str(path), k=5, communities=(), split=False, encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
-                images=blob_images(n_per_class=10, n_classes=2, seed=3, splits=False))
+    graphret.build(blob_images(n_per_class=10, n_classes=2, seed=3, splits=False), str(path), k=5, communities=(), split=False, encoder='pixels', image_size=16, dim=8)
     r = CliRunner().invoke(main, ["bench", str(path), "-q"])
     assert r.exit_code == 1 and "no split 'test'" in r.output and len(r.output.strip().splitlines()) == 1
 
@@ -148,3 +146,45 @@ def test_cli_unwritable_out(store_path, tmp_path):
     r = CliRunner().invoke(main, ["bench", str(store_path), "-q", "--out", str(blocker / "sub")])
     assert r.exit_code == 1 and "cannot write to --out" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_class_mode_meeting_a_class_smaller_than_k_is_unavailable_and_the_rest_run(tmp_path):
+    """A multi-label store whose rare finding (6 archive items) is what the kNN vote predicts for
+    some queries: at K = 10 class mode cannot answer, is reported with its reason, and region,
+    probe and flat still run, in Python and on the command line."""
+    rng = np.random.default_rng(4)
+    common, rare = rng.normal(size=16), rng.normal(size=16)
+    codes = np.concatenate([common + 0.3 * rng.normal(size=(60, 16)), rare + 0.3 * rng.normal(size=(6, 16)),
+                            common + 0.3 * rng.normal(size=(8, 16)), rare + 0.3 * rng.normal(size=(4, 16))])
+    labels = np.zeros((78, 2), np.int8)
+    labels[:60, 0] = labels[66:74, 0] = 1
+    labels[60:66, 1] = labels[74:, 1] = 1
+    splits = ["train"] * 66 + ["test"] * 12
+    path = tmp_path / "rare"
+    graphret.build_from_codes(codes, path, labels=labels, class_names=["common", "rare"], splits=splits, k=4)
+    result = run_bench(open_store(path), k=10, n_single=2, reps=1, curve_k=10)
+    assert [r["mode"] for r in result.rows] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat"]
+    assert [(x["mode"], x["reason"]) for x in result.skipped] == [
+        ("class (kNN vote)", "the predicted class 'rare' has only 6 archive items; use k=6 or less")]
+    assert result.row("flat")["P@10"] == pytest.approx((8 * 1.0 + 4 * 0.6) / 12)  # the 4 rare queries: 6 rare of 10
+
+    r = CliRunner().invoke(main, ["bench", str(path), "--k", "10", "--single", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "skipped class (kNN vote): the predicted class 'rare' has only 6 archive items" in r.output
+    table = r.output.split("\n\n")[-1].splitlines()
+    assert [line.split("  ")[0] for line in table[2:]] == ["region (cnm)", "region (leiden)", "probe (cnm)", "flat",
+                                                           "class (kNN vote)"]
+    assert table[-1].split()[-1] == "unavailable"
+
+
+def test_cli_reports_an_unavailable_mode_with_its_flags(tmp_path):
+    """A class of 10 archive items cannot answer K = 12 in class mode: that mode is reported as
+    unavailable, the reason spelled with the command's flags, and flat still runs."""
+    path = tmp_path / "small-classes"
+    graphret.build(blob_images(n_per_class=15, n_classes=3, seed=5), str(path), k=4, communities=(), encoder="pixels",
+                   image_size=16, dim=8)
+    r = CliRunner().invoke(main, ["bench", str(path), "--k", "12", "--modes", "class,flat", "--single", "0", "-q"])
+    assert r.exit_code == 0, r.output
+    skipped = [line for line in r.output.splitlines() if line.startswith("skipped class")]
+    assert len(skipped) == 1 and "use --k " in skipped[0] and "k=" not in skipped[0], r.output
+    assert any(line.startswith("flat ") for line in r.output.splitlines())

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from cli.main import main
+from tests.stores import arrow_table, newest_manifest
 
 
 def run(*args):
@@ -28,7 +29,7 @@ def demo_store(tmp_path_factory):
 
 def test_build_graph_demo_summary(demo_store):
     path, summary = demo_store
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = newest_manifest(path)
     assert summary["items"] == manifest["counts"]["items"] > 0
     assert summary["edges"] == manifest["counts"]["edges"] > 0
     assert manifest["source"]["spec"] == "demo"
@@ -39,10 +40,9 @@ def test_build_graph_demo_summary(demo_store):
 
 def test_query_by_id_json(demo_store):
     path, _ = demo_store
-    manifest = json.loads((path / "manifest.json").read_text())
-    import pyarrow as pa
+    manifest = newest_manifest(path)
 
-    ids = pa.ipc.open_file(str(path / "items.arrow")).read_all().column("id").to_pylist()
+    ids = arrow_table(path, "items").column("id").to_pylist()
     result = run("query", path, "--id", ids[0], "--k", 5, "--format", "json", "--mode", "flat")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
@@ -111,7 +111,7 @@ def test_no_split_keeps_one_archive(tmp_path):
     out = tmp_path / "all"
     result = run("build-graph", "demo:anatomy,n=300", "-o", out, "--no-split", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     assert manifest["archive"] == ["all"] and manifest["counts"]["by_split"] == {"all": 300}
     assert manifest["source"]["split_origin"] == "none"
     assert manifest["counts"]["archive"] == 300 and manifest["graph"]["n"] == 300
@@ -143,13 +143,12 @@ def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     result = run("build-graph", "demo:anatomy,n=400", "-o", out, "--k", 6, "--communities", "cnm",
                  "--heuristic", "size", "--refine", "multilevel", "--quality", "haq", "--encoder", "pixels", "--quiet")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     info = manifest["communities"]["cnm"]
     assert (info["heuristic"], info["refine"], info["quality_function"]) == ("size", "multilevel", "haq")
     assert info["n_communities"] >= 2 and info["haq_modularity"] > 0.3
-    import pyarrow as pa
 
-    dendrogram = pa.ipc.open_file(str(out / "dendrogram.arrow")).read_all()
+    dendrogram = arrow_table(out, "dendrogram")
     assert {"step", "a", "b", "gain", "quality_after", "size_after"} <= set(dendrogram.schema.names)
     assert dendrogram.num_rows >= 1
 
@@ -167,7 +166,7 @@ def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
     (tmp_path / "list.csv").write_text("path\n" + "\n".join(f"loose/scan{i}.png" for i in range(30)) + "\n")
     result = run("build-graph", tmp_path / "list.csv", "-o", out, "--k", 3, "--communities", "leiden")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = newest_manifest(out)
     assert manifest["encoder"]["name"] == "pixels"
     assert "default for a source without class labels" in result.output
 
@@ -175,3 +174,37 @@ def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
 def test_pixel_encoder_refuses_training_options(tmp_path):
     result = CliRunner().invoke(main, ["build-graph", "-o", str(tmp_path / "x"), "--encoder", "pixels", "--epochs", "3"])
     assert result.exit_code == 2 and "--epochs does not apply to the pixel baseline" in result.output
+
+
+def _source_with_bad_files(tmp_path):
+    """A class folder tree with one corrupt PNG, and a CSV manifest naming a missing file."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).save(root / cls / f"{i}.png")
+    (root / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nimgs/a/0.png,a\nimgs/b/0.png,b\nimgs/a/gone.png,a\n")
+    return root, manifest
+
+
+@pytest.mark.parametrize(
+    "which, extra, ending",
+    [
+        ("folder", [], "; remove or replace it, or use --on-corrupt skip"),
+        ("csv", [], "); fix the path, or use --on-corrupt skip"),
+        ("csv", ["--label-columns", "nope"], " (fix --label-columns)"),
+    ],
+)
+def test_data_layer_errors_are_rendered_with_the_commands_flags(tmp_path, which, extra, ending):
+    root, manifest = _source_with_bad_files(tmp_path)
+    source = root if which == "folder" else manifest
+    result = CliRunner().invoke(main, ["build-graph", str(source), "-o", str(tmp_path / "out"), "--on-corrupt", "error",
+                                       "--encoder", "pixels", "--k", "2", "--quiet", *extra])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert len(lines) == 1 and lines[0].endswith(ending), result.output
+    assert "on_corrupt" not in lines[0] and "label_columns" not in lines[0]
+    assert not (tmp_path / "out").exists()

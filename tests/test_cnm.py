@@ -1,12 +1,16 @@
 """graphret's CNM against networkx and igraph, dendrogram consistency, cuts, bad input."""
 
-import igraph as ig
 import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from graphret.communities import cnm, haq_modularity, newman_modularity, replay_membership
+from graphret.communities import (
+    cnm,
+    haq_modularity,
+    newman_modularity,
+    replay_membership,
+)
 from graphret.communities.leiden import to_igraph
 from graphret.errors import InputError
 

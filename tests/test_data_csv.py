@@ -66,8 +66,10 @@ def test_chexpert_metadata_missing_and_ids(chexpert, tmp_path):
 
 
 def test_missing_image_error_names_file(chexpert):
-    with pytest.raises(InputError, match=r"image file not found: .*missing\.png"):
+    with pytest.raises(InputError, match=r"image file not found: .*missing\.png") as e:
         load_csv(chexpert, on_corrupt="error")
+    assert e.value.param == "on_corrupt" and e.value.params() == ["on_corrupt"]
+    assert str(e.value).endswith(f"(row 6 of {chexpert}); fix the path, or use on_corrupt=skip")
 
 
 def test_multiclass_csv_with_split_and_id_columns(tmp_path):
@@ -116,8 +118,10 @@ def test_explicit_options(chexpert):
         load_csv(chexpert, options=CsvOptions(label_columns=["Nope"]))
     with pytest.raises(InputError, match="no path column 'file'"):
         load_csv(chexpert, options=CsvOptions(path_column="file"))
-    with pytest.raises(InputError, match="uncertain must be"):
+    with pytest.raises(InputError) as e:
         load_csv(chexpert, options=CsvOptions(uncertain="maybe"))
+    assert e.value.param == "uncertain" and e.value.params() == ["uncertain"]
+    assert str(e.value) == "unknown uncertain policy 'maybe'; use uncertain=ignore, ones or zeros"
 
 
 def test_csv_errors(tmp_path):
@@ -155,12 +159,13 @@ def test_verify_option_skips_corrupt(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     csv = tmp_path / "v.csv"
     csv.write_text("path,label\ngood.png,a\nbad.png,b\n")
-    assert len(load_csv(csv)) == 2
-    s = load_csv(csv, options=CsvOptions(verify=True))
+    # images are checked by default, so on_corrupt decides what a bad one does (issue 12)
+    assert len(load_csv(csv, options=CsvOptions(verify=False))) == 2
+    s = load_csv(csv)
     assert s.ids == ["good"] and s.skipped == {"corrupt images": 1}
     with pytest.raises(InputError, match=r"corrupt image: .*bad\.png"):
         load_csv(csv, options=CsvOptions(verify=True), on_corrupt="error")
-    lazy = load_csv(csv)
+    lazy = load_csv(csv, options=CsvOptions(verify=False))
     with pytest.raises(InputError, match="corrupt image"):
         lazy.image(1)
 

@@ -90,8 +90,10 @@ def test_grey_palette_becomes_grey(tmp_path):
 
 def test_folder_on_corrupt_error_names_the_file(tree):
     root, _ = tree
-    with pytest.raises(InputError, match=r"corrupt image: .*bad\.jpg"):
+    with pytest.raises(InputError, match=r"corrupt image: .*bad\.jpg") as e:
         load_folder(root, on_corrupt="error")
+    assert e.value.param == "on_corrupt" and e.value.params() == ["on_corrupt"]
+    assert str(e.value).endswith("; remove or replace it, or use on_corrupt=skip")
     with pytest.raises(InputError, match="on_corrupt"):
         load_folder(root, on_corrupt="ignore")
 

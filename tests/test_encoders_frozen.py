@@ -57,7 +57,7 @@ def test_frozen_refuses_wrong_weights(weights, tmp_path):
     broken.write_bytes(b"\x00garbage")
     with pytest.raises(InputError, match="not a readable"):
         FrozenEncoder(backbone="resnet18", weights=str(broken)).load_weights()
-    with pytest.raises(InputError, match="--weights"):
+    with pytest.raises(InputError, match="weights="):
         FrozenEncoder(backbone="resnet18").load_weights()
     with pytest.raises(InputError, match="no such weights file"):
         FrozenEncoder(backbone="resnet18", weights="/nowhere/r18.pth").load_weights()

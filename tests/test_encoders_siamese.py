@@ -79,7 +79,7 @@ def test_siamese_from_a_pair_csv_needs_no_labels(blobs, tmp_path):
 
 def test_bad_pairs(blobs, tmp_path):
     s = unlabelled(blobs)
-    with pytest.raises(InputError, match="--pairs"):
+    with pytest.raises(InputError, match="pairs=PAIRS.csv"):
         SiameseEncoder(**FAST).fit(s, np.arange(30))
     bad = tmp_path / "bad.csv"
     bad.write_text("id_a,id_b,same\nblob-0000,nobody,1\n")

@@ -29,13 +29,16 @@ def _dcnn(**kw):
 def test_resume_continues_and_matches_an_uninterrupted_run(blobs, tmp_path):
     train, val = blobs.indices_of(["train"]), blobs.indices_of(["val"])
     ckpt = tmp_path / "run.ckpt"
-    # "interrupted": the time limit stops it after epoch 1 of 3, with a checkpoint
-    first = _dcnn(epochs=3, patience=10, checkpoint=str(ckpt), time_limit=1e-9).fit(blobs, train, seed=5, validation=val)
+    # "interrupted": the time limit stops it after epoch 1 of 3, with a checkpoint (one batch
+    # per epoch, so the limit, checked after every batch, ends a whole epoch)
+    one_batch = dict(epochs=3, patience=10, batch_size=64)
+    first = _dcnn(**one_batch, checkpoint=str(ckpt), time_limit=1e-9).fit(blobs, train, seed=5, validation=val)
     assert len(first.history.epochs) == 1 and "time limit" in first.history.stopped and ckpt.exists()
-    resumed = _dcnn(epochs=3, patience=10, checkpoint=str(ckpt), resume=True).fit(blobs, train, seed=5, validation=val)
+    assert not first.history.epochs[0].partial
+    resumed = _dcnn(**one_batch, checkpoint=str(ckpt), resume=True).fit(blobs, train, seed=5, validation=val)
     assert [e.epoch for e in resumed.history.epochs] == [1, 2, 3]
     assert resumed.history.epochs[0].loss == first.history.epochs[0].loss
-    whole = _dcnn(epochs=3, patience=10).fit(blobs, train, seed=5, validation=val)
+    whole = _dcnn(**one_batch).fit(blobs, train, seed=5, validation=val)
     assert [e.loss for e in whole.history.epochs] == [e.loss for e in resumed.history.epochs]
     a = resumed.encode(blobs, np.arange(12)).default
     b = whole.encode(blobs, np.arange(12)).default
@@ -51,6 +54,8 @@ def test_checkpoint_of_another_run_is_refused(blobs, tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"junk")
     with pytest.raises(InputError, match="unreadable"):
         _dcnn(epochs=1, checkpoint=str(tmp_path / "junk.ckpt"), resume=True).fit(blobs, train, seed=1)
+    with pytest.raises(InputError, match="no checkpoint .* to resume from; run without resume"):
+        _dcnn(epochs=1, checkpoint=str(tmp_path / "gone.ckpt"), resume=True).fit(blobs, train, seed=1)
 
 
 def test_early_stopping_keeps_the_best_epoch(blobs):
@@ -97,8 +102,7 @@ def test_bad_training_options():
 
 def test_train_command(tmp_path):
     from click.testing import CliRunner
-
-    from cli.main import main
+    from graphret.cli.main import main
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 50, size=(60, 16, 16), dtype=np.uint8)

@@ -4,12 +4,12 @@ import json
 import shutil
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 
-from cli.main import main
 from graphret.store import open_store
+from tests.stores import arrow_table, newest_manifest
 
 
 def run(*args):
@@ -64,7 +64,7 @@ def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
     bad.write_bytes((folder / "Hand" / sorted((folder / "Hand").iterdir())[0].name).read_bytes()[:300])
     skipped = run("build-graph", folder, "-o", tmp_path / "s", "--k", 5, "--communities", "leiden", "--encoder", "pixels", "--quiet")
     assert skipped.exit_code == 0
-    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    manifest = newest_manifest(tmp_path / "s")
     assert manifest["counts"]["items"] == 400
     assert sum(manifest["source"]["skipped"].values()) == 1
     refused = CliRunner().invoke(main, ["build-graph", str(folder), "-o", str(tmp_path / "e"), "--on-corrupt", "error"])
@@ -79,12 +79,12 @@ def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     store = open_store(out)
     assert store.manifest["encoder"]["name"] == "cnn" and store.manifest["encoder"]["classifier"] is True
-    assert store.manifest["encoder"]["config"]["backbone"] == "resnet18"
+    assert store.manifest["encoder"]["config"]["backbone"] == "small"
     predicted = store.items.column("predicted").to_numpy()
     assert set(np.unique(predicted)) <= {0, 1}
     assert not (tmp_path / "breast.encoder.ckpt").exists()  # the training checkpoint is removed
     assert store.manifest["counts"]["by_split"] == {"test": 156, "train": 546, "val": 78}
     assert store.manifest["archive"] == ["train", "val"]
     assert len(store.archive_rows()) == 624
-    items = pa.ipc.open_file(str(out / "items.arrow")).read_all()
-    assert items.schema.field("code").type.list_size == 512
+    items = arrow_table(out, "items")
+    assert items.schema.field("code").type.list_size == 128  # the small CNN's penultimate layer

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from graphret.errors import InputError
 from graphret.graph.build import (

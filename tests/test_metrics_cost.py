@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from graphret.metrics import fraction_scanned, latency_percentile, queries_per_second, recall_at_k
+from graphret.metrics import (
+    fraction_scanned,
+    latency_percentile,
+    queries_per_second,
+    recall_at_k,
+)
 
 
 def test_recall_against_flat_by_hand():

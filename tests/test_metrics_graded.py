@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from graphret.metrics import dcg_at_k, graded_relevance, ideal_graded_relevance, ndcg_at_k
+from graphret.metrics import (
+    dcg_at_k,
+    graded_relevance,
+    ideal_graded_relevance,
+    ndcg_at_k,
+)
 
 
 def test_graded_relevance_by_hand():

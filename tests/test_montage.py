@@ -3,23 +3,22 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 from PIL import Image
 
-from cli.main import main
+import graphret
 from graphret.data.demo import load_demo
 from graphret.errors import InputError
-from graphret.pipeline import BuildConfig, build_graph
-from graphret.query.montage import ItemImages, write_montage
-from graphret.query.search import queries_from_split, search
+from graphret.query import as_queries, search
+from graphret.query.montage import write_montage
 from graphret.store import open_store
+from graphret.store.pixels import ItemImages
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("montage") / "store"
-    build_graph(
-        BuildConfig(source="demo:anatomy,n=120", output=str(path), k=4, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
-    )
+    graphret.build('demo:anatomy,n=120', str(path), k=4, communities=('leiden',), encoder='pixels', image_size=16, dim=8)
     return open_store(path)
 
 
@@ -31,7 +30,7 @@ def test_item_pixels_come_from_the_source(store):
 
 
 def test_write_montage(store, tmp_path):
-    result = search(store, queries_from_split(store, "test"), k=6)
+    result = search(store, as_queries(store, "test", kind="split"), k=6)
     out = write_montage(result, tmp_path / "m.png", max_queries=3, max_results=4)
     with Image.open(out) as im:
         assert im.format == "PNG" and im.size[0] > 400 and im.size[1] > 300

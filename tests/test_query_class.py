@@ -6,32 +6,34 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from graphret.cli.main import main
 
-from cli.main import main
+import graphret
 from graphret.errors import InputError
-from graphret.pipeline import BuildConfig, build_graph
-from graphret.query.search import queries_from_split, search
+from graphret.query import as_queries, search
 from graphret.store import open_store
-from graphret.store.atomic import atomic_path
-from graphret.store.read import read_arrow
-from graphret.store.write import file_entries, fixed_size_list, write_arrow, write_manifest
+from graphret.store.commit import write_version
+from graphret.store.fragments import fixed_size_list
 from tests.synthetic import blob_images
 
 
 def add_classifier_columns(path, predicted):
-    """Give a built store the columns a classifier encoder writes (predicted, probabilities)."""
-    items = read_arrow(path / "items.arrow")
+    """Give a built store the columns a classifier encoder writes (predicted, probabilities), as
+    a new version."""
     n_classes = int(max(predicted.max() + 1, 3))
     probabilities = np.full((len(predicted), n_classes), 0.1, np.float32)
     probabilities[np.arange(len(predicted)), predicted] = 0.8
-    items = items.append_column("predicted", pa.array(predicted.astype(np.int32), pa.int32()))
-    items = items.append_column("probabilities", fixed_size_list(probabilities, pa.float32()))
-    with atomic_path(path / "items.arrow") as tmp:  # a rename: the mapped old file stays valid
-        write_arrow(tmp, items)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["encoder"]["classifier"] = True
-    manifest["files"] = file_entries(path, list(manifest["files"]))
-    write_manifest(path, {k: v for k, v in manifest.items() if k not in ("format", "format_version")})
+
+    def change(writer):
+        base = open_store(path)
+        items = base.items.append_column("predicted", pa.array(predicted.astype(np.int32), pa.int32()))
+        items = items.append_column("probabilities", fixed_size_list(probabilities, pa.float32()))
+        manifest = dict(base.manifest)
+        manifest["encoder"] = {**manifest["encoder"], "classifier": True}
+        manifest["tables"] = {**manifest["tables"], "items": [writer.write_table("items", items)]}
+        return manifest
+
+    write_version(path, change, operation="test")
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,10 @@ def stores(tmp_path_factory):
     base = tmp_path_factory.mktemp("class")
     plain = base / "plain"
     images = blob_images(n_per_class=40, n_classes=3, seed=2)
-    config = dict(k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    build_graph(BuildConfig(output=str(plain), **config), images=images)
+    config = dict(k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12)
+    graphret.build(images, str(plain), **config)
     withclf = base / "clf"
-    build_graph(BuildConfig(output=str(withclf), **config), images=images)
+    graphret.build(images, str(withclf), **config)
     labels = open_store(withclf).labels
     predicted = labels.copy()
     predicted[::4] = (labels[::4] + 1) % 3  # a classifier that is wrong on every 4th item
@@ -53,7 +55,7 @@ def stores(tmp_path_factory):
 def test_class_mode_returns_only_the_predicted_class(stores):
     _, store, predicted = stores
     assert store.manifest["encoder"]["classifier"] is True
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     result = search(store, queries, k=5, mode="class")
     expected = predicted[queries.rows]
     assert np.all(store.labels[result.rows] == expected[:, None])
@@ -67,14 +69,14 @@ def test_class_mode_returns_only_the_predicted_class(stores):
 
 def test_class_mode_with_a_filter(stores):
     _, store, predicted = stores
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     result = search(store, queries, k=4, mode="class", where=["split=train"])
     assert set(store.splits[result.rows.ravel()]) == {"train"}
 
 
 def test_class_mode_needs_a_classifier_or_knn(stores):
     plain, _, _ = stores
-    queries = queries_from_split(plain, "test")
+    queries = as_queries(plain, "test", kind="split")
     with pytest.raises(InputError, match="no(ne)?.*classifier|classifier.*none"):
         search(plain, queries, k=5, mode="class")
     voted = search(plain, queries, k=5, mode="class", class_source="knn")
@@ -87,7 +89,7 @@ def test_class_mode_needs_a_classifier_or_knn(stores):
 def test_class_too_small_for_k(stores):
     _, store, _ = stores
     with pytest.raises(InputError, match="predicted class 'class.' has only"):
-        search(store, queries_from_split(store, "test"), k=60, mode="class")
+        search(store, as_queries(store, "test", kind="split"), k=60, mode="class")
 
 
 def test_cli_class_without_classifier_is_one_line(stores):

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+import graphret
 from graphret.errors import InputError
-from graphret.pipeline import BuildConfig, build_graph
 from graphret.graph.knn import exact_search as flat_search
+from graphret.query import as_queries, search
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
-from graphret.query.search import queries_from_split, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -65,15 +65,12 @@ def test_probe_reaches_k_beyond_p_communities():
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("probe") / "store"
-    build_graph(
-        BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
-        images=blob_images(n_per_class=40, n_classes=3, seed=5),
-    )
+    graphret.build(blob_images(n_per_class=40, n_classes=3, seed=5), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=12)
     return open_store(path)
 
 
 def test_probe_on_a_store_matches_flat_at_full_p(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     flat = search(store, queries, k=10, mode="flat")
     C = int(store.membership("leiden").max()) + 1
     probe = search(store, queries, k=10, mode="probe", n_probe=C)
@@ -84,7 +81,7 @@ def test_probe_on_a_store_matches_flat_at_full_p(store):
 
 
 def test_probe_with_filter_and_batches(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     whole = search(store, queries, k=6, mode="probe", n_probe=1, where=["label!=class0"])
     assert not np.any(store.labels[whole.rows] == 0)
     batched = search(store, queries, k=6, mode="probe", n_probe=1, where=["label!=class0"], batch_size=5)
@@ -93,7 +90,7 @@ def test_probe_with_filter_and_batches(store):
 
 def test_bad_probe_is_refused(store):
     with pytest.raises(InputError, match="n_probe"):
-        search(store, queries_from_split(store, "test"), k=3, mode="probe", n_probe=0)
+        search(store, as_queries(store, "test", kind="split"), k=3, mode="probe", n_probe=0)
 
 
 def test_one_query_path_equals_the_batched_path():

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+import graphret
 from graphret.errors import GraphretError, InputError
-from graphret.pipeline import BuildConfig, build_graph
+from graphret.query import as_queries, search
 from graphret.query.output import render
-from graphret.query.search import queries_from_ids, queries_from_split, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
 
@@ -18,24 +18,21 @@ from tests.synthetic import blob_images
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "store"
-    build_graph(
-        BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12}),
-        images=blob_images(n_per_class=40, n_classes=3, seed=1),
-    )
+    graphret.build(blob_images(n_per_class=40, n_classes=3, seed=1), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=12)
     return open_store(path)
 
 
 def test_stored_query_never_returns_itself(store):
     archive = store.archive_rows()
     ids = [str(store.ids[r]) for r in archive[:10]]
-    result = search(store, queries_from_ids(store, ids), k=len(archive) - 1)
+    result = search(store, as_queries(store, ids, kind="ids"), k=len(archive) - 1)
     for q, row in enumerate(archive[:10]):
         assert row not in result.rows[q]
         assert set(result.rows[q]) == set(archive) - {row}
 
 
 def test_split_queries_search_the_train_archive(store):
-    queries = queries_from_split(store, "test")
+    queries = as_queries(store, "test", kind="split")
     assert len(queries) == 24
     result = search(store, queries, k=10)
     assert set(store.splits[result.rows.ravel()]) <= {"train", "val"}
@@ -47,8 +44,8 @@ def test_split_queries_search_the_train_archive(store):
 
 
 def test_json_form(store):
-    result = search(store, queries_from_ids(store, [str(store.ids[0])]), k=3, mode="flat")
-    payload = json.loads(render(result, store, fmt="json"))
+    result = search(store, as_queries(store, [str(store.ids[0])], kind="ids"), k=3, mode="flat")
+    payload = json.loads(render(result, fmt="json"))
     assert payload["mode"] == "flat" and payload["k"] == 3
     entry = payload["queries"][0]
     assert entry["query"] == {"id": str(store.ids[0]), "label": store.label_of(0), "path": store.paths[0]}
@@ -62,14 +59,14 @@ def test_json_form(store):
 
 
 def test_csv_form(store):
-    result = search(store, queries_from_split(store, "test"), k=4)
-    rows = list(csv.DictReader(io.StringIO(render(result, store, fmt="csv"))))
+    result = search(store, as_queries(store, "test", kind="split"), k=4)
+    rows = list(csv.DictReader(io.StringIO(render(result, fmt="csv"))))
     assert len(rows) == 24 * 4
     assert rows[0]["rank"] == "1" and rows[3]["rank"] == "4"
 
 
 def test_unknown_id_and_split(store):
     with pytest.raises(InputError, match="unknown id 'nope'"):
-        queries_from_ids(store, ["nope"])
+        as_queries(store, ["nope"], kind="ids")
     with pytest.raises(GraphretError, match="no split 'holdout'"):
-        queries_from_split(store, "holdout")
+        as_queries(store, "holdout", kind="split")

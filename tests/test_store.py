@@ -2,15 +2,16 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
+import graphret
 from graphret.errors import StoreError
-from graphret.pipeline import BuildConfig, build_graph
 from graphret.store import open_store
 from graphret.store.schema import FORMAT_VERSION
+from tests.stores import arrow_table, fragment_paths, newest_manifest
 from tests.synthetic import blob_images
 
 
@@ -18,8 +19,7 @@ from tests.synthetic import blob_images
 def blob_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("stores") / "blobs"
     images = blob_images(n_per_class=40, n_classes=3, seed=0)
-    config = BuildConfig(output=str(path), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    manifest = build_graph(config, images=images)
+    manifest = graphret.build(images, path, k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12).manifest
     return path, images, manifest
 
 
@@ -73,48 +73,60 @@ def test_communities_cover_archive_and_mark_test_items(blob_store):
 
 def test_arrow_files_read_without_graphret(blob_store):
     path, _, _ = blob_store
-    table = pa.ipc.open_file(str(path / "edges.arrow")).read_all()
+    table = arrow_table(path, "edges")
     assert table.schema.names == ["src", "dst", "weight"]
-    communities = pa.ipc.open_file(str(path / "communities.arrow")).read_all()
+    communities = arrow_table(path, "communities")
     assert communities.schema.names == ["leiden"] and communities.num_rows == 120
-    manifest = json.loads((path / "manifest.json").read_text())
-    assert set(manifest["files"]) >= {"items.arrow", "edges.arrow", "communities.arrow", "encoder.pt"}
+    manifest = newest_manifest(path)
+    assert set(manifest["tables"]) >= {"items", "edges", "communities"}
+    assert manifest["encoder"]["file"]["file"].startswith("data/encoder-")
+    assert all(len(e["sha256"]) == 64 and e["bytes"] > 0 for entries in manifest["tables"].values() for e in entries)
 
 
 def copy_store(src, dst):
-    dst.mkdir()
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(src, dst)
     return dst
 
 
 def test_truncated_arrow_file_is_named(blob_store, tmp_path):
     path, _, _ = blob_store
     broken = copy_store(path, tmp_path / "broken")
-    data = (broken / "items.arrow").read_bytes()
-    (broken / "items.arrow").write_bytes(data[: len(data) // 2])
-    with pytest.raises(StoreError, match="items.arrow .*truncated"):
+    items = fragment_paths(broken, "items")[0]
+    data = items.read_bytes()
+    items.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match="items-.*truncated"):
         open_store(broken)
-    with pytest.raises(StoreError, match="items.arrow is damaged or truncated"):
-        open_store(broken, verify=False)
+
+
+def test_checksums_cannot_be_switched_off(blob_store, tmp_path):
+    path, _, _ = blob_store
+    broken = copy_store(path, tmp_path / "unlisted")
+    newest = sorted((broken / "_versions").glob("*.json"))[-1]
+    manifest = json.loads(newest.read_text())
+    del manifest["tables"]["items"][0]["sha256"]
+    newest.write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match="lacks its file, size or checksum"):
+        open_store(broken)
 
 
 def test_modified_file_fails_its_checksum(blob_store, tmp_path):
     path, _, _ = blob_store
     broken = copy_store(path, tmp_path / "modified")
-    data = bytearray((broken / "edges.arrow").read_bytes())
+    edges = fragment_paths(broken, "edges")[0]
+    data = bytearray(edges.read_bytes())
     data[-100] ^= 0xFF
-    (broken / "edges.arrow").write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="edges.arrow does not match its checksum"):
-        open_store(broken)
+    edges.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="edges-.* does not match its checksum"):
+        open_store(broken).graph()
 
 
 def test_newer_format_version_is_refused(blob_store, tmp_path):
     path, _, _ = blob_store
     newer = copy_store(path, tmp_path / "newer")
-    manifest = json.loads((newer / "manifest.json").read_text())
+    newest = sorted((newer / "_versions").glob("*.json"))[-1]
+    manifest = json.loads(newest.read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
-    (newer / "manifest.json").write_text(json.dumps(manifest))
+    newest.write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match="newer than this graphret reads.*upgrade graphret"):
         open_store(newer)
 
@@ -130,10 +142,10 @@ def test_not_a_store(tmp_path):
 def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp_path, monkeypatch):
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "existing")
-    before = {f.name: f.read_bytes() for f in target.iterdir()}
-    config = BuildConfig(output=str(target), k=5, communities=("leiden",), encoder="pixels", encoder_options={"image_size": 16, "dim": 12})
-    with pytest.raises(StoreError, match="--overwrite"):
-        build_graph(config, images=images)
+    before = {str(f.relative_to(target)): f.read_bytes() for f in target.rglob("*") if f.is_file()}
+    options = dict(k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12)
+    with pytest.raises(StoreError, match="overwrite=True"):
+        graphret.build(images, target, **options)
 
     from graphret.encoders.pixels import PixelPCAEncoder
 
@@ -141,29 +153,26 @@ def test_existing_store_is_kept_without_overwrite_and_on_failure(blob_store, tmp
         raise OSError("disk full")
 
     monkeypatch.setattr(PixelPCAEncoder, "save", fail)
-    config.overwrite = True
     with pytest.raises(OSError, match="disk full"):
-        build_graph(config, images=images)
-    assert {f.name: f.read_bytes() for f in target.iterdir()} == before
+        graphret.build(images, target, overwrite=True, **options)
+    assert {str(f.relative_to(target)): f.read_bytes() for f in target.rglob("*") if f.is_file()} == before
     assert sorted(os.listdir(tmp_path)) == ["existing"]  # no temporary folder left behind
 
 
 def test_overwrite_replaces_a_store(blob_store, tmp_path):
     path, images, _ = blob_store
     target = copy_store(path, tmp_path / "replace")
-    config = BuildConfig(output=str(target), k=3, communities=("leiden",), overwrite=True, encoder="pixels", encoder_options={"image_size": 16, "dim": 8})
-    build_graph(config, images=images)
+    graphret.build(images, target, k=3, communities=("leiden",), overwrite=True, encoder="pixels", image_size=16, dim=8)
     store = open_store(target)
     assert store.manifest["graph"]["k"] == 3 and store.codes().shape[1] == 8
 
 
 def test_store_without_communities_serves_flat_queries(tmp_path):
-    from graphret.query.search import queries_from_split, search
+    from graphret.query import as_queries, search
 
     path = tmp_path / "plain"
-    build_graph(BuildConfig(output=str(path), k=4, communities=(), encoder="pixels", encoder_options={"image_size": 16, "dim": 8}),
-                images=blob_images(n_per_class=20, n_classes=2, seed=3))
+    graphret.build(blob_images(n_per_class=20, n_classes=2, seed=3), str(path), k=4, communities=(), encoder='pixels', image_size=16, dim=8)
     store = open_store(path)
     assert store.community_methods == []
-    result = search(store, queries_from_split(store, "test"), k=3)
+    result = search(store, as_queries(store, "test", kind="split"), k=3)
     assert result.mode == "flat" and result.rows.shape == (8, 3)

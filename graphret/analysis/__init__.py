@@ -15,7 +15,7 @@ DataFrames and matplotlib Figures); the modules hold the plain functions on arra
 """
 
 from graphret.analysis.api import CommunityAnalysis, analyse
-from graphret.analysis.partitions import Partition
+from graphret.analysis.partitions import ArchivePartition
 from graphret.analysis.scores import ari, contingency_matrix, nmi, purity
 
-__all__ = ["analyse", "CommunityAnalysis", "Partition", "nmi", "ari", "purity", "contingency_matrix"]
+__all__ = ["analyse", "CommunityAnalysis", "ArchivePartition", "nmi", "ari", "purity", "contingency_matrix"]

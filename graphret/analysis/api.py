@@ -27,15 +27,20 @@ from graphret.analysis import central as _central
 from graphret.analysis import compare as _compare
 from graphret.analysis import labels as _labels
 from graphret.analysis import plots as _plots
-from graphret.analysis.partitions import Partition, archive_graph, resolve_partitions
+from graphret.analysis.partitions import (
+    ArchivePartition,
+    archive_graph,
+    resolve_partitions,
+)
 from graphret.analysis.summary import community_stats, partition_summary
 from graphret.errors import InputError
+from graphret.store.read import label_text
 
 __all__ = ["CommunityAnalysis", "analyse"]
 
 
 def analyse(store, methods="all", cut: int | None = None, *, images=None) -> "CommunityAnalysis":
-    """Open ``store`` (a path or an open GraphStore) for community analysis of ``methods``
+    """Open ``store`` (a path or an open Snapshot) for community analysis of ``methods``
     (``"all"``, ``"cnm"``, ``"leiden"`` or a list) plus, with ``cut``, the CNM dendrogram cut at
     that many communities.  ``images``: the ImageSet the store was built from, for montages
     (otherwise the source is re-opened)."""
@@ -52,7 +57,7 @@ class CommunityAnalysis:
     def __init__(self, store, methods="all", cut: int | None = None, *, images=None) -> None:
         self.store = store
         self.archive = archive_graph(store)
-        self.partitions: dict[str, Partition] = resolve_partitions(store, methods, cut, rows=self.archive.rows)
+        self.partitions: dict[str, ArchivePartition] = resolve_partitions(store, methods, cut, rows=self.archive.rows)
         self.images = images
         self._stats: dict[str, pd.DataFrame] = {}
         self._C: dict[str, Any] = {}
@@ -63,7 +68,7 @@ class CommunityAnalysis:
         """Names of the partitions analysed (``cnm``, ``leiden``, ``cnm_cut<N>``)."""
         return list(self.partitions)
 
-    def partition(self, name: str | None = None) -> Partition:
+    def partition(self, name: str | None = None) -> ArchivePartition:
         """One partition by name (default: the first)."""
         if name is None:
             return next(iter(self.partitions.values()))
@@ -140,7 +145,7 @@ class CommunityAnalysis:
         names = self.names
         if a is None or b is None:
             if len(names) < 2:
-                raise InputError("comparing needs two partitions; use --method all (CNM and Leiden) or add --cut N")
+                raise InputError("comparing needs two partitions; use {methods=all} (CNM and Leiden) or add {cut=N}", param="methods")
             a, b = (a or names[0]), (b or (names[1] if names[1] != a else names[0]))
         return self.partition(a).name, self.partition(b).name
 
@@ -170,7 +175,7 @@ class CommunityAnalysis:
         paths = self.store.paths
         out.insert(4, "path", [paths[r] for r in rows])
         if self.has_labels:
-            out.insert(5, "label", [_label_text(self.store.label_of(int(r))) for r in rows])
+            out.insert(5, "label", [label_text(self.store.label_of(int(r)), empty=None) for r in rows])
         return out
 
     def central(self, name: str | None = None, community: int | None = None, *, top: int = 10) -> pd.DataFrame:
@@ -269,7 +274,7 @@ class CommunityAnalysis:
         """The ImageSet the montages read pixels from: the one given to :func:`analyse`, or the
         store's source re-opened once (one InputError when it is gone)."""
         if self.images is None:
-            from graphret.analysis.images import open_store_source
+            from graphret.store.pixels import open_store_source
 
             self.images = open_store_source(self.store)
         return self.images
@@ -278,7 +283,7 @@ class CommunityAnalysis:
                      per_community: int = 8, top: int = 12) -> Figure:
         """Exemplars (the most central images) of ``communities`` (default: the ``top``
         largest), one row per community.  Reads pixels from the store's source."""
-        from graphret.analysis.images import item_images
+        from graphret.store.pixels import item_images
 
         part = self.partition(name)
         source = self.source_images()
@@ -394,9 +399,3 @@ class CommunityAnalysis:
             if montage:
                 save(self.plot_montage(name, communities), f"montage-{name}.png")
         return written
-
-
-def _label_text(label) -> str | None:
-    if isinstance(label, list):
-        return "|".join(label) or "(none)"
-    return label

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graphret.atomic import atomic_path
 from graphret.errors import InputError
-from graphret.store.atomic import atomic_path
 
 __all__ = ["writable_target", "node_table", "edge_table", "write_graphml", "write_parquet", "write_json", "write_csv", "jsonable"]
 

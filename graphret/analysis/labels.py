@@ -45,7 +45,7 @@ class LabelData:
                 "|".join(self.class_names[c] for c in np.flatnonzero(row)) or NO_LABEL for row in sets
             ]
         else:
-            raise InputError("the store has no labels; --labels needs a labelled source")
+            raise InputError("the store has no labels; label analysis needs a labelled source")
 
     def __len__(self) -> int:
         return int(self.key.size)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from graphret.errors import InputError, StoreError
 
-__all__ = ["ArchiveGraph", "Partition", "archive_graph", "stored_partition", "cut_partition", "resolve_partitions", "stored_methods"]
+__all__ = ["ArchiveGraph", "ArchivePartition", "archive_graph", "stored_partition", "cut_partition", "resolve_partitions", "stored_methods"]
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ArchiveGraph:
 
 
 @dataclass(frozen=True)
-class Partition:
+class ArchivePartition:
     """One partition of the archive: ``membership[i]`` is archive item i's community id.
 
     ``name`` is ``"cnm"``, ``"leiden"`` or ``"cnm_cut{N}"`` for the CNM dendrogram cut at N
@@ -65,7 +65,7 @@ class Partition:
 
 
 def _no_communities(store) -> StoreError:
-    return StoreError(f"{store.path} has no communities; rebuild it with `graphret build-graph --communities cnm,leiden`")
+    return StoreError(f"{store.path} has no communities; rebuild it with communities ({{communities=cnm,leiden}})")
 
 
 def stored_methods(store) -> list[str]:
@@ -81,7 +81,7 @@ def stored_methods(store) -> list[str]:
 def _clustered_rows(store) -> np.ndarray:
     methods = stored_methods(store)
     if not methods:
-        raise StoreError(f"{store.path} has no communities; rebuild it with `graphret build-graph --communities cnm,leiden`")
+        raise StoreError(f"{store.path} has no communities; rebuild it with communities ({{communities=cnm,leiden}})")
     rows = None
     for method in methods:
         here = np.flatnonzero(store.membership(method) >= 0)
@@ -105,15 +105,7 @@ def archive_graph(store) -> ArchiveGraph:
     return ArchiveGraph(rows=rows, graph=local)
 
 
-def _resolution(store, method: str) -> float:
-    info = store.manifest.get("communities", {}).get(method, {})
-    try:
-        return float(info.get("resolution", store.manifest.get("params", {}).get("resolution", 1.0)))
-    except (TypeError, ValueError):
-        return 1.0
-
-
-def stored_partition(store, method: str, rows: np.ndarray) -> Partition:
+def stored_partition(store, method: str, rows: np.ndarray) -> ArchivePartition:
     """The stored ``method`` partition over ``rows``."""
     methods = stored_methods(store)
     if method not in methods:
@@ -121,22 +113,22 @@ def stored_partition(store, method: str, rows: np.ndarray) -> Partition:
     membership = np.asarray(store.membership(method)[rows], dtype=np.int64)
     if membership.min() < 0:
         raise StoreError(f"the {method!r} communities do not cover the clustered archive; rebuild the store")
-    return Partition(name=method, method=method, membership=membership, resolution=_resolution(store, method))
+    return ArchivePartition(name=method, method=method, membership=membership, resolution=store.quality(method).resolution)
 
 
-def cut_partition(store, n_communities, rows: np.ndarray) -> Partition:
+def cut_partition(store, n_communities, rows: np.ndarray) -> ArchivePartition:
     """The CNM dendrogram cut at ``n_communities`` over the clustered archive ``rows``."""
     from graphret.communities.cnm import replay_membership
 
     dendrogram = store.dendrogram
     if dendrogram is None:
-        raise InputError(f"{store.path} has no CNM dendrogram to cut; rebuild it with `--communities cnm` (or drop --cut)")
+        raise InputError(f"{store.path} has no CNM dendrogram to cut; rebuild it with {{communities=cnm}} (or drop {{cut}})", param="cut")
     try:
         wanted = int(n_communities)
     except (TypeError, ValueError):
-        raise InputError(f"--cut must be a whole number of communities, got {n_communities!r}") from None
+        raise InputError(f"{{cut}} must be a whole number of communities, got {n_communities!r}", param="cut") from None
     if wanted != n_communities and str(wanted) != str(n_communities):
-        raise InputError(f"--cut must be a whole number of communities, got {n_communities!r}")
+        raise InputError(f"{{cut}} must be a whole number of communities, got {n_communities!r}", param="cut")
     n = int(rows.size)
     a = dendrogram.column("a").to_numpy()
     b = dendrogram.column("b").to_numpy()
@@ -151,11 +143,11 @@ def cut_partition(store, n_communities, rows: np.ndarray) -> Partition:
             f"cannot cut at {wanted} communities: the graph has {lowest} connected components; choose {lowest}..{n}"
         )
     membership = replay_membership(n, a, b, n - wanted)
-    return Partition(name=f"cnm_cut{wanted}", method="cnm", membership=membership, cut=wanted,
-                     resolution=_resolution(store, "cnm"))
+    return ArchivePartition(name=f"cnm_cut{wanted}", method="cnm", membership=membership, cut=wanted,
+                     resolution=store.quality("cnm").resolution)
 
 
-def resolve_partitions(store, methods="all", cut=None, rows: np.ndarray | None = None) -> dict[str, Partition]:
+def resolve_partitions(store, methods="all", cut=None, rows: np.ndarray | None = None) -> dict[str, ArchivePartition]:
     """Partitions by name: ``methods`` is ``"all"`` (every stored method), one name or a list;
     ``cut`` adds the CNM dendrogram cut at that many communities."""
     rows = _clustered_rows(store) if rows is None else rows
@@ -169,7 +161,7 @@ def resolve_partitions(store, methods="all", cut=None, rows: np.ndarray | None =
         raise InputError("choose at least one community method (cnm, leiden or all)")
     if "all" in names:
         names = stored_methods(store)
-    out: dict[str, Partition] = {}
+    out: dict[str, ArchivePartition] = {}
     for name in names:
         out[name] = stored_partition(store, name, rows)
     if cut is not None:

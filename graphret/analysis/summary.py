@@ -18,22 +18,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphret.communities.quality import haq_modularity, newman_modularity
+from graphret.communities.quality import (
+    community_totals,
+    haq_modularity,
+    newman_modularity,
+)
 
 __all__ = ["community_stats", "partition_summary", "conductance"]
-
-
-def _totals(graph: sp.csr_matrix, membership: np.ndarray):
-    """Per community id 0..max: inside weight e, volume, size (bincount-indexed)."""
-    membership = np.asarray(membership, dtype=np.int64)
-    K = int(membership.max()) + 1
-    coo = graph.tocoo()
-    inside = membership[coo.row] == membership[coo.col]
-    e = np.bincount(membership[coo.row[inside]], weights=coo.data[inside], minlength=K) / 2.0
-    degree = np.asarray(graph.sum(axis=1)).ravel()
-    vol = np.bincount(membership, weights=degree, minlength=K)
-    size = np.bincount(membership, minlength=K)
-    return e, vol, size, float(coo.data.sum()) / 2.0
 
 
 def conductance(cut: np.ndarray, vol: np.ndarray, total_volume: float) -> np.ndarray:
@@ -51,7 +42,8 @@ def community_stats(graph: sp.csr_matrix, membership: np.ndarray) -> pd.DataFram
     member pairs, ``2e / (n(n-1))``, 0 for a single image) and ``density`` (fraction of member
     pairs joined by an edge)."""
     membership = np.asarray(membership, dtype=np.int64)
-    e, vol, size, W = _totals(graph, membership)
+    e, vol, size, W = community_totals(graph, membership)
+    size = size.astype(np.int64)
     coo = graph.tocoo()
     inside = membership[coo.row] == membership[coo.col]
     edges_in = np.bincount(membership[coo.row[inside]], minlength=size.size) / 2.0

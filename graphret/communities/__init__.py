@@ -1,9 +1,15 @@
 """Community detection on the cosine kNN graph: graphret's CNM (Newman or Haq quality) and the
-Leiden baseline, scored by graphret's own quality functions."""
+Leiden baseline, both returning a :class:`Partition`, scored by graphret's own quality
+functions; the community arithmetic (terms and gains) lives in :mod:`.kernels`."""
 
+from graphret.communities.centroids import community_centroids
 from graphret.communities.cnm import CNMResult, cnm, replay_membership
-from graphret.communities.leiden import leiden
+from graphret.communities.config import CommunityConfig, find_communities
+from graphret.communities.kernels import Quality
+from graphret.communities.leiden import LeidenResult, leiden
+from graphret.communities.partition import Partition
 from graphret.communities.quality import (
+    community_totals,
     haq_modularity,
     haq_term,
     newman_modularity,
@@ -14,15 +20,22 @@ from graphret.communities.quality import (
 )
 
 __all__ = [
-    "cnm",
     "CNMResult",
-    "replay_membership",
+    "CommunityConfig",
+    "LeidenResult",
+    "Partition",
+    "Quality",
+    "cnm",
+    "community_centroids",
+    "community_totals",
+    "find_communities",
+    "haq_modularity",
+    "haq_term",
     "leiden",
     "newman_modularity",
-    "haq_modularity",
     "newman_term",
-    "haq_term",
-    "quality_function",
     "partition_quality",
+    "quality_function",
     "renumber_membership",
+    "replay_membership",
 ]

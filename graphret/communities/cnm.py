@@ -49,16 +49,17 @@ only on the two communities' own totals, so it fits the lazy heap unchanged.  Th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from graphret.communities.kernels import QUALITY_CODES, merge_gain, move_gain, term
+from graphret.communities.partition import Partition
 from graphret.communities.quality import (
-    QUALITY_CODES,
     check_resolution,
-    haq_term,
-    newman_term,
+    community_totals,
     renumber_membership,
     validate_graph,
 )
@@ -68,18 +69,6 @@ __all__ = ["cnm", "CNMResult", "replay_membership", "HEURISTICS"]
 
 HEURISTICS = (None, "size", "degree")
 _HEUR_CODES = {None: 0, "size": 1, "degree": 2}
-
-# the one definition of each term, compiled unchanged
-_newman_term = njit(cache=True, inline="always")(newman_term)
-_haq_term = njit(cache=True, inline="always")(haq_term)
-
-
-@njit(cache=True, inline="always")
-def _term(q, e, a, n, W, g, w_max):
-    if q == 0:
-        return _newman_term(e, a, n, W, g, w_max)
-    return _haq_term(e, a, n, W, g, w_max)
-
 
 @njit(cache=True, inline="always")
 def _find(parent, x):
@@ -181,7 +170,6 @@ def _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur):
     """Best candidate merge in row ``y``: over the live partners ``r`` listed in ``y``'s map
     (all older than ``y``), the largest priority, ties by smaller ``r``.  Returns
     (partner or -1, priority, gain)."""
-    ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
     best_r = -1
     best_p = 0.0
     best_g = 0.0
@@ -190,9 +178,7 @@ def _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur):
         r = anb[p]
         if not alive[r]:
             continue
-        w = aw[p]
-        gn = (_term(q, e[y] + e[r] + w, a[y] + a[r], cnt[y] + cnt[r], W, g, w_max) - ty
-              - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+        gn = merge_gain(q, e[y], a[y], cnt[y], e[r], a[r], cnt[r], aw[p], W, g, w_max)
         pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
         if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
             best_r = r
@@ -234,7 +220,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
 
     q0 = 0.0
     for i in range(n):
-        q0 += _term(q, e[i], a[i], cnt[i], W, g, w_max)
+        q0 += term(q, e[i], a[i], cnt[i], W, g, w_max)
 
     # Each candidate pair (r, y), r < y, belongs to the row of the younger community y.  The
     # heap holds one entry per row: its best pair (lazy: checked when popped).
@@ -245,7 +231,6 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
     hy = np.empty(hcap, np.int64)
     hsize = 0
     for y in range(n):
-        ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
         best_r = -1
         best_p = 0.0
         best_g = 0.0
@@ -253,8 +238,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
             r = indices[p]
             if r >= y:
                 continue
-            gn = (_term(q, e[y] + e[r] + data[p], a[y] + a[r], cnt[y] + cnt[r], W, g, w_max) - ty
-                  - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+            gn = merge_gain(q, e[y], a[y], cnt[y], e[r], a[r], cnt[r], data[p], W, g, w_max)
             pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
             if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
                 best_r = r
@@ -344,13 +328,10 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
             cap = ncap
             used = pos
 
+        gain = merge_gain(q, e[x], a[x], cnt[x], e[y], a[y], cnt[y], wxy, W, g, w_max)
         e[c] = e[x] + e[y] + wxy
         a[c] = a[x] + a[y]
         cnt[c] = cnt[x] + cnt[y]
-        tx = _term(q, e[x], a[x], cnt[x], W, g, w_max)
-        ty = _term(q, e[y], a[y], cnt[y], W, g, w_max)
-        tc = _term(q, e[c], a[c], cnt[c], W, g, w_max)
-        gain = tc - tx - ty
         Q += gain
         alive[x] = False
         alive[y] = False
@@ -374,8 +355,7 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
             w = acc[r]
             anb[used + t] = r
             aw[used + t] = w
-            gn = (_term(q, e[c] + e[r] + w, a[c] + a[r], cnt[c] + cnt[r], W, g, w_max) - tc
-                  - _term(q, e[r], a[r], cnt[r], W, g, w_max))
+            gn = merge_gain(q, e[c], a[c], cnt[c], e[r], a[r], cnt[r], w, W, g, w_max)
             pr = _priority(gn, cnt[c], cnt[r], a[c], a[r], heur)
             if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
                 best_r = r
@@ -454,14 +434,11 @@ def _refine_kernel(indptr, indices, data, labels, W, g, w_max, q, max_passes):
                 acc[c] += data[p]
             if nt == 0:
                 continue
-            t_o = _term(q, e[o], a[o], cnt[o], W, g, w_max)
-            t_o2 = _term(q, e[o] - w_own, a[o] - k[i], cnt[o] - 1.0, W, g, w_max)
-            best = 1e-12 * abs(t_o) + 1e-15
+            best = 1e-12 * abs(term(q, e[o], a[o], cnt[o], W, g, w_max)) + 1e-15
             best_c = -1
             for t in range(nt):
                 c = touched[t]
-                d = (t_o2 + _term(q, e[c] + acc[c], a[c] + k[i], cnt[c] + 1.0, W, g, w_max)
-                     - t_o - _term(q, e[c], a[c], cnt[c], W, g, w_max))
+                d = move_gain(q, e[o], a[o], cnt[o], w_own, e[c], a[c], cnt[c], acc[c], k[i], W, g, w_max)
                 if d > best or (d == best and best_c >= 0 and c < best_c):
                     best = d
                     best_c = c
@@ -504,8 +481,8 @@ def replay_membership(n: int, a: np.ndarray, b: np.ndarray, steps: int) -> np.nd
 
 # ----------------------------------------------------------------------------- public API
 @dataclass
-class CNMResult:
-    """Result of :func:`cnm`.
+class CNMResult(Partition):
+    """Result of :func:`cnm` (a :class:`~graphret.communities.partition.Partition`).
 
     ``dendrogram`` holds one row per merge, as numpy columns (Arrow-friendly):
 
@@ -531,14 +508,16 @@ class CNMResult:
     heuristic: str | None = None
     seconds: float = 0.0
     meta: dict = field(default_factory=dict)
+    refine: str | None = None
+    method: str = "cnm"
+
+    def settings(self) -> dict[str, Any]:
+        return {"quality_function": self.quality_name, "resolution": self.resolution, "heuristic": self.heuristic,
+                "refine": self.refine, "dendrogram_best_step": int(self.best_step)}
 
     @property
     def n_merges(self) -> int:
         return int(self.dendrogram["step"].size)
-
-    @property
-    def n_communities(self) -> int:
-        return int(self.membership.max()) + 1 if self.membership.size else 0
 
     @property
     def min_communities(self) -> int:
@@ -584,14 +563,12 @@ class CNMResult:
 def _sum_terms(e, a, cnt, W, g, w_max, q):
     total = 0.0
     for c in range(e.size):
-        total += _term(q, e[c], a[c], cnt[c], W, g, w_max)
+        total += term(q, e[c], a[c], cnt[c], W, g, w_max)
     return total
 
 
 def _quality(G, membership, g, w_max, qcode):
     """Quality of a partition of an already validated graph (same terms, compiled)."""
-    from graphret.communities.quality import community_totals
-
     e, a, cnt, W = community_totals(G, membership)
     return float(_sum_terms(e, a, cnt, W, g, w_max, qcode))
 
@@ -717,4 +694,5 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
         membership=membership, dendrogram=dendro, quality=best_q, n_nodes=n,
         initial_quality=float(q0), best_step=best, quality_name=quality, resolution=g,
         heuristic=heuristic, seconds=seconds, meta=meta,
+        refine={False: None, True: "moves", "multilevel": "multilevel"}[refine],
     )

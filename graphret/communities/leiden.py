@@ -9,13 +9,40 @@ or :func:`~graphret.communities.quality.haq_modularity`.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-from graphret.communities.quality import check_resolution, renumber_membership, validate_graph
+from graphret.communities.partition import Partition
+from graphret.communities.quality import (
+    check_resolution,
+    newman_modularity,
+    renumber_membership,
+    validate_graph,
+)
 from graphret.errors import InputError
 
-__all__ = ["leiden", "to_igraph"]
+__all__ = ["leiden", "LeidenResult", "to_igraph"]
+
+
+@dataclass
+class LeidenResult(Partition):
+    """Result of :func:`leiden`: ``membership``, its Newman ``quality`` (weighted, computed by
+    graphret: leidenalg's own ignores weights), and the settings."""
+
+    membership: np.ndarray
+    quality: float
+    resolution: float
+    seed: int
+    seconds: float = 0.0
+    dendrogram: dict | None = field(default=None, repr=False)
+    method: str = "leiden"
+
+    def settings(self) -> dict[str, Any]:
+        return {"partition": "RBConfigurationVertexPartition", "resolution": self.resolution, "seed": self.seed}
 
 
 def to_igraph(graph: sp.csr_matrix):
@@ -31,9 +58,10 @@ def to_igraph(graph: sp.csr_matrix):
 
 
 def leiden(graph: sp.csr_matrix, *, resolution: float = 1.0, seed: int = 0,
-           n_iterations: int = -1) -> np.ndarray:
-    """Leiden communities of ``graph`` (symmetric CSR, positive weights): membership int64
-    ``(n,)``, renumbered 0.. by decreasing size (ties by smallest member) like :func:`cnm`.
+           n_iterations: int = -1) -> LeidenResult:
+    """Leiden communities of ``graph`` (symmetric CSR, positive weights): a
+    :class:`LeidenResult` whose membership (int64 ``(n,)``) is renumbered 0.. by decreasing
+    size (ties by smallest member) like :func:`~graphret.communities.cnm.cnm`.
 
     ``n_iterations=-1`` iterates until the partition is stable; ``seed`` makes it deterministic.
     """
@@ -43,9 +71,12 @@ def leiden(graph: sp.csr_matrix, *, resolution: float = 1.0, seed: int = 0,
     if isinstance(n_iterations, bool) or not isinstance(n_iterations, (int, np.integer)) \
             or n_iterations == 0 or n_iterations < -1:
         raise InputError(f"n_iterations must be a positive integer or -1 (until stable), got {n_iterations!r}")
+    started = time.perf_counter()
     g = to_igraph(graph)
     part = leidenalg.find_partition(
         g, leidenalg.RBConfigurationVertexPartition, weights="weight",
         resolution_parameter=g_res, seed=int(seed), n_iterations=int(n_iterations),
     )
-    return renumber_membership(np.asarray(part.membership, dtype=np.int64))
+    membership = renumber_membership(np.asarray(part.membership, dtype=np.int64))
+    return LeidenResult(membership=membership, quality=newman_modularity(graph, membership, resolution=g_res),
+                        resolution=g_res, seed=int(seed), seconds=time.perf_counter() - started)

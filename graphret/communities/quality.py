@@ -78,8 +78,6 @@ def haq_term(e, a, n, W, g, w_max):
 
 
 QUALITIES: dict[str, Callable] = {"newman": newman_term, "haq": haq_term}
-# numeric codes used by the compiled kernels; the order must match _TERM_CODES in cnm.py
-QUALITY_CODES: dict[str, int] = {"newman": 0, "haq": 1}
 
 
 def quality_function(name: str) -> Callable:
@@ -165,28 +163,31 @@ def renumber_membership(labels: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Quality of a whole partition
 # --------------------------------------------------------------------------------------------
-def community_totals(graph: sp.csr_matrix, membership: np.ndarray):
-    """Per-community totals ``(e, a, n, W)`` (float64, float64, float64, float) of a partition.
+def community_totals(graph: sp.csr_matrix, membership: np.ndarray, n_communities: int | None = None):
+    """Per-community totals ``(e, a, n, W)`` (float64 arrays indexed by community id
+    ``0..C-1``, and the graph's total weight) of a partition given as ids ``0..C-1``;
+    nodes labelled -1 belong to no community (their edges count in W only).
 
-    ``membership`` is renumbered internally; the arrays are indexed by the dense labels
-    ``0..C-1`` of ``np.unique(membership)``.
-    """
-    n = graph.shape[0]
+    ``e`` counts each inside edge once, ``a`` sums the members' weighted degrees, ``n`` counts
+    the members.  This is the one place community totals are computed."""
+    n_nodes = graph.shape[0]
     membership = np.asarray(membership)
-    if membership.shape != (n,):
-        raise InputError(f"membership must have one label per node ({n}), got shape {membership.shape}")
+    if membership.shape != (n_nodes,):
+        raise InputError(f"membership must have one label per node ({n_nodes}), got shape {membership.shape}")
     if not np.issubdtype(membership.dtype, np.integer):
         raise InputError("membership must be integer community labels")
-    _, lab = np.unique(membership, return_inverse=True)
-    lab = lab.ravel()
-    coo = graph.tocoo()
-    deg = np.asarray(graph.sum(axis=1)).ravel()
-    C = int(lab.max()) + 1 if n else 0
-    inside = lab[coo.row] == lab[coo.col]
-    e = np.bincount(lab[coo.row[inside]], weights=coo.data[inside], minlength=C) / 2.0
-    a = np.bincount(lab, weights=deg, minlength=C)
-    cnt = np.bincount(lab, minlength=C).astype(np.float64)
-    W = float(coo.data.sum()) / 2.0
+    membership = membership.astype(np.int64, copy=False)
+    C = (int(membership.max()) + 1 if n_nodes else 0) if n_communities is None else int(n_communities)
+    C = max(C, 0)
+    coo = sp.coo_matrix(graph)
+    data = coo.data.astype(np.float64)
+    deg = np.bincount(coo.row, weights=data, minlength=n_nodes)
+    inside = (membership[coo.row] >= 0) & (membership[coo.row] == membership[coo.col])
+    e = np.bincount(membership[coo.row[inside]], weights=data[inside], minlength=C) / 2.0
+    clustered = membership >= 0
+    a = np.bincount(membership[clustered], weights=deg[clustered], minlength=C)
+    cnt = np.bincount(membership[clustered], minlength=C).astype(np.float64)
+    W = float(data.sum()) / 2.0
     return e, a, cnt, W
 
 
@@ -198,7 +199,13 @@ def partition_quality(graph, membership, *, quality: str = "newman", resolution:
     if not (np.isfinite(w_max) and w_max > 0):
         raise InputError(f"w_max must be a finite number > 0, got {w_max!r}")
     graph = validate_graph(graph)
-    e, a, cnt, W = community_totals(graph, membership)
+    membership = np.asarray(membership)
+    if membership.shape != (graph.shape[0],):
+        raise InputError(f"membership must have one label per node ({graph.shape[0]}), got shape {membership.shape}")
+    if not np.issubdtype(membership.dtype, np.integer):
+        raise InputError("membership must be integer community labels")
+    _, dense = np.unique(membership, return_inverse=True)
+    e, a, cnt, W = community_totals(graph, dense.ravel())
     # the same scalar term, summed in float64 (vectorised through numpy broadcasting for newman,
     # a loop for the branching haq term; both call the one definition above)
     if term is newman_term:

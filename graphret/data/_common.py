@@ -14,7 +14,7 @@ ON_CORRUPT = ("skip", "error")
 def check_on_corrupt(on_corrupt: str) -> None:
     """Raise InputError unless ``on_corrupt`` is "skip" or "error"."""
     if on_corrupt not in ON_CORRUPT:
-        raise InputError(f"on_corrupt must be 'skip' or 'error', got {on_corrupt!r}")
+        raise InputError(f"unknown on_corrupt choice {on_corrupt!r}; use {{on_corrupt=skip}} or {{on_corrupt=error}}", param="on_corrupt")
 
 
 def existing_file(path: str | Path, *, what: str = "file") -> Path:

@@ -97,7 +97,7 @@ def fetch_medmnist(
         known = ", ".join(sorted(k for k in medmnist_table() if "_" not in k)) or "(table missing)"
         raise InputError(
             f"no official MD5 known for MedMNIST file {canonical!r} (known: {known}); "
-            "pass md5=... or --no-verify"
+            "pass {md5=...} or {verify=False}"
         )
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     target = folder / f"{url_name}.npz"

@@ -7,8 +7,14 @@ Layout::
                                        # ("Train", "TEST", "validation" ...)
     root/<image>                       # no sub-folders at all: an unlabelled set
 
-PNG, JPEG, TIFF and BMP files are read (extensions in any case); other files (CSV, text,
-hidden files) are skipped and counted in ``ImageSet.skipped``.  Every image is decoded once
+and the same under wrapper folders (``Dataset Name/Train/<class>/...``) or with split folders
+inside class folders; :mod:`graphret.data.layout` finds the levels and ``ImageSet.layout``
+says what was understood.
+
+PNG, JPEG, TIFF and BMP files are read (extensions in any case), and DICOM files (``.dcm``, or
+no extension with the DICM prefix: one item per frame) and NIfTI volumes (one item per slice)
+through :mod:`graphret.data.medical`; other files (CSV, text, hidden files) are skipped and
+counted in ``ImageSet.skipped``.  Every image is decoded once
 at scan time (JPEGs in reduced-size draft mode, which still reads all of the compressed data)
 so that a corrupt or truncated file is found before any work starts: it is skipped and
 counted with ``on_corrupt="skip"`` or raises :class:`~graphret.errors.InputError` naming the
@@ -22,6 +28,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -30,13 +37,16 @@ from graphret.data._common import (
     check_on_corrupt,
     existing_dir,
     make_unique,
-    normalise_split,
     strip_extension,
 )
 from graphret.data.imageset import ImageSet
+from graphret.data.problems import Problem, UnreadableFile
 from graphret.data.split import assign_splits
 from graphret.data.transforms import to_uint8
 from graphret.errors import InputError
+
+if TYPE_CHECKING:
+    from graphret.data.medical import MedicalOptions
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"})
 SKIP_NON_IMAGE = "non-image files"
@@ -99,11 +109,15 @@ def verify_image(path: str | Path) -> str | None:
         return f"{type(e).__name__}: {e}".strip()
 
 
-def corrupt_error(path: str | Path, reason: str) -> InputError:
-    """The InputError for a corrupt image under ``on_corrupt="error"``."""
-    return InputError(
-        f"corrupt image: {path} ({reason}); remove or replace it, or use on_corrupt='skip'"
-    )
+def corrupt_problem(path: str | Path, reason: str) -> Problem:
+    """What is wrong with a corrupt image file."""
+    return Problem(SKIP_CORRUPT, f"corrupt image: {path} ({reason})", "remove or replace it")
+
+
+def corrupt_error(path: str | Path, reason: str) -> UnreadableFile:
+    """The error for a corrupt image under ``on_corrupt="error"`` (the line ends with
+    ``{on_corrupt=skip}``)."""
+    return corrupt_problem(path, reason).error()
 
 
 class FileReader:
@@ -119,8 +133,8 @@ class FileReader:
             return decode_image(path)
         except FileNotFoundError as e:
             raise InputError(f"image file vanished: {path} (it was there when the source was opened)") from e
-        except Exception as e:
-            raise corrupt_error(path, f"{type(e).__name__}: {e}") from e
+        except Exception as e:  # found only now, when skipping is past: the fix alone
+            raise corrupt_problem(path, f"{type(e).__name__}: {e}").error(skippable=False) from e
 
 
 def _walk(root: Path) -> tuple[list[str], Counter]:
@@ -146,84 +160,131 @@ def _unique_ids(rels: list[str]) -> list[str]:
     return make_unique(r if counts[s] > 1 else s for r, s in zip(rels, stems))
 
 
+def _is_candidate(root: Path, rel: str) -> bool:
+    """An image file, a NIfTI volume or a DICOM file (by extension, or an extensionless file
+    with the DICM prefix)."""
+    from graphret.data.dicom_files import is_dicom_path
+    from graphret.data.nifti import is_nifti_path
+
+    return is_image_name(rel) or is_nifti_path(rel) or is_dicom_path(root / rel)
+
+
+def _item_id(rel: str, kind: str) -> str:
+    if kind == "nifti":
+        from graphret.data.nifti import strip_nifti_suffix
+
+        return strip_nifti_suffix(rel)
+    return rel
+
+
 def load_folder(
     root: str | Path,
     *,
     seed: int = 0,
     split: bool = True,
     on_corrupt: str = "skip",
+    medical: "MedicalOptions | None" = None,
 ) -> ImageSet:
-    """Scan a class-per-sub-folder image tree into an :class:`ImageSet` read lazily."""
+    """Scan a class-per-sub-folder tree of images, DICOM files and NIfTI volumes into an
+    :class:`ImageSet` read lazily.  ``medical`` sets how DICOM frames and NIfTI slices become
+    items (:class:`graphret.data.medical.MedicalOptions`)."""
+    from graphret.data.layout import check_classes, read_layout
+    from graphret.data.medical import (
+        MedicalOptions,
+        expand_files,
+        file_kind,
+        item_groups,
+    )
+
     check_on_corrupt(on_corrupt)
+    options = medical or MedicalOptions()
+    options.checked()  # validate before any file is read
     root = existing_dir(root).resolve()
     files, skipped = _walk(root)
-    images = [f for f in files if is_image_name(f)]  # the layout is judged on image files
-    top_dirs = sorted({f.split("/", 1)[0] for f in images if "/" in f})
-    split_level = bool(top_dirs) and all(normalise_split(d) in ("train", "val", "test") for d in top_dirs)
-    depth = 1 if split_level else 0  # index of the class component
-    labelled = any(f.count("/") > depth for f in images)
+    candidates = [f for f in files if _is_candidate(root, f)]
+    layout = read_layout(candidates)  # the layout is judged on image files only
+    labelled = layout.class_depth is not None
 
     rels: list[str] = []
     classes: list[str | None] = []
     folder_splits: list[str] = []
+    is_candidate = set(candidates)
     for rel in files:
-        if not is_image_name(rel):
+        if rel not in is_candidate:
             skipped[SKIP_NON_IMAGE] += 1
             continue
-        parts = rel.split("/")
-        if split_level and len(parts) == 1:
+        placed = layout.place(rel.split("/"))
+        if placed is None:
             skipped[SKIP_OUTSIDE] += 1
             continue
-        if labelled and len(parts) <= depth + 1:
-            skipped[SKIP_OUTSIDE] += 1
-            continue
-        if not labelled and not split_level and len(parts) > 1:
-            skipped[SKIP_OUTSIDE] += 1
-            continue
-        reason = verify_image(root / rel)
-        if reason is not None:
-            if on_corrupt == "error":
-                raise corrupt_error(root / rel, reason)
-            skipped[SKIP_CORRUPT] += 1
-            continue
+        if is_image_name(rel):
+            reason = verify_image(root / rel)
+            if reason is not None:
+                if on_corrupt == "error":
+                    raise corrupt_error(root / rel, reason)
+                skipped[SKIP_CORRUPT] += 1
+                continue
+        cls, folder_split = placed
         rels.append(rel)
-        classes.append(parts[depth] if labelled else None)
-        folder_splits.append(normalise_split(parts[0]) if split_level else "")
+        classes.append(cls)
+        folder_splits.append(folder_split or "")
+    if labelled:
+        check_classes(layout, rels, {c for c in classes if c is not None}, str(root))
 
-    if not rels:
+    expanded = expand_files([str(root / r) for r in rels], options, on_corrupt=on_corrupt, pass_over_no_pixels=True)
+    skipped.update(expanded.skipped)
+    pos = expanded.source_pos
+    if len(pos) == 0:
         n_other = sum(skipped.values())
         detail = ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) or "the folder is empty"
         raise InputError(
-            f"no images in {root}: found no readable PNG, JPEG, TIFF or BMP files "
+            f"no images in {root}: found no readable PNG, JPEG, TIFF, BMP, DICOM or NIfTI files "
             f"({detail}; {n_other} files skipped); give a folder of class sub-folders of images"
         )
+    kinds = expanded.kinds
+    item_rels = [rels[i] for i in pos]
+    item_classes = [classes[i] for i in pos]
 
     if labelled:
-        class_names = sorted({c for c in classes if c is not None})
+        class_names = sorted({c for c in item_classes if c is not None})
         index = {c: i for i, c in enumerate(class_names)}
-        labels: np.ndarray | None = np.array([index[c] for c in classes], dtype=np.int64)
+        labels: np.ndarray | None = np.array([index[c] for c in item_classes], dtype=np.int64)
         task = "multiclass"
     else:
         class_names, labels, task = [], None, "unlabelled"
 
-    paths = [str(root / rel) for rel in rels]
+    base_ids = _unique_ids([_item_id(r, k) for r, k in zip(item_rels, kinds)]) if not expanded.medical else None
+    if base_ids is None:
+        # one id per file (made unique over files), then the frame / slice suffix
+        file_ids = dict(zip(rels, _unique_ids([_item_id(r, file_kind(r)) for r in rels])))
+        ids = make_unique(file_ids[r] + sfx for r, sfx in zip(item_rels, expanded.suffix))
+    else:
+        ids = base_ids
+    groups = item_groups(expanded, ids)
+    paths = [str(root / r) for r in item_rels]
     splits, origin = assign_splits(
-        len(rels),
+        len(ids),
         split=split,
         seed=seed,
         labels=labels,
-        source_splits=np.array(folder_splits, dtype=object) if split_level else None,
+        source_splits=np.array([folder_splits[i] for i in pos], dtype=object) if layout.split_depth is not None else None,
+        groups=groups,
+        group_by=expanded.group_by,
     )
 
     return ImageSet(
-        ids=_unique_ids(rels),
+        ids=ids,
         paths=paths,
         splits=splits,
         labels=labels,
         class_names=class_names,
         task=task,
         source=f"folder:{root}",
-        read=FileReader(paths),
+        read=expanded.reader if expanded.medical else FileReader(paths),
         skipped=dict(sorted(skipped.items())),
         split_origin=origin,
+        metadata=expanded.metadata,
+        groups=groups,
+        group_by=expanded.group_by,
+        layout=layout.description,
     )

@@ -50,6 +50,13 @@ class ImageSet:
     # Optional per-item segmentation masks of abnormal regions (a graphret.data.masks.Masks,
     # None when the source has none); see graphret.data.masks.
     masks: Any = None
+    # The group of each item (str array of shape (N,)): a patient, a hashed DICOM PatientID, a
+    # NIfTI volume file; items of one group never straddle a seeded split.  None: no groups.
+    groups: np.ndarray | None = None
+    # Where the groups came from, e.g. "column 'Patient ID'", "DICOM PatientID (hashed)".
+    group_by: str = ""
+    # How a folder's layout was read, e.g. "wrapper folder 'X' / split folders / class folders".
+    layout: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -65,6 +72,10 @@ class ImageSet:
                 raise ValueError(f"metadata column {name!r} must have one entry per item")
         if self.masks is not None and len(self.masks) != n:
             raise ValueError("masks must have one entry per item")
+        if self.groups is not None:
+            if len(self.groups) != n:
+                raise ValueError("groups must have one entry per item")
+            self.groups = np.asarray(self.groups).astype(str).astype(object)
 
     def __len__(self) -> int:
         return len(self.ids)

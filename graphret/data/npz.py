@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from graphret.data._common import existing_file, make_unique, normalise_split, strip_extension
+from graphret.data._common import (
+    existing_file,
+    make_unique,
+    normalise_split,
+    strip_extension,
+)
 from graphret.data.imageset import ImageSet
 from graphret.data.split import assign_splits
 from graphret.errors import InputError
@@ -155,6 +160,11 @@ def _class_names(path: Path, labels: np.ndarray | None, kind: str, given: list[s
         n_classes = labels.shape[1]
     else:
         n_classes = int(labels.max()) + 1 if labels.size else 0
+        if labels.size and int(labels.min()) < -1:
+            raise InputError(f"{path}: class labels must be 0.. (or -1 for none), found {int(labels.min())}; fix the labels")
+        if given is None and n_classes > max(len(labels), 1):
+            raise InputError(f"{path}: labels go up to {n_classes - 1} for {len(labels)} items; class labels must be indices "
+                             "0..C-1 (renumber them, or store class_names beside them)")
     if given is not None:
         if len(given) < n_classes:
             raise InputError(

@@ -69,7 +69,7 @@ def load_encoder(path: str | Path, *, expect: str | None = None) -> Encoder:
         raise InputError(f"{path} was written by a newer graphret (encoder file version {payload['version']}); upgrade graphret")
     name = payload.get("encoder")
     if expect is not None and name != expect:
-        raise InputError(f"{path} holds a {name!r} encoder, not {expect!r}; pass --encoder {name} or another model file")
+        raise InputError(f"{path} holds a {name!r} encoder, not {expect!r}; pass {{encoder={name}}} or another model file", param="encoder")
     try:
         return encoder_class(str(name)).from_state(payload["config"], payload["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

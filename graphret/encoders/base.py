@@ -86,7 +86,7 @@ class Encoder(ABC):
         """Write the fitted encoder to one file, atomically."""
         import torch
 
-        from graphret.store.atomic import atomic_path
+        from graphret.atomic import atomic_path
 
         payload = {
             "format": ENCODER_FILE_FORMAT,

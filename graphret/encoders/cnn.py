@@ -11,6 +11,9 @@ classifier's predicted class and probabilities are kept per item for class-filte
   loss (the CheXpert convention); the masked validation loss drives early stopping.  The
   "predicted class" of an item is its most probable label; ``probabilities`` are per-label.
 
+Backbone ``"small"`` (:mod:`graphret.encoders.smallcnn`) is a 0.15 M-parameter VGG-style CNN for
+quick CPU builds (the demo store in under a minute on two busy cores).
+
 **Backbones** are torchvision's ResNet-18, ResNet-50 and DenseNet-121, trained from scratch (or
 started from a local ImageNet state_dict with ``weights=PATH``), adapted to the input:
 
@@ -46,7 +49,7 @@ from graphret.encoders.training import (
 )
 from graphret.errors import InputError
 
-BACKBONES = ("resnet18", "resnet50", "densenet121", "dcnn")
+BACKBONES = ("resnet18", "resnet50", "densenet121", "dcnn", "small")
 TORCHVISION_BACKBONES = ("resnet18", "resnet50", "densenet121")
 
 
@@ -127,6 +130,10 @@ def build_network(backbone: str, *, channels: int, image_size: int, num_outputs:
         from graphret.encoders.dcnn import DCNN
 
         return DCNN(channels=channels, image_size=image_size, num_outputs=num_outputs, fc_width=fc_width, dropout=0.5 if dropout is None else dropout)
+    if backbone == "small":
+        from graphret.encoders.smallcnn import SmallCNN
+
+        return SmallCNN(channels=channels, num_outputs=num_outputs, image_size=image_size, dropout=dropout or 0.0)
     if backbone not in TORCHVISION_BACKBONES:
         raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
     return _torchvision_net_class()(backbone, channels=channels, image_size=image_size, num_outputs=num_outputs, dropout=dropout or 0.0)
@@ -181,29 +188,29 @@ def check_labels(images: ImageSet, train: np.ndarray, what: str) -> np.ndarray:
     if images.labels is None or images.task == "unlabelled":
         raise InputError(
             f"the {what} encoder needs class labels, but {images.source} has none; "
-            "use --encoder siamese with a pair list (--pairs) or --encoder dae, which need no labels"
+            "use {encoder=siamese} with a pair list ({pairs}) or {encoder=dae}, which need no labels"
         )
     labels = np.asarray(images.labels)
     if images.task == "multilabel":
         known = (labels[train] >= 0).any(axis=1)
         kept = train[known]
         if len(kept) == 0:
-            raise InputError(f"no training item of {images.source} has a known label; use --encoder siamese or dae")
+            raise InputError(f"no training item of {images.source} has a known label; use {{encoder=siamese}} or {{encoder=dae}}", param="encoder")
         sub = labels[kept]
         if not ((sub == 1).any(axis=0) & (sub == 0).any(axis=0)).any():
-            raise InputError("no label has both positive and negative training items; a classifier cannot learn (use --encoder dae)")
+            raise InputError("no label has both positive and negative training items; a classifier cannot learn (use {encoder=dae})", param="encoder")
         return kept
     kept = train[labels[train] >= 0]
     if len(kept) == 0:
         raise InputError(
-            f"no training item of {images.source} has a label; use --encoder siamese with a pair list or --encoder dae"
+            f"no training item of {images.source} has a label; use {{encoder=siamese}} with a pair list or {{encoder=dae}}"
         )
     classes = np.unique(labels[kept])
     if len(classes) < 2:
         name = images.class_names[int(classes[0])] if images.class_names and 0 <= classes[0] < len(images.class_names) else str(classes[0])
         raise InputError(
             f"the training split has a single class ({name}); a classifier needs at least two: "
-            "add images of other classes, or use --encoder dae"
+            "add images of other classes, or use {encoder=dae}"
         )
     if len(kept) < len(train):
         warnings.warn(f"{len(train) - len(kept)} training items have no label and are left out of classifier training", stacklevel=3)
@@ -213,7 +220,7 @@ def check_labels(images: ImageSet, train: np.ndarray, what: str) -> np.ndarray:
 class CNNEncoder(TorchEncoder, Encoder):
     """A CNN classifier whose inner layer is the code (see the module docstring).
 
-    Options: ``backbone`` (resnet18 | resnet50 | densenet121 | dcnn), ``layer`` (the code's
+    Options: ``backbone`` (resnet18 | resnet50 | densenet121 | dcnn | small), ``layer`` (the code's
     layer: ``penultimate``, or ``fc1`` / ``fc2`` / ``fc3`` for the DCNN; default penultimate =
     fc3 for the DCNN), ``image_size`` and ``channels`` (default: those of the first training
     image, the size capped at 224), ``fc_width`` (DCNN only), ``dropout``, ``weights`` (a local ImageNet state_dict to
@@ -223,7 +230,7 @@ class CNNEncoder(TorchEncoder, Encoder):
     training items' mean unit code; default: on for the DCNN, off for the torchvision
     backbones), and the training options of
     :class:`graphret.encoders.training.TrainConfig` (epochs, batch_size, lr, weight_decay,
-    patience, augment, vflip, device, threads, time_limit, checkpoint, resume, progress).
+    patience, augment, vflip, device, threads, time_limit, work, checkpoint, resume, progress).
     """
 
     name: ClassVar[str] = "cnn"
@@ -251,8 +258,8 @@ class CNNEncoder(TorchEncoder, Encoder):
         layers = ("penultimate", "fc1", "fc2", "fc3") if backbone == "dcnn" else ("penultimate",)
         if layer not in layers:
             raise InputError(f"layer {layer!r} is not available for {backbone}; choose one of {', '.join(layers)}")
-        if weights is not None and backbone == "dcnn":
-            raise InputError("--weights starts a torchvision backbone from ImageNet; the DCNN has none (drop --weights)")
+        if weights is not None and backbone not in TORCHVISION_BACKBONES:
+            raise InputError("{weights} starts a torchvision backbone from ImageNet; the DCNN and the small CNN have none (drop {weights})", param="weights")
         self.backbone = backbone
         self.layer = layer
         self.image_size = image_size
@@ -401,6 +408,8 @@ class CNNEncoder(TorchEncoder, Encoder):
             val_name=val_name,
             higher_is_better=higher,
             desc=f"cnn/{self.backbone}",
+            image_size=self.image_size,
+            channels=self.channels or 1,
         )
         self.net = net.cpu()
         if self.centre:

@@ -265,6 +265,8 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
             val_name="val_mse",
             higher_is_better=False,
             desc="dae",
+            image_size=self.image_size,
+            channels=self.channels or 1,
         )
         self.net = net.cpu()
         if self.centre:

@@ -27,7 +27,12 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
-from graphret.encoders.training import TorchEncoder, load_module_state, module_state, torch
+from graphret.encoders.training import (
+    TorchEncoder,
+    load_module_state,
+    module_state,
+    torch,
+)
 from graphret.errors import InputError
 
 FROZEN_BACKBONES = ("resnet18", "resnet50", "densenet121")
@@ -87,7 +92,7 @@ def _frozen_net(backbone: str, style: str = "torchvision"):
                 why = "lacks" if missing else "has a wrong shape for"
                 raise InputError(
                     f"{where} is not a {backbone} state_dict (it {why} {bad!r}, {len(missing) + len(wrong)} tensors off); "
-                    f"give {backbone} weights or choose the matching --backbone"
+                    f"give {backbone} weights or choose the matching {{backbone}}"
                 )
             self.model.load_state_dict({k: state[k] for k in body}, strict=False)
 
@@ -127,9 +132,9 @@ class FrozenEncoder(TorchEncoder, Encoder):
         if style not in WEIGHT_STYLES:
             raise InputError(f"unknown weights style {style!r}; choose torchvision or caffe")
         if style == "caffe" and not backbone.startswith("resnet"):
-            raise InputError(f"the caffe weights style applies to ResNets, not {backbone}; use --weights-style torchvision")
+            raise InputError(f"the caffe weights style applies to ResNets, not {backbone}; use {{weights_style=torchvision}}", param="weights_style")
         if image_size < 16:
-            raise InputError(f"image size {image_size} is too small for an ImageNet backbone; use --image-size 64 or more (224 is standard)")
+            raise InputError(f"image size {image_size} is too small for an ImageNet backbone; use {{image_size=64}} or more (224 is standard)", param="image_size")
         self.backbone = backbone
         self.weights = weights
         self.image_size = int(image_size)
@@ -156,8 +161,8 @@ class FrozenEncoder(TorchEncoder, Encoder):
         t = torch()
         if not self.weights:
             raise InputError(
-                "the frozen encoder needs pretrained weights: pass --weights PATH (a torchvision state_dict file) "
-                "or --weights DEFAULT where torchvision can download them"
+                "the frozen encoder needs pretrained weights: pass {weights=PATH} (a torchvision state_dict file) "
+                "or {weights=DEFAULT} where torchvision can download them"
             )
         net = _frozen_net(self.backbone, self.style)
         path = Path(self.weights)
@@ -183,7 +188,7 @@ class FrozenEncoder(TorchEncoder, Encoder):
             except Exception as error:  # noqa: BLE001 - network failures vary
                 raise InputError(
                     f"could not download {self.backbone} weights {named} ({type(error).__name__}); "
-                    "download them elsewhere and pass --weights PATH"
+                    "download them elsewhere and pass {weights=PATH}"
                 ) from None
             net.load_classifier_state(state, f"torchvision {named}")
             self.weights_source = f"torchvision {named}"

@@ -52,7 +52,7 @@ def label_keys(images: ImageSet, rows: np.ndarray) -> np.ndarray:
     if images.labels is None or images.task == "unlabelled":
         raise InputError(
             "Siamese pairs from labels need class labels, but the source has none; "
-            "give a pair list with --pairs PAIRS.csv (columns id_a,id_b,same)"
+            "give a pair list with {pairs=PAIRS.csv} (columns id_a,id_b,same)"
         )
     labels = np.asarray(images.labels)[rows]
     if labels.ndim == 1:
@@ -73,7 +73,7 @@ def pairs_from_labels(images: ImageSet, rows: np.ndarray, *, rng: np.random.Gene
     if len(classes) < 2:
         raise InputError(
             "Siamese pairs from labels need at least two classes in the training split (no dissimilar pairs otherwise); "
-            "add images of other classes or give a pair list with --pairs"
+            "add images of other classes or give a pair list with {pairs}"
         )
     members = {c: rows[keys == c] for c in classes}
     order = rng.permutation(len(rows))

@@ -24,9 +24,9 @@ class PixelPCAEncoder(Encoder):
 
     def __init__(self, *, image_size: int = 32, dim: int = 128, batch_size: int = 2048) -> None:
         if image_size < 2:
-            raise InputError(f"the pixel image size must be at least 2, got {image_size} (use e.g. --image-size 32)")
+            raise InputError(f"the pixel image size must be at least 2, got {image_size}; use e.g. {{image_size=32}}", param="image_size")
         if dim < 1:
-            raise InputError(f"the pixel code dimension must be at least 1, got {dim} (use e.g. --dim 128)")
+            raise InputError(f"the pixel code dimension must be at least 1, got {dim}; use e.g. {{dim=128}}", param="dim")
         self.image_size = image_size
         self.dim = dim
         self.batch_size = batch_size

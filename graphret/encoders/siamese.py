@@ -47,7 +47,6 @@ from graphret.encoders.training import (
 )
 from graphret.errors import InputError
 
-
 # Images (or listed pairs) per training batch, whatever the set's size: a batch of B images gives
 # B(B-1)/2 pairs, and 128 rather than 64 lifted BreastMNIST Acc@1 from 0.81 to 0.87.
 DEFAULT_BATCH = 128
@@ -269,6 +268,8 @@ class SiameseEncoder(TorchEncoder, Encoder):
             val_name="val_loss",
             higher_is_better=False,
             desc=f"siamese/{self.backbone}",
+            image_size=self.image_size,
+            channels=self.channels or 1,
         )
         self.net = net.cpu()
         if self.centre:

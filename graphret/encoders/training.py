@@ -13,7 +13,13 @@ One loop for every trainable encoder (CNN classifier, Siamese, denoising autoenc
   the best epoch's weights are kept; training stops after ``patience`` epochs without a gain
   (but not before ``min_epochs``, by default half the epochs: the learning rate follows a
   cosine schedule over all epochs, and small sets take few steps per epoch), or when
-  ``time_limit`` seconds have passed.
+  ``time_limit`` seconds have passed: the limit is checked after every batch, and an epoch
+  cut short is validated and recorded (``partial``) like a full one, so the weights kept are
+  the best validated ones (or the last, without validation) whichever batch the limit hit.
+* **Budget in work, not wall-clock**: a time limit makes the model depend on how busy the
+  machine is.  ``work`` (megapixels of training images to process) fixes the training length
+  from the set's size and image size alone (:func:`work_epochs`), so the same command on the
+  same data gives the same model on a busy or a quiet machine.
 * **Progress**: a tqdm bar per epoch with the running loss, and one line per epoch with the
   validation figure.
 * **Checkpoint**: after every epoch the model, optimiser, best weights and history are written
@@ -49,6 +55,8 @@ DEFAULT_LR = 2e-3
 #: a few CPU minutes at 28 px (MedMNIST: Breast 30, Retina 19, Pneumonia 4, blood cells 3).
 AUTO_EPOCH_IMAGES = 20000
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 3, 30
+#: Epochs a work budget may give (:func:`work_epochs`).
+MIN_WORK_EPOCHS, MAX_WORK_EPOCHS = 1, 60
 DEFAULT_PATIENCE = 5
 #: Without an explicit image size a model takes the source's size, but at most this.
 MAX_AUTO_SIZE = 224
@@ -75,7 +83,8 @@ class TrainConfig:
     vflip: bool = False
     device: str = "auto"
     threads: int | None = None
-    time_limit: float | None = None  # seconds of training, then stop after the current epoch
+    time_limit: float | None = None  # seconds of training, checked after every batch
+    work: float | None = None  # megapixels of images to train on: epochs from size, not time
     checkpoint: str | None = None
     resume: bool = False
     progress: bool = True
@@ -84,15 +93,19 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.epochs is not None and self.epochs < 1:
-            raise InputError(f"epochs must be at least 1, got {self.epochs} (use e.g. --epochs 10)")
+            raise InputError(f"epochs must be at least 1, got {self.epochs}; use e.g. {{epochs=10}}", param="epochs")
         if self.batch_size is not None and self.batch_size < 2:
-            raise InputError(f"batch size must be at least 2, got {self.batch_size} (use e.g. --batch-size 128)")
+            raise InputError(f"batch size must be at least 2, got {self.batch_size}; use e.g. {{batch_size=128}}", param="batch_size")
         if not self.lr > 0:
-            raise InputError(f"learning rate must be positive, got {self.lr} (use e.g. --lr 1e-3)")
+            raise InputError(f"learning rate must be positive, got {self.lr}; use e.g. {{lr=1e-3}}", param="lr")
         if self.patience < 1:
             raise InputError(f"patience must be at least 1, got {self.patience}")
         if self.resume and not self.checkpoint:
-            raise InputError("--resume needs a checkpoint file; pass --checkpoint PATH")
+            raise InputError("{resume} needs a checkpoint file; pass {checkpoint=PATH}", param="resume")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InputError(f"time_limit must be a positive number of seconds, got {self.time_limit}; use e.g. {{time_limit=120}}", param="time_limit")
+        if self.work is not None and not self.work > 0:
+            raise InputError(f"work must be a positive number of megapixels, got {self.work}; use e.g. {{work=60}}", param="work")
 
     def to_json(self) -> dict[str, Any]:
         """The options that describe the model (runtime-only ones left out)."""
@@ -108,6 +121,27 @@ TRAIN_OPTIONS = tuple(TrainConfig.__dataclass_fields__)
 def auto_epochs(items_per_epoch: int) -> int:
     """Epochs that show the model about AUTO_EPOCH_IMAGES items, within [3, 30]."""
     return int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(AUTO_EPOCH_IMAGES / max(items_per_epoch, 1)))))
+
+
+def work_epochs(items_per_epoch: int, image_size: int, work: float, *, channels: int = 1) -> int:
+    """Epochs that process about ``work`` megapixels of training images: ``work * 1e6 /
+    (items_per_epoch * image_size**2 * channels)``, rounded, within [1, 60].
+
+    Depends only on the set's size and the model's input size, never on the clock, so a build
+    gives the same model on a busy or a quiet machine.  E.g. 60 megapixels over the demo set's
+    1,260 training items at 32 px is 46 epochs; over 50,000 items at 64 px, 1 epoch."""
+    per_epoch = max(int(items_per_epoch), 1) * int(image_size) ** 2 * max(int(channels), 1)
+    return int(min(MAX_WORK_EPOCHS, max(MIN_WORK_EPOCHS, round(float(work) * 1e6 / per_epoch))))
+
+
+def training_epochs(cfg: "TrainConfig", items_per_epoch: int, image_size: int | None = None, channels: int = 1) -> int:
+    """The epochs a run trains: ``cfg.epochs``, else the ``cfg.work`` budget (needs the image
+    size), else :func:`auto_epochs`."""
+    if cfg.epochs is not None:
+        return int(cfg.epochs)
+    if cfg.work is not None and image_size is not None:
+        return work_epochs(items_per_epoch, image_size, cfg.work, channels=channels)
+    return auto_epochs(items_per_epoch)
 
 
 def split_options(options: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -132,7 +166,7 @@ def choose_device(device: str = "auto"):
     except RuntimeError:
         raise InputError(f"unknown device {device!r}; use auto, cpu or cuda") from None
     if dev.type == "cuda" and not t.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available; use {{device=cpu}}", param="device")
     return dev
 
 
@@ -366,6 +400,7 @@ class EpochRecord:
     loss: float
     val: float | None
     seconds: float
+    partial: bool = False  # cut short by the time limit
 
 
 @dataclass
@@ -399,6 +434,113 @@ def _state_copy(module) -> dict[str, Any]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+@dataclass
+class _Best:
+    """The best epoch so far: its weights, its validation key, the epochs since."""
+
+    state: dict[str, Any] | None = None
+    key: tuple[float, ...] | None = None
+    bad_epochs: int = 0
+
+
+def _resume(cfg: TrainConfig, fingerprint: dict[str, Any], module, optimiser, scheduler, history: History, best: _Best) -> int:
+    """Load the checkpoint into the run when ``cfg.resume`` says so; the epoch to start at."""
+    t = torch()
+    if not cfg.resume:
+        return 1
+    if cfg.checkpoint and not os.path.exists(cfg.checkpoint):
+        raise InputError(f"there is no checkpoint {cfg.checkpoint} to resume from; run without {{resume}} to start afresh", param="resume")
+    try:
+        ck = t.load(cfg.checkpoint, map_location="cpu", weights_only=True)
+        ok = isinstance(ck, dict) and ck.get("format") == "graphret-checkpoint"
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same line
+        raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without {{resume}}", param="resume") from None
+    if not ok:
+        raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without {{resume}}", param="resume")
+    if ck.get("fingerprint") != fingerprint:
+        raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without {{resume}}", param="resume")
+    module.load_state_dict(ck["model"])
+    optimiser.load_state_dict(ck["optimiser"])
+    scheduler.load_state_dict(ck["scheduler"])
+    best.state = ck["best_state"]
+    best.bad_epochs = int(ck["bad_epochs"])
+    best.key = tuple(ck["best_key"]) if ck.get("best_key") is not None else None
+    h = ck["history"]
+    history.epochs = [EpochRecord(**e) for e in h["epochs"]]
+    history.best_epoch = h["best_epoch"]
+    history.best_val = h["best_val"]
+    _note(cfg, f"resuming from {cfg.checkpoint} after epoch {len(history.epochs)}")
+    return len(history.epochs) + 1
+
+
+def _save_checkpoint(cfg: TrainConfig, fingerprint: dict[str, Any], module, optimiser, scheduler, history: History, best: _Best) -> None:
+    from graphret.atomic import atomic_path
+
+    payload = {
+        "format": "graphret-checkpoint",
+        "fingerprint": fingerprint,
+        "model": _state_copy(module),
+        "optimiser": optimiser.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "best_state": best.state,
+        "bad_epochs": best.bad_epochs,
+        "best_key": list(best.key) if best.key is not None else None,
+        "history": {"epochs": [asdict(e) for e in history.epochs], "best_epoch": history.best_epoch, "best_val": history.best_val},
+    }
+    with atomic_path(cfg.checkpoint) as tmp:
+        torch().save(payload, tmp)
+
+
+def _epoch_batches(n_train: int, batch_size: int) -> int:
+    """Batches per epoch: the last incomplete batch is dropped, unless there is only one."""
+    return 1 if n_train < batch_size else max(1, n_train // batch_size)
+
+
+def _train_epoch(module, step, optimiser, *, cfg: TrainConfig, device, seed: int, epoch: int, n_train: int, batch_size: int,
+                 bar, began: float) -> tuple[float, int, int, int]:
+    """One epoch of steps: (summed loss, items seen, batches run, batches planned); stops early
+    when the time limit passes (after at least one batch)."""
+    t = torch()
+    module.train()
+    t.manual_seed(int(np.random.SeedSequence([int(seed), epoch, 3]).generate_state(1)[0]))
+    order = epoch_rng(seed, epoch).permutation(n_train)
+    n_batches = _epoch_batches(n_train, batch_size)
+    generator = torch_generator(seed, epoch)
+    total, seen = 0.0, 0
+    for b in range(n_batches):
+        rows = order[b * batch_size: (b + 1) * batch_size]
+        with autocast_for(device, cfg.amp):
+            loss = step(rows, generator)
+        loss = loss.float()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. {{lr={cfg.lr / 10:g}}}", param="lr")
+        total += value * len(rows)
+        seen += len(rows)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        if cfg.time_limit is not None and b + 1 < n_batches and time.monotonic() - began >= cfg.time_limit:
+            return total, seen, b + 1, n_batches
+    return total, seen, n_batches, n_batches
+
+
+def _validation(module, validate, higher_is_better: bool) -> tuple[float | None, tuple[float, ...] | None]:
+    """(the reported figure, the key compared across epochs) of the validation, or Nones."""
+    if validate is None:
+        return None, None
+    module.eval()
+    with torch().no_grad():
+        got = validate()
+    # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
+    key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
+    key = key if higher_is_better else tuple(-v for v in key)
+    return (float(got[0]) if isinstance(got, (tuple, list)) else float(got)), key
+
+
 def train_loop(
     module,
     *,
@@ -413,6 +555,8 @@ def train_loop(
     desc: str = "train",
     parameters=None,
     on_epoch: Callable[[int], None] | None = None,
+    image_size: int | None = None,
+    channels: int = 1,
 ) -> History:
     """Train ``module`` in place and leave the best validation epoch's weights in it.
 
@@ -422,137 +566,67 @@ def train_loop(
     a tuple (figure, tie-breaker, ...) compared in order (e.g. accuracy, then -loss).
     ``fingerprint`` (JSON-able) identifies the run; a checkpoint of another run is refused.
     ``on_epoch(epoch)`` runs before each epoch (e.g. to draw that epoch's pairs).
+    ``image_size`` / ``channels``: the model's input, for a ``cfg.work`` budget.
+
+    ``cfg.time_limit`` is checked after every batch: when it has passed, the epoch ends there
+    (at least one batch runs), is validated and compared with the best as any epoch is, and
+    training stops; no checkpoint is written for a cut epoch, so a resumed run starts again
+    from the last whole epoch.
     """
     t = torch()
-    from graphret.store.atomic import atomic_path
-
     try:
         device = next(module.parameters()).device
     except StopIteration:
         device = t.device("cpu")
     optimiser = t.optim.AdamW(parameters if parameters is not None else module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    epochs = cfg.epochs if cfg.epochs is not None else auto_epochs(n_train)
+    epochs = training_epochs(cfg, n_train, image_size, channels)
     batch_size = cfg.batch_size or (SMALL_SET_BATCH_SIZE if n_train < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE)
     scheduler = t.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
     history = History(val_name=val_name)
     min_epochs = cfg.min_epochs if cfg.min_epochs is not None else (epochs + 1) // 2
     fingerprint = _comparable(fingerprint)
-    best_state: dict[str, Any] | None = None
-    bad_epochs = 0
-    best_key: tuple[float, ...] | None = None
-    start_epoch = 1
-    if cfg.checkpoint and cfg.resume and os.path.exists(cfg.checkpoint):
-        try:
-            ck = t.load(cfg.checkpoint, map_location="cpu", weights_only=True)
-            ok = isinstance(ck, dict) and ck.get("format") == "graphret-checkpoint"
-        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same line
-            raise InputError(f"checkpoint {cfg.checkpoint} is unreadable ({type(error).__name__}); delete it or run without --resume") from None
-        if not ok:
-            raise InputError(f"{cfg.checkpoint} is not a graphret training checkpoint; delete it or run without --resume")
-        if ck.get("fingerprint") != fingerprint:
-            raise InputError(f"checkpoint {cfg.checkpoint} is from another training run (other data or options); delete it or run without --resume")
-        module.load_state_dict(ck["model"])
-        optimiser.load_state_dict(ck["optimiser"])
-        scheduler.load_state_dict(ck["scheduler"])
-        best_state = ck["best_state"]
-        bad_epochs = int(ck["bad_epochs"])
-        best_key = tuple(ck["best_key"]) if ck.get("best_key") is not None else None
-        h = ck["history"]
-        history.epochs = [EpochRecord(**e) for e in h["epochs"]]
-        history.best_epoch = h["best_epoch"]
-        history.best_val = h["best_val"]
-        start_epoch = len(history.epochs) + 1
-        if bad_epochs >= cfg.patience and start_epoch - 1 >= min_epochs:
-            start_epoch = epochs + 1  # it had already stopped early
-        _note(cfg, f"resuming from {cfg.checkpoint} after epoch {start_epoch - 1}")
-
+    best = _Best()
+    start_epoch = _resume(cfg, fingerprint, module, optimiser, scheduler, history, best)
+    if best.bad_epochs >= cfg.patience and start_epoch - 1 >= min_epochs:
+        start_epoch = epochs + 1  # it had already stopped early
     began = time.monotonic()
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.monotonic()
         if on_epoch is not None:
             on_epoch(epoch)
-        module.train()
-        t.manual_seed(int(np.random.SeedSequence([int(seed), epoch, 3]).generate_state(1)[0]))
-        order = epoch_rng(seed, epoch).permutation(n_train)
-        n_batches = max(1, n_train // batch_size)  # drop the last incomplete batch ...
-        if n_train < batch_size:
-            n_batches = 1  # ... unless there is only one
-        generator = torch_generator(seed, epoch)
-        total, seen = 0.0, 0
-        bar = _bar(cfg, n_batches, f"{desc} epoch {epoch}/{epochs}")
-        for b in range(n_batches):
-            rows = order[b * batch_size : (b + 1) * batch_size]
-            with autocast_for(device, cfg.amp):
-                loss = step(rows, generator)
-            loss = loss.float()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise InputError(f"training diverged (loss {value}) in epoch {epoch}; lower the learning rate, e.g. --lr {cfg.lr / 10:g}")
-            total += value * len(rows)
-            seen += len(rows)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / seen:.4f}")
+        bar = _bar(cfg, _epoch_batches(n_train, batch_size), f"{desc} epoch {epoch}/{epochs}")
+        total, seen, done, planned = _train_epoch(module, step, optimiser, cfg=cfg, device=device, seed=seed, epoch=epoch,
+                                                  n_train=n_train, batch_size=batch_size, bar=bar, began=began)
         scheduler.step()
-        val = None
-        key = None
-        if validate is not None:
-            module.eval()
-            with t.no_grad():
-                got = validate()
-            # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
-            key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
-            key = key if higher_is_better else tuple(-v for v in key)
-            val = float(got[0]) if isinstance(got, (tuple, list)) else float(got)
-        seconds = time.monotonic() - t0
-        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=seconds))
-        improved = key is not None and (best_key is None or key > best_key)
-        if val is None or improved:
-            best_key = key
-            history.best_val = val
-            history.best_epoch = epoch
-            best_state = _state_copy(module)
-            bad_epochs = 0
+        val, key = _validation(module, validate, higher_is_better)
+        cut = done < planned
+        history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=time.monotonic() - t0, partial=cut))
+        if val is None or (key is not None and (best.key is None or key > best.key)):
+            best.key, best.state, best.bad_epochs = key, _state_copy(module), 0
+            history.best_val, history.best_epoch = val, epoch
         else:
-            bad_epochs += 1
+            best.bad_epochs += 1
         if bar is not None:
             post = {"loss": f"{total / max(seen, 1):.4f}"}
             if val is not None:
-                post[val_name] = f"{val:.4f}"
-                post["best"] = f"{history.best_val:.4f}@{history.best_epoch}"
+                post.update({val_name: f"{val:.4f}", "best": f"{history.best_val:.4f}@{history.best_epoch}"})
             bar.set_postfix(post)
             bar.close()
+        if cut:
+            history.stopped = f"time limit of {cfg.time_limit:g} s reached in epoch {epoch} (after {done} of {planned} batches)"
+            break
         if cfg.checkpoint:
-            payload = {
-                "format": "graphret-checkpoint",
-                "fingerprint": fingerprint,
-                "model": _state_copy(module),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "best_state": best_state,
-                "bad_epochs": bad_epochs,
-                "best_key": list(best_key) if best_key is not None else None,
-                "history": {
-                    "epochs": [asdict(e) for e in history.epochs],
-                    "best_epoch": history.best_epoch,
-                    "best_val": history.best_val,
-                },
-            }
-            with atomic_path(cfg.checkpoint) as tmp:
-                t.save(payload, tmp)
-        if bad_epochs >= cfg.patience and epoch >= min_epochs:
-            history.stopped = f"early stop: no {val_name} gain for {bad_epochs} epochs"
+            _save_checkpoint(cfg, fingerprint, module, optimiser, scheduler, history, best)
+        if best.bad_epochs >= cfg.patience and epoch >= min_epochs:
+            history.stopped = f"early stop: no {val_name} gain for {best.bad_epochs} epochs"
             break
         if cfg.time_limit is not None and time.monotonic() - began >= cfg.time_limit and epoch < epochs:
             history.stopped = f"time limit of {cfg.time_limit:g} s reached"
             break
     if not history.stopped:
         history.stopped = f"{epochs} epochs done"
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if best.state is not None:
+        module.load_state_dict(best.state)
     module.eval()
     return history
 
@@ -624,7 +698,7 @@ class TorchEncoder:
         self.train_cfg, rest = split_options(options)
         if rest:
             name = sorted(rest)[0]
-            raise InputError(f"the {self.name} encoder has no option {name!r}; see `graphret train --help`")  # type: ignore[attr-defined]
+            raise InputError(f"the {self.name} encoder has no option {name!r}; see `graphret train --help` for the options")  # type: ignore[attr-defined]
         self.history = None
         self.net = None
         self.code_centres: dict[str, list[float]] | None = None
@@ -636,7 +710,7 @@ class TorchEncoder:
         if channels is None:
             channels = 1 if first.ndim == 2 or first.shape[2] < 3 else 3
         if image_size < 8:
-            raise InputError(f"image size {image_size} is too small for a CNN; use --image-size 28 or more")
+            raise InputError(f"image size {image_size} is too small for a CNN; use {{image_size=28}} or more", param="image_size")
         if channels not in (1, 3):
             raise InputError(f"channels must be 1 (grey) or 3 (colour), got {channels}")
         self.image_size = int(image_size)

@@ -5,8 +5,9 @@
     from graphret.store import open_store
     from graphret.evaluation import run_bench, write_report
 
-    result = run_bench(open_store("store"), split="test", k=50, modes=("region", "probe", "class", "flat"))
+    result = run_bench(open_store("store"), split="test", k=50, modes="region,probe,class,flat")
     result.table()                       # pandas DataFrame, one row per mode
+    result.tidy()                        # one row per (mode, metric, k, value)
     write_report(result, "bench-out")    # bench.json, bench.md, PNG plots
 """
 
@@ -15,14 +16,22 @@ from graphret.evaluation.bench import (
     DUPLICATE_POLICIES,
     MODES,
     RELEVANCE_RULES,
+    BenchConfig,
     BenchResult,
     exact_duplicates,
     parse_modes,
     run_bench,
 )
-from graphret.evaluation.report import markdown_table, text_table, to_json, write_plots, write_report
+from graphret.evaluation.report import (
+    markdown_table,
+    text_table,
+    to_json,
+    write_plots,
+    write_report,
+)
 
 __all__ = [
+    "BenchConfig",
     "DEFAULT_MODES",
     "DUPLICATE_POLICIES",
     "MODES",

@@ -10,7 +10,6 @@ import numpy as np
 from graphret.errors import InputError
 
 
-
 def _fmt(v) -> str:
     if v is None:
         return ""
@@ -35,12 +34,15 @@ def markdown_table(result) -> str:
     lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(keys))) + "|"]
     for row in result.rows:
         lines.append("| " + " | ".join(_fmt(row.get(key)) for key in keys) + " |")
+    for x in result.skipped:
+        lines.append(f"| {x['mode']} | unavailable: {x['reason']} |" + " |" * max(len(keys) - 2, 0))
     return "\n".join(lines)
 
 
 def text_table(result) -> str:
     keys = columns(result)
     cells = [keys] + [[_fmt(row.get(key)) for key in keys] for row in result.rows]
+    cells += [[x["mode"]] + ["unavailable"] + [""] * (len(keys) - 2) for x in result.skipped if len(keys) >= 2]
     widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
     out = []
     for j, line in enumerate(cells):
@@ -63,6 +65,10 @@ def header_lines(result) -> list[str]:
         f"{s['one_at_a_time_queries']} queries one call each; probe P = {s['n_probe']}; {m['date_utc']}, {m['cpu']}, "
         f"{m['cores']} cores, load {m['load_average']}",
     ]
+    groups = s.get("groups")
+    if groups:
+        lines.append(f"groups ({groups.get('group_by') or 'from the source'}): {groups['queries_sharing']} of {groups['queries']} "
+                     f"queries share a group with the archive ({groups['groups_shared']} groups on both sides)")
     lines += [f"note: {n}" for n in result.notes]
     lines += [f"skipped {x['mode']}: {x['reason']}" for x in result.skipped]
     return lines
@@ -96,7 +102,7 @@ def check_out_dir(out: str | Path) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise InputError(f"cannot write to --out {out}: {error.strerror or error}; choose a writable folder") from None
+        raise InputError(f"cannot write to {{out}} {out}: {error.strerror or error}; choose a writable folder", param="out") from None
     return path
 
 

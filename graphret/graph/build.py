@@ -15,6 +15,7 @@ each undirected edge once (``src < dst``), the layout of the store's Arrow edge 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
@@ -29,6 +30,8 @@ __all__ = [
     "graph_to_edges",
     "edges_to_graph",
     "edges_table",
+    "edges_arrow",
+    "EDGES_SCHEMA",
     "graph_stats",
     "METHODS",
     "SYMMETRIZE",
@@ -36,6 +39,11 @@ __all__ = [
 
 METHODS = ("exact", "approx")
 SYMMETRIZE = ("union", "mutual")
+
+#: the graph as an Arrow table: each undirected edge once, src < dst, positive weight
+EDGES_SCHEMA = pa.schema(
+    [pa.field("src", pa.int64(), nullable=False), pa.field("dst", pa.int64(), nullable=False), pa.field("weight", pa.float32(), nullable=False)]
+)
 
 
 def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
@@ -180,9 +188,16 @@ def edges_to_graph(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int)
     return G
 
 
-def edges_table(graph: sp.csr_matrix):
-    """The graph's edges as the store's Arrow edge table (``src``, ``dst`` int64, ``weight``
-    float32), each undirected edge once with ``src < dst``."""
-    from graphret.store.write import edges_table as store_edges_table
+def edges_arrow(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> pa.Table:
+    """Undirected edges (``src < dst``, positive weight) as an Arrow table of
+    :data:`EDGES_SCHEMA`."""
+    return pa.table(
+        [pa.array(np.asarray(src, np.int64)), pa.array(np.asarray(dst, np.int64)), pa.array(np.asarray(weight, np.float32))],
+        schema=EDGES_SCHEMA,
+    )
 
-    return store_edges_table(*graph_to_edges(graph))
+
+def edges_table(graph: sp.csr_matrix) -> pa.Table:
+    """The graph's edges as an Arrow table (``src``, ``dst`` int64, ``weight`` float32), each
+    undirected edge once with ``src < dst``."""
+    return edges_arrow(*graph_to_edges(graph))

@@ -17,16 +17,19 @@ from graphret.errors import InputError, KTooLarge
 __all__ = ["check_k", "heap_push", "heap_drain", "topk_rows"]
 
 
-def check_k(k, available: int, *, what: str = "the archive", param: str = "k") -> int:
-    """K as an int, when it is a whole number in ``1..available``; otherwise one line that
-    names the fix (:class:`~graphret.errors.KTooLarge` when K exceeds ``available``)."""
+def check_k(k, available: int | None = None, *, what: str = "the archive", param: str = "k") -> int:
+    """K as an int, when it is a whole number in ``1..available`` (any positive K when
+    ``available`` is None); otherwise one line that names the fix
+    (:class:`~graphret.errors.KTooLarge` when K exceeds ``available``)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InputError(f"K must be a whole number (an integer), got {k!r}; use e.g. {{{param}=10}}", param=param)
     if k < 1:
         raise InputError(f"K must be at least 1, got {k}; use e.g. {{{param}=10}}", param=param)
-    if k > available:
+    if available is not None and k > available:
+        if available <= 0:
+            raise KTooLarge(f"there is nothing to return: {what} is empty", available=0, param=param)
         raise KTooLarge(
-            f"K = {k} is larger than {what} ({available} items available); use {{{param}={max(available, 1)}}} or less",
+            f"K = {k} is larger than {what} ({available} items available); use {{{param}={available}}} or less",
             available=available,
             param=param,
         )

@@ -8,10 +8,25 @@
 * curves (:mod:`graphret.metrics.curves`): precision@K for K = 1..K_max, precision-recall.
 """
 
-from graphret.metrics.cost import fraction_scanned, latency_percentile, queries_per_second, recall_at_k
+from graphret.metrics.cost import (
+    fraction_scanned,
+    latency_percentile,
+    queries_per_second,
+    recall_at_k,
+)
 from graphret.metrics.curves import precision_curve, precision_recall_curve
-from graphret.metrics.graded import dcg_at_k, graded_relevance, ideal_graded_relevance, ndcg_at_k
-from graphret.metrics.multilabel import MULTILABEL_RULES, acg_at_k, acg_p_at_k, multilabel_relevance
+from graphret.metrics.graded import (
+    dcg_at_k,
+    graded_relevance,
+    ideal_graded_relevance,
+    ndcg_at_k,
+)
+from graphret.metrics.multilabel import (
+    MULTILABEL_RULES,
+    acg_at_k,
+    acg_p_at_k,
+    multilabel_relevance,
+)
 from graphret.metrics.retrieval import (
     accuracy_at_k,
     average_precision_at_k,

@@ -1,55 +1,44 @@
-"""Queries over a graph store: region (Haq's Algorithm 1), flat, class-filtered and probe search.
+"""Queries over a graph store: region (Haq's Algorithm 1 on the graph), graph walk, flat,
+class-filtered and probe search.
 
-The Python API::
+The layer's API (the store-centred one is :meth:`graphret.Store.search`)::
 
     from graphret.store import open_store
-    from graphret.query import search, queries_from_ids, queries_from_split, queries_from_images, queries_from_codes
+    from graphret.query import Searcher
 
-    store = open_store("mednist-store")
-    result = search(store, queries_from_split(store, "test"), k=50, mode="region", where=["label!=Hand"])
+    searcher = Searcher(open_store("mednist-store"))
+    result = searcher.search("test", k=50, mode="region", where=["label!=Hand"])
     result.rows, result.ids, result.scores, result.scanned_fraction   # numpy arrays (q, k) / (q,)
-    result.to_arrow()                                                  # one row per (query, result)
+    result.to_arrow(), result.to_pandas(), result.to_dict()
 
-Lower level, on arrays: :class:`RetrievalIndex` with :func:`flat_mode`, :func:`probe_search`
-and :func:`region_search`.
+Lower level, on arrays: :func:`graphret.graph.walk.graph_walk`, :func:`graph_region_search`,
+:class:`RetrievalIndex` with :func:`probe_search`; flat search is
+:func:`graphret.graph.knn.exact_search`.
 """
 
 from graphret.query.filters import Filter, filter_mask, parse_where
-from graphret.query.flat import flat_mode
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
-from graphret.query.region import region_search
-from graphret.query.search import (
-    MODES,
-    QuerySet,
-    SearchResult,
-    archive_rows,
-    index_for_store,
-    queries_from_codes,
-    queries_from_ids,
-    queries_from_images,
-    queries_from_rows,
-    queries_from_split,
-    search,
-)
+from graphret.query.queries import QuerySet, as_queries
+from graphret.query.graph_region import RegionGraph, graph_region_search
+from graphret.query.result import SearchResult
+from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS, Searcher, default_mode, search
 
 __all__ = [
+    "DEFAULT_PROBE",
     "MODES",
+    "RANKS",
+    "RegionGraph",
     "Filter",
     "QuerySet",
     "RetrievalIndex",
     "SearchResult",
-    "archive_rows",
+    "Searcher",
+    "as_queries",
+    "default_mode",
     "filter_mask",
-    "flat_mode",
-    "index_for_store",
     "parse_where",
     "probe_search",
-    "queries_from_codes",
-    "queries_from_ids",
-    "queries_from_images",
-    "queries_from_rows",
-    "queries_from_split",
-    "region_search",
+    "graph_region_search",
     "search",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphret.errors import InputError
+from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.knn import exact_search
 
 CLASS_SOURCES = ("classifier", "knn")
@@ -37,29 +37,30 @@ def class_members(store, c: int) -> np.ndarray:
         return member
     if "predicted" in store.items.schema.names:
         return store.items.column("predicted").to_numpy() == c
-    raise InputError("class mode needs class labels or a classifier; this store has neither (use --mode flat)")
+    raise ModeUnavailable("class mode needs class labels or a classifier; this store has neither (use {mode=flat})", mode="class")
 
 
 def predict_classes(store, queries, archive_rows: np.ndarray, archive_codes: np.ndarray, exclude: np.ndarray,
                     *, class_source: str = "classifier", vote_k: int = VOTE_K) -> tuple[np.ndarray, bool]:
     """(predicted class per query, whether the whole archive was scanned for a vote)."""
     if class_source not in CLASS_SOURCES:
-        raise InputError(f"unknown class source {class_source!r}; choose classifier or knn")
+        raise InputError(f"unknown class source {class_source!r}; choose classifier or knn for {{class_source}}", param="class_source")
     if class_source == "classifier":
         if not has_classifier(store):
-            raise InputError(
+            raise ModeUnavailable(
                 "class mode needs an encoder with a classifier and this store's has none; "
-                "use --class-from knn for a kNN vote, or build the store with a classifier encoder (e.g. --encoder cnn)"
+                "use {class_source=knn} for a kNN vote, or build the store with a classifier encoder (e.g. {encoder=cnn})",
+                mode="class",
             )
         if queries.predicted is None or np.any(np.asarray(queries.predicted) < 0):
-            raise InputError("the queries have no predicted class; encode them with the store's classifier encoder")
+            raise ModeUnavailable("the queries have no predicted class; encode them with the store's classifier encoder", mode="class")
         return np.asarray(queries.predicted, np.int64), False
     if store.task == "multiclass":
         labels = store.labels[archive_rows]
     elif store.task == "multilabel":
         labels = store.labels[archive_rows]
     else:
-        raise InputError("a kNN class vote needs class labels and this store has none (use --mode flat)")
+        raise ModeUnavailable("a kNN class vote needs class labels and this store has none (use {mode=flat})", mode="class")
     v = min(vote_k, len(archive_rows) - (1 if np.any(exclude >= 0) else 0))
     found, scores = exact_search(archive_codes, queries.codes, v, exclude=exclude)
     C = len(store.class_names)
@@ -78,5 +79,5 @@ def predict_classes(store, queries, archive_rows: np.ndarray, archive_codes: np.
             weight += (positive * scores[i][:, None]).sum(axis=0)
         predicted[i] = int(np.lexsort((-weight, -votes))[0]) if votes.any() else -1
     if np.any(predicted < 0):
-        raise InputError("the kNN vote found no labelled neighbours for a query; use --mode flat")
+        raise ModeUnavailable("the kNN vote found no labelled neighbours for a query; use {mode=flat}", mode="class")
     return predicted, True

@@ -1,4 +1,4 @@
-"""``--where`` metadata filters, applied to the archive before ranking in every mode.
+"""``where`` metadata filters, applied to the archive before ranking in every mode.
 
 A filter is ``COLUMN OP VALUE``: ``label=CXR``, ``split!=test``, ``anatomy in head,chest``,
 ``anatomy not in head``, ``age>=40``.  Operators: ``=`` (or ``==``), ``!=``, ``<``, ``<=``,
@@ -38,7 +38,7 @@ class Filter:
 
 
 def parse_where(text: str) -> Filter:
-    """One ``--where`` expression as a :class:`Filter` (InputError with the syntax otherwise)."""
+    """One ``where`` expression as a :class:`Filter` (InputError with the syntax otherwise)."""
     match = _PATTERN.match(str(text))
     if not match or not match.group(3):
         raise InputError(
@@ -78,7 +78,7 @@ def _class_index(store, value: str, filt: Filter) -> int:
     if 0 <= c < len(names) or (c == -1 and filt.column == "label"):
         return c
     shown = ", ".join(names) if names else "(the store has no classes)"
-    raise InputError(f"no class {value!r} in --where {filt}; classes: {shown}")
+    raise InputError(f"no class {value!r} in the filter {filt}; classes: {shown}", param="where")
 
 
 def _numeric(value: str, filt: Filter) -> float:
@@ -88,7 +88,7 @@ def _numeric(value: str, filt: Filter) -> float:
     try:
         return float(value)
     except ValueError:
-        raise InputError(f"column {filt.column!r} is numeric but --where {filt} compares it with {value!r}; give a number") from None
+        raise InputError(f"column {filt.column!r} is numeric but the filter {filt} compares it with {value!r}; give a number", param="where") from None
 
 
 def _compare(column: np.ndarray, op: str, targets: list, numeric: bool) -> np.ndarray:
@@ -117,18 +117,18 @@ def _one_mask(store, filt: Filter, columns: list[str]) -> np.ndarray:
     name = filt.column
     if name in ("label", "predicted") and (name in columns or name == "label"):
         if filt.op in ("<", "<=", ">", ">="):
-            raise InputError(f"--where {filt}: {name} takes =, != or in with class names")
+            raise InputError(f"the filter {filt}: {name} takes =, != or in with class names", param="where")
         targets = [_class_index(store, v, filt) for v in filt.values]
         if name == "label" and store.task == "multilabel":
             positive = store.labels[:, targets] == 1
             hit = positive.any(axis=1)
             return ~hit if filt.op in ("!=", "not in") else hit
         if name == "label" and store.task != "multiclass":
-            raise InputError(f"--where {filt}: the store has no class labels (task {store.task})")
+            raise InputError(f"the filter {filt}: the store has no class labels (task {store.task})", param="where")
         column = store.items.column(name).to_numpy()
         return _compare(column, filt.op, targets, True)
     if name not in columns:
-        raise InputError(f"unknown column {name!r} in --where {filt}; columns: {', '.join(['label'] + [c for c in columns if c != 'label'])}")
+        raise InputError(f"unknown column {name!r} in the filter {filt}; columns: {', '.join(['label'] + [c for c in columns if c != 'label'])}")
     chunked = store.items.column(name)
     kind = chunked.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
@@ -139,6 +139,6 @@ def _one_mask(store, filt: Filter, columns: list[str]) -> np.ndarray:
         result = _compare(np.asarray(column, np.float64), filt.op, targets, True)
         return result & ~np.isnan(np.asarray(column, np.float64)) if filt.op not in ("!=", "not in") else result
     if filt.op in ("<", "<=", ">", ">="):
-        raise InputError(f"column {name!r} holds text; --where {filt} needs a numeric column (use =, != or in)")
+        raise InputError(f"column {name!r} holds text; the filter {filt} needs a numeric column (use =, != or in)", param="where")
     column = np.asarray([None if v is None else str(v) for v in chunked.to_pylist()], dtype=object)
     return _compare(column, filt.op, list(filt.values), False)

@@ -1,53 +1,34 @@
-"""The in-memory search index over one archive: codes, and (for region and probe) communities,
-centroids and the kNN graph laid out community by community.
+"""The layout probe search reads: an archive's codes sorted by list (community), with each
+list's centroid.
 
-A :class:`RetrievalIndex` is built from arrays (the benchmark and the Python API do this) or
-from a store with :func:`index_for_store`, which caches it on the opened store so a batch of
-calls pays the set-up once.  Positions ``0..n-1`` are archive positions; ``search`` maps them
-back to store rows.
+A :class:`RetrievalIndex` is built from arrays (the benchmark does this) or by a
+:class:`~graphret.query.searcher.Searcher` over a store, which keeps it so a batch of calls pays
+the set-up once.  Positions ``0..n-1`` are archive positions; the searcher maps them back to
+store rows.
 
-Layout for region and probe: archive items are sorted by community (``order``), so the members
-of community ``c`` are the contiguous slice ``off[c]:off[c+1]`` of ``sorted_codes``, and the
-graph is permuted the same way (``sorted_graph``), so a neighbour ``j`` of a member lies in the
-same community exactly when ``off[c] <= j < off[c+1]``.  Archive items outside every community
-(label -1, e.g. the test split when ``--archive all``) join the community whose centroid is
-nearest; they have no edges.
+Archive items are sorted by list (``order``), so the members of list ``c`` are the contiguous
+slice ``off[c]:off[c+1]`` of ``sorted_codes``.  Archive items outside every list
+(label -1) join the list whose centroid is nearest.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
-import scipy.sparse as sp
 
-from graphret.communities.quality import quality_function
-from graphret.errors import InputError, StoreError
-from graphret.query.centroids import community_centroids
+from graphret.communities.centroids import community_centroids
+from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.knn import check_dimension
 
 
 class RetrievalIndex:
-    """Codes of an archive and, optionally, its communities and graph.
+    """Codes of an archive and, optionally, their lists (communities).
 
-    ``codes`` float32 (n, d) unit rows; ``membership`` int (n,) community per item (-1: none);
-    ``graph`` symmetric CSR (n, n) over the same items; ``quality`` the quality function's name
-    ("newman" or "haq", CNM's choice) and ``resolution`` g; ``knn_k`` the k of the graph (how
-    many edges a query gets); ``centroids`` (C, d) when already known (else computed)."""
+    ``codes`` float32 (n, d) unit rows; ``membership`` int (n,) list per item (-1: none);
+    ``centroids`` (C, d) when already known (else computed)."""
 
-    def __init__(
-        self,
-        codes: np.ndarray,
-        *,
-        membership: np.ndarray | None = None,
-        graph: sp.csr_matrix | None = None,
-        quality: str = "newman",
-        resolution: float = 1.0,
-        knn_k: int = 10,
-        centroids: np.ndarray | None = None,
-        w_max: float = 1.0,
-    ) -> None:
+    def __init__(self, codes: np.ndarray, *, membership: np.ndarray | None = None, centroids: np.ndarray | None = None) -> None:
         self.codes = np.asarray(codes, dtype=np.float32)
         if self.codes.ndim != 2:
             raise InputError("codes must be a 2-D array (n, d)")
@@ -55,12 +36,6 @@ class RetrievalIndex:
         self._membership = None if membership is None else np.asarray(membership, np.int64)
         if self._membership is not None and self._membership.shape != (self.n,):
             raise InputError(f"membership must have one label per archive item ({self.n})")
-        self._graph = graph
-        self.quality = quality
-        self.term: Callable = quality_function(quality)
-        self.resolution = float(resolution)
-        self.knn_k = int(knn_k)
-        self.w_max = float(w_max)
         self._centroids_in = centroids
 
     def check_queries(self, queries: np.ndarray) -> np.ndarray:
@@ -77,7 +52,7 @@ class RetrievalIndex:
 
     def _require_communities(self) -> None:
         if not self.has_communities:
-            raise StoreError("this archive has no communities; use --mode flat or rebuild the store with communities")
+            raise ModeUnavailable("this archive has no communities; use {mode=flat} or rebuild the store with communities", mode="probe")
 
     @cached_property
     def labels(self) -> np.ndarray:
@@ -135,61 +110,6 @@ class RetrievalIndex:
         if np.all(self._membership >= 0):
             return self._base_centroids
         return community_centroids(self.codes, labels, int(labels.max()) + 1)
-
-    # -- graph (region mode) -----------------------------------------------------------------------
-    @cached_property
-    def sorted_graph(self) -> sp.csr_matrix:
-        if self._graph is None:
-            raise StoreError("this archive has no graph; region mode needs the store's kNN graph")
-        g = sp.csr_matrix(self._graph)
-        if g.shape != (self.n, self.n):
-            raise InputError(f"the graph is {g.shape} but the archive has {self.n} items")
-        g = g[self.order][:, self.order].tocsr()
-        g.sort_indices()
-        return g
-
-    @cached_property
-    def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(indptr int64, indices int64, data float64) of the sorted graph, for the kernels."""
-        g = self.sorted_graph
-        return g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data.astype(np.float64)
-
-    @cached_property
-    def degree(self) -> np.ndarray:
-        """Weighted degree of every item, in sorted order (float64)."""
-        return np.asarray(self.sorted_graph.sum(axis=1), np.float64).ravel()
-
-    @cached_property
-    def totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """(e, a, n) per community and W: the totals the quality terms take."""
-        g = self.sorted_graph.tocoo()
-        lab = np.repeat(np.arange(self.n_communities), np.diff(self.off))
-        inside = lab[g.row] == lab[g.col]
-        C = self.n_communities
-        e = np.bincount(lab[g.row[inside]], weights=g.data[inside].astype(np.float64), minlength=C) / 2.0
-        a = np.bincount(lab, weights=self.degree, minlength=C)
-        cnt = np.diff(self.off).astype(np.float64)
-        W = float(g.data.astype(np.float64).sum()) / 2.0
-        return e, a, cnt, W
-
-    def community_of_sorted(self, j: int) -> int:
-        return int(np.searchsorted(self.off, j, side="right") - 1)
-
-    def attach_gain(self, w_qc: float, k_q: float, c: int) -> float:
-        """The quality gain of joining the singleton {q} (weighted degree ``k_q``, ``w_qc`` of
-        it towards community ``c``) to ``c``: CNM's merge gain ``term(merged) - term(c) -
-        term({q})`` with the store's quality term, in the graph with q's edges added
-        (W' = W + k_q, a_c' = a_c + w_qc).  For Newman's quality this is
-        ``w_qc/W' - g k_q a_c' / (2 W'^2)``."""
-        e, a, cnt, W = self.totals
-        W2 = W + k_q if W + k_q > 0 else 1.0
-        ac = a[c] + w_qc
-        g, wm = self.resolution, self.w_max
-        return float(
-            self.term(e[c] + w_qc, ac + k_q, cnt[c] + 1.0, W2, g, wm)
-            - self.term(e[c], ac, cnt[c], W2, g, wm)
-            - self.term(0.0, k_q, 1.0, W2, g, wm)
-        )
 
     def positions_in_sorted(self, allowed: np.ndarray | None) -> np.ndarray | None:
         """An archive-position mask in sorted order."""

@@ -12,75 +12,13 @@ found is drawn as a grey tile saying so.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from graphret.errors import InputError
-
-_NPZ_REF = re.compile(r"^(.*\.npz)#(\w+)\[(\d+)\]$")
-
-
-class ItemImages:
-    """Pixels of stored items, with the source data loaded at most once."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self._npz: dict[tuple[str, str], np.ndarray] = {}
-        self._source = None
-        self._source_rows: dict[str, int] | None = None
-        self._source_failed = False
-
-    def _from_source(self, item_id: str) -> np.ndarray | None:
-        if self._source_failed:
-            return None
-        if self._source is None:
-            try:
-                from graphret.data import open_source
-
-                manifest = self.store.manifest
-                spec = manifest["source"]["spec"]
-                params = manifest.get("params", {})
-                self._source = open_source(None if spec == "demo" else spec, seed=int(manifest.get("seed", 0)), split=bool(params.get("split", True)))
-                self._source_rows = {str(i): n for n, i in enumerate(self._source.ids)}
-            except Exception:  # noqa: BLE001 - a montage never fails for want of pixels
-                self._source_failed = True
-                return None
-        n = self._source_rows.get(item_id)
-        return None if n is None else self._source.image(n)
-
-    def image(self, row: int) -> np.ndarray | None:
-        path = self.store.paths[row]
-        if path:
-            match = _NPZ_REF.match(path)
-            if match and Path(match.group(1)).is_file():
-                key = (match.group(1), match.group(2))
-                try:
-                    if key not in self._npz:
-                        with np.load(match.group(1)) as z:
-                            self._npz[key] = z[match.group(2)]
-                    return self._npz[key][int(match.group(3))]
-                except Exception:  # noqa: BLE001
-                    pass
-            elif Path(path).is_file():
-                try:
-                    from PIL import Image
-
-                    with Image.open(path) as im:
-                        return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
-                except Exception:  # noqa: BLE001
-                    pass
-        return self._from_source(str(self.store.ids[row]))
-
-
-def _label_text(label: Any) -> str:
-    if label is None:
-        return "?"
-    if isinstance(label, list):
-        return "|".join(label) if label else "(none)"
-    return str(label)
+from graphret.store.pixels import ItemImages
+from graphret.store.read import label_text
 
 
 def _show(ax, pixels: np.ndarray | None) -> None:
@@ -100,17 +38,17 @@ def _show(ax, pixels: np.ndarray | None) -> None:
 
 
 def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results: int = 10) -> Path:
-    """Write the montage of a :class:`~graphret.query.search.SearchResult` to ``path`` (PNG)."""
+    """Write the montage of a :class:`~graphret.query.result.SearchResult` to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from graphret.store.atomic import atomic_path
+    from graphret.atomic import atomic_path
 
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise InputError(f"--montage writes a PNG; give a file name ending in .png, not {path.name}")
+        raise InputError(f"a montage is written as a PNG; give a file name ending in .png, not {path.name}")
     store = result.store
     items = ItemImages(store)
     queries = result.queries
@@ -130,7 +68,7 @@ def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results
         ax = axes[i, 0]
         _show(ax, pixels)
         who = queries.ids[i] or Path(str(queries.paths[i] or "?")).name
-        ax.set_title(f"query {who}\n{_label_text(queries.labels[i])}", fontsize=7, fontweight="bold")
+        ax.set_title(f"query {who}\n{label_text(queries.labels[i], empty='?')}", fontsize=7, fontweight="bold")
         for side in ax.spines.values():
             side.set_edgecolor("blue")
             side.set_linewidth(2.5)
@@ -139,7 +77,7 @@ def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results
             ax = axes[i, r + 1]
             _show(ax, items.image(row))
             label = store.label_of(row)
-            ax.set_title(f"#{r + 1} {_label_text(label)}\n{float(result.scores[i, r]):.3f}", fontsize=7)
+            ax.set_title(f"#{r + 1} {label_text(label, empty='?')}\n{float(result.scores[i, r]):.3f}", fontsize=7)
             if queries.labels[i] is not None and label is not None:
                 same = label == queries.labels[i] if not isinstance(label, list) else bool(set(label) & set(queries.labels[i] or []))
                 for side in ax.spines.values():

@@ -13,10 +13,9 @@ that every block of scores is offered to, so no candidate list is ever materiali
 from __future__ import annotations
 
 import numpy as np
-
-from graphret.errors import InputError
 from numba import njit
 
+from graphret.errors import InputError
 from graphret.graph.knn import SMALL_BATCH
 from graphret.graph.topk import check_k, heap_drain, heap_push
 from graphret.query.index import RetrievalIndex

@@ -1,8 +1,9 @@
-"""Open a graph store: validate its manifest and schemas, memory-map its Arrow files."""
+"""Open a graph store for reading: validate its manifest and schemas, memory-map its Arrow
+files.  A :class:`Snapshot` never writes: everything it offers is read from the store's files
+(and decoded once, in memory)."""
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -11,97 +12,74 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from graphret.communities.kernels import Quality
 from graphret.errors import StoreError
+from graphret.store.fragments import read_table, verify_file
 from graphret.store.schema import (
+    ADDED_COLUMN,
     BASE_ITEMS_SCHEMA,
     CODE_COLUMN,
-    COMMUNITIES_FILE,
-    DENDROGRAM_FILE,
-    EDGES_FILE,
     EDGES_SCHEMA,
-    ENCODER_FILE,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    ITEMS_FILE,
-    MANIFEST_FILE,
+    ENTRIES_SCHEMA,
+    GROUP_COLUMN,
+    LEGACY_FILES,
+    LEGACY_FORMAT_VERSION,
+    WALK_SCHEMA,
     code_column,
     is_code_field,
 )
-from graphret.store.write import sha256_file
-
-
-def read_arrow(path: Path) -> pa.Table:
-    """Memory-map one Arrow IPC file; a missing or damaged file is a StoreError."""
-    if not path.is_file():
-        raise StoreError(f"the store is missing {path.name} ({path}); rebuild it with `graphret build-graph`")
-    try:
-        source = pa.memory_map(str(path), "r")
-        return pa.ipc.open_file(source).read_all()
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StoreError(f"{path} is damaged or truncated ({first}); rebuild the store with `graphret build-graph`") from None
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The store's manifest, checked for format name and a version this graphret reads."""
-    if not folder.exists():
-        raise StoreError(f"no such store: {folder} (build one with `graphret build-graph -o {folder}`)")
-    if not folder.is_dir():
-        raise StoreError(f"{folder} is a file, not a store folder (give the folder `graphret build-graph -o` wrote)")
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        raise StoreError(f"{folder} is not a graphret store (no {MANIFEST_FILE}); give a folder written by `graphret build-graph`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise StoreError(f"{path} is not valid JSON ({error}); rebuild the store") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise StoreError(f"{path} is not a graphret store manifest; give a folder written by `graphret build-graph`")
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise StoreError(f"{path} has no integer format_version; rebuild the store")
-    if version > FORMAT_VERSION:
-        raise StoreError(
-            f"{folder} has store format version {version}, newer than this graphret reads ({FORMAT_VERSION}); upgrade graphret"
-        )
-    return manifest
+from graphret.store.thumbnails import THUMBNAILS_SCHEMA
+from graphret.store.versions import read_manifest
 
 
 def _check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
     for field in expected:
         if field.name not in table.schema.names:
-            raise StoreError(f"{name} lacks column {field.name!r}; rebuild the store")
+            raise StoreError(f"the {name} table lacks column {field.name!r}; rebuild the store")
         actual = table.schema.field(field.name).type
         if actual != field.type:
-            raise StoreError(f"{name} column {field.name!r} is {actual}, expected {field.type}; rebuild the store")
+            raise StoreError(f"the {name} table's column {field.name!r} is {actual}, expected {field.type}; rebuild the store")
 
 
-class GraphStore:
-    """A graph store opened for reading (state: the manifest and memory-mapped tables)."""
+def _legacy_tables(manifest: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any] | None]:
+    """A format 1 manifest's files as format 2 table entries (one fragment each)."""
+    files = manifest["files"]
+    tables = {name: [{"file": file, **files[file]}] for name, file in LEGACY_FILES.items() if file in files}
+    if "items.arrow" not in files:
+        raise StoreError("the store's manifest does not list items.arrow; the store is damaged: rebuild it")
+    encoder = {"file": "encoder.pt", **files["encoder.pt"]} if "encoder.pt" in files else None
+    return tables, encoder
 
-    def __init__(self, path: str | Path, *, verify: bool = True) -> None:
+
+class Snapshot:
+    """One version of a graph store, opened for reading (state: the manifest and the tables
+    read so far).  Every table is read from the files this version lists, each checked against
+    its size and checksum and validated as Arrow data before use; a snapshot never writes."""
+
+    def __init__(self, path: str | Path, *, version: int | None = None) -> None:
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
-        if verify:
-            self.verify()
-        self.items = read_arrow(self.path / ITEMS_FILE)
-        _check_schema(self.items, BASE_ITEMS_SCHEMA, ITEMS_FILE)
+        self.manifest = read_manifest(self.path, version)
+        self.format_version = int(self.manifest["format_version"])
+        if self.format_version == LEGACY_FORMAT_VERSION:
+            self.version = 1
+            self.tables, self._encoder_entry = _legacy_tables(self.manifest)
+        else:
+            self.version = int(self.manifest["version"])
+            self.tables = self.manifest["tables"]
+            encoder = self.manifest.get("encoder", {}).get("file")
+            self._encoder_entry = encoder if isinstance(encoder, dict) else None
+        self.items = read_table(self.path, self.tables["items"], "items")
+        _check_schema(self.items, BASE_ITEMS_SCHEMA, "items")
         if CODE_COLUMN not in self.items.schema.names or not is_code_field(self.items.schema.field(CODE_COLUMN)):
-            raise StoreError(f"{ITEMS_FILE} has no fixed-size float32 'code' column; rebuild the store")
-        expected = self.manifest.get("counts", {}).get("items")
-        if expected is not None and expected != self.items.num_rows:
-            raise StoreError(f"{ITEMS_FILE} has {self.items.num_rows} rows but the manifest says {expected}; rebuild the store")
+            raise StoreError("the items table has no fixed-size float32 'code' column; rebuild the store")
+        expected = self.manifest["counts"]["items"]
+        if expected != self.items.num_rows:
+            raise StoreError(f"the items table has {self.items.num_rows} rows but the manifest says {expected}; the store is damaged")
 
-    def verify(self) -> None:
-        """Compare every file's size and sha256 with the manifest."""
-        for name, entry in self.manifest.get("files", {}).items():
-            path = self.path / name
-            if not path.is_file():
-                raise StoreError(f"the store is missing {name} ({path}); rebuild it with `graphret build-graph`")
-            if path.stat().st_size != entry.get("bytes"):
-                raise StoreError(f"{path} is {path.stat().st_size} bytes, the manifest says {entry.get('bytes')} (truncated?); rebuild the store")
-            if sha256_file(path) != entry.get("sha256"):
-                raise StoreError(f"{path} does not match its checksum in the manifest (modified or damaged); rebuild the store")
+    @property
+    def read_only(self) -> bool:
+        """Format 1 stores are read, not changed (``graphret upgrade`` rewrites them)."""
+        return self.format_version == LEGACY_FORMAT_VERSION
 
     # -- items -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -123,6 +101,13 @@ class GraphStore:
     def paths(self) -> list[str | None]:
         return self.items.column("path").to_pylist()
 
+    @cached_property
+    def groups(self) -> np.ndarray | None:
+        """The group (patient, volume) of each item, where the source had groups, else None."""
+        if GROUP_COLUMN not in self.items.schema.names:
+            return None
+        return np.asarray(self.items.column(GROUP_COLUMN).to_pylist(), dtype=object)
+
     @property
     def class_names(self) -> list[str]:
         return list(self.manifest["source"].get("class_names", []))
@@ -141,7 +126,8 @@ class GraphStore:
         return None
 
     def label_of(self, row: int) -> str | list[str] | None:
-        """The label as outputs show it: class name, list of positive labels, or None."""
+        """The label as outputs show it: class name, list of positive labels, or None (format
+        it as text with :func:`label_text`)."""
         labels = self.labels
         if labels is None:
             return None
@@ -170,8 +156,8 @@ class GraphStore:
     # -- graph and communities -------------------------------------------------------------
     @cached_property
     def edges(self) -> pa.Table:
-        table = read_arrow(self.path / EDGES_FILE)
-        _check_schema(table, EDGES_SCHEMA, EDGES_FILE)
+        table = read_table(self.path, self.tables["edges"], "edges")
+        _check_schema(table, EDGES_SCHEMA, "edges")
         return table
 
     def graph(self) -> sp.csr_matrix:
@@ -181,16 +167,19 @@ class GraphStore:
         dst = self.edges.column("dst").to_numpy()
         weight = self.edges.column("weight").to_numpy()
         if len(src) and (src.min() < 0 or max(src.max(), dst.max()) >= n):
-            raise StoreError(f"{EDGES_FILE} refers to rows outside the {n} items; rebuild the store")
+            raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
         rows = np.concatenate([src, dst])
         cols = np.concatenate([dst, src])
         return sp.csr_matrix((np.concatenate([weight, weight]), (rows, cols)), shape=(n, n), dtype=np.float32)
 
     @cached_property
     def communities(self) -> pa.Table:
-        table = read_arrow(self.path / COMMUNITIES_FILE)
+        table = read_table(self.path, self.tables["communities"], "communities")
         if table.num_columns and table.num_rows != len(self):  # no columns: built without communities
-            raise StoreError(f"{COMMUNITIES_FILE} has {table.num_rows} rows for {len(self)} items; rebuild the store")
+            raise StoreError(f"the communities table has {table.num_rows} rows for {len(self)} items; the store is damaged")
+        for field in table.schema:
+            if field.type != pa.int32():
+                raise StoreError(f"the communities column {field.name!r} is {field.type}, not int32; the store is damaged")
         return table
 
     @property
@@ -215,28 +204,95 @@ class GraphStore:
 
     @cached_property
     def dendrogram(self) -> pa.Table | None:
-        path = self.path / DENDROGRAM_FILE
-        return read_arrow(path) if path.is_file() else None
+        entries = self.tables.get("dendrogram")
+        return read_table(self.path, entries, "dendrogram") if entries else None
+
+    @cached_property
+    def walk_lists(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored walk lists as directed edges ``(src, dst)`` (item rows, each item's list
+        in order), or None for a store built without them."""
+        entries = self.tables.get("walk")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "walk")
+        _check_schema(table, WALK_SCHEMA, "walk")
+        src, dst = table.column("src").to_numpy(), table.column("dst").to_numpy()
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= len(self)):
+            raise StoreError(f"the walk table refers to rows outside the {len(self)} items; the store is damaged")
+        return src, dst
+
+    @cached_property
+    def entry_rows(self) -> np.ndarray | None:
+        """The walk's entry points (item rows), or None."""
+        entries = self.tables.get("entries")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "entries")
+        _check_schema(table, ENTRIES_SCHEMA, "entries")
+        rows = table.column("row").to_numpy()
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise StoreError(f"the entries table refers to rows outside the {len(self)} items; the store is damaged")
+        return rows
 
     @property
-    def encoder_path(self) -> Path:
-        return self.path / ENCODER_FILE
+    def has_thumbnails(self) -> bool:
+        """True when this version lists a ``thumbnails`` table (stores built before it existed,
+        or from codes, have none)."""
+        return bool(self.tables.get("thumbnails"))
+
+    @cached_property
+    def thumbnails(self) -> pa.Table | None:
+        """The ``thumbnails`` table (``row``, ``png``), read on first use; None without one."""
+        entries = self.tables.get("thumbnails")
+        if not entries:
+            return None
+        table = read_table(self.path, entries, "thumbnails")
+        _check_schema(table, THUMBNAILS_SCHEMA, "thumbnails")
+        return table
+
+    @cached_property
+    def _thumbnail_index(self) -> np.ndarray:
+        """Position in the thumbnails table of each item row's thumbnail (-1: none)."""
+        index = np.full(len(self), -1, np.int64)
+        table = self.thumbnails
+        if table is not None and table.num_rows:
+            rows = table.column("row").to_numpy()
+            inside = (rows >= 0) & (rows < len(self))
+            index[rows[inside]] = np.flatnonzero(inside)
+        return index
+
+    def thumbnail(self, row: int) -> bytes | None:
+        """The stored PNG thumbnail of item ``row``, or None (no thumbnails table, or none for
+        this item)."""
+        if not self.has_thumbnails or not 0 <= int(row) < len(self):
+            return None
+        position = int(self._thumbnail_index[int(row)])
+        if position < 0:
+            return None
+        return self.thumbnails.column("png")[position].as_py()
+
+    @property
+    def encoder_entry(self) -> dict[str, Any] | None:
+        """The manifest entry of the encoder file (None for a store built from codes)."""
+        return self._encoder_entry
 
     def encoder(self):
-        """The store's fitted encoder (to encode outside images as queries)."""
+        """The store's fitted encoder (to encode outside images as queries), its file checked
+        against the manifest first."""
         from graphret.encoders import load_encoder
 
-        return load_encoder(self.encoder_path, expect=self.manifest["encoder"]["name"])
+        name = self.manifest.get("encoder", {}).get("name")
+        if name == "none" or self._encoder_entry is None:
+            raise StoreError(f"{self.path} has no encoder (it was built from codes); query it with codes or stored ids")
+        return load_encoder(verify_file(self.path, self._encoder_entry, "the encoder"), expect=name)
 
     # -- archive ---------------------------------------------------------------------------
     @property
     def default_archive(self) -> list[str]:
         return list(self.manifest.get("archive", ["all"]))
 
-    def archive_rows(self, splits: list[str] | None = None) -> np.ndarray:
-        """Rows of the items in the archive: ``splits`` (["all"] = every item), by default the
-        store's archive (train+val when the source has splits, everything otherwise)."""
-        splits = self.default_archive if splits is None else splits
+    def split_rows(self, splits: list[str]) -> np.ndarray:
+        """Rows of the items in ``splits`` (["all"] = every item)."""
         if "all" in splits:
             return np.arange(len(self))
         present = sorted(set(self.splits))
@@ -245,8 +301,50 @@ class GraphStore:
             raise StoreError(f"the store has no split {unknown[0]!r}; choose from {', '.join(present + ['all'])}")
         return np.flatnonzero(np.isin(self.splits.astype(str), splits))
 
+    @cached_property
+    def added_rows(self) -> np.ndarray:
+        """Rows of the items that arrived with ``graphret add`` (the ``added`` item column)."""
+        if ADDED_COLUMN not in self.items.schema.names:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self.items.column(ADDED_COLUMN).to_numpy(zero_copy_only=False).astype(bool))
+
+    def archive_rows(self, splits: list[str] | None = None) -> np.ndarray:
+        """Rows of the archive, int64: ``splits`` when given (["all"] = every item), else the
+        store's archive (:func:`graphret.data.split.archive_splits` of its source, train + val
+        or everything) plus every item added with ``graphret add``, whatever its split."""
+        if splits is not None:
+            return np.asarray(self.split_rows(list(splits)), np.int64)
+        rows = self.split_rows(self.default_archive)
+        if len(self.added_rows):
+            rows = np.union1d(rows, self.added_rows)
+        return np.asarray(rows, np.int64)
+
+    def quality(self, method: str) -> Quality:
+        """The quality function the store's ``method`` communities were found with (Leiden:
+        Newman's), at the resolution it used."""
+        info = self.manifest.get("communities", {}).get(method, {})
+        params = self.manifest.get("params", {})
+        name = info.get("quality_function") or (params.get("quality", "newman") if method == "cnm" else "newman")
+        return Quality(str(name), float(info.get("resolution", params.get("resolution", 1.0))))
+
+    @property
+    def graph_k(self) -> int:
+        """The k the store's kNN graph was built with."""
+        return int(self.manifest.get("params", {}).get("k", 10))
 
 
-def open_store(path: str | Path, *, verify: bool = True) -> GraphStore:
-    """Open and validate the store at ``path``."""
-    return GraphStore(path, verify=verify)
+
+def open_store(path: str | Path, *, version: int | None = None) -> Snapshot:
+    """Open ``version`` (default: the newest) of the store at ``path``."""
+    return Snapshot(path, version=version)
+
+
+def label_text(label: str | list[str] | None, *, empty: str | None = "") -> str | None:
+    """A label (as :meth:`Snapshot.label_of` gives it) as text: the class name, the positive
+    labels joined by ``|`` (``(none)`` for a multi-label item with none), or ``empty`` when
+    the item has no label.  The one label formatter of tables, CSV, montages and analysis."""
+    if label is None:
+        return empty
+    if isinstance(label, (list, tuple)):
+        return "|".join(label) if label else "(none)"
+    return str(label)

@@ -1,105 +1,141 @@
-"""Write a graph store: every file into a temporary folder, then one rename into place."""
+"""Create a store, or add to one: each a new committed version (see :mod:`graphret.store.commit`).
+
+* :func:`write_store` -- a build: a new version whose fragments are all new (a new store, or
+  ``overwrite`` of an existing one: its old versions stay readable until vacuumed);
+* :func:`append_version` -- an add: new fragments for the new items, their edges and their
+  community assignments only, and the manifest; the rest of the version is the base version's
+  fragments, listed again, not rewritten.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import shutil
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pyarrow as pa
 
 from graphret.errors import StoreError
-from graphret.store.atomic import atomic_write_bytes
-from graphret.store.schema import EDGES_SCHEMA, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE
+from graphret.store import fs
+from graphret.store.commit import Writer, write_version
+from graphret.store.fragments import fixed_size_list, sha256_file, write_arrow
+from graphret.store.read import Snapshot
+from graphret.store.schema import (
+    LEGACY_FILES,
+    LEGACY_FORMAT_VERSION,
+    MANIFEST_FILE,
+    VERSIONS_DIR,
+)
+from graphret.store.versions import store_format
 
-
-def fixed_size_list(matrix: np.ndarray, value_type: pa.DataType) -> pa.FixedSizeListArray:
-    """A 2-D numpy array as an Arrow fixed-size list column (zero-copy where possible)."""
-    matrix = np.ascontiguousarray(matrix)
-    flat = pa.array(matrix.reshape(-1), type=value_type)
-    return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
-
-
-def write_arrow(path: Path, table: pa.Table) -> None:
-    """Write ``table`` as one Arrow IPC file (one record batch, uncompressed so it maps)."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
-
-
-def edges_table(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> pa.Table:
-    """The edges table: each undirected edge once, src < dst, positive weight."""
-    return pa.table(
-        [pa.array(np.asarray(src, np.int64)), pa.array(np.asarray(dst, np.int64)), pa.array(np.asarray(weight, np.float32))],
-        schema=EDGES_SCHEMA,
-    )
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_entries(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Checksums and sizes of the store's files, for the manifest."""
-    return {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
-
-
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` atomically (format name and version first)."""
-    ordered = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **manifest}
-    atomic_write_bytes(folder / MANIFEST_FILE, (json.dumps(ordered, indent=2, sort_keys=False) + "\n").encode())
-
-
-def is_store_folder(path: Path) -> bool:
-    return (path / MANIFEST_FILE).is_file()
+__all__ = ["StoreContent", "write_store", "append_version", "check_store_target", "fixed_size_list", "write_arrow",
+           "sha256_file", "Appended"]
 
 
 def check_store_target(target: str | Path, *, overwrite: bool = False) -> Path:
     """Refuse, before any work, a target that is a file, a folder holding something other than
-    a store, or an existing store without ``overwrite``."""
+    a store, or an existing store without ``overwrite``.  A folder left by an interrupted build
+    (graphret's folders, no committed version) is taken over."""
     target = Path(target)
     if target.exists():
         if not target.is_dir():
-            raise StoreError(f"{target} exists and is a file; choose another output folder with -o")
-        if any(target.iterdir()) and not is_store_folder(target):
-            raise StoreError(f"{target} exists and is not a graphret store; choose another output folder with -o")
-        if is_store_folder(target) and not overwrite:
-            raise StoreError(f"a store already exists at {target}; pass --overwrite to replace it or choose another -o")
+            raise StoreError(f"{target} exists and is a file; choose another output folder for {{output}}", param="output")
+        kind = store_format(target)
+        ours = {VERSIONS_DIR, "data", "_writer.lock"}
+        if kind is None and any(p.name not in ours for p in target.iterdir()):
+            raise StoreError(f"{target} exists and is not a graphret store; choose another output folder for {{output}}", param="output")
+        if kind is not None and not overwrite:
+            raise StoreError(f"a store already exists at {target}; pass {{overwrite=True}} to replace it or choose another {{output}}", param="overwrite")
     return target
 
 
-def write_store_folder(target: str | Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Path:
-    """Create the store at ``target`` by calling ``fill(tmp_folder)`` on a fresh temporary
-    folder beside it and renaming that folder into place.  An existing store is replaced only
-    with ``overwrite`` and only once the new one is complete; on any error nothing at
-    ``target`` changes."""
+@dataclass
+class StoreContent:
+    """Everything a built version holds: the tables, how to write the encoder file (a function
+    of the destination path, or None for a store without an encoder) and the manifest (the
+    ``tables`` and the encoder's ``file`` are filled in when written)."""
+
+    items: pa.Table
+    edges: pa.Table
+    communities: pa.Table
+    manifest: dict[str, Any]
+    dendrogram: pa.Table | None = None
+    write_encoder: Callable[[Path], None] | None = None
+    thumbnails: pa.Table | None = None  # row -> small PNG (graphret.store.thumbnails), or None
+    walk: pa.Table | None = None  # the walk lists (WALK_SCHEMA), or None
+    entries: pa.Table | None = None  # the walk's entry points (ENTRIES_SCHEMA), or None
+
+
+def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False) -> Path:
+    """Commit ``content`` as a new version of the store at ``target`` (created if missing).
+    Replaces an existing store only with ``overwrite``; a format 1 store replaced this way
+    loses its old files once the new version is committed."""
     target = check_store_target(target, overwrite=overwrite)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
-    except OSError as error:
-        raise StoreError(f"cannot create the store folder {target}: {error.strerror}; choose a writable -o") from None
-    try:
-        fill(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
+    legacy = store_format(target) == LEGACY_FORMAT_VERSION if target.exists() else False
+
+    def change(writer: Writer) -> dict[str, Any]:
+        if writer.base is not None and not overwrite:  # another build won the race
+            raise StoreError(f"a store appeared at {target} meanwhile; pass {{overwrite=True}} to replace it", param="overwrite")
+        tables = {
+            "items": [writer.write_table("items", content.items)],
+            "edges": [writer.write_table("edges", content.edges)],
+            "communities": [writer.write_table("communities", content.communities)],
+        }
+        if content.dendrogram is not None:
+            tables["dendrogram"] = [writer.write_table("dendrogram", content.dendrogram)]
+        for name, table in (("thumbnails", content.thumbnails), ("walk", content.walk), ("entries", content.entries)):
+            if table is not None and table.num_rows:
+                tables[name] = [writer.write_table(name, table)]
+        manifest = {**content.manifest, "tables": tables}
+        if content.write_encoder is not None:
+            encoder = writer.write_file("encoder", content.write_encoder, ".pt")
+            manifest["encoder"] = {**manifest.get("encoder", {}), "file": encoder}
+        return manifest
+
+    write_version(target, change, operation="build", create=True, replace_legacy=legacy)
+    if legacy:
+        remove_legacy_files(target)
     return target
+
+
+def remove_legacy_files(folder: Path) -> None:
+    """Remove a format 1 store's files once a format 2 version is committed beside them (a
+    committed version takes precedence, so a crash halfway leaves a readable store)."""
+    names = [MANIFEST_FILE] + list(LEGACY_FILES.values()) + ["encoder.pt"] + [p.name for p in folder.glob("centroids-*.arrow")]
+    for name in names:
+        if (folder / name).exists():
+            fs.remove(folder / name)
+
+
+@dataclass
+class Appended:
+    """What an add writes: the new items' rows, their edges, their community assignments (in
+    the store's communities schema), the new manifest (without ``tables``), the new items'
+    thumbnails (rows counted in the whole store; None: none) and walk-list edges."""
+
+    items: pa.Table
+    edges: pa.Table
+    communities: pa.Table
+    manifest: dict[str, Any]
+    thumbnails: pa.Table | None = None
+    walk: pa.Table | None = None  # the new items' walk lists and the links to them
+
+
+def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> int:
+    """Commit the newest version plus what ``make(base_snapshot)`` returns, writing only the
+    new fragments.  ``make`` runs under the writer lock, on the newest version (again, on a
+    lost race), so concurrent adds all land."""
+
+    def change(writer: Writer) -> dict[str, Any]:
+        base = Snapshot(writer.folder, version=writer.base_number)
+        appended = make(base)
+        tables = {name: list(entries) for name, entries in base.manifest["tables"].items()}
+        for name, table in (("items", appended.items), ("edges", appended.edges), ("communities", appended.communities),
+                            ("thumbnails", appended.thumbnails), ("walk", appended.walk)):
+            if table is not None and (table.num_rows or name == "items"):
+                tables.setdefault(name, []).append(writer.write_table(name, table))
+        manifest = dict(appended.manifest)
+        manifest["tables"] = tables
+        return manifest
+
+    return write_version(folder, change, operation="add")

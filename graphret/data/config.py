@@ -1,0 +1,58 @@
+"""How a source is read: :class:`SourceConfig` (splits, corrupt files, CSV manifest columns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from graphret.data.codes import CodeTable, read_code_table
+from graphret.data.csv_manifest import CsvOptions
+from graphret.data.imageset import ImageSet
+from graphret.data.sources import open_source
+from graphret.params import param, validate
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Options of :func:`graphret.data.open_source` that a build or an add passes on."""
+
+    split: bool = param(True, help="Give sources without splits a seeded 70/30 train/test split (off: one archive of everything).")
+    on_corrupt: Literal["skip", "error"] = param("skip", help="A corrupt or missing image is skipped and counted, or an error.")
+    path_column: str | None = param(None, help="CSV source: the image path column [auto].")
+    label_columns: tuple[str, ...] | None = param(None, help="CSV source: the label columns [the rest].")
+    split_column: str | None = param(None, help="CSV source: a column of train/val/test.")
+    id_column: str | None = param(None, help="CSV source: a column of item ids.")
+    uncertain: Literal["ignore", "ones", "zeros"] = param(
+        "ignore", help="CSV source, CheXpert convention: what -1 (uncertain) becomes (ignore = masked).")
+    blank: Literal["zeros", "ignore"] = param("zeros", help="CSV source, CheXpert convention: what a blank (unmentioned) label becomes.")
+    group_column: str | None = param(None, help="CSV source: a column (a patient) whose items stay in one split [Patient ID, patient or subject when present].")
+    label_table: str | None = param(None, help="A CSV that labels a plain folder of images, joined on path or SOPInstanceUID.")
+    window: str = param("file", help="DICOM/NIfTI: file (the file's VOI LUT or window), range, lung, mediastinum, bone, brain, or CENTRE,WIDTH.")
+    frames: str = param("all", help="Multi-frame DICOM: all (one item per frame), first, middle, last, or a frame number.")
+    dicom_tags: tuple[str, ...] | None = param(None, help="DICOM tags kept as metadata beyond the non-identifying default set (names, IDs... only when named here).")
+    slice_axis: int = param(2, min=0, max=2, help="NIfTI: the axis the volume is sliced along.")
+    slice_step: int = param(1, min=1, help="NIfTI: take every n-th slice.")
+    codes: bool = param(False, help="The source is a table of codes you already have (Parquet or CSV), not images.")
+    code_column: str | None = param(None, help="Code table: the list column, or the prefix of the numbered columns, holding the codes [auto].")
+
+    def __post_init__(self) -> None:
+        for name in ("label_columns", "dicom_tags"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        validate(self)
+
+    def csv_options(self) -> CsvOptions:
+        return CsvOptions(path_column=self.path_column, label_columns=self.label_columns, split_column=self.split_column,
+                          id_column=self.id_column, uncertain=self.uncertain, blank=self.blank)
+
+    def read_codes(self, spec: str | Path) -> CodeTable:
+        """The code table at ``spec`` (``codes=True``)."""
+        return read_code_table(spec, code_column=self.code_column, id_column=self.id_column,
+                               split_column=self.split_column, label_columns=self.label_columns)
+
+    def open(self, spec: str | Path | None, *, seed: int = 0) -> ImageSet:
+        """The ImageSet of source ``spec`` (None: the embedded demo set)."""
+        return open_source(spec, seed=seed, split=self.split, on_corrupt=self.on_corrupt, csv=self.csv_options(),
+                           window=self.window, frames=self.frames, dicom_tags=self.dicom_tags, slice_axis=self.slice_axis,
+                           slice_step=self.slice_step, group_column=self.group_column, labels=self.label_table)

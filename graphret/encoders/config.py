@@ -1,0 +1,105 @@
+"""Which encoder a build or `graphret train` uses, and how it trains: :class:`EncoderConfig`
+and :class:`TrainingConfig`.
+
+Fields left ``None`` take the chosen encoder's own default (the help says which), so a config
+names only what the user chose.  :meth:`EncoderConfig.options` and
+:meth:`TrainingConfig.options` turn them into the keyword options of
+:func:`graphret.encoders.make_encoder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from graphret.errors import ParameterError
+from graphret.params import option_name, param, validate
+
+ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen")
+EncoderName = Literal["pixels", "cnn", "siamese", "dae", "frozen"]
+TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen")
+TRAINED_ENCODERS = ("cnn", "siamese", "dae")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The encoder and its model options."""
+
+    name: EncoderName | None = param(
+        None, option="encoder",
+        help="Encoder to train [cnn with resnet18 when the source has class labels, else pixels; with a saved model: the file's].")
+    backbone: str | None = param(
+        None, applies_to=("cnn", "siamese", "frozen"),
+        help="cnn/siamese: resnet18 | resnet50 | densenet121 | dcnn; frozen: resnet18 | resnet50 | densenet121.")
+    layer: str | None = param(None, applies_to=("cnn",), help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN).")
+    image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32].")
+    dim: int | None = param(None, min=1, applies_to=("siamese", "dae", "pixels"),
+                            help="siamese: code dimension [128]; dae: bottleneck [256]; pixels: PCA components [128].")
+    margin: float | None = param(None, applies_to=("siamese",), help="siamese: contrastive margin on unit codes [1.0].")
+    pairs: str | None = param(None, applies_to=("siamese",), help="siamese: CSV of id_a,id_b,same pairs (no labels needed).")
+    weights: str | None = param(None, applies_to=("frozen", "cnn"),
+                                help="frozen: a torchvision state_dict file, or DEFAULT to download; cnn: ImageNet weights to start from.")
+    weights_style: Literal["torchvision", "caffe"] | None = param(
+        None, applies_to=("frozen",),
+        help="frozen: caffe for ResNet weights converted from the MSRA Caffe models (stride in the 1x1 convolution, 0-255 input minus the mean) [torchvision].")
+    centre: bool | None = param(None, applies_to=("cnn", "siamese", "dae"),
+                                help="cnn/siamese/dae: centre the unit codes on the training items' mean [on; cnn with ResNet/DenseNet: off].")
+
+    def __post_init__(self) -> None:
+        validate(self, selector="name", noun="encoder")
+
+    def with_name(self, name: str) -> "EncoderConfig":
+        """This config for encoder ``name`` (checked again: an option may not apply to it)."""
+        return dataclasses.replace(self, name=name)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options of ``make_encoder(self.name, ...)`` for the fields that are set."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "name" and getattr(self, f.name) is not None}
+        if "weights_style" in out:
+            out["style"] = out.pop("weights_style")
+        return out
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a torch encoder trains; every field None takes the encoder's default."""
+
+    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30].")
+    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128].")
+    lr: float | None = param(None, min=1e-12, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3].")
+    patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
+    augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
+    vflip: bool = param(False, help="Also flip images vertically when augmenting.")
+    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size and image size, not the clock).")
+    time_limit: float | None = param(None, min=1e-9, help="Stop training after this many seconds (checked every batch).")
+    checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
+    resume: bool = param(False, help="Continue from the checkpoint.")
+    device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
+    threads: int | None = param(None, min=1, help="CPU threads for torch [torch's default].")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def changed(self) -> list[str]:
+        """The option names whose values differ from the defaults."""
+        return [option_name(f) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default]
+
+    def options(self, encoder: str, *, checkpoint_default: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """Keyword options of ``make_encoder(encoder, ...)``: none for the pixel baseline (a
+        training option given for it is a ParameterError), the runtime ones for the frozen
+        backbone, all of them for the trained encoders."""
+        if encoder not in TORCH_ENCODERS:
+            changed = [name for name in self.changed() if name not in ("device", "threads")]
+            if changed:
+                raise ParameterError(f"{{{changed[0]}}} does not apply to the pixel baseline", param=changed[0])
+            return {}
+        out: dict[str, Any] = {"device": self.device, "threads": self.threads, "progress": progress}
+        if encoder == "frozen":
+            return out
+        for name in ("epochs", "batch_size", "lr", "patience", "work", "time_limit"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        out.update(augment=self.augment, vflip=self.vflip, resume=self.resume,
+                   checkpoint=self.checkpoint or checkpoint_default)
+        return out

@@ -1,0 +1,469 @@
+"""Build-time neighbour lists for the graph walk (:mod:`graphret.graph.walk`) and its entry points.
+
+A plain kNN graph is a poor graph to walk: its lists are redundant (a node's ten nearest
+often all lie on one side of it), it has hubs, and, having only short edges, a greedy walk
+stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and Vamana
+(Malkov & Yashunin 2018; Fu et al. 2019; Subramanya et al. 2019):
+
+1. **Candidates** of node i: its kNN lists (or graph neighbours) and, with ``expand=True``,
+   their neighbours too (one NN-descent step), scored exactly against i; the ``pool`` most
+   similar are kept, by decreasing cosine.  (Without kNN lists: ``max_degree`` random nodes,
+   seeded -- Vamana's start.)
+2. **Diversify** (the relative-neighbourhood rule): walk the candidates from the most
+   similar; keep ``j`` unless a neighbour ``n`` already kept is closer to ``j`` than ``i`` is,
+   ``alpha * d(n, j) <= d(i, j)`` with ``d^2 = 2 - 2 cos`` (``alpha = 1``: HNSW / NSG; larger
+   ``alpha`` keeps more long edges, Vamana).  At most ``max_degree`` are kept.  Exact
+   duplicates of i never prune (they would prune everything else).
+3. **Reverse edges**: every kept ``i -> j`` also offers ``j -> i``.  A node whose forward and
+   reverse lists together exceed ``max_degree`` is diversified again over their union (as HNSW
+   prunes a neighbour's list when a new link overflows it).
+4. **Walk-based passes** (``passes``, NSG / Vamana): each node walks the current lists from
+   the global medoid towards its own code (result heap ``ef_construction``); the nodes
+   expanded on the way -- near ones and the far ones the walk crossed -- and its current
+   neighbours are its new candidates, diversified as in 2, then 3 again.  These long edges
+   make the graph navigable: on MedNIST pixel codes two passes lift the walk's recall@50 at
+   ef = 50 from 0.86 to 0.99.
+
+The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
+sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
+``large_list<int32>`` column (offsets = ``indptr``, values = ``indices``), one row per item.
+
+**Entry points** replace HNSW's upper layers: the medoid of each community of a partition (the
+member nearest the community's normalised mean, which for unit codes is also the member with
+the largest sum of cosines to the others), plus one per connected component of the walk graph
+that holds none, so every part of the graph can be reached.  A query starts from the entry
+points most similar to it.
+
+Deterministic: no random step except the seeded random start, ties by smaller row, and the
+result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit, prange
+
+from graphret.errors import InputError
+from graphret.graph.walk import walk_one
+
+#: float reassociation for SIMD dot products, keeping inf/NaN semantics
+FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+__all__ = [
+    "build_search_graph",
+    "entry_points",
+    "neighbor_lists",
+    "DEFAULT_MAX_DEGREE",
+    "DEFAULT_POOL",
+]
+
+DEFAULT_MAX_DEGREE = 24
+DEFAULT_POOL = 64
+DEFAULT_ALPHA = 1.0
+DEFAULT_PASSES = 2
+DEFAULT_EF_CONSTRUCTION = 64
+#: cosines at or above this count as exact duplicates (never used to prune)
+DUPLICATE_COSINE = 1.0 - 1e-6
+
+
+def neighbor_lists(neighbors, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate source as CSR arrays ``(indptr int64, indices int64)``: from kNN lists
+    ``(n, k)`` (entries < 0 ignored) or a scipy sparse ``n x n`` matrix (its nonzero
+    pattern; weights are ignored)."""
+    if sp.issparse(neighbors):
+        g = sp.csr_matrix(neighbors)
+        if g.shape != (n, n):
+            raise InputError(f"the neighbour graph is {g.shape} but there are {n} codes; pass the graph of these codes as {{neighbors}}")
+        g.sort_indices()
+        return g.indptr.astype(np.int64), g.indices.astype(np.int64)
+    arr = np.asarray(neighbors)
+    if arr.ndim != 2 or arr.shape[0] != n or not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(
+            f"{{neighbors}} must be kNN lists, an integer array (n, k) with n = {n}, or a scipy sparse graph; got shape {arr.shape}"
+        )
+    if arr.size and arr.max() >= n:
+        raise InputError(f"{{neighbors}} lists a row {int(arr.max())} outside 0..{n - 1}; rebuild the kNN lists of these codes")
+    keep = arr >= 0
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    return indptr, arr[keep].astype(np.int64)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _dot(X, a, b):
+    d = X.shape[1]
+    s = np.float32(0.0)
+    for t in range(d):
+        s += X[a, t] * X[b, t]
+    return s
+
+
+@njit(cache=True, inline="always")
+def _before(s1, j1, s2, j2):
+    """(s1, j1) ranks before (s2, j2): higher cosine first, then smaller row."""
+    return s1 > s2 or (s1 == s2 and j1 < j2)
+
+
+@njit(cache=True)
+def _sort_desc(sims, ids, m):
+    """Insertion sort of the first m entries by decreasing cosine, ties by smaller row."""
+    for a in range(1, m):
+        s = sims[a]
+        j = ids[a]
+        b = a - 1
+        while b >= 0 and _before(s, j, sims[b], ids[b]):
+            sims[b + 1] = sims[b]
+            ids[b + 1] = ids[b]
+            b -= 1
+        sims[b + 1] = s
+        ids[b + 1] = j
+
+
+@njit(cache=True, fastmath=FAST)
+def _diversify(X, cand, csim, m, max_degree, alpha2, out, ksim):
+    """Keep candidates (sorted best first) by the relative-neighbourhood rule; returns the
+    number kept in ``out``.  Prune j when a kept n has ``alpha^2 (2 - 2 s_nj) <= 2 - 2 s_ij``."""
+    kept = 0
+    for a in range(m):
+        j = cand[a]
+        s_ij = csim[a]
+        ok = True
+        limit = 1.0 - (1.0 - s_ij) / alpha2  # prune when s_nj >= limit
+        for b in range(kept):
+            nb = out[b]
+            if ksim[b] >= DUPLICATE_COSINE:
+                continue  # a duplicate of i never prunes
+            if _dot(X, nb, j) >= limit:
+                ok = False
+                break
+        if ok:
+            out[kept] = j
+            ksim[kept] = s_ij
+            kept += 1
+            if kept == max_degree:
+                break
+    return kept
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunks, cap, out_idx, out_cnt):
+    n = X.shape[0]
+    step = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        lo = ch * step
+        hi = min(n, lo + step)
+        mark = np.full(n, -1, np.int64)
+        cand = np.empty(cap, np.int64)
+        hs = np.empty(pool, np.float32)
+        hj = np.empty(pool, np.int64)
+        kept = np.empty(max_degree, np.int64)
+        ksim = np.empty(max_degree, np.float32)
+        for i in range(lo, hi):
+            # gather candidates: neighbours (and their neighbours), each once
+            m = 0
+            mark[i] = i
+            for p in range(nb_ptr[i], nb_ptr[i + 1]):
+                j = nb_idx[p]
+                if mark[j] != i:
+                    mark[j] = i
+                    cand[m] = j
+                    m += 1
+                if expand:
+                    for p2 in range(nb_ptr[j], nb_ptr[j + 1]):
+                        j2 = nb_idx[p2]
+                        if mark[j2] != i:
+                            mark[j2] = i
+                            cand[m] = j2
+                            m += 1
+            # the pool most similar, best first (a bounded selection then a sort)
+            size = 0
+            for a in range(m):
+                j = cand[a]
+                s = _dot(X, i, j)
+                if size < pool:
+                    hs[size] = s
+                    hj[size] = j
+                    size += 1
+                    if size == pool:
+                        _sort_desc(hs, hj, size)
+                elif _before(s, j, hs[size - 1], hj[size - 1]):
+                    b = size - 1
+                    while b > 0 and _before(s, j, hs[b - 1], hj[b - 1]):
+                        hs[b] = hs[b - 1]
+                        hj[b] = hj[b - 1]
+                        b -= 1
+                    hs[b] = s
+                    hj[b] = j
+            if size < pool:
+                _sort_desc(hs, hj, size)
+            c = _diversify(X, hj, hs, size, max_degree, alpha2, kept, ksim)
+            out_cnt[i] = c
+            for b in range(c):
+                out_idx[i, b] = kept[b]
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def _merge_kernel(X, f_idx, f_cnt, r_ptr, r_idx, max_degree, alpha2, n_chunks, out_ptr, out_idx):
+    """Final list of node i: forward ∪ reverse, sorted by cosine, diversified when longer than
+    max_degree.  First pass (out_idx empty): counts only; second pass writes."""
+    n = X.shape[0]
+    write = out_idx.shape[0] > 0
+    step = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        lo = ch * step
+        hi = min(n, lo + step)
+        mark = np.full(n, -1, np.int64)
+        cap = 2 * max_degree + 16
+        cand = np.empty(cap, np.int64)
+        csim = np.empty(cap, np.float32)
+        kept = np.empty(max_degree, np.int64)
+        ksim = np.empty(max_degree, np.float32)
+        for i in range(lo, hi):
+            m = 0
+            total = f_cnt[i] + r_ptr[i + 1] - r_ptr[i]
+            if total > cap:
+                cap = 2 * total
+                cand = np.empty(cap, np.int64)
+                csim = np.empty(cap, np.float32)
+            mark[i] = i
+            for b in range(f_cnt[i]):
+                j = f_idx[i, b]
+                if mark[j] != i:
+                    mark[j] = i
+                    cand[m] = j
+                    m += 1
+            for p in range(r_ptr[i], r_ptr[i + 1]):
+                j = r_idx[p]
+                if mark[j] != i:
+                    mark[j] = i
+                    cand[m] = j
+                    m += 1
+            for a in range(m):
+                csim[a] = _dot(X, i, cand[a])
+            _sort_desc(csim, cand, m)
+            if m > max_degree:
+                c = _diversify(X, cand, csim, m, max_degree, alpha2, kept, ksim)
+                for b in range(c):
+                    cand[b] = kept[b]
+                m = c
+            if write:
+                base = out_ptr[i]
+                for b in range(m):
+                    out_idx[base + b] = cand[b]
+            else:
+                out_ptr[i + 1] = m
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, out_idx, out_cnt):
+    """Vamana / NSG pass: for each node i, walk the current lists from ``entry`` towards x_i;
+    the nodes expanded on the way (near and far) and i's current neighbours are i's
+    candidates, diversified into at most max_degree forward neighbours."""
+    n = X.shape[0]
+    step = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        lo = ch * step
+        hi = min(n, lo + step)
+        stamp = np.zeros(n, np.uint32)
+        mark = np.full(n, -1, np.int64)
+        cand_s = np.empty(n, np.float32)
+        cand_i = np.empty(n, np.int64)
+        seen = np.empty(n, np.int64)
+        seen_s = np.empty(n, np.float32)
+        expanded = np.empty(n, np.int64)
+        res_s = np.empty(ef, np.float32)
+        res_t = np.empty(ef, np.int64)
+        res_i = np.empty(ef, np.int64)
+        seed_s = np.empty(1, np.float32)
+        seed_j = np.empty(1, np.int64)
+        no_filter = np.zeros(1, np.bool_)
+        cap = n
+        cj = np.empty(cap, np.int64)
+        cs = np.empty(cap, np.float32)
+        kept = np.empty(max_degree, np.int64)
+        ksim = np.empty(max_degree, np.float32)
+        cur = np.uint32(0)
+        for i in range(lo, hi):
+            cur += np.uint32(1)
+            q = X[i]
+            seed_j[0] = entry
+            seed_s[0] = _dot(X, entry, i)
+            _, n_seen, n_exp = walk_one(X, indptr, indices, q, seed_s, seed_j, 1, ef, i, False, no_filter,
+                                        stamp, cur, cand_s, cand_i, res_s, res_t, res_i, seen, seen_s, expanded)
+            m = 0
+            mark[i] = i
+            for a in range(n_exp):
+                if m == cap:
+                    break
+                pos = expanded[a]
+                j = seen[pos]
+                if mark[j] != i:
+                    mark[j] = i
+                    cj[m] = j
+                    cs[m] = seen_s[pos]
+                    m += 1
+            for p in range(indptr[i], indptr[i + 1]):  # and its current neighbours
+                j = indices[p]
+                if m < cap and mark[j] != i:
+                    mark[j] = i
+                    cj[m] = j
+                    cs[m] = _dot(X, i, j)
+                    m += 1
+            _sort_desc(cs, cj, m)
+            c = _diversify(X, cj, cs, m, max_degree, alpha2, kept, ksim)
+            out_cnt[i] = c
+            for b in range(c):
+                out_idx[i, b] = kept[b]
+
+
+def _check_int(value, name: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise InputError(f"{{{name}}} must be a whole number >= {lo}, got {value!r}", param=name)
+    return int(value)
+
+
+def build_search_graph(
+    codes: np.ndarray,
+    neighbors=None,
+    *,
+    max_degree: int = DEFAULT_MAX_DEGREE,
+    pool: int = DEFAULT_POOL,
+    expand: bool = True,
+    alpha: float = DEFAULT_ALPHA,
+    passes: int = DEFAULT_PASSES,
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    seed: int = 0,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Walk lists of unit-norm ``codes`` from their kNN lists (see the module docstring).
+
+    ``neighbors``: kNN lists ``(n, k)`` int (-1 for none) or the symmetric kNN graph (scipy
+    sparse); None starts from ``max_degree`` random neighbours per node (seeded with ``seed``,
+    Vamana's start; give ``passes`` >= 2 then); ``max_degree``: the most neighbours a node keeps (HNSW's M at layer 0);
+    ``pool``: candidates scored per node in the first pass; ``expand``: add neighbours of
+    neighbours to them; ``alpha`` >= 1: the pruning relaxation; ``passes``: walk-based
+    passes after the first (0: the diversified kNN lists only); ``ef_construction``: the
+    result-heap size of their walks.  ``threads``: numba threads (default: numba's setting).
+
+    Returns ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list by decreasing cosine.
+    Cost: about ``n * (candidates + passes * 6 * ef_construction)`` dot products."""
+    import numba
+
+    codes = np.ascontiguousarray(codes, dtype=np.float32)
+    if codes.ndim != 2 or codes.shape[0] < 2:
+        raise InputError(f"{{codes}} must be a 2-D array of at least 2 codes, got shape {codes.shape}")
+    n = codes.shape[0]
+    max_degree = _check_int(max_degree, "max_degree", 1)
+    pool = max(_check_int(pool, "pool", 1), max_degree)
+    passes = _check_int(passes, "passes", 0)
+    ef_construction = _check_int(ef_construction, "ef_construction", 1)
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise InputError(f"{{alpha}} must be a number >= 1, got {alpha!r}", param="alpha") from None
+    if not np.isfinite(alpha) or alpha < 1.0:
+        raise InputError(f"{{alpha}} must be a number >= 1 (1 = HNSW's rule), got {alpha!r}", param="alpha")
+    if neighbors is None:
+        rng = np.random.default_rng(seed)
+        r = min(max_degree, n - 1)
+        rand = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, r))) % n  # never the node itself
+        nb_ptr, nb_idx = neighbor_lists(rand, n)
+        expand = False
+    else:
+        nb_ptr, nb_idx = neighbor_lists(neighbors, n)
+    n_chunks = min(max(1, int(threads or numba.get_num_threads())) * 4, n)
+    alpha2 = alpha * alpha
+    f_idx = np.empty((n, max_degree), np.int64)
+    f_cnt = np.zeros(n, np.int64)
+    deg = np.diff(nb_ptr)
+    if expand:  # the most candidates a node can gather: its list and its neighbours' lists
+        cap = int((deg + np.add.reduceat(deg[nb_idx], nb_ptr[:-1]) * (deg > 0)).max()) if len(nb_idx) else 1
+    else:
+        cap = int(deg.max()) if n else 1
+    _forward_kernel(codes, nb_ptr, nb_idx, bool(expand), pool, max_degree, alpha2, n_chunks, max(cap, 1), f_idx, f_cnt)
+    indptr, indices = _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks)
+    if passes:
+        entry = int(entry_points(codes)[0])
+        for _ in range(passes):
+            f_cnt[:] = 0
+            _refine_kernel(codes, indptr, indices, entry, ef_construction, max_degree, alpha2, n_chunks, f_idx, f_cnt)
+            indptr, indices = _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks)
+    return indptr, indices.astype(np.int32)
+
+
+def _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks):
+    """Forward lists plus reverse edges, each list diversified again when too long: CSR
+    ``(indptr int64, indices int64)``."""
+    n = codes.shape[0]
+    src = np.repeat(np.arange(n, dtype=np.int64), f_cnt)
+    dst = f_idx[np.arange(max_degree)[None, :] < f_cnt[:, None]]
+    order = np.argsort(dst, kind="stable")
+    r_idx = src[order]
+    r_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=r_ptr[1:])
+    out_ptr = np.zeros(n + 1, np.int64)
+    _merge_kernel(codes, f_idx, f_cnt, r_ptr, r_idx, max_degree, alpha2, n_chunks, out_ptr, np.empty(0, np.int64))
+    np.cumsum(out_ptr, out=out_ptr)
+    out_idx = np.empty(int(out_ptr[-1]), np.int64)
+    _merge_kernel(codes, f_idx, f_cnt, r_ptr, r_idx, max_degree, alpha2, n_chunks, out_ptr, out_idx)
+    return out_ptr, out_idx
+
+
+def entry_points(
+    codes: np.ndarray,
+    membership: np.ndarray | None = None,
+    *,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Entry rows for the walk, int64: the medoid of each community of ``membership`` (labels
+    >= 0; -1 = none), in community order, then the medoid of every connected component of
+    ``graph`` (walk lists ``(indptr, indices)``) that holds no entry point yet.  Without a
+    membership, the global medoid (of all codes) comes first.
+
+    Medoid of a set S: ``argmax_{j in S} <x_j, sum_{i in S} x_i>`` (ties by smaller row)."""
+    codes = np.asarray(codes, dtype=np.float32)
+    n = codes.shape[0]
+    rows: list[np.ndarray] = []
+    if membership is None:
+        rows.append(np.array([_medoid(codes, np.arange(n))], np.int64))
+    else:
+        membership = np.asarray(membership)
+        if membership.shape != (n,) or not np.issubdtype(membership.dtype, np.integer):
+            raise InputError(f"{{membership}} must hold one integer label per code ({n}), got shape {membership.shape}")
+        rows.append(_medoids(codes, membership))
+    entries = np.concatenate(rows)
+    if graph is not None:
+        from scipy.sparse.csgraph import connected_components
+
+        indptr, indices = graph
+        if len(indptr) != n + 1:
+            raise InputError(f"the walk graph has {len(indptr) - 1} rows but there are {n} codes; rebuild it for these codes")
+        g = sp.csr_matrix((np.ones(len(indices), np.int8), np.asarray(indices), np.asarray(indptr)), shape=(n, n))
+        ncomp, comp = connected_components(g, directed=True, connection="weak")
+        covered = np.zeros(ncomp, bool)
+        covered[comp[entries]] = True
+        missing = np.flatnonzero(~covered)
+        if missing.size:
+            entries = np.concatenate([entries, _medoids(codes, np.where(np.isin(comp, missing), comp, -1))])
+    return entries.astype(np.int64)
+
+
+def _medoid(codes: np.ndarray, members: np.ndarray) -> int:
+    mean = codes[members].sum(axis=0, dtype=np.float64)
+    return int(members[int(np.argmax(codes[members] @ mean.astype(np.float32)))])
+
+
+def _medoids(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Medoid of each label >= 0, in label order (labels renumbered densely)."""
+    inside = np.flatnonzero(labels >= 0)
+    if inside.size == 0:
+        return np.zeros(0, np.int64)
+    uniq, dense = np.unique(labels[inside], return_inverse=True)
+    C = len(uniq)
+    sums = np.zeros((C, codes.shape[1]), np.float64)
+    np.add.at(sums, dense, codes[inside])
+    score = np.einsum("ij,ij->i", codes[inside], sums[dense].astype(np.float32))
+    order = np.lexsort((inside, -score, dense))  # by label, best score, smaller row
+    first = np.r_[True, dense[order][1:] != dense[order][:-1]]
+    return inside[order[first]].astype(np.int64)

@@ -1,0 +1,122 @@
+"""The archive one searcher answers from, laid out for each mode (state: what has been built).
+
+A store keeps the archive's codes, its kNN graph, its communities, the CNM dendrogram and the
+walk lists with their entry points; an :class:`ArchiveIndex` turns them into what the query
+kernels take, over *archive positions* 0..n-1 (``rows[p]`` is position p's store row), each
+part built on first use and kept:
+
+* ``walk``: the walk lists as CSR, the entry points and their codes (graph and region modes);
+  a store without stored lists (a non-default archive, or one built with ``walk=False``) gets
+  lists built here from its graph, once;
+* ``region``: the weighted graph with the community of each item and the quality's totals
+  (:class:`~graphret.query.graph_region.RegionGraph`, region mode);
+* ``probe``: the communities cut into lists of bounded size
+  (:func:`graphret.communities.lists.bounded_lists`), as a :class:`RetrievalIndex` (probe mode);
+* ``smoothed``: graph-smoothed codes (:func:`graphret.graph.diffusion.smooth_codes`, the
+  ``smoothed`` ranking).
+
+Nothing is written back to the store: opening and searching a store never writes to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphret.communities.lists import bounded_lists
+from graphret.errors import ModeUnavailable
+from graphret.graph.diffusion import smooth_codes
+from graphret.graph.search_graph import build_search_graph, entry_points
+from graphret.query.graph_region import RegionGraph
+from graphret.query.index import RetrievalIndex
+from graphret.store.read import Snapshot
+
+__all__ = ["ArchiveIndex", "WalkLists"]
+
+
+@dataclass
+class WalkLists:
+    """The walk's lists over archive positions, its entry points and their codes."""
+
+    indptr: np.ndarray  # int64 (n + 1,)
+    indices: np.ndarray  # int32
+    entries: np.ndarray  # int64 positions
+    entry_codes: np.ndarray  # float32 (len(entries), d), contiguous
+
+
+class ArchiveIndex:
+    """One archive of a store in one code space, with one community method (or none)."""
+
+    def __init__(self, store: Snapshot, rows: np.ndarray, codes: np.ndarray, method: str | None, *,
+                 stored_walk: bool = True) -> None:
+        self.store = store
+        self.stored_walk = stored_walk  # the store's walk lists cover this archive (its default one)
+        self.rows = rows
+        self.codes = np.ascontiguousarray(codes, dtype=np.float32)
+        self.method = method
+        self.n = len(rows)
+        self.position = np.full(len(store), -1, np.int64)
+        self.position[rows] = np.arange(self.n)
+        self.whole = self.n == len(store) and np.array_equal(rows, np.arange(len(store)))
+
+    # -- the stored graph and communities over the archive ------------------------------------
+    @cached_property
+    def graph(self) -> sp.csr_matrix:
+        """The kNN graph restricted to the archive (CSR, sorted indices)."""
+        graph = self.store.graph() if self.whole else self.store.graph()[self.rows][:, self.rows].tocsr()
+        graph.sort_indices()
+        return graph
+
+    def _require_communities(self, mode: str) -> np.ndarray:
+        if self.method is None:
+            raise ModeUnavailable(f"mode {mode} needs communities and this store has none; use {{mode=flat}} or rebuild with communities",
+                                  mode=mode)
+        return self.store.membership(self.method)[self.rows]
+
+    # -- walk ---------------------------------------------------------------------------------
+    @cached_property
+    def walk(self) -> WalkLists:
+        stored = self.store.walk_lists if self.stored_walk else None
+        if stored is not None:
+            src, dst = self.position[stored[0]], self.position[stored[1]]
+            keep = (src >= 0) & (dst >= 0)
+            src, dst = src[keep], dst[keep]
+            order = np.argsort(src, kind="stable")  # each list keeps its stored order
+            indptr = np.zeros(self.n + 1, np.int64)
+            np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
+            indices = dst[order].astype(np.int32)
+        else:
+            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None)
+        entry_rows = self.store.entry_rows if stored is not None else None
+        entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
+        entries = entries[entries >= 0]
+        if entries.size == 0:
+            membership = self.store.membership(self.method)[self.rows] if self.method else None
+            entries = entry_points(self.codes, membership, graph=(indptr, indices))
+        return WalkLists(indptr, indices, entries, np.ascontiguousarray(self.codes[entries]))
+
+    # -- region -------------------------------------------------------------------------------
+    @cached_property
+    def region(self) -> tuple[RegionGraph, np.ndarray]:
+        """The region graph and, per dense community label, the store's community id."""
+        membership = self._require_communities("region")
+        quality = self.store.quality(self.method)
+        region = RegionGraph.from_graph(self.graph, membership, quality=quality.name, resolution=quality.resolution,
+                                        w_max=quality.w_max, knn_k=self.store.graph_k)
+        ids = np.unique(membership[membership >= 0])
+        return region, ids
+
+    # -- probe --------------------------------------------------------------------------------
+    @cached_property
+    def probe(self) -> RetrievalIndex:
+        """The communities cut into lists of bounded size (the stored partition is unchanged)."""
+        membership = self._require_communities("probe")
+        return RetrievalIndex(self.codes, membership=bounded_lists(membership, graph=self.graph, codes=self.codes))
+
+    # -- ranking ------------------------------------------------------------------------------
+    @cached_property
+    def smoothed(self) -> np.ndarray:
+        return smooth_codes(self.codes, self.graph)

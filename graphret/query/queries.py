@@ -1,0 +1,192 @@
+"""What a search is asked with: :class:`QuerySet`, made from whatever the user holds by
+:func:`as_queries` (as LanceDB's query builder detects its query's kind).
+
+* a split name of the store (``"test"``): every stored item of that split;
+* a stored id, or a list of them: those items;
+* an image file or a folder of images (a path, or a list of paths): encoded with the store's
+  encoder; DICOM files give one query per frame and NIfTI volumes one per slice, read with the
+  window and frame choice the store was built with (:func:`medical_options`);
+* an array of codes, (d,) or (q, d): L2-normalised here;
+* store rows (an integer array, ``rows=True``);
+* an :class:`~graphret.data.imageset.ImageSet`: encoded with the store's encoder.
+
+Stored items used as queries never appear in their own results (their ``rows`` say which).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from graphret.data.imageset import ImageSet
+from graphret.errors import InputError
+from graphret.store.read import Snapshot
+
+__all__ = ["QuerySet", "as_queries"]
+
+
+@dataclass
+class QuerySet:
+    """q queries: their codes and, for stored items, their store rows (-1 for outside images)."""
+
+    codes: np.ndarray  # float32 (q, d), unit rows
+    rows: np.ndarray  # int64 (q,), store row or -1
+    ids: list[str | None]
+    paths: list[str | None]
+    labels: list[str | list[str] | None]
+    predicted: np.ndarray | None = None  # int64 (q,) classifier's class (class mode), or None
+    images: Any = None  # the ImageSet of outside images (for montages), or None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def part(self, which: slice) -> "QuerySet":
+        """The queries in ``which`` (a slice)."""
+        return QuerySet(
+            codes=self.codes[which],
+            rows=self.rows[which],
+            ids=self.ids[which],
+            paths=self.paths[which],
+            labels=self.labels[which],
+            predicted=None if self.predicted is None else self.predicted[which],
+        )
+
+
+def _from_rows(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
+    rows = np.asarray(rows, np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
+        raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
+    predicted = None
+    if "predicted" in store.items.schema.names:
+        predicted = store.items.column("predicted").to_numpy()[rows].astype(np.int64)
+    return QuerySet(
+        codes=np.asarray(store.codes(space)[rows]),
+        rows=rows,
+        ids=[str(store.ids[r]) for r in rows],
+        paths=[store.paths[r] for r in rows],
+        labels=[store.label_of(int(r)) for r in rows],
+        predicted=predicted,
+    )
+
+
+def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
+    encoded = store.encoder().encode(images)
+    if space not in encoded.spaces:
+        raise InputError(f"the store's encoder has no code space {space!r}; choose one of {', '.join(encoded.spaces)} for {{space}}", param="space")
+    return QuerySet(
+        codes=encoded.spaces[space],
+        rows=np.full(len(images), -1, np.int64),
+        ids=[None] * len(images),
+        paths=list(images.paths),
+        labels=[None] * len(images),
+        predicted=None if encoded.predicted is None else np.asarray(encoded.predicted, np.int64),
+        images=images,
+    )
+
+
+def _from_codes(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> QuerySet:
+    codes = np.asarray(codes, np.float32)
+    if codes.ndim == 1:
+        codes = codes[None, :]
+    if codes.ndim != 2:
+        raise InputError(f"query codes must be a (q, d) array, got shape {codes.shape}")
+    if not np.all(np.isfinite(codes)):
+        raise InputError("query codes hold NaN or infinite values")
+    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    q = len(codes)
+    return QuerySet(codes=codes, rows=np.full(q, -1, np.int64), ids=list(ids) if ids else [None] * q,
+                    paths=[None] * q, labels=[None] * q)
+
+
+def _examples(store: Snapshot) -> str:
+    return ", ".join(map(str, store.ids[:3]))
+
+
+KINDS = ("split", "ids", "images", "codes", "rows")
+
+
+def _from_ids(store: Snapshot, ids: Sequence[str], space: str) -> QuerySet:
+    rows = []
+    for item_id in ids:
+        if item_id not in store.row_of_id:
+            raise InputError(f"unknown id {item_id!r}; ids in this store look like {_examples(store)}", param="ids")
+        rows.append(store.row_of_id[item_id])
+    return _from_rows(store, np.array(rows, np.int64), space)
+
+
+def _from_split(store: Snapshot, split: str, space: str) -> QuerySet:
+    rows = store.split_rows([split])
+    if len(rows) == 0:
+        raise InputError(f"the store has no items in split {split!r}", param="split")
+    return _from_rows(store, rows, space)
+
+
+def medical_options(store: Snapshot):
+    """How DICOM and NIfTI query files become images: as the store's own items did (the window,
+    frames and NIfTI slicing its build recorded), else the defaults (the file's window, every
+    frame, every slice along axis 2)."""
+    from graphret.data.medical import MedicalOptions
+
+    params = store.manifest.get("params", {})
+    defaults = MedicalOptions()
+    chosen = {name: params.get(name) for name in ("window", "frames", "slice_axis", "slice_step")}
+    return MedicalOptions(**{name: getattr(defaults, name) if value is None else value for name, value in chosen.items()})
+
+
+def _from_paths(store: Snapshot, paths: Sequence[str], space: str) -> QuerySet:
+    from graphret.data.files import image_files
+
+    return _from_images(store, image_files(list(paths), medical_options(store)), space)
+
+
+def _detect(store: Snapshot, q: Any) -> str:
+    """The kind of ``q`` (see the module docstring)."""
+    if isinstance(q, ImageSet):
+        return "images"
+    if isinstance(q, np.ndarray):
+        return "codes" if np.issubdtype(q.dtype, np.floating) else "rows"
+    texts = [q] if isinstance(q, (str, Path)) else q
+    if isinstance(texts, (list, tuple)) and texts and all(isinstance(x, (str, Path)) for x in texts):
+        names = [str(x) for x in texts]
+        if isinstance(q, str) and q in set(store.splits):
+            return "split"
+        if all(n in store.row_of_id for n in names):
+            return "ids"
+        if all(Path(n).exists() for n in names):
+            return "images"
+        missing = next(n for n in names if n not in store.row_of_id and not Path(n).exists())
+        raise InputError(
+            f"{missing!r} is neither a split, a stored id nor an existing image path; splits: "
+            f"{', '.join(sorted(set(store.splits)))}; ids look like {_examples(store)}"
+        )
+    if isinstance(q, (list, tuple)) and q and all(isinstance(x, (list, tuple, np.ndarray)) for x in q):
+        return "codes"
+    raise InputError(f"cannot search with a {type(q).__name__}; give a split name, stored ids, image paths, or an array of codes")
+
+
+def as_queries(store: Snapshot, q: Any, *, space: str = "default", kind: str | None = None) -> QuerySet:
+    """The :class:`QuerySet` for ``q`` (see the module docstring for what it may be).
+
+    ``kind`` (one of :data:`KINDS`) says what ``q`` is; None detects it: a string is a split
+    of the store, else a stored id, else an image file or folder; a float array is codes, an
+    integer array store rows."""
+    if space not in store.spaces:
+        raise InputError(f"the store has no code space {space!r}; choose one of {', '.join(store.spaces)} for {{space}}", param="space")
+    if isinstance(q, QuerySet):
+        return q
+    kind = _detect(store, q) if kind is None else kind
+    if kind not in KINDS:
+        raise InputError(f"unknown query kind {kind!r}; choose one of {', '.join(KINDS)}", param="kind")
+    if kind == "split":
+        return _from_split(store, str(q), space)
+    if kind == "codes":
+        return _from_codes(np.asarray(q, np.float32))
+    if kind == "rows":
+        return _from_rows(store, np.asarray(q), space)
+    if kind == "images" and isinstance(q, ImageSet):
+        return _from_images(store, q, space)
+    names = [str(q)] if isinstance(q, (str, Path)) else [str(x) for x in q]
+    return _from_ids(store, names, space) if kind == "ids" else _from_paths(store, names, space)

@@ -1,0 +1,223 @@
+"""Search a store's archive: :class:`Searcher`, the explicit in-memory object that holds what
+queries need (an :class:`~graphret.query.archive.ArchiveIndex`: codes, walk lists, region
+graph, probe lists), built from a store :class:`~graphret.store.read.Snapshot` that it only
+reads.
+
+Modes (GUIDE sections 4 and 8):
+
+* ``region`` (the default when the store has communities): Haq's Algorithm 1 on the stored
+  graph -- the query's edges from a graph walk, the community of largest quality gain, a
+  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`);
+* ``graph``: a best-first walk through the stored walk lists from the entry points nearest the
+  query, exact cosines, ``ef`` trading recall for speed (:mod:`graphret.graph.walk`);
+* ``flat``: exact cosine top-K over the whole archive (:mod:`graphret.query.flat`);
+* ``class``: flat search inside the query's predicted class (:mod:`graphret.query.classfilter`);
+* ``probe``: exact top-K inside the ``n_probe`` lists with the nearest centroids, the lists
+  being the communities cut to a bounded size (:mod:`graphret.query.probe`).
+
+``rank`` re-orders any mode's results by a score that uses the graph: ``smoothed`` (cosine to
+graph-smoothed codes) or ``manifold`` (manifold ranking among the candidates); the mode's
+best ``RANK_POOL`` are re-ranked and the scores shown stay the exact cosines.  ``where``
+filters (:mod:`graphret.query.filters`) restrict the archive before ranking in every mode.  A
+stored item used as a query never appears in its own results.  The archive is the store's
+(:meth:`Snapshot.archive_rows`: train + val or everything, plus added items) unless
+``archive`` names splits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphret.errors import InputError, ModeUnavailable
+from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
+from graphret.graph.knn import check_dimension, exact_search
+from graphret.graph.topk import check_k
+from graphret.graph.walk import DEFAULT_EF, graph_walk
+from graphret.query.archive import ArchiveIndex
+from graphret.query.filters import filter_mask
+from graphret.query.flat import flat_mode
+from graphret.query.graph_region import DEFAULT_REGION_EF, graph_region_search
+from graphret.query.probe import probe_search
+from graphret.query.queries import QuerySet, as_queries
+from graphret.query.result import SearchResult
+from graphret.store.read import Snapshot
+
+__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
+
+MODES = ("region", "graph", "flat", "class", "probe")
+RANKS = ("smoothed", "manifold")
+DEFAULT_PROBE = 16
+#: candidates a graph ranking re-orders
+RANK_POOL = 100
+
+
+def default_mode(store: Snapshot) -> str:
+    """region when the store has communities, flat otherwise."""
+    return "region" if store.community_methods else "flat"
+
+
+def _positive(value, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise InputError(f"{{{name}}} must be a whole number >= 1, got {value!r}", param=name)
+
+
+class Searcher:
+    """The archive of one store in one code space, ready to search (state: its index).
+
+    ``archive``: the splits searched (None: the store's archive); ``communities``: the
+    community method region and probe use (None: CNM when stored, else the first)."""
+
+    def __init__(self, store: Snapshot, *, space: str = "default", archive: list[str] | None = None,
+                 communities: str | None = None) -> None:
+        if space not in store.spaces:
+            raise InputError(f"the store has no code space {space!r}; choose one of {', '.join(store.spaces)} for {{space}}", param="space")
+        if communities is not None:
+            store.membership(communities)  # names the stored methods when unknown
+        self.store = store
+        self.space = space
+        self.archive = None if archive is None else list(archive)
+        self.rows = store.archive_rows(self.archive)
+        if len(self.rows) == 0:
+            raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
+        self.method = communities or store.default_community_method()
+        self.index = ArchiveIndex(store, self.rows, store.codes(space)[self.rows], self.method,
+                                  stored_walk=self.archive is None and space == "default")
+
+    def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
+        """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
+        return as_queries(self.store, q, space=self.space, kind=kind)
+
+    def search(
+        self,
+        q: Any,
+        *,
+        k: int = 10,
+        mode: str | None = None,
+        where: list[str] | str | None = None,
+        n_probe: int = DEFAULT_PROBE,
+        ef: int | None = None,
+        rank: str | None = None,
+        class_source: str = "classifier",
+        batch_size: int | None = None,
+    ) -> SearchResult:
+        """Top-k archive items for each query in ``q`` (anything :func:`as_queries` takes).
+
+        ``mode`` None: region when the store has communities, flat otherwise.  ``n_probe``: the
+        lists probe mode searches; ``ef``: the walk's result heap (graph mode: default 48,
+        region: 16); ``rank``: None (the mode's own order), ``smoothed`` or ``manifold``;
+        ``class_source``: "classifier" or "knn" (class mode); ``batch_size``: queries per batch
+        (None: all at once)."""
+        store = self.store
+        mode = default_mode(store) if mode is None else mode
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", param="mode")
+        if rank is not None and rank not in RANKS:
+            raise InputError(f"unknown rank {rank!r}; choose one of {', '.join(RANKS)}", param="rank")
+        check_k(k)  # a whole number >= 1, before anything is loaded
+        for value, name in ((batch_size, "batch_size"), (ef, "ef"), (n_probe, "n_probe")):
+            _positive(value, name)
+        queries = self.queries(q)
+        check_dimension(self.index.codes.shape[1], np.asarray(queries.codes))
+        where = [where] if isinstance(where, str) else where
+        mask = filter_mask(store, where)
+        allowed = None
+        if mask is not None:
+            allowed = mask[self.rows]
+            if not allowed.any():
+                raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
+        exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
+
+        step = len(queries) if not batch_size else int(batch_size)
+        found = np.empty((len(queries), k), np.int64)
+        scores = np.empty((len(queries), k), np.float32)
+        scanned = np.zeros(len(queries))
+        details: dict[str, Any] = {}
+        for start in range(0, max(len(queries), 1), max(step, 1)):
+            part = slice(start, min(start + step, len(queries)))
+            f, s, sc = self._mode(mode, queries.part(part), depth, exclude[part], allowed, n_probe=n_probe, ef=ef,
+                                  class_source=class_source, details=details)
+            if rank is not None:
+                f, s = self._rerank(rank, queries.codes[part], f, s, k)
+            found[part], scores[part], scanned[part] = f, s, sc
+        if mode == "probe":
+            details["n_probe"] = int(n_probe)
+        if rank is not None:
+            details["rank"] = rank
+        return SearchResult(mode=mode, k=k, queries=queries, rows=self.rows[found], scores=scores,
+                            scanned_fraction=scanned, store=store, community_method=self.method, details=details)
+
+    def _available(self, allowed: np.ndarray | None, exclude: np.ndarray) -> int:
+        return (self.index.n if allowed is None else int(allowed.sum())) - int(np.any(exclude >= 0))
+
+    def _mode(self, mode: str, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
+              n_probe: int, ef: int | None, class_source: str, details: dict[str, Any]):
+        """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in ``mode``."""
+        index, Q, n = self.index, queries.codes, self.index.n
+        if mode == "flat":
+            return flat_mode(index.codes, Q, k, exclude=exclude, allowed=allowed)
+        if mode == "probe":
+            return probe_search(index.probe, Q, k, n_probe=n_probe, exclude=exclude, allowed=allowed)
+        if mode == "graph":
+            walk = index.walk
+            f, s, compared = graph_walk(index.codes, walk.indptr, walk.indices, Q, k, entries=walk.entries,
+                                        entry_codes=walk.entry_codes, ef=ef or DEFAULT_EF, exclude=exclude, allowed=allowed)
+            return f, s, np.minimum(compared, n) / max(n, 1)
+        if mode == "region":
+            region, ids = index.region
+            walk = index.walk
+            f, s, compared, chosen = graph_region_search(index.codes, Q, k, walk=(walk.indptr, walk.indices, walk.entries),
+                                                         region=region, entry_codes=walk.entry_codes, ef=ef or DEFAULT_REGION_EF,
+                                                         exclude=exclude, allowed=allowed, return_chosen=True)
+            details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
+            return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
+        f, s, sc, classes = self._class(queries, k, exclude, allowed, class_source)
+        details.setdefault("predicted_class", []).extend(
+            self.store.class_names[c] if 0 <= c < len(self.store.class_names) else int(c) for c in classes)
+        return f, s, sc
+
+    def _rerank(self, rank: str, Q: np.ndarray, found: np.ndarray, cosines: np.ndarray, k: int):
+        """The best k of each query's candidates by the graph ranking, with their cosines."""
+        if rank == "smoothed":
+            scores = smoothed_scores(self.index.smoothed, Q, found)
+        else:
+            graph = self.index.graph
+            scores = manifold_ranking(graph.indptr, graph.indices, graph.data, found, cosines)
+        rows, _, carried = rerank(found, scores, k, carry=cosines)
+        return rows, carried.astype(np.float32)
+
+    def _class(self, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, class_source: str):
+        from graphret.query.classfilter import class_members, predict_classes
+
+        store, codes, n = self.store, self.index.codes, self.index.n
+        classes, voted = predict_classes(store, queries, self.rows, codes, exclude, class_source=class_source)
+        found = np.empty((len(queries), k), np.int64)
+        scores = np.empty((len(queries), k), np.float32)
+        scanned = np.zeros(len(queries))
+        for c in np.unique(classes):
+            which = np.flatnonzero(classes == c)
+            member = class_members(store, int(c))[self.rows]
+            if allowed is not None:
+                member &= allowed
+            name = store.class_names[c] if 0 <= c < len(store.class_names) else str(c)
+            keep = np.flatnonzero(member)
+            local = np.full(n, -1, np.int64)
+            local[keep] = np.arange(len(keep))
+            ex = np.where(exclude[which] >= 0, local[np.maximum(exclude[which], 0)], -1)
+            available = len(keep) - (1 if np.any(ex >= 0) else 0)
+            if available < k:
+                raise ModeUnavailable(
+                    f"the predicted class {name!r} has only {max(available, 0)} archive items; use {{k={max(available, 1)}}} or less",
+                    mode="class", param="k")
+            f, s = exact_search(codes[keep], queries.codes[which], k, exclude=ex)
+            found[which], scores[which] = keep[f], s
+            scanned[which] = 1.0 if voted else len(keep) / n
+        return found, scores, scanned, classes
+
+
+def search(store: Snapshot, q: Any, *, k: int = 10, space: str = "default", archive: list[str] | None = None,
+           communities: str | None = None, **options: Any) -> SearchResult:
+    """One search with a fresh :class:`Searcher` (keep a Searcher to search many times)."""
+    return Searcher(store, space=space, archive=archive, communities=communities).search(q, k=k, **options)

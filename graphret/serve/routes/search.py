@@ -1,0 +1,74 @@
+"""``POST /search`` (stored ids or code vectors) and ``POST /search/image`` (uploaded images):
+the same results, in the same JSON shape, as ``graphret query --format json``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import JSONResponse
+
+from graphret.errors import InputError
+from graphret.query.searcher import DEFAULT_PROBE
+from graphret.serve.config import ServeConfig
+from graphret.serve.deps import current_view, server_config
+from graphret.serve.holder import View
+from graphret.serve.models import ClassSource, Mode, Rank, SearchOptions, SearchRequest, SearchResponse
+from graphret.serve.search import code_matrix, run_search
+from graphret.serve.uploads import Upload, query_images
+
+router = APIRouter(tags=["search"])
+
+
+@router.post("/search", response_model=SearchResponse, summary="Search by stored ids or by code vectors")
+def search(body: SearchRequest, view: View = Depends(current_view), config: ServeConfig = Depends(server_config)) -> JSONResponse:
+    """The top-k archive items for each query: ``ids`` (stored items, never in their own
+    results) or ``codes`` (vectors in the chosen code space)."""
+    if (body.ids is None) == (body.codes is None):
+        raise InputError("give exactly one of {ids} (stored item ids) or {codes} (code vectors)", param="ids")
+    options = SearchOptions(**body.model_dump(exclude={"ids", "codes"}))
+    if body.ids is not None:
+        if not body.ids:
+            raise InputError("{ids} is empty; give at least one stored item id", param="ids")
+        return answer(run_search(view, [str(i) for i in body.ids], "ids", options, config, n_queries=len(body.ids)))
+    codes = code_matrix(body.codes or [])
+    return answer(run_search(view, codes, "codes", options, config, n_queries=len(codes)))
+
+
+def answer(payload: dict[str, Any]) -> JSONResponse:
+    """The search's JSON as it is: already in the documented shape (``SearchResponse``), so it
+    skips a second validation on the hot path."""
+    return JSONResponse(payload)
+
+
+def read_uploads(files: list[UploadFile], config: ServeConfig) -> list[Upload]:
+    """The uploaded files' names and bytes (the body limit has bounded their size already)."""
+    if not files:
+        raise InputError("upload at least one image as {files}", param="files")
+    if len(files) > config.max_files:
+        raise InputError(f"{len(files)} files in one request is over this server's limit of {config.max_files}", param="files")
+    return [Upload(name=f.filename or f"upload-{i}", data=f.file.read()) for i, f in enumerate(files)]
+
+
+@router.post("/search/image", response_model=SearchResponse, summary="Search by uploaded images (PNG, JPEG, DICOM...)")
+def search_image(
+    files: Annotated[list[UploadFile], File(description="Query images: PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM.")],
+    k: Annotated[int, Form()] = 10,
+    mode: Annotated[Mode | None, Form()] = None,
+    where: Annotated[list[str] | None, Form()] = None,
+    space: Annotated[str, Form()] = "default",
+    communities: Annotated[str | None, Form()] = None,
+    n_probe: Annotated[int, Form()] = DEFAULT_PROBE,
+    ef: Annotated[int | None, Form()] = None,
+    rank: Annotated[Rank | None, Form()] = None,
+    class_source: Annotated[ClassSource, Form()] = "classifier",
+    view: View = Depends(current_view),
+    config: ServeConfig = Depends(server_config),
+) -> JSONResponse:
+    """Encode the uploaded images with the store's encoder and search with them (a multi-frame
+    DICOM file is one query per frame)."""
+    uploads = read_uploads(files, config)
+    images = query_images(uploads, max_pixels=config.max_pixels)
+    options = SearchOptions(k=k, mode=mode, where=where, space=space, communities=communities or None, n_probe=n_probe,
+                            ef=ef, rank=rank, class_source=class_source)
+    return answer(run_search(view, images, "images", options, config, n_queries=len(images)))

@@ -1,0 +1,54 @@
+"""A search as the server runs it: the options checked against the server's limits, one searcher
+of the request's store version, and the answer in ``graphret query --format json``'s shape."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from graphret.errors import InputError
+from graphret.serve.config import ServeConfig
+from graphret.serve.holder import View
+from graphret.serve.models import SearchOptions
+
+__all__ = ["run_search", "where_list", "code_matrix"]
+
+
+def where_list(where: list[str] | str | None) -> list[str] | None:
+    """``where`` as a list of filters (empty entries dropped), or None."""
+    if where is None:
+        return None
+    items = [where] if isinstance(where, str) else list(where)
+    items = [w for w in (item.strip() for item in items) if w]
+    return items or None
+
+
+def code_matrix(codes: list[list[float]]) -> np.ndarray:
+    """Code vectors from JSON as a (q, d) float32 array (rows must share one length)."""
+    lengths = {len(row) for row in codes}
+    if not codes or len(lengths) != 1 or 0 in lengths:
+        raise InputError("{codes} must be a non-empty list of code vectors of one length", param="codes")
+    return np.asarray(codes, np.float32)
+
+
+def run_search(view: View, value: Any, kind: str, options: SearchOptions, config: ServeConfig, *, n_queries: int) -> dict[str, Any]:
+    """Search ``view``'s store with ``value`` (of query ``kind``: ids, codes or images) and the
+    request's ``options``; the JSON answer."""
+    if isinstance(options.k, int) and options.k > config.max_k:
+        raise InputError(f"k = {options.k} is over this server's limit; use {{k={config.max_k}}} or less", param="k")
+    if n_queries > config.max_queries:
+        raise InputError(f"{n_queries} queries in one request is over this server's limit of {config.max_queries}; "
+                         "send fewer", param=kind)
+    searcher = view.searcher(space=options.space, archive=options.archive, communities=options.communities)
+    started = time.perf_counter()
+    queries = searcher.queries(value, kind=kind)
+    encoded = time.perf_counter()
+    result = searcher.search(queries, k=options.k, mode=options.mode, where=where_list(options.where), n_probe=options.n_probe,
+                             ef=options.ef, rank=options.rank, class_source=options.class_source)
+    done = time.perf_counter()
+    payload = result.to_dict()
+    payload.update(version=view.version, seconds=round(done - encoded, 6),
+                   encode_seconds=round(encoded - started, 6) if kind == "images" else None)
+    return payload

@@ -1,0 +1,132 @@
+"""The store-centred public API: graphret.build / open / build_from_codes, Store.search with every
+kind of query, add, communities, and errors that name Python parameters (flags on the CLI)."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from graphret.cli.main import main
+
+import graphret
+from graphret.errors import InputError, KTooLarge, ParameterError, StoreError
+from tests.synthetic import blob_images
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("api") / "demo-store"
+    return graphret.build("demo:n=200,size=32", path, encoder="pixels", image_size=16, dim=16, k=5)
+
+
+def test_build_search_dataframe(demo):
+    assert isinstance(demo, graphret.Store) and len(demo) == 200
+    result = demo.search("test", k=7, mode="flat")
+    frame = result.to_pandas()
+    n_test = int((demo.snapshot.splits == "test").sum())
+    assert len(frame) == 7 * n_test
+    assert list(frame.columns[:6]) == ["query_index", "query_id", "rank", "id", "row", "score"]
+    assert (frame.groupby("query_index")["rank"].apply(list) == [list(range(1, 8))] * n_test).all()
+    assert not (frame["query_id"] == frame["id"]).any()  # a stored query never finds itself
+    again = graphret.open(demo.path).search("test", k=7, mode="flat")
+    np.testing.assert_array_equal(again.rows, result.rows)
+    payload = result.to_dict()
+    assert payload["mode"] == "flat" and len(payload["queries"]) == n_test and len(payload["queries"][0]["results"]) == 7
+
+
+def test_queries_are_detected(demo):
+    ids = [str(i) for i in demo.ids[:2]]
+    by_id = demo.search(ids, k=3, mode="flat")
+    assert by_id.queries.ids == ids and np.array_equal(by_id.queries.rows, [0, 1])
+    codes = demo.codes()[:2]
+    by_code = demo.search(codes, k=3, mode="flat")
+    assert by_code.queries.rows.tolist() == [-1, -1]
+    # the item itself comes first when searched by its code (it is in the archive) ...
+    archive = demo.snapshot.archive_rows()[:2]
+    assert np.array_equal(demo.search(demo.codes()[archive], k=1, mode="flat").rows[:, 0], archive)
+    # ... and never when searched by id
+    assert not np.isin(demo.search([str(demo.ids[archive[0]])], k=5, mode="flat").rows, archive[:1]).any()
+    with pytest.raises(InputError, match="neither a split, a stored id nor an existing image path"):
+        demo.search("no-such-thing", k=3)
+
+
+def test_searchers_are_kept_per_space_and_method(demo):
+    a = demo.searcher()
+    assert demo.searcher() is a and demo.searcher(communities="leiden") is not a
+
+
+def test_errors_name_python_parameters_and_cli_flags(demo, tmp_path):
+    with pytest.raises(KTooLarge) as error:
+        demo.search("test", k=10_000, mode="flat")
+    assert "use k=" in str(error.value) and error.value.available < 10_000
+    with pytest.raises(InputError, match=r"k must be at least 1, got 0; use e.g. k=10"):
+        graphret.build("demo:n=50,size=16", tmp_path / "x", encoder="pixels", k=0)
+    with pytest.raises(ParameterError, match="epochs does not apply to the pixel baseline"):
+        graphret.build("demo:n=50,size=16", tmp_path / "y", encoder="pixels", epochs=3)
+    with pytest.raises(InputError, match="unknown option 'kk'"):
+        graphret.build("demo:n=50,size=16", tmp_path / "z", kk=3)
+    cli = CliRunner().invoke(main, ["query", str(demo.path), "--split", "test", "--k", "10000", "--mode", "flat"])
+    assert cli.exit_code == 1 and "use --k " in cli.output and "k=" not in cli.output
+
+
+def test_add_refreshes_the_store(tmp_path):
+    store = graphret.build(blob_images(n_per_class=20, n_classes=3, seed=1), tmp_path / "s", encoder="pixels",
+                           image_size=16, dim=8, k=4, communities=("cnm",))
+    before = len(store)
+    new = blob_images(n_per_class=1, n_classes=3, seed=9)
+    new.ids = [f"new-{i}" for i in range(len(new))]
+    summary = store.add(new)
+    assert summary["added"] == 3 and len(store) == before + 3
+    assert store.search(["new-0"], k=2, mode="flat").rows.shape == (1, 2)
+    frame = store.to_pandas()
+    assert len(frame) == before + 3 and "community_cnm" in frame.columns and frame["added"].sum() == 3
+
+
+def test_communities_analysis(demo):
+    summary = demo.communities().summary()
+    assert set(summary["partition"]) == {"cnm", "leiden"}
+    assert (summary["communities"] > 1).all()
+
+
+def test_build_from_codes(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 12))
+    labels = np.repeat(["a", "b", "c"], 30)
+    codes = centres[np.repeat(np.arange(3), 30)] + 0.05 * rng.normal(size=(90, 12))
+    ids = [f"item{i}" for i in range(90)]
+    store = graphret.build_from_codes(codes, path=tmp_path / "codes", ids=ids, labels=labels,
+                                      metadata={"site": np.where(np.arange(90) % 2, "x", "y")}, k=5)
+    assert store.task == "multiclass" and store.class_names == ["a", "b", "c"] and len(store) == 90
+    result = store.search(["item0"], k=10, mode="flat")
+    assert set(store.snapshot.labels[result.rows[0]]) == {0}
+    filtered = store.search(["item0"], k=5, mode="flat", where="site=x")
+    assert all(int(r) % 2 == 1 for r in filtered.rows[0])
+    region = store.search(codes[:3], k=10)
+    assert region.mode == "region" and region.rows.shape == (3, 10)
+    with pytest.raises(StoreError, match="built from codes"):
+        store.add(blob_images(n_per_class=2, n_classes=2, seed=0))
+    with pytest.raises(InputError, match="one label per code"):
+        graphret.build_from_codes(codes, path=tmp_path / "bad", labels=labels[:10])
+
+
+def test_cli_builds_from_a_parquet_table_of_codes(tmp_path):
+    rng = np.random.default_rng(1)
+    codes = rng.normal(size=(40, 6)).astype(np.float32)
+    table = pa.table({"id": [f"r{i}" for i in range(40)], "embedding": list(codes), "label": ["u", "v"] * 20,
+                      "age": np.arange(40)})
+    pq.write_table(table, tmp_path / "codes.parquet")
+    built = CliRunner().invoke(main, ["build-graph", str(tmp_path / "codes.parquet"), "--codes", "-o", str(tmp_path / "s"),
+                                      "--k", "4", "--quiet"])
+    assert built.exit_code == 0, built.output
+    assert json.loads(built.output)["items"] == 40
+    store = graphret.open(tmp_path / "s")
+    np.testing.assert_allclose(store.codes()[3], codes[3] / np.linalg.norm(codes[3]), rtol=1e-5)
+    query = CliRunner().invoke(main, ["query", str(tmp_path / "s"), "--id", "r3", "--k", "3", "--where", "age>=10", "--format", "json"])
+    assert query.exit_code == 0, query.output
+    hits = json.loads(query.output)["queries"][0]["results"]
+    assert len(hits) == 3 and all(int(h["id"][1:]) >= 10 for h in hits)
+    missing = CliRunner().invoke(main, ["build-graph", str(tmp_path / "codes.parquet"), "--codes", "--code-column", "nope",
+                                        "-o", str(tmp_path / "t")])
+    assert missing.exit_code == 1 and "--code-column" in missing.output

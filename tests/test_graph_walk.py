@@ -1,0 +1,228 @@
+"""Graph walk (graphret.graph.walk) over walk lists (graphret.graph.search_graph): recall against
+exact search, filters, exclusion, K always returned, determinism, errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from graphret.errors import InputError, KTooLarge
+from graphret.graph.build import graph_from_knn
+from graphret.graph.knn import exact_knn, exact_search
+from graphret.graph.search_graph import build_search_graph, entry_points, neighbor_lists
+from graphret.graph.walk import graph_walk
+
+
+def clustered(n, d=16, clusters=20, spread=0.6, seed=0, n_queries=0):
+    """Unit codes around ``clusters`` random centres (Gaussian noise), and fresh queries."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def draw(m):
+        lab = rng.integers(0, clusters, m)
+        x = centres[lab] + spread * rng.standard_normal((m, d)) / np.sqrt(d)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), lab
+
+    x, lab = draw(n)
+    q, _ = draw(n_queries)
+    return x, lab, q
+
+
+def recall(found, truth):
+    return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, truth)]) / truth.shape[1])
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, lab, q = clustered(3000, n_queries=200)
+    idx, sims = exact_knn(x, 10)
+    graph = graph_from_knn(idx, sims)
+    lists = build_search_graph(x, graph, max_degree=16, passes=2, threads=1)
+    entries = entry_points(x, lab, graph=lists)
+    return x, lab, q, graph, lists, entries
+
+
+def test_walk_lists_are_bounded_sorted_and_valid(data):
+    x, _, _, _, (indptr, indices), _ = data
+    n = len(x)
+    deg = np.diff(indptr)
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32
+    assert indptr[0] == 0 and indptr[-1] == len(indices) and deg.max() <= 16 and deg.min() >= 1
+    rows = np.repeat(np.arange(n), deg)
+    assert not np.any(indices == rows)  # no self loops
+    pairs = rows * n + indices
+    assert len(np.unique(pairs)) == len(pairs)  # no repeated neighbour
+    sims = np.einsum("ij,ij->i", x[rows], x[indices])
+    for i in range(0, n, 97):  # each list by decreasing cosine
+        s = sims[indptr[i]:indptr[i + 1]]
+        assert np.all(np.diff(s) <= 1e-6)
+
+
+def test_diversified_lists_keep_the_nearest_and_prune_redundant_ones():
+    # node 0 at angle 0; 1 and 2 almost on top of each other on one side, 3 on the other side
+    ang = np.array([0.0, 0.30, 0.32, -0.35, 1.2])
+    x = np.stack([np.cos(ang), np.sin(ang)], axis=1).astype(np.float32)
+    knn = np.array([[1, 2, 3, 4], [2, 0, 3, 4], [1, 0, 3, 4], [0, 1, 2, 4], [2, 1, 0, 3]])
+    indptr, indices = build_search_graph(x, knn, max_degree=4, passes=0, expand=False, threads=1)
+    first = indices[indptr[0]:indptr[1]].tolist()
+    # 1 is kept (nearest); 2 is pruned (closer to 1 than to 0); 3 is kept (other side)
+    assert 1 in first and 3 in first and 2 not in first
+
+
+def test_walk_recall_against_exact_search(data):
+    x, _, q, _, lists, entries = data
+    truth, _ = exact_search(x, q, 20)
+    found, scores, compared = graph_walk(x, *lists, q, 20, entries=entries, ef=64, threads=1)
+    assert recall(found, truth) >= 0.97
+    # scores are the exact cosines, best first
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", q, x[found]), atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    # compared: the entry points plus what the walk touched, far below the archive
+    assert np.all(compared >= len(entries)) and compared.mean() < 0.5 * len(x)
+    # a larger ef finds at least as much
+    wide, _, more = graph_walk(x, *lists, q, 20, entries=entries, ef=200, threads=1)
+    assert recall(wide, truth) >= recall(found, truth) and more.mean() > compared.mean()
+    assert recall(wide, truth) >= 0.99
+
+
+def test_ef_below_k_returns_the_best_k_of_everything_scored(data):
+    x, _, q, _, lists, entries = data
+    found, scores, _ = graph_walk(x, *lists, q[:20], 30, entries=entries, ef=10, threads=1)
+    assert found.shape == (20, 30) and np.all(found >= 0)
+    assert all(len(set(r)) == 30 for r in found)
+
+
+def test_walk_built_from_a_random_start_without_knn_lists():
+    x, lab, q = clustered(2000, n_queries=100, seed=1)
+    lists = build_search_graph(x, None, max_degree=16, passes=2, seed=3, threads=1)
+    entries = entry_points(x, None, graph=lists)
+    truth, _ = exact_search(x, q, 10)
+    found, _, _ = graph_walk(x, *lists, q, 10, entries=entries, ef=48, threads=1)
+    assert recall(found, truth) >= 0.95
+
+
+def test_exclude_never_returns_the_query_row(data):
+    x, _, _, _, lists, entries = data
+    rows = np.arange(0, 3000, 50)
+    found, _, _ = graph_walk(x, *lists, x[rows], 10, entries=entries, ef=32, exclude=rows, threads=1)
+    assert not np.any(found == rows[:, None])
+    truth, _ = exact_search(x, x[rows], 10, exclude=rows)
+    assert recall(found, truth) >= 0.95
+
+
+def test_allowed_filter_returns_only_allowed_and_always_k(data):
+    x, lab, q, _, lists, entries = data
+    allowed = lab % 4 == 0  # about a quarter of the archive
+    found, scores, _ = graph_walk(x, *lists, q, 25, entries=entries, ef=64, allowed=allowed, threads=1)
+    assert found.shape == (len(q), 25) and np.all(allowed[found])
+    assert all(len(set(r)) == 25 for r in found)
+    rows = np.flatnonzero(allowed)
+    truth = rows[exact_search(x[rows], q, 25)[0]]
+    assert recall(found, truth) >= 0.9
+
+
+def test_a_tiny_filter_is_scanned_exactly(data):
+    x, _, q, _, lists, entries = data
+    allowed = np.zeros(len(x), bool)
+    allowed[[5, 17, 400, 1999, 2500]] = True
+    found, scores, compared = graph_walk(x, *lists, q[:3], 5, entries=entries, allowed=allowed, threads=1)
+    assert set(found[0]) == {5, 17, 400, 1999, 2500}
+    assert np.all(compared == 5)
+    with pytest.raises(KTooLarge):
+        graph_walk(x, *lists, q[:3], 6, entries=entries, allowed=allowed)
+
+
+def test_k_results_even_when_the_graph_falls_apart():
+    # two far clusters with no edge between them; the only entry point sits in the first
+    x, _, _ = clustered(400, clusters=2, spread=0.05, seed=4)
+    lab = (x @ x[0] > 0.5).astype(int)
+    a, b = np.flatnonzero(lab == 1), np.flatnonzero(lab == 0)
+    knn = np.full((400, 5), -1)
+    for group in (a, b):
+        idx, _ = exact_search(x[group], x[group], 5, exclude=np.arange(len(group)))
+        knn[group] = group[idx]
+    lists = build_search_graph(x, knn, max_degree=8, passes=0, threads=1)
+    q = x[b[:3]]
+    found, _, compared = graph_walk(x, *lists, q, 5, entries=np.array([a[0]]), ef=8,
+                                    allowed=np.isin(np.arange(400), b), threads=1)
+    assert np.all(np.isin(found, b)) and found.shape == (3, 5)
+    truth, _ = exact_search(x[b], q, 5)
+    assert recall(found, b[truth]) == 1.0
+    # entry_points adds a medoid for the component that had none
+    ent = entry_points(x, None, graph=lists)
+    assert len(ent) == 2 and lab[ent[0]] != lab[ent[1]]
+
+
+def test_walk_is_deterministic_and_independent_of_threads(data):
+    x, _, q, _, lists, entries = data
+    one = graph_walk(x, *lists, q, 15, entries=entries, ef=40, threads=1)
+    again = graph_walk(x, *lists, q, 15, entries=entries, ef=40, threads=1)
+    two = graph_walk(x, *lists, q, 15, entries=entries, ef=40, threads=2)
+    for a, b, c in zip(one, again, two):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    x2, _, _ = clustered(800, seed=9)
+    g = graph_from_knn(*exact_knn(x2, 6))
+    l1 = build_search_graph(x2, g, max_degree=8, threads=1)
+    l2 = build_search_graph(x2, g, max_degree=8, threads=2)
+    for a, b in zip(l1, l2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_entry_points_are_the_community_medoids():
+    x, lab, _ = clustered(500, clusters=5, seed=2)
+    ent = entry_points(x, lab)
+    assert len(ent) == 5
+    for c, e in enumerate(ent):
+        members = np.flatnonzero(lab == c)
+        total = x[members].sum(axis=0)
+        assert lab[e] == c and e == members[np.argmax(x[members] @ total)]
+
+
+def test_bad_input_is_one_line_naming_the_parameter(data):
+    x, _, q, graph, (indptr, indices), entries = data
+    with pytest.raises(InputError) as err:
+        graph_walk(x, indptr[:-1], indices, q, 5, entries=entries)
+    assert "build_search_graph" in str(err.value)
+    with pytest.raises(InputError) as err:
+        graph_walk(x, indptr, indices, q, 5, entries=entries, ef=0)
+    assert err.value.param == "ef"
+    with pytest.raises(InputError) as err:
+        graph_walk(x, indptr, indices, q, 5, entries=np.array([len(x)]))
+    assert err.value.param == "entries"
+    with pytest.raises(InputError):
+        graph_walk(x, indptr, indices, q[:, :3], 5, entries=entries)
+    with pytest.raises(InputError) as err:
+        graph_walk(x, indptr, indices, q, 5, entries=entries, allowed=np.ones(7, bool))
+    assert err.value.param == "allowed"
+    with pytest.raises(InputError) as err:
+        build_search_graph(x, graph, max_degree=0)
+    assert err.value.param == "max_degree"
+    with pytest.raises(InputError) as err:
+        build_search_graph(x, graph, alpha=0.5)
+    assert err.value.param == "alpha"
+    with pytest.raises(InputError):
+        neighbor_lists(np.array([[1, 5000]]), 1)
+    with pytest.raises(InputError):
+        neighbor_lists(sp.eye(3, format="csr"), 4)
+
+
+def test_walk_on_mednist_pixel_codes(shared_data):
+    from graphret.data import open_source
+    from graphret.encoders.pixels import PixelPCAEncoder
+
+    path = shared_data / "mednist" / "mednist_64.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    images = open_source(str(path), seed=0)
+    rows = np.random.default_rng(0).choice(len(images), 3000, replace=False)
+    encoder = PixelPCAEncoder(dim=64).fit(images, rows[:2000])
+    codes = encoder.encode(images, rows).spaces["default"]
+    archive, queries = codes[:2600], codes[2600:]
+    graph = graph_from_knn(*exact_knn(archive, 10))
+    lists = build_search_graph(archive, graph, threads=1)
+    entries = entry_points(archive, None, graph=lists)
+    truth, _ = exact_search(archive, queries, 50)
+    found, _, compared = graph_walk(archive, *lists, queries, 50, entries=entries, ef=64, threads=1)
+    assert recall(found, truth) >= 0.95
+    assert compared.mean() < 0.4 * len(archive)
