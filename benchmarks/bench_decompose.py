@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_encoders import DAE_EPOCHS, SETS, TIME_LIMIT, VFLIP, load_set, machine  # noqa: E402
 
 from graphret.data.imageset import ImageSet  # noqa: E402
+from graphret.data.split import group_split  # noqa: E402
 from graphret.graph.knn import exact_search  # noqa: E402
 from graphret.metrics.retrieval import (  # noqa: E402
     accuracy_at_k,
@@ -291,7 +292,8 @@ def montage(args, enc, d, train, test, pairs, idx, sims, anatomy, findings, n_ro
 
 def load_nih(seed: int = 0) -> ImageSet:
     """The NIH sample: grey 64 px, multi-class normal (No Finding) vs abnormal (any finding),
-    split 70/30 by patient (seeded), 10 % of the training patients as validation."""
+    split 70/30 by patient with graphret.data.split.group_split (seeded, stratified by the
+    label), 10 % of the training patients as validation."""
     import csv
 
     from PIL import Image
@@ -302,18 +304,16 @@ def load_nih(seed: int = 0) -> ImageSet:
     images = np.stack([np.asarray(Image.open(root / r["Path"]).convert("L")) for r in rows])
     labels = np.array([0 if r["No Finding"] == "1" else 1 for r in rows], np.int64)
     patients = np.array([r["Patient ID"] for r in rows])
-    unique = np.unique(patients)
+    # the library's patient-grouped, label-stratified split (graphret.data.split.group_split)
+    splits = group_split(patients, seed=seed, test_fraction=0.3, labels=labels)
+    train_p = np.unique(patients[splits == "train"])
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x41]))
-    order = rng.permutation(unique)
-    n_test = int(round(0.3 * len(unique)))
-    test_p = set(order[:n_test])
-    rest = order[n_test:]
-    val_p = set(rest[: int(round(0.1 * len(rest)))])
-    splits = np.array(["test" if p in test_p else "val" if p in val_p else "train" for p in patients], dtype=object)
+    val_p = set(rng.permutation(train_p)[: int(round(0.1 * len(train_p)))])
+    splits = np.array(["val" if s == "train" and p in val_p else s for s, p in zip(splits, patients)], dtype=object)
     ids = [Path(r["Path"]).stem for r in rows]
     return ImageSet(ids=ids, paths=[str(root / r["Path"]) for r in rows], splits=splits, labels=labels,
                     class_names=["No Finding", "finding"], task="multiclass", source=f"csv:{root / 'labels.csv'} (normal vs any finding)",
-                    images=images, split_origin=f"seeded 70/30 by patient (seed {seed}), 10% of train patients as val")
+                    images=images, groups=patients, split_origin=f"group_split by Patient ID, 70/30 stratified by label (seed {seed}), 10% of train patients as val")
 
 
 def run_real(args, key: str) -> list[dict]:
