@@ -33,6 +33,11 @@ machine shared with other jobs: the CPU figure is the one to compare with the 10
     python benchmarks/bench_decompose.py --save-models /tmp/m        # keep the trained models ...
     python benchmarks/bench_decompose.py --load-models /tmp/m        # ... and measure them again
 
+The command-line composite montage (query-compose-montage.png) comes from the saved demo model:
+
+    graphret build-graph demo -o /tmp/demo-dec --model /tmp/m/decompose-demo.pt --communities none
+    graphret query /tmp/demo-dec --compose A:normal,B:abnormal --mode flat --k 8 --montage benchmarks/results/decompose/query-compose-montage.png
+
 Results: benchmarks/results/decompose/decompose.json, decompose.md, composite-montage.png.
 """
 
@@ -450,6 +455,10 @@ def write(rows: list[dict], meta: dict, out: Path) -> None:
                 f"with both {comp['share_both']:.3f} (random ranking {comp['random_share_both']:.3f}; A's own `both` code finds B's findings in "
                 f"{comp['share_findings_of_B_with_A_both_code']:.3f}). Montage: composite-montage.png.",
             ]
+        if (out / "query-compose-montage.png").exists():
+            L += ["", "The same trained model in a store, queried from the command line (`graphret query STORE --compose A:normal,B:abnormal "
+                  "--montage`): query-compose-montage.png shows A, B, A's normal-appearing reconstruction (segmentation logits zeroed) "
+                  "and the top results; the commands are in bench_decompose.py's docstring."]
         L.append("")
     real = [r for r in rows if r["part"] == "real"]
     if real:
@@ -475,15 +484,22 @@ def write(rows: list[dict], meta: dict, out: Path) -> None:
             r = next((r for r in real if r["set"] == key and r["encoder"] == "decompose"), None)
             if r:
                 L.append(f"\n{r['title']}: {r.get('epochs_run')} epochs after {r.get('warmup_epochs', 0)} warm-up; discrimination head ROC AUC "
-                         f"{r['discrimination_auc']:.3f}; abnormal share of the archive {r['base_rate_abnormal']:.3f}.")
+                         f"{r['discrimination_auc']:.3f}; abnormal share of the archive {r['base_rate_abnormal']:.3f}; "
+                         f"{r.get('n_archive')} archive / {r.get('n_queries')} query images.")
+        if any(r["set"] == "nih" for r in real):
+            L.append("\nNIH: 1,000 images at 64 px grey, abnormal = any finding; split by patient with graphret.data.split.group_split "
+                     "(70/30, stratified by the label, seed 0), 10 % of the training patients as validation; the CNN row is a ResNet-18 "
+                     "classifier trained on the same labels and split (its penultimate codes).")
         L.append("")
     dae = [r for r in rows if r["part"] == "dae"]
     if dae:
         L += [
             "## Stacked vs end-to-end denoising autoencoder",
             "",
-            "Same options as bench_encoders.py (256-d code, noise 0.1, DAE epochs per set, 360 s limit per stage); the stacked model first",
-            "pre-trains each of its layers as a denoising autoencoder of the layer below for half the epochs, then trains end to end.",
+            "Same options as bench_encoders.py (256-d code, noise 0.1, its DAE epochs per set: 60 / 4 / 40 / 15, 360 s limit per stage),",
+            "sized so that the whole part (eight models) finishes in about half an hour on the shared 2-core machine; the stacked model",
+            "first pre-trains each of its layers as a denoising autoencoder of the layer below for half the epochs, then trains end to end",
+            "for the same epochs as the end-to-end model (so it costs more CPU).",
             "",
             "| set | encoder | Acc@1 | P@10 | mAP@50 | epochs (pre-training per layer) | train CPU s | wall s | better than end to end |",
             "|---|---|---|---|---|---|---|---|---|",
