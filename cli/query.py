@@ -19,6 +19,9 @@ from .common import split_list
 @click.option("--image", "images", multiple=True, type=click.Path(), help="Query image file or folder of images (repeatable).")
 @click.option("--id", "ids", multiple=True, help="Stored item id as query (repeatable).")
 @click.option("--split", default=None, help="Every stored item of this split as a query, e.g. test.")
+@click.option("--compose", default=None,
+              help="Composite query of a decompose store: A:normal,B:abnormal (A, B stored ids or image files) searches with "
+              "A's normal code and B's abnormal code in the both space.")
 @click.option("--k", "k", type=int, default=10, show_default=True, help="Results per query.")
 @click.option("--mode", type=click.Choice(MODES), default=None,
               help="region (Haq's region growing on the graph; the default when the store has communities), graph (a walk "
@@ -29,14 +32,15 @@ from .common import split_list
 @click.option("--where", "where", multiple=True, help="Metadata filter applied before ranking, e.g. label=CXR, split!=test, 'anatomy in head,chest', age>=40 (repeatable).")
 @click.option("--class-from", "class_source", type=click.Choice(CLASS_SOURCES), default="classifier", show_default=True, help="Class mode: the encoder's classifier, or a kNN vote.")
 @click.option("--archive", default=None, help="Splits searched, comma list or 'all' [train+val, or all, plus added items].")
-@click.option("--space", default="default", show_default=True, help="Code space to search.")
+@click.option("--space", default="default", show_default=True,
+              help="Code space to search (decompose stores: normal, abnormal or both).")
 @click.option("--communities", default=None, help="Community method region/probe use and results show [cnm, else leiden].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(), default=None, help="Write the results to this file instead of stdout.")
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
 @click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 @click.option("--batch-size", type=int, default=None, help="Queries searched per batch [all at once].")
-def query_command(store, images, ids, split, k, mode, n_probe, ef, rank, where, class_source, archive, space, communities,
+def query_command(store, images, ids, split, compose, k, mode, n_probe, ef, rank, where, class_source, archive, space, communities,
                   fmt, output, montage, version, batch_size) -> None:
     """Find the K most similar archive images for each query."""
     from graphret.errors import InputError
@@ -44,12 +48,22 @@ def query_command(store, images, ids, split, k, mode, n_probe, ef, rank, where, 
     from graphret.query.searcher import Searcher
     from graphret.store import open_store
 
-    given = [(kind, value) for kind, value in (("images", list(images)), ("ids", list(ids)), ("split", split)) if value]
+    given = [(kind, value) for kind, value in (("images", list(images)), ("ids", list(ids)), ("split", split), ("compose", compose)) if value]
     if len(given) != 1:
-        raise InputError("give exactly one kind of query: --image PATH, --id ID or --split NAME")
+        raise InputError("give exactly one kind of query: --image PATH, --id ID, --split NAME or --compose A:normal,B:abnormal")
     kind, value = given[0]
-    searcher = Searcher(open_store(store, version=version), space=space, archive=split_list(archive), communities=communities)
-    result = searcher.search(searcher.queries(value, kind=kind), k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
+    snapshot = open_store(store, version=version)
+    if kind == "compose":
+        from graphret.query.compose import COMPOSITE_SPACE, composite_queries
+
+        if space not in ("default", COMPOSITE_SPACE):
+            raise InputError(f"a composite query searches the {COMPOSITE_SPACE} space, not {space!r}; leave {{space}} out", param="space")
+        queries = composite_queries(snapshot, value)
+        space = COMPOSITE_SPACE
+    searcher = Searcher(snapshot, space=space, archive=split_list(archive), communities=communities)
+    if kind != "compose":
+        queries = searcher.queries(value, kind=kind)
+    result = searcher.search(queries, k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
                              ef=ef, rank=rank, class_source=class_source, batch_size=batch_size)
     text = render(result, fmt=fmt)
     if montage:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from graphret.data.config import MaskConfig
 from graphret.encoders.config import EncoderConfig, TrainingConfig
 
 from .common import stderr_logger
@@ -19,6 +20,7 @@ from .options import config_options, given
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.pt).")
 @config_options(EncoderConfig)
 @config_options(TrainingConfig)
+@config_options(MaskConfig)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, initialisation, shuffling and augmentation.")
 @click.option("--split/--no-split", default=True, show_default=True, help="Give sources without splits a seeded 70/30 split (off: train on every image).")
 @click.option("--quiet", is_flag=True, help="No progress bars or lines.")
@@ -37,7 +39,7 @@ def train_command(source, output, seed, split, quiet, **options) -> None:
     training = TrainingConfig(**given(options, TrainingConfig))
     kwargs = training.options(encoder.name, checkpoint_default=f"{output}.ckpt", progress=not quiet)
     started = time.perf_counter()
-    images = open_source(source, seed=seed, split=split)
+    images = MaskConfig(**given(options, MaskConfig)).attach(open_source(source, seed=seed, split=split), source)
     log(f"source {images.source}: {len(images)} images")
     model = train_encoder(images, encoder.name, seed=seed, **encoder.options(), **kwargs)
     model.save(output)

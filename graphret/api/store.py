@@ -21,6 +21,7 @@ from graphret.api.add import add_to_store
 from graphret.api.build import build_store, build_store_from_codes
 from graphret.api.config import AddConfig, BuildConfig
 from graphret.data.imageset import ImageSet
+from graphret.errors import ParameterError
 from graphret.query.result import SearchResult
 from graphret.query.searcher import DEFAULT_PROBE, Searcher
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
@@ -104,8 +105,9 @@ class Store:
 
     def search(
         self,
-        q: Any,
+        q: Any = None,
         *,
+        compose: str | dict[str, str] | None = None,
         k: int = 10,
         mode: str | None = None,
         where: list[str] | str | None = None,
@@ -123,7 +125,25 @@ class Store:
         files or folders, or an array of codes (``kind`` says which when detection should not
         guess).  ``mode``: region (default with communities), graph, flat, class or probe;
         ``where``: metadata filters such as ``"label=CXR"``; ``ef``: the walk's effort (graph
-        and region modes); ``rank``: ``smoothed`` or ``manifold`` to re-order by the graph."""
+        and region modes); ``rank``: ``smoothed`` or ``manifold`` to re-order by the graph.
+
+        ``compose`` (instead of ``q``): a composite query of a decompose store,
+        ``"A:normal,B:abnormal"`` or ``{"normal": A, "abnormal": B}`` (A, B stored ids or image
+        files): A's normal code beside B's abnormal code, searched in the ``both`` space
+        (:mod:`graphret.query.compose`)."""
+        if compose is not None:
+            from graphret.query.compose import COMPOSITE_SPACE, composite_queries
+
+            if q is not None:
+                raise ParameterError("give a query {q} or a composite query {compose}, not both", param="compose")
+            if space not in ("default", COMPOSITE_SPACE):
+                raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {space!r}; leave {{space}} out", param="space")
+            queries = composite_queries(self.snapshot, compose)
+            searcher = self.searcher(space=COMPOSITE_SPACE, archive=archive, communities=communities)
+            return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, ef=ef, rank=rank,
+                                   class_source=class_source, batch_size=batch_size)
+        if q is None:
+            raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
         searcher = self.searcher(space=space, archive=archive, communities=communities)
         queries = searcher.queries(q, kind=kind)
         return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, ef=ef, rank=rank,

@@ -23,6 +23,15 @@ Two views of the labels (:func:`load_demo`):
   ``metadata`` holds ``"findings"`` (positive findings joined by "+", "" for none) and one
   0/1 column per finding.
 
+**Finding masks.**  The generator knows where it paints each finding, so it can also give a
+per-image segmentation mask (``generate_demo(..., masks=True)``; :func:`load_demo` attaches
+them as ``ImageSet.masks``): uint8 (n, size, size) where bit c (value ``1 << c``) marks the
+pixels of finding ``FINDINGS[c]`` -- where that finding's soft paint covers at least
+:data:`MASK_LEVEL` of the pixel (for ``artefact``, whose streaks cover the whole image, where
+the streak moves the intensity by at least half its amplitude).  Findings may overlap, hence
+bits.  Asking for masks draws nothing from the random stream: the images, labels and ids are
+byte-identical with or without them.
+
 Anatomies are exactly balanced (a seeded permutation of equal shares).  The demo set has no
 splits of its own: it gets a seeded 70/30 split stratified by anatomy.  The same (n, seed,
 size) give identical images on the same platform.
@@ -33,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphret.data.imageset import ImageSet
+from graphret.data.masks import Masks
 from graphret.data.split import assign_splits
 from graphret.errors import InputError
 
@@ -41,6 +51,8 @@ FINDINGS: tuple[str, ...] = ("nodule", "effusion", "fracture-line", "calcificati
 PREVALENCE: tuple[float, ...] = (0.30, 0.20, 0.15, 0.25, 0.12)
 DEFAULT_N = 2000
 DEFAULT_SIZE = 64
+#: A pixel belongs to a finding's mask where that finding's paint covers at least this much of it.
+MASK_LEVEL = 0.25
 
 # Layouts: (cx, cy, a, b, rotation, value) in canonical coordinates [-1, 1]^2, y downwards,
 # painted in order over a black background.
@@ -98,10 +110,12 @@ def _col(x: np.ndarray) -> np.ndarray:
 
 
 def generate_demo(
-    n: int = DEFAULT_N, *, seed: int = 0, size: int = DEFAULT_SIZE
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n: int = DEFAULT_N, *, seed: int = 0, size: int = DEFAULT_SIZE, masks: bool = False
+) -> tuple[np.ndarray, ...]:
     """Generate the phantoms: uint8 images (n, size, size), anatomy index (n,) int64 into
-    :data:`ANATOMIES`, and findings (n, 5) int8 0/1 in the order of :data:`FINDINGS`."""
+    :data:`ANATOMIES`, and findings (n, 5) int8 0/1 in the order of :data:`FINDINGS`; with
+    ``masks`` also the finding masks, uint8 (n, size, size), bit c for ``FINDINGS[c]`` (see the
+    module docstring)."""
     if n < 1:
         raise InputError(f"demo set size must be at least 1, got {n}")
     if size < 16:
@@ -137,6 +151,12 @@ def generate_demo(
     cos, sin = _col(np.cos(angle)), _col(np.sin(angle))
     sx, sy, sc = _col(shift[:, 0]), _col(shift[:, 1]), _col(scale)
     images = np.zeros((n, size, size), f32)
+    bits = np.zeros((n, size, size), np.uint8) if masks else None
+
+    def mark(rows, finding: int, cover) -> None:
+        """Set finding's bit where its paint ``cover`` (len(rows), S, S) reaches MASK_LEVEL."""
+        if bits is not None:
+            bits[rows] |= (np.asarray(cover) >= MASK_LEVEL).astype(np.uint8) << finding
 
     for k, name in enumerate(ANATOMIES):
         idx = np.flatnonzero(anatomy == k)
@@ -158,19 +178,24 @@ def generate_demo(
             tmp = img[j]  # fancy indexing copies: paint the copy, then write it back
             _paint(tmp, mask, _col(eff[idx[j], 1]))
             img[j] = tmp
+            mark(idx[j], 1, mask)
         j = np.flatnonzero(sel[:, 0])  # nodule: small bright disc
         if len(j):
             p = nod[idx[j]]
             tmp = img[j]
-            _paint(tmp, _ellipse(u[j], v[j], _col(p[:, 0]), _col(p[:, 1]), _col(p[:, 2]), _col(p[:, 2])), f32(1.0))
+            disc = _ellipse(u[j], v[j], _col(p[:, 0]), _col(p[:, 1]), _col(p[:, 2]), _col(p[:, 2]))
+            _paint(tmp, disc, f32(1.0))
             img[j] = tmp
+            mark(idx[j], 0, disc)
         j = np.flatnonzero(sel[:, 3])  # calcification: cluster of tiny bright dots
         if len(j):
             tmp = img[j]
             for d in range(calc_d.shape[1]):
                 cx = _col(calc_c[idx[j], 0] + calc_d[idx[j], d, 0])
                 cy = _col(calc_c[idx[j], 1] + calc_d[idx[j], d, 1])
-                _paint(tmp, _ellipse(u[j], v[j], cx, cy, f32(0.035), f32(0.035)), f32(1.0))
+                dot = _ellipse(u[j], v[j], cx, cy, f32(0.035), f32(0.035))
+                _paint(tmp, dot, f32(1.0))
+                mark(idx[j], 3, dot)
             img[j] = tmp
         j = np.flatnonzero(sel[:, 2])  # fracture line: thin dark segment
         if len(j):
@@ -182,21 +207,27 @@ def generate_demo(
             t = np.clip(du * dx + dv * dy, -half, half)
             dist = np.sqrt((du - t * dx) ** 2 + (dv - t * dy) ** 2)
             tmp = img[j]
-            _paint(tmp, np.clip((0.035 - dist) * 60.0, 0.0, 1.0), f32(0.02))
+            line = np.clip((0.035 - dist) * 60.0, 0.0, 1.0)
+            _paint(tmp, line, f32(0.02))
             img[j] = tmp
+            mark(idx[j], 2, line)
         images[idx] = img
 
     j = np.flatnonzero(findings[:, 4])  # artefact: periodic streaks in image coordinates
     if len(j):
         p = art[j]
         phase = 2 * np.pi * _col(p[:, 0]) * (x * _col(np.cos(p[:, 1])) + y * _col(np.sin(p[:, 1])))
-        images[j] += 0.16 * np.sin(phase + _col(p[:, 2])).astype(f32)
+        streaks = np.sin(phase + _col(p[:, 2])).astype(f32)
+        images[j] += 0.16 * streaks
+        mark(j, 4, np.abs(streaks) >= 0.5)
 
     images *= _col(gain)
     images += _col(offset)
     noise_rng = np.random.default_rng(noise_seed)
     images += noise_rng.standard_normal(images.shape, dtype=f32) * _col(sigma)
     out = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
+    if bits is not None:
+        return out, anatomy, findings, bits
     return out, anatomy, findings
 
 
@@ -208,10 +239,12 @@ def load_demo(
     size: int = DEFAULT_SIZE,
     split: bool = True,
 ) -> ImageSet:
-    """The demo set as an :class:`ImageSet` (see the module docstring for the label views)."""
+    """The demo set as an :class:`ImageSet` (see the module docstring for the label views),
+    with its finding masks attached (``masks``: bit c = ``FINDINGS[c]``)."""
     if labels not in ("findings", "anatomy"):
         raise InputError(f"demo labels must be 'findings' or 'anatomy', got {labels!r} (e.g. demo:anatomy)")
-    images, anatomy, findings = generate_demo(n, seed=seed, size=size)
+    images, anatomy, findings, bits = generate_demo(n, seed=seed, size=size, masks=True)
+    masks = Masks(names=list(FINDINGS), encoding="bits", array=bits, source=f"demo finding masks (seed {seed})")
     anatomy_names = np.array(ANATOMIES, dtype=object)[anatomy].astype(str)
     width = max(6, len(str(n - 1)))
     ids = [f"demo-{i:0{width}d}" for i in range(n)]
@@ -221,7 +254,7 @@ def load_demo(
         return ImageSet(
             ids=ids, paths=paths, splits=splits, labels=findings, class_names=list(FINDINGS),
             task="multilabel", source=f"demo:findings (seed {seed}, n {n})", images=images,
-            split_origin=origin, metadata={"anatomy": anatomy_names},
+            split_origin=origin, metadata={"anatomy": anatomy_names}, masks=masks,
         )
     joined = np.array(
         ["+".join(f for f, on in zip(FINDINGS, row) if on) for row in findings], dtype=object
@@ -232,5 +265,5 @@ def load_demo(
     return ImageSet(
         ids=ids, paths=paths, splits=splits, labels=anatomy, class_names=list(ANATOMIES),
         task="multiclass", source=f"demo:anatomy (seed {seed}, n {n})", images=images,
-        split_origin=origin, metadata=metadata,
+        split_origin=origin, metadata=metadata, masks=masks,
     )

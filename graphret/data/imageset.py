@@ -17,7 +17,7 @@ Labels follow one convention for every source:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -47,6 +47,9 @@ class ImageSet:
     # Extra per-item columns (str or numeric arrays of shape (N,)), e.g. the demo set's
     # "anatomy"; stored as item columns and usable in metadata filters.
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    # Optional per-item segmentation masks of abnormal regions (a graphret.data.masks.Masks,
+    # None when the source has none); see graphret.data.masks.
+    masks: Any = None
     # The group of each item (str array of shape (N,)): a patient, a hashed DICOM PatientID, a
     # NIfTI volume file; items of one group never straddle a seeded split.  None: no groups.
     groups: np.ndarray | None = None
@@ -67,6 +70,8 @@ class ImageSet:
         for name, column in self.metadata.items():
             if len(column) != n:
                 raise ValueError(f"metadata column {name!r} must have one entry per item")
+        if self.masks is not None and len(self.masks) != n:
+            raise ValueError("masks must have one entry per item")
         if self.groups is not None:
             if len(self.groups) != n:
                 raise ValueError("groups must have one entry per item")

@@ -30,6 +30,7 @@ ENCODERS: dict[str, str] = {
     "siamese": "graphret.encoders.siamese:SiameseEncoder",
     "dae": "graphret.encoders.dae:DenoisingAutoencoder",
     "frozen": "graphret.encoders.frozen:FrozenEncoder",
+    "decompose": "graphret.encoders.decompose:DecomposingEncoder",
 }
 
 

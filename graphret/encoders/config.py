@@ -16,10 +16,10 @@ from typing import Any, Literal
 from graphret.errors import ParameterError
 from graphret.params import option_name, param, validate
 
-ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen")
-EncoderName = Literal["pixels", "cnn", "siamese", "dae", "frozen"]
-TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen")
-TRAINED_ENCODERS = ("cnn", "siamese", "dae")
+ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen", "decompose")
+EncoderName = Literal["pixels", "cnn", "siamese", "dae", "frozen", "decompose"]
+TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen", "decompose")
+TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,18 @@ class EncoderConfig:
     weights_style: Literal["torchvision", "caffe"] | None = param(
         None, applies_to=("frozen",),
         help="frozen: caffe for ResNet weights converted from the MSRA Caffe models (stride in the 1x1 convolution, 0-255 input minus the mean) [torchvision].")
-    centre: bool | None = param(None, applies_to=("cnn", "siamese", "dae"),
-                                help="cnn/siamese/dae: centre the unit codes on the training items' mean [on; cnn with ResNet/DenseNet: off].")
+    centre: bool | None = param(None, applies_to=("cnn", "siamese", "dae", "decompose"),
+                                help="cnn/siamese/dae/decompose: centre the unit codes on the training items' mean [on; cnn with ResNet/DenseNet: off; decompose: the normal code only].")
+    stacked: bool | None = param(None, applies_to=("dae",),
+                                 help="dae: pre-train the encoder layer by layer, each layer a denoising autoencoder of the one below, then fine-tune end to end [off].")
+    pretrain_epochs: int | None = param(None, min=1, applies_to=("dae",), help="dae --stacked: epochs of each layer's pre-training [half the end-to-end epochs, at least 1].")
+    supervision: Literal["auto", "masks", "labels"] | None = param(
+        None, applies_to=("decompose",),
+        help="decompose: masks (segmentation + discrimination, needs --mask-folder/--mask-column or the demo's masks) or labels (image-level normal vs abnormal only) [auto: masks when the source has them].")
+    normal_class: str | None = param(None, applies_to=("decompose",),
+                                     help="decompose: the class name (or index) that means normal [a class named normal, no finding, healthy or negative].")
+    normal_codebook: int | None = param(None, min=2, applies_to=("decompose",), help="decompose: entries of the normal code's VQ codebook [64].")
+    abnormal_codebook: int | None = param(None, min=2, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
 
     def __post_init__(self) -> None:
         validate(self, selector="name", noun="encoder")

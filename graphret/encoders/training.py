@@ -330,7 +330,10 @@ class Augment:
         self.brightness = brightness
         self.contrast = contrast
 
-    def __call__(self, x, generator):
+    def __call__(self, x, generator, extra=None):
+        """The augmented batch; with ``extra`` (a (b, C', H, W) tensor such as segmentation
+        masks) also ``extra`` under the same geometric transform (no intensity change), as a
+        pair.  The random draws are the same with or without ``extra``."""
         t = torch()
         import torch.nn.functional as F
 
@@ -359,7 +362,11 @@ class Augment:
         gain = uniform(1 - self.contrast, 1 + self.contrast).to(x.device, x.dtype).view(b, 1, 1, 1)
         shift = uniform(-self.brightness, self.brightness).to(x.device, x.dtype).view(b, 1, 1, 1)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        return ((x - mean) * gain + mean + shift).clamp_(0.0, 1.0)
+        x = ((x - mean) * gain + mean + shift).clamp_(0.0, 1.0)
+        if extra is None:
+            return x
+        extra = F.grid_sample(extra.to(grid.dtype), grid.to(extra.device), mode="bilinear", padding_mode="zeros", align_corners=False)
+        return x, extra
 
 
 def holdout(train: np.ndarray, labels: np.ndarray | None, *, seed: int, fraction: float = 0.1, min_items: int = 20) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,7 +1,9 @@
 """Retrieval montages: each query beside its top results, with labels and scores, as a PNG.
 
 One row per query (at most ``max_queries``), the query first, then its top ``max_results``
-results titled with rank, label and cosine score; when the query's label is known a result
+results (a composite query, :mod:`graphret.query.compose`, shows its pair -- A, whose normal
+code it uses, and B, whose abnormal code it uses -- and A's normal-appearing reconstruction
+first), the results titled with rank, label and cosine score; when the query's label is known a result
 whose label matches gets a green frame and one that does not a red frame.
 
 Stored items' pixels are found from their path: an image file that exists, an
@@ -37,6 +39,29 @@ def _show(ax, pixels: np.ndarray | None) -> None:
         ax.imshow(pixels)
 
 
+def _frame(ax, colour: str, width: float = 2.5) -> None:
+    for side in ax.spines.values():
+        side.set_edgecolor(colour)
+        side.set_linewidth(width)
+
+
+def _composite_tiles(store, queries, axes) -> None:
+    """A composite query's three lead tiles: A (normal part), B (abnormal part), and A's
+    normal-appearing reconstruction."""
+    from graphret.query.compose import normal_appearing, part_pixels
+
+    parts = queries.composite
+    for ax, name in zip(axes[:2], ("normal", "abnormal")):
+        part = parts[name]
+        _show(ax, part_pixels(store, part))
+        who = part.ids[0] or Path(str(part.paths[0] or "?")).name
+        ax.set_title(f"{name} of {who}\n{label_text(part.labels[0], empty='?')}", fontsize=7, fontweight="bold")
+        _frame(ax, "blue")
+    _show(axes[2], normal_appearing(store, parts["normal"]))
+    axes[2].set_title("normal-appearing\nof the normal part", fontsize=7)
+    _frame(axes[2], "purple")
+
+
 def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results: int = 10) -> Path:
     """Write the montage of a :class:`~graphret.query.result.SearchResult` to ``path`` (PNG)."""
     import matplotlib
@@ -54,9 +79,12 @@ def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results
     queries = result.queries
     nq = min(len(queries), max_queries)
     nr = min(result.k, max_results)
-    fig, axes = plt.subplots(nq, nr + 1, figsize=(1.6 * (nr + 1), 1.9 * nq), squeeze=False)
+    lead = 3 if queries.composite is not None else 1
+    fig, axes = plt.subplots(nq, nr + lead, figsize=(1.6 * (nr + lead), 1.9 * nq), squeeze=False)
     for i in range(nq):
-        if queries.rows[i] >= 0:
+        if queries.composite is not None:
+            _composite_tiles(store, queries, axes[i, :lead])
+        elif queries.rows[i] >= 0:
             pixels = items.image(int(queries.rows[i]))
         elif queries.images is not None:
             try:
@@ -65,20 +93,19 @@ def write_montage(result, path: str | Path, *, max_queries: int = 8, max_results
                 pixels = None
         else:
             pixels = None
-        ax = axes[i, 0]
-        _show(ax, pixels)
-        who = queries.ids[i] or Path(str(queries.paths[i] or "?")).name
-        ax.set_title(f"query {who}\n{label_text(queries.labels[i], empty='?')}", fontsize=7, fontweight="bold")
-        for side in ax.spines.values():
-            side.set_edgecolor("blue")
-            side.set_linewidth(2.5)
+        if queries.composite is None:
+            ax = axes[i, 0]
+            _show(ax, pixels)
+            who = queries.ids[i] or Path(str(queries.paths[i] or "?")).name
+            ax.set_title(f"query {who}\n{label_text(queries.labels[i], empty='?')}", fontsize=7, fontweight="bold")
+            _frame(ax, "blue")
         for r in range(nr):
             row = int(result.rows[i, r])
-            ax = axes[i, r + 1]
+            ax = axes[i, r + lead]
             _show(ax, items.image(row))
             label = store.label_of(row)
             ax.set_title(f"#{r + 1} {label_text(label, empty='?')}\n{float(result.scores[i, r]):.3f}", fontsize=7)
-            if queries.labels[i] is not None and label is not None:
+            if queries.composite is None and queries.labels[i] is not None and label is not None:
                 same = label == queries.labels[i] if not isinstance(label, list) else bool(set(label) & set(queries.labels[i] or []))
                 for side in ax.spines.values():
                     side.set_edgecolor("green" if same else "red")

@@ -39,6 +39,8 @@ class QuerySet:
     labels: list[str | list[str] | None]
     predicted: np.ndarray | None = None  # int64 (q,) classifier's class (class mode), or None
     images: Any = None  # the ImageSet of outside images (for montages), or None
+    # a composite query's parts (graphret.query.compose): {"normal": QuerySet, "abnormal": QuerySet}
+    composite: dict[str, "QuerySet"] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)

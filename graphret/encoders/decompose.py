@@ -1,0 +1,1167 @@
+"""Decomposing encoder (Kobayashi et al., ML4H 2020): a normal code and an abnormal code.
+
+One encoder turns an image into two latent maps, each vector-quantised with its own codebook:
+
+* the **abnormal map** feeds a *segmentation decoder*, whose logits mark where (and, with one
+  channel per finding, which) abnormality is;
+* the **normal map** feeds an *image decoder* that reconstructs the image, its normalisation
+  layers modulated by the segmentation decoder's logits (SPADE, Park et al. 2019: parameter-free
+  batch normalisation, then a per-pixel scale and shift computed from the conditioning map).
+  The decoder is conditioned on the positive part of the logits, ``relu(logits)``: the evidence
+  of abnormality, zero wherever the segmentation decoder sees none.  Zeroing it therefore
+  asks for the image as it would look without its abnormality: the *normal-appearing*
+  reconstruction (:meth:`DecomposingEncoder.normal_appearing`).
+
+Losses (weights are options):
+
+* **latent**: VQ-VAE's codebook and commitment losses, ``|sg[z] - e|^2 + beta |z - sg[e]|^2``
+  (``vq="loss"``), or the commitment loss alone with the codebook updated as exponential
+  moving averages of the encoder outputs assigned to each entry (``vq="ema"``, the default);
+* **discrimination** (is there an abnormality, and which): a head on the abnormal map gives
+  each cell a feature vector (a 1x1 convolution of its codebook entry) and from it a logit per
+  target; an image's logits are the cells' smooth maximum (log-mean-exp), trained on the
+  image-level labels (binary cross-entropy per finding for multi-label sets, positives
+  weighted by the negative / positive ratio; abnormal vs normal for two classes; cross-entropy
+  over the classes, from max-pooled cell features, for more).  Items without a mask also get
+  a multiple-instance term: the segmentation logits' smooth maximum over the image must say
+  whether the image is abnormal;
+* **segmentation**: binary cross-entropy plus soft Dice (pooled over the batch, so that a
+  small, rare finding's few pixels count) between the segmentation logits and the masks, per
+  channel, for items with a mask; and, when the mask channels are the labels (or the label is
+  one abnormal flag), binary cross-entropy between the discrimination head's cell logits and
+  the masks max-pooled to the abnormal map's cells (positives weighted 10): the head learns
+  which cells hold which finding, not only that the image holds it somewhere (on the demo set
+  image-level labels alone left small nodules at chance);
+* **reconstruction**: mean squared error between the conditioned reconstruction and the input;
+* **residual** between the two decoders' outputs: the normal-appearing reconstruction may
+  differ from the input only where the image is abnormal: its squared error counts outside
+  the (dilated) mask, over the whole image for images labelled normal, and, for abnormal
+  images without a mask, outside the segmentation decoder's own (detached) abnormality map;
+* **adversary** (our addition; ``adversary_weight=0`` turns it off): a head on the normal
+  code tries to predict the same labels through a gradient-reversal layer, so that the normal
+  branch is pushed to leave the labels out.  Nothing else in the objective stops the encoder
+  from copying the abnormality into the normal code too.  The adversary sees the normal code
+  recomputed from the shared trunk's output with its gradient stopped: reversing the gradient
+  into the shared trunk would erase the findings from the abnormal branch as well (on the demo
+  set that halved what the abnormal code knew of small findings).
+
+Training runs in two stages: ``vq_warmup`` (a quarter) of the epochs without quantisation, so
+that the encoder first learns maps in which a small finding's cells stand apart; then each
+codebook starts from k-means++ on the encoder's outputs for up to 1,024 training images (a rare
+kind of cell gets an entry of its own, where random starts give every entry to the common
+background) and the whole objective trains with quantised codes.  Entries that fall out of use
+restart on the batch's worst-represented outputs.  The best validation epoch of the second
+stage is kept.
+
+Supervision (``supervision``): ``"masks"`` when the training set carries masks
+(``ImageSet.masks``, e.g. the demo set's finding masks or :mod:`graphret.data.masks`), the full
+objective; ``"labels"`` with image-level labels only (normal vs abnormal, or findings), where
+the discrimination term's multiple-instance part replaces segmentation: the segmentation
+decoder then has one channel, learns to mark whatever separates abnormal from normal images,
+and the image decoder learns where the abnormality is only from that; ``"auto"`` picks masks
+when any training item has one.  Image-level labels are needed in both cases (with masks only,
+the labels are read off the masks: an item is abnormal in channel c when its mask has any of c).
+
+Code spaces (unit rows; the normal space is centred on the training items' mean unit code and
+normalised again, as the DAE's):
+
+* ``normal``: the quantised normal map, flattened (``latent_dim x side x side``: where things
+  are matters for anatomy), with the directions that predict the labels projected out
+  (iterative null-space projection, Ravfogel et al. 2020: ``null_directions`` rounds of ridge
+  regressions of the labels on the training items' codes, each round's directions removed;
+  what the adversary left in linearly);
+* ``abnormal``: the features of the abnormal map's cells that the discrimination head finds
+  abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of
+  training undone, so that the gate means the same on a set where abnormal images are rare
+  (the demo's findings) and on one where they are the majority (PneumoniaMNIST)), max-pooled
+  over the cells, plus a feature that is 1 when no cell is (65): which abnormality, wherever it
+  sits, and nothing from the cells that look normal, so that every image without an abnormal
+  cell gets the same code.  On the demo set a soft weighting by the probability left the
+  anatomy in the code (P@10 on anatomy 0.49 against 0.27 with a gate, findings 0.44 and 0.45);
+* ``both``: ``[normal, abnormal] / sqrt(2)``, unit length; its cosine is the mean of the two
+  spaces' cosines;
+* ``default`` = ``both`` (the same array): the graph and its communities should reflect the
+  whole image, as every other encoder's default does, and a composite query
+  (:func:`composite_code`) lives in the ``both`` space, so the graph's region and probe modes can
+  answer it; the ``normal`` and ``abnormal`` spaces serve queries that focus on one part.
+
+Architecture (sized for a CPU): stride-2 convolution blocks (32, 64, 128 channels times
+``width / 32``) until the map is at most 8 px (28 px -> 7, 64 px -> 8); the normal map comes
+from the last block, the abnormal map from the one before (twice the side: 14 px at 28 px,
+16 px at 64 px, so that a small finding keeps cells of its own), each through a 3x3
+convolution block and a 1x1 convolution to ``latent_dim`` channels; decoders mirror the
+encoder at half (image) and a quarter (segmentation) of its widths with nearest-neighbour
+up-sampling and 3x3 convolutions up to half the image size, then a last up-sampling and the
+output convolution (the image decoder with SPADE at every level); a sigmoid gives the image
+in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from graphret.data.imageset import ImageSet
+from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
+from graphret.encoders.dae import dae_plan
+from graphret.encoders.training import (
+    DEFAULT_BATCH_SIZE,
+    SMALL_SET_BATCH_SIZE,
+    SMALL_SET_ITEMS,
+    Augment,
+    Normalise,
+    TorchEncoder,
+    channel_stats,
+    holdout,
+    load_module_state,
+    module_state,
+    progress_batches,
+    seed_everything,
+    to_tensor,
+    torch,
+    train_loop,
+)
+from graphret.errors import InputError
+
+SPACES = ("normal", "abnormal", "both")
+SUPERVISION = ("auto", "masks", "labels")
+VQ_UPDATES = ("ema", "loss")
+#: Class or label names read as "normal" when ``normal_class`` is not given (any case).
+NORMAL_NAMES = ("normal", "no finding", "no_finding", "nofinding", "healthy", "negative")
+#: Sharpness of the log-mean-exp pooling of segmentation logits (higher: closer to the max).
+LSE_SHARPNESS = 4.0
+#: The same for the discrimination head's cell logits (sharper: a small finding fills one cell).
+DISC_SHARPNESS = 8.0
+#: Weight of a positive cell in the cell-level term (a finding fills a few of 256 cells).
+CELL_POS_WEIGHT = 10.0
+#: Size of the abnormal code: features of the abnormal map's cells, max-pooled.
+ABNORMAL_FEATURES = 64
+
+
+# --------------------------------------------------------------------------- composite queries
+
+
+def composite_code(normal: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
+    """The ``both``-space code of a composite query: one image's ``normal`` code beside
+    another's ``abnormal`` code (Kobayashi et al., Figure 3c: "this anatomy, with that
+    abnormality").
+
+    ``normal``: unit rows (n, d_n) or one row (d_n,) from the ``normal`` space (image A);
+    ``abnormal``: unit rows (n, d_a) or (d_a,) from the ``abnormal`` space (image B); returns
+    float32 unit rows ``[normal, abnormal] / sqrt(2)`` of shape (n, d_n + d_a) (or (d_n + d_a,)
+    for one pair) -- exactly how the encoder forms ``both``, so the composite of an image with
+    itself is its own ``both`` code.  Search it against the archive's ``both`` (= ``default``)
+    codes."""
+    a = np.asarray(normal, dtype=np.float32)
+    b = np.asarray(abnormal, dtype=np.float32)
+    single = a.ndim == 1 and b.ndim == 1
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise InputError("composite codes take code rows (n, d) or one code (d,) per part")
+    if len(a) != len(b):
+        if len(a) == 1:
+            a = np.repeat(a, len(b), axis=0)
+        elif len(b) == 1:
+            b = np.repeat(b, len(a), axis=0)
+        else:
+            raise InputError(f"{len(a)} normal codes and {len(b)} abnormal codes; give one of each per composite query (or one to pair with all)")
+    out = np.concatenate([l2_normalise(a), l2_normalise(b)], axis=1) / np.float32(math.sqrt(2.0))
+    return out[0] if single else out
+
+
+def split_both(both: np.ndarray, normal_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (normal, abnormal) unit codes inside ``both``-space codes (the encoder's
+    ``space_dims()["normal"]`` is ``normal_dim``)."""
+    x = np.asarray(both, dtype=np.float32)
+    if not 0 < normal_dim < x.shape[-1]:
+        raise InputError(f"normal_dim={normal_dim} does not split codes of dimension {x.shape[-1]}; use the encoder's normal-space dimension", param="normal_dim")
+    two = np.atleast_2d(x)
+    n, a = l2_normalise(two[:, :normal_dim]), l2_normalise(two[:, normal_dim:])
+    return (n[0], a[0]) if x.ndim == 1 else (n, a)
+
+
+def composite_from_both(both_a: np.ndarray, both_b: np.ndarray, normal_dim: int) -> np.ndarray:
+    """:func:`composite_code` from two items' ``both`` codes: A's normal part, B's abnormal part."""
+    normal, _ = split_both(both_a, normal_dim)
+    _, abnormal = split_both(both_b, normal_dim)
+    return composite_code(normal, abnormal)
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: int, abnormal_codebook: int,
+         seg_channels: int, n_targets: int, width: int, vq: str, commitment: float, decay: float,
+         multiclass_targets: bool = False, normal_target: int = 0, abnormal_gate: float = 0.5,
+         logit_shift: list[float] | None = None):
+    t = torch()
+    nn = t.nn
+    F = t.nn.functional
+    logit_shift = list(logit_shift) if logit_shift else [0.0] * n_targets
+    widths = [max(8, w * width // 32) for w in dae_plan(image_size)]
+    side = image_size
+    for _ in widths:
+        side = (side + 1) // 2
+
+    def block(cin, cout, stride=1):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class VectorQuantiser(nn.Module):
+        """Nearest-codebook-entry quantisation with a straight-through gradient."""
+
+        def __init__(self, num: int) -> None:
+            super().__init__()
+            self.num = num
+            # 0 while warming up (no quantisation); 1 once the codebook is set (start_codebook)
+            self.register_buffer("active", t.zeros((), dtype=t.long))
+            if vq == "ema":
+                self.register_buffer("embed", t.zeros(num, latent_dim))
+                self.register_buffer("cluster_size", t.zeros(num))
+                self.register_buffer("embed_avg", t.zeros(num, latent_dim))
+            else:
+                self.embed = nn.Parameter(t.zeros(num, latent_dim))
+
+        @t.no_grad()
+        def start_codebook(self, samples, generator, scale: float = 1.0) -> None:
+            """Set the codebook by k-means++ (then Lloyd steps) on encoder outputs (n, d), and
+            switch quantisation on.  k-means++ seeds each entry at a point drawn with
+            probability proportional to its squared distance from the entries so far, so a
+            rare but distinct kind of cell (a small finding) gets an entry of its own."""
+            x = samples.float()
+            centres = _kmeans_pp(x.cpu(), self.num, generator).to(x.device)
+            self.embed.data.copy_(centres)
+            if vq == "ema":
+                idx = _nearest(x, centres)
+                counts = t.bincount(idx, minlength=self.num).float()
+                # the moving averages count per batch: scale = batch images / sampled images
+                self.cluster_size.copy_((counts * scale).clamp(min=1.0))
+                self.embed_avg.copy_(centres * self.cluster_size[:, None])
+            self.active.fill_(1)
+
+        def quantise(self, z):
+            """Straight-through quantisation with the current codebook, no updates."""
+            if int(self.active) == 0:
+                return z
+            b, d, h, w = z.shape
+            flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
+            q = F.embedding(_nearest(flat, self.embed.float()), self.embed.float())
+            q = flat + (q - flat).detach()
+            return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype)
+
+        def forward(self, z):
+            b, d, h, w = z.shape
+            if int(self.active) == 0:  # warm-up: the continuous map passes through
+                return z, z.new_zeros(()), t.zeros((b, h, w), dtype=t.long, device=z.device)
+            flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
+            e = self.embed.float()
+            dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None])
+            idx = dist.argmin(1)
+            q = F.embedding(idx, e)
+            if vq == "ema":
+                loss = commitment * F.mse_loss(flat, q.detach())
+                if self.training:
+                    with t.no_grad():
+                        onehot = F.one_hot(idx, self.num).float()
+                        self.cluster_size.mul_(decay).add_(onehot.sum(0), alpha=1 - decay)
+                        self.embed_avg.mul_(decay).add_(onehot.t() @ flat.detach(), alpha=1 - decay)
+                        total = self.cluster_size.sum()
+                        size = (self.cluster_size + 1e-5) / (total + self.num * 1e-5) * total
+                        self.embed.copy_(self.embed_avg / size[:, None])
+                        dead = self.cluster_size < 1e-2
+                        if bool(dead.any()):  # restart unused entries on the worst-represented outputs
+                            k = min(int(dead.sum()), flat.shape[0])
+                            worst = dist.gather(1, idx[:, None])[:, 0].topk(k).indices
+                            self.embed[dead.nonzero()[:k, 0]] = flat[worst].detach()
+                            self.embed_avg[dead.nonzero()[:k, 0]] = flat[worst].detach()
+                            self.cluster_size[dead.nonzero()[:k, 0]] = 1.0
+            else:
+                loss = F.mse_loss(q, flat.detach()) + commitment * F.mse_loss(flat, q.detach())
+            q = flat + (q - flat).detach()
+            return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype), loss, idx.view(b, h, w)
+
+    class SPADE(nn.Module):
+        """Parameter-free batch norm, then a per-pixel scale and shift from the conditioning map."""
+
+        def __init__(self, features: int, hidden: int = 16) -> None:
+            super().__init__()
+            self.norm = nn.BatchNorm2d(features, affine=False)
+            # replicate padding: a constant conditioning map gives a constant scale and shift, so
+            # the zero map (the normal-appearing image) is computed on one pixel
+            self.shared = nn.Sequential(nn.Conv2d(seg_channels, hidden, 3, 1, 1, padding_mode="replicate"), nn.ReLU(inplace=True))
+            self.gamma = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
+            self.beta = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
+
+        def forward(self, h, cond):
+            """``cond`` None means the zero map."""
+            if cond is None:
+                c = h.new_zeros((1, seg_channels, 1, 1))
+            elif cond.shape[-2:] != h.shape[-2:]:
+                c = F.interpolate(cond, size=h.shape[-2:], mode="bilinear", align_corners=False)
+            else:
+                c = cond
+            a = self.shared(c)
+            return self.norm(h) * (1 + self.gamma(a)) + self.beta(a)
+
+    class GradientReversal(t.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.scale = scale
+            return x.view_as(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return -ctx.scale * grad, None
+
+    # decoders: half the encoder's widths, the segmentation decoder half again (CPU cost: the
+    # decoders run at up to full resolution, and the image decoder twice per step)
+    # run at the latent side and each doubling up to half the image size; the last doubling
+    # is a nearest-neighbour up-sampling followed by the output convolution
+    img_w = [max(8, w // 2) for w in reversed(widths)]
+    # the abnormal map is taken one block earlier than the normal map (twice its side: small
+    # findings keep a cell of their own); the segmentation decoder starts there
+    abn_level = max(0, len(widths) - 2)
+    seg_w = [max(8, w // 4) for w in reversed(widths[: abn_level + 1])]
+
+    class DecomposeNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.side = side
+            layers, cin = [], channels
+            for w in widths:
+                layers.append(block(cin, w, 2))
+                cin = w
+            self.trunk = nn.Sequential(*layers[: abn_level + 1])
+            self.trunk_deep = nn.Sequential(*layers[abn_level + 1 :])
+            abn_in = widths[abn_level]
+            self.to_normal = nn.Sequential(block(cin, cin // 2), nn.Conv2d(cin // 2, latent_dim, 1))
+            self.to_abnormal = nn.Sequential(block(abn_in, abn_in), nn.Conv2d(abn_in, latent_dim, 1))
+            self.vq_normal = VectorQuantiser(normal_codebook)
+            self.vq_abnormal = VectorQuantiser(abnormal_codebook)
+            # segmentation decoder: abnormal map -> logits
+            seg = [block(latent_dim, seg_w[0])]
+            for cin_, cout in zip(seg_w[:-1], seg_w[1:]):
+                seg += [nn.Upsample(scale_factor=2, mode="nearest"), block(cin_, cout)]
+            self.seg = nn.Sequential(*seg)
+            self.seg_out = nn.Conv2d(seg_w[-1], seg_channels, 3, 1, 1)
+            # image decoder: normal map, SPADE-conditioned on relu(logits) at every level
+            self.img_in = nn.Conv2d(latent_dim, img_w[0], 3, 1, 1)
+            self.img_norm = nn.ModuleList([SPADE(img_w[0])])
+            self.img_convs = nn.ModuleList()
+            for cin_, cout in zip(img_w[:-1], img_w[1:]):
+                self.img_convs.append(nn.Conv2d(cin_, cout, 3, 1, 1))
+                self.img_norm.append(SPADE(cout))
+            self.img_out = nn.Conv2d(img_w[-1], channels, 3, 1, 1)
+            # discrimination head on the pooled abnormal code; adversary on the normal code
+            # per cell of the quantised abnormal map: a feature of its codebook entry, and from it a
+            # logit per target; image-level logits are the cells' smooth maximum (multiple-instance)
+            self.cell_features = nn.Sequential(nn.Conv2d(latent_dim, ABNORMAL_FEATURES, 1), nn.ReLU(inplace=True))
+            self.cell_logits = nn.Conv2d(ABNORMAL_FEATURES, n_targets, 1)
+            self.adversary = nn.Sequential(nn.Linear(latent_dim * side * side, 128), nn.ReLU(inplace=True), nn.Linear(128, n_targets))
+
+        # ---- parts
+        def latents(self, x):
+            shallow = self.trunk(x)
+            qn, ln, idx_n = self.vq_normal(self.to_normal(self.trunk_deep(shallow)))
+            qa, la, idx_a = self.vq_abnormal(self.to_abnormal(shallow))
+            self.last_indices = (idx_n, idx_a)  # codebook entries of the last batch (diagnostics)
+            self.last_shallow = shallow
+            return qn, qa, ln + la
+
+        def adversary_input(self):
+            """The normal code of the last batch recomputed from the shared trunk's output with
+            its gradient stopped: the adversary's reversed gradient reaches only the normal
+            branch's own layers, never the trunk that the abnormal branch shares."""
+            z = self.to_normal(self.trunk_deep(self.last_shallow.detach()))
+            return self.vq_normal.quantise(z)
+
+        def pool(self, qa):
+            """The abnormal code: the features of the cells the discrimination head finds
+            abnormal (probability above ``abnormal_gate``: the sigmoid of the cell's largest
+            target logit with the training's positive-class weighting undone, ``logit -
+            log(pos_weight)``, or one minus the normal class's probability), max-pooled over the
+            cells, and a last feature that is 1 when no cell is abnormal -- which abnormality is
+            there, wherever it is, and nothing from the cells that look normal (so every image
+            without an abnormal cell gets the same code)."""
+            f = self.cell_features(qa)
+            logits = self.cell_logits(f)
+            if multiclass_targets:
+                p = 1 - t.softmax(logits, dim=1)[:, normal_target : normal_target + 1]
+            else:  # undo the positive-class weighting of training: the head's unweighted odds
+                shift = t.tensor(logit_shift, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
+                p = t.sigmoid((logits - shift).amax(dim=1, keepdim=True))
+            weight = (p > abnormal_gate).to(f.dtype) if abnormal_gate > 0 else p
+            none = 1 - weight.amax(dim=(2, 3))
+            return t.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
+
+        def disc(self, qa):
+            """Image-level discrimination logits from the abnormal map."""
+            if multiclass_targets:  # classes compete: pool the features, then one linear map
+                return self.cell_logits(self.cell_features(qa).amax(dim=(2, 3), keepdim=True)).flatten(1)
+            return _lme_pool(self.cell_logits(self.cell_features(qa)), sharpness=DISC_SHARPNESS, per_channel=True)
+
+        def segment(self, qa):
+            y = self.seg_out(F.interpolate(self.seg(qa), scale_factor=2, mode="nearest"))
+            if y.shape[-1] != image_size or y.shape[-2] != image_size:
+                y = F.interpolate(y, size=(image_size, image_size), mode="bilinear", align_corners=False)
+            return y
+
+        def decode(self, qn, cond):
+            """The image from the normal map, conditioned on ``cond`` (None: the zero map)."""
+            h = self.img_in(qn)
+            h = t.relu(self.img_norm[0](h, cond))
+            for conv, norm in zip(self.img_convs, self.img_norm[1:]):
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
+                h = t.relu(norm(conv(h), cond))
+            y = self.img_out(F.interpolate(h, scale_factor=2, mode="nearest"))
+            if y.shape[-1] != image_size or y.shape[-2] != image_size:
+                y = F.interpolate(y, size=(image_size, image_size), mode="bilinear", align_corners=False)
+            return t.sigmoid(y)
+
+        @staticmethod
+        def condition(seg_logits):
+            return t.relu(seg_logits)
+
+        def adversary_logits(self, qn, scale: float):
+            return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
+
+        # ---- what encoding reads
+        def forward(self, x):
+            qn, qa, _ = self.latents(x)
+            return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
+
+        def dims(self) -> dict[str, int]:
+            return {"normal": latent_dim * side * side, "abnormal": ABNORMAL_FEATURES + 1}
+
+    return DecomposeNet()
+
+
+def _nearest(x, centres):
+    """Index of each row's nearest centre (squared Euclidean)."""
+    d = x.pow(2).sum(1, keepdim=True) - 2 * x @ centres.t() + centres.pow(2).sum(1)[None]
+    return d.argmin(1)
+
+
+def _kmeans_pp(x, k: int, generator, iters: int = 10):
+    """k centres of the rows of x: k-means++ seeding (seeded draws), then Lloyd iterations
+    (an empty cluster keeps its centre)."""
+    t = torch()
+    n = x.shape[0]
+    first = int(t.randint(0, n, (1,), generator=generator))
+    centres = [x[first]]
+    best = (x - x[first]).pow(2).sum(1)
+    for _ in range(1, k):
+        total = float(best.sum())
+        if total <= 0:
+            pick = int(t.randint(0, n, (1,), generator=generator))
+        else:
+            pick = int(t.multinomial(best / total, 1, generator=generator))
+        centres.append(x[pick])
+        best = t.minimum(best, (x - x[pick]).pow(2).sum(1))
+    c = t.stack(centres).clone()
+    for _ in range(iters):
+        idx = _nearest(x, c)
+        sums = t.zeros_like(c).index_add_(0, idx, x)
+        counts = t.bincount(idx, minlength=k).float()
+        filled = counts > 0
+        c[filled] = sums[filled] / counts[filled, None]
+    return c
+
+
+def _soft_dice(logits, target, eps: float = 1.0):
+    """1 - soft Dice per channel over the whole batch, averaged over channels.  Pooling the
+    batch keeps a rare, small finding's few positive pixels from being drowned by the images
+    that lack it (per-image Dice of an empty mask only pushes predictions to zero)."""
+    t = torch()
+    p = t.sigmoid(logits)
+    inter = (p * target).sum(dim=(0, 2, 3))
+    total = p.sum(dim=(0, 2, 3)) + target.sum(dim=(0, 2, 3))
+    return (1 - (2 * inter + eps) / (total + eps)).mean()
+
+
+def _lme_pool(logits, sharpness: float = LSE_SHARPNESS, per_channel: bool = False):
+    """Log-mean-exp over all channels and positions (or, ``per_channel``, over the positions
+    of each channel): a smooth maximum of the logits."""
+    t = torch()
+    flat = (logits.flatten(2) if per_channel else logits.flatten(1)).float() * sharpness
+    return (t.logsumexp(flat, dim=-1) - math.log(flat.shape[-1])) / sharpness
+
+
+# --------------------------------------------------------------------------- the encoder
+
+
+class DecomposingEncoder(TorchEncoder, Encoder):
+    """Normal and abnormal codes from one encoder (see the module docstring).
+
+    Options: ``latent_dim`` (channels of each latent map = size of a codebook entry, 16),
+    ``normal_codebook`` (entries, 64), ``abnormal_codebook`` (entries, 32), ``vq`` (``"ema"``
+    codebook updates or ``"loss"``: codebook + commitment losses), ``commitment`` (beta, 0.25),
+    ``ema_decay`` (0.99), ``width`` (channels of the first block, 32), ``supervision``
+    (``"auto"``, ``"masks"``, ``"labels"``), ``normal_class`` (the class or label that means
+    normal: a name or index; default: one named normal / no finding / healthy / negative, else,
+    for multi-label sets, "no positive label"), the loss weights ``latent_weight`` (1),
+    ``discrimination_weight`` (1), ``segmentation_weight`` (1), ``reconstruction_weight`` (1),
+    ``residual_weight`` (1), ``adversary_weight`` (0.5; 0 turns the adversary off),
+    ``centre`` (True), ``image_size``, ``channels``, and the training options of
+    :class:`graphret.encoders.training.TrainConfig`.
+    """
+
+    name: ClassVar[str] = "decompose"
+    has_classifier: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 16,
+        normal_codebook: int = 64,
+        abnormal_codebook: int = 32,
+        vq: str = "ema",
+        commitment: float = 0.25,
+        ema_decay: float = 0.99,
+        vq_warmup: float = 0.25,
+        width: int = 32,
+        supervision: str = "auto",
+        normal_class: str | int | None = None,
+        latent_weight: float = 1.0,
+        discrimination_weight: float = 1.0,
+        segmentation_weight: float = 1.0,
+        reconstruction_weight: float = 1.0,
+        residual_weight: float = 1.0,
+        adversary_weight: float = 1.0,
+        null_directions: int = 8,
+        abnormal_gate: float = 0.5,
+        centre: bool = True,
+        image_size: int | None = None,
+        channels: int | None = None,
+        **train_options: Any,
+    ) -> None:
+        self._init_training(train_options)
+        if latent_dim < 2:
+            raise InputError(f"latent_dim must be at least 2, got {latent_dim}; use e.g. {{latent_dim=16}}", param="latent_dim")
+        for key, value in (("normal_codebook", normal_codebook), ("abnormal_codebook", abnormal_codebook)):
+            if value < 2:
+                raise InputError(f"{key} must have at least 2 entries, got {value}; use e.g. {{{key}=32}}", param=key)
+        if vq not in VQ_UPDATES:
+            raise InputError(f"unknown vq update {vq!r}; use {{vq=ema}} or {{vq=loss}}", param="vq")
+        if supervision not in SUPERVISION:
+            raise InputError(f"unknown supervision {supervision!r}; use {{supervision=auto}}, masks or labels", param="supervision")
+        if not 0 <= vq_warmup < 1:
+            raise InputError(f"vq_warmup is the fraction of epochs trained before quantisation starts, in [0, 1); got {vq_warmup}; use e.g. {{vq_warmup=0.25}}", param="vq_warmup")
+        if not 0 < ema_decay < 1:
+            raise InputError(f"ema_decay must be between 0 and 1, got {ema_decay}; use e.g. {{ema_decay=0.99}}", param="ema_decay")
+        if commitment < 0 or width < 8:
+            raise InputError(f"commitment must be >= 0 and width >= 8, got commitment={commitment}, width={width}", param="width" if width < 8 else "commitment")
+        weights = dict(latent_weight=latent_weight, discrimination_weight=discrimination_weight, segmentation_weight=segmentation_weight,
+                       reconstruction_weight=reconstruction_weight, residual_weight=residual_weight, adversary_weight=adversary_weight)
+        for key, value in weights.items():
+            if not value >= 0:
+                raise InputError(f"{key} must be >= 0, got {value}; use e.g. {{{key}=1}}", param=key)
+        self.latent_dim = int(latent_dim)
+        self.normal_codebook = int(normal_codebook)
+        self.abnormal_codebook = int(abnormal_codebook)
+        self.vq = vq
+        self.commitment = float(commitment)
+        self.ema_decay = float(ema_decay)
+        self.vq_warmup = float(vq_warmup)
+        self.warmup_history: dict[str, Any] | None = None
+        self.width = int(width)
+        self.supervision = supervision
+        self.normal_class = normal_class
+        self.weights = {k: float(v) for k, v in weights.items()}
+        if isinstance(null_directions, bool) or int(null_directions) < 0:
+            raise InputError(f"null_directions must be a whole number >= 0, got {null_directions}; use e.g. {{null_directions=8}}", param="null_directions")
+        self.null_directions = int(null_directions)
+        if not 0 <= abnormal_gate < 1:
+            raise InputError(f"abnormal_gate is a probability in [0, 1), got {abnormal_gate}; use e.g. {{abnormal_gate=0.5}} (0: weight cells by it)", param="abnormal_gate")
+        self.abnormal_gate = float(abnormal_gate)
+        self.normal_null: np.ndarray | None = None
+        self.centre = bool(centre)
+        self.image_size = image_size
+        self.channels = channels
+        self.mean: list[float] | None = None
+        self.std: list[float] | None = None
+        # learned from the data at fit time
+        self.mode: str | None = None  # "masks" or "labels"
+        self.task: str | None = None
+        self.target_names: list[str] = []
+        self.seg_names: list[str] = []
+        self.normal_index: int | None = None  # multi-class: the normal class; multi-label: the normal column or None
+        self.target_kind: str | None = None  # "multilabel", "binary" or "multiclass"
+        self.pos_weight: list[float] | None = None
+        self.term_history: list[dict[str, float]] = []  # mean loss terms per epoch
+
+    # ------------------------------------------------------------------ spaces
+
+    @property
+    def description(self) -> str:
+        mode = self.mode or self.supervision
+        return (f"decomposing encoder (normal / abnormal VQ codes, {self.latent_dim}-d entries, codebooks "
+                f"{self.normal_codebook}/{self.abnormal_codebook}, {self.vq} updates, {mode} supervision), default = both, L2-normalised")
+
+    @property
+    def space_layers(self) -> dict[str, str]:
+        return {"normal": "normal", "abnormal": "abnormal"}
+
+    def space_dims(self) -> dict[str, int]:
+        d = self.net.dims()
+        return {"normal": d["normal"], "abnormal": d["abnormal"], "both": d["normal"] + d["abnormal"], DEFAULT_SPACE: d["normal"] + d["abnormal"]}
+
+    @property
+    def normal_dim(self) -> int:
+        """Dimension of the ``normal`` space: where ``both`` codes split (:func:`split_both`)."""
+        self._require_fitted()
+        return int(self.net.dims()["normal"])
+
+    # ------------------------------------------------------------------ labels
+
+    def _resolve_normal(self, names: list[str]) -> int | None:
+        wanted = self.normal_class
+        if wanted is None:
+            for i, n in enumerate(names):
+                if str(n).strip().lower() in NORMAL_NAMES:
+                    return i
+            return None
+        if isinstance(wanted, (int, np.integer)) and not isinstance(wanted, bool):
+            if not 0 <= int(wanted) < len(names):
+                raise InputError(f"normal_class={wanted} is not a class index (0..{len(names) - 1}); use {{normal_class=NAME}}", param="normal_class")
+            return int(wanted)
+        lowered = [str(n).strip().lower() for n in names]
+        if str(wanted).strip().lower() in lowered:
+            return lowered.index(str(wanted).strip().lower())
+        if str(wanted).isdigit() and 0 <= int(wanted) < len(names):
+            return int(wanted)
+        raise InputError(f"normal_class={wanted!r} is not one of the classes ({', '.join(map(str, names))}); use {{normal_class=NAME}}", param="normal_class")
+
+    def _targets(self, images: ImageSet) -> tuple[np.ndarray | None, np.ndarray]:
+        """(discrimination targets for every item, abnormal flag (N,) int8: 1 / 0 / -1 unknown).
+
+        Targets: multi-label (N, T) int8 with -1 unknown; binary (N, 1) int8; multi-class
+        (N,) int64 with -1 unknown.  None when the set has no labels."""
+        n = len(images)
+        if images.labels is None or images.task == "unlabelled":
+            return None, np.full(n, -1, np.int8)
+        labels = np.asarray(images.labels)
+        names = list(images.class_names) or [str(c) for c in range(labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1)]
+        if images.task == "multilabel":
+            normal = self._resolve_normal(names)
+            keep = [c for c in range(labels.shape[1]) if c != normal]
+            y = labels[:, keep].astype(np.int8)
+            abnormal = np.full(n, -1, np.int8)
+            abnormal[(y == 1).any(axis=1)] = 1
+            abnormal[(y == 0).all(axis=1)] = 0
+            if normal is not None:
+                abnormal[(labels[:, normal] == 1) & ~(y == 1).any(axis=1)] = 0
+            self.target_kind, self.normal_index = "multilabel", normal
+            self.target_names = [names[c] for c in keep]
+            return y, abnormal
+        normal = self._resolve_normal(names)
+        if normal is None:
+            raise InputError(
+                f"the decompose encoder must know which class is normal, and none of {', '.join(map(str, names))} is named so; "
+                "pass {normal_class=NAME}", param="normal_class")
+        self.normal_index = normal
+        known = labels >= 0
+        abnormal = np.where(known, (labels != normal).astype(np.int8), np.int8(-1)).astype(np.int8)
+        if len(names) <= 2:
+            self.target_kind = "binary"
+            self.target_names = [f"not {names[normal]}"]
+            return abnormal[:, None].copy(), abnormal
+        self.target_kind = "multiclass"
+        self.target_names = list(map(str, names))
+        return labels.astype(np.int64), abnormal
+
+    # ------------------------------------------------------------------ fit
+
+    def _build(self):
+        assert self.image_size is not None and self.channels is not None
+        return _net(channels=self.channels, image_size=self.image_size, latent_dim=self.latent_dim,
+                    normal_codebook=self.normal_codebook, abnormal_codebook=self.abnormal_codebook,
+                    seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
+                    vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
+                    multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
+                    abnormal_gate=self.abnormal_gate,
+                    logit_shift=[math.log(w) for w in self.pos_weight] if self.pos_weight else None)
+
+    def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "DecomposingEncoder":
+        t = torch()
+        F = t.nn.functional
+        train = np.asarray(train, dtype=np.int64)
+        if len(train) < 2:
+            raise InputError("the decompose encoder needs at least 2 training images")
+        masks = getattr(images, "masks", None)
+        has_masks = masks is not None and any(masks.has(int(i)) for i in train[: min(len(train), 2000)])
+        if self.supervision == "masks" and not has_masks:
+            raise InputError(f"{images.source} has no masks for its training images; attach them (graphret.data.masks) or use {{supervision=labels}}", param="supervision")
+        self.mode = "masks" if (self.supervision == "masks" or (self.supervision == "auto" and has_masks)) else "labels"
+        self.seg_names = list(masks.names) if self.mode == "masks" else ["abnormal"]
+        targets, abnormal = self._targets(images)
+        if targets is None:
+            if self.mode != "masks":
+                raise InputError(
+                    f"the decompose encoder needs image-level labels (normal vs abnormal) or masks, and {images.source} has neither; "
+                    "label the images or attach masks (graphret.data.masks)")
+            # labels read off the masks: channel c present anywhere
+            present = np.full((len(images), len(self.seg_names)), -1, np.int8)
+            for i in train:
+                m = masks.get(int(i))
+                if m is not None:
+                    present[i] = masks.decode(m).reshape(len(self.seg_names), -1).any(axis=1)
+            targets = present
+            abnormal = np.where((present >= 0).all(axis=1), (present == 1).any(axis=1).astype(np.int8), np.int8(-1)).astype(np.int8)
+            self.target_kind, self.target_names, self.normal_index = "multilabel", list(self.seg_names), None
+        self.task = images.task
+        if self.target_kind == "multiclass":
+            known_t = targets[train] >= 0
+        else:
+            known_t = (targets[train] >= 0).any(axis=1)
+        if not known_t.any() and self.mode == "labels":
+            raise InputError("no training image has a label; label some as normal or abnormal, or attach masks")
+        if self.target_kind != "multiclass":
+            sub = targets[train]
+            pos = ((sub == 1)).sum(axis=0).astype(np.float64)
+            neg = ((sub == 0)).sum(axis=0).astype(np.float64)
+            if self.mode == "labels" and not ((abnormal[train] == 1).any() and (abnormal[train] == 0).any()):
+                raise InputError("the training images are all normal or all abnormal; the decompose encoder needs both (or masks)")
+            self.pos_weight = [float(v) for v in np.where(pos > 0, np.clip(neg / np.maximum(pos, 1), 0.1, 10.0), 1.0)]
+
+        if validation is None or len(validation) == 0:
+            strata = abnormal if (abnormal >= 0).all() else None
+            train, validation = holdout(train, strata, seed=seed)
+        self._resolve_shape(images, train, self.image_size, self.channels)
+        device = self._device()
+        cfg = self.train_cfg
+        data = self._batches(images, train)
+        self.mean, self.std = channel_stats(data)
+        size = self.image_size
+        mask_cache = None
+        if self.mode == "masks":
+            nbytes = len(train) * len(self.seg_names) * size * size
+            if nbytes <= cfg.preload_bytes:
+                mask_cache = masks.load(train, size=size)
+        seed_everything(seed)
+        self.net = self._build()
+        net = self.net.to(device)
+        normalise = Normalise(self.mean, self.std)
+        augment = Augment(vflip=cfg.vflip) if cfg.augment else None
+        w = self.weights
+        multiclass = self.target_kind == "multiclass"
+        y_all = t.from_numpy(targets[train].astype(np.int64 if multiclass else np.float32))
+        a_all = t.from_numpy(abnormal[train].astype(np.float32))
+        pos_weight = None if multiclass else t.tensor(self.pos_weight, dtype=t.float32, device=device)
+
+        def masks_of(rows):
+            if mask_cache is not None:
+                return mask_cache[0][rows], mask_cache[1][rows]
+            return masks.load(train[rows], size=size)
+
+        def disc_loss(logits, y):
+            if multiclass:
+                known = y >= 0
+                if not bool(known.any()):
+                    return logits.sum() * 0
+                return F.cross_entropy(logits[known].float(), y[known])
+            known = (y >= 0).float()
+            raw = F.binary_cross_entropy_with_logits(logits.float(), (y == 1).float(), pos_weight=pos_weight, reduction="none")
+            return (raw * known).sum() / known.sum().clamp(min=1.0)
+
+        # with masks, the discrimination head's cells are also told which cells hold which
+        # finding (the mask, max-pooled to the abnormal map's side), when the mask channels are
+        # the targets (e.g. the demo's findings) or the target is one "abnormal" flag
+        cell_targets = None
+        if self.mode == "masks" and self.target_kind != "multiclass":
+            if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
+                cell_targets = "channels"
+            elif len(self.target_names) == 1:
+                cell_targets = "union"
+        cell_pos_weight = t.tensor(CELL_POS_WEIGHT, device=device)
+
+        def losses(x, m, m_known, y, a, *, adversary: bool = True):
+            """The named loss terms of one batch (x in [0, 1]; m soft masks or None)."""
+            qn, qa, latent = net.latents(normalise(x))
+            seg = net.segment(qa)
+            cond = net.condition(seg)
+            rec = net.decode(qn, cond)
+            normal_img = net.decode(qn, None)
+            out = {"latent": latent, "reconstruction": F.mse_loss(rec, x)}
+            # where the image is abnormal (1) and the normal-appearing image may differ from it
+            region = t.zeros_like(x[:, :1])
+            use = (a >= 0).float()
+            if m is not None:
+                union = m.amax(dim=1, keepdim=True)
+                region = t.where(m_known.view(-1, 1, 1, 1), union, region)
+                use = t.where(m_known, t.ones_like(use), use)
+            guess = t.sigmoid(seg.detach()).amax(dim=1, keepdim=True)
+            no_mask = (a == 1) if m is None else ((a == 1) & ~m_known)
+            region = t.where(no_mask.view(-1, 1, 1, 1), guess, region)
+            region = F.max_pool2d(region, 3, 1, 1)  # dilate: soft edges spill over the mask
+            outside = (1 - region) * use.view(-1, 1, 1, 1)
+            err = ((normal_img - x) ** 2).mean(dim=1, keepdim=True)
+            out["residual"] = (err * outside).sum() / outside.sum().clamp(min=1.0)
+            # segmentation (items with a mask) and multiple-instance discrimination (the others)
+            if m is not None and bool(m_known.any()):
+                s, tm = seg[m_known], m[m_known]
+                out["segmentation"] = F.binary_cross_entropy_with_logits(s.float(), tm) + _soft_dice(s.float(), tm)
+                if cell_targets is not None:  # the discrimination head's cells, at the abnormal map's side
+                    cells = net.cell_logits(net.cell_features(qa[m_known])).float()
+                    cm = F.adaptive_max_pool2d(tm, cells.shape[-2:])
+                    cm = cm if cell_targets == "channels" else cm.amax(dim=1, keepdim=True)
+                    out["segmentation"] = out["segmentation"] + F.binary_cross_entropy_with_logits(cells, cm, pos_weight=cell_pos_weight)
+            else:
+                out["segmentation"] = seg.sum() * 0
+            mil_rows = (a >= 0) if m is None else ((a >= 0) & ~m_known)
+            disc = disc_loss(net.disc(qa), y)
+            if bool(mil_rows.any()):
+                disc = disc + F.binary_cross_entropy_with_logits(_lme_pool(seg[mil_rows]), a[mil_rows])
+            out["discrimination"] = disc
+            if adversary and w["adversary_weight"] > 0:
+                out["adversary"] = disc_loss(net.adversary_logits(net.adversary_input(), w["adversary_weight"]), y)
+            return out
+
+        def total(parts):
+            keyed = {"latent": "latent_weight", "reconstruction": "reconstruction_weight", "residual": "residual_weight",
+                     "segmentation": "segmentation_weight", "discrimination": "discrimination_weight"}
+            loss = sum(w[keyed[k]] * v for k, v in parts.items() if k in keyed)
+            if "adversary" in parts:  # the head learns at full rate; the reversal scales the encoder's share
+                loss = loss + parts["adversary"]
+            return loss
+
+        def step(rows, generator):
+            x = data.get(rows)
+            m = m_known = None
+            if self.mode == "masks":
+                mu8, known = masks_of(rows)
+                m = t.from_numpy(mu8).float().div_(255.0)
+                m_known = t.from_numpy(known)
+            if augment is not None:
+                if m is not None:
+                    x, m = augment(x, generator, m)
+                else:
+                    x = augment(x, generator)
+            if m is not None:
+                m = m.to(device)
+                m_known = m_known.to(device)
+            parts = losses(x.to(device), m, m_known, y_all[rows].to(device), a_all[rows].to(device))
+            for k, v in parts.items():
+                running[k] = running.get(k, 0.0) + float(v.detach())
+            running["_steps"] = running.get("_steps", 0.0) + 1
+            return total(parts)
+
+        running: dict[str, float] = {}
+        self.term_history = []
+
+        def on_epoch(epoch):
+            if running.get("_steps"):
+                steps = running.pop("_steps")
+                self.term_history.append({k: round(v / steps, 5) for k, v in running.items()})
+            running.clear()
+
+        validate = None
+        if validation is not None and len(validation):
+            validation = np.asarray(validation, dtype=np.int64)
+            vdata = self._batches(images, validation)
+            vmask = masks.load(validation, size=size) if self.mode == "masks" else None
+            vy = t.from_numpy(targets[validation].astype(np.int64 if multiclass else np.float32))
+            va = t.from_numpy(abnormal[validation].astype(np.float32))
+
+            def validate():
+                tot, n = 0.0, 0
+                for start in range(0, len(vdata), 256):
+                    rows = np.arange(start, min(start + 256, len(vdata)))
+                    m = mk = None
+                    if vmask is not None:
+                        m = t.from_numpy(vmask[0][rows]).float().div_(255.0).to(device)
+                        mk = t.from_numpy(vmask[1][rows]).to(device)
+                    parts = losses(vdata.get(rows, device), m, mk, vy[rows].to(device), va[rows].to(device), adversary=False)
+                    tot += float(total(parts)) * len(rows)
+                    n += len(rows)
+                return tot / max(n, 1)
+
+        # ---- stage 1: warm-up without quantisation; then the codebooks start from k-means++
+        import dataclasses
+        import os
+
+        from graphret.encoders.training import auto_epochs
+
+        epochs = cfg.epochs if cfg.epochs is not None else auto_epochs(len(train))
+        warm = min(int(round(self.vq_warmup * epochs)), epochs - 1)
+        resuming = cfg.resume and cfg.checkpoint is not None and os.path.exists(cfg.checkpoint)
+        self.warmup_history = None
+        if not resuming:
+            if warm > 0:
+                warm_cfg = dataclasses.replace(cfg, epochs=warm, min_epochs=warm, checkpoint=None, resume=False)
+                warm_seed = int(np.random.SeedSequence([int(seed), 0x3A4]).generate_state(1)[0] % (2**31))
+                self.warmup_history = train_loop(net, n_train=len(train), step=step, validate=None, cfg=warm_cfg, seed=warm_seed,
+                                                 fingerprint={"encoder": self.name, "stage": "warm-up"}, desc="decompose warm-up",
+                                                 on_epoch=on_epoch).to_json()
+                on_epoch(0)
+            self._start_codebooks(net, data, seed=seed, device=device, batch_size=cfg.batch_size or (SMALL_SET_BATCH_SIZE if len(train) < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE))
+        # ---- stage 2: the whole objective with quantised codes
+        main_cfg = dataclasses.replace(cfg, epochs=epochs - warm)
+        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        self.history = train_loop(
+            net,
+            n_train=len(train),
+            step=step,
+            validate=validate,
+            cfg=main_cfg,
+            seed=seed,
+            fingerprint=fingerprint,
+            val_name="val_loss",
+            higher_is_better=False,
+            desc="decompose",
+            on_epoch=on_epoch,
+        )
+        on_epoch(0)
+        self.net = net.cpu()
+        if self.centre:
+            self._fit_code_centres(images, train, seed=seed)
+        self.normal_null = None
+        if self.null_directions > 0:
+            self._fit_normal_null(images, train, targets, seed=seed)
+        return self
+
+    def _start_codebooks(self, net, data, *, seed: int, device, batch_size: int, sample: int = 1024) -> None:
+        """Start both codebooks by k-means++ on the encoder's outputs for (a seeded sample of
+        at most ``sample``) training images, and switch quantisation on."""
+        t = torch()
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xC0DE]))
+        rows = np.sort(rng.choice(len(data), size=min(sample, len(data)), replace=False))
+        normalise = Normalise(self.mean, self.std)
+        outs: dict[str, list] = {"normal": [], "abnormal": []}
+        net.eval()
+        with t.no_grad():
+            for start in range(0, len(rows), 256):
+                x = normalise(data.get(rows[start : start + 256], device))
+                shallow = net.trunk(x)
+                for key, z in (("normal", net.to_normal(net.trunk_deep(shallow))), ("abnormal", net.to_abnormal(shallow))):
+                    outs[key].append(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float())
+        g = t.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 0xC0DF]).generate_state(1)[0]))
+        for key, vqm in (("normal", net.vq_normal), ("abnormal", net.vq_abnormal)):
+            z = t.cat(outs[key]).cpu()
+            vqm.start_codebook(z.to(vqm.embed.device), g, scale=batch_size / max(len(rows), 1))
+        net.train()
+
+    # ------------------------------------------------------------------ encode
+
+    def _fit_normal_null(self, images: ImageSet, train: np.ndarray, targets: np.ndarray, *, seed: int, sample: int = 4096) -> None:
+        """Iterative null-space projection (Ravfogel et al. 2020) of the normal code: fit ridge
+        regressions of the labels on the (centred unit) normal codes of training items, remove
+        those directions, and repeat ``null_directions`` times; the removed orthonormal
+        directions are kept and projected out of every normal code."""
+        train = np.asarray(train, dtype=np.int64)
+        if self.target_kind == "multiclass":
+            y_all = np.full((len(images), len(self.target_names)), np.nan)
+            known = targets >= 0
+            y_all[known] = np.eye(len(self.target_names))[targets[known]]
+        else:
+            y_all = np.where(targets >= 0, (targets == 1).astype(np.float64), np.nan)
+        rows = train[~np.isnan(y_all[train]).all(axis=1)]
+        if len(rows) > sample:
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x4E11]))
+            rows = np.sort(rng.choice(rows, size=sample, replace=False))
+        if len(rows) < 10:
+            return
+        x = self._normal_codes(images, rows).astype(np.float64)
+        y = y_all[rows]
+        basis = np.zeros((0, x.shape[1]))
+        for _ in range(self.null_directions):
+            xr = x - (x @ basis.T) @ basis if len(basis) else x
+            dirs = []
+            for c in range(y.shape[1]):
+                ok = ~np.isnan(y[:, c])
+                if ok.sum() < 10 or np.ptp(y[ok, c]) == 0:
+                    continue
+                xc = xr[ok] - xr[ok].mean(axis=0)
+                yc = y[ok, c] - y[ok, c].mean()
+                gram = xc.T @ xc
+                w = np.linalg.solve(gram + 1e-3 * np.trace(gram) / len(gram) * np.eye(len(gram)), xc.T @ yc)
+                dirs.append(w)
+            if not dirs:
+                break
+            d = np.array(dirs)
+            d = d - (d @ basis.T) @ basis if len(basis) else d
+            q, r = np.linalg.qr(d.T)
+            keep = np.abs(np.diag(r)) > 1e-8 * max(1.0, np.abs(np.diag(r)).max())
+            basis = np.vstack([basis, q[:, keep].T])
+        self.normal_null = basis.astype(np.float32)
+
+    def _normal_codes(self, images: ImageSet, indices: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Centred unit normal codes before the null-space projection."""
+        null, self.normal_null = getattr(self, "normal_null", None), None
+        try:
+            spaces, _ = self._encode_spaces(images, indices, batch_size)
+        finally:
+            self.normal_null = null
+        return spaces["normal"]
+
+    def _fit_code_centres(self, images: ImageSet, train: np.ndarray, *, seed: int, **kw) -> None:
+        """Centre the normal space only: the abnormal code has no shared offset to remove (its
+        normal-looking cells are gated out), and every image without an abnormal cell has the
+        same code, which centring would turn into a zero vector."""
+        super()._fit_code_centres(images, train, seed=seed, **kw)
+        if self.code_centres:
+            self.code_centres.pop("abnormal", None)
+
+    def _encode_spaces(self, images, indices, batch_size):
+        spaces, logits = super()._encode_spaces(images, indices, batch_size)
+        a = spaces["abnormal"]
+        empty = np.linalg.norm(a, axis=1) < 1e-12  # abnormal cells whose features are all zero
+        if empty.any():
+            a[empty, -1] = 1.0
+        null = getattr(self, "normal_null", None)
+        if null is not None and len(null) and len(spaces["normal"]):
+            x = spaces["normal"]
+            spaces["normal"] = l2_normalise(x - (x @ null.T) @ null)
+        return spaces, logits
+
+    def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> Encoded:
+        spaces, _ = self._encode_spaces(images, indices, batch_size)
+        both = composite_code(spaces["normal"], spaces["abnormal"]) if len(spaces["normal"]) else np.zeros((0, self.space_dims()["both"]), np.float32)
+        spaces["both"] = both
+        spaces[DEFAULT_SPACE] = both  # the same array: "default" is "both"
+        return Encoded(spaces=spaces)
+
+    def _run(self, images: ImageSet, indices: np.ndarray | None, batch_size: int, fn) -> list:
+        """fn(net, normalised batch, raw batch) per batch, in eval mode without gradients."""
+        self._require_fitted()
+        t = torch()
+        indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
+        device = self._device()
+        net = self.net.to(device).eval()
+        normalise = Normalise(self.mean, self.std)
+        out = []
+        with t.no_grad():
+            for start in progress_batches(len(indices), batch_size, progress=self.train_cfg.progress, desc=f"run {self.name}"):
+                x = to_tensor(images.load(indices[start : start + batch_size], size=self.image_size, channels=self.channels), device)
+                out.append(fn(net, normalise(x), x))
+        return out
+
+    @staticmethod
+    def _to_uint8(y) -> np.ndarray:
+        return np.clip(np.round(y.permute(0, 2, 3, 1).float().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
+
+    def reconstruct(self, images: ImageSet, indices: np.ndarray | None = None, *, normal: bool = False, batch_size: int = 256) -> np.ndarray:
+        """The image decoder's output for the items, uint8 (n, H, W, C) at the model's size:
+        conditioned on the segmentation logits (the reconstruction), or, with ``normal``, on
+        zeros (the normal-appearing image)."""
+
+        def fn(net, x, _raw):
+            qn, qa, _ = net.latents(x)
+            cond = net.condition(net.segment(qa))
+            return self._to_uint8(net.decode(qn, None if normal else cond))
+
+        parts = self._run(images, indices, batch_size, fn)
+        return np.concatenate(parts) if parts else np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
+
+    def normal_appearing(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The normal-appearing reconstruction of the items (segmentation logits zeroed):
+        uint8 (n, H, W, C) at the model's size, for the montage of composite queries."""
+        return self.reconstruct(images, indices, normal=True, batch_size=batch_size)
+
+    def segment(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The segmentation decoder's abnormality probabilities, float32 (n, C, H, W) (C: the
+        mask channels, ``seg_names``; one ``abnormal`` channel with labels-only supervision)."""
+        t = torch()
+        parts = self._run(images, indices, batch_size, lambda net, x, _raw: t.sigmoid(net.segment(net.latents(x)[1])).float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.seg_names), self.image_size, self.image_size), np.float32)
+
+    def composite_image(self, images: ImageSet, normal_of: np.ndarray, abnormal_of: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """Images decoded from item A's normal map conditioned on item B's segmentation logits
+        (A's anatomy with B's abnormality where B has it), uint8 (n, H, W, C), one per pair
+        (``normal_of[i]``, ``abnormal_of[i]``)."""
+        a = np.asarray(normal_of, dtype=np.int64)
+        b = np.asarray(abnormal_of, dtype=np.int64)
+        if a.shape != b.shape:
+            raise InputError(f"{len(a)} normal items and {len(b)} abnormal items; give one of each per composite")
+        qn = self._run(images, a, batch_size, lambda net, x, _raw: net.latents(x)[0])
+        cond = self._run(images, b, batch_size, lambda net, x, _raw: net.condition(net.segment(net.latents(x)[1])))
+        t = torch()
+        with t.no_grad():
+            out = [self._to_uint8(self.net.decode(q, c)) for q, c in zip(qn, cond)]
+        return np.concatenate(out) if out else np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
+
+    def discriminate(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The discrimination head's probabilities per target (``target_names``), float32 (n, T):
+        sigmoid per label (multi-label, binary), softmax over the classes (multi-class)."""
+        t = torch()
+
+        def fn(net, x, _raw):
+            logits = net.disc(net.latents(x)[1]).float()
+            return (t.softmax(logits, 1) if self.target_kind == "multiclass" else t.sigmoid(logits)).cpu().numpy()
+
+        parts = self._run(images, indices, batch_size, fn)
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.target_names)), np.float32)
+
+    # ------------------------------------------------------------------ save / load
+
+    def _model_config(self) -> dict[str, Any]:
+        return {
+            "latent_dim": self.latent_dim,
+            "normal_codebook": self.normal_codebook,
+            "abnormal_codebook": self.abnormal_codebook,
+            "vq": self.vq,
+            "commitment": self.commitment,
+            "ema_decay": self.ema_decay,
+            "vq_warmup": self.vq_warmup,
+            "width": self.width,
+            "supervision": self.supervision,
+            "normal_class": self.normal_class if not isinstance(self.normal_class, np.integer) else int(self.normal_class),
+            **self.weights,
+            "null_directions": self.null_directions,
+            "abnormal_gate": self.abnormal_gate,
+            "centre": self.centre,
+            "image_size": self.image_size,
+            "channels": self.channels,
+        }
+
+    def config(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {
+            **self._model_config(),
+            **self._common_config(),
+            "mode": self.mode,
+            "task": self.task,
+            "target_kind": self.target_kind,
+            "target_names": self.target_names,
+            "seg_names": self.seg_names,
+            "normal_index": self.normal_index,
+            "pos_weight": self.pos_weight,
+            "normal_dim": self.normal_dim,
+            "loss_terms": self.term_history,
+            "warmup": self.warmup_history,
+        }
+
+    def state(self) -> dict[str, Any]:
+        self._require_fitted()
+        t = torch()
+        state = {"net": module_state(self.net)}
+        if getattr(self, "normal_null", None) is not None:
+            state["normal_null"] = t.from_numpy(np.ascontiguousarray(self.normal_null))
+        return state
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
+        keys = ("latent_dim", "normal_codebook", "abnormal_codebook", "vq", "commitment", "ema_decay", "vq_warmup", "width", "supervision",
+                "normal_class", "latent_weight", "discrimination_weight", "segmentation_weight", "reconstruction_weight",
+                "residual_weight", "adversary_weight", "null_directions", "abnormal_gate", "centre")
+        enc = cls(**{k: config[k] for k in keys if k in config}, **(config.get("train") or {}))
+        enc._restore_common(config)
+        enc.mode = config["mode"]
+        enc.task = config.get("task")
+        enc.target_kind = config["target_kind"]
+        enc.target_names = list(config["target_names"])
+        enc.seg_names = list(config["seg_names"])
+        enc.normal_index = config.get("normal_index")
+        enc.pos_weight = config.get("pos_weight")
+        enc.term_history = list(config.get("loss_terms") or [])
+        enc.warmup_history = config.get("warmup")
+        enc.net = enc._build()
+        load_module_state(enc.net, state["net"], "decompose")
+        null = state.get("normal_null")
+        enc.normal_null = None if null is None else null.numpy().astype(np.float32)
+        enc.net.eval()
+        return enc
+
+
+__all__ = ["DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]

@@ -1,0 +1,246 @@
+"""The decomposing encoder: normal / abnormal / both codes, its decoders, supervision, composites."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from graphret.data.demo import FINDINGS, load_demo
+from graphret.data.imageset import ImageSet
+from graphret.encoders import ENCODERS, load_encoder, make_encoder
+from graphret.encoders.decompose import (
+    DecomposingEncoder,
+    _kmeans_pp,
+    composite_code,
+    composite_from_both,
+    split_both,
+)
+from graphret.encoders.training import Normalise, to_tensor
+from graphret.errors import InputError
+
+torch.set_num_threads(1)
+FAST = dict(progress=False, threads=1, batch_size=16, amp=False, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_demo(n=96, seed=3, size=32)
+
+
+@pytest.fixture(scope="module")
+def fitted(demo):
+    """Trained with the demo's finding masks: 2 warm-up epochs, then 2 quantised."""
+    enc = DecomposingEncoder(epochs=4, vq_warmup=0.5, **FAST)
+    return enc.fit(demo, demo.indices_of(["train"]), seed=0)
+
+
+def _without_masks(s: ImageSet) -> ImageSet:
+    return dataclasses.replace(s, masks=None)
+
+
+def test_registered_and_made_by_name():
+    assert ENCODERS["decompose"] == "graphret.encoders.decompose:DecomposingEncoder"
+    enc = make_encoder("decompose", latent_dim=8, normal_codebook=16)
+    assert isinstance(enc, DecomposingEncoder) and enc.latent_dim == 8 and enc.normal_codebook == 16
+    with pytest.raises(InputError, match="option"):
+        make_encoder("decompose", no_such_option=1)
+
+
+def test_spaces_shapes_and_unit_norms(fitted, demo):
+    out = fitted.encode(demo, np.arange(20))
+    assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
+    dims = fitted.space_dims()
+    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim, the abnormal code 64 features + "none"
+    assert dims == {"normal": 16 * 8 * 8, "abnormal": 65, "both": 16 * 64 + 65, "default": 16 * 64 + 65}
+    for name, codes in out.spaces.items():
+        assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
+        assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5), name
+    assert out.spaces["default"] is out.spaces["both"]  # the default space is `both`, not stored twice
+    # both = [normal, abnormal] / sqrt(2): its cosine is the mean of the two spaces' cosines
+    assert np.allclose(out.spaces["both"], np.hstack([out.spaces["normal"], out.spaces["abnormal"]]) / math.sqrt(2), atol=1e-6)
+    cos_both = out.spaces["both"] @ out.spaces["both"].T
+    cos_mean = (out.spaces["normal"] @ out.spaces["normal"].T + out.spaces["abnormal"] @ out.spaces["abnormal"].T) / 2
+    assert np.allclose(cos_both, cos_mean, atol=1e-5)
+    assert fitted.normal_dim == dims["normal"]
+    assert fitted.mode == "masks" and fitted.seg_names == list(FINDINGS) and fitted.target_names == list(FINDINGS)
+
+
+def test_warm_up_then_quantised_codes(fitted, demo):
+    assert len(fitted.warmup_history["epochs"]) == 2 and len(fitted.history.epochs) == 2
+    net = fitted.net
+    assert int(net.vq_normal.active) == 1 and int(net.vq_abnormal.active) == 1
+    x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(8), size=32, channels=1)))
+    with torch.no_grad():
+        qn, qa, _ = net.latents(x)
+    # every cell of both maps is one of its codebook's entries
+    for q, vq in ((qn, net.vq_normal), (qa, net.vq_abnormal)):
+        cells = q.permute(0, 2, 3, 1).reshape(-1, q.shape[1])
+        dist = torch.cdist(cells, vq.embed)
+        assert float(dist.min(dim=1).values.max()) < 2e-3  # straight-through rounding only
+    assert qa.shape[-1] == 2 * qn.shape[-1]  # the abnormal map keeps twice the normal map's side
+    # the loss terms of the full objective were all recorded, the adversary included
+    assert set(fitted.term_history[-1]) == {"latent", "reconstruction", "residual", "segmentation", "discrimination", "adversary"}
+    assert fitted.term_history[-1]["segmentation"] > 0 and fitted.term_history[-1]["latent"] > 0
+
+
+def test_kmeans_pp_gives_a_rare_distinct_cluster_its_own_entry():
+    g = torch.Generator().manual_seed(0)
+    common = torch.randn(2000, 4, generator=g) * 0.1
+    rare = torch.randn(5, 4, generator=g) * 0.1 + 10.0  # 5 of 2005 points, far away
+    centres = _kmeans_pp(torch.cat([common, rare]), 4, torch.Generator().manual_seed(1))
+    assert float(torch.cdist(rare.mean(0, keepdim=True), centres).min()) < 0.5
+
+
+def test_save_load_round_trip(fitted, demo, tmp_path):
+    fitted.save(tmp_path / "dec.pt")
+    back = load_encoder(tmp_path / "dec.pt", expect="decompose")
+    rows = np.arange(12)
+    a, b = fitted.encode(demo, rows), back.encode(demo, rows)
+    for name in ("normal", "abnormal", "both", "default"):
+        assert np.array_equal(a.spaces[name], b.spaces[name]), name
+    assert np.array_equal(fitted.normal_appearing(demo, rows), back.normal_appearing(demo, rows))
+    assert np.array_equal(fitted.segment(demo, rows), back.segment(demo, rows))
+    assert back.mode == "masks" and back.seg_names == list(FINDINGS) and back.normal_dim == fitted.normal_dim
+    assert np.array_equal(back.normal_null, fitted.normal_null)
+    assert back.config()["loss_terms"] == fitted.term_history
+
+
+def test_images_without_an_abnormal_cell_share_one_abnormal_code(fitted, demo):
+    config, state = fitted.config(), fitted.state()
+    strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no cell passes
+    codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
+    none = np.zeros(65, np.float32)
+    none[-1] = 1.0
+    assert np.array_equal(codes, np.tile(none, (10, 1)))
+    # with the default gate the "none" feature is 1 exactly where no cell passes it
+    got = fitted.encode(demo, np.arange(30)).spaces["abnormal"]
+    assert np.all((got[:, -1] == 0) | np.isclose(got[:, -1], 1.0))
+    assert np.all(np.isclose(got[:, -1], 1.0) == (np.abs(got[:, :-1]).max(axis=1) == 0))
+
+
+def test_zeroing_the_segmentation_logits_gives_the_normal_appearing_image(fitted, demo):
+    net = fitted.net.eval()
+    x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(6), size=32, channels=1)))
+    with torch.no_grad():
+        qn, qa, _ = net.latents(x)
+        seg = net.segment(qa)
+        assert seg.shape == (6, len(FINDINGS), 32, 32)
+        zero = net.decode(qn, None)
+        # None is the zero map, computed on one pixel: the same image as a zero map of full size
+        assert torch.allclose(zero, net.decode(qn, torch.zeros_like(seg)), atol=1e-6)
+        # a condition in the top-left corner changes the image there, far less at the opposite corner
+        cond = torch.zeros_like(seg)
+        cond[:, :, :6, :6] = 8.0
+        diff = (net.decode(qn, cond) - zero).abs()
+        near, far = diff[..., :8, :8].mean(), diff[..., -8:, -8:].mean()
+        assert near > 1e-3 and far < 0.25 * near
+    assert np.array_equal(fitted.normal_appearing(demo, np.arange(6)), fitted._to_uint8(zero))
+    # where the segmentation decoder sees no abnormality (negative logits), relu(logits) = 0:
+    # the reconstruction is the normal-appearing image
+    saved = net.seg_out.bias.detach().clone()
+    try:
+        with torch.no_grad():
+            net.seg_out.bias.fill_(-1e4)
+        assert np.array_equal(fitted.reconstruct(demo, np.arange(6)), fitted.normal_appearing(demo, np.arange(6)))
+        with torch.no_grad():
+            net.seg_out.bias.fill_(6.0)
+        assert not np.array_equal(fitted.reconstruct(demo, np.arange(6)), fitted.normal_appearing(demo, np.arange(6)))
+    finally:
+        with torch.no_grad():
+            net.seg_out.bias.copy_(saved)
+    out = fitted.composite_image(demo, [0, 1], [2, 3])
+    assert out.shape == (2, 32, 32, 1) and out.dtype == np.uint8
+    assert fitted.segment(demo, np.arange(3)).shape == (3, 5, 32, 32)
+    assert fitted.discriminate(demo, np.arange(3)).shape == (3, 5)
+
+
+def test_labels_only_supervision(demo):
+    plain = _without_masks(demo)
+    enc = DecomposingEncoder(epochs=2, **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
+    assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
+    assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
+    # the discrimination term replaces segmentation: no segmentation loss at all
+    assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)
+    with pytest.raises(InputError, match="supervision=labels"):
+        DecomposingEncoder(supervision="masks", epochs=1, **FAST).fit(plain, plain.indices_of(["train"]))
+    # masks present but labels-only asked for
+    enc = DecomposingEncoder(supervision="labels", epochs=1, **FAST).fit(demo, demo.indices_of(["train"]))
+    assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
+
+
+def test_binary_classes_need_to_know_which_is_normal(demo):
+    anatomy = load_demo(labels="anatomy", n=96, seed=3, size=32)
+    binary = dataclasses.replace(_without_masks(anatomy), labels=(anatomy.labels == 1).astype(np.int64), class_names=["other", "chest"])
+    with pytest.raises(InputError, match="normal_class"):
+        DecomposingEncoder(epochs=1, **FAST).fit(binary, binary.indices_of(["train"]))
+    with pytest.raises(InputError, match="normal_class"):
+        DecomposingEncoder(epochs=1, normal_class="nothing", **FAST).fit(binary, binary.indices_of(["train"]))
+    enc = DecomposingEncoder(epochs=1, normal_class="other", adversary_weight=0, **FAST).fit(binary, binary.indices_of(["train"]))
+    assert enc.target_kind == "binary" and enc.normal_index == 0 and enc.target_names == ["not other"]
+    assert "adversary" not in enc.term_history[-1]
+    # a class named "normal" is found without being named; more than two classes: cross-entropy
+    three = dataclasses.replace(_without_masks(anatomy), class_names=["normal", "chest", "abdomen", "hand"])
+    enc = DecomposingEncoder(epochs=1, vq="loss", **FAST).fit(three, three.indices_of(["train"]))
+    assert enc.target_kind == "multiclass" and enc.normal_index == 0
+    assert isinstance(enc.net.vq_abnormal.embed, torch.nn.Parameter)  # codebook + commitment losses
+    p = enc.discriminate(three, np.arange(4))
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_masks_without_labels_give_the_labels(demo):
+    unlabelled = dataclasses.replace(demo, labels=None, class_names=[], task="unlabelled")
+    enc = DecomposingEncoder(epochs=1, **FAST).fit(unlabelled, unlabelled.indices_of(["train"]))
+    assert enc.mode == "masks" and enc.target_names == list(FINDINGS)
+    with pytest.raises(InputError, match="neither"):
+        DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(unlabelled), unlabelled.indices_of(["train"]))
+
+
+def test_normal_code_null_space(fitted, demo):
+    basis = fitted.normal_null
+    assert basis is not None and basis.shape[1] == fitted.normal_dim and 1 <= len(basis) <= 8 * len(FINDINGS)
+    assert np.allclose(basis @ basis.T, np.eye(len(basis)), atol=1e-4)
+    codes = fitted.encode(demo, np.arange(30)).spaces["normal"]
+    assert np.abs(codes @ basis.T).max() < 1e-4  # the label directions are projected out
+    off = DecomposingEncoder(epochs=1, null_directions=0, **FAST).fit(demo, demo.indices_of(["train"]))
+    assert off.normal_null is None
+
+
+def test_composite_code_by_hand():
+    normal = np.array([1.0, 0.0], np.float32)
+    abnormal = np.array([0.0, 3.0, 4.0], np.float32)  # normalised on the way in
+    got = composite_code(normal, abnormal)
+    s = 1 / math.sqrt(2)
+    assert got.shape == (5,) and np.allclose(got, [s, 0, 0, 0.6 * s, 0.8 * s])
+    assert np.isclose(np.linalg.norm(got), 1.0)
+    # rows, and one part broadcast against many
+    many = composite_code(np.eye(2, dtype=np.float32), abnormal)
+    assert many.shape == (2, 5) and np.allclose(many[1], [0, s, 0, 0.6 * s, 0.8 * s])
+    n2, a2 = split_both(many, 2)
+    assert np.allclose(n2, np.eye(2)) and np.allclose(a2, [[0, 0.6, 0.8]] * 2)
+    both_a = composite_code(np.array([0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
+    both_b = composite_code(np.array([1.0, 0.0]), np.array([0.0, 0.0, 1.0]))
+    assert np.allclose(composite_from_both(both_a, both_b, 2), [0, s, 0, 0, s])
+    with pytest.raises(InputError):
+        composite_code(np.eye(2), np.eye(3)[:3])
+    with pytest.raises(InputError, match="normal_dim"):
+        split_both(both_a, 5)
+
+
+def test_composite_of_an_item_with_itself_is_its_both_code(fitted, demo):
+    out = fitted.encode(demo, np.arange(10))
+    assert np.allclose(composite_code(out.spaces["normal"], out.spaces["abnormal"]), out.spaces["both"], atol=1e-6)
+    mixed = composite_code(out.spaces["normal"][:5], out.spaces["abnormal"][5:])
+    assert np.allclose(mixed[:, : fitted.normal_dim] * math.sqrt(2), out.spaces["normal"][:5], atol=1e-6)
+    assert np.allclose(mixed[:, fitted.normal_dim :] * math.sqrt(2), out.spaces["abnormal"][5:], atol=1e-6)
+    assert np.allclose(composite_from_both(out.spaces["both"][:5], out.spaces["both"][5:], fitted.normal_dim), mixed, atol=1e-6)
+
+
+def test_options_are_checked():
+    for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"),
+                dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0)):
+        with pytest.raises(InputError):
+            DecomposingEncoder(**bad)
