@@ -7,15 +7,18 @@ import json
 import click
 
 from graphret.api.config import AddConfig
+from graphret.data.config import MaskConfig
 
 from .common import stderr_logger
 from .options import config_options
+
+MASK_OPTIONS = tuple(MaskConfig.__dataclass_fields__)
 
 
 @click.command("add")
 @click.argument("store", type=click.Path())
 @click.argument("source")
-@config_options(AddConfig)
+@config_options(AddConfig, exclude=MASK_OPTIONS)  # masks train an encoder; add only encodes
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def add_command(store, source, quiet, **options) -> None:
     """Encode the images of SOURCE, append them to STORE, link each to its k most similar

@@ -15,6 +15,7 @@ from graphret.communities.config import CommunityConfig
 from graphret.data.config import SourceConfig
 from graphret.encoders.config import EncoderConfig, TrainingConfig
 from graphret.graph.config import GraphConfig
+from graphret.errors import ParameterError
 from graphret.params import flat_options, nested_update, param, validate
 from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE
 
@@ -71,6 +72,10 @@ class AddConfig:
 
     def __post_init__(self) -> None:
         validate(self)
+        masks = self.source.masks
+        if masks.mask_folder is not None or masks.mask_column is not None:
+            raise ParameterError("masks train the decompose encoder, and add only encodes with the store's trained encoder; "
+                                 "leave out {mask_folder} and {mask_column} (or rebuild the store with them)", param="mask_folder")
 
     @classmethod
     def from_options(cls, **options: Any) -> "AddConfig":
