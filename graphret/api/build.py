@@ -297,6 +297,10 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
     clock.step("load")
     log(f"source: {images.source}: {len(images)} images, task {images.task}" + (f", skipped {images.skipped}" if images.skipped else ""))
     _check_archive(images, config)
+    if config.engine.name == "ray":  # a missing Ray fails before the encoder trains
+        from graphret.cluster.session import import_ray
+
+        import_ray()
 
     encoder = fit_encoder(config, images, output, log)
     clock.step("fit_encoder")
