@@ -1,6 +1,7 @@
 """The Ray engine (`build-graph --engine ray`): the same store as the plain build, the actor
 pool's codes and the sharded kNN lists equal to the local ones, and one-line errors."""
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -76,8 +77,11 @@ def test_actor_pool_codes_equal_local_encoding(session, tmp_path):
     train_encoder(images, "cnn", backbone="small", epochs=1, threads=1, progress=False).save(tmp_path / "cnn.pt")
     encoder = load_encoder(tmp_path / "cnn.pt")
     local = encoder.encode(images)
-    remote, info = encode_on_ray(encoder, images, session, workers=2, block_rows=64)
-    assert info == {"workers": 2, "blocks": 3, "block_rows": 64, "gpu_per_actor": False}
+    one_thread = dataclasses.replace(session, blas_threads=1)  # two one-CPU actors fit the 2 CPUs
+    remote, info = encode_on_ray(encoder, images, one_thread, workers=2, block_rows=64)
+    assert {key: info[key] for key in ("workers", "blocks", "block_rows", "gpu_per_actor")} == \
+        {"workers": 2, "blocks": 3, "block_rows": 64, "gpu_per_actor": False}
+    assert info["first_block_s"] > 0
     assert sorted(remote.spaces) == sorted(local.spaces) and remote.predicted is not None
     for space, codes in local.spaces.items():
         assert remote.spaces[space].shape == codes.shape
@@ -93,7 +97,7 @@ def test_sharded_knn_equals_exact_knn(session):
     rng = np.random.default_rng(3)
     codes = rng.normal(size=(502, 16)).astype(np.float32)
     codes /= np.linalg.norm(codes, axis=1, keepdims=True)
-    (idx, sims), info = ray_exact_knn(codes, 7, session, shards=3, block_size=64)
+    (idx, sims), info = ray_exact_knn(codes, 7, session, shards=3, block_size=64)  # the driver's BLAS threads
     expected_idx, expected_sims = exact_knn(codes, 7, block_size=64)
     assert info == {"shards": 3, "shard_rows": 192}
     np.testing.assert_array_equal(idx, expected_idx)

@@ -283,7 +283,15 @@ def _check_archive(images: ImageSet, config: BuildConfig) -> None:
 
 def build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *, log: Log = _quiet) -> Path:
     """Build the store of ``source`` (a source spec for :func:`graphret.data.open_source`,
-    None for the embedded demo set, or an ImageSet) at ``output`` with ``config``."""
+    None for the embedded demo set, or an ImageSet) at ``output`` with ``config``.  With the
+    ray engine the cluster is reached (or a local instance started) first, so a wrong address
+    fails before any work."""
+    with _engine(config) as session:
+        return _build_store(source, output, config, session=session, log=log)
+
+
+def _build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *,
+                 session: "RaySession | None", log: Log) -> Path:
     output = Path(output)
     if config.source.codes:
         if not isinstance(source, (str, Path)):
@@ -297,38 +305,31 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
     clock.step("load")
     log(f"source: {images.source}: {len(images)} images, task {images.task}" + (f", skipped {images.skipped}" if images.skipped else ""))
     _check_archive(images, config)
-    if config.engine.name == "ray":  # a missing Ray fails before the encoder trains
-        from graphret.cluster.session import import_ray
-
-        import_ray()
 
     encoder = fit_encoder(config, images, output, log)
     clock.step("fit_encoder")
-    with _engine(config) as session:
-        if session is not None:
-            clock.step("engine")
-        engine_info: dict[str, Any] = {}
-        log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
-        encoded = _encode(encoder, images, session, config, engine_info, log)
-        clock.step("encode")
-        thumbnails = None
-        if config.thumbnail_size:
-            log(f"thumbnails of {len(images)} images ({config.thumbnail_size} px)")
-            thumbnails = thumbnails_table(len(images), images.image, size=config.thumbnail_size)
-            clock.step("thumbnails")
+    log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
+    engine_info: dict[str, Any] = {}
+    encoded = _encode(encoder, images, session, config, engine_info, log)
+    clock.step("encode")
+    thumbnails = None
+    if config.thumbnail_size:
+        log(f"thumbnails of {len(images)} images ({config.thumbnail_size} px)")
+        thumbnails = thumbnails_table(len(images), images.image, size=config.thumbnail_size)
+        clock.step("thumbnails")
 
-        spec = str(source) if isinstance(source, (str, Path)) else ("demo" if source is None else images.source)
-        encoder_info = {
-            "name": encoder.name,
-            "description": encoder.description,
-            "config": encoder.config(),
-            "file": ENCODER_FILE,
-            "spaces": {space: int(codes.shape[1]) for space, codes in encoded.spaces.items()},
-            "classifier": encoder.has_classifier,
-        }
-        return _index_and_write(images, encoded, output, config, spec=spec, encoder_info=encoder_info,
-                                write_encoder=encoder.save, clock=clock, log=log, thumbnails=thumbnails,
-                                session=session, engine_info=engine_info)
+    spec = str(source) if isinstance(source, (str, Path)) else ("demo" if source is None else images.source)
+    encoder_info = {
+        "name": encoder.name,
+        "description": encoder.description,
+        "config": encoder.config(),
+        "file": ENCODER_FILE,
+        "spaces": {space: int(codes.shape[1]) for space, codes in encoded.spaces.items()},
+        "classifier": encoder.has_classifier,
+    }
+    return _index_and_write(images, encoded, output, config, spec=spec, encoder_info=encoder_info,
+                            write_encoder=encoder.save, clock=clock, log=log, thumbnails=thumbnails,
+                            session=session, engine_info=engine_info)
 
 
 def _labels_of(labels: Any, class_names: Sequence[str] | None, n: int) -> tuple[np.ndarray | None, list[str], str]:
@@ -414,9 +415,6 @@ def build_store_from_codes(
     _check_archive(images, config)
     encoder_info = {"name": "none", "description": "codes given by the user", "config": {}, "file": None,
                     "spaces": {DEFAULT_SPACE: int(array.shape[1])}, "classifier": False}
-    clock = _Clock()
     with _engine(config) as session:
-        if session is not None:
-            clock.step("engine")
         return _index_and_write(images, Encoded(spaces={DEFAULT_SPACE: array}), output, config, spec=None,
-                                encoder_info=encoder_info, write_encoder=None, clock=clock, log=log, session=session)
+                                encoder_info=encoder_info, write_encoder=None, clock=_Clock(), log=log, session=session)
