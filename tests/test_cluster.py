@@ -43,8 +43,8 @@ def test_ray_build_equals_the_plain_build(tmp_path):
     assert not ray.is_initialized()
     diff = store_differences(tmp_path / "local", tmp_path / "ray")
     assert diff["same_ids"] and diff["same_spaces"] and diff["items"] == 120
-    assert diff["max_code_diff"]["default"] <= 1e-6
-    assert diff["same_edges"] and diff["edges"][0] > 120 and diff["max_weight_diff"] <= 1e-6
+    assert diff["max_code_diff"]["default"] == 0.0  # the workers multiply with this process's BLAS threads
+    assert diff["same_edges"] and diff["edges"][0] > 120 and diff["max_weight_diff"] == 0.0
     assert diff["same_communities"] == {"cnm": True, "leiden": True}
     import graphret
 
