@@ -59,7 +59,7 @@ def session():
     """One local Ray instance (2 CPUs) for the tests below; a build finds it and leaves it running."""
     from graphret.cluster.session import ray_session
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with ray_session() as running:
         yield running
     assert ray.is_initialized()  # the session did not stop a Ray it did not start

@@ -93,8 +93,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         try:
             if address:
                 ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=num_cpus, **options)
+            else:  # "local": a new instance, even where `ray start` left a cluster running on this machine
+                ray.init(address="local", num_cpus=num_cpus, **options)
         except ConnectionError as error:
             raise InputError(f"cannot reach the Ray cluster at {address!r} ({error}); start it with `ray start --head` "
                              "or give its address, e.g. {address=auto} or {address=ray://host:10001}", param="address") from None
