@@ -11,7 +11,7 @@ inside the best community, or search flat, by class, or by probing communities.
 >>> graphret.build_from_codes(codes, "my-store", ids=ids, labels=labels)
 
 The layers, lowest first (each imports only those below it): ``errors``, ``atomic``,
-``params`` -> ``data``, ``metrics`` -> ``encoders``, ``graph``, ``communities`` -> ``store`` ->
+``params`` -> ``data``, ``metrics`` -> ``encoders``, ``graph``, ``communities`` -> ``store``, ``cluster`` (the Ray engine) ->
 ``query``, ``analysis``, ``evaluation`` -> ``api`` (build, add, the Store) -> ``serve`` (the HTTP
 service and web page) -> ``cli``.
 The names below are imported on first use, so ``import graphret`` stays cheap.
@@ -32,6 +32,7 @@ _EXPORTS = {
     "build_from_codes": "graphret.api.store",
     "open": "graphret.api.store",
     "CommunityConfig": "graphret.communities.config",
+    "EngineConfig": "graphret.cluster.config",
     "SourceConfig": "graphret.data.config",
     "EncoderConfig": "graphret.encoders.config",
     "TrainingConfig": "graphret.encoders.config",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import platform
 import resource
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,9 @@ from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
 from graphret.store.thumbnails import thumbnails_table
 from graphret.store.write import StoreContent, check_store_target, write_store
+
+if TYPE_CHECKING:
+    from graphret.cluster.session import RaySession
 
 __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_ENCODER", "DEFAULT_ENCODER_OPTIONS",
            "DEFAULT_TRAINING_OPTIONS"]
@@ -149,6 +153,46 @@ def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log) -
     return train_encoder(images, name, seed=config.seed, **options, **training)
 
 
+def _engine(config: BuildConfig) -> ContextManager["RaySession | None"]:
+    """The Ray session a build runs its encoding and kNN graph on (``--engine ray``), or None."""
+    if config.engine.name == "local":
+        return nullcontext(None)
+    from graphret.cluster.session import ray_session
+
+    return ray_session(config.engine.address)
+
+
+def _encode(encoder: Encoder, images: ImageSet, session: "RaySession | None", config: BuildConfig,
+            engine_info: dict[str, Any], log: Log) -> Encoded:
+    """All items' codes, here or on the Ray actor pool."""
+    if session is None:
+        return encoder.encode(images)
+    from graphret.cluster.encode import encode_on_ray
+
+    encoded, info = encode_on_ray(encoder, images, session, workers=config.engine.workers)
+    engine_info["encode"] = info
+    log(f"encoded on Ray: {info['workers']} actors, {info['blocks']} blocks")
+    return encoded
+
+
+def _knn(codes: np.ndarray, session: "RaySession | None", config: BuildConfig, engine_info: dict[str, Any]):
+    """The kNN graph and its stats: exact kNN (asked for, or chosen by ``auto``) as sharded Ray
+    tasks on the Ray engine, every other case here."""
+    method = resolve_method(config.graph.knn, len(codes))
+    if session is not None and method == "exact":
+        from graphret.cluster.knn import ray_knn_graph_with_stats
+
+        graph, stats = ray_knn_graph_with_stats(codes, config.graph.k, session, symmetrize=config.graph.symmetrize)
+        engine_info["knn"] = {"shards": stats["shards"], "shard_rows": stats["shard_rows"]}
+    else:
+        options = {"threads": config.graph.knn_threads} if method == "faiss" else {}
+        graph, stats = knn_graph_with_stats(codes, config.graph.k, method=method, symmetrize=config.graph.symmetrize,
+                                            seed=config.seed, **options)
+    if method != config.graph.knn:
+        stats["requested"] = config.graph.knn
+    return graph, stats
+
+
 def _community_table(partitions: Mapping[str, Partition], rows: np.ndarray, n: int) -> pa.Table:
     """One int32 column per method over all n items (-1 outside the clustered archive)."""
     columns = {}
@@ -197,7 +241,8 @@ def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], r
 
 def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: BuildConfig, *, spec: str | None,
                      encoder_info: dict[str, Any], write_encoder: Callable[[Path], None] | None, clock: _Clock, log: Log,
-                     thumbnails: pa.Table | None = None) -> Path:
+                     thumbnails: pa.Table | None = None, session: "RaySession | None" = None,
+                     engine_info: dict[str, Any] | None = None) -> Path:
     """The graph and communities over the archive of ``images`` (codes ``encoded``), the
     manifest, and the store written at ``output`` (with ``thumbnails`` where given): the part
     of a build after encoding."""
@@ -205,13 +250,9 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
     rows = np.arange(len(images)) if archive == ["all"] else images.indices_of(archive)
     codes = encoded.spaces[DEFAULT_SPACE]
     archive_codes = codes if len(rows) == len(codes) else codes[rows]  # every item: no copy
-    method = resolve_method(config.graph.knn, len(rows))
-    log(f"{method} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
-    options = {"threads": config.graph.knn_threads} if method == "faiss" else {}
-    graph, stats = knn_graph_with_stats(archive_codes, config.graph.k, method=method,
-                                        symmetrize=config.graph.symmetrize, seed=config.seed, **options)
-    if method != config.graph.knn:
-        stats["requested"] = config.graph.knn
+    log(f"{resolve_method(config.graph.knn, len(rows))} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
+    engine_info = {"name": "local"} if session is None else {**session.info(), **(engine_info or {})}
+    graph, stats = _knn(archive_codes, session, config, engine_info)
     clock.step("knn")
     partitions: dict[str, Partition] = {}
     for method in config.communities.methods:
@@ -246,7 +287,8 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         "params": config.flat(),
         "seed": config.seed,
         "counts": {"items": n, "archive": int(len(rows)), "edges": int(len(src)), "by_split": by_split, "added_since_clustering": 0},
-        "build": {"seconds": clock.seconds, "peak_rss_mib": round(max([_peak_rss_mib(), *clock.peak_mib.values()]), 1), "peak_rss_mib_by_step": clock.peak_mib,
+        "build": {"seconds": clock.seconds, "peak_rss_mib": round(max([_peak_rss_mib(), *clock.peak_mib.values()]), 1),
+                  "peak_rss_mib_by_step": clock.peak_mib, "engine": engine_info,
                   "machine": platform.machine(), "python": platform.python_version()},
     }
     cnm = partitions.get("cnm")
@@ -275,7 +317,15 @@ def _check_archive(images: ImageSet, config: BuildConfig) -> None:
 
 def build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *, log: Log = _quiet) -> Path:
     """Build the store of ``source`` (a source spec for :func:`graphret.data.open_source`,
-    None for the embedded demo set, or an ImageSet) at ``output`` with ``config``."""
+    None for the embedded demo set, or an ImageSet) at ``output`` with ``config``.  With the
+    ray engine the cluster is reached (or a local instance started) first, so a wrong address
+    fails before any work."""
+    with _engine(config) as session:
+        return _build_store(source, output, config, session=session, log=log)
+
+
+def _build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *,
+                 session: "RaySession | None", log: Log) -> Path:
     output = Path(output)
     if config.source.codes:
         if not isinstance(source, (str, Path)):
@@ -292,8 +342,9 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
 
     encoder = fit_encoder(config, images, output, log)
     clock.step("fit_encoder")
-    log(f"encoding {len(images)} images with {encoder.description}")
-    encoded = encoder.encode(images)
+    log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
+    engine_info: dict[str, Any] = {}
+    encoded = _encode(encoder, images, session, config, engine_info, log)
     clock.step("encode")
     thumbnails = None
     if config.thumbnail_size:
@@ -311,7 +362,8 @@ def build_store(source: str | Path | ImageSet | None, output: str | Path, config
         "classifier": encoder.has_classifier,
     }
     return _index_and_write(images, encoded, output, config, spec=spec, encoder_info=encoder_info,
-                            write_encoder=encoder.save, clock=clock, log=log, thumbnails=thumbnails)
+                            write_encoder=encoder.save, clock=clock, log=log, thumbnails=thumbnails,
+                            session=session, engine_info=engine_info)
 
 
 def _labels_of(labels: Any, class_names: Sequence[str] | None, n: int) -> tuple[np.ndarray | None, list[str], str]:
@@ -403,5 +455,6 @@ def build_store_from_codes(
     _check_archive(images, config)
     encoder_info = {"name": "none", "description": "codes given by the user", "config": {}, "file": None,
                     "spaces": {DEFAULT_SPACE: int(array.shape[1])}, "classifier": False}
-    return _index_and_write(images, Encoded(spaces={DEFAULT_SPACE: array}), output, config, spec=None,
-                            encoder_info=encoder_info, write_encoder=None, clock=_Clock(), log=log)
+    with _engine(config) as session:
+        return _index_and_write(images, Encoded(spaces={DEFAULT_SPACE: array}), output, config, spec=None,
+                                encoder_info=encoder_info, write_encoder=None, clock=_Clock(), log=log, session=session)

@@ -1,6 +1,6 @@
 """Every parameter of a build, as one typed, frozen config: :class:`BuildConfig`.
 
-Its nested configs (source, encoder, training, graph, communities) are the single source of
+Its nested configs (source, encoder, training, graph, communities, engine) are the single source of
 truth: Python callers pass their fields as flat keyword options (``graphret.build(..., k=5,
 epochs=3)``), the command line's options are generated from them
 (:mod:`graphret.cli.options`), and the manifest records them (``params``, flat).
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from graphret.cluster.config import EngineConfig
 from graphret.communities.config import CommunityConfig
 from graphret.data.config import SourceConfig
 from graphret.encoders.config import EncoderConfig, TrainingConfig
@@ -31,6 +32,7 @@ class BuildConfig:
     training: TrainingConfig = param(default_factory=TrainingConfig, help="How the encoder trains.")
     graph: GraphConfig = param(default_factory=GraphConfig, help="The kNN graph.")
     communities: CommunityConfig = param(default_factory=CommunityConfig, help="The community methods.")
+    engine: EngineConfig = param(default_factory=EngineConfig, help="Where encoding and the kNN graph run (this process or Ray).")
     model: str | None = param(None, help="A saved encoder file to use instead of training one.")
     seed: int = param(0, min=0, help="Seed of the split, the demo set, the encoder's training and the community methods.")
     overwrite: bool = param(False, help="Replace an existing store at the output path.")

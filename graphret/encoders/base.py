@@ -82,18 +82,21 @@ class Encoder(ABC):
         """An honest one-line name of what this encoder is, for the manifest."""
         return self.name
 
-    def save(self, path: str | Path) -> None:
-        """Write the fitted encoder to one file, atomically."""
-        import torch
-
-        from graphret.atomic import atomic_path
-
-        payload = {
+    def payload(self) -> dict[str, Any]:
+        """What the saved file holds (the layout in the module docstring)."""
+        return {
             "format": ENCODER_FILE_FORMAT,
             "version": ENCODER_FILE_VERSION,
             "encoder": self.name,
             "config": self.config(),
             "state": self.state(),
         }
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted encoder to one file, atomically."""
+        import torch
+
+        from graphret.atomic import atomic_path
+
         with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+            torch.save(self.payload(), tmp)
