@@ -77,7 +77,8 @@ def fit(images: ImageSet, name: str, path: Path, seed: int) -> Path:
 
 def build(images: ImageSet, out: Path, model: Path, **options) -> dict:
     t0 = time.perf_counter()
-    graphret.build(images, out, model=str(model), thumbnail_size=0, overwrite=True, **options)
+    # exact kNN: the step Ray shards (auto would pick faiss above 20,000 codes, which runs in the build process)
+    graphret.build(images, out, model=str(model), thumbnail_size=0, overwrite=True, knn="exact", **options)
     wall = time.perf_counter() - t0
     build_info = graphret.open(out).manifest["build"]
     return {"wall": round(wall, 2), "seconds": build_info["seconds"], "engine": build_info["engine"],
