@@ -250,7 +250,6 @@ def run_dataset(title: str, codes: np.ndarray, labels, queries: np.ndarray, q_la
     flat_index.add(codes)
     rows.append(measure("FAISS IndexFlatIP", lambda: (drop_self(flat_index.search(queries, kk)[1]), np.ones(nq)),
                         lambda i: flat_index.search(queries[i : i + 1], kk), n_single, truth, labels, q_labels))
-    del flat_index
 
     for method, index in indexes.items():
         for P in PROBES:

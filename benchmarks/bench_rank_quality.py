@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 K = 50

@@ -91,7 +91,7 @@ def test_actor_pool_codes_equal_local_encoding(session, tmp_path):
 
 
 def test_sharded_knn_equals_exact_knn(session):
-    from graphret.cluster.knn import ray_exact_knn, shard_bounds
+    from graphret.cluster.knn import ray_exact_knn
     from graphret.graph.knn import exact_knn
 
     rng = np.random.default_rng(3)

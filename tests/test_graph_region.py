@@ -37,7 +37,6 @@ def reference(codes, q, k, graph, labels, quality, g, knn_k, ex=-1, allowed=None
     k_q = sum(w for _, w in edges)
     W2 = W + k_q
     deg = np.asarray(graph.sum(axis=1)).ravel()
-    wq = {j: w for j, w in edges}
     comms = {}
     for j, w in edges:
         comms[labels[j]] = comms.get(labels[j], 0.0) + w

@@ -3,7 +3,6 @@ cut, merging, determinism and probing with them."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from graphret.communities.cnm import cnm
 from graphret.communities.lists import bounded_lists, default_max_size, dendrogram_cut, list_sizes
