@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from graphret.graph.search_graph import DEFAULT_EF_CONSTRUCTION, DEFAULT_MAX_DEGREE, DEFAULT_PASSES
+from graphret.graph.search_graph import CHEAP_WALK_ABOVE, DEFAULT_EF_CONSTRUCTION, DEFAULT_MAX_DEGREE, DEFAULT_PASSES
 from graphret.params import param, validate
 
 
@@ -23,9 +23,12 @@ class GraphConfig:
         "union", help="union: i ~ j when either lists the other; mutual: only when both do.")
     walk: bool = param(True, help="Build the walk lists and entry points the graph and region modes search through.")
     walk_degree: int = param(DEFAULT_MAX_DEGREE, min=2, help="Most neighbours per item in the walk lists (HNSW's M at layer 0).")
-    walk_expand: bool = param(True, help="Score the neighbours of kNN neighbours as walk-list candidates too (one NN-descent step); "
-                                         "off: the kNN graph's own lists only, much cheaper at a million codes.")
-    walk_passes: int = param(DEFAULT_PASSES, min=0, help="Walk-based passes that add the long edges a walk needs (NSG / Vamana).")
+    walk_expand: bool | None = param(
+        None, help="Score the neighbours of kNN neighbours as walk-list candidates too (one NN-descent step); off: the kNN "
+                   f"graph's own lists only, much cheaper at a million codes [on up to {CHEAP_WALK_ABOVE:,} archive items, off above].")
+    walk_passes: int | None = param(
+        None, min=0, help=f"Walk-based passes that add the long edges a walk needs (NSG / Vamana) [{DEFAULT_PASSES} up to "
+                          f"{CHEAP_WALK_ABOVE:,} archive items, 0 above].")
     walk_ef: int = param(DEFAULT_EF_CONSTRUCTION, min=1, help="Result-heap size of the walks that build the lists.")
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from graphret.communities.lists import bounded_lists
 from graphret.errors import ModeUnavailable
 from graphret.graph.diffusion import smooth_codes
-from graphret.graph.search_graph import build_search_graph, entry_points
+from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.query.graph_region import RegionGraph
 from graphret.query.index import RetrievalIndex
 from graphret.store.read import Snapshot
@@ -89,7 +89,8 @@ class ArchiveIndex:
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
             indices = dst[order].astype(np.int32)
         else:
-            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None)
+            passes, expand = walk_effort(self.n)  # as a build would for an archive of this size
+            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand)
         entry_rows = self.store.entry_rows if stored is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
