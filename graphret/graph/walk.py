@@ -28,6 +28,8 @@ not depend on the number of threads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -41,7 +43,7 @@ from graphret.graph.topk import check_k, heap_drain, heap_push
 #: float reassociation for SIMD dot products, keeping inf/NaN semantics
 FAST = {"reassoc", "contract", "nsz", "arcp"}
 
-__all__ = ["graph_walk", "walk_one", "score_entries", "WalkScratch", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
+__all__ = ["graph_walk", "walk_inputs", "WalkInputs", "walk_one", "score_entries", "WalkScratch", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
 
 DEFAULT_EF = 48
 DEFAULT_N_ENTRY = 2
@@ -383,35 +385,35 @@ def _check_positive(value, name: str) -> int:
     return int(value)
 
 
-def graph_walk(
-    codes: np.ndarray,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    queries: np.ndarray,
-    k: int,
-    *,
-    entries: np.ndarray,
-    entry_codes: np.ndarray | None = None,
-    ef: int = DEFAULT_EF,
-    n_entry: int = DEFAULT_N_ENTRY,
-    exclude: np.ndarray | None = None,
-    allowed: np.ndarray | None = None,
-    threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Approximate top-k of each query by a walk over the lists ``(indptr, indices)`` of
-    :func:`graphret.graph.search_graph.build_search_graph`.
+@dataclass
+class WalkInputs:
+    """A walk's inputs, checked and laid out for the kernels (:func:`walk_inputs`)."""
 
-    ``codes`` (n, d) unit rows; ``queries`` (q, d); ``entries``: entry rows
-    (:func:`~graphret.graph.search_graph.entry_points`), of which the ``n_entry`` most similar
-    seed each walk; ``entry_codes``: ``codes[entries]`` as one contiguous array, when the
-    caller keeps it between calls (else gathered per call); ``ef``: the result-heap size that decides when the walk stops (larger:
-    higher recall, slower; may be below k); ``exclude[i]``: a row query i must not return (-1: none); ``allowed``:
-    bool mask (n,) of returnable rows (None: all); ``threads``: numba threads (default: numba's).
+    codes: np.ndarray  # float32 (n, d), contiguous
+    indptr: np.ndarray
+    indices: np.ndarray
+    queries: np.ndarray  # float32 (q, d), contiguous
+    entries: np.ndarray  # int64
+    entry_codes: np.ndarray  # float32 (len(entries), d), contiguous
+    ef: int
+    n_entry: int
+    exclude: np.ndarray  # int64 (q,), -1: none (a row outside ``allowed`` counts as none)
+    use_allowed: bool
+    allowed: np.ndarray  # bool (n,), or a placeholder of 1 when not use_allowed
+    n_allowed: int
+    k: int
 
-    Returns (rows int64 (q, k), cosines float32 (q, k), codes compared int64 (q,)), each row by
-    decreasing cosine, ties by smaller row."""
-    import numba
+    @property
+    def n(self) -> int:
+        return self.codes.shape[0]
 
+
+def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, queries: np.ndarray, k: int, *,
+                entries: np.ndarray, entry_codes: np.ndarray | None, ef: int, n_entry: int,
+                exclude: np.ndarray | None, allowed: np.ndarray | None) -> WalkInputs:
+    """The checks every walk over the lists makes of its inputs (:func:`graph_walk` and the
+    region search of :mod:`graphret.query.graph_region`), with one-line errors, and K bounded by
+    the rows the filters leave."""
     codes = np.ascontiguousarray(codes, dtype=np.float32)
     if codes.ndim != 2:
         raise InputError("the archive codes must be a 2-D array (n, d)")
@@ -447,6 +449,43 @@ def graph_walk(
         allowed = np.zeros(1, np.bool_)
         n_allowed = n
     k = check_k(k, n_allowed - (1 if np.any(ex >= 0) else 0), what="the archive after filters")
+    return WalkInputs(codes, indptr, indices, queries, entries, entry_codes, ef, n_entry, ex, use_allowed, allowed, n_allowed, k)
+
+
+def graph_walk(
+    codes: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    *,
+    entries: np.ndarray,
+    entry_codes: np.ndarray | None = None,
+    ef: int = DEFAULT_EF,
+    n_entry: int = DEFAULT_N_ENTRY,
+    exclude: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Approximate top-k of each query by a walk over the lists ``(indptr, indices)`` of
+    :func:`graphret.graph.search_graph.build_search_graph`.
+
+    ``codes`` (n, d) unit rows; ``queries`` (q, d); ``entries``: entry rows
+    (:func:`~graphret.graph.search_graph.entry_points`), of which the ``n_entry`` most similar
+    seed each walk; ``entry_codes``: ``codes[entries]`` as one contiguous array, when the
+    caller keeps it between calls (else gathered per call); ``ef``: the result-heap size that decides when the walk stops (larger:
+    higher recall, slower; may be below k); ``exclude[i]``: a row query i must not return (-1: none); ``allowed``:
+    bool mask (n,) of returnable rows (None: all); ``threads``: numba threads (default: numba's).
+
+    Returns (rows int64 (q, k), cosines float32 (q, k), codes compared int64 (q,)), each row by
+    decreasing cosine, ties by smaller row."""
+    import numba
+
+    w = walk_inputs(codes, indptr, indices, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
+                    exclude=exclude, allowed=allowed)
+    codes, indptr, indices, queries, entries, entry_codes = w.codes, w.indptr, w.indices, w.queries, w.entries, w.entry_codes
+    n, nq, k, ef, n_entry, ex, use_allowed, allowed, n_allowed = w.n, len(w.queries), w.k, w.ef, w.n_entry, w.exclude, \
+        w.use_allowed, w.allowed, w.n_allowed
 
     if use_allowed and float(n_allowed) ** 2 < BRUTE_FACTOR * ef * n:
         return _exact_allowed(codes, queries, k, allowed, ex)

@@ -35,9 +35,8 @@ from numba import njit, prange
 from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
-from graphret.graph.knn import check_dimension, exact_search
-from graphret.graph.topk import check_k
-from graphret.graph.walk import best_seen, check_walk_graph, next_stamp, qdot, score_entries, walk_one
+from graphret.graph.knn import exact_search
+from graphret.graph.walk import best_seen, next_stamp, qdot, score_entries, walk_one
 
 __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 
@@ -461,42 +460,16 @@ def graph_region_search(
     codes compared int64 (q,)) and, with ``return_chosen``, the chosen community per query."""
     import numba
 
-    from graphret.graph.walk import WalkScratch, _check_positive
+    from graphret.graph.walk import WalkScratch, walk_inputs
 
-    codes = np.ascontiguousarray(codes, dtype=np.float32)
-    n = codes.shape[0]
+    n = np.shape(codes)[0]
     if region.n != n:
         raise InputError(f"the region graph has {region.n} items but the archive {n}; pass the archive's graph")
-    queries = np.asarray(queries, dtype=np.float32)
-    if queries.ndim == 1:
-        queries = queries[None, :]
-    check_dimension(codes.shape[1], queries)
-    queries = np.ascontiguousarray(queries)
-    nq = len(queries)
     w_ptr, w_idx, entries = walk
-    w_ptr, w_idx = check_walk_graph(n, w_ptr, w_idx)
-    entries = np.ascontiguousarray(entries, dtype=np.int64).ravel()
-    if entries.size == 0 or int(entries.min()) < 0 or int(entries.max()) >= n:
-        raise InputError("{entries} must name at least one archive row (0..n-1); use entry_points(codes, membership)", param="entries")
-    if entry_codes is None:
-        entry_codes = codes[entries]
-    entry_codes = np.ascontiguousarray(entry_codes, dtype=np.float32)
-    ef = _check_positive(ef, "ef")
-    n_entry = _check_positive(n_entry, "n_entry")
-    ex = np.full(nq, -1, np.int64) if exclude is None else np.ascontiguousarray(exclude, dtype=np.int64).ravel()
-    if ex.shape != (nq,):
-        raise InputError(f"{{exclude}} must hold one row per query ({nq}), got {ex.shape[0]}", param="exclude")
-    use_allowed = allowed is not None
-    if use_allowed:
-        allowed = np.ascontiguousarray(allowed, dtype=np.bool_).ravel()
-        if allowed.shape != (n,):
-            raise InputError(f"{{allowed}} must be a boolean mask over the {n} archive rows, got {allowed.shape[0]}", param="allowed")
-        n_allowed = int(allowed.sum())
-        ex = np.where((ex >= 0) & allowed[np.clip(ex, 0, n - 1)], ex, -1)
-    else:
-        allowed = np.zeros(1, np.bool_)
-        n_allowed = n
-    k = check_k(k, n_allowed - (1 if np.any(ex >= 0) else 0), what="the archive after filters")
+    w = walk_inputs(codes, w_ptr, w_idx, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
+                    exclude=exclude, allowed=allowed)
+    codes, w_ptr, w_idx, queries, entries, entry_codes = w.codes, w.indptr, w.indices, w.queries, w.entries, w.entry_codes
+    nq, k, ef, n_entry, ex, use_allowed, allowed = len(w.queries), w.k, w.ef, w.n_entry, w.exclude, w.use_allowed, w.allowed
     T = max(1, min(int(threads or numba.get_num_threads()), nq))
     ws = WalkScratch.get(n, T)
     rs = _RegionScratch.get(n, T)
