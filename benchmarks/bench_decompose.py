@@ -69,7 +69,7 @@ from graphret.metrics.retrieval import (  # noqa: E402
     relevance,
 )
 
-DATA = ROOT.parent / "shared" / "data"
+from shared_data import DATA  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "decompose"
 ENCODERS_JSON = ROOT / "benchmarks" / "results" / "encoders" / "encoders.json"
 SPACES = ("normal", "abnormal", "both")

@@ -54,8 +54,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("GRAPHRET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-CSV = DATA / "nih-cxr1000" / "labels.csv"
+from shared_data import NIH_CSV as CSV  # noqa: E402
 K = 50
 RULES = ("exact", "any")
 

@@ -24,18 +24,13 @@ from pathlib import Path
 from typing import Any
 
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from shared_data import NIH_CSV
+from shared_data import SETS as SINGLE_LABEL_SETS
+
 K = 50
 
-#: name -> (source, label)
-SETS: dict[str, tuple[Path, str]] = {
-    "breast": (DATA / "medmnist" / "breastmnist.npz", "BreastMNIST"),
-    "pneumonia": (DATA / "medmnist" / "pneumoniamnist.npz", "PneumoniaMNIST"),
-    "retina": (DATA / "medmnist" / "retinamnist.npz", "RetinaMNIST"),
-    "blood": (DATA / "bloodcells" / "pbc_blood_28.npz", "PBC blood cells"),
-    "mednist": (DATA / "mednist" / "mednist_64.npz", "MedNIST"),
-    "nih": (DATA / "nih-cxr1000" / "labels.csv", "NIH chest X-rays (1,000, patient split)"),
-}
+#: key -> (display name, source): the guide's five sets and the NIH chest X-rays
+SETS: dict[str, tuple[str, Path]] = {**SINGLE_LABEL_SETS, "nih": ("NIH chest X-rays (1,000, patient split)", NIH_CSV)}
 #: name -> build options (the small CNN is graphret's default encoder)
 ENCODERS: dict[str, dict[str, Any]] = {
     "pixels": {"encoder": "pixels"},
@@ -65,7 +60,7 @@ def build(set_name: str, encoder: str, stores: Path):
         log(f"reusing {path}")
         return graphret.open(path), None
     t0 = time.perf_counter()
-    store = graphret.build(str(SETS[set_name][0]), path, seed=0, log=log, **ENCODERS[encoder])
+    store = graphret.build(str(SETS[set_name][1]), path, seed=0, log=log, **ENCODERS[encoder])
     return store, time.perf_counter() - t0
 
 
@@ -79,7 +74,7 @@ def precision(store, result) -> float:
 
 def measure(set_name: str, encoder: str, stores: Path) -> dict[str, Any]:
     store, seconds = build(set_name, encoder, stores)
-    row: dict[str, Any] = {"set": SETS[set_name][1], "encoder": encoder, "items": len(store),
+    row: dict[str, Any] = {"set": SETS[set_name][0], "encoder": encoder, "items": len(store),
                            "build s": None if seconds is None else round(seconds, 1)}
     for name, options in VARIANTS.items():
         t0 = time.perf_counter()

@@ -48,10 +48,7 @@ from graphret.data.sources import open_source
 from graphret.encoders import make_encoder
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.evaluation.equivalence import store_differences
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("GRAPHRET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from shared_data import MEDNIST
 
 
 def subset(images: ImageSet, n: int, seed: int) -> ImageSet:
@@ -101,7 +98,7 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    source = shared_data() / "mednist" / "mednist_64.npz"
+    source = MEDNIST
     images = subset(open_source(str(source), seed=args.seed), args.n, args.seed)
     import ray
 

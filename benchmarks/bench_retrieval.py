@@ -42,15 +42,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("GRAPHRET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from shared_data import SETS  # noqa: E402
 
-SETS = {
-    "breastmnist": ("BreastMNIST", DATA / "medmnist" / "breastmnist.npz"),
-    "pneumoniamnist": ("PneumoniaMNIST", DATA / "medmnist" / "pneumoniamnist.npz"),
-    "retinamnist": ("RetinaMNIST", DATA / "medmnist" / "retinamnist.npz"),
-    "blood": ("PBC blood cells", DATA / "bloodcells" / "pbc_blood_28.npz"),
-    "mednist": ("MedNIST", DATA / "mednist" / "mednist_64.npz"),
-}
 #: GUIDE section 7: (frozen ImageNet CNN Acc@1, Mahbod et al. 2024; MedMNIST v2 ResNet-18 test accuracy;
 #: the guide's pixel floor Acc@1, P@10)
 REFERENCE = {

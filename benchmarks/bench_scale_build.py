@@ -43,9 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CHEXPERT = Path(__file__).resolve().parents[2] / "shared" / "data" / "chexpert-labels" / "train.csv.gz"
-if not CHEXPERT.exists():
-    CHEXPERT = Path("/work/shared/data/chexpert-labels/train.csv.gz")
+from shared_data import CHEXPERT_LABELS as CHEXPERT  # noqa: E402
 OBSERVATIONS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
                 "Consolidation", "Pneumonia", "Atelectasis", "Pleural Effusion", "Pleural Other", "Pneumothorax",
                 "Fracture", "Support Devices"]

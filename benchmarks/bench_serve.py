@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from graphret.evaluation.machine import cpu_model  # noqa: E402
 
-MEDNIST = ROOT.parent / "shared" / "data" / "mednist" / "mednist_64.npz"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from shared_data import MEDNIST  # noqa: E402
 TOKEN = "bench-token"
 SCREENSHOTS = ("query-results.png", "modes.png", "communities.png")
 SERVER = """
