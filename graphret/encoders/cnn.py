@@ -396,7 +396,7 @@ class CNNEncoder(TorchEncoder, Encoder):
 
             if self.task == "multilabel":
                 val_name, higher = "val_loss", False
-        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        fingerprint = self._fingerprint(cfg, seed, len(train))
         self.history = train_loop(
             net,
             n_train=len(train),

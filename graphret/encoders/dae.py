@@ -253,7 +253,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
                     total += float(F.mse_loss(y, x.to(device), reduction="sum"))
                 return total / (len(vdata) * self.channels * self.image_size**2)
 
-        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        fingerprint = self._fingerprint(cfg, seed, len(train))
         self.history = train_loop(
             net,
             n_train=len(train),

@@ -703,6 +703,12 @@ class TorchEncoder:
         self.net = None
         self.code_centres: dict[str, list[float]] | None = None
 
+    def _fingerprint(self, cfg: TrainConfig, seed: int, n_train: int) -> dict[str, Any]:
+        """What a training run's checkpoint must match to be resumed: the encoder, its model
+        configuration, the training settings, the seed and the training set's size."""
+        return {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed,  # type: ignore[attr-defined]
+                "n_train": int(n_train)}
+
     def _resolve_shape(self, images: ImageSet, train: np.ndarray, image_size: int | None, channels: int | None) -> None:
         first = np.asarray(images.image(int(train[0])))
         if image_size is None:  # the source's size, at most MAX_AUTO_SIZE

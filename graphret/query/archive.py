@@ -52,15 +52,17 @@ class ArchiveIndex:
 
     def __init__(self, store: Snapshot, rows: np.ndarray, codes: np.ndarray, method: str | None, *,
                  stored_walk: bool = True) -> None:
+        """``codes``: the store's codes of every item in the searched space (the archive's rows
+        are taken from them, without a copy when the archive is every item)."""
         self.store = store
         self.stored_walk = stored_walk  # the store's walk lists cover this archive (its default one)
         self.rows = rows
-        self.codes = np.ascontiguousarray(codes, dtype=np.float32)
         self.method = method
         self.n = len(rows)
         self.position = np.full(len(store), -1, np.int64)
         self.position[rows] = np.arange(self.n)
         self.whole = self.n == len(store) and np.array_equal(rows, np.arange(len(store)))
+        self.codes = np.ascontiguousarray(codes if self.whole else codes[rows], dtype=np.float32)
 
     # -- the stored graph and communities over the archive ------------------------------------
     @cached_property

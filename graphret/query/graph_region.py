@@ -36,7 +36,7 @@ from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search
-from graphret.graph.walk import best_seen, next_stamp, qdot, score_entries, walk_one
+from graphret.graph.walk import WalkScratch, best_seen, next_stamp, qdot, score_entries, walk_inputs, walk_one
 
 __all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
 
@@ -459,8 +459,6 @@ def graph_region_search(
     Returns (rows int64 (q, k) in the order they joined the region, cosines float32 (q, k),
     codes compared int64 (q,)) and, with ``return_chosen``, the chosen community per query."""
     import numba
-
-    from graphret.graph.walk import WalkScratch, walk_inputs
 
     n = np.shape(codes)[0]
     if region.n != n:

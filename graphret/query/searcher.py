@@ -82,7 +82,7 @@ class Searcher:
         if len(self.rows) == 0:
             raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
         self.method = communities or store.default_community_method()
-        self.index = ArchiveIndex(store, self.rows, store.codes(space)[self.rows], self.method,
+        self.index = ArchiveIndex(store, self.rows, store.codes(space), self.method,
                                   stored_walk=self.archive is None and space == "default")
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:

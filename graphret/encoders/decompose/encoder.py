@@ -448,7 +448,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             self._start_codebooks(net, data, seed=seed, device=device, batch_size=cfg.batch_size or (SMALL_SET_BATCH_SIZE if len(train) < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE))
         # ---- stage 2: the whole objective with quantised codes
         main_cfg = dataclasses.replace(cfg, epochs=epochs - warm)
-        fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_train": int(len(train))}
+        fingerprint = self._fingerprint(cfg, seed, len(train))
         self.history = train_loop(
             net,
             n_train=len(train),
