@@ -70,7 +70,7 @@ class EncoderConfig:
             if kind not in EXTERNAL_KINDS and self.name not in ENCODER_NAMES:
                 raise InputError(f"unknown encoder {self.name!r}; choose one of {', '.join(ENCODER_NAMES)}, "
                                      "or onnx:FILE, torchscript:FILE, timm:NAME, hf:DIR", param="encoder")
-        validate(self, selector="kind", noun="encoder")
+        validate(self, selector="name", noun="encoder", selected=self.kind)
 
     @property
     def kind(self) -> str | None:
