@@ -44,13 +44,27 @@ from graphret.query.queries import QuerySet, as_queries
 from graphret.query.result import SearchResult
 from graphret.store.read import Snapshot
 
-__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
+__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode", "parse_archive"]
 
 MODES = ("region", "graph", "flat", "class", "probe")
 RANKS = ("smoothed", "manifold")
 DEFAULT_PROBE = 16
 #: candidates a graph ranking re-orders
 RANK_POOL = 100
+
+
+def parse_archive(archive: Any) -> list[str] | None:
+    """The splits an ``archive`` option names: None (the store's archive), a split name or
+    comma list as the command line takes it (``"all"``, ``"train,val"``), or a list of names."""
+    if archive is None:
+        return None
+    names = archive.split(",") if isinstance(archive, str) else archive
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise InputError(f"{{archive}} must be split names (a list or a comma list), got {archive!r}; use e.g. {{archive=all}}", param="archive")
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise InputError("{archive} names no split; use e.g. {archive=all}", param="archive")
+    return names
 
 
 def default_mode(store: Snapshot) -> str:
@@ -77,7 +91,7 @@ class Searcher:
             store.membership(communities)  # names the stored methods when unknown
         self.store = store
         self.space = space
-        self.archive = None if archive is None else list(archive)
+        self.archive = parse_archive(archive)
         self.rows = store.archive_rows(self.archive)
         if len(self.rows) == 0:
             raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
@@ -128,6 +142,8 @@ class Searcher:
             if not allowed.any():
                 raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
         exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        # K against what can be returned before the (queries x K) results are allocated
+        check_k(k, self._available(allowed, exclude), what="the archive" if allowed is None else "the archive after filters")
         depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
 
         step = len(queries) if not batch_size else int(batch_size)

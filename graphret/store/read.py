@@ -166,7 +166,7 @@ class Snapshot:
         src = self.edges.column("src").to_numpy()
         dst = self.edges.column("dst").to_numpy()
         weight = self.edges.column("weight").to_numpy()
-        if len(src) and (src.min() < 0 or max(src.max(), dst.max()) >= n):
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
             raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
         rows = np.concatenate([src, dst])
         cols = np.concatenate([dst, src])
