@@ -137,3 +137,60 @@ def test_a_source_of_identical_images_is_named_as_such(tmp_path):
         result = CliRunner().invoke(main, ["build-graph", str(source), "-o", str(tmp_path / "s"), "--encoder", "pixels", "--k", "3"])
         one_line_error(result, "the encoder sees no difference between them")
         assert "not L2-normalised" not in result.output and not (tmp_path / "s").exists()
+
+
+# 8 ---------------------------------------------------------------------------------------
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height grey pixels (a decompression bomb's first bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_upload_is_too_large_not_unreadable(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from graphret.serve import ServeConfig, create_app
+    from graphret.serve.uploads import TooLarge, Upload, decode_upload
+
+    with pytest.raises(TooLarge, match="over the server's limit"):
+        decode_upload(Upload("bomb.png", png_header_only(20000, 20000)), max_pixels=50_000_000)
+    codes = unit(np.random.default_rng(3).normal(size=(20, 4)))
+    graphret.build_from_codes(codes, tmp_path / "s", k=3, communities=())
+    with TestClient(create_app(tmp_path / "s", ServeConfig())) as client:
+        response = client.post("/search/image", files={"files": ("bomb.png", png_header_only(20000, 20000), "image/png")})
+    assert response.status_code == 413, response.text
+
+
+# 9 ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def blob_store(tmp_path_factory):
+    from tests.synthetic import blob_images
+
+    return graphret.build(blob_images(n_per_class=10, n_classes=3, seed=5), tmp_path_factory.mktemp("blob") / "s",
+                          encoder="pixels", image_size=16, dim=8, k=4, communities=("cnm",))
+
+
+def test_a_query_whose_version_a_vacuum_removed_says_so(blob_store, tmp_path):
+    from graphret.errors import VersionRemoved
+    from tests.synthetic import blob_images
+
+    copy = tmp_path / "copy"
+    shutil.copytree(blob_store.path, copy)
+    writer = graphret.open(copy)
+    extra = blob_images(n_per_class=2, n_classes=3, seed=6)
+    extra.ids = [f"extra-{i}" for i in range(len(extra))]
+    writer.add(extra)  # version 2, in fragments
+    reader = graphret.open(copy)  # reads version 2's items, the rest when it searches
+    writer.compact()
+    graphret.open(copy).vacuum(grace=0)  # version 2's fragments go
+    with pytest.raises(VersionRemoved, match="version 2 of .* was removed .* run it again") as error:
+        reader.search(["blob-0001"], k=3, mode="region")
+    assert "damaged" not in str(error.value)
+    assert graphret.open(copy).search(["blob-0001"], k=3, mode="region").rows.shape == (1, 3)
+    assert verify(copy) == []
