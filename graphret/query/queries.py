@@ -23,6 +23,7 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.errors import InputError
+from graphret.graph.knn import real_array
 from graphret.store.read import Snapshot
 
 __all__ = ["QuerySet", "as_queries"]
@@ -58,7 +59,10 @@ class QuerySet:
 
 
 def _from_rows(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
-    rows = np.asarray(rows, np.int64)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
+        raise InputError(f"query rows must be a 1-D array of store rows (integers), got {rows.dtype} of shape {rows.shape}", param="q")
+    rows = rows.astype(np.int64)
     if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
         raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
     predicted = None
@@ -89,15 +93,19 @@ def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
     )
 
 
-def _from_codes(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> QuerySet:
-    codes = np.asarray(codes, np.float32)
+def _from_codes(codes: Any, ids: Sequence[str | None] | None = None) -> QuerySet:
+    codes = real_array(codes, name="query codes", param="q")
     if codes.ndim == 1:
         codes = codes[None, :]
     if codes.ndim != 2:
         raise InputError(f"query codes must be a (q, d) array, got shape {codes.shape}")
     if not np.all(np.isfinite(codes)):
         raise InputError("query codes hold NaN or infinite values")
-    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    norms = np.linalg.norm(codes.astype(np.float64), axis=1, keepdims=True)
+    if len(codes) and not norms.all():
+        raise InputError(f"query code {int(np.argmin(norms[:, 0]))} is all zeros, which has no direction to compare; "
+                         "give non-zero codes", param="q")
+    codes = (codes / norms).astype(np.float32)
     q = len(codes)
     return QuerySet(codes=codes, rows=np.full(q, -1, np.int64), ids=list(ids) if ids else [None] * q,
                     paths=[None] * q, labels=[None] * q)
@@ -148,8 +156,10 @@ def _detect(store: Snapshot, q: Any) -> str:
     """The kind of ``q`` (see the module docstring)."""
     if isinstance(q, ImageSet):
         return "images"
+    if isinstance(q, np.ndarray) and q.dtype.kind in "OUS":  # an array of ids or paths reads as a list of them
+        q = q.tolist() if q.ndim == 1 else q
     if isinstance(q, np.ndarray):
-        return "codes" if np.issubdtype(q.dtype, np.floating) else "rows"
+        return "rows" if q.dtype.kind in "iu" else "codes"
     texts = [q] if isinstance(q, (str, Path)) else q
     if isinstance(texts, (list, tuple)) and texts and all(isinstance(x, (str, Path)) for x in texts):
         names = [str(x) for x in texts]
@@ -185,7 +195,7 @@ def as_queries(store: Snapshot, q: Any, *, space: str = "default", kind: str | N
     if kind == "split":
         return _from_split(store, str(q), space)
     if kind == "codes":
-        return _from_codes(np.asarray(q, np.float32))
+        return _from_codes(q)
     if kind == "rows":
         return _from_rows(store, np.asarray(q), space)
     if kind == "images" and isinstance(q, ImageSet):
