@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from graphret.atomic import atomic_write_bytes
@@ -35,7 +37,8 @@ from .common import split_list
 @click.option("--space", default="default", show_default=True,
               help="Code space to search (decompose stores: normal, abnormal or both).")
 @click.option("--communities", default=None, help="Community method region/probe use and results show [cnm, else leiden].")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table (readable), json (one query per line), csv or parquet (one row per result; parquet needs -o).")
 @click.option("-o", "--output", type=click.Path(), default=None, help="Write the results to this file instead of stdout.")
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
 @click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
@@ -44,7 +47,7 @@ def query_command(store, images, ids, split, compose, k, mode, n_probe, ef, rank
                   fmt, output, montage, version, batch_size) -> None:
     """Find the K most similar archive images for each query."""
     from graphret.errors import InputError
-    from graphret.query.output import render
+    from graphret.query.output import BINARY_FORMATS, render_bytes
     from graphret.query.searcher import Searcher
     from graphret.store import open_store
 
@@ -52,6 +55,8 @@ def query_command(store, images, ids, split, compose, k, mode, n_probe, ef, rank
     if len(given) != 1:
         raise InputError("give exactly one kind of query: --image PATH, --id ID, --split NAME or --compose A:normal,B:abnormal")
     kind, value = given[0]
+    if fmt in BINARY_FORMATS and not output:
+        raise InputError(f"--format {fmt} writes a binary file; give -o FILE")
     snapshot = open_store(store, version=version)
     if kind == "compose":
         from graphret.query.compose import COMPOSITE_SPACE, composite_queries
@@ -65,12 +70,14 @@ def query_command(store, images, ids, split, compose, k, mode, n_probe, ef, rank
         queries = searcher.queries(value, kind=kind)
     result = searcher.search(queries, k=k, mode=mode, where=list(where) or None, n_probe=n_probe,
                              ef=ef, rank=rank, class_source=class_source, batch_size=batch_size)
-    text = render(result, fmt=fmt)
+    data = render_bytes(result, fmt=fmt)
     if montage:
         from graphret.query.montage import write_montage
 
         write_montage(result, montage)
     if output:
-        atomic_write_bytes(output, text.encode())
+        atomic_write_bytes(output, data)
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+        sys.stdout.buffer.flush()

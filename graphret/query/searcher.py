@@ -26,7 +26,7 @@ stored item used as a query never appears in its own results.  The archive is th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,23 +34,36 @@ from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import DEFAULT_EF, graph_walk
+from graphret.graph.walk import DEFAULT_EF, walk_checked
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
-from graphret.query.graph_region import DEFAULT_REGION_EF, graph_region_search
+from graphret.query.graph_region import DEFAULT_REGION_EF, region_checked
 from graphret.query.probe import probe_search
-from graphret.query.queries import QuerySet, as_queries
+from graphret.query.queries import QuerySet, as_queries, code_queries, row_queries
 from graphret.query.result import SearchResult
 from graphret.store.read import Snapshot
 
-__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
+__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Hits", "Searcher", "search", "default_mode"]
 
 MODES = ("region", "graph", "flat", "class", "probe")
 RANKS = ("smoothed", "manifold")
 DEFAULT_PROBE = 16
 #: candidates a graph ranking re-orders
 RANK_POOL = 100
+#: distinct ``where`` filter lists a searcher keeps evaluated
+FILTER_CACHE = 64
+
+
+class Hits(NamedTuple):
+    """What :meth:`Searcher.search_arrays` returns: store rows int64 (q, k), cosines float32
+    (q, k), the fraction of the archive compared per query (q,), and the mode's per-query
+    extras (``chosen_community``, ``predicted_class``...)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    scanned_fraction: np.ndarray
+    details: dict[str, Any]
 
 
 def default_mode(store: Snapshot) -> str:
@@ -84,6 +97,8 @@ class Searcher:
         self.method = communities or store.default_community_method()
         self.index = ArchiveIndex(store, self.rows, store.codes(space), self.method,
                                   stored_walk=self.archive is None and space == "default")
+        self.default_mode = default_mode(store)
+        self._filters: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -109,8 +124,37 @@ class Searcher:
         region: 16); ``rank``: None (the mode's own order), ``smoothed`` or ``manifold``;
         ``class_source``: "classifier" or "knn" (class mode); ``batch_size``: queries per batch
         (None: all at once)."""
-        store = self.store
-        mode = default_mode(store) if mode is None else mode
+        mode = self._check(mode, rank, k, batch_size, ef, n_probe)
+        queries = self.queries(q)
+        hits = self._run(queries, k, mode, where, n_probe=n_probe, ef=ef, rank=rank, class_source=class_source,
+                         batch_size=batch_size)
+        return SearchResult(mode=mode, k=k, queries=queries, rows=hits.rows, scores=hits.scores,
+                            scanned_fraction=hits.scanned_fraction, store=self.store, community_method=self.method,
+                            details=hits.details)
+
+    def search_arrays(self, codes: np.ndarray | None = None, *, rows: np.ndarray | None = None, k: int = 10,
+                      mode: str | None = None, where: list[str] | str | None = None, n_probe: int = DEFAULT_PROBE,
+                      ef: int | None = None, rank: str | None = None, class_source: str = "knn") -> Hits:
+        """The lean call for services: arrays in, arrays out.  ``codes`` float (q, d) (made
+        unit here) or ``rows`` int (q,), stored items as queries (never in their own results);
+        returns :class:`Hits` (store rows (q, k), cosines (q, k), scanned fraction (q,), the
+        mode's per-query extras).  The other options as :meth:`search`; nothing per call grows
+        with the archive (what the modes need is built once per searcher)."""
+        mode = self._check(mode, rank, k, None, ef, n_probe)
+        if (codes is None) == (rows is None):
+            raise InputError("give query {codes} or stored {rows}, one of them", param="codes")
+        if rows is not None:
+            rows = np.asarray(rows)
+            if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+                raise InputError("{rows} must be a 1-D array of store rows", param="rows")
+            queries = row_queries(self.store, rows, self.space)
+        else:
+            queries = code_queries(codes)
+        return self._run(queries, k, mode, where, n_probe=n_probe, ef=ef, rank=rank, class_source=class_source)
+
+    def _check(self, mode, rank, k, batch_size, ef, n_probe) -> str:
+        """The mode (the default resolved), after checking the options."""
+        mode = self.default_mode if mode is None else mode
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", param="mode")
         if rank is not None and rank not in RANKS:
@@ -118,42 +162,68 @@ class Searcher:
         check_k(k)  # a whole number >= 1, before anything is loaded
         for value, name in ((batch_size, "batch_size"), (ef, "ef"), (n_probe, "n_probe")):
             _positive(value, name)
-        queries = self.queries(q)
-        check_dimension(self.index.codes.shape[1], np.asarray(queries.codes))
-        where = [where] if isinstance(where, str) else where
-        mask = filter_mask(store, where)
-        allowed = None
-        if mask is not None:
-            allowed = mask[self.rows]
-            if not allowed.any():
-                raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
-        exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
-        depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
+        return mode
 
-        step = len(queries) if not batch_size else int(batch_size)
-        found = np.empty((len(queries), k), np.int64)
-        scores = np.empty((len(queries), k), np.float32)
-        scanned = np.zeros(len(queries))
+    def allowed(self, where: list[str] | str | None) -> tuple[np.ndarray | None, int]:
+        """The archive positions the ``where`` filters keep (None: no filter) and how many;
+        each distinct filter list is evaluated once per searcher (the last
+        :data:`FILTER_CACHE` kept), so a repeated filter costs nothing that grows with the
+        archive."""
+        if not where:
+            return None, self.index.n
+        where = [where] if isinstance(where, str) else list(where)
+        key = tuple(map(str, where))
+        cached = self._filters.get(key)
+        if cached is None:
+            mask = filter_mask(self.store, where)
+            allowed = mask[self.rows]
+            allowed.setflags(write=False)
+            cached = (allowed, int(allowed.sum()))
+            if not cached[1]:
+                raise InputError(f"no archive item matches the filters {' and '.join(key)}; loosen {{where}}", param="where")
+            while len(self._filters) >= FILTER_CACHE:
+                self._filters.pop(next(iter(self._filters)))
+            self._filters[key] = cached
+        return cached
+
+    def _run(self, queries: QuerySet, k: int, mode: str, where, *, n_probe: int, ef: int | None, rank: str | None,
+             class_source: str, batch_size: int | None = None) -> Hits:
+        """Search ``queries`` (checked options): store rows, cosines, scanned fractions, extras."""
+        check_dimension(self.index.codes.shape[1], queries.codes)
+        allowed, n_allowed = self.allowed(where)
+        position = self.index.position
+        exclude = np.where(queries.rows >= 0, position[np.maximum(queries.rows, 0)], -1)
+        depth = k if rank is None else max(k, min(RANK_POOL, n_allowed - int(np.any(exclude >= 0))))
         details: dict[str, Any] = {}
-        for start in range(0, max(len(queries), 1), max(step, 1)):
-            part = slice(start, min(start + step, len(queries)))
-            f, s, sc = self._mode(mode, queries.part(part), depth, exclude[part], allowed, n_probe=n_probe, ef=ef,
-                                  class_source=class_source, details=details)
-            if rank is not None:
-                f, s = self._rerank(rank, queries.codes[part], f, s, k)
-            found[part], scores[part], scanned[part] = f, s, sc
+        nq = len(queries)
+        step = nq if not batch_size else int(batch_size)
+        if step >= nq:  # one batch (a single query, or no batch size): no copies
+            found, scores, scanned = self._batch(mode, queries, depth, k, exclude, allowed, n_allowed, n_probe=n_probe,
+                                                 ef=ef, rank=rank, class_source=class_source, details=details)
+        else:
+            found = np.empty((nq, k), np.int64)
+            scores = np.empty((nq, k), np.float32)
+            scanned = np.zeros(nq)
+            for start in range(0, nq, step):
+                part = slice(start, min(start + step, nq))
+                found[part], scores[part], scanned[part] = self._batch(
+                    mode, queries.part(part), depth, k, exclude[part], allowed, n_allowed, n_probe=n_probe, ef=ef,
+                    rank=rank, class_source=class_source, details=details)
         if mode == "probe":
             details["n_probe"] = int(n_probe)
         if rank is not None:
             details["rank"] = rank
-        return SearchResult(mode=mode, k=k, queries=queries, rows=self.rows[found], scores=scores,
-                            scanned_fraction=scanned, store=store, community_method=self.method, details=details)
+        return Hits(self.rows[found], scores, scanned, details)
 
-    def _available(self, allowed: np.ndarray | None, exclude: np.ndarray) -> int:
-        return (self.index.n if allowed is None else int(allowed.sum())) - int(np.any(exclude >= 0))
+    def _batch(self, mode, queries, depth, k, exclude, allowed, n_allowed, *, n_probe, ef, rank, class_source, details):
+        f, s, sc = self._mode(mode, queries, depth, exclude, allowed, n_allowed, n_probe=n_probe, ef=ef,
+                              class_source=class_source, details=details)
+        if rank is not None:
+            f, s = self._rerank(rank, queries.codes, f, s, k)
+        return f, s, sc
 
-    def _mode(self, mode: str, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
-              n_probe: int, ef: int | None, class_source: str, details: dict[str, Any]):
+    def _mode(self, mode: str, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None,
+              n_allowed: int, *, n_probe: int, ef: int | None, class_source: str, details: dict[str, Any]):
         """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in ``mode``."""
         index, Q, n = self.index, queries.codes, self.index.n
         if mode == "flat":
@@ -161,16 +231,14 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=n_probe, exclude=exclude, allowed=allowed)
         if mode == "graph":
-            walk = index.walk
-            f, s, compared = graph_walk(index.codes, walk.indptr, walk.indices, Q, k, entries=walk.entries,
-                                        entry_codes=walk.entry_codes, ef=ef or DEFAULT_EF, exclude=exclude, allowed=allowed)
+            w = index.walk_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=ef or DEFAULT_EF)
+            f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
         if mode == "region":
             region, ids = index.region
-            walk = index.walk
-            f, s, compared, chosen = graph_region_search(index.codes, Q, k, walk=(walk.indptr, walk.indices, walk.entries),
-                                                         region=region, entry_codes=walk.entry_codes, ef=ef or DEFAULT_REGION_EF,
-                                                         exclude=exclude, allowed=allowed, return_chosen=True)
+            w = index.walk_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed,
+                                             ef=ef or DEFAULT_REGION_EF)
+            f, s, compared, chosen = region_checked(w, region, return_chosen=True)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
             return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
         f, s, sc, classes = self._class(queries, k, exclude, allowed, class_source)
