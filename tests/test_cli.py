@@ -208,3 +208,17 @@ def test_data_layer_errors_are_rendered_with_the_commands_flags(tmp_path, which,
     assert len(lines) == 1 and lines[0].endswith(ending), result.output
     assert "on_corrupt" not in lines[0] and "label_columns" not in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_help_texts_are_written_from_the_defaults():
+    """The help names what a default build does (the small CNN, its work budget) and the search
+    defaults, read from where they are set, not a stale copy."""
+    from graphret.encoders.config import DEFAULT_BACKBONE, DEFAULT_ENCODER, DEFAULT_WORK
+    from graphret.query.config import DEFAULT_PROBE
+
+    build = " ".join(run("build-graph", "--help").output.split())
+    encoder = build.split("--encoder")[1].split("--backbone")[0]
+    assert f"{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone" in encoder and "resnet18" not in encoder
+    assert f"[the default encoder: {DEFAULT_WORK:g}]" in build.split("--work")[1]
+    query = " ".join(run("query", "--help").output.split())
+    assert f"Lists probe mode searches (P) [{DEFAULT_PROBE}]" in query

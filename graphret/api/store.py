@@ -141,6 +141,7 @@ class Store:
         return searcher.search(searcher.queries(q, kind=kind), config)
 
     # -- change ----------------------------------------------------------------------------------
+    @keyword_options(AddConfig)
     def add(self, source: str | Path | ImageSet, *, log: Log = lambda _: None, **options: Any) -> dict[str, Any]:
         """Encode the images of ``source`` with the store's encoder, link them into the graph
         and the communities, and move to the new version; ``options``: ``k``, ``seed`` and the
@@ -196,13 +197,17 @@ def open(path: str | Path, *, version: int | None = None) -> Store:  # noqa: A00
     return Store(path, version=version)
 
 
+@keyword_options(BuildConfig)
 def build(source: str | Path | ImageSet | None, path: str | Path, *, config: BuildConfig | None = None,
-          log: Log = lambda _: None, **options: Any) -> Store:
+          log: Log | None = None, **options: Any) -> Store:
     """Build a store from ``source`` (an npz, a folder, a CSV manifest, ``"demo"`` or None for
     the embedded demo set, ``"medmnist:NAME"``, or an ImageSet) at ``path`` and open it.
 
     ``options`` are flat build options (``encoder="pixels"``, ``k=10``, ``communities=("cnm",)``,
-    ``epochs=5``, ...; see :class:`~graphret.api.config.BuildConfig`), or pass ``config``."""
+    ``epochs=5``, ...: :class:`~graphret.api.config.BuildConfig`'s, each listed in this
+    function's signature with its default), or pass ``config``.  ``log``: a function that takes
+    each progress line (training then shows progress bars too); None: quiet.  Nothing but the
+    store is written: the training checkpoint beside it is removed once the store is."""
     if config is not None and options:
         config = BuildConfig.from_options(**{**config.flat(), **options})
     config = config or BuildConfig.from_options(**options)
@@ -210,8 +215,9 @@ def build(source: str | Path | ImageSet | None, path: str | Path, *, config: Bui
     return Store(path)
 
 
+@keyword_options(BuildConfig)
 def build_from_codes(codes: np.ndarray, path: str | Path, *, ids=None, labels=None, class_names=None, metadata=None,
-                         splits=None, log: Log = lambda _: None, **options: Any) -> Store:
+                         splits=None, log: Log | None = None, **options: Any) -> Store:
     """Build a store from codes you already have (n, d) and open it: ``ids``, ``labels`` (class
     names, indices with ``class_names``, or a 0/1 matrix for multi-label), ``metadata`` columns
     and ``splits`` (default: every item in the archive); ``options`` as for :func:`build`
