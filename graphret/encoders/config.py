@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from graphret.errors import ParameterError
+from graphret.errors import InputError, ParameterError
 from graphret.params import option_name, param, validate
 
 ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen", "decompose")
@@ -87,9 +87,29 @@ class TrainingConfig:
     resume: bool = param(False, help="Continue from the checkpoint.")
     device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
     threads: int | None = param(None, min=1, help="CPU threads for torch [torch's default].")
+    weight_decay: float = param(1e-4, min=0, cli=False, help="AdamW weight decay.")
+    min_epochs: int | None = param(None, min=1, cli=False, help="No early stop before this epoch [half the epochs].")
+    amp: bool = param(True, cli=False, help="bf16 autocast for training where the CPU has native bf16 (or on CUDA).")
+    progress: bool = param(True, cli=False, help="Progress bars and lines on stderr.")
+    preload_bytes: int = param(1 << 30, min=0, cli=False, help="Read the training images once when they fit in this many bytes, else per batch.")
+
+    #: The fields that describe the model (the rest only say where and how visibly it runs).
+    RUNTIME: ClassVar[tuple[str, ...]] = ("device", "threads", "checkpoint", "resume", "progress", "preload_bytes")
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.resume and not self.checkpoint:
+            raise InputError("{resume} needs a checkpoint file; pass {checkpoint=PATH}", param="resume")
+
+    def with_defaults(self, **defaults: Any) -> "TrainingConfig":
+        """This config with its unset (None) fields among ``defaults`` given those values (an
+        encoder's own learning rate and patience)."""
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+
+    def to_json(self) -> dict[str, Any]:
+        """The options that describe the model (the runtime ones left out): the manifest's
+        record and a checkpoint's identity."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.RUNTIME}
 
     def changed(self) -> list[str]:
         """The option names whose values differ from the defaults."""
@@ -110,6 +130,7 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "lr", "patience", "work", "time_limit"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
-        out.update(augment=self.augment, vflip=self.vflip, resume=self.resume,
+        out.update(augment=self.augment, vflip=self.vflip, resume=self.resume, weight_decay=self.weight_decay,
+                   min_epochs=self.min_epochs, amp=self.amp, preload_bytes=self.preload_bytes,
                    checkpoint=self.checkpoint or checkpoint_default)
         return out
