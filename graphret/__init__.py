@@ -41,6 +41,7 @@ _EXPORTS = {
     "GraphretError": "graphret.errors",
     "InputError": "graphret.errors",
     "StoreError": "graphret.errors",
+    "SearchConfig": "graphret.query.config",
     "SearchResult": "graphret.query.result",
 }
 

@@ -113,8 +113,7 @@ from graphret.encoders.decompose.losses import _kmeans_pp as _kmeans_pp
 from graphret.encoders.decompose.losses import _lme_pool as _lme_pool
 from graphret.encoders.decompose.losses import _nearest as _nearest
 from graphret.encoders.decompose.losses import _soft_dice as _soft_dice
-from graphret.encoders.decompose.networks import ABNORMAL_FEATURES as ABNORMAL_FEATURES
-from graphret.encoders.decompose.networks import DISC_SHARPNESS as DISC_SHARPNESS
-from graphret.encoders.decompose.networks import _net as _net
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES as ABNORMAL_FEATURES
+from graphret.encoders.decompose.spec import DISC_SHARPNESS as DISC_SHARPNESS
 
 __all__ = ["DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]

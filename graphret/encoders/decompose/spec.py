@@ -1,0 +1,84 @@
+"""The shape of the decomposing encoder's network (:class:`NetSpec`): every size the torch
+modules of :mod:`graphret.encoders.decompose.networks` are built from, derived from the
+encoder's options and the data.  Plain Python (no torch), so the sizes can be read, and the
+code spaces' dimensions known, without importing torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphret.encoders.dae import dae_plan
+
+#: Sharpness of the log-mean-exp of the discrimination head's cell logits (a small finding fills one cell).
+DISC_SHARPNESS = 8.0
+#: Size of the abnormal code: features of the abnormal map's cells, max-pooled.
+ABNORMAL_FEATURES = 64
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Options and data-derived sizes of one :class:`~graphret.encoders.decompose.networks.DecomposeNet`.
+
+    ``widths``: channels of the trunk's stride-2 blocks (32, 64, 128 times ``width / 32``, as
+    many as take the image to at most 8 px); the normal map comes from the last block, the
+    abnormal map from the one before (``abnormal_level``); the image decoder runs at half the
+    trunk's widths, the segmentation decoder at a quarter."""
+
+    channels: int
+    image_size: int
+    latent_dim: int
+    normal_codebook: int
+    abnormal_codebook: int
+    seg_channels: int
+    n_targets: int
+    width: int = 32
+    vq: str = "ema"
+    commitment: float = 0.25
+    decay: float = 0.99
+    multiclass_targets: bool = False
+    normal_target: int = 0
+    abnormal_gate: float = 0.5
+    logit_shift: tuple[float, ...] = ()
+
+    @property
+    def widths(self) -> list[int]:
+        return [max(8, w * self.width // 32) for w in dae_plan(self.image_size)]
+
+    @property
+    def side(self) -> int:
+        """Side of the normal map (the last block's output)."""
+        side = self.image_size
+        for _ in self.widths:
+            side = (side + 1) // 2
+        return side
+
+    @property
+    def abnormal_level(self) -> int:
+        """The trunk block whose output the abnormal map comes from: one before the last, so
+        that the abnormal map has twice the normal map's side and a small finding keeps cells
+        of its own."""
+        return max(0, len(self.widths) - 2)
+
+    @property
+    def image_decoder_widths(self) -> list[int]:
+        """The image decoder's channels per level, from the latent side up to half the image
+        size: half the trunk's widths (CPU cost: it runs twice per step)."""
+        return [max(8, w // 2) for w in reversed(self.widths)]
+
+    @property
+    def seg_decoder_widths(self) -> list[int]:
+        """The segmentation decoder's channels per level, from the abnormal map's side up to
+        half the image size: a quarter of the trunk's widths."""
+        return [max(8, w // 4) for w in reversed(self.widths[: self.abnormal_level + 1])]
+
+    @property
+    def shifts(self) -> list[float]:
+        """Per-target logit shift that undoes the positive-class weighting of training."""
+        return list(self.logit_shift) if self.logit_shift else [0.0] * self.n_targets
+
+    def dims(self) -> dict[str, int]:
+        """Dimensions of the ``normal`` and ``abnormal`` code spaces."""
+        return {"normal": self.latent_dim * self.side * self.side, "abnormal": ABNORMAL_FEATURES + 1}
+
+
+__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "NetSpec"]
