@@ -31,6 +31,7 @@ _EXPORTS = {
     "build": "graphret.api.store",
     "build_from_codes": "graphret.api.store",
     "open": "graphret.api.store",
+    "train": "graphret.api.train",
     "CommunityConfig": "graphret.communities.config",
     "EngineConfig": "graphret.cluster.config",
     "SourceConfig": "graphret.data.config",
@@ -40,6 +41,7 @@ _EXPORTS = {
     "GraphretError": "graphret.errors",
     "InputError": "graphret.errors",
     "StoreError": "graphret.errors",
+    "SearchConfig": "graphret.query.config",
     "SearchResult": "graphret.query.result",
 }
 

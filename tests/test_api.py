@@ -1,6 +1,7 @@
 """The store-centred public API: graphret.build / open / build_from_codes, Store.search with every
 kind of query, add, communities, and errors that name Python parameters (flags on the CLI)."""
 
+import inspect
 import json
 
 import numpy as np
@@ -69,6 +70,37 @@ def test_errors_name_python_parameters_and_cli_flags(demo, tmp_path):
         graphret.build("demo:n=50,size=16", tmp_path / "z", kk=3)
     cli = CliRunner().invoke(main, ["query", str(demo.path), "--split", "test", "--k", "10000", "--mode", "flat"])
     assert cli.exit_code == 1 and "use --k " in cli.output and "k=" not in cli.output
+
+
+@pytest.mark.parametrize("options, name, fix", [
+    ({"mode": "flat", "n_probe": 4}, "n_probe", "mode=probe"),
+    ({"mode": "probe", "ef": 8}, "ef", "leave it out"),
+    ({"mode": "graph", "class_source": "knn"}, "class_source", "mode=class"),
+    ({"n_probe": 4}, "n_probe", "mode=probe"),  # the store's default mode (region) decides
+])
+def test_an_option_the_mode_ignores_is_refused(demo, options, name, fix):
+    with pytest.raises(ParameterError, match=f"{name} applies to the .* mode.? only; .*{fix}") as error:
+        demo.search("test", k=3, **options)
+    assert error.value.param == name
+    with pytest.raises(ParameterError):  # the Searcher and a config refuse it the same way
+        demo.searcher().search("test", graphret.SearchConfig(k=3, **options))
+
+
+def test_search_options_come_from_one_config(demo):
+    config = graphret.SearchConfig(k=4, mode="probe", n_probe=2, where="split!=val")
+    assert config.where == ("split!=val",) and config.probe == 2
+    assert demo.search("test", config=config).to_dict() == demo.search("test", k=4, mode="probe", n_probe=2, where=["split!=val"]).to_dict()
+    assert demo.search("test", config=config, k=2).k == 2  # keywords override the config's fields
+    names = graphret.SearchConfig.option_names()
+    for function in (graphret.Store.search, graphret.Store.searcher(demo).search):
+        shown = inspect.signature(function).parameters
+        assert set(names) <= set(shown) and shown["k"].default == 10 and shown["n_probe"].default is None
+    query_flags = {p.name for p in main.get_command(None, "query").params}
+    assert set(names) <= query_flags
+    cli = CliRunner().invoke(main, ["query", str(demo.path), "--split", "test", "--mode", "flat", "--probe", "4"])
+    assert cli.exit_code == 2 and "--probe applies to the probe mode only; leave it out or use --mode probe" in cli.output
+    with pytest.raises(ParameterError, match="searches space 'default'"):
+        demo.searcher().search("test", k=3, space="normal")
 
 
 def test_add_refreshes_the_store(tmp_path):

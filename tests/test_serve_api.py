@@ -167,6 +167,17 @@ def test_bad_searches_are_json_errors_naming_the_parameter(client):
     assert "class_source=knn" in body["error"]
 
 
+def test_an_option_the_mode_ignores_is_a_400_naming_it(client):
+    assert_error(client.post("/search", json={"ids": ["blob-0000"], "mode": "flat", "n_probe": 2}), 400, param="n_probe",
+                 contains="n_probe applies to the probe mode only; leave it out or use mode=probe")
+    assert_error(client.post("/search", json={"ids": ["blob-0000"], "mode": "probe", "ef": 8}), 400, param="ef",
+                 contains="ef applies to the graph and region modes only")
+    image = png_bytes(np.zeros((16, 16), np.uint8))
+    assert_error(client.post("/search/image", files={"files": ("q.png", image, "image/png")},
+                             data={"mode": "graph", "class_source": "knn"}), 400, param="class_source",
+                 contains="class_source applies to the class mode only")
+
+
 def test_routes_and_methods_that_do_not_exist(client):
     assert_error(client.get("/nowhere"), 404, contains="no route /nowhere")
     assert_error(client.get("/search"), 405)

@@ -11,6 +11,7 @@ return.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +24,9 @@ from graphret.api.config import AddConfig, BuildConfig
 from graphret.data.imageset import ImageSet
 from graphret.errors import ParameterError
 from graphret.query.result import SearchResult
-from graphret.query.searcher import DEFAULT_PROBE, Searcher
+from graphret.params import keyword_options
+from graphret.query.config import SearchConfig, parse_archive
+from graphret.query.searcher import Searcher
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
 from graphret.store.versions import newest_version
@@ -98,56 +101,45 @@ class Store:
     # -- search ----------------------------------------------------------------------------------
     def searcher(self, *, space: str = "default", archive: list[str] | None = None, communities: str | None = None) -> Searcher:
         """The in-memory searcher for one (space, archive, community method), built once."""
+        archive = parse_archive(archive)
         key = (space, None if archive is None else tuple(archive), communities)
         if key not in self._searchers:
             self._searchers[key] = Searcher(self.snapshot, space=space, archive=archive, communities=communities)
         return self._searchers[key]
 
-    def search(
-        self,
-        q: Any = None,
-        *,
-        compose: str | dict[str, str] | None = None,
-        k: int = 10,
-        mode: str | None = None,
-        where: list[str] | str | None = None,
-        space: str = "default",
-        archive: list[str] | None = None,
-        communities: str | None = None,
-        n_probe: int = DEFAULT_PROBE,
-        ef: int | None = None,
-        rank: str | None = None,
-        class_source: str = "classifier",
-        batch_size: int | None = None,
-        kind: str | None = None,
-    ) -> SearchResult:
+    @keyword_options(SearchConfig)
+    def search(self, q: Any = None, *, compose: str | dict[str, str] | None = None, kind: str | None = None,
+               config: SearchConfig | None = None, **options: Any) -> SearchResult:
         """The top-k archive items for each query in ``q``: a split name, stored ids, image
         files or folders, or an array of codes (``kind`` says which when detection should not
-        guess).  ``mode``: region (default with communities), graph, flat, class or probe;
-        ``where``: metadata filters such as ``"label=CXR"``; ``ef``: the walk's effort (graph
-        and region modes); ``rank``: ``smoothed`` or ``manifold`` to re-order by the graph.
+        guess).  ``config`` and/or the keyword ``options`` are
+        :class:`~graphret.query.config.SearchConfig` fields: ``k``, ``mode`` (region, the default
+        with communities, graph, flat, class or probe), ``where`` (metadata filters such as
+        ``"label=CXR"``), ``ef`` (the walk's effort, graph and region modes), ``n_probe`` (probe
+        mode), ``class_source`` (class mode), ``rank`` (``smoothed`` or ``manifold``: re-order by
+        the graph), ``space``, ``archive``, ``communities``, ``batch_size``; an option the
+        chosen mode ignores is a ParameterError.
 
         ``compose`` (instead of ``q``): a composite query of a decompose store,
         ``"A:normal,B:abnormal"`` or ``{"normal": A, "abnormal": B}`` (A, B stored ids or image
         files): A's normal code beside B's abnormal code, searched in the ``both`` space
         (:mod:`graphret.query.compose`)."""
+        config = SearchConfig.from_options(config, **options)
         if compose is not None:
             from graphret.query.compose import COMPOSITE_SPACE, composite_queries
 
             if q is not None:
                 raise ParameterError("give a query {q} or a composite query {compose}, not both", param="compose")
-            if space not in ("default", COMPOSITE_SPACE):
-                raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {space!r}; leave {{space}} out", param="space")
+            if config.space not in ("default", COMPOSITE_SPACE):
+                raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {config.space!r}; "
+                                     "leave {space} out", param="space")
             queries = composite_queries(self.snapshot, compose)
-            searcher = self.searcher(space=COMPOSITE_SPACE, archive=archive, communities=communities)
-            return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, ef=ef, rank=rank,
-                                   class_source=class_source, batch_size=batch_size)
+            config = dataclasses.replace(config, space=COMPOSITE_SPACE)
+            return self.searcher(**config.index_options()).search(queries, config)
         if q is None:
             raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
-        searcher = self.searcher(space=space, archive=archive, communities=communities)
-        queries = searcher.queries(q, kind=kind)
-        return searcher.search(queries, k=k, mode=mode, where=where, n_probe=n_probe, ef=ef, rank=rank,
-                               class_source=class_source, batch_size=batch_size)
+        searcher = self.searcher(**config.index_options())
+        return searcher.search(searcher.queries(q, kind=kind), config)
 
     # -- change ----------------------------------------------------------------------------------
     def add(self, source: str | Path | ImageSet, *, log: Log = lambda _: None, **options: Any) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from graphret.query.probe import probe_search
 from graphret.query.queries import QuerySet, as_queries
 from graphret.query.graph_region import RegionGraph, graph_region_search
 from graphret.query.result import SearchResult
-from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS, Searcher, default_mode, search
+from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig
+from graphret.query.searcher import Searcher, default_mode, search
 
 __all__ = [
     "DEFAULT_PROBE",
@@ -32,6 +33,7 @@ __all__ = [
     "Filter",
     "QuerySet",
     "RetrievalIndex",
+    "SearchConfig",
     "SearchResult",
     "Searcher",
     "as_queries",

@@ -30,25 +30,25 @@ from typing import Any
 
 import numpy as np
 
-from graphret.errors import InputError, ModeUnavailable
+from graphret.errors import InputError, ModeUnavailable, ParameterError
 from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import DEFAULT_EF, graph_walk
+from graphret.graph.walk import graph_walk
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
-from graphret.query.graph_region import DEFAULT_REGION_EF, graph_region_search
+from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig, parse_archive
+from graphret.query.graph_region import graph_region_search
 from graphret.query.probe import probe_search
 from graphret.query.queries import QuerySet, as_queries
 from graphret.query.result import SearchResult
+from graphret.params import default_of, fields_of, keyword_options
 from graphret.store.read import Snapshot
 
 __all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
 
-MODES = ("region", "graph", "flat", "class", "probe")
-RANKS = ("smoothed", "manifold")
-DEFAULT_PROBE = 16
+_FIELDS = {field.name: field for field in fields_of(SearchConfig)}
 #: candidates a graph ranking re-orders
 RANK_POOL = 100
 
@@ -56,11 +56,6 @@ RANK_POOL = 100
 def default_mode(store: Snapshot) -> str:
     """region when the store has communities, flat otherwise."""
     return "region" if store.community_methods else "flat"
-
-
-def _positive(value, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise InputError(f"{{{name}}} must be a whole number >= 1, got {value!r}", param=name)
 
 
 class Searcher:
@@ -77,7 +72,7 @@ class Searcher:
             store.membership(communities)  # names the stored methods when unknown
         self.store = store
         self.space = space
-        self.archive = None if archive is None else list(archive)
+        self.archive = parse_archive(archive)
         self.rows = store.archive_rows(self.archive)
         if len(self.rows) == 0:
             raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
@@ -89,38 +84,23 @@ class Searcher:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
         return as_queries(self.store, q, space=self.space, kind=kind)
 
-    def search(
-        self,
-        q: Any,
-        *,
-        k: int = 10,
-        mode: str | None = None,
-        where: list[str] | str | None = None,
-        n_probe: int = DEFAULT_PROBE,
-        ef: int | None = None,
-        rank: str | None = None,
-        class_source: str = "classifier",
-        batch_size: int | None = None,
-    ) -> SearchResult:
+    @keyword_options(SearchConfig)
+    def search(self, q: Any, config: SearchConfig | None = None, **options: Any) -> SearchResult:
         """Top-k archive items for each query in ``q`` (anything :func:`as_queries` takes).
 
-        ``mode`` None: region when the store has communities, flat otherwise.  ``n_probe``: the
-        lists probe mode searches; ``ef``: the walk's result heap (graph mode: default 48,
-        region: 16); ``rank``: None (the mode's own order), ``smoothed`` or ``manifold``;
-        ``class_source``: "classifier" or "knn" (class mode); ``batch_size``: queries per batch
-        (None: all at once)."""
+        ``config`` and/or the keyword ``options`` are :class:`~graphret.query.config.SearchConfig`
+        fields: ``k``, ``mode`` (None: region when the store has communities, flat otherwise),
+        ``where``, ``n_probe`` (probe mode), ``ef`` (graph and region modes), ``rank``,
+        ``class_source`` (class mode), ``batch_size``; an option the mode ignores is a
+        ParameterError.  ``space``, ``archive`` and ``communities`` are this searcher's own."""
+        config = SearchConfig.from_options(config, **options)
+        self._check_index(config)
         store = self.store
-        mode = default_mode(store) if mode is None else mode
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}", param="mode")
-        if rank is not None and rank not in RANKS:
-            raise InputError(f"unknown rank {rank!r}; choose one of {', '.join(RANKS)}", param="rank")
-        check_k(k)  # a whole number >= 1, before anything is loaded
-        for value, name in ((batch_size, "batch_size"), (ef, "ef"), (n_probe, "n_probe")):
-            _positive(value, name)
+        config = config.for_mode(config.mode or default_mode(store))
+        mode, k, rank = config.mode, config.k, config.rank
         queries = self.queries(q)
         check_dimension(self.index.codes.shape[1], np.asarray(queries.codes))
-        where = [where] if isinstance(where, str) else where
+        where = list(config.where) or None
         mask = filter_mask(store, where)
         allowed = None
         if mask is not None:
@@ -128,52 +108,61 @@ class Searcher:
             if not allowed.any():
                 raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
         exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        # K against what can be returned before the (queries x K) results are allocated
+        check_k(k, self._available(allowed, exclude), what="the archive" if allowed is None else "the archive after filters")
         depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
 
-        step = len(queries) if not batch_size else int(batch_size)
+        step = len(queries) if not config.batch_size else int(config.batch_size)
         found = np.empty((len(queries), k), np.int64)
         scores = np.empty((len(queries), k), np.float32)
         scanned = np.zeros(len(queries))
         details: dict[str, Any] = {}
         for start in range(0, max(len(queries), 1), max(step, 1)):
             part = slice(start, min(start + step, len(queries)))
-            f, s, sc = self._mode(mode, queries.part(part), depth, exclude[part], allowed, n_probe=n_probe, ef=ef,
-                                  class_source=class_source, details=details)
+            f, s, sc = self._mode(config, queries.part(part), depth, exclude[part], allowed, details=details)
             if rank is not None:
                 f, s = self._rerank(rank, queries.codes[part], f, s, k)
             found[part], scores[part], scanned[part] = f, s, sc
         if mode == "probe":
-            details["n_probe"] = int(n_probe)
+            details["n_probe"] = int(config.probe)
         if rank is not None:
             details["rank"] = rank
         return SearchResult(mode=mode, k=k, queries=queries, rows=self.rows[found], scores=scores,
                             scanned_fraction=scanned, store=store, community_method=self.method, details=details)
 
+    def _check_index(self, config: SearchConfig) -> None:
+        """A config's space, archive and communities, where given, must be this searcher's."""
+        mine = {"space": self.space, "archive": self.archive, "communities": self.method}
+        for name, value in config.index_options().items():
+            if value != default_of(_FIELDS[name]) and value != mine[name]:
+                raise ParameterError(f"this searcher searches {name} {mine[name]!r}, not {value!r}; make a Searcher with "
+                                     f"{{{name}={value}}} (Store.search does)", param=name)
+
     def _available(self, allowed: np.ndarray | None, exclude: np.ndarray) -> int:
         return (self.index.n if allowed is None else int(allowed.sum())) - int(np.any(exclude >= 0))
 
-    def _mode(self, mode: str, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
-              n_probe: int, ef: int | None, class_source: str, details: dict[str, Any]):
-        """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in ``mode``."""
-        index, Q, n = self.index, queries.codes, self.index.n
+    def _mode(self, config: SearchConfig, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
+              details: dict[str, Any]):
+        """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in the config's mode."""
+        index, Q, n, mode = self.index, queries.codes, self.index.n, config.mode
         if mode == "flat":
             return flat_mode(index.codes, Q, k, exclude=exclude, allowed=allowed)
         if mode == "probe":
-            return probe_search(index.probe, Q, k, n_probe=n_probe, exclude=exclude, allowed=allowed)
+            return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode == "graph":
             walk = index.walk
             f, s, compared = graph_walk(index.codes, walk.indptr, walk.indices, Q, k, entries=walk.entries,
-                                        entry_codes=walk.entry_codes, ef=ef or DEFAULT_EF, exclude=exclude, allowed=allowed)
+                                        entry_codes=walk.entry_codes, ef=config.walk_ef, exclude=exclude, allowed=allowed)
             return f, s, np.minimum(compared, n) / max(n, 1)
         if mode == "region":
             region, ids = index.region
             walk = index.walk
             f, s, compared, chosen = graph_region_search(index.codes, Q, k, walk=(walk.indptr, walk.indices, walk.entries),
-                                                         region=region, entry_codes=walk.entry_codes, ef=ef or DEFAULT_REGION_EF,
+                                                         region=region, entry_codes=walk.entry_codes, ef=config.walk_ef,
                                                          exclude=exclude, allowed=allowed, return_chosen=True)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
             return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
-        f, s, sc, classes = self._class(queries, k, exclude, allowed, class_source)
+        f, s, sc, classes = self._class(queries, k, exclude, allowed, config.classes_from)
         details.setdefault("predicted_class", []).extend(
             self.store.class_names[c] if 0 <= c < len(self.store.class_names) else int(c) for c in classes)
         return f, s, sc
@@ -217,7 +206,8 @@ class Searcher:
         return found, scores, scanned, classes
 
 
-def search(store: Snapshot, q: Any, *, k: int = 10, space: str = "default", archive: list[str] | None = None,
-           communities: str | None = None, **options: Any) -> SearchResult:
+@keyword_options(SearchConfig)
+def search(store: Snapshot, q: Any, config: SearchConfig | None = None, **options: Any) -> SearchResult:
     """One search with a fresh :class:`Searcher` (keep a Searcher to search many times)."""
-    return Searcher(store, space=space, archive=archive, communities=communities).search(q, k=k, **options)
+    config = SearchConfig.from_options(config, **options)
+    return Searcher(store, **config.index_options()).search(q, config)
