@@ -56,7 +56,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     ``discrimination_weight`` (1), ``segmentation_weight`` (1), ``reconstruction_weight`` (1),
     ``residual_weight`` (1), ``adversary_weight`` (0.5; 0 turns the adversary off),
     ``centre`` (True), ``image_size``, ``channels``, and the training options of
-    :class:`graphret.encoders.training.TrainConfig`.
+    :class:`graphret.encoders.config.TrainingConfig`.
     """
 
     name: ClassVar[str] = "decompose"
