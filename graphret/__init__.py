@@ -31,6 +31,7 @@ _EXPORTS = {
     "build": "graphret.api.store",
     "build_from_codes": "graphret.api.store",
     "open": "graphret.api.store",
+    "train": "graphret.api.train",
     "CommunityConfig": "graphret.communities.config",
     "EngineConfig": "graphret.cluster.config",
     "SourceConfig": "graphret.data.config",

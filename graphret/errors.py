@@ -68,6 +68,11 @@ class StoreError(GraphretError):
     """A graph store that is missing, corrupt, or from an unsupported format version."""
 
 
+class VersionRemoved(StoreError):
+    """The version being read was removed (by a vacuum) while it was read: the store is sound,
+    its newest version reads."""
+
+
 class KTooLarge(InputError):
     """K asks for more results than there are items to return (``available`` of them)."""
 

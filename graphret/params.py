@@ -116,11 +116,13 @@ def _plan(config_type: type) -> tuple[tuple[dataclasses.Field, str, Any, bool, t
                  for field in fields_of(config_type))
 
 
-def validate(config: Any, *, selector: str | None = None, noun: str = "") -> None:
+def validate(config: Any, *, selector: str | None = None, noun: str = "", selected: Any = _UNSET) -> None:
     """Check every field of ``config`` against its type, choices, bounds and ``applies_to``
-    (against the value of the ``selector`` field, a kind of ``noun``); one InputError naming
-    the parameter (:class:`~graphret.errors.ParameterError` for a field that does not apply)."""
-    chosen = getattr(config, selector) if selector else None
+    (against the value of the ``selector`` field, a kind of ``noun``, or ``selected`` when given:
+    what ``applies_to`` names, where the selector's value says more, as ``onnx:model.onnx``
+    does); one InputError naming the parameter (:class:`~graphret.errors.ParameterError` for a
+    field that does not apply)."""
+    chosen = selected if selected is not _UNSET else getattr(config, selector) if selector else None
     plan = _plan(type(config))
     chooser = next(name for field, name, *_ in plan if field.name == selector) if selector else ""
     for field, name, kind, optional, choices in plan:

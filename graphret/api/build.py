@@ -26,6 +26,7 @@ from graphret.communities.partition import Partition
 from graphret.data.imageset import ImageSet
 from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
+from graphret.encoders.base import check_nonzero_codes
 from graphret.encoders.config import (
     DEFAULT_BACKBONE,
     DEFAULT_ENCODER,
@@ -364,6 +365,7 @@ def _build_store(source: str | Path | ImageSet | None, output: Path, config: Bui
     log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
     engine_info: dict[str, Any] = {}
     encoded = _encode(encoder, images, session, config, engine_info, log)
+    check_nonzero_codes(encoded, images.ids)
     clock.step("encode")
     thumbnails = None
     if config.thumbnail_size:

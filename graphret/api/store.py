@@ -25,7 +25,7 @@ from graphret.data.imageset import ImageSet
 from graphret.errors import ParameterError
 from graphret.query.result import SearchResult
 from graphret.params import keyword_options
-from graphret.query.config import SearchConfig
+from graphret.query.config import SearchConfig, parse_archive
 from graphret.query.searcher import Searcher
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
@@ -101,6 +101,7 @@ class Store:
     # -- search ----------------------------------------------------------------------------------
     def searcher(self, *, space: str = "default", archive: list[str] | None = None, communities: str | None = None) -> Searcher:
         """The in-memory searcher for one (space, archive, community method), built once."""
+        archive = parse_archive(archive)
         key = (space, None if archive is None else tuple(archive), communities)
         if key not in self._searchers:
             self._searchers[key] = Searcher(self.snapshot, space=space, archive=archive, communities=communities)

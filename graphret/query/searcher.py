@@ -33,11 +33,12 @@ import numpy as np
 from graphret.errors import InputError, ModeUnavailable, ParameterError
 from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
+from graphret.graph.topk import check_k
 from graphret.graph.walk import graph_walk
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
-from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig
+from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig, parse_archive
 from graphret.query.graph_region import graph_region_search
 from graphret.query.probe import probe_search
 from graphret.query.queries import QuerySet, as_queries
@@ -71,7 +72,7 @@ class Searcher:
             store.membership(communities)  # names the stored methods when unknown
         self.store = store
         self.space = space
-        self.archive = None if archive is None else list(archive)
+        self.archive = parse_archive(archive)
         self.rows = store.archive_rows(self.archive)
         if len(self.rows) == 0:
             raise InputError("the archive is empty; choose other splits for {archive}", param="archive")
@@ -107,6 +108,8 @@ class Searcher:
             if not allowed.any():
                 raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
         exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        # K against what can be returned before the (queries x K) results are allocated
+        check_k(k, self._available(allowed, exclude), what="the archive" if allowed is None else "the archive after filters")
         depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
 
         step = len(queries) if not config.batch_size else int(config.batch_size)
