@@ -33,6 +33,7 @@ _EXPORTS = {
     "build": "graphret.api.store",
     "build_from_codes": "graphret.api.store",
     "open": "graphret.api.store",
+    "train": "graphret.api.train",
     "CommunityConfig": "graphret.communities.config",
     "EngineConfig": "graphret.cluster.config",
     "SourceConfig": "graphret.data.config",
@@ -41,7 +42,11 @@ _EXPORTS = {
     "GraphConfig": "graphret.graph.config",
     "GraphretError": "graphret.errors",
     "InputError": "graphret.errors",
+    "ParameterError": "graphret.errors",
+    "KTooLarge": "graphret.errors",
+    "ModeUnavailable": "graphret.errors",
     "StoreError": "graphret.errors",
+    "SearchConfig": "graphret.query.config",
     "SearchResult": "graphret.query.result",
 }
 

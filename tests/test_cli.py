@@ -232,3 +232,17 @@ def test_a_query_by_id_imports_only_what_it_needs(demo_store):
     done = subprocess.run([sys.executable, "-c", script, str(path), item], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_help_texts_are_written_from_the_defaults():
+    """The help names what a default build does (the small CNN, its work budget) and the search
+    defaults, read from where they are set, not a stale copy."""
+    from graphret.encoders.config import DEFAULT_BACKBONE, DEFAULT_ENCODER, DEFAULT_WORK
+    from graphret.query.config import DEFAULT_PROBE
+
+    build = " ".join(run("build-graph", "--help").output.split())
+    encoder = build.split("--encoder")[1].split("--backbone")[0]
+    assert f"{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone" in encoder and "resnet18" not in encoder
+    assert f"[the default encoder: {DEFAULT_WORK:g}]" in build.split("--work")[1]
+    query = " ".join(run("query", "--help").output.split())
+    assert f"Lists probe mode searches (P) [{DEFAULT_PROBE}]" in query

@@ -7,19 +7,15 @@ import json
 import numpy as np
 import pytest
 
-import graphret
 from graphret.errors import GraphretError, InputError
 from graphret.query import as_queries, search
 from graphret.query.output import render
 from graphret.store import open_store
-from tests.synthetic import blob_images
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("q") / "store"
-    graphret.build(blob_images(n_per_class=40, n_classes=3, seed=1), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=12)
-    return open_store(path)
+def store(blob_stores):
+    return open_store(blob_stores(n_per_class=40, seed=1, communities=("leiden",)))
 
 
 def test_stored_query_never_returns_itself(store):

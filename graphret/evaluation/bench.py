@@ -72,6 +72,7 @@ from graphret.metrics import (
 from graphret.params import nested_update, param, validate
 from graphret.query.classfilter import has_classifier
 from graphret.query.queries import QuerySet, as_queries
+from graphret.query.config import DEFAULT_PROBE
 from graphret.query.searcher import Searcher
 from graphret.store.read import Snapshot
 
@@ -98,7 +99,7 @@ class BenchConfig:
         "keep", help="Archive items whose code is identical to the query's: keep them retrievable (and count them) or drop them.")
     n_queries: int | None = param(None, min=1, flag="--queries", help="Use a seeded sample of N queries [the whole split].")
     n_single: int = param(100, min=0, flag="--single", help="Queries timed one at a time (latency p50/p95).")
-    n_probe: int = param(16, min=1, flag="--probe", help="Lists probe mode searches (P).")
+    n_probe: int = param(DEFAULT_PROBE, min=1, flag="--probe", help="Lists probe mode searches (P).")
     ordinal: bool | None = param(None, help="Treat classes as ordinal grades for graded nDCG [when the class names are 0..G-1, G >= 3].")
     seed: int = param(0, min=0, help="Seed of the query sample.")
     reps: int = param(2, min=1, cli=False, help="Batched runs per mode (the fastest counts).")
@@ -354,8 +355,8 @@ def _run(searchers: dict, store: Snapshot, spec: ModeSpec, plan: _Plan, queries:
     key = spec.communities
     if key not in searchers:
         searchers[key] = Searcher(store, space=cfg.space, communities=spec.communities)
-    result = searchers[key].search(queries, k=k + plan.extra, mode=spec.mode, n_probe=cfg.n_probe,
-                                   class_source=spec.class_source or "classifier")
+    options = {"n_probe": cfg.n_probe} if spec.mode == "probe" else {}
+    result = searchers[key].search(queries, k=k + plan.extra, mode=spec.mode, class_source=spec.class_source, **options)
     rows, scanned = result.rows, result.scanned_fraction
     if plan.extra:
         keep = np.empty((len(rows), k), np.int64)

@@ -16,7 +16,6 @@ Lower level, on arrays: :func:`graphret.graph.walk.graph_walk`, :func:`graph_reg
 :func:`graphret.graph.knn.exact_search`.
 """
 
-
 from graphret import lazy_exports
 
 #: the exported names and their modules, imported on first use
@@ -31,15 +30,17 @@ _EXPORTS = {
     "RegionGraph": "graphret.query.graph_region",
     "graph_region_search": "graphret.query.graph_region",
     "SearchResult": "graphret.query.result",
-    "DEFAULT_PROBE": "graphret.query.searcher",
-    "MODES": "graphret.query.searcher",
-    "RANKS": "graphret.query.searcher",
+    "DEFAULT_PROBE": "graphret.query.config",
+    "MODES": "graphret.query.config",
+    "RANKS": "graphret.query.config",
+    "SearchConfig": "graphret.query.config",
     "Searcher": "graphret.query.searcher",
     "default_mode": "graphret.query.searcher",
     "search": "graphret.query.searcher",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
 
 __all__ = [
     "DEFAULT_PROBE",
@@ -49,6 +50,7 @@ __all__ = [
     "Filter",
     "QuerySet",
     "RetrievalIndex",
+    "SearchConfig",
     "SearchResult",
     "Searcher",
     "as_queries",

@@ -36,6 +36,7 @@ from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search
+from graphret.graph.segments import row_sums
 from graphret.graph.walk import (
     WalkInputs,
     WalkScratch,
@@ -391,8 +392,7 @@ class RegionGraph:
             raise InputError(f"{{knn_k}} must be a whole number >= 1, got {knn_k!r}", param="knn_k")
         self.knn_k = int(knn_k)
         if degree is None:
-            degree = np.add.reduceat(self.weights.astype(np.float64), self.indptr[:-1]) if len(self.weights) else np.zeros(n)
-            degree = np.where(np.diff(self.indptr) > 0, degree, 0.0)
+            degree = row_sums(self.weights.astype(np.float64), self.indptr)
         self.degree = np.ascontiguousarray(degree, dtype=np.float64)
         self.n = n
         # per edge: does it stay inside its row's community (growth follows only those)

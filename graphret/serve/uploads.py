@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from graphret.data.config import SourceConfig
-from graphret.data.folder import pil_to_array
 from graphret.data.imageset import ImageSet
+from graphret.data.pictures import pil_to_array
 from graphret.errors import GraphretError, InputError
 
 __all__ = ["MAX_FRAMES", "Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name"]
@@ -77,6 +77,9 @@ def _pil_pixels(upload: Upload, max_pixels: int) -> np.ndarray:
             return pil_to_array(image)
     except GraphretError:
         raise
+    except Image.DecompressionBombError:  # Pillow's own bound, met before the header's size is checked
+        raise TooLarge(f"{upload.name} is over {2 * Image.MAX_IMAGE_PIXELS} pixels, over the server's limit of {max_pixels}; "
+                       "upload a smaller image") from None
     except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for data that is not an image
         raise UploadError(f"{upload.name} is not an image graphret can read ({type(error).__name__}); "
                           "upload PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM") from None

@@ -13,7 +13,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from graphret.communities.kernels import Quality
-from graphret.errors import StoreError
+from graphret.errors import StoreError, VersionRemoved
 from graphret.store.fragments import read_table, verify_file
 from graphret.store.schema import (
     ADDED_COLUMN,
@@ -29,7 +29,7 @@ from graphret.store.schema import (
     is_code_field,
 )
 from graphret.store.thumbnails import THUMBNAILS_SCHEMA
-from graphret.store.versions import read_manifest
+from graphret.store.versions import committed_versions, read_manifest
 
 
 def _check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
@@ -68,13 +68,27 @@ class Snapshot:
             self.tables = self.manifest["tables"]
             encoder = self.manifest.get("encoder", {}).get("file")
             self._encoder_entry = encoder if isinstance(encoder, dict) else None
-        self.items = read_table(self.path, self.tables["items"], "items")
+        self.items = self._read(self.tables["items"], "items")
         _check_schema(self.items, BASE_ITEMS_SCHEMA, "items")
         if CODE_COLUMN not in self.items.schema.names or not is_code_field(self.items.schema.field(CODE_COLUMN)):
             raise StoreError("the items table has no fixed-size float32 'code' column; rebuild the store")
         expected = self.manifest["counts"]["items"]
         if expected != self.items.num_rows:
             raise StoreError(f"the items table has {self.items.num_rows} rows but the manifest says {expected}; the store is damaged")
+
+    def _read(self, entries: list[Any], what: str) -> pa.Table:
+        return self._still_listed(read_table, entries, what)
+
+    def _still_listed(self, read, entries: Any, what: str):
+        """``read(folder, entries, what)``; a file that went missing because a vacuum removed
+        this version while it was read is said to be that (the store is fine), not damage."""
+        try:
+            return read(self.path, entries, what)
+        except StoreError:
+            if self.format_version != LEGACY_FORMAT_VERSION and self.version not in committed_versions(self.path):
+                raise VersionRemoved(f"version {self.version} of {self.path} was removed (by a vacuum) while it was being read; "
+                                     "run it again to read the newest version, or vacuum with a longer {grace}", param="grace") from None
+            raise
 
     @property
     def read_only(self) -> bool:
@@ -178,7 +192,7 @@ class Snapshot:
     # -- graph and communities -------------------------------------------------------------
     @cached_property
     def edges(self) -> pa.Table:
-        table = read_table(self.path, self.tables["edges"], "edges")
+        table = self._read(self.tables["edges"], "edges")
         _check_schema(table, EDGES_SCHEMA, "edges")
         return table
 
@@ -188,7 +202,7 @@ class Snapshot:
         src = column_array(self.edges.column("src"))
         dst = column_array(self.edges.column("dst"))
         weight = column_array(self.edges.column("weight"))
-        if len(src) and (src.min() < 0 or max(src.max(), dst.max()) >= n):
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
             raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
         rows = np.concatenate([src, dst])
         cols = np.concatenate([dst, src])
@@ -196,7 +210,7 @@ class Snapshot:
 
     @cached_property
     def communities(self) -> pa.Table:
-        table = read_table(self.path, self.tables["communities"], "communities")
+        table = self._read(self.tables["communities"], "communities")
         if table.num_columns and table.num_rows != len(self):  # no columns: built without communities
             raise StoreError(f"the communities table has {table.num_rows} rows for {len(self)} items; the store is damaged")
         for field in table.schema:
@@ -237,7 +251,7 @@ class Snapshot:
     @cached_property
     def dendrogram(self) -> pa.Table | None:
         entries = self.tables.get("dendrogram")
-        return read_table(self.path, entries, "dendrogram") if entries else None
+        return self._read(entries, "dendrogram") if entries else None
 
     @cached_property
     def walk_lists(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -246,7 +260,7 @@ class Snapshot:
         entries = self.tables.get("walk")
         if not entries:
             return None
-        table = read_table(self.path, entries, "walk")
+        table = self._read(entries, "walk")
         _check_schema(table, WALK_SCHEMA, "walk")
         src, dst = column_array(table.column("src")), column_array(table.column("dst"))
         if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= len(self)):
@@ -259,7 +273,7 @@ class Snapshot:
         entries = self.tables.get("entries")
         if not entries:
             return None
-        table = read_table(self.path, entries, "entries")
+        table = self._read(entries, "entries")
         _check_schema(table, ENTRIES_SCHEMA, "entries")
         rows = column_array(table.column("row"))
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
@@ -278,7 +292,7 @@ class Snapshot:
         entries = self.tables.get("thumbnails")
         if not entries:
             return None
-        table = read_table(self.path, entries, "thumbnails")
+        table = self._read(entries, "thumbnails")
         _check_schema(table, THUMBNAILS_SCHEMA, "thumbnails")
         return table
 
@@ -316,7 +330,7 @@ class Snapshot:
         name = self.manifest.get("encoder", {}).get("name")
         if name == "none" or self._encoder_entry is None:
             raise StoreError(f"{self.path} has no encoder (it was built from codes); query it with codes or stored ids")
-        return load_encoder(verify_file(self.path, self._encoder_entry, "the encoder"), expect=name)
+        return load_encoder(self._still_listed(verify_file, self._encoder_entry, "the encoder"), expect=name)
 
     # -- archive ---------------------------------------------------------------------------
     @property
