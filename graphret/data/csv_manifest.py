@@ -52,8 +52,13 @@ from graphret.data._common import (
     normalise_split,
     strip_extension,
 )
-from graphret.data.folder import FileReader, corrupt_error, is_image_name, verify_image
 from graphret.data.imageset import ImageSet
+from graphret.data.pictures import (
+    FileReader,
+    corrupt_error,
+    is_image_name,
+    verify_image,
+)
 from graphret.data.problems import Problem
 from graphret.data.split import assign_splits
 from graphret.errors import InputError

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from graphret.data.config import SourceConfig
-from graphret.data.folder import pil_to_array
 from graphret.data.imageset import ImageSet
+from graphret.data.pictures import pil_to_array
 from graphret.errors import GraphretError, InputError
 
 __all__ = ["MAX_FRAMES", "Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name",
