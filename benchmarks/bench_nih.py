@@ -37,7 +37,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
@@ -74,8 +73,7 @@ GRAPH_OPTIONS: dict[str, Any] = {"k": 10, "communities": ("cnm", "leiden"), "see
 HAQ = {"ACG@50": 0.65, "ACG_p@50": 0.37, "P@50 (exact)": 0.73}
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def _matches(path: Path, options: dict[str, Any]) -> bool:

@@ -26,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
@@ -56,8 +55,7 @@ REFERENCE = {
 K = 50
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def build(key: str, encoder: str, stores: Path, cnn_time: float) -> Path:

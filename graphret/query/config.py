@@ -24,7 +24,7 @@ from graphret.graph.walk import DEFAULT_EF
 from graphret.params import fields_of, nested_update, param, validate
 from graphret.query.graph_region import DEFAULT_REGION_EF
 
-__all__ = ["SearchConfig", "MODES", "RANKS", "CLASS_SOURCES", "DEFAULT_PROBE", "INDEX_OPTIONS"]
+__all__ = ["SearchConfig", "parse_archive", "MODES", "RANKS", "CLASS_SOURCES", "DEFAULT_PROBE", "INDEX_OPTIONS"]
 
 MODES = ("region", "graph", "flat", "class", "probe")
 RANKS = ("smoothed", "manifold")
@@ -34,6 +34,20 @@ DEFAULT_PROBE = 16
 #: the options that choose what a :class:`~graphret.query.searcher.Searcher` holds (its index);
 #: the others are per search
 INDEX_OPTIONS = ("space", "archive", "communities")
+
+
+def parse_archive(archive: Any) -> list[str] | None:
+    """The splits an ``archive`` option names: None (the store's archive), a split name or
+    comma list as the command line takes it (``"all"``, ``"train,val"``), or a list of names."""
+    if archive is None:
+        return None
+    names = archive.split(",") if isinstance(archive, str) else archive
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise InputError(f"{{archive}} must be split names (a list or a comma list), got {archive!r}; use e.g. {{archive=all}}", param="archive")
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise InputError("{archive} names no split; use e.g. {archive=all}", param="archive")
+    return names
 
 
 @dataclass(frozen=True)
@@ -75,10 +89,8 @@ class SearchConfig:
         if isinstance(self.where, (list, tuple)):
             object.__setattr__(self, "where", tuple(w.strip() if isinstance(w, str) else w for w in self.where
                                                     if not isinstance(w, str) or w.strip()))
-        if isinstance(self.archive, str):
-            object.__setattr__(self, "archive", (self.archive,))
-        elif isinstance(self.archive, list):
-            object.__setattr__(self, "archive", tuple(self.archive))
+        archive = parse_archive(self.archive)
+        object.__setattr__(self, "archive", None if archive is None else tuple(archive))
         for name in ("where", "archive"):
             value = getattr(self, name)
             if value is not None and not all(isinstance(v, str) for v in value):

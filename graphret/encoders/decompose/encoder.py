@@ -56,7 +56,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     ``discrimination_weight`` (1), ``segmentation_weight`` (1), ``reconstruction_weight`` (1),
     ``residual_weight`` (1), ``adversary_weight`` (0.5; 0 turns the adversary off),
     ``centre`` (True), ``image_size``, ``channels``, and the training options of
-    :class:`graphret.encoders.training.TrainConfig`.
+    :class:`graphret.encoders.config.TrainingConfig`.
     """
 
     name: ClassVar[str] = "decompose"
@@ -233,7 +233,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
                        multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
                        abnormal_gate=self.abnormal_gate,
-                       logit_shift=tuple(math.log(w) for w in self.pos_weight) if self.pos_weight else ())
+                       logit_shift=tuple(math.log(w) for w in self.pos_weight) if self.pos_weight else (),
+                       seg_detects=self._cell_targets() == "channels")
 
     def _build(self):
         from graphret.encoders.decompose.networks import DecomposeNet  # imports torch
@@ -270,7 +271,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             validation = np.asarray(validation, dtype=np.int64)
             val_batches = Batches(self._batches(images, validation), validation, **common)
         objective = Objective(net, normalise=Normalise(self.mean, self.std), weights=self.weights, multiclass=multiclass,
-                              pos_weight=None if multiclass else self.pos_weight, cell_targets=self._cell_targets(), device=device)
+                              pos_weight=None if multiclass else self.pos_weight, cell_targets=self._cell_targets(), device=device,
+                              seg_class_weights=batches.mask_class_weights())
         self._train_stages(net, objective, batches, val_batches, seed=seed)
         self.net = net.cpu()
         if self.centre:
