@@ -66,3 +66,65 @@ def test_unknown_id_and_split(store):
         as_queries(store, ["nope"], kind="ids")
     with pytest.raises(GraphretError, match="no split 'holdout'"):
         as_queries(store, "holdout", kind="split")
+
+
+# -- issue 25: prepared once per store version, the lean call, output from Arrow tables --------
+def test_what_a_query_needs_is_read_once_per_version(store):
+    codes = store.codes()
+    assert store.codes() is codes and not codes.flags.writeable  # shared by every query: read-only
+    method = store.default_community_method()
+    assert store.membership(method) is store.membership(method)
+    assert store.split_names == frozenset(store.splits)
+
+
+@pytest.mark.parametrize("mode", ["region", "graph", "flat"])
+def test_search_arrays_answers_as_search_does(store, mode):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    rows = store.split_rows(["test"])[:5]
+    full = searcher.search(as_queries(store, rows, kind="rows"), k=6, mode=mode)
+    lean = searcher.search_arrays(rows=rows, k=6, mode=mode)
+    assert np.array_equal(lean.rows, full.rows) and np.allclose(lean.scores, full.scores)
+    assert np.allclose(lean.scanned_fraction, full.scanned_fraction)
+    by_code = searcher.search_arrays(np.asarray(store.codes()[rows]) * 3.0, k=6, mode=mode)  # made unit here
+    assert np.allclose(by_code.scores[:, 0], np.sort(by_code.scores, axis=1)[:, -1], atol=1e-6) or mode == "region"
+    assert not np.isin(rows[:, None], lean.rows).any(axis=1).any()  # a stored query never returns itself
+    with pytest.raises(InputError, match="one of them"):
+        searcher.search_arrays(k=3)
+
+
+def test_repeated_filters_are_evaluated_once(store):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    first, n = searcher.allowed(["split!=val"])
+    again, _ = searcher.allowed(["split!=val"])
+    assert again is first and n == int(first.sum()) == int((store.splits[searcher.rows] != "val").sum())
+    result = searcher.search_arrays(rows=store.split_rows(["test"])[:3], k=4, mode="flat", where="split!=val")
+    assert set(store.splits[result.rows.ravel()]) == {"train"}
+
+
+def test_json_from_arrow_is_the_dict_form(store):
+    from graphret.query.output import render_bytes
+
+    for mode in ("region", "flat", "probe"):
+        result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
+        assert json.loads(render_bytes(result, fmt="json")) == result.to_dict()
+
+
+def test_csv_and_parquet_hold_every_result(store, tmp_path):
+    import pyarrow.parquet as pq
+
+    from graphret.query.output import render_bytes, result_table
+
+    result = search(store, as_queries(store, "test", kind="split"), k=4, mode="region")
+    rows = list(csv.DictReader(io.StringIO(render_bytes(result, fmt="csv").decode())))
+    hits = [hit for entry in result.to_dict()["queries"] for hit in entry["results"]]
+    assert [r["id"] for r in rows] == [h["id"] for h in hits]
+    assert [float(r["score"]) for r in rows] == [h["score"] for h in hits]
+    assert [r["label"] for r in rows] == [h["label"] for h in hits]
+    (tmp_path / "r.parquet").write_bytes(render_bytes(result, fmt="parquet"))
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.equals(result_table(result)) and table.num_rows == result.rows.size
+    assert table.column("id").to_pylist() == [h["id"] for h in hits]

@@ -11,7 +11,6 @@ return.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,11 +21,10 @@ from graphret.api.add import add_to_store
 from graphret.api.build import build_store, build_store_from_codes
 from graphret.api.config import AddConfig, BuildConfig
 from graphret.data.imageset import ImageSet
-from graphret.errors import ParameterError
 from graphret.query.result import SearchResult
 from graphret.params import keyword_options
 from graphret.query.config import SearchConfig, parse_archive
-from graphret.query.searcher import Searcher
+from graphret.query.searcher import Searcher, search_store
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
 from graphret.store.versions import newest_version
@@ -124,22 +122,8 @@ class Store:
         ``"A:normal,B:abnormal"`` or ``{"normal": A, "abnormal": B}`` (A, B stored ids or image
         files): A's normal code beside B's abnormal code, searched in the ``both`` space
         (:mod:`graphret.query.compose`)."""
-        config = SearchConfig.from_options(config, **options)
-        if compose is not None:
-            from graphret.query.compose import COMPOSITE_SPACE, composite_queries
-
-            if q is not None:
-                raise ParameterError("give a query {q} or a composite query {compose}, not both", param="compose")
-            if config.space not in ("default", COMPOSITE_SPACE):
-                raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {config.space!r}; "
-                                     "leave {space} out", param="space")
-            queries = composite_queries(self.snapshot, compose)
-            config = dataclasses.replace(config, space=COMPOSITE_SPACE)
-            return self.searcher(**config.index_options()).search(queries, config)
-        if q is None:
-            raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
-        searcher = self.searcher(**config.index_options())
-        return searcher.search(searcher.queries(q, kind=kind), config)
+        return search_store(self.snapshot, self.searcher, q, compose=compose, kind=kind,
+                            config=SearchConfig.from_options(config, **options))
 
     # -- change ----------------------------------------------------------------------------------
     @keyword_options(AddConfig)
