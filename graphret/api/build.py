@@ -37,6 +37,7 @@ from graphret.encoders.config import (
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
+from graphret.graph.knn import real_array
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
@@ -404,6 +405,9 @@ def _labels_of(labels: Any, class_names: Sequence[str] | None, n: int) -> tuple[
     if array.ndim != 1:
         raise InputError(f"{{labels}} must be one label per code or a 0/1 matrix, got shape {array.shape}", param="labels")
     if np.issubdtype(array.dtype, np.integer):
+        if class_names is None and len(array) and int(array.max()) >= n:
+            raise InputError(f"integer {{labels}} go up to {int(array.max())} for {n} codes; renumber them 0..C-1 or give "
+                             "{class_names}", param="labels")
         names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(int(array.max()) + 1)]
         if array.min() < -1 or array.max() >= len(names):
             raise InputError(f"integer {{labels}} must lie in -1..{len(names) - 1} (one per class name)", param="labels")
@@ -440,7 +444,7 @@ def build_store_from_codes(
     log = log or _quiet
     output = Path(path)
     check_store_target(output, overwrite=config.overwrite)
-    array = np.asarray(codes, np.float32)
+    array = real_array(codes, name="{codes}", param="codes")
     owned = array is not codes and not np.shares_memory(array, codes) if isinstance(codes, np.ndarray) else True
     if array.ndim != 2 or len(array) < 2:
         raise InputError(f"{{codes}} must be an (n, d) array with n >= 2, got shape {array.shape}", param="codes")

@@ -357,7 +357,7 @@ def load_csv(
     if not keep:
         raise InputError(
             f"none of the {n_rows} images listed in {csv_path} exist under {base} "
-            f"(paths are relative to the CSV's folder; set CsvOptions.root if they start elsewhere)"
+            "(paths are read relative to the CSV's folder; write them relative to it, or as absolute paths)"
         )
 
     expanded = expand_files(paths, medical, on_corrupt=on_corrupt)

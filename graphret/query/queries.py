@@ -23,6 +23,7 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.errors import InputError
+from graphret.graph.knn import real_array
 from graphret.store.read import Snapshot
 
 __all__ = ["QuerySet", "as_queries", "code_queries", "row_queries", "stored_rows"]
@@ -58,7 +59,10 @@ class QuerySet:
 
 
 def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
-    rows = np.asarray(rows, np.int64)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
+        raise InputError(f"query rows must be a 1-D array of store rows (integers), got {rows.dtype} of shape {rows.shape}", param="q")
+    rows = rows.astype(np.int64)
     if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
         raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
     predicted = None if store.predicted is None else store.predicted[rows]
@@ -87,8 +91,8 @@ def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
     )
 
 
-def code_queries(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> QuerySet:
-    codes = np.asarray(codes, np.float32)
+def code_queries(codes: Any, ids: Sequence[str | None] | None = None) -> QuerySet:
+    codes = real_array(codes, name="query codes", param="q")
     if codes.ndim == 1:
         codes = codes[None, :]
     if codes.ndim != 2:
@@ -99,7 +103,10 @@ def code_queries(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> 
             raise InputError("query codes hold NaN or infinite values")
         codes = codes / np.maximum(np.abs(codes).max(axis=1, keepdims=True), 1e-30)  # finite, but squares overflow
         norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))
-    codes = codes / np.maximum(norms, 1e-12)[:, None]
+    if len(codes) and not norms.all():
+        raise InputError(f"query code {int(np.argmin(norms))} is all zeros, which has no direction to compare; "
+                         "give non-zero codes", param="q")
+    codes = codes / norms[:, None]
     q = len(codes)
     return QuerySet(codes=codes, rows=np.full(q, -1, np.int64), ids=list(ids) if ids else [None] * q,
                     paths=[None] * q, labels=[None] * q)
@@ -156,8 +163,10 @@ def _detect(store: Snapshot, q: Any) -> str:
     """The kind of ``q`` (see the module docstring)."""
     if isinstance(q, ImageSet):
         return "images"
+    if isinstance(q, np.ndarray) and q.dtype.kind in "OUS":  # an array of ids or paths reads as a list of them
+        q = q.tolist() if q.ndim == 1 else q
     if isinstance(q, np.ndarray):
-        return "codes" if np.issubdtype(q.dtype, np.floating) else "rows"
+        return "rows" if q.dtype.kind in "iu" else "codes"
     texts = [q] if isinstance(q, (str, Path)) else q
     if isinstance(texts, (list, tuple)) and texts and all(isinstance(x, (str, Path)) for x in texts):
         names = [str(x) for x in texts]
@@ -193,7 +202,7 @@ def as_queries(store: Snapshot, q: Any, *, space: str = "default", kind: str | N
     if kind == "split":
         return _from_split(store, str(q), space)
     if kind == "codes":
-        return code_queries(np.asarray(q, np.float32))
+        return code_queries(q)
     if kind == "rows":
         return row_queries(store, np.asarray(q), space)
     if kind == "images" and isinstance(q, ImageSet):
