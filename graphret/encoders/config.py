@@ -21,6 +21,19 @@ ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen", "decompose")
 TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen", "decompose")
 TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
 
+# A build's default encoder, where the user names none (graphret.api.build applies it; the help
+# texts below are written from it): the small CNN classifier (0.15 M parameters, a stride-2
+# stem) trained for a budget of work (60 megapixels of training images, so the length follows
+# the set's size and image size, not the clock) on one thread (faster than two on a shared
+# 2-core machine, and reproducible): the demo builds in 34-50 s with P@10 0.384, where a
+# ResNet-18 capped at 3 minutes took 252-364 s for 0.227-0.255 (benchmarks/results/demo-budget).
+DEFAULT_ENCODER = "cnn"
+DEFAULT_BACKBONE = "small"
+DEFAULT_WORK = 60.0
+DEFAULT_THREADS = 1
+#: the default for a source without class labels
+UNLABELLED_ENCODER = "pixels"
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -29,10 +42,13 @@ class EncoderConfig:
     name: str | None = param(
         None, option="encoder",
         help="Encoder to train: pixels | cnn | siamese | dae | frozen | decompose, or a model you bring: onnx:FILE | torchscript:FILE | "
-             "timm:NAME (with --weights FILE) | hf:DIR [cnn with resnet18 when the source has class labels, else pixels; with a saved model: the file's].")
+             f"timm:NAME (with --weights FILE) | hf:DIR [{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone when the source has "
+             f"class labels, else {UNLABELLED_ENCODER}; with a saved model: the file's].")
     backbone: str | None = param(
         None, applies_to=("cnn", "siamese", "frozen"),
-        help="cnn/siamese: resnet18 | resnet50 | densenet121 | dcnn; frozen: resnet18 | resnet50 | densenet121.")
+        help=f"cnn: resnet18 | resnet50 | densenet121 | dcnn | small; siamese: resnet18 | resnet50 | densenet121 | dcnn; "
+             f"frozen: resnet18 | resnet50 | densenet121 [the default encoder: {DEFAULT_BACKBONE}; cnn or siamese by name: "
+             "resnet18; frozen: resnet50].")
     layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
                               help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
     image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
@@ -99,12 +115,14 @@ class TrainingConfig:
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
     vflip: bool = param(False, help="Also flip images vertically when augmenting.")
-    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size and image size, not the clock).")
+    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size "
+                                                    f"and image size, not the clock) [the default encoder: {DEFAULT_WORK:g}].")
     time_limit: float | None = param(None, min=1e-9, help="Stop training after this many seconds (checked every batch).")
     checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
     resume: bool = param(False, help="Continue from the checkpoint.")
     device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
-    threads: int | None = param(None, min=1, help="CPU threads for torch [torch's default].")
+    threads: int | None = param(None, min=1, help=f"CPU threads for torch [the default encoder: {DEFAULT_THREADS}; otherwise "
+                                                  "torch's default].")
     weight_decay: float = param(1e-4, min=0, cli=False, help="AdamW weight decay.")
     min_epochs: int | None = param(None, min=1, cli=False, help="No early stop before this epoch [half the epochs].")
     amp: bool = param(True, cli=False, help="bf16 autocast for training where the CPU has native bf16 (or on CUDA).")

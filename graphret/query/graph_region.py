@@ -37,9 +37,19 @@ from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search
 from graphret.graph.segments import row_sums
-from graphret.graph.walk import WalkScratch, best_seen, next_stamp, qdot, score_entries, walk_inputs, walk_one
+from graphret.graph.walk import (
+    WalkInputs,
+    WalkScratch,
+    best_seen,
+    next_stamp,
+    qdot,
+    score_entries,
+    threads_for,
+    walk_inputs,
+    walk_one,
+)
 
-__all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
+__all__ = ["graph_region_search", "region_checked", "RegionGraph", "DEFAULT_REGION_EF"]
 
 #: result-heap size of the walk that finds q's edges (it needs knn_k of them, not K)
 DEFAULT_REGION_EF = 16
@@ -458,17 +468,23 @@ def graph_region_search(
 
     Returns (rows int64 (q, k) in the order they joined the region, cosines float32 (q, k),
     codes compared int64 (q,)) and, with ``return_chosen``, the chosen community per query."""
-    import numba
-
     n = np.shape(codes)[0]
     if region.n != n:
         raise InputError(f"the region graph has {region.n} items but the archive {n}; pass the archive's graph")
     w_ptr, w_idx, entries = walk
     w = walk_inputs(codes, w_ptr, w_idx, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
                     exclude=exclude, allowed=allowed)
+    return region_checked(w, region, threads=threads, return_chosen=return_chosen)
+
+
+def region_checked(w: WalkInputs, region: RegionGraph, *, threads: int | None = None, return_chosen: bool = False):
+    """:func:`graph_region_search` on walk inputs already checked (:func:`walk_inputs`, or
+    :meth:`WalkInputs.with_queries` of inputs a searcher prepared once) and a region graph of
+    the same archive."""
+    n = w.n
     codes, w_ptr, w_idx, queries, entries, entry_codes = w.codes, w.indptr, w.indices, w.queries, w.entries, w.entry_codes
     nq, k, ef, n_entry, ex, use_allowed, allowed = len(w.queries), w.k, w.ef, w.n_entry, w.exclude, w.use_allowed, w.allowed
-    T = max(1, min(int(threads or numba.get_num_threads()), nq))
+    T = threads_for(threads, nq)
     ws = WalkScratch.get(n, T)
     rs = _RegionScratch.get(n, T)
     out_i = np.empty((nq, k), np.int64)
