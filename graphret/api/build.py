@@ -27,6 +27,8 @@ from graphret.data.imageset import ImageSet
 from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.base import check_nonzero_codes
+from graphret.encoders.cnn import pretrained_image_size
+from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
@@ -45,14 +47,17 @@ __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_E
 Log = Callable[[str], None]
 
 DEFAULT_ENCODER = "cnn"
-# The small CNN classifier (0.15 M parameters, a stride-2 stem) trained for a budget of work
-# (60 megapixels of training images, so the length follows the set's size and image size, not
-# the clock) on one thread (faster than two on a shared 2-core machine, and reproducible): the
-# demo builds in 34-50 s with P@10 0.384, where a ResNet-18 capped at 3 minutes took 252-364 s
-# for 0.227-0.255 (benchmarks/results/demo-budget).
-DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "small"}
+# ImageNet EfficientNet-Lite0 (weights installed with graphret) fine-tuned on the labels: its
+# early blocks run once, its last blocks and a new head train for a budget of work (60
+# megapixels of training images, so the length follows the set's size and image size, not the
+# clock) on one thread (faster than two on a shared 2-core machine, and reproducible); see
+# benchmarks/results/pretrained for what it reaches beside the small CNN and frozen features.
+# `--backbone small` keeps the small CNN (0.15 M parameters) for a quick look.
+DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "efficientnet_lite0"}
 DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": 60.0, "threads": 1}
-UNLABELLED_ENCODER = "pixels"
+# Without labels: the same ImageNet network, frozen (no training).
+UNLABELLED_ENCODER = "frozen"
+UNLABELLED_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "efficientnet_lite0"}
 
 
 #: codes whose norms all lie this close to 1 are taken as normalised (no copy)
@@ -117,16 +122,19 @@ def has_class_labels(images: ImageSet) -> bool:
 
 
 def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str, Any]]:
-    """The encoder to train and its options: the configured one, else the default (the CNN
-    classifier, best retrieval in a few CPU minutes on MedMNIST-sized sets), else, for sources
-    without class labels, the pixel baseline."""
+    """The encoder to train and its options: the configured one, else the default (ImageNet
+    EfficientNet-Lite0 fine-tuned as a classifier), else, for sources without class labels, the
+    same network frozen (the pixel baseline when a backbone it does not have was asked for)."""
     name = config.encoder.name
     if name is None:
         name = DEFAULT_ENCODER if has_class_labels(images) else UNLABELLED_ENCODER
+        if name == UNLABELLED_ENCODER and config.encoder.backbone not in (None, *FROZEN_BACKBONES):
+            return "pixels", {key: value for key, value in config.encoder.options().items() if key in ("image_size", "dim")}
     encoder = config.encoder.with_name(name)
     options = encoder.options()
     if name == UNLABELLED_ENCODER and config.encoder.name is None:
-        options = {key: value for key, value in options.items() if key in ("image_size", "dim")}
+        size = {"image_size": pretrained_image_size(images)} if len(images) else {}
+        options = {**UNLABELLED_ENCODER_OPTIONS, **size, **{key: value for key, value in options.items() if key in ("image_size", "weights")}}
     elif name == DEFAULT_ENCODER and config.encoder.name is None:
         options = {**DEFAULT_ENCODER_OPTIONS, **options}
     return name, options
@@ -145,8 +153,8 @@ def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log) -
         log(f"encoder: {name} ({reason}; choose another encoder to change it)")
     checkpoint = str(output.with_name(output.name + ".encoder.ckpt"))
     training = config.training.options(name, checkpoint_default=checkpoint, progress=log is not _quiet)
-    if config.encoder.name is None and name == DEFAULT_ENCODER:  # the default budget, where the user set none
-        if not any(key in training for key in ("epochs", "work", "time_limit")):
+    if config.encoder.name is None and name in (DEFAULT_ENCODER, UNLABELLED_ENCODER):  # the defaults, where the user set none
+        if name == DEFAULT_ENCODER and not any(key in training for key in ("epochs", "work", "time_limit")):
             training["work"] = DEFAULT_TRAINING_OPTIONS["work"]
         if training.get("threads") is None:
             training["threads"] = DEFAULT_TRAINING_OPTIONS["threads"]

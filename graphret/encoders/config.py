@@ -29,10 +29,12 @@ class EncoderConfig:
     name: str | None = param(
         None, option="encoder",
         help="Encoder to train: pixels | cnn | siamese | dae | frozen | decompose, or a model you bring: onnx:FILE | torchscript:FILE | "
-             "timm:NAME (with --weights FILE) | hf:DIR [cnn with resnet18 when the source has class labels, else pixels; with a saved model: the file's].")
+             "timm:NAME (with --weights FILE) | hf:DIR [cnn with ImageNet EfficientNet-Lite0 fine-tuned when the source has class labels, else frozen EfficientNet-Lite0; with a saved model: the file's].")
     backbone: str | None = param(
         None, applies_to=("cnn", "siamese", "frozen"),
-        help="cnn/siamese: resnet18 | resnet50 | densenet121 | dcnn; frozen: resnet18 | resnet50 | densenet121.")
+        help="cnn: efficientnet_lite0 (installed ImageNet weights, fine-tuned) | small | resnet18 | resnet50 | densenet121 | dcnn "
+             "[efficientnet_lite0 in a default build, else resnet18]; siamese: small | resnet18 | resnet50 | densenet121 | dcnn; "
+             "frozen: efficientnet_lite0 | resnet18 | resnet50 | densenet121.")
     layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
                               help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
     image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
