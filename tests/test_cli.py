@@ -153,7 +153,7 @@ def test_cnm_heuristic_and_refinement_are_recorded(tmp_path):
     assert dendrogram.num_rows >= 1
 
 
-def test_unlabelled_source_takes_the_frozen_imagenet_network(tmp_path):
+def test_unlabelled_source_falls_back_to_the_pixel_baseline(tmp_path):
     folder = tmp_path / "loose"
     folder.mkdir()
     rng = np.random.default_rng(1)
@@ -167,8 +167,7 @@ def test_unlabelled_source_takes_the_frozen_imagenet_network(tmp_path):
     result = run("build-graph", tmp_path / "list.csv", "-o", out, "--k", 3, "--communities", "leiden")
     assert result.exit_code == 0, result.output
     manifest = newest_manifest(out)
-    assert manifest["encoder"]["name"] == "frozen" and manifest["encoder"]["config"]["backbone"] == "efficientnet_lite0"
-    assert manifest["encoder"]["config"]["image_size"] == 64  # 12 px scans upsampled to the pretrained minimum, not 224
+    assert manifest["encoder"]["name"] == "pixels"
     assert "default for a source without class labels" in result.output
 
 

@@ -84,16 +84,24 @@ def test_frozen_efficientnet_needs_no_weights_option():
     assert "ImageNet weights efficientnet-lite0" in enc.description
 
 
-def test_the_default_encoder_is_the_pretrained_backbone():
+def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough():
     from graphret.api.build import choose_encoder
     from graphret.api.config import BuildConfig
+    from graphret.encoders.cnn import PRETRAINED_FROM_SIZE
 
-    labelled = blob_images(n_per_class=6, n_classes=2, size=16)
-    name, options = choose_encoder(BuildConfig.from_options(), labelled)
+    large = blob_images(n_per_class=2, n_classes=2, size=PRETRAINED_FROM_SIZE)
+    name, options = choose_encoder(BuildConfig.from_options(), large)
     assert (name, options["backbone"]) == ("cnn", "efficientnet_lite0")
-    unlabelled = blob_images(n_per_class=6, n_classes=2, size=16)
+    labelled = blob_images(n_per_class=6, n_classes=2, size=PRETRAINED_FROM_SIZE - 1)
+    name, options = choose_encoder(BuildConfig.from_options(), labelled)
+    assert (name, options["backbone"]) == ("cnn", "small")  # small images: the small CNN from scratch
+    name, options = choose_encoder(BuildConfig.from_options(backbone="efficientnet_lite0"), labelled)
+    assert (name, options["backbone"]) == ("cnn", "efficientnet_lite0")
+    unlabelled = blob_images(n_per_class=2, n_classes=2, size=PRETRAINED_FROM_SIZE)
     unlabelled.labels = None
     name, options = choose_encoder(BuildConfig.from_options(), unlabelled)
-    assert (name, options["backbone"]) == ("frozen", "efficientnet_lite0")
-    name, options = choose_encoder(BuildConfig.from_options(backbone="small"), labelled)
+    assert (name, options["backbone"], options["image_size"]) == ("frozen", "efficientnet_lite0", PRETRAINED_FROM_SIZE)
+    labelled.labels = None
+    assert choose_encoder(BuildConfig.from_options(), labelled)[0] == "pixels"  # small unlabelled images: the pixel baseline
+    name, options = choose_encoder(BuildConfig.from_options(backbone="small"), large)
     assert (name, options["backbone"]) == ("cnn", "small")

@@ -56,6 +56,7 @@ def test_test_split_retrieval_on_real_images(jpeg_store):
     assert precision > 0.85  # pixel baseline on six modalities
 
 
+@pytest.mark.slow  # builds stores from a folder of real JPEGs twice
 def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
     folder = tmp_path / "tree"
     for name in ("CXR", "Hand"):
@@ -74,10 +75,8 @@ def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
 
 def test_medmnist_npz_keeps_official_splits(shared_data, tmp_path):
     out = tmp_path / "breast"
-    # the small CNN classifier trained on the labels (2 epochs to stay quick; the default
-    # pretrained backbone's choice is tested in test_encoders_pretrained.py)
-    result = run("build-graph", shared_data / "medmnist" / "breastmnist.npz", "-o", out, "--k", 10, "--epochs", 2,
-                 "--backbone", "small", "--quiet")
+    # the default encoder: a ResNet-18 classifier trained on the labels (2 epochs to stay quick)
+    result = run("build-graph", shared_data / "medmnist" / "breastmnist.npz", "-o", out, "--k", 10, "--epochs", 2, "--quiet")
     assert result.exit_code == 0, result.output
     store = open_store(out)
     assert store.manifest["encoder"]["name"] == "cnn" and store.manifest["encoder"]["classifier"] is True

@@ -27,7 +27,7 @@ from graphret.data.imageset import ImageSet
 from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.base import check_nonzero_codes
-from graphret.encoders.cnn import pretrained_image_size
+from graphret.encoders.cnn import default_backbone, pretrained_image_size
 from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
@@ -47,15 +47,16 @@ __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_E
 Log = Callable[[str], None]
 
 DEFAULT_ENCODER = "cnn"
-# ImageNet EfficientNet-Lite0 (weights installed with graphret) fine-tuned on the labels: its
-# early blocks run once, its last blocks and a new head train for a budget of work (60
-# megapixels of training images, so the length follows the set's size and image size, not the
-# clock) on one thread (faster than two on a shared 2-core machine, and reproducible); see
+# ImageNet EfficientNet-Lite0 (weights installed with graphret) fine-tuned on the labels for
+# images of 96 px and more (graphret.encoders.cnn.default_backbone; the small CNN from scratch
+# below): its early blocks run once, its last blocks and a new head train for a budget of work
+# (60 megapixels of training images, so the length follows the set's size and image size, not
+# the clock) on one thread (faster than two on a shared 2-core machine, and reproducible); see
 # benchmarks/results/pretrained for what it reaches beside the small CNN and frozen features.
-# `--backbone small` keeps the small CNN (0.15 M parameters) for a quick look.
-DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "efficientnet_lite0"}
+DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {}
 DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": 60.0, "threads": 1}
-# Without labels: the same ImageNet network, frozen (no training).
+# Without labels: the same ImageNet network, frozen (no training), from 96 px; the pixel
+# baseline for smaller images.
 UNLABELLED_ENCODER = "frozen"
 UNLABELLED_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "efficientnet_lite0"}
 
@@ -122,13 +123,15 @@ def has_class_labels(images: ImageSet) -> bool:
 
 
 def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str, Any]]:
-    """The encoder to train and its options: the configured one, else the default (ImageNet
-    EfficientNet-Lite0 fine-tuned as a classifier), else, for sources without class labels, the
-    same network frozen (the pixel baseline when a backbone it does not have was asked for)."""
+    """The encoder to train and its options: the configured one, else the default (a classifier:
+    ImageNet EfficientNet-Lite0 fine-tuned, or the small CNN for images under 96 px), else, for
+    sources without class labels, the same ImageNet network frozen (the pixel baseline for
+    images under 96 px, or when a backbone it does not have was asked for)."""
     name = config.encoder.name
     if name is None:
         name = DEFAULT_ENCODER if has_class_labels(images) else UNLABELLED_ENCODER
-        if name == UNLABELLED_ENCODER and config.encoder.backbone not in (None, *FROZEN_BACKBONES):
+        pretrained = default_backbone(images) != "small" or config.encoder.backbone in FROZEN_BACKBONES
+        if name == UNLABELLED_ENCODER and (not pretrained or config.encoder.backbone not in (None, *FROZEN_BACKBONES)):
             return "pixels", {key: value for key, value in config.encoder.options().items() if key in ("image_size", "dim")}
     encoder = config.encoder.with_name(name)
     options = encoder.options()
@@ -136,7 +139,7 @@ def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str
         size = {"image_size": pretrained_image_size(images)} if len(images) else {}
         options = {**UNLABELLED_ENCODER_OPTIONS, **size, **{key: value for key, value in options.items() if key in ("image_size", "weights")}}
     elif name == DEFAULT_ENCODER and config.encoder.name is None:
-        options = {**DEFAULT_ENCODER_OPTIONS, **options}
+        options = {**DEFAULT_ENCODER_OPTIONS, "backbone": default_backbone(images), **options}
     return name, options
 
 

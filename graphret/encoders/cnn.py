@@ -60,10 +60,30 @@ PRETRAINED_BACKBONES = ("efficientnet_lite0",)
 MIN_PRETRAINED_SIZE = 64
 
 
+#: A default build fine-tunes the pretrained backbone for sources whose images are at least this
+#: large, and trains the small CNN from scratch below it: on 28-64 px sets ImageNet features,
+#: upsampled, retrieve no better than the small CNN (BreastMNIST at 28 px: P@10 0.837 fine-tuned
+#: vs 0.857; the 64 px NIH and MedNIST sets: within 0.01), while on real folders at their own
+#: size frozen ImageNet features alone beat it by 0.03-0.16 P@10 (issue 23's table); see
+#: benchmarks/results/pretrained/pretrained.md.
+PRETRAINED_FROM_SIZE = 96
+
+
+def source_size(images: ImageSet, row: int = 0) -> int:
+    """The larger side of the source's image at ``row`` (its first, by default)."""
+    return int(max(np.asarray(images.image(int(row))).shape[:2]))
+
+
+def default_backbone(images: ImageSet) -> str:
+    """The backbone of a default build: ``efficientnet_lite0`` (ImageNet, fine-tuned) for images
+    of PRETRAINED_FROM_SIZE px and more, ``small`` (from scratch) for smaller ones."""
+    return "efficientnet_lite0" if len(images) and source_size(images) >= PRETRAINED_FROM_SIZE else "small"
+
+
 def pretrained_image_size(images: ImageSet, row: int = 0) -> int:
     """The input size of an ImageNet backbone for a source: the size of its image at ``row``,
     within [MIN_PRETRAINED_SIZE, 224] (small images upsampled, large ones reduced)."""
-    return int(min(max(int(max(np.asarray(images.image(int(row))).shape[:2])), MIN_PRETRAINED_SIZE), MAX_AUTO_SIZE))
+    return int(min(max(source_size(images, row), MIN_PRETRAINED_SIZE), MAX_AUTO_SIZE))
 
 
 def stem_for(image_size: int) -> str:
