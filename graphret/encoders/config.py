@@ -109,8 +109,8 @@ class EncoderConfig:
 class TrainingConfig:
     """How a torch encoder trains; every field None takes the encoder's default."""
 
-    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30].")
-    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128].")
+    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30; decompose: ~50k images, 3-60].")
+    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128; decompose: 32 below 2000].")
     lr: float | None = param(None, min=1e-12, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3].")
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
