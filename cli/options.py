@@ -9,7 +9,7 @@ from typing import Any, Callable, get_origin
 
 import click
 
-from graphret.params import base_type, choices_of, flat_options
+from graphret.params import base_type, choices_of, default_of, flat_options, owner_of
 
 __all__ = ["config_options", "flag_of", "given"]
 
@@ -33,7 +33,7 @@ def _comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 def _option(name: str, owner: type, field: dataclasses.Field) -> Callable:
     kind, optional = base_type(owner, field.name)
     flag = flag_of(name, field)
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    default = default_of(field)
     help_text = field.metadata["help"]
     if kind is bool:
         negative = "--no-" + flag[2:]
@@ -44,6 +44,8 @@ def _option(name: str, owner: type, field: dataclasses.Field) -> Callable:
     if choices is not None:
         return click.option(flag, name, type=click.Choice([str(c) for c in choices]), default=default,
                             show_default=default is not None, help=help_text)
+    if get_origin(kind) is tuple and field.metadata.get("repeat"):
+        return click.option(flag, name, multiple=True, help=help_text)
     if get_origin(kind) is tuple:
         shown = ",".join(default) if isinstance(default, tuple) else None
         return click.option(flag, name, default=shown, callback=_comma_list, show_default=bool(shown),
@@ -59,15 +61,9 @@ def config_options(config_type: type, *, exclude: tuple[str, ...] = ()) -> Calla
     fields = [(name, path, field) for name, (path, field) in flat_options(config_type).items()
               if field.metadata.get("cli", True) and name not in exclude]
 
-    def owner_of(path: tuple[str, ...]) -> type:
-        owner = config_type
-        for attr in path[:-1]:
-            owner, _ = base_type(owner, attr)
-        return owner
-
     def decorate(command: Callable) -> Callable:
         for name, path, field in reversed(fields):
-            command = _option(name, owner_of(path), field)(command)
+            command = _option(name, owner_of(config_type, path), field)(command)
         return command
 
     return decorate

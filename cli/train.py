@@ -1,10 +1,10 @@
-"""`graphret train`: train an encoder on a source and save it to one model file."""
+"""`graphret train`: train an encoder on a source and save it to one model file
+(:func:`graphret.api.train.train`)."""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import click
 
@@ -30,22 +30,12 @@ def train_command(source, output, seed, split, quiet, **options) -> None:
     SOURCE is a MedMNIST-style .npz, a folder of class sub-folders, a CSV manifest, `demo`, or
     `medmnist:NAME`.  Use the model with `graphret build-graph SOURCE --model OUTPUT`.
     """
-    from graphret.data import open_source
-    from graphret.encoders.training import train_encoder
+    from graphret.api.train import train
 
-    log = stderr_logger(quiet)
-    encoder = EncoderConfig(**{k: v for k, v in given(options, EncoderConfig).items() if k != "encoder"},
-                            name=options.get("encoder") or "cnn")
-    training = TrainingConfig(**given(options, TrainingConfig))
-    kwargs = training.options(encoder.name, checkpoint_default=f"{output}.ckpt", progress=not quiet)
+    flat = {**given(options, EncoderConfig), **given(options, TrainingConfig), **given(options, MaskConfig)}
+    encoder = flat.pop("encoder", None)
     started = time.perf_counter()
-    images = MaskConfig(**given(options, MaskConfig)).attach(open_source(source, seed=seed, split=split), source)
-    log(f"source {images.source}: {len(images)} images")
-    model = train_encoder(images, encoder.name, seed=seed, **encoder.options(), **kwargs)
-    model.save(output)
-    if training.checkpoint is None and encoder.name not in ("pixels", "frozen"):
-        # the default checkpoint only serves an interrupted run: drop it once the model is saved
-        Path(f"{output}.ckpt").unlink(missing_ok=True)
+    model = train(source, output, encoder=encoder, seed=seed, split=split, quiet=quiet, log=stderr_logger(quiet), **flat)
     history = getattr(model, "history", None)
     summary = {
         "model": output,

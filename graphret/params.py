@@ -19,13 +19,17 @@ field means something.  :func:`validate` checks every field and raises one
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import numbers
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
 from graphret.errors import InputError, ParameterError
 
-__all__ = ["param", "validate", "fields_of", "choices_of", "flat_options", "nested_update", "record"]
+__all__ = ["param", "validate", "fields_of", "choices_of", "flat_options", "nested_update", "record", "owner_of",
+           "default_of", "keyword_options"]
 
 _UNSET = object()
 
@@ -41,6 +45,7 @@ def param(
     applies_to: tuple[str, ...] | None = None,
     cli: bool = True,
     label: str | None = None,
+    repeat: bool = False,
     default_factory: Any = _UNSET,
 ) -> Any:
     """A dataclass field with its documentation and constraints.
@@ -49,10 +54,12 @@ def param(
     callers and error messages use, e.g. ``communities`` for ``CommunityConfig.methods``);
     ``flag``: the command-line flag where it is not ``--`` + the option name; ``applies_to``:
     the selector values the field applies to; ``cli``: False to keep it off the command line;
-    ``label``: how messages name the value (e.g. ``K``; default: the parameter).
+    ``label``: how messages name the value (e.g. ``K``; default: the parameter); ``repeat``: a
+    tuple field the command line takes once per value (``--where A --where B``) rather than as
+    a comma list (for values that may hold commas).
     """
     metadata = {"help": help, "min": min, "max": max, "option": option, "flag": flag,
-                "applies_to": applies_to, "cli": cli, "label": label}
+                "applies_to": applies_to, "cli": cli, "label": label, "repeat": repeat}
     if default_factory is not _UNSET:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if default is _UNSET:
@@ -69,7 +76,9 @@ def option_name(field: dataclasses.Field) -> str:
     return field.metadata.get("option") or field.name
 
 
+@functools.cache
 def _hints(config_type: type) -> dict[str, Any]:
+    """The config's resolved annotations (once per class: a search builds its config per call)."""
     return typing.get_type_hints(config_type)
 
 
@@ -99,15 +108,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate(config: Any, *, selector: str | None = None, noun: str = "") -> None:
+@functools.cache
+def _plan(config_type: type) -> tuple[tuple[dataclasses.Field, str, Any, bool, tuple[Any, ...] | None], ...]:
+    """(field, option name, type, whether None is allowed, choices) per field: what
+    :func:`validate` checks, worked out once per config class."""
+    return tuple((field, option_name(field), *base_type(config_type, field.name), choices_of(config_type, field.name))
+                 for field in fields_of(config_type))
+
+
+def validate(config: Any, *, selector: str | None = None, noun: str = "", selected: Any = _UNSET) -> None:
     """Check every field of ``config`` against its type, choices, bounds and ``applies_to``
-    (against the value of the ``selector`` field, a kind of ``noun``); one InputError naming
-    the parameter (:class:`~graphret.errors.ParameterError` for a field that does not apply)."""
-    chosen = getattr(config, selector) if selector else None
-    for field in fields_of(type(config)):
+    (against the value of the ``selector`` field, a kind of ``noun``, or ``selected`` when given:
+    what ``applies_to`` names, where the selector's value says more, as ``onnx:model.onnx``
+    does); one InputError naming the parameter (:class:`~graphret.errors.ParameterError` for a
+    field that does not apply)."""
+    chosen = selected if selected is not _UNSET else getattr(config, selector) if selector else None
+    plan = _plan(type(config))
+    chooser = next(name for field, name, *_ in plan if field.name == selector) if selector else ""
+    for field, name, kind, optional, choices in plan:
         value = getattr(config, field.name)
-        name = option_name(field)
-        kind, optional = base_type(type(config), field.name)
         if value is None:
             if not optional:
                 raise InputError(f"{{{name}}} needs a value", param=name)
@@ -116,15 +135,15 @@ def validate(config: Any, *, selector: str | None = None, noun: str = "") -> Non
         if applies and chosen is not None and chosen not in applies:
             where = applies[0] if len(applies) == 1 else ", ".join(applies[:-1]) + " and " + applies[-1]
             what = noun if len(applies) == 1 else noun + "s"
-            raise ParameterError(f"{{{name}}} applies to the {where} {what} only", param=name)
-        choices = choices_of(type(config), field.name)
+            fix = f" or use {{{chooser}={applies[0]}}}" if len(applies) == 1 else ""
+            raise ParameterError(f"{{{name}}} applies to the {where} {what} only; leave it out{fix}", param=name)
         if choices is not None:
             if value not in choices:
                 raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}", param=name)
             continue
         if kind is bool and not isinstance(value, bool):
             raise InputError(f"{{{name}}} must be True or False, got {value!r}", param=name)
-        if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        if kind is int and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
             raise InputError(f"{{{name}}} must be a whole number, got {value!r}", param=name)
         if kind is float and not _is_number(value):
             raise InputError(f"{{{name}}} must be a number, got {value!r}", param=name)
@@ -163,6 +182,35 @@ def flat_options(config_type: type) -> dict[str, tuple[tuple[str, ...], dataclas
                 raise TypeError(f"option {name!r} defined twice in {config_type.__name__}")
             out[name] = ((field.name,), field)
     return out
+
+
+def owner_of(config_type: type, path: tuple[str, ...]) -> type:
+    """The (nested) config type that holds the field at ``path`` (see :func:`flat_options`)."""
+    owner = config_type
+    for attr in path[:-1]:
+        owner, _ = base_type(owner, attr)
+    return owner
+
+
+def default_of(field: dataclasses.Field) -> Any:
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+
+
+def keyword_options(config_type: type) -> Any:
+    """Decorate a function that takes a config's flat options as ``**options`` so that its
+    signature (``help()``, ``inspect.signature``, completion) lists each of them as a keyword
+    with its type and default, generated from ``config_type`` (one home for them)."""
+    def decorate(function: Any) -> Any:
+        signature = inspect.signature(function)
+        kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        taken = {p.name for p in kept}
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default_of(field),
+                                   annotation=_hints(owner_of(config_type, path))[field.name])
+                 for name, (path, field) in flat_options(config_type).items() if name not in taken]
+        function.__signature__ = signature.replace(parameters=kept + added)
+        return function
+
+    return decorate
 
 
 def nested_update(config: Any, options: dict[str, Any]) -> Any:

@@ -1,6 +1,7 @@
 """The store-centred public API: graphret.build / open / build_from_codes, Store.search with every
 kind of query, add, communities, and errors that name Python parameters (flags on the CLI)."""
 
+import inspect
 import json
 
 import numpy as np
@@ -69,6 +70,81 @@ def test_errors_name_python_parameters_and_cli_flags(demo, tmp_path):
         graphret.build("demo:n=50,size=16", tmp_path / "z", kk=3)
     cli = CliRunner().invoke(main, ["query", str(demo.path), "--split", "test", "--k", "10000", "--mode", "flat"])
     assert cli.exit_code == 1 and "use --k " in cli.output and "k=" not in cli.output
+
+
+@pytest.mark.parametrize("options, name, fix", [
+    ({"mode": "flat", "n_probe": 4}, "n_probe", "mode=probe"),
+    ({"mode": "probe", "ef": 8}, "ef", "leave it out"),
+    ({"mode": "graph", "class_source": "knn"}, "class_source", "mode=class"),
+    ({"n_probe": 4}, "n_probe", "mode=probe"),  # the store's default mode (region) decides
+])
+def test_an_option_the_mode_ignores_is_refused(demo, options, name, fix):
+    with pytest.raises(ParameterError, match=f"{name} applies to the .* mode.? only; .*{fix}") as error:
+        demo.search("test", k=3, **options)
+    assert error.value.param == name
+    with pytest.raises(ParameterError):  # the Searcher and a config refuse it the same way
+        demo.searcher().search("test", graphret.SearchConfig(k=3, **options))
+
+
+def test_search_options_come_from_one_config(demo):
+    config = graphret.SearchConfig(k=4, mode="probe", n_probe=2, where="split!=val")
+    assert config.where == ("split!=val",) and config.probe == 2
+    assert demo.search("test", config=config).to_dict() == demo.search("test", k=4, mode="probe", n_probe=2, where=["split!=val"]).to_dict()
+    assert demo.search("test", config=config, k=2).k == 2  # keywords override the config's fields
+    names = graphret.SearchConfig.option_names()
+    for function in (graphret.Store.search, graphret.Store.searcher(demo).search):
+        shown = inspect.signature(function).parameters
+        assert set(names) <= set(shown) and shown["k"].default == 10 and shown["n_probe"].default is None
+    query_flags = {p.name for p in main.get_command(None, "query").params}
+    assert set(names) <= query_flags
+    cli = CliRunner().invoke(main, ["query", str(demo.path), "--split", "test", "--mode", "flat", "--probe", "4"])
+    assert cli.exit_code == 2 and "--probe applies to the probe mode only; leave it out or use --mode probe" in cli.output
+    with pytest.raises(ParameterError, match="searches space 'default'"):
+        demo.searcher().search("test", k=3, space="normal")
+
+
+def test_a_python_build_is_quiet_and_leaves_only_the_store(tmp_path, capfd):
+    """As ``graphret build-graph --quiet``: no progress lines or bars, and the training's default
+    checkpoint (written after every epoch beside the store) is gone once the store is written."""
+    lines = []
+    graphret.build("demo:n=60,size=16", tmp_path / "s", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3, log=lines.append)
+    assert any("fitting encoder cnn" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    capfd.readouterr()
+    graphret.build("demo:n=60,size=16", tmp_path / "t", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3)
+    assert capfd.readouterr() == ("", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "t"]
+    kept = tmp_path / "mine.ckpt"  # a checkpoint the user named stays
+    graphret.build("demo:n=60,size=16", tmp_path / "u", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3, checkpoint=str(kept))
+    assert kept.is_file()
+
+
+def test_a_build_writes_nothing_outside_the_store(tmp_path, monkeypatch):
+    """The per-step peak memory is read, never reset (a library must not reset its caller's
+    counters by writing /proc/self/clear_refs); benchmarks opt in with STEP_PEAK_RESET."""
+    import builtins
+    import importlib
+
+    build_module = importlib.import_module("graphret.api.build")  # graphret.api.build is also the build function
+    written, real_open = [], builtins.open
+
+    def spy(file, mode="r", *args, **kwargs):
+        if any(flag in mode for flag in "wax+"):
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    codes = np.random.default_rng(0).standard_normal((80, 8)).astype(np.float32)
+    store = graphret.build_from_codes(codes, tmp_path / "s", k=4, communities=["cnm"])
+    assert not [path for path in written if not path.startswith(str(tmp_path))], written
+    assert set(store.manifest["build"]["peak_rss_mib_by_step"]) == {"knn", "cnm", "walk"}
+    resets = []
+    monkeypatch.setattr(build_module, "STEP_PEAK_RESET", lambda: resets.append(1))
+    graphret.build_from_codes(codes, tmp_path / "t", k=4, communities=["cnm"])
+    assert len(resets) == 4  # at the start and after each of the three steps
 
 
 def test_add_refreshes_the_store(tmp_path):

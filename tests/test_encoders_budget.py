@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from graphret.encoders.cnn import CNNEncoder
+from graphret.encoders.config import TrainingConfig
 from graphret.encoders.training import (
-    TrainConfig,
     train_loop,
     training_epochs,
     work_epochs,
@@ -26,14 +26,14 @@ def test_work_epochs_depend_on_size_only():
     assert work_epochs(50000, 64, 60.0) == 1  # at least one epoch
     assert work_epochs(10, 8, 1e6) == 60  # at most 60
     assert work_epochs(1260, 32, 60.0, channels=3) == 16
-    cfg = TrainConfig(work=60.0)
+    cfg = TrainingConfig(work=60.0)
     assert training_epochs(cfg, 1260, 32) == 47
-    assert training_epochs(TrainConfig(work=60.0, epochs=5), 1260, 32) == 5
-    assert training_epochs(TrainConfig(), 1260, 32) == 16  # auto_epochs: about 20k images
+    assert training_epochs(TrainingConfig(work=60.0, epochs=5), 1260, 32) == 5
+    assert training_epochs(TrainingConfig(), 1260, 32) == 16  # auto_epochs: about 20k images
     with pytest.raises(InputError):
-        TrainConfig(work=0).validate()
+        TrainingConfig(work=0)
     with pytest.raises(InputError):
-        TrainConfig(time_limit=-1).validate()
+        TrainingConfig(time_limit=-1)
 
 
 class _Tiny(torch.nn.Module):
@@ -53,7 +53,7 @@ class _Clock:
 
 
 def test_time_limit_ends_an_epoch_between_batches_and_keeps_the_best(monkeypatch):
-    import graphret.encoders.training as training
+    import graphret.encoders.training.loop as training
 
     clock = _Clock()
     monkeypatch.setattr(training.time, "monotonic", clock)
@@ -67,7 +67,7 @@ def test_time_limit_ends_an_epoch_between_batches_and_keeps_the_best(monkeypatch
         return (model.w - float(len(batches))).pow(2).sum()
 
     # 10 batches per epoch; a limit of 24.5 s passes after the 25th batch, in epoch 3
-    cfg = TrainConfig(epochs=5, batch_size=4, patience=10, progress=False, amp=False, time_limit=24.5)
+    cfg = TrainingConfig(epochs=5, batch_size=4, patience=10, progress=False, amp=False, time_limit=24.5)
     history = train_loop(model, n_train=40, step=step, validate=lambda: next(vals), cfg=cfg, seed=0, fingerprint={"t": 1})
     epochs = history.epochs
     assert [e.epoch for e in epochs] == [1, 2, 3] and [e.partial for e in epochs] == [False, False, True]
@@ -77,7 +77,7 @@ def test_time_limit_ends_an_epoch_between_batches_and_keeps_the_best(monkeypatch
 
 
 def test_time_limit_without_validation_keeps_the_last_weights(monkeypatch):
-    import graphret.encoders.training as training
+    import graphret.encoders.training.loop as training
 
     clock = _Clock()
     monkeypatch.setattr(training.time, "monotonic", clock)
@@ -89,7 +89,7 @@ def test_time_limit_without_validation_keeps_the_last_weights(monkeypatch):
         clock.now += 1.0
         return (model.w - 1.0).pow(2).sum()
 
-    cfg = TrainConfig(epochs=3, batch_size=2, progress=False, amp=False, time_limit=3.5)
+    cfg = TrainingConfig(epochs=3, batch_size=2, progress=False, amp=False, time_limit=3.5)
     history = train_loop(model, n_train=40, step=step, validate=None, cfg=cfg, seed=0, fingerprint={})
     assert len(history.epochs) == 1 and history.epochs[0].partial and count[0] == 4
     assert history.best_epoch == 1  # the cut epoch's (last) weights are the ones kept

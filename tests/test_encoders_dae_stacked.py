@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import graphret.encoders.dae as dae_module
+import graphret.encoders.training.encoder as torch_encoder_module
 from graphret.encoders import load_encoder
 from graphret.encoders.dae import DenoisingAutoencoder
 from graphret.errors import InputError
@@ -33,7 +34,8 @@ def test_pretraining_trains_one_layer_at_a_time_then_all(blobs, monkeypatch):
         calls.append((kw["desc"], changed))
         return history
 
-    monkeypatch.setattr(dae_module, "train_loop", spy)
+    monkeypatch.setattr(dae_module, "train_loop", spy)  # the layer-wise stages
+    monkeypatch.setattr(torch_encoder_module, "train_loop", spy)  # the end-to-end run (TorchEncoder._train)
     train, val = blobs.indices_of(["train"]), blobs.indices_of(["val"])
     enc = DenoisingAutoencoder(dim=8, stacked=True, epochs=2, pretrain_epochs=1, lr=5e-3, **FAST).fit(blobs, train, seed=0, validation=val)
     # 28 px: two conv blocks (28 -> 14 -> 7) and the code layer: three layers, then the whole net

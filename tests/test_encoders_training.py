@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from graphret.encoders.cnn import CNNEncoder
-from graphret.encoders.training import Augment, TrainConfig, holdout, torch_generator
+from graphret.encoders.config import TrainingConfig
+from graphret.encoders.training import Augment, holdout, torch_generator
 from graphret.errors import InputError
 from tests.synthetic import blob_images
 
@@ -87,7 +88,7 @@ def test_holdout_is_stratified_and_seeded():
 
 def test_bad_training_options():
     with pytest.raises(InputError, match="epochs"):
-        TrainConfig(epochs=0).validate()
+        TrainingConfig(epochs=0)
     with pytest.raises(InputError, match="checkpoint"):
         CNNEncoder(resume=True)
     with pytest.raises(InputError, match="no option 'layer'"):
@@ -138,3 +139,26 @@ def test_auto_epochs_follow_the_set_size():
     from graphret.encoders.training import auto_epochs
 
     assert auto_epochs(546) == 30 and auto_epochs(4708) == 4 and auto_epochs(100000) == 3
+
+
+def test_library_train_is_what_the_cli_runs(tmp_path):
+    """graphret.train writes the same model as `graphret train` (same seed, same options),
+    leaves no checkpoint beside it, and names an option it does not have."""
+    from click.testing import CliRunner
+    from graphret.cli.main import main
+
+    import graphret
+    from graphret.encoders import load_encoder
+
+    options = ["--backbone", "small", "--epochs", "2", "--image-size", "16", "--threads", "1"]
+    result = CliRunner().invoke(main, ["train", "demo:n=80,size=16", "-o", str(tmp_path / "cli.pt"), "--quiet", *options])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["encoder"] == "cnn"
+    model = graphret.train("demo:n=80,size=16", tmp_path / "lib.pt", backbone="small", epochs=2, image_size=16, threads=1)
+    assert model.history is not None and len(model.history.epochs) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.pt", "lib.pt"]  # no .ckpt left
+    a, b = load_encoder(tmp_path / "cli.pt"), load_encoder(tmp_path / "lib.pt")
+    for key, value in a.state()["net"].items():
+        assert torch.equal(value, b.state()["net"][key]), key
+    with pytest.raises(InputError, match="no option 'epoch'"):
+        graphret.train("demo:n=80,size=16", encoder="cnn", epoch=2)

@@ -77,7 +77,8 @@ def test_filters_return_k_whenever_k_exist(store, mode):
     mask = filter_mask(store, ["label=hand", "nodule=0"])
     available = int(np.sum(mask[store.archive_rows()]))
     k = available  # every matching archive item, from queries in any community
-    result = search(store, queries, k=k, mode=mode, where=["label=hand", "nodule=0"], n_probe=1)
+    one_list = {"n_probe": 1} if mode == "probe" else {}  # n_probe applies to probe mode only
+    result = search(store, queries, k=k, mode=mode, where=["label=hand", "nodule=0"], **one_list)
     assert result.rows.shape == (len(queries), k)
     assert np.all(mask[result.rows])
     assert all(len(set(row)) == k for row in result.rows)

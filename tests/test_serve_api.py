@@ -12,15 +12,15 @@ from PIL import Image
 
 import graphret
 from graphret.store import open_store
-from tests.serving import TOKEN, build_blob_store, live_server, png_bytes, png_pixels
+from tests.serving import TOKEN, live_server, png_bytes, png_pixels
 from tests.synthetic import blob_images
 
 K = 5
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    return build_blob_store(tmp_path_factory.mktemp("serve") / "store")
+def store_path(blob_stores):
+    return blob_stores()  # the session's read-only blob store: these tests never write to it
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +167,17 @@ def test_bad_searches_are_json_errors_naming_the_parameter(client):
     assert "class_source=knn" in body["error"]
 
 
+def test_an_option_the_mode_ignores_is_a_400_naming_it(client):
+    assert_error(client.post("/search", json={"ids": ["blob-0000"], "mode": "flat", "n_probe": 2}), 400, param="n_probe",
+                 contains="n_probe applies to the probe mode only; leave it out or use mode=probe")
+    assert_error(client.post("/search", json={"ids": ["blob-0000"], "mode": "probe", "ef": 8}), 400, param="ef",
+                 contains="ef applies to the graph and region modes only")
+    image = png_bytes(np.zeros((16, 16), np.uint8))
+    assert_error(client.post("/search/image", files={"files": ("q.png", image, "image/png")},
+                             data={"mode": "graph", "class_source": "knn"}), 400, param="class_source",
+                 contains="class_source applies to the class mode only")
+
+
 def test_routes_and_methods_that_do_not_exist(client):
     assert_error(client.get("/nowhere"), 404, contains="no route /nowhere")
     assert_error(client.get("/search"), 405)
@@ -286,8 +297,8 @@ def test_a_server_without_a_token_is_read_only(store_path):
         assert c.get("/store").json()["writable"] is False
 
 
-def test_add_uploads_then_search_and_view_them(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_add_uploads_then_search_and_view_them(tmp_path, blob_store_copy):
+    path = blob_store_copy()
     new = blob_images(n_per_class=1, n_classes=3, seed=21)
     files = [("files", (f"../../evil-{i}.png", png_bytes(new.image(i)), "image/png")) for i in range(3)]
     with live_server(path, write_token=TOKEN) as server, httpx.Client(base_url=server.url, timeout=120) as c:
@@ -313,8 +324,8 @@ def test_add_uploads_then_search_and_view_them(tmp_path):
         assert c.get("/health").json()["items"] == 63  # refused uploads add nothing
 
 
-def test_add_a_server_side_folder(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_add_a_server_side_folder(tmp_path, blob_store_copy):
+    path = blob_store_copy()
     folder = tmp_path / "incoming" / "class0"
     folder.mkdir(parents=True)
     new = blob_images(n_per_class=2, n_classes=1, seed=30)

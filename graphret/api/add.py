@@ -41,6 +41,7 @@ from graphret.communities.kernels import Quality
 from graphret.communities.quality import community_totals
 from graphret.data.imageset import ImageSet
 from graphret.encoders import DEFAULT_SPACE
+from graphret.encoders.base import check_nonzero_codes
 from graphret.errors import InputError, StoreError
 from graphret.graph.build import edges_arrow
 from graphret.graph.knn import exact_search
@@ -256,6 +257,7 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
         k = store.graph_k if config.k is None else config.k
         log(f"encoding {m} images with the store's encoder")
         encoded = store.encoder().encode(images)
+        check_nonzero_codes(encoded, images.ids)
         n_old = len(store)
         new_items, dropped = new_items_table(store, images, encoded)
         rows = store.archive_rows()

@@ -21,9 +21,10 @@ from graphret.encoders.base import (
     Encoder,
     l2_normalise,
 )
+from graphret.encoders.external import EXTERNAL_ENCODERS, split_spec
 from graphret.errors import InputError
 
-#: Encoder name -> "module:Class".
+#: Encoder name -> "module:Class" (the models you bring are named KIND:REF, e.g. onnx:model.onnx).
 ENCODERS: dict[str, str] = {
     "pixels": "graphret.encoders.pixels:PixelPCAEncoder",
     "cnn": "graphret.encoders.cnn:CNNEncoder",
@@ -31,22 +32,25 @@ ENCODERS: dict[str, str] = {
     "dae": "graphret.encoders.dae:DenoisingAutoencoder",
     "frozen": "graphret.encoders.frozen:FrozenEncoder",
     "decompose": "graphret.encoders.decompose:DecomposingEncoder",
+    **EXTERNAL_ENCODERS,
 }
 
 
 def encoder_class(name: str) -> type[Encoder]:
     """The class registered under ``name``."""
     if name not in ENCODERS:
-        raise InputError(f"unknown encoder {name!r}; choose one of {', '.join(sorted(ENCODERS))}")
+        raise InputError(f"unknown encoder {name!r}; choose one of {', '.join(sorted(ENCODERS))} (onnx, torchscript, hf: KIND:PATH; timm:NAME)")
     module_name, class_name = ENCODERS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
 def make_encoder(name: str, **options: Any) -> Encoder:
-    """An unfitted encoder ``name`` with its keyword options."""
+    """An unfitted encoder ``name`` with its keyword options; ``KIND:REF`` names a model you
+    bring (``onnx:model.onnx``), REF its first argument."""
+    name, ref = split_spec(name)
     cls = encoder_class(name)
     try:
-        return cls(**options)
+        return cls(ref, **options) if ref is not None else cls(**options)
     except TypeError as error:
         raise InputError(f"bad option for encoder {name!r}: {error}") from None
 
@@ -68,10 +72,12 @@ def load_encoder(path: str | Path, *, expect: str | None = None) -> Encoder:
     if int(payload.get("version", 0)) > ENCODER_FILE_VERSION:
         raise InputError(f"{path} was written by a newer graphret (encoder file version {payload['version']}); upgrade graphret")
     name = payload.get("encoder")
-    if expect is not None and name != expect:
+    if expect is not None and name != split_spec(expect)[0]:
         raise InputError(f"{path} holds a {name!r} encoder, not {expect!r}; pass {{encoder={name}}} or another model file", param="encoder")
     try:
         return encoder_class(str(name)).from_state(payload["config"], payload["state"])
+    except InputError:
+        raise  # already one line naming the problem (a GraphretError is a ValueError too)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise InputError(f"{path} is a damaged {name!r} encoder file ({error}); retrain it") from None
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from graphret.data.imageset import ImageSet
+from graphret.errors import InputError
 
 DEFAULT_SPACE = "default"
 ENCODER_FILE_FORMAT = "graphret-encoder"
@@ -47,6 +48,17 @@ def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, eps)
+
+
+def check_nonzero_codes(encoded: Encoded, ids) -> None:
+    """Every code a unit vector: an image the encoder cannot tell from the rest (a source whose
+    images are all identical, or blank) encodes to a zero row, which has no direction to compare."""
+    for space, codes in encoded.spaces.items():
+        zero = np.flatnonzero(np.linalg.norm(np.asarray(codes, np.float64), axis=1) < 0.5)
+        if len(zero):
+            raise InputError(
+                f"{len(zero)} of {len(codes)} images encode to a zero code in the {space!r} space (e.g. {ids[int(zero[0])]}): "
+                "the encoder sees no difference between them (identical or blank images); remove them or give images that differ")
 
 
 class Encoder(ABC):

@@ -45,7 +45,6 @@ from graphret.encoders.training import (
     module_state,
     seed_everything,
     torch,
-    train_loop,
 )
 from graphret.errors import InputError
 
@@ -229,7 +228,7 @@ class CNNEncoder(TorchEncoder, Encoder):
     ``default`` space and is not stored twice), ``centre`` (centre each code space on the
     training items' mean unit code; default: on for the DCNN, off for the torchvision
     backbones), and the training options of
-    :class:`graphret.encoders.training.TrainConfig` (epochs, batch_size, lr, weight_decay,
+    :class:`graphret.encoders.config.TrainingConfig` (epochs, batch_size, lr, weight_decay,
     patience, augment, vflip, device, threads, time_limit, work, checkpoint, resume, progress).
     """
 
@@ -396,24 +395,8 @@ class CNNEncoder(TorchEncoder, Encoder):
 
             if self.task == "multilabel":
                 val_name, higher = "val_loss", False
-        fingerprint = self._fingerprint(cfg, seed, len(train))
-        self.history = train_loop(
-            net,
-            n_train=len(train),
-            step=step,
-            validate=validate,
-            cfg=cfg,
-            seed=seed,
-            fingerprint=fingerprint,
-            val_name=val_name,
-            higher_is_better=higher,
-            desc=f"cnn/{self.backbone}",
-            image_size=self.image_size,
-            channels=self.channels or 1,
-        )
-        self.net = net.cpu()
-        if self.centre:
-            self._fit_code_centres(images, train, seed=seed)
+        self._train(net, n_train=len(train), step=step, validate=validate, seed=seed, val_name=val_name,
+                    higher_is_better=higher, desc=f"cnn/{self.backbone}", centre_on=(images, train))
         return self
 
     # ------------------------------------------------------------------ encode

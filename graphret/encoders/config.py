@@ -11,35 +11,56 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from graphret.errors import ParameterError
+from graphret.encoders.external import EXTERNAL_KINDS  # models you bring, named KIND:REF
+from graphret.errors import InputError, ParameterError
 from graphret.params import option_name, param, validate
 
 ENCODER_NAMES = ("pixels", "cnn", "siamese", "dae", "frozen", "decompose")
-EncoderName = Literal["pixels", "cnn", "siamese", "dae", "frozen", "decompose"]
 TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen", "decompose")
 TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
+
+# A build's default encoder, where the user names none (graphret.api.build applies it; the help
+# texts below are written from it): the small CNN classifier (0.15 M parameters, a stride-2
+# stem) trained for a budget of work (60 megapixels of training images, so the length follows
+# the set's size and image size, not the clock) on one thread (faster than two on a shared
+# 2-core machine, and reproducible): the demo builds in 34-50 s with P@10 0.384, where a
+# ResNet-18 capped at 3 minutes took 252-364 s for 0.227-0.255 (benchmarks/results/demo-budget).
+DEFAULT_ENCODER = "cnn"
+DEFAULT_BACKBONE = "small"
+DEFAULT_WORK = 60.0
+DEFAULT_THREADS = 1
+#: the default for a source without class labels
+UNLABELLED_ENCODER = "pixels"
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """The encoder and its model options."""
 
-    name: EncoderName | None = param(
+    name: str | None = param(
         None, option="encoder",
-        help="Encoder to train [cnn with resnet18 when the source has class labels, else pixels; with a saved model: the file's].")
+        help="Encoder to train: pixels | cnn | siamese | dae | frozen | decompose, or a model you bring: onnx:FILE | torchscript:FILE | "
+             f"timm:NAME (with --weights FILE) | hf:DIR [{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone when the source has "
+             f"class labels, else {UNLABELLED_ENCODER}; with a saved model: the file's].")
     backbone: str | None = param(
         None, applies_to=("cnn", "siamese", "frozen"),
-        help="cnn/siamese: resnet18 | resnet50 | densenet121 | dcnn; frozen: resnet18 | resnet50 | densenet121.")
-    layer: str | None = param(None, applies_to=("cnn",), help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN).")
-    image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32].")
+        help=f"cnn: resnet18 | resnet50 | densenet121 | dcnn | small; siamese: resnet18 | resnet50 | densenet121 | dcnn; "
+             f"frozen: resnet18 | resnet50 | densenet121 [the default encoder: {DEFAULT_BACKBONE}; cnn or siamese by name: "
+             "resnet18; frozen: resnet50].")
+    layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
+                              help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
+    image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
+    channels: int | None = param(None, min=1, max=3, applies_to=EXTERNAL_KINDS, help="A model you bring: input channels, 1 or 3 [its config's, else 3].")
+    mean: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel mean of the [0,1] input [its config's, else ImageNet's].")
+    std: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel std of the [0,1] input [its config's, else ImageNet's].")
     dim: int | None = param(None, min=1, applies_to=("siamese", "dae", "pixels"),
                             help="siamese: code dimension [128]; dae: bottleneck [256]; pixels: PCA components [128].")
     margin: float | None = param(None, applies_to=("siamese",), help="siamese: contrastive margin on unit codes [1.0].")
     pairs: str | None = param(None, applies_to=("siamese",), help="siamese: CSV of id_a,id_b,same pairs (no labels needed).")
-    weights: str | None = param(None, applies_to=("frozen", "cnn"),
-                                help="frozen: a torchvision state_dict file, or DEFAULT to download; cnn: ImageNet weights to start from.")
+    weights: str | None = param(None, applies_to=("frozen", "cnn", "timm"),
+                                help="frozen: a torchvision state_dict file, or DEFAULT to download; cnn: ImageNet weights to start from; timm: the local weights file.")
     weights_style: Literal["torchvision", "caffe"] | None = param(
         None, applies_to=("frozen",),
         help="frozen: caffe for ResNet weights converted from the MSRA Caffe models (stride in the 1x1 convolution, 0-255 input minus the mean) [torchvision].")
@@ -57,7 +78,20 @@ class EncoderConfig:
     abnormal_codebook: int | None = param(None, min=2, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
 
     def __post_init__(self) -> None:
-        validate(self, selector="name", noun="encoder")
+        if self.name is not None:
+            kind, sep, ref = str(self.name).partition(":")
+            if kind in EXTERNAL_KINDS and not (sep and ref.strip()):
+                what = "NAME" if kind == "timm" else "PATH"
+                raise InputError(f"the {kind} encoder is named with its model: use {{encoder={kind}:{what}}}", param="encoder")
+            if kind not in EXTERNAL_KINDS and self.name not in ENCODER_NAMES:
+                raise InputError(f"unknown encoder {self.name!r}; choose one of {', '.join(ENCODER_NAMES)}, "
+                                     "or onnx:FILE, torchscript:FILE, timm:NAME, hf:DIR", param="encoder")
+        validate(self, selector="name", noun="encoder", selected=self.kind)
+
+    @property
+    def kind(self) -> str | None:
+        """The encoder's kind: its name, or KIND of a model you bring named KIND:REF."""
+        return None if self.name is None else str(self.name).partition(":")[0]
 
     def with_name(self, name: str) -> "EncoderConfig":
         """This config for encoder ``name`` (checked again: an option may not apply to it)."""
@@ -75,21 +109,43 @@ class EncoderConfig:
 class TrainingConfig:
     """How a torch encoder trains; every field None takes the encoder's default."""
 
-    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30].")
-    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128].")
+    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30; decompose: ~50k images, 3-60].")
+    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128; decompose: 32 below 2000].")
     lr: float | None = param(None, min=1e-12, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3].")
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
     vflip: bool = param(False, help="Also flip images vertically when augmenting.")
-    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size and image size, not the clock).")
+    work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size "
+                                                    f"and image size, not the clock) [the default encoder: {DEFAULT_WORK:g}].")
     time_limit: float | None = param(None, min=1e-9, help="Stop training after this many seconds (checked every batch).")
     checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
     resume: bool = param(False, help="Continue from the checkpoint.")
     device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
-    threads: int | None = param(None, min=1, help="CPU threads for torch [torch's default].")
+    threads: int | None = param(None, min=1, help=f"CPU threads for torch [the default encoder: {DEFAULT_THREADS}; otherwise "
+                                                  "torch's default].")
+    weight_decay: float = param(1e-4, min=0, cli=False, help="AdamW weight decay.")
+    min_epochs: int | None = param(None, min=1, cli=False, help="No early stop before this epoch [half the epochs].")
+    amp: bool = param(True, cli=False, help="bf16 autocast for training where the CPU has native bf16 (or on CUDA).")
+    progress: bool = param(True, cli=False, help="Progress bars and lines on stderr.")
+    preload_bytes: int = param(1 << 30, min=0, cli=False, help="Read the training images once when they fit in this many bytes, else per batch.")
+
+    #: The fields that describe the model (the rest only say where and how visibly it runs).
+    RUNTIME: ClassVar[tuple[str, ...]] = ("device", "threads", "checkpoint", "resume", "progress", "preload_bytes")
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.resume and not self.checkpoint:
+            raise InputError("{resume} needs a checkpoint file; pass {checkpoint=PATH}", param="resume")
+
+    def with_defaults(self, **defaults: Any) -> "TrainingConfig":
+        """This config with its unset (None) fields among ``defaults`` given those values (an
+        encoder's own learning rate and patience)."""
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+
+    def to_json(self) -> dict[str, Any]:
+        """The options that describe the model (the runtime ones left out): the manifest's
+        record and a checkpoint's identity."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.RUNTIME}
 
     def changed(self) -> list[str]:
         """The option names whose values differ from the defaults."""
@@ -99,6 +155,11 @@ class TrainingConfig:
         """Keyword options of ``make_encoder(encoder, ...)``: none for the pixel baseline (a
         training option given for it is a ParameterError), the runtime ones for the frozen
         backbone, all of them for the trained encoders."""
+        if encoder.partition(":")[0] in EXTERNAL_KINDS:  # frozen models you bring: runtime options only
+            changed = [name for name in self.changed() if name not in ("device", "threads")]
+            if changed:
+                raise ParameterError(f"{{{changed[0]}}} does not apply to a model you bring (nothing is trained)", param=changed[0])
+            return {"device": self.device, "threads": self.threads, "progress": progress}
         if encoder not in TORCH_ENCODERS:
             changed = [name for name in self.changed() if name not in ("device", "threads")]
             if changed:
@@ -110,6 +171,7 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "lr", "patience", "work", "time_limit"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
-        out.update(augment=self.augment, vflip=self.vflip, resume=self.resume,
+        out.update(augment=self.augment, vflip=self.vflip, resume=self.resume, weight_decay=self.weight_decay,
+                   min_epochs=self.min_epochs, amp=self.amp, preload_bytes=self.preload_bytes,
                    checkpoint=self.checkpoint or checkpoint_default)
         return out

@@ -157,7 +157,7 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
     (pre-train layer by layer before the end-to-end training, False), ``pretrain_epochs``
     (epochs per pre-trained layer; default half the end-to-end epochs, at least 1),
     ``image_size``, ``channels``, and the training options of
-    :class:`graphret.encoders.training.TrainConfig` (augmentation defaults on: the DAE sees
+    :class:`graphret.encoders.config.TrainingConfig` (augmentation defaults on: the DAE sees
     flipped / rotated images and must reconstruct them).
     """
 
@@ -253,24 +253,8 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
                     total += float(F.mse_loss(y, x.to(device), reduction="sum"))
                 return total / (len(vdata) * self.channels * self.image_size**2)
 
-        fingerprint = self._fingerprint(cfg, seed, len(train))
-        self.history = train_loop(
-            net,
-            n_train=len(train),
-            step=step,
-            validate=validate,
-            cfg=cfg,
-            seed=seed,
-            fingerprint=fingerprint,
-            val_name="val_mse",
-            higher_is_better=False,
-            desc="dae",
-            image_size=self.image_size,
-            channels=self.channels or 1,
-        )
-        self.net = net.cpu()
-        if self.centre:
-            self._fit_code_centres(images, train, seed=seed)
+        self._train(net, n_train=len(train), step=step, validate=validate, seed=seed, val_name="val_mse",
+                    higher_is_better=False, desc="dae", centre_on=(images, train))
         return self
 
     def corrupt_features(self, h, generator):

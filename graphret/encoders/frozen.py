@@ -210,6 +210,14 @@ class FrozenEncoder(TorchEncoder, Encoder):
         spaces, _ = self._encode_spaces(images, indices, batch_size)
         return Encoded(spaces=spaces)
 
+    def features(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 128) -> np.ndarray:
+        """The raw pooled features (float32, not normalised) of the items at ``indices``: what
+        protocols that compare Euclidean distances on the backbone's output take."""
+        if self.net is None and self.weights:
+            self.load_weights()
+        out, _ = self._encode_activations(images, indices, batch_size)
+        return out[DEFAULT_SPACE]
+
     def config(self) -> dict[str, Any]:
         self._require_fitted()
         return {

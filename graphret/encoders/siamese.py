@@ -43,7 +43,6 @@ from graphret.encoders.training import (
     module_state,
     seed_everything,
     torch,
-    train_loop,
 )
 from graphret.errors import InputError
 
@@ -113,7 +112,7 @@ class SiameseEncoder(TorchEncoder, Encoder):
     codes on the training items' mean unit code, True: BreastMNIST Acc@1 0.865 -> 0.878),
     ``margin`` (1.0, on unit codes), ``dropout`` (0.25), ``pairs`` (path of a CSV
     ``id_a,id_b,same``; default: pairs from labels), ``image_size``, ``channels``, and the
-    training options of :class:`graphret.encoders.training.TrainConfig`.
+    training options of :class:`graphret.encoders.config.TrainingConfig`.
     """
 
     name: ClassVar[str] = "siamese"
@@ -257,23 +256,8 @@ class SiameseEncoder(TorchEncoder, Encoder):
 
         n_items = len(fixed) if fixed is not None else len(train)
         fingerprint = {"encoder": self.name, "model": self._model_config(), "train": cfg.to_json(), "seed": seed, "n_items": int(n_items)}
-        self.history = train_loop(
-            net,
-            n_train=n_items,
-            step=step,
-            validate=validate,
-            cfg=cfg,
-            seed=seed,
-            fingerprint=fingerprint,
-            val_name="val_loss",
-            higher_is_better=False,
-            desc=f"siamese/{self.backbone}",
-            image_size=self.image_size,
-            channels=self.channels or 1,
-        )
-        self.net = net.cpu()
-        if self.centre:
-            self._fit_code_centres(images, used, seed=seed)
+        self._train(net, n_train=n_items, step=step, validate=validate, seed=seed, fingerprint=fingerprint,
+                    val_name="val_loss", higher_is_better=False, desc=f"siamese/{self.backbone}", centre_on=(images, used))
         return self
 
     def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> Encoded:

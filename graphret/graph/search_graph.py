@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from graphret.errors import InputError
+from graphret.graph.segments import row_sums
 from graphret.graph.walk import WalkFilter, WalkIndex, walk_query, walk_slots, walk_work
 from graphret.kernels.heap import ranks_before, sorted_push
 from graphret.kernels.vector import FAST, row_dot
@@ -357,7 +358,7 @@ def build_search_graph(
     f_cnt = np.zeros(n, np.int64)
     deg = np.diff(nb_ptr)
     if expand:  # the most candidates a node can gather: its list and its neighbours' lists
-        cap = int((deg + np.add.reduceat(deg[nb_idx], nb_ptr[:-1]) * (deg > 0)).max()) if len(nb_idx) else 1
+        cap = int((deg + row_sums(deg[nb_idx], nb_ptr)).max()) if n else 1
     else:
         cap = int(deg.max()) if n else 1
     _forward_kernel(codes, nb_ptr, nb_idx, bool(expand), pool, max_degree, alpha2, n_chunks, max(cap, 1), f_idx, f_cnt)

@@ -44,9 +44,9 @@ from graphret.graph.topk import check_k
 from graphret.kernels.heap import heap_drain, heap_push, queue_pop, queue_push, sorted_push
 from graphret.kernels.vector import FAST, prefetch_row, qdot, qdot4
 
-__all__ = ["graph_walk", "walk_inputs", "WalkInputs", "WalkIndex", "WalkFilter", "WalkOptions", "WalkWork",
-           "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots", "best_seen", "returnable",
-           "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
+__all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
+           "WalkOptions", "WalkWork", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
+           "score_entries", "best_seen", "returnable", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
 
 DEFAULT_EF = 48
 DEFAULT_N_ENTRY = 2
@@ -391,11 +391,40 @@ class WalkInputs:
         """The :class:`WalkFilter`, as a plain tuple for the kernels."""
         return (self.exclude, self.use_allowed, self.allowed)
 
-    def threads(self, threads: int | None) -> int:
-        """The numba threads a batch of these queries runs on (at most one per query)."""
-        import numba
+    def with_queries(self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None,
+                     allowed: np.ndarray | None = None, n_allowed: int | None = None, ef: int | None = None) -> "WalkInputs":
+        """These checked lists with other queries: only the per-query inputs are checked, so a
+        caller that keeps the archive's inputs (a searcher, prepared once per store version)
+        pays nothing that grows with the archive per call.  ``n_allowed``: ``allowed.sum()``
+        when the caller knows it; ``ef``: another result heap than these inputs'."""
+        n = self.codes.shape[0]
+        ef = self.ef if ef is None else _check_positive(ef, "ef")
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        check_dimension(self.codes.shape[1], queries)
+        queries = np.ascontiguousarray(queries)
+        nq = len(queries)
+        ex = np.full(nq, -1, np.int64) if exclude is None else np.ascontiguousarray(exclude, dtype=np.int64).ravel()
+        if ex.shape != (nq,):
+            raise InputError(f"{{exclude}} must hold one row per query ({nq}), got {ex.shape[0]}", param="exclude")
+        use_allowed = allowed is not None
+        if use_allowed:
+            allowed = np.ascontiguousarray(allowed, dtype=np.bool_).ravel()
+            if allowed.shape != (n,):
+                raise InputError(f"{{allowed}} must be a boolean mask over the {n} archive rows, got {allowed.shape[0]}", param="allowed")
+            n_allowed = int(allowed.sum()) if n_allowed is None else int(n_allowed)
+            ex = np.where((ex >= 0) & allowed[np.clip(ex, 0, n - 1)], ex, -1)
+        else:
+            allowed = _NO_MASK
+            n_allowed = n
+        k = check_k(k, n_allowed - (1 if (ex >= 0).any() else 0), what="the archive after filters")
+        return WalkInputs(self.codes, self.indptr, self.indices, queries, self.entries, self.entry_codes, ef, self.n_entry,
+                          ex, use_allowed, allowed, n_allowed, k)
 
-        return max(1, min(int(threads or numba.get_num_threads()), len(self.queries)))
+
+#: the ``allowed`` placeholder of an unfiltered walk
+_NO_MASK = np.zeros(1, np.bool_)
 
 
 def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, queries: np.ndarray, k: int, *,
@@ -408,12 +437,6 @@ def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, quer
     if codes.ndim != 2:
         raise InputError("the archive codes must be a 2-D array (n, d)")
     n = codes.shape[0]
-    queries = np.asarray(queries, dtype=np.float32)
-    if queries.ndim == 1:
-        queries = queries[None, :]
-    check_dimension(codes.shape[1], queries)
-    queries = np.ascontiguousarray(queries)
-    nq = len(queries)
     indptr, indices = check_walk_graph(n, indptr, indices)
     entries = np.ascontiguousarray(entries, dtype=np.int64).ravel()
     if entries.size == 0 or int(entries.min()) < 0 or int(entries.max()) >= n:
@@ -425,21 +448,19 @@ def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, quer
         raise InputError("{entry_codes} must be codes[entries], one row per entry point", param="entry_codes")
     ef = _check_positive(ef, "ef")
     n_entry = _check_positive(n_entry, "n_entry")
-    ex = np.full(nq, -1, np.int64) if exclude is None else np.ascontiguousarray(exclude, dtype=np.int64).ravel()
-    if ex.shape != (nq,):
-        raise InputError(f"{{exclude}} must hold one row per query ({nq}), got {ex.shape[0]}", param="exclude")
-    use_allowed = allowed is not None
-    if use_allowed:
-        allowed = np.ascontiguousarray(allowed, dtype=np.bool_).ravel()
-        if allowed.shape != (n,):
-            raise InputError(f"{{allowed}} must be a boolean mask over the {n} archive rows, got {allowed.shape[0]}", param="allowed")
-        n_allowed = int(allowed.sum())
-        ex = np.where((ex >= 0) & allowed[np.clip(ex, 0, n - 1)], ex, -1)
-    else:
-        allowed = np.zeros(1, np.bool_)
-        n_allowed = n
-    k = check_k(k, n_allowed - (1 if np.any(ex >= 0) else 0), what="the archive after filters")
-    return WalkInputs(codes, indptr, indices, queries, entries, entry_codes, ef, n_entry, ex, use_allowed, allowed, n_allowed, k)
+    lists = WalkInputs(codes, indptr, indices, np.zeros((0, codes.shape[1]), np.float32), entries, entry_codes, ef, n_entry,
+                       np.zeros(0, np.int64), False, _NO_MASK, n, 1)
+    return lists.with_queries(queries, k, exclude=exclude, allowed=allowed)
+
+
+def threads_for(threads: int | None, nq: int) -> int:
+    """Threads a batch of nq queries runs on: one for a single query (no thread pool is
+    asked), else ``threads`` or numba's, at most nq."""
+    if nq <= 1:
+        return 1
+    import numba
+
+    return max(1, min(int(threads or numba.get_num_threads()), nq))
 
 
 def graph_walk(
@@ -471,11 +492,17 @@ def graph_walk(
     decreasing cosine, ties by smaller row."""
     w = walk_inputs(codes, indptr, indices, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
                     exclude=exclude, allowed=allowed)
+    return walk_checked(w, threads=threads)
+
+
+def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`graph_walk` on inputs :func:`walk_inputs` (or :meth:`WalkInputs.with_queries`)
+    has checked."""
     n, nq, k = w.n, len(w.queries), w.k
     if w.use_allowed and float(w.n_allowed) ** 2 < BRUTE_FACTOR * w.ef * n:
         return _exact_allowed(w.codes, w.queries, k, w.allowed, w.exclude)
 
-    T = w.threads(threads)
+    T = threads_for(threads, nq)
     slots = WalkScratch.get(n, T).slots
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions

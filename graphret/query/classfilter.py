@@ -16,8 +16,8 @@ import numpy as np
 
 from graphret.errors import InputError, ModeUnavailable
 from graphret.graph.knn import exact_search
+from graphret.query.config import CLASS_SOURCES
 
-CLASS_SOURCES = ("classifier", "knn")
 VOTE_K = 10
 
 

@@ -38,11 +38,12 @@ from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search
-from graphret.graph.walk import (WalkFilter, WalkIndex, WalkOptions, WalkScratch, WalkSlots, best_seen, returnable,
-                                 walk_inputs, walk_query, walk_work)
+from graphret.graph.segments import row_sums
+from graphret.graph.walk import (WalkFilter, WalkIndex, WalkInputs, WalkOptions, WalkScratch, WalkSlots, best_seen,
+                                 returnable, threads_for, walk_inputs, walk_query, walk_work)
 from graphret.kernels.vector import qdot
 
-__all__ = ["graph_region_search", "RegionGraph", "DEFAULT_REGION_EF"]
+__all__ = ["graph_region_search", "region_checked", "RegionGraph", "DEFAULT_REGION_EF"]
 
 #: result-heap size of the walk that finds q's edges (it needs knn_k of them, not K)
 DEFAULT_REGION_EF = 16
@@ -481,8 +482,7 @@ class RegionGraph:
             raise InputError(f"{{knn_k}} must be a whole number >= 1, got {knn_k!r}", param="knn_k")
         self.knn_k = int(knn_k)
         if degree is None:
-            degree = np.add.reduceat(self.weights.astype(np.float64), self.indptr[:-1]) if len(self.weights) else np.zeros(n)
-            degree = np.where(np.diff(self.indptr) > 0, degree, 0.0)
+            degree = row_sums(self.weights.astype(np.float64), self.indptr)
         self.degree = np.ascontiguousarray(degree, dtype=np.float64)
         self.n = n
         # per edge: does it stay inside its row's community (growth follows only those)
@@ -566,8 +566,15 @@ def graph_region_search(
     w_ptr, w_idx, entries = walk
     w = walk_inputs(codes, w_ptr, w_idx, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
                     exclude=exclude, allowed=allowed)
-    nq, k = len(w.queries), w.k
-    T = w.threads(threads)
+    return region_checked(w, region, threads=threads, return_chosen=return_chosen)
+
+
+def region_checked(w: WalkInputs, region: RegionGraph, *, threads: int | None = None, return_chosen: bool = False):
+    """:func:`graph_region_search` on walk inputs already checked (:func:`walk_inputs`, or
+    :meth:`WalkInputs.with_queries` of inputs a searcher prepared once) and a region graph of
+    the same archive."""
+    n, nq, k = w.n, len(w.queries), w.k
+    T = threads_for(threads, nq)
     slots = WalkScratch.get(n, T).slots
     rslots = _RegionScratch.get(n, T).slots
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64),  # RegionOut

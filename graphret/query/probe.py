@@ -17,6 +17,7 @@ from numba import njit
 
 from graphret.errors import InputError
 from graphret.graph.knn import SMALL_BATCH
+from graphret.graph.segments import row_sums
 from graphret.graph.topk import check_k
 from graphret.kernels.heap import heap_drain, heap_push
 from graphret.query.index import RetrievalIndex
@@ -45,8 +46,7 @@ def probe_search(
     allowed_s = index.positions_in_sorted(allowed)
     sizes = np.diff(off)
     if allowed_s is not None:
-        counts = np.add.reduceat(allowed_s.astype(np.int64), off[:-1]) if index.n else np.zeros(C, np.int64)
-        counts[sizes == 0] = 0
+        counts = row_sums(allowed_s.astype(np.int64), off)
     else:
         counts = sizes.copy()
     total = int(counts.sum())

@@ -7,42 +7,50 @@ read) and ``seconds`` (the search's own time on the server).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from graphret.query.classfilter import CLASS_SOURCES
-from graphret.query.searcher import DEFAULT_PROBE, MODES, RANKS
+from graphret.params import base_type, default_of, fields_of
+from graphret.query.config import SearchConfig
 
 __all__ = [
-    "SearchOptions", "SearchRequest", "SearchResponse", "Hit", "QueryInfo", "QueryResult", "ItemSummary", "ItemList",
-    "ItemDetail", "Health", "StoreSummary", "AddFolderRequest", "AddResponse", "Records",
+    "SearchOptions", "SearchRequest", "SEARCH_FIELDS", "search_config", "SearchResponse", "Hit", "QueryInfo", "QueryResult",
+    "ItemSummary", "ItemList", "ItemDetail", "Health", "StoreSummary", "AddFolderRequest", "AddResponse", "Records",
 ]
 
-Mode = Literal[MODES]  # type: ignore[valid-type]
-ClassSource = Literal[CLASS_SOURCES]  # type: ignore[valid-type]
-Rank = Literal[RANKS]  # type: ignore[valid-type]
 Label = str | list[str] | None
+#: SearchConfig fields a request does not set: the server's worker shape decides the batching
+SERVER_FIXED = ("batch_size",)
 
 
-class SearchOptions(BaseModel):
-    """What every search takes besides its queries (the options of ``graphret query``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    k: int = Field(10, description="Results per query.")
-    mode: Mode | None = Field(None, description="region (default with communities), graph, flat, class or probe.")
-    where: list[str] | str | None = Field(None, description="Metadata filters applied before ranking, e.g. label=CXR.")
-    space: str = Field("default", description="Code space to search.")
-    communities: str | None = Field(None, description="Community method region and probe use [cnm, else leiden].")
-    n_probe: int = Field(DEFAULT_PROBE, description="Lists probe mode searches (P).")
-    ef: int | None = Field(None, description="The walk's result heap, graph and region modes [48; region 16].")
-    rank: Rank | None = Field(None, description="Re-order the results by the graph: smoothed or manifold [the mode's own order].")
-    archive: list[str] | None = Field(None, description="Splits searched [the store's archive].")
-    class_source: ClassSource = Field("classifier", description="Class mode: the encoder's classifier, or a kNN vote.")
+def _request_type(name: str) -> Any:
+    """A SearchConfig field's type as JSON carries it: lists for tuples (``where`` also as one string)."""
+    if name == "where":
+        return list[str] | str | None
+    if get_origin(base_type(SearchConfig, name)[0]) is tuple:
+        return list[str] | None
+    return get_type_hints(SearchConfig)[name]
 
 
-class SearchRequest(SearchOptions):
+#: (name, request type, default, help) of each search option a request takes, from SearchConfig
+#: (a list option's default is None: not given)
+SEARCH_FIELDS = tuple((f.name, _request_type(f.name), None if f.name == "where" else default_of(f), f.metadata["help"])
+                      for f in fields_of(SearchConfig) if f.name not in SERVER_FIXED)
+
+SearchOptions = create_model(
+    "SearchOptions", __config__=ConfigDict(extra="forbid"),
+    __doc__="What every search takes besides its queries: SearchConfig's options (those of ``graphret query``).",
+    **{name: (kind, Field(default, description=text)) for name, kind, default, text in SEARCH_FIELDS})
+
+
+def search_config(options: BaseModel) -> SearchConfig:
+    """The request's options as a :class:`SearchConfig` (checked there: a mode-specific option
+    with another mode is a ParameterError, HTTP 400)."""
+    return SearchConfig(**options.model_dump(exclude={"ids", "codes"}))
+
+
+class SearchRequest(SearchOptions):  # type: ignore[valid-type, misc]
     """A search by stored ids or by code vectors (exactly one of them)."""
 
     ids: list[str] | None = Field(None, description="Stored item ids as queries.")

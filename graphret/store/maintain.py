@@ -30,7 +30,7 @@ from graphret.store.schema import (
     VERSIONS_DIR,
     version_file,
 )
-from graphret.store.versions import committed_versions, read_manifest, store_format
+from graphret.store.versions import committed_versions, read_manifest, require_store, store_format
 from graphret.store.write import remove_legacy_files
 
 __all__ = ["compact", "vacuum", "upgrade", "verify", "history", "DEFAULT_GRACE"]
@@ -69,8 +69,7 @@ def vacuum(folder: str | Path, *, keep: int = 1, grace: float = DEFAULT_GRACE, n
     folder = Path(folder)
     if keep < 1:
         raise StoreError(f"{{keep}} must be at least 1 (the newest version always stays), got {keep}", param="keep")
-    if store_format(folder) != 2:
-        read_manifest(folder)  # the one-line error for a missing store
+    if require_store(folder) != 2:
         raise StoreError(f"{folder} is a format 1 store; run `graphret upgrade {folder}` first")
     now = time.time() if now is None else now
     with writer_lock(folder):
@@ -98,8 +97,7 @@ def upgrade(folder: str | Path) -> int:
     """Rewrite a format 1 store (graphret 0.1) as format 2, in place: its tables become the
     fragments of version 1 (items gain the ``added`` column), then its old files go."""
     folder = Path(folder)
-    if store_format(folder) != LEGACY_FORMAT_VERSION:
-        read_manifest(folder)
+    if require_store(folder) != LEGACY_FORMAT_VERSION:
         raise StoreError(f"{folder} is already a format 2 store; nothing to upgrade")
     old = Snapshot(folder)
 
@@ -164,7 +162,7 @@ def verify(folder: str | Path, *, version: int | None = None, all_versions: bool
 def history(folder: str | Path) -> list[dict[str, Any]]:
     """One row per committed version: number, operation, when, items, edges."""
     folder = Path(folder)
-    if store_format(folder) == LEGACY_FORMAT_VERSION:
+    if require_store(folder) == LEGACY_FORMAT_VERSION:
         manifest = read_manifest(folder)
         return [{"version": 1, "operation": "build (format 1)", "committed": manifest.get("created"),
                  "items": manifest["counts"]["items"], "edges": manifest["counts"].get("edges")}]

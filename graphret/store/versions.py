@@ -23,7 +23,7 @@ from graphret.store.schema import (
     version_file,
 )
 
-__all__ = ["committed_versions", "newest_version", "read_manifest", "store_format", "check_manifest"]
+__all__ = ["committed_versions", "newest_version", "read_manifest", "require_store", "store_format", "check_manifest"]
 
 _VERSION = re.compile(r"^(\d{8})\.json$")
 
@@ -80,10 +80,9 @@ def check_manifest(manifest: dict[str, Any], where: Path) -> None:
         raise StoreError(f"{where} has malformed class names; the store is damaged")
 
 
-def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
-    """The manifest of ``version`` (default: the newest) of the store at ``folder``: checked
-    for format name, a version this graphret reads, its table list and the sections readers
-    use.  A graphret 0.1 store gives its single ``manifest.json``."""
+def require_store(folder: Path) -> int:
+    """The store format of ``folder`` (see :func:`store_format`), or one line saying why it is
+    no store: missing, a file, or a folder without a committed version."""
     folder = Path(folder)
     if not folder.exists():
         raise StoreError(f"no such store: {folder} (build one with `graphret build-graph -o {folder}`)")
@@ -92,6 +91,15 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
     kind = store_format(folder)
     if kind is None:
         raise StoreError(f"{folder} is not a graphret store (no committed version); give a folder written by `graphret build-graph`")
+    return kind
+
+
+def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
+    """The manifest of ``version`` (default: the newest) of the store at ``folder``: checked
+    for format name, a version this graphret reads, its table list and the sections readers
+    use.  A graphret 0.1 store gives its single ``manifest.json``."""
+    folder = Path(folder)
+    kind = require_store(folder)
     if kind == LEGACY_FORMAT_VERSION:
         if version not in (None, 1):
             raise StoreError(f"{folder} is a format 1 store with a single version; run `graphret upgrade {folder}` for versions")
@@ -114,6 +122,12 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
         raise StoreError(f"{path} has no integer format_version; the store is damaged")
     if declared > FORMAT_VERSION:
         raise StoreError(f"{folder} has store format version {declared}, newer than this graphret reads ({FORMAT_VERSION}); upgrade graphret")
+    if declared < FORMAT_VERSION:  # versioned manifests began with format 2; format 1 is a single manifest.json
+        raise StoreError(f"{path} says format version {declared}, but versions are format {FORMAT_VERSION}; the store is damaged: "
+                         "open another version or rebuild it")
+    archive = manifest.get("archive")
+    if not isinstance(archive, list) or not archive or not all(isinstance(name, str) for name in archive):
+        raise StoreError(f"{path} does not list the archive's splits; the store is damaged: open another version or rebuild it")
     if manifest.get("version") != number:
         raise StoreError(f"{path} says it is version {manifest.get('version')!r}; the store is damaged")
     tables = manifest.get("tables")

@@ -5,7 +5,9 @@ the null-space projection of the normal code, encoding into the ``normal`` / ``a
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,14 +15,12 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
 from graphret.encoders.decompose.codes import composite_code
-from graphret.encoders.decompose.losses import CELL_POS_WEIGHT, _lme_pool, _soft_dice
-from graphret.encoders.decompose.networks import _net
+from graphret.encoders.decompose.spec import NetSpec
 from graphret.encoders.training import (
-    DEFAULT_BATCH_SIZE,
-    SMALL_SET_BATCH_SIZE,
     SMALL_SET_ITEMS,
     Augment,
     Normalise,
+    batch_size_for,
     TorchEncoder,
     channel_stats,
     holdout,
@@ -31,11 +31,16 @@ from graphret.encoders.training import (
     to_tensor,
     torch,
     train_loop,
+    training_epochs,
 )
 from graphret.errors import InputError
 
 SUPERVISION = ("auto", "masks", "labels")
 VQ_UPDATES = ("ema", "loss")
+#: Default training length: epochs enough to see this many images (:meth:`DecomposingEncoder._training_plan`).
+DEFAULT_IMAGES_SEEN = 50_000
+#: Default batch size below the shared small-set size (more steps: six objectives share them).
+SMALL_SET_BATCH = 32
 #: Class or label names read as "normal" when ``normal_class`` is not given (any case).
 NORMAL_NAMES = ("normal", "no finding", "no_finding", "nofinding", "healthy", "negative")
 
@@ -54,7 +59,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     ``discrimination_weight`` (1), ``segmentation_weight`` (1), ``reconstruction_weight`` (1),
     ``residual_weight`` (1), ``adversary_weight`` (0.5; 0 turns the adversary off),
     ``centre`` (True), ``image_size``, ``channels``, and the training options of
-    :class:`graphret.encoders.training.TrainConfig`.
+    :class:`graphret.encoders.config.TrainingConfig`.
     """
 
     name: ClassVar[str] = "decompose"
@@ -223,22 +228,67 @@ class DecomposingEncoder(TorchEncoder, Encoder):
 
     # ------------------------------------------------------------------ fit
 
-    def _build(self):
+    def _spec(self) -> NetSpec:
         assert self.image_size is not None and self.channels is not None
-        return _net(channels=self.channels, image_size=self.image_size, latent_dim=self.latent_dim,
-                    normal_codebook=self.normal_codebook, abnormal_codebook=self.abnormal_codebook,
-                    seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
-                    vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
-                    multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
-                    abnormal_gate=self.abnormal_gate,
-                    logit_shift=[math.log(w) for w in self.pos_weight] if self.pos_weight else None)
+        return NetSpec(channels=self.channels, image_size=self.image_size, latent_dim=self.latent_dim,
+                       normal_codebook=self.normal_codebook, abnormal_codebook=self.abnormal_codebook,
+                       seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
+                       vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
+                       multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
+                       abnormal_gate=self.abnormal_gate,
+                       logit_shift=tuple(math.log(w) for w in self.pos_weight) if self.pos_weight else (),
+                       seg_detects=self._cell_targets() == "channels")
+
+    def _build(self):
+        from graphret.encoders.decompose.networks import DecomposeNet  # imports torch
+
+        return DecomposeNet(self._spec())
 
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "DecomposingEncoder":
-        t = torch()
-        F = t.nn.functional
+        """Train in steps: supervision from the labels and masks, a held-out validation split
+        when none is given, the network, the objective over the batches, the two training
+        stages, then the code spaces' centre and the normal code's null space."""
+        from graphret.encoders.decompose.objective import Batches, Objective
+
         train = np.asarray(train, dtype=np.int64)
         if len(train) < 2:
             raise InputError("the decompose encoder needs at least 2 training images")
+        targets, abnormal = self._supervision(images, train)
+        if validation is None or len(validation) == 0:
+            strata = abnormal if (abnormal >= 0).all() else None
+            train, validation = holdout(train, strata, seed=seed)
+        self._resolve_shape(images, train, self.image_size, self.channels)
+        device = self._device()
+        cfg = self.train_cfg
+        data = self._batches(images, train)
+        self.mean, self.std = channel_stats(data)
+        seed_everything(seed)
+        self.net = self._build()
+        net = self.net.to(device)
+        multiclass = self.target_kind == "multiclass"
+        masks = images.masks if self.mode == "masks" else None
+        common = dict(masks=masks, size=self.image_size, targets=targets, abnormal=abnormal, multiclass=multiclass, device=device)
+        batches = Batches(data, train, augment=Augment(vflip=cfg.vflip) if cfg.augment else None, preload_bytes=cfg.preload_bytes, **common)
+        val_batches = None
+        if validation is not None and len(validation):
+            validation = np.asarray(validation, dtype=np.int64)
+            val_batches = Batches(self._batches(images, validation), validation, **common)
+        objective = Objective(net, normalise=Normalise(self.mean, self.std), weights=self.weights, multiclass=multiclass,
+                              pos_weight=None if multiclass else self.pos_weight, cell_targets=self._cell_targets(), device=device,
+                              seg_class_weights=batches.mask_class_weights())
+        self._train_stages(net, objective, batches, val_batches, seed=seed)
+        self.net = net.cpu()
+        if self.centre:
+            self._fit_code_centres(images, train, seed=seed)
+        self.normal_null = None
+        if self.null_directions > 0:
+            self._fit_normal_null(images, train, targets, seed=seed)
+        return self
+
+    def _supervision(self, images: ImageSet, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decide the supervision mode and read the targets (see :meth:`_targets`; with masks and
+        no labels, the labels are read off the masks) and the positives' weights; errors for a
+        training set the encoder cannot learn from."""
         masks = getattr(images, "masks", None)
         has_masks = masks is not None and any(masks.has(int(i)) for i in train[: min(len(train), 2000)])
         if self.supervision == "masks" and not has_masks:
@@ -251,189 +301,72 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                 raise InputError(
                     f"the decompose encoder needs image-level labels (normal vs abnormal) or masks, and {images.source} has neither; "
                     "label the images or attach masks (graphret.data.masks)")
-            # labels read off the masks: channel c present anywhere
-            present = np.full((len(images), len(self.seg_names)), -1, np.int8)
-            for i in train:
-                m = masks.get(int(i))
-                if m is not None:
-                    present[i] = masks.decode(m).reshape(len(self.seg_names), -1).any(axis=1)
-            targets = present
-            abnormal = np.where((present >= 0).all(axis=1), (present == 1).any(axis=1).astype(np.int8), np.int8(-1)).astype(np.int8)
-            self.target_kind, self.target_names, self.normal_index = "multilabel", list(self.seg_names), None
+            targets, abnormal = self._targets_from_masks(images, train)
         self.task = images.task
-        if self.target_kind == "multiclass":
-            known_t = targets[train] >= 0
-        else:
-            known_t = (targets[train] >= 0).any(axis=1)
-        if not known_t.any() and self.mode == "labels":
+        multiclass = self.target_kind == "multiclass"
+        known = targets[train] >= 0 if multiclass else (targets[train] >= 0).any(axis=1)
+        if not known.any() and self.mode == "labels":
             raise InputError("no training image has a label; label some as normal or abnormal, or attach masks")
-        if self.target_kind != "multiclass":
-            sub = targets[train]
-            pos = ((sub == 1)).sum(axis=0).astype(np.float64)
-            neg = ((sub == 0)).sum(axis=0).astype(np.float64)
+        if not multiclass:
             if self.mode == "labels" and not ((abnormal[train] == 1).any() and (abnormal[train] == 0).any()):
                 raise InputError("the training images are all normal or all abnormal; the decompose encoder needs both (or masks)")
+            sub = targets[train]
+            pos = (sub == 1).sum(axis=0).astype(np.float64)
+            neg = (sub == 0).sum(axis=0).astype(np.float64)
             self.pos_weight = [float(v) for v in np.where(pos > 0, np.clip(neg / np.maximum(pos, 1), 0.1, 10.0), 1.0)]
+        return targets, abnormal
 
-        if validation is None or len(validation) == 0:
-            strata = abnormal if (abnormal >= 0).all() else None
-            train, validation = holdout(train, strata, seed=seed)
-        self._resolve_shape(images, train, self.image_size, self.channels)
-        device = self._device()
-        cfg = self.train_cfg
-        data = self._batches(images, train)
-        self.mean, self.std = channel_stats(data)
-        size = self.image_size
-        mask_cache = None
-        if self.mode == "masks":
-            nbytes = len(train) * len(self.seg_names) * size * size
-            if nbytes <= cfg.preload_bytes:
-                mask_cache = masks.load(train, size=size)
-        seed_everything(seed)
-        self.net = self._build()
-        net = self.net.to(device)
-        normalise = Normalise(self.mean, self.std)
-        augment = Augment(vflip=cfg.vflip) if cfg.augment else None
-        w = self.weights
-        multiclass = self.target_kind == "multiclass"
-        y_all = t.from_numpy(targets[train].astype(np.int64 if multiclass else np.float32))
-        a_all = t.from_numpy(abnormal[train].astype(np.float32))
-        pos_weight = None if multiclass else t.tensor(self.pos_weight, dtype=t.float32, device=device)
-
-        def masks_of(rows):
-            if mask_cache is not None:
-                return mask_cache[0][rows], mask_cache[1][rows]
-            return masks.load(train[rows], size=size)
-
-        def disc_loss(logits, y):
-            if multiclass:
-                known = y >= 0
-                if not bool(known.any()):
-                    return logits.sum() * 0
-                return F.cross_entropy(logits[known].float(), y[known])
-            known = (y >= 0).float()
-            raw = F.binary_cross_entropy_with_logits(logits.float(), (y == 1).float(), pos_weight=pos_weight, reduction="none")
-            return (raw * known).sum() / known.sum().clamp(min=1.0)
-
-        # with masks, the discrimination head's cells are also told which cells hold which
-        # finding (the mask, max-pooled to the abnormal map's side), when the mask channels are
-        # the targets (e.g. the demo's findings) or the target is one "abnormal" flag
-        cell_targets = None
-        if self.mode == "masks" and self.target_kind != "multiclass":
-            if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
-                cell_targets = "channels"
-            elif len(self.target_names) == 1:
-                cell_targets = "union"
-        cell_pos_weight = t.tensor(CELL_POS_WEIGHT, device=device)
-
-        def losses(x, m, m_known, y, a, *, adversary: bool = True):
-            """The named loss terms of one batch (x in [0, 1]; m soft masks or None)."""
-            qn, qa, latent = net.latents(normalise(x))
-            seg = net.segment(qa)
-            cond = net.condition(seg)
-            rec = net.decode(qn, cond)
-            normal_img = net.decode(qn, None)
-            out = {"latent": latent, "reconstruction": F.mse_loss(rec, x)}
-            # where the image is abnormal (1) and the normal-appearing image may differ from it
-            region = t.zeros_like(x[:, :1])
-            use = (a >= 0).float()
+    def _targets_from_masks(self, images: ImageSet, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Multi-label targets read off the masks of the training items: channel c is present
+        when the mask has any of it (-1 for items without a mask)."""
+        masks = images.masks
+        present = np.full((len(images), len(self.seg_names)), -1, np.int8)
+        for i in train:
+            m = masks.get(int(i))
             if m is not None:
-                union = m.amax(dim=1, keepdim=True)
-                region = t.where(m_known.view(-1, 1, 1, 1), union, region)
-                use = t.where(m_known, t.ones_like(use), use)
-            guess = t.sigmoid(seg.detach()).amax(dim=1, keepdim=True)
-            no_mask = (a == 1) if m is None else ((a == 1) & ~m_known)
-            region = t.where(no_mask.view(-1, 1, 1, 1), guess, region)
-            region = F.max_pool2d(region, 3, 1, 1)  # dilate: soft edges spill over the mask
-            outside = (1 - region) * use.view(-1, 1, 1, 1)
-            err = ((normal_img - x) ** 2).mean(dim=1, keepdim=True)
-            out["residual"] = (err * outside).sum() / outside.sum().clamp(min=1.0)
-            # segmentation (items with a mask) and multiple-instance discrimination (the others)
-            if m is not None and bool(m_known.any()):
-                s, tm = seg[m_known], m[m_known]
-                out["segmentation"] = F.binary_cross_entropy_with_logits(s.float(), tm) + _soft_dice(s.float(), tm)
-                if cell_targets is not None:  # the discrimination head's cells, at the abnormal map's side
-                    cells = net.cell_logits(net.cell_features(qa[m_known])).float()
-                    cm = F.adaptive_max_pool2d(tm, cells.shape[-2:])
-                    cm = cm if cell_targets == "channels" else cm.amax(dim=1, keepdim=True)
-                    out["segmentation"] = out["segmentation"] + F.binary_cross_entropy_with_logits(cells, cm, pos_weight=cell_pos_weight)
-            else:
-                out["segmentation"] = seg.sum() * 0
-            mil_rows = (a >= 0) if m is None else ((a >= 0) & ~m_known)
-            disc = disc_loss(net.disc(qa), y)
-            if bool(mil_rows.any()):
-                disc = disc + F.binary_cross_entropy_with_logits(_lme_pool(seg[mil_rows]), a[mil_rows])
-            out["discrimination"] = disc
-            if adversary and w["adversary_weight"] > 0:
-                out["adversary"] = disc_loss(net.adversary_logits(net.adversary_input(), w["adversary_weight"]), y)
-            return out
+                present[i] = masks.decode(m).reshape(len(self.seg_names), -1).any(axis=1)
+        abnormal = np.where((present >= 0).all(axis=1), (present == 1).any(axis=1).astype(np.int8), np.int8(-1)).astype(np.int8)
+        self.target_kind, self.target_names, self.normal_index = "multilabel", list(self.seg_names), None
+        return present, abnormal
 
-        def total(parts):
-            keyed = {"latent": "latent_weight", "reconstruction": "reconstruction_weight", "residual": "residual_weight",
-                     "segmentation": "segmentation_weight", "discrimination": "discrimination_weight"}
-            loss = sum(w[keyed[k]] * v for k, v in parts.items() if k in keyed)
-            if "adversary" in parts:  # the head learns at full rate; the reversal scales the encoder's share
-                loss = loss + parts["adversary"]
-            return loss
+    def _cell_targets(self) -> str | None:
+        """How the masks supervise the discrimination head's cells: "channels" when the mask
+        channels are the targets (e.g. the demo's findings), "union" when the target is one
+        abnormal flag, None otherwise (or without masks)."""
+        if self.mode != "masks" or self.target_kind == "multiclass":
+            return None
+        if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
+            return "channels"
+        return "union" if len(self.target_names) == 1 else None
+
+    def _training_plan(self, n_train: int):
+        """The training config with this encoder's defaults filled in: without ``epochs`` or
+        ``work``, epochs enough to see :data:`DEFAULT_IMAGES_SEEN` images (within [3, 60]);
+        without ``batch_size``, :data:`SMALL_SET_BATCH` below the shared small-set size.  The
+        shared default (about 20k images in batches of 64) left the segmentation loss still
+        falling on the demo set (16 epochs, 162 CPU s: nodule AUC 0.70, Dice 0.08)."""
+        cfg = self.train_cfg
+        if cfg.epochs is None and cfg.work is None:
+            cfg = dataclasses.replace(cfg, epochs=int(min(60, max(3, round(DEFAULT_IMAGES_SEEN / max(n_train, 1))))))
+        if cfg.batch_size is None and n_train < SMALL_SET_ITEMS:
+            cfg = dataclasses.replace(cfg, batch_size=SMALL_SET_BATCH)
+        return cfg
+
+    def _train_stages(self, net, objective, batches, val_batches, *, seed: int) -> None:
+        """Stage 1: ``vq_warmup`` of the epochs without quantisation (skipped when resuming a
+        checkpoint), then both codebooks start from k-means++; stage 2: the whole objective
+        with quantised codes, keeping the best validation epoch."""
+        from graphret.encoders.decompose.objective import TermLog
+
+        cfg = self._training_plan(len(batches))
+        log = TermLog()
 
         def step(rows, generator):
-            x = data.get(rows)
-            m = m_known = None
-            if self.mode == "masks":
-                mu8, known = masks_of(rows)
-                m = t.from_numpy(mu8).float().div_(255.0)
-                m_known = t.from_numpy(known)
-            if augment is not None:
-                if m is not None:
-                    x, m = augment(x, generator, m)
-                else:
-                    x = augment(x, generator)
-            if m is not None:
-                m = m.to(device)
-                m_known = m_known.to(device)
-            parts = losses(x.to(device), m, m_known, y_all[rows].to(device), a_all[rows].to(device))
-            for k, v in parts.items():
-                running[k] = running.get(k, 0.0) + float(v.detach())
-            running["_steps"] = running.get("_steps", 0.0) + 1
-            return total(parts)
+            parts = objective.terms(batches.get(rows, generator))
+            log.add(parts)
+            return objective.total(parts)
 
-        running: dict[str, float] = {}
-        self.term_history = []
-
-        def on_epoch(epoch):
-            if running.get("_steps"):
-                steps = running.pop("_steps")
-                self.term_history.append({k: round(v / steps, 5) for k, v in running.items()})
-            running.clear()
-
-        validate = None
-        if validation is not None and len(validation):
-            validation = np.asarray(validation, dtype=np.int64)
-            vdata = self._batches(images, validation)
-            vmask = masks.load(validation, size=size) if self.mode == "masks" else None
-            vy = t.from_numpy(targets[validation].astype(np.int64 if multiclass else np.float32))
-            va = t.from_numpy(abnormal[validation].astype(np.float32))
-
-            def validate():
-                tot, n = 0.0, 0
-                for start in range(0, len(vdata), 256):
-                    rows = np.arange(start, min(start + 256, len(vdata)))
-                    m = mk = None
-                    if vmask is not None:
-                        m = t.from_numpy(vmask[0][rows]).float().div_(255.0).to(device)
-                        mk = t.from_numpy(vmask[1][rows]).to(device)
-                    parts = losses(vdata.get(rows, device), m, mk, vy[rows].to(device), va[rows].to(device), adversary=False)
-                    tot += float(total(parts)) * len(rows)
-                    n += len(rows)
-                return tot / max(n, 1)
-
-        # ---- stage 1: warm-up without quantisation; then the codebooks start from k-means++
-        import dataclasses
-        import os
-
-        from graphret.encoders.training import auto_epochs
-
-        epochs = cfg.epochs if cfg.epochs is not None else auto_epochs(len(train))
+        epochs = training_epochs(cfg, len(batches), self.image_size, self.channels)
         warm = min(int(round(self.vq_warmup * epochs)), epochs - 1)
         resuming = cfg.resume and cfg.checkpoint is not None and os.path.exists(cfg.checkpoint)
         self.warmup_history = None
@@ -441,35 +374,17 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             if warm > 0:
                 warm_cfg = dataclasses.replace(cfg, epochs=warm, min_epochs=warm, checkpoint=None, resume=False)
                 warm_seed = int(np.random.SeedSequence([int(seed), 0x3A4]).generate_state(1)[0] % (2**31))
-                self.warmup_history = train_loop(net, n_train=len(train), step=step, validate=None, cfg=warm_cfg, seed=warm_seed,
+                self.warmup_history = train_loop(net, n_train=len(batches), step=step, validate=None, cfg=warm_cfg, seed=warm_seed,
                                                  fingerprint={"encoder": self.name, "stage": "warm-up"}, desc="decompose warm-up",
-                                                 on_epoch=on_epoch).to_json()
-                on_epoch(0)
-            self._start_codebooks(net, data, seed=seed, device=device, batch_size=cfg.batch_size or (SMALL_SET_BATCH_SIZE if len(train) < SMALL_SET_ITEMS else DEFAULT_BATCH_SIZE))
-        # ---- stage 2: the whole objective with quantised codes
-        main_cfg = dataclasses.replace(cfg, epochs=epochs - warm)
-        fingerprint = self._fingerprint(cfg, seed, len(train))
-        self.history = train_loop(
-            net,
-            n_train=len(train),
-            step=step,
-            validate=validate,
-            cfg=main_cfg,
-            seed=seed,
-            fingerprint=fingerprint,
-            val_name="val_loss",
-            higher_is_better=False,
-            desc="decompose",
-            on_epoch=on_epoch,
-        )
-        on_epoch(0)
-        self.net = net.cpu()
-        if self.centre:
-            self._fit_code_centres(images, train, seed=seed)
-        self.normal_null = None
-        if self.null_directions > 0:
-            self._fit_normal_null(images, train, targets, seed=seed)
-        return self
+                                                 on_epoch=log.close_epoch).to_json()
+                log.close_epoch()
+            self._start_codebooks(net, batches.data, seed=seed, device=self._device(), batch_size=batch_size_for(cfg, len(batches)))
+        validate = (lambda: objective.validation_loss(val_batches)) if val_batches is not None else None
+        self.history = train_loop(net, n_train=len(batches), step=step, validate=validate, cfg=dataclasses.replace(cfg, epochs=epochs - warm),
+                                  seed=seed, fingerprint=self._fingerprint(cfg, seed, len(batches)), val_name="val_loss",
+                                  higher_is_better=False, desc="decompose", on_epoch=log.close_epoch)
+        log.close_epoch()
+        self.term_history = log.history
 
     def _start_codebooks(self, net, data, *, seed: int, device, batch_size: int, sample: int = 1024) -> None:
         """Start both codebooks by k-means++ on the encoder's outputs for (a seeded sample of
@@ -482,9 +397,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         net.eval()
         with t.no_grad():
             for start in range(0, len(rows), 256):
-                x = normalise(data.get(rows[start : start + 256], device))
-                shallow = net.trunk(x)
-                for key, z in (("normal", net.to_normal(net.trunk_deep(shallow))), ("abnormal", net.to_abnormal(shallow))):
+                for key, z in net.continuous_maps(normalise(data.get(rows[start : start + 256], device))).items():
                     outs[key].append(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float())
         g = t.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 0xC0DF]).generate_state(1)[0]))
         for key, vqm in (("normal", net.vq_normal), ("abnormal", net.vq_abnormal)):

@@ -1,262 +1,344 @@
-"""The decomposing encoder's network (:func:`_net`): a shared convolutional trunk, the normal
-and abnormal maps each vector-quantised with its own codebook (straight-through gradient; EMA or
-loss codebook updates), the segmentation decoder, the SPADE-conditioned image decoder (Park et
-al. 2019), the discrimination head on the abnormal map's cells and the adversary behind a
-gradient-reversal layer.  The torch classes are built inside :func:`_net` so that importing
-this module does not import torch."""
+"""The decomposing encoder's network (:class:`DecomposeNet`, sized by a
+:class:`~graphret.encoders.decompose.spec.NetSpec`) and its parts: the vector quantiser
+(straight-through gradient; EMA or loss codebook updates), SPADE normalisation (Park et al.
+2019) for the image decoder, and the gradient-reversal layer in front of the adversary.
+
+This module imports torch: :mod:`graphret.encoders.decompose.encoder` imports it only when
+it builds a network, so that importing the package does not."""
 
 from __future__ import annotations
 
-from graphret.encoders.dae import dae_plan
+import torch
+from torch import nn
+from torch.nn import functional as F
+
 from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
-from graphret.encoders.training import torch
-
-#: The same for the discrimination head's cell logits (sharper: a small finding fills one cell).
-DISC_SHARPNESS = 8.0
-#: Size of the abnormal code: features of the abnormal map's cells, max-pooled.
-ABNORMAL_FEATURES = 64
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, NetSpec
 
 
-def _net(*, channels: int, image_size: int, latent_dim: int, normal_codebook: int, abnormal_codebook: int,
-         seg_channels: int, n_targets: int, width: int, vq: str, commitment: float, decay: float,
-         multiclass_targets: bool = False, normal_target: int = 0, abnormal_gate: float = 0.5,
-         logit_shift: list[float] | None = None):
-    t = torch()
-    nn = t.nn
-    F = t.nn.functional
-    logit_shift = list(logit_shift) if logit_shift else [0.0] * n_targets
-    widths = [max(8, w * width // 32) for w in dae_plan(image_size)]
-    side = image_size
-    for _ in widths:
-        side = (side + 1) // 2
+def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, batch normalisation, ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-    def block(cin, cout, stride=1):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-    class VectorQuantiser(nn.Module):
-        """Nearest-codebook-entry quantisation with a straight-through gradient."""
+def _resize(y, size: int):
+    """``y`` at ``size`` x ``size`` (bilinear), unchanged when it already is."""
+    if y.shape[-1] != size or y.shape[-2] != size:
+        y = F.interpolate(y, size=(size, size), mode="bilinear", align_corners=False)
+    return y
 
-        def __init__(self, num: int) -> None:
-            super().__init__()
-            self.num = num
-            # 0 while warming up (no quantisation); 1 once the codebook is set (start_codebook)
-            self.register_buffer("active", t.zeros((), dtype=t.long))
-            if vq == "ema":
-                self.register_buffer("embed", t.zeros(num, latent_dim))
-                self.register_buffer("cluster_size", t.zeros(num))
-                self.register_buffer("embed_avg", t.zeros(num, latent_dim))
-            else:
-                self.embed = nn.Parameter(t.zeros(num, latent_dim))
 
-        @t.no_grad()
-        def start_codebook(self, samples, generator, scale: float = 1.0) -> None:
-            """Set the codebook by k-means++ (then Lloyd steps) on encoder outputs (n, d), and
-            switch quantisation on.  k-means++ seeds each entry at a point drawn with
-            probability proportional to its squared distance from the entries so far, so a
-            rare but distinct kind of cell (a small finding) gets an entry of its own."""
-            x = samples.float()
-            centres = _kmeans_pp(x.cpu(), self.num, generator).to(x.device)
-            self.embed.data.copy_(centres)
-            if vq == "ema":
-                idx = _nearest(x, centres)
-                counts = t.bincount(idx, minlength=self.num).float()
-                # the moving averages count per batch: scale = batch images / sampled images
-                self.cluster_size.copy_((counts * scale).clamp(min=1.0))
-                self.embed_avg.copy_(centres * self.cluster_size[:, None])
-            self.active.fill_(1)
+class VectorQuantiser(nn.Module):
+    """Nearest-codebook-entry quantisation with a straight-through gradient (VQ-VAE, van den
+    Oord et al. 2017): ``vq="loss"`` trains the codebook with ``|sg[z] - e|^2`` beside the
+    commitment loss ``beta |z - sg[e]|^2``; ``vq="ema"`` keeps only the commitment loss and
+    moves each entry to the exponential moving average of the outputs assigned to it."""
 
-        def quantise(self, z):
-            """Straight-through quantisation with the current codebook, no updates."""
-            if int(self.active) == 0:
-                return z
-            b, d, h, w = z.shape
-            flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
-            q = F.embedding(_nearest(flat, self.embed.float()), self.embed.float())
-            q = flat + (q - flat).detach()
-            return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype)
+    def __init__(self, num: int, dim: int, *, vq: str = "ema", commitment: float = 0.25, decay: float = 0.99) -> None:
+        super().__init__()
+        self.num, self.vq, self.commitment, self.decay = num, vq, commitment, decay
+        # 0 while warming up (no quantisation); 1 once the codebook is set (start_codebook)
+        self.register_buffer("active", torch.zeros((), dtype=torch.long))
+        if vq == "ema":
+            self.register_buffer("embed", torch.zeros(num, dim))
+            self.register_buffer("cluster_size", torch.zeros(num))
+            self.register_buffer("embed_avg", torch.zeros(num, dim))
+        else:
+            self.embed = nn.Parameter(torch.zeros(num, dim))
 
-        def forward(self, z):
-            b, d, h, w = z.shape
-            if int(self.active) == 0:  # warm-up: the continuous map passes through
-                return z, z.new_zeros(()), t.zeros((b, h, w), dtype=t.long, device=z.device)
-            flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
-            e = self.embed.float()
-            dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None])
-            idx = dist.argmin(1)
-            q = F.embedding(idx, e)
-            if vq == "ema":
-                loss = commitment * F.mse_loss(flat, q.detach())
-                if self.training:
-                    with t.no_grad():
-                        onehot = F.one_hot(idx, self.num).float()
-                        self.cluster_size.mul_(decay).add_(onehot.sum(0), alpha=1 - decay)
-                        self.embed_avg.mul_(decay).add_(onehot.t() @ flat.detach(), alpha=1 - decay)
-                        total = self.cluster_size.sum()
-                        size = (self.cluster_size + 1e-5) / (total + self.num * 1e-5) * total
-                        self.embed.copy_(self.embed_avg / size[:, None])
-                        dead = self.cluster_size < 1e-2
-                        if bool(dead.any()):  # restart unused entries on the worst-represented outputs
-                            k = min(int(dead.sum()), flat.shape[0])
-                            worst = dist.gather(1, idx[:, None])[:, 0].topk(k).indices
-                            self.embed[dead.nonzero()[:k, 0]] = flat[worst].detach()
-                            self.embed_avg[dead.nonzero()[:k, 0]] = flat[worst].detach()
-                            self.cluster_size[dead.nonzero()[:k, 0]] = 1.0
-            else:
-                loss = F.mse_loss(q, flat.detach()) + commitment * F.mse_loss(flat, q.detach())
-            q = flat + (q - flat).detach()
-            return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype), loss, idx.view(b, h, w)
+    @torch.no_grad()
+    def start_codebook(self, samples, generator, scale: float = 1.0) -> None:
+        """Set the codebook by k-means++ (then Lloyd steps) on encoder outputs (n, d), and
+        switch quantisation on.  k-means++ seeds each entry at a point drawn with probability
+        proportional to its squared distance from the entries so far, so a rare but distinct
+        kind of cell (a small finding) gets an entry of its own."""
+        x = samples.float()
+        centres = _kmeans_pp(x.cpu(), self.num, generator).to(x.device)
+        self.embed.data.copy_(centres)
+        if self.vq == "ema":
+            counts = torch.bincount(_nearest(x, centres), minlength=self.num).float()
+            # the moving averages count per batch: scale = batch images / sampled images
+            self.cluster_size.copy_((counts * scale).clamp(min=1.0))
+            self.embed_avg.copy_(centres * self.cluster_size[:, None])
+        self.active.fill_(1)
 
-    class SPADE(nn.Module):
-        """Parameter-free batch norm, then a per-pixel scale and shift from the conditioning map."""
+    def quantise(self, z):
+        """Straight-through quantisation with the current codebook, no updates."""
+        if int(self.active) == 0:
+            return z
+        b, d, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
+        q = F.embedding(_nearest(flat, self.embed.float()), self.embed.float())
+        q = flat + (q - flat).detach()
+        return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype)
 
-        def __init__(self, features: int, hidden: int = 16) -> None:
-            super().__init__()
-            self.norm = nn.BatchNorm2d(features, affine=False)
-            # replicate padding: a constant conditioning map gives a constant scale and shift, so
-            # the zero map (the normal-appearing image) is computed on one pixel
-            self.shared = nn.Sequential(nn.Conv2d(seg_channels, hidden, 3, 1, 1, padding_mode="replicate"), nn.ReLU(inplace=True))
-            self.gamma = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
-            self.beta = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
+    @torch.no_grad()
+    def _ema_update(self, flat, idx, dist) -> None:
+        """Move the entries to the moving averages of their outputs; restart unused entries
+        on the batch's worst-represented outputs."""
+        onehot = F.one_hot(idx, self.num).float()
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(onehot.t() @ flat.detach(), alpha=1 - self.decay)
+        total = self.cluster_size.sum()
+        size = (self.cluster_size + 1e-5) / (total + self.num * 1e-5) * total
+        self.embed.copy_(self.embed_avg / size[:, None])
+        dead = self.cluster_size < 1e-2
+        if bool(dead.any()):
+            k = min(int(dead.sum()), flat.shape[0])
+            worst = dist.gather(1, idx[:, None])[:, 0].topk(k).indices
+            rows = dead.nonzero()[:k, 0]
+            self.embed[rows] = flat[worst].detach()
+            self.embed_avg[rows] = flat[worst].detach()
+            self.cluster_size[rows] = 1.0
 
-        def forward(self, h, cond):
-            """``cond`` None means the zero map."""
-            if cond is None:
-                c = h.new_zeros((1, seg_channels, 1, 1))
-            elif cond.shape[-2:] != h.shape[-2:]:
-                c = F.interpolate(cond, size=h.shape[-2:], mode="bilinear", align_corners=False)
-            else:
-                c = cond
-            a = self.shared(c)
-            return self.norm(h) * (1 + self.gamma(a)) + self.beta(a)
+    def forward(self, z):
+        """(quantised map, latent loss, entry index per cell)."""
+        b, d, h, w = z.shape
+        if int(self.active) == 0:  # warm-up: the continuous map passes through
+            return z, z.new_zeros(()), torch.zeros((b, h, w), dtype=torch.long, device=z.device)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()
+        e = self.embed.float()
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None]
+        idx = dist.argmin(1)
+        q = F.embedding(idx, e)
+        if self.vq == "ema":
+            loss = self.commitment * F.mse_loss(flat, q.detach())
+            if self.training:
+                self._ema_update(flat, idx, dist)
+        else:
+            loss = F.mse_loss(q, flat.detach()) + self.commitment * F.mse_loss(flat, q.detach())
+        q = flat + (q - flat).detach()
+        return q.view(b, h, w, d).permute(0, 3, 1, 2).to(z.dtype), loss, idx.view(b, h, w)
 
-    class GradientReversal(t.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, scale):
-            ctx.scale = scale
-            return x.view_as(x)
 
-        @staticmethod
-        def backward(ctx, grad):
-            return -ctx.scale * grad, None
+class SPADE(nn.Module):
+    """Parameter-free batch norm, then a per-pixel scale and shift from the conditioning map."""
 
-    # decoders: half the encoder's widths, the segmentation decoder half again (CPU cost: the
-    # decoders run at up to full resolution, and the image decoder twice per step)
-    # run at the latent side and each doubling up to half the image size; the last doubling
-    # is a nearest-neighbour up-sampling followed by the output convolution
-    img_w = [max(8, w // 2) for w in reversed(widths)]
-    # the abnormal map is taken one block earlier than the normal map (twice its side: small
-    # findings keep a cell of their own); the segmentation decoder starts there
-    abn_level = max(0, len(widths) - 2)
-    seg_w = [max(8, w // 4) for w in reversed(widths[: abn_level + 1])]
+    def __init__(self, features: int, cond_channels: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.cond_channels = cond_channels
+        self.norm = nn.BatchNorm2d(features, affine=False)
+        # replicate padding: a constant conditioning map gives a constant scale and shift, so
+        # the zero map (the normal-appearing image) is computed on one pixel
+        self.shared = nn.Sequential(nn.Conv2d(cond_channels, hidden, 3, 1, 1, padding_mode="replicate"), nn.ReLU(inplace=True))
+        self.gamma = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
+        self.beta = nn.Conv2d(hidden, features, 3, 1, 1, padding_mode="replicate")
 
-    class DecomposeNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.side = side
-            layers, cin = [], channels
-            for w in widths:
-                layers.append(block(cin, w, 2))
-                cin = w
-            self.trunk = nn.Sequential(*layers[: abn_level + 1])
-            self.trunk_deep = nn.Sequential(*layers[abn_level + 1 :])
-            abn_in = widths[abn_level]
-            self.to_normal = nn.Sequential(block(cin, cin // 2), nn.Conv2d(cin // 2, latent_dim, 1))
-            self.to_abnormal = nn.Sequential(block(abn_in, abn_in), nn.Conv2d(abn_in, latent_dim, 1))
-            self.vq_normal = VectorQuantiser(normal_codebook)
-            self.vq_abnormal = VectorQuantiser(abnormal_codebook)
-            # segmentation decoder: abnormal map -> logits
-            seg = [block(latent_dim, seg_w[0])]
-            for cin_, cout in zip(seg_w[:-1], seg_w[1:]):
-                seg += [nn.Upsample(scale_factor=2, mode="nearest"), block(cin_, cout)]
-            self.seg = nn.Sequential(*seg)
-            self.seg_out = nn.Conv2d(seg_w[-1], seg_channels, 3, 1, 1)
-            # image decoder: normal map, SPADE-conditioned on relu(logits) at every level
-            self.img_in = nn.Conv2d(latent_dim, img_w[0], 3, 1, 1)
-            self.img_norm = nn.ModuleList([SPADE(img_w[0])])
-            self.img_convs = nn.ModuleList()
-            for cin_, cout in zip(img_w[:-1], img_w[1:]):
-                self.img_convs.append(nn.Conv2d(cin_, cout, 3, 1, 1))
-                self.img_norm.append(SPADE(cout))
-            self.img_out = nn.Conv2d(img_w[-1], channels, 3, 1, 1)
-            # discrimination head on the pooled abnormal code; adversary on the normal code
-            # per cell of the quantised abnormal map: a feature of its codebook entry, and from it a
-            # logit per target; image-level logits are the cells' smooth maximum (multiple-instance)
-            self.cell_features = nn.Sequential(nn.Conv2d(latent_dim, ABNORMAL_FEATURES, 1), nn.ReLU(inplace=True))
-            self.cell_logits = nn.Conv2d(ABNORMAL_FEATURES, n_targets, 1)
-            self.adversary = nn.Sequential(nn.Linear(latent_dim * side * side, 128), nn.ReLU(inplace=True), nn.Linear(128, n_targets))
+    def forward(self, h, cond):
+        """``cond`` None means the zero map."""
+        if cond is None:
+            c = h.new_zeros((1, self.cond_channels, 1, 1))
+        elif cond.shape[-2:] != h.shape[-2:]:
+            c = F.interpolate(cond, size=h.shape[-2:], mode="bilinear", align_corners=False)
+        else:
+            c = cond
+        a = self.shared(c)
+        return self.norm(h) * (1 + self.gamma(a)) + self.beta(a)
 
-        # ---- parts
-        def latents(self, x):
-            shallow = self.trunk(x)
-            qn, ln, idx_n = self.vq_normal(self.to_normal(self.trunk_deep(shallow)))
-            qa, la, idx_a = self.vq_abnormal(self.to_abnormal(shallow))
-            self.last_indices = (idx_n, idx_a)  # codebook entries of the last batch (diagnostics)
-            self.last_shallow = shallow
-            return qn, qa, ln + la
 
-        def adversary_input(self):
-            """The normal code of the last batch recomputed from the shared trunk's output with
-            its gradient stopped: the adversary's reversed gradient reaches only the normal
-            branch's own layers, never the trunk that the abnormal branch shares."""
-            z = self.to_normal(self.trunk_deep(self.last_shallow.detach()))
-            return self.vq_normal.quantise(z)
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; the gradient times ``-scale`` backward (Ganin & Lempitsky 2015)."""
 
-        def pool(self, qa):
-            """The abnormal code: the features of the cells the discrimination head finds
-            abnormal (probability above ``abnormal_gate``: the sigmoid of the cell's largest
-            target logit with the training's positive-class weighting undone, ``logit -
-            log(pos_weight)``, or one minus the normal class's probability), max-pooled over the
-            cells, and a last feature that is 1 when no cell is abnormal -- which abnormality is
-            there, wherever it is, and nothing from the cells that look normal (so every image
-            without an abnormal cell gets the same code)."""
-            f = self.cell_features(qa)
-            logits = self.cell_logits(f)
-            if multiclass_targets:
-                p = 1 - t.softmax(logits, dim=1)[:, normal_target : normal_target + 1]
-            else:  # undo the positive-class weighting of training: the head's unweighted odds
-                shift = t.tensor(logit_shift, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
-                p = t.sigmoid((logits - shift).amax(dim=1, keepdim=True))
-            weight = (p > abnormal_gate).to(f.dtype) if abnormal_gate > 0 else p
-            none = 1 - weight.amax(dim=(2, 3))
-            return t.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
 
-        def disc(self, qa):
-            """Image-level discrimination logits from the abnormal map."""
-            if multiclass_targets:  # classes compete: pool the features, then one linear map
-                return self.cell_logits(self.cell_features(qa).amax(dim=(2, 3), keepdim=True)).flatten(1)
-            return _lme_pool(self.cell_logits(self.cell_features(qa)), sharpness=DISC_SHARPNESS, per_channel=True)
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
 
-        def segment(self, qa):
-            y = self.seg_out(F.interpolate(self.seg(qa), scale_factor=2, mode="nearest"))
-            if y.shape[-1] != image_size or y.shape[-2] != image_size:
-                y = F.interpolate(y, size=(image_size, image_size), mode="bilinear", align_corners=False)
-            return y
 
-        def decode(self, qn, cond):
-            """The image from the normal map, conditioned on ``cond`` (None: the zero map)."""
-            h = self.img_in(qn)
-            h = t.relu(self.img_norm[0](h, cond))
-            for conv, norm in zip(self.img_convs, self.img_norm[1:]):
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
-                h = t.relu(norm(conv(h), cond))
-            y = self.img_out(F.interpolate(h, scale_factor=2, mode="nearest"))
-            if y.shape[-1] != image_size or y.shape[-2] != image_size:
-                y = F.interpolate(y, size=(image_size, image_size), mode="bilinear", align_corners=False)
-            return t.sigmoid(y)
+class DecomposeNet(nn.Module):
+    """Shared trunk; normal and abnormal maps, each vector-quantised; segmentation decoder on
+    the abnormal map (a U-Net: each level also reads the trunk's output of its side, the last
+    a full-size stem, so that a finding of a few pixels is segmented at full resolution);
+    SPADE image decoder on the normal map; discrimination head on the abnormal map's cells;
+    adversary on the normal code (see the package docstring).
 
-        @staticmethod
-        def condition(seg_logits):
-            return t.relu(seg_logits)
+    With ``spec.seg_detects`` (one mask channel per target) the image-level logits are the
+    segmentation logits' per-channel smooth maximum (times a learned scale, plus a bias), and
+    the abnormal code is built from the segmentation decoder: per finding, its presence
+    (the gated probability) and its features pooled under the predicted mask."""
 
-        def adversary_logits(self, qn, scale: float):
-            return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.side = spec.side
+        widths, level, latent = spec.widths, spec.abnormal_level, spec.latent_dim
+        layers, cin = [], spec.channels
+        for w in widths:
+            layers.append(conv_block(cin, w, 2))
+            cin = w
+        self.trunk = nn.Sequential(*layers[: level + 1])
+        self.trunk_deep = nn.Sequential(*layers[level + 1 :])
+        abn_in = widths[level]
+        self.to_normal = nn.Sequential(conv_block(cin, cin // 2), nn.Conv2d(cin // 2, latent, 1))
+        self.to_abnormal = nn.Sequential(conv_block(abn_in, abn_in), nn.Conv2d(abn_in, latent, 1))
+        vq = dict(vq=spec.vq, commitment=spec.commitment, decay=spec.decay)
+        self.vq_normal = VectorQuantiser(spec.normal_codebook, latent, **vq)
+        self.vq_abnormal = VectorQuantiser(spec.abnormal_codebook, latent, **vq)
+        self._build_segmentation_decoder()
+        self._build_image_decoder()
+        # per cell of the quantised abnormal map: a feature of its codebook entry, and from it a
+        # logit per target; image-level logits are the cells' smooth maximum (multiple-instance)
+        self.cell_features = nn.Sequential(nn.Conv2d(latent, ABNORMAL_FEATURES, 1), nn.ReLU(inplace=True))
+        self.cell_logits = nn.Conv2d(ABNORMAL_FEATURES, spec.n_targets, 1)
+        if spec.seg_detects:  # image-level logit per finding from its segmentation channel
+            self.det_scale = nn.Parameter(torch.ones(spec.n_targets))
+            self.det_bias = nn.Parameter(torch.zeros(spec.n_targets))
+        self.adversary = nn.Sequential(nn.Linear(latent * spec.side * spec.side, 128), nn.ReLU(inplace=True), nn.Linear(128, spec.n_targets))
 
-        # ---- what encoding reads
-        def forward(self, x):
-            qn, qa, _ = self.latents(x)
-            return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
+    def _build_segmentation_decoder(self) -> None:
+        """Abnormal map -> logits, a U-Net: a 3x3 block at the abnormal map's side, then per
+        level a nearest-neighbour up-sampling to the next trunk output's side, that output
+        concatenated (skip connection), a 3x3 block; the last level at full size reads a
+        full-size stem (one 3x3 block on the input); then the output convolution."""
+        spec = self.spec
+        seg_w = spec.seg_decoder_widths
+        skips = [spec.widths[j] for j in range(spec.abnormal_level - 1, -1, -1)] + [spec.stem_width]
+        self.stem = conv_block(spec.channels, spec.stem_width)
+        self.seg_in = conv_block(spec.latent_dim, seg_w[0])
+        self.seg_up = nn.ModuleList(conv_block(cin + skip, cout) for cin, cout, skip in zip(seg_w[:-1], seg_w[1:], skips))
+        self.seg_out = nn.Conv2d(seg_w[-1], spec.seg_channels, 3, 1, 1)
 
-        def dims(self) -> dict[str, int]:
-            return {"normal": latent_dim * side * side, "abnormal": ABNORMAL_FEATURES + 1}
+    def _build_image_decoder(self) -> None:
+        """Normal map -> image: 3x3 convolutions with SPADE conditioned on relu(logits) at every level."""
+        img_w, cond = self.spec.image_decoder_widths, self.spec.seg_channels
+        self.img_in = nn.Conv2d(self.spec.latent_dim, img_w[0], 3, 1, 1)
+        self.img_norm = nn.ModuleList([SPADE(img_w[0], cond)])
+        self.img_convs = nn.ModuleList()
+        for cin, cout in zip(img_w[:-1], img_w[1:]):
+            self.img_convs.append(nn.Conv2d(cin, cout, 3, 1, 1))
+            self.img_norm.append(SPADE(cout, cond))
+        self.img_out = nn.Conv2d(img_w[-1], self.spec.channels, 3, 1, 1)
 
-    return DecomposeNet()
+    # ---- the maps
+    def latents(self, x):
+        """(quantised normal map, quantised abnormal map, latent loss) of a normalised batch."""
+        outputs = [self.stem(x)]
+        h = x
+        for layer in self.trunk:
+            h = layer(h)
+            outputs.append(h)
+        shallow = outputs.pop()
+        qn, ln, idx_n = self.vq_normal(self.to_normal(self.trunk_deep(shallow)))
+        qa, la, idx_a = self.vq_abnormal(self.to_abnormal(shallow))
+        self.last_indices = (idx_n, idx_a)  # codebook entries of the last batch (diagnostics)
+        self.last_shallow = shallow
+        self.last_skips = outputs[::-1]  # the segmentation decoder's skips, deepest first, the stem last
+        return qn, qa, ln + la
+
+    def continuous_maps(self, x) -> dict:
+        """The encoder's outputs before quantisation (the codebooks start from them)."""
+        shallow = self.trunk(x)
+        return {"normal": self.to_normal(self.trunk_deep(shallow)), "abnormal": self.to_abnormal(shallow)}
+
+    # ---- heads
+    def cell_probability(self, logits):
+        """Per cell, the probability that it is abnormal: the sigmoid of its largest target
+        logit with the training's positive-class weighting undone (``logit - log(pos_weight)``),
+        or one minus the normal class's probability."""
+        spec = self.spec
+        if spec.multiclass_targets:
+            return 1 - torch.softmax(logits, dim=1)[:, spec.normal_target : spec.normal_target + 1]
+        shift = torch.tensor(spec.shifts, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
+        return torch.sigmoid((logits - shift).amax(dim=1, keepdim=True))
+
+    def pool(self, qa):
+        """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
+        map): :meth:`finding_code` with ``seg_detects``, else the features of the cells whose
+        :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
+        feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
+        nothing from the cells that look normal (so every image without an abnormal cell gets
+        the same code)."""
+        if self.spec.seg_detects:
+            return self.finding_code(*self.segment_features(qa))
+        f = self.cell_features(qa)
+        p = self.cell_probability(self.cell_logits(f))
+        gate = self.spec.abnormal_gate
+        weight = (p > gate).to(f.dtype) if gate > 0 else p
+        none = 1 - weight.amax(dim=(2, 3))
+        return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
+
+    def finding_code(self, seg, hidden):
+        """The finding-set code: per finding c, ``on_c * [1, w * unit(f_c)]`` where ``on_c`` is 1
+        when the finding's probability (the image-level logit with the positive-class weighting
+        undone) passes ``abnormal_gate`` (the probability itself with gate 0) and ``f_c`` the
+        segmentation decoder's last features averaged under the predicted mask
+        ``sigmoid(seg_c)``; then a feature that is 1 when no finding passes.  Two images with
+        the same findings anywhere are close, different finding sets far, and every image
+        without a finding has the same code."""
+        spec = self.spec
+        shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
+        p = torch.sigmoid(self.image_logits(seg) - shift)
+        on = (p > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else p
+        w = torch.sigmoid(seg)
+        f = torch.einsum("bchw,bkhw->bck", w, hidden) / w.sum(dim=(2, 3)).clamp(min=1e-6)[..., None]
+        f = F.normalize(f, dim=2) * FINDING_FEATURE_WEIGHT
+        blocks = torch.cat([torch.ones_like(f[..., :1]), f], dim=2) * on[..., None]
+        return torch.cat([blocks.flatten(1), 1 - on.amax(dim=1, keepdim=True)], dim=1)
+
+    def image_logits(self, seg):
+        """Per target, the segmentation channel's smooth maximum times a learned scale plus a
+        bias (``seg_detects``)."""
+        return _lme_pool(seg, sharpness=DISC_SHARPNESS, per_channel=True) * self.det_scale + self.det_bias
+
+    def disc(self, qa, seg=None):
+        """Image-level discrimination logits: from the segmentation logits with ``seg_detects``
+        (``seg``, or computed from ``qa`` and the last batch's skips), else from the abnormal map."""
+        if self.spec.seg_detects:
+            return self.image_logits(self.segment(qa) if seg is None else seg)
+        if self.spec.multiclass_targets:  # classes compete: pool the features, then one linear map
+            return self.cell_logits(self.cell_features(qa).amax(dim=(2, 3), keepdim=True)).flatten(1)
+        return _lme_pool(self.cell_logits(self.cell_features(qa)), sharpness=DISC_SHARPNESS, per_channel=True)
+
+    def cell_target_logits(self, qa):
+        """The discrimination head's logits per cell of the abnormal map."""
+        return self.cell_logits(self.cell_features(qa))
+
+    def segment_features(self, qa, skips=None):
+        """(segmentation logits at the image size, the decoder's last features) of the
+        abnormal map ``qa`` with the trunk's outputs ``skips`` (default: those of the last
+        batch given to :meth:`latents`)."""
+        h = self.seg_in(qa)
+        for block, skip in zip(self.seg_up, self.last_skips if skips is None else skips):
+            h = block(torch.cat([F.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], dim=1))
+        return _resize(self.seg_out(h), self.spec.image_size), h
+
+    def segment(self, qa, skips=None):
+        """Segmentation logits at the image size (see :meth:`segment_features`)."""
+        return self.segment_features(qa, skips)[0]
+
+    def decode(self, qn, cond):
+        """The image from the normal map, conditioned on ``cond`` (None: the zero map)."""
+        h = torch.relu(self.img_norm[0](self.img_in(qn), cond))
+        for conv, norm in zip(self.img_convs, self.img_norm[1:]):
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+            h = torch.relu(norm(conv(h), cond))
+        return torch.sigmoid(_resize(self.img_out(F.interpolate(h, scale_factor=2, mode="nearest")), self.spec.image_size))
+
+    @staticmethod
+    def condition(seg_logits):
+        """The image decoder's conditioning: the evidence of abnormality, relu(logits)."""
+        return torch.relu(seg_logits)
+
+    def adversary_input(self):
+        """The normal code of the last batch recomputed from the shared trunk's output with
+        its gradient stopped: the adversary's reversed gradient reaches only the normal
+        branch's own layers, never the trunk that the abnormal branch shares."""
+        return self.vq_normal.quantise(self.to_normal(self.trunk_deep(self.last_shallow.detach())))
+
+    def adversary_logits(self, qn, scale: float):
+        return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
+
+    # ---- what encoding reads
+    def forward(self, x):
+        qn, qa, _ = self.latents(x)
+        return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
+
+    def dims(self) -> dict[str, int]:
+        return self.spec.dims()
+
+
+__all__ = ["DecomposeNet", "GradientReversal", "SPADE", "VectorQuantiser", "conv_block"]

@@ -3,17 +3,18 @@ the same results, in the same JSON shape, as ``graphret query --format json``.""
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from graphret.errors import InputError
-from graphret.query.searcher import DEFAULT_PROBE
 from graphret.serve.config import ServeConfig
 from graphret.serve.deps import current_view, server_config
 from graphret.serve.holder import View
-from graphret.serve.models import ClassSource, Mode, Rank, SearchOptions, SearchRequest, SearchResponse
+from graphret.serve.models import SEARCH_FIELDS, SearchOptions, SearchRequest, SearchResponse, search_config
 from graphret.serve.search import code_matrix, run_search
 from graphret.serve.uploads import Upload, query_images
 
@@ -26,7 +27,7 @@ def search(body: SearchRequest, view: View = Depends(current_view), config: Serv
     results) or ``codes`` (vectors in the chosen code space)."""
     if (body.ids is None) == (body.codes is None):
         raise InputError("give exactly one of {ids} (stored item ids) or {codes} (code vectors)", param="ids")
-    options = SearchOptions(**body.model_dump(exclude={"ids", "codes"}))
+    options = search_config(body)
     if body.ids is not None:
         if not body.ids:
             raise InputError("{ids} is empty; give at least one stored item id", param="ids")
@@ -35,10 +36,17 @@ def search(body: SearchRequest, view: View = Depends(current_view), config: Serv
     return answer(run_search(view, codes, "codes", options, config, n_queries=len(codes)))
 
 
+class FastJSON(JSONResponse):
+    """JSON written by orjson (several times faster than the standard library's encoder)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def answer(payload: dict[str, Any]) -> JSONResponse:
     """The search's JSON as it is: already in the documented shape (``SearchResponse``), so it
     skips a second validation on the hot path."""
-    return JSONResponse(payload)
+    return FastJSON(payload)
 
 
 def read_uploads(files: list[UploadFile], config: ServeConfig) -> list[Upload]:
@@ -50,25 +58,32 @@ def read_uploads(files: list[UploadFile], config: ServeConfig) -> list[Upload]:
     return [Upload(name=f.filename or f"upload-{i}", data=f.file.read()) for i, f in enumerate(files)]
 
 
-@router.post("/search/image", response_model=SearchResponse, summary="Search by uploaded images (PNG, JPEG, DICOM...)")
-def search_image(
-    files: Annotated[list[UploadFile], File(description="Query images: PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM.")],
-    k: Annotated[int, Form()] = 10,
-    mode: Annotated[Mode | None, Form()] = None,
-    where: Annotated[list[str] | None, Form()] = None,
-    space: Annotated[str, Form()] = "default",
-    communities: Annotated[str | None, Form()] = None,
-    n_probe: Annotated[int, Form()] = DEFAULT_PROBE,
-    ef: Annotated[int | None, Form()] = None,
-    rank: Annotated[Rank | None, Form()] = None,
-    class_source: Annotated[ClassSource, Form()] = "classifier",
-    view: View = Depends(current_view),
-    config: ServeConfig = Depends(server_config),
-) -> JSONResponse:
+def search_image(files: list[UploadFile], view: View, config: ServeConfig, **options: Any) -> JSONResponse:
     """Encode the uploaded images with the store's encoder and search with them (a multi-frame
-    DICOM file is one query per frame)."""
+    DICOM file is one query per frame); the search options are form fields, SearchConfig's."""
     uploads = read_uploads(files, config)
     images = query_images(uploads, max_pixels=config.max_pixels)
-    options = SearchOptions(k=k, mode=mode, where=where, space=space, communities=communities or None, n_probe=n_probe,
-                            ef=ef, rank=rank, class_source=class_source)
-    return answer(run_search(view, images, "images", options, config, n_queries=len(images)))
+    optional = {name for name, _, default, _ in SEARCH_FIELDS if default is None}
+    given = {name: value for name, value in options.items() if not (value == "" and name in optional)}  # an empty form field: not given
+    return answer(run_search(view, images, "images", search_config(SearchOptions(**given)), config, n_queries=len(images)))
+
+
+def _form_signature() -> inspect.Signature:
+    """search_image's parameters as FastAPI reads them: the files, a form field per search
+    option (from SearchConfig, as the JSON route's), the store view and the server's config."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    listed = ("where", "archive")  # repeated form fields
+    form = [inspect.Parameter(name, keyword, default=default,
+                              annotation=Annotated[list[str] | None if name in listed else kind, Form(description=text)])
+            for name, kind, default, text in SEARCH_FIELDS]
+    return inspect.Signature([
+        inspect.Parameter("files", keyword, annotation=Annotated[list[UploadFile], File(
+            description="Query images: PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM.")]),
+        *form,
+        inspect.Parameter("view", keyword, default=Depends(current_view), annotation=View),
+        inspect.Parameter("config", keyword, default=Depends(server_config), annotation=ServeConfig),
+    ], return_annotation=JSONResponse)
+
+
+search_image.__signature__ = _form_signature()  # type: ignore[attr-defined]
+router.post("/search/image", response_model=SearchResponse, summary="Search by uploaded images (PNG, JPEG, DICOM...)")(search_image)

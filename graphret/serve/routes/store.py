@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends
 
 from graphret.query.classfilter import has_classifier
 from graphret.query.filters import filterable_columns
-from graphret.query.searcher import MODES, default_mode
+from graphret.query.config import MODES
+from graphret.query.searcher import default_mode
 from graphret.serve.config import ServeConfig
 from graphret.serve.deps import current_view, server_config
 from graphret.serve.holder import View
