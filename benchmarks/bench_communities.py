@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -50,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from graphret.evaluation.machine import cpu_model  # noqa: E402
+from common import machine, reset_peak, vm_mib  # noqa: E402  (one home: benchmarks/common.py)
 
 COMMUNITY_STEPS = ["cnm_plain", "cnm_size", "cnm_size_refine", "cnm_size_multilevel",
                    "igraph_fastgreedy", "leiden"]
@@ -96,22 +94,8 @@ def mednist_pixel_codes(path: str, dim: int = 128):
 def _rss_mb() -> float:
     """Current RSS; also resets the peak counter, so call it right before the timed call."""
     global _PEAK_RESET
-    _PEAK_RESET = _reset_peak()
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+    _PEAK_RESET = reset_peak()
+    return vm_mib("VmRSS")
 
 
 _PEAK_RESET = False
@@ -119,12 +103,7 @@ _PEAK_RESET = False
 
 def _peak_mb() -> float:
     """Peak RSS since the last reset (VmHWM), else the process's ru_maxrss."""
-    if _PEAK_RESET:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return vm_mib("VmHWM") if _PEAK_RESET else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def worker(step: str, work: Path, k: int, seed: int) -> dict:
@@ -236,27 +215,6 @@ def run_step(step: str, work: Path, k: int, seed: int, timeout: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------- report
-def machine_info() -> dict:
-    model = cpu_model()
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        mem = None
-    import igraph
-    import leidenalg
-    import numba
-    import pynndescent
-    import scipy
-
-    return {
-        "cpu": model, "cores": os.cpu_count(), "memory_gib": mem, "python": platform.python_version(),
-        "numpy": np.__version__, "scipy": scipy.__version__, "numba": numba.__version__,
-        "igraph": igraph.__version__, "leidenalg": leidenalg.version,
-        "pynndescent": getattr(pynndescent, "__version__", "?"),
-        "loadavg_start": open("/proc/loadavg").read().split()[:3],
-    }
-
-
 def fmt(x, nd=3):
     if x is None:
         return "-"
@@ -272,7 +230,7 @@ def markdown(report: dict) -> str:
         "",
         f"Date: {report['date']}  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, {fmt(m['memory_gib'], 1)} GiB "
-        f"(shared with other jobs; load average at start {' '.join(m['loadavg_start'])})  ",
+        f"(shared with other jobs; load average at start {' '.join(f'{x:.2f}' for x in m['load_average_at_start'])})  ",
         f"Command: `{report['command']}`  ",
         f"k = {report['k']}, union symmetrisation, Newman resolution 1.0; peak = the step's peak RSS "
         "(VmHWM reset before the call, MiB), +MiB = peak minus RSS just before the call; quality by graphret's functions.",
@@ -356,7 +314,7 @@ def main(argv=None) -> int:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "k": args.k, "seed": args.seed, "spread": args.spread,
-        "machine": machine_info(), "datasets": [],
+        "machine": machine("scipy", "numba", "igraph", "leidenalg", "pynndescent"), "datasets": [],
     }
     # MedNIST (59k) runs before generated sizes above 100k, so that a long large-n run does
     # not hold back the real-data result

@@ -14,6 +14,7 @@ time_limit, batch_size, lr).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -65,4 +66,8 @@ def main(specs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidates", nargs="+", metavar="BACKBONE[:key=value,...]",
+                        help="candidate default encoders, e.g. 'small:work=60' 'resnet18:time_limit=180' (cnn options: "
+                             "image_size, epochs, work, time_limit, batch_size, lr)")
+    main(parser.parse_args().candidates)

@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib.metadata
 import json
 import os
@@ -45,8 +44,7 @@ PACKAGES = ("pydicom", "pydicom-data", "pylibjpeg", "pylibjpeg-openjpeg", "pylib
 CORE_COLUMNS = ("id", "path", "split", "label", "label_name", "code", "group", "added")
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def test_file_folders() -> list[tuple[str, Path]]:

@@ -30,7 +30,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -49,6 +48,7 @@ from graphret.metrics.retrieval import (  # noqa: E402
     relevance,
 )
 
+import common  # noqa: E402
 from shared_data import DATA  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "encoders"
 
@@ -155,17 +155,6 @@ def make(encoder: str, set_key: str, args) -> object:
     raise SystemExit(f"unknown encoder {encoder}")
 
 
-def flat_topk(archive: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact cosine top-k (codes are unit rows): indices (n_queries, k), best first."""
-    out = np.empty((len(queries), k), np.int64)
-    for start in range(0, len(queries), 1024):
-        s = queries[start : start + 1024] @ archive.T
-        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-        out[start : start + len(s)] = np.take_along_axis(part, order, axis=1)
-    return out
-
-
 def duplicates(images: ImageSet, archive: np.ndarray, queries: np.ndarray) -> int:
     """Queries whose exact pixels also occur in the archive."""
     seen = {images.images[i].tobytes() for i in archive}
@@ -190,7 +179,7 @@ def run_one(set_key: str, encoder_name: str, args) -> dict:
     queries = enc.encode(images, test, batch_size=256)
     enc_s = time.perf_counter() - t1
     k = 50
-    top = flat_topk(archive.default, queries.default, k)
+    top = common.exact_topk(archive.default, queries.default, k)
     result_labels = labels[train][top]
     rel = relevance(labels[test], result_labels)
     row = {
@@ -217,24 +206,17 @@ def run_one(set_key: str, encoder_name: str, args) -> dict:
     }
     if encoder_name == "cnn-dcnn" and "fc2" in archive.spaces:
         for space in ("fc1", "fc2"):  # default = fc3 (penultimate)
-            top_s = flat_topk(archive.spaces[space], queries.spaces[space], k)
+            top_s = common.exact_topk(archive.spaces[space], queries.spaces[space], k)
             row[f"acc1_{space}"] = accuracy_at_k(labels[test], labels[train][top_s], 1)
     return row
 
 
 def machine() -> dict:
+    """The run's machine (benchmarks/common.py) with torch's version and device."""
     import torch
 
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "note": "2 CPU cores shared with other jobs: timings are upper bounds",
-    }
+    return common.machine("torch", cpu_count=os.cpu_count(), device="cuda" if torch.cuda.is_available() else "cpu",
+                          note="2 CPU cores shared with other jobs: timings are upper bounds")
 
 
 def merge(rows: list[dict], folder: str) -> list[dict]:

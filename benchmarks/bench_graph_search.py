@@ -58,23 +58,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 from shared_data import SETS  # noqa: E402
 
 K = 50
@@ -93,8 +89,7 @@ IVF_PROBES = (1, 2, 4, 8, 16, 32)
 PROBES = (4, 8, 16, 32)
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log, machine, recall, timed  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def one_thread():
@@ -122,13 +117,14 @@ def pixel_codes(key: str) -> dict:
     from graphret.data import open_source
     from graphret.encoders.pixels import PixelPCAEncoder
     from graphret.encoders.training import training_indices
-    from graphret.pipeline import archive_rows
+    from graphret.data.split import archive_splits
 
     images = open_source(str(SETS[key][1]), seed=0)
     train, _ = training_indices(images)
     encoder = PixelPCAEncoder().fit(images, train)
     codes = encoder.encode(images).spaces["default"]
-    archive, _ = archive_rows(images)
+    chosen = archive_splits(images.splits)
+    archive = np.arange(len(images)) if chosen == ["all"] else images.indices_of(chosen)
     test = images.indices_of(["test"])
     labels = np.asarray(images.labels)
     return {"archive": np.ascontiguousarray(codes[archive]), "queries": np.ascontiguousarray(codes[test]),
@@ -269,15 +265,8 @@ class Built:
 
 
 # ------------------------------------------------------------------------------------ measuring
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = [len(np.intersect1d(a, b)) for a, b in zip(found, truth)]
-    return float(np.mean(hits) / truth.shape[1])
 
 
 def measure(name: str, batch_fn, single_fn, n: int, n_single: int, truth, labels, q_labels, extra=None) -> dict:
@@ -285,7 +274,7 @@ def measure(name: str, batch_fn, single_fn, n: int, n_single: int, truth, labels
     of REPS passes)."""
     seconds = np.inf
     for _ in range(REPS):
-        (found, compared), s = _timed(batch_fn)
+        (found, compared), s = timed(batch_fn)
         seconds = min(seconds, s)
     latencies = None
     for _ in range(REPS):
@@ -318,8 +307,8 @@ def duel(fn_a, fn_b, rounds: int = 9) -> dict:
     (> 1: a is faster)."""
     ratios = []
     for _ in range(rounds):
-        _, ta = _timed(fn_a)
-        _, tb = _timed(fn_b)
+        _, ta = timed(fn_a)
+        _, tb = timed(fn_b)
         ratios.append(tb / ta)
     return {"median_ratio": round(float(np.median(ratios)), 3), "min_ratio": round(float(np.min(ratios)), 3),
             "max_ratio": round(float(np.max(ratios)), 3), "rounds": rounds}
@@ -615,18 +604,6 @@ def cnm_variants_run() -> dict:
 
 
 # ------------------------------------------------------------------------------------ report
-def machine() -> dict:
-    import faiss
-    import numba
-
-    from graphret.evaluation.machine import cpu_model
-
-    return {"date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(), "cores": os.cpu_count(),
-            "query_threads": 1, "build_threads": BUILD_THREADS, "load_average_at_start": os.getloadavg(),
-            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__, "faiss": faiss.__version__,
-            "platform": platform.platform()}
-
-
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
@@ -711,7 +688,7 @@ def main() -> None:
     globals()["KNN_SOURCE"] = args.knn
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine(), "command": "python benchmarks/bench_graph_search.py " + " ".join(sys.argv[1:]), "datasets": []}
+    report = {"machine": machine("faiss", "numba", query_threads=1, build_threads=BUILD_THREADS), "command": "python benchmarks/bench_graph_search.py " + " ".join(sys.argv[1:]), "datasets": []}
 
     def save():
         (out / f"{args.name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")

@@ -37,7 +37,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
@@ -45,15 +44,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the machine is shared; see bench_queries.py
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 from shared_data import NIH_CSV as CSV  # noqa: E402
 K = 50
 RULES = ("exact", "any")
@@ -74,8 +71,7 @@ GRAPH_OPTIONS: dict[str, Any] = {"k": 10, "communities": ("cnm", "leiden"), "see
 HAQ = {"ACG@50": 0.65, "ACG_p@50": 0.37, "P@50 (exact)": 0.73}
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def _matches(path: Path, options: dict[str, Any]) -> bool:

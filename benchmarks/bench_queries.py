@@ -45,33 +45,27 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the module docstring
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 
-from graphret.evaluation.machine import cpu_model  # noqa: E402
 
 K = 50
 PROBES = (1, 2, 4, 8, 16, 32, 64)
 IVF_PROBES = (1, 2, 4, 8, 16)
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import exact_topk, log, machine, recall, timed  # noqa: E402  (one home: benchmarks/common.py)
 
 
 # ------------------------------------------------------------------------------------ data
@@ -128,26 +122,15 @@ def faiss_knn_graph(codes: np.ndarray, k: int, *, seed: int = 0, threads: int = 
     graph = graph_from_knn(idx, sims, symmetrize="union")
     # recall against exact kNN on a sample
     pick = rng.choice(n, min(n, 1000), replace=False)
-    exact = np.empty((len(pick), k), np.int64)
-    for lo in range(0, len(pick), 100):
-        s = codes[pick[lo : lo + 100]] @ codes.T
-        s[np.arange(len(s)), pick[lo : lo + 100]] = -np.inf
-        exact[lo : lo + 100] = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(idx[pick], exact)]))
+    exact = exact_topk(codes, codes[pick], k, exclude=pick, block=100)
     faiss.omp_set_num_threads(1)
-    return graph, {"method": "faiss IVFFlat kNN (nlist sqrt(n), nprobe 8)", "k": k, "seconds": round(seconds, 2), "recall_vs_exact": round(recall, 4), "recall_sample": int(len(pick))}
+    return graph, {"method": "faiss IVFFlat kNN (nlist sqrt(n), nprobe 8)", "k": k, "seconds": round(seconds, 2),
+                   "recall_vs_exact": round(recall(idx[pick], exact), 4), "recall_sample": int(len(pick))}
 
 
 # ------------------------------------------------------------------------------------ runs
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
-def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = [len(np.intersect1d(a, b, assume_unique=False)) for a, b in zip(found, truth)]
-    return float(np.mean(hits) / truth.shape[1])
 
 
 def _precision(found: np.ndarray, labels: np.ndarray | None, q_labels: np.ndarray | None) -> float | None:
@@ -164,7 +147,7 @@ def measure(name: str, batch_fn, single_fn, n_single: int, truth, labels, q_labe
     ``REPS`` times; the fastest repetition counts (the machine is shared and noisy)."""
     seconds = np.inf
     for _ in range(REPS):
-        (found, scanned), s = _timed(batch_fn)
+        (found, scanned), s = timed(batch_fn)
         seconds = min(seconds, s)
     latencies = None
     for _ in range(REPS):
@@ -183,7 +166,7 @@ def measure(name: str, batch_fn, single_fn, n_single: int, truth, labels, q_labe
         "p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 3),
         "p95_ms": round(float(np.percentile(latencies, 95)) * 1e3, 3),
         "scanned_fraction": round(float(np.mean(scanned)), 4),
-        "recall_at_k": round(_recall(found, truth), 4) if truth is not None else 1.0,
+        "recall_at_k": round(recall(found, truth), 4) if truth is not None else 1.0,
         "precision_at_k": None if labels is None else round(_precision(found, labels, q_labels), 4),
     }
     if extra:
@@ -381,23 +364,6 @@ def generated(n: int, spread: float, n_queries: int, n_single: int, leiden_max: 
 
 
 # ------------------------------------------------------------------------------------ report
-def machine() -> dict:
-    cpu = cpu_model()
-    import faiss
-
-    return {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads_used": 1,
-        "load_average_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "faiss": faiss.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
@@ -456,7 +422,7 @@ def main() -> None:
     globals()["REPS"] = max(1, args.reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine(), "command": "python benchmarks/bench_queries.py " + " ".join(sys.argv[1:]), "datasets": []}
+    report = {"machine": machine("faiss", threads_used=1), "command": "python benchmarks/bench_queries.py " + " ".join(sys.argv[1:]), "datasets": []}
     if not args.skip_mednist and Path(args.mednist).is_file():
         data, store = mednist(args.mednist, args.mednist_store, args.queries, args.single)
         report["datasets"].append(data)

@@ -48,8 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def build(set_name: str, encoder: str, stores: Path):

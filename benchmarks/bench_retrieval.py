@@ -26,22 +26,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the machine is shared; see bench_queries.py
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 from shared_data import SETS  # noqa: E402
 
 #: GUIDE section 7: (frozen ImageNet CNN Acc@1, Mahbod et al. 2024; MedMNIST v2 ResNet-18 test accuracy;
@@ -56,8 +53,7 @@ REFERENCE = {
 K = 50
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def build(key: str, encoder: str, stores: Path, cnn_time: float) -> Path:

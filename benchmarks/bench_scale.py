@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
@@ -48,14 +47,9 @@ for p in (ROOT, ROOT / "benchmarks"):
 import bench_queries as bq  # noqa: E402  (reuse: generator, FAISS kNN graph, the per-method query runner)
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log, timed  # noqa: E402  (one home: benchmarks/common.py)
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, round(time.perf_counter() - t0, 2)
 
 
 def warm_up() -> None:
@@ -81,7 +75,7 @@ def one_size(n: int, args) -> dict:
     build: list[dict] = []
     graph = None
     if n <= args.exact_max:
-        (idx_sims, s) = _timed(lambda: exact_knn(codes, 10))
+        (idx_sims, s) = timed(lambda: exact_knn(codes, 10), digits=2)
         graph = graph_from_knn(*idx_sims, symmetrize="union")
         build.append({"step": "kNN exact (graphret)", "seconds": s, "edges": int(graph.nnz // 2)})
         log(f"  exact kNN {s}s")
@@ -94,20 +88,20 @@ def one_size(n: int, args) -> dict:
     used = "exact" if graph is not None else "approx"
     graph = graph if graph is not None else approx
     memberships = {}
-    r, s = _timed(lambda: cnm(graph, heuristic="size", refine="multilevel"))
+    r, s = timed(lambda: cnm(graph, heuristic="size", refine="multilevel"), digits=2)
     memberships["cnm"] = r.membership
     build.append({"step": "CNM size + multilevel", "seconds": s, "communities": int(r.membership.max() + 1),
                   "newman_modularity": round(newman_modularity(graph, r.membership), 4)})
     log(f"  {build[-1]}")
     if n <= args.cnm_plain_max:
-        r, s = _timed(lambda: cnm(graph))
+        r, s = timed(lambda: cnm(graph), digits=2)
         build.append({"step": "CNM plain", "seconds": s, "communities": int(r.membership.max() + 1),
                       "newman_modularity": round(newman_modularity(graph, r.membership), 4)})
         log(f"  {build[-1]}")
     else:
         build.append({"step": "CNM plain", "seconds": None, "note": f"not run above n = {args.cnm_plain_max:,}"})
     if n <= args.leiden_max:
-        m, s = _timed(lambda: leiden(graph, resolution=1.0, seed=0).membership)
+        m, s = timed(lambda: leiden(graph, resolution=1.0, seed=0).membership, digits=2)
         memberships["leiden"] = m
         build.append({"step": "Leiden", "seconds": s, "communities": int(m.max() + 1), "newman_modularity": round(newman_modularity(graph, m), 4)})
         log(f"  {build[-1]}")

@@ -43,17 +43,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import reset_peak, vm_mib  # noqa: E402  (one home: benchmarks/common.py)
 from shared_data import CHEXPERT_LABELS as CHEXPERT  # noqa: E402
 OBSERVATIONS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
                 "Consolidation", "Pneumonia", "Atelectasis", "Pleural Effusion", "Pleural Other", "Pneumothorax",
                 "Fracture", "Support Devices"]
 D = 128
 SPREAD = 1.25
-
-
-def vm_mib(field: str) -> float:
-    with open("/proc/self/status") as status:
-        return next(float(line.split()[1]) / 1024.0 for line in status if line.startswith(field + ":"))
 
 
 def chexpert_codes(seed: int = 0, n_queries: int = 200):
@@ -110,8 +106,13 @@ def query_costs(store, queries: np.ndarray, k: int = 10, single: int = 50) -> li
 
 def one(kind: str, n: int, knn: str, options: dict) -> dict:
     """Build one store in this process and report its figures."""
+    import importlib
+
     import graphret
     import bench_queries as bq
+
+    # each step's own peak (the library never resets it itself; graphret.api.build is also the build function)
+    importlib.import_module("graphret.api.build").STEP_PEAK_RESET = reset_peak
 
     t0 = time.perf_counter()
     if kind == "chexpert":

@@ -11,6 +11,7 @@ Run: ``python benchmarks/bench_scale_memory.py`` -> benchmarks/results/scale/mem
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -18,22 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common import reset_peak, vm_mib  # one home: benchmarks/common.py
+
 N, D, K, C = 1_000_000, 128, 10, 1000
-
-
-def hwm() -> float:
-    with open("/proc/self/status") as f:
-        return next(float(l.split()[1]) / 1024 for l in f if l.startswith("VmHWM:"))
-
-
-def rss() -> float:
-    with open("/proc/self/status") as f:
-        return next(float(l.split()[1]) / 1024 for l in f if l.startswith("VmRSS:"))
-
-
-def reset() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def old_medoids(codes, labels):
@@ -77,27 +65,33 @@ def one(what: str) -> dict:
         labels = rng.integers(0, C, N)
         from graphret.graph.search_graph import _medoids
 
-        reset()
-        base = rss()
+        reset_peak()
+        base = vm_mib("VmRSS")
         out = old_medoids(codes, labels) if what == "medoids_before" else _medoids(codes, labels)
     else:
         idx = (np.arange(N)[:, None] + rng.integers(1, 5000, (N, K))) % N  # local random lists, no self
         sims = rng.random((N, K), dtype=np.float32)
         from graphret.graph.build import graph_from_knn
 
-        reset()
-        base = rss()
+        reset_peak()
+        base = vm_mib("VmRSS")
         out = old_graph_from_knn(idx, sims) if what == "graph_before" else graph_from_knn(idx, sims)
-    return {"what": what, "inputs_mib": round(base, 1), "peak_mib": round(hwm(), 1), "above_inputs_mib": round(hwm() - base, 1),
+    return {"what": what, "inputs_mib": round(base, 1), "peak_mib": round(vm_mib("VmHWM"), 1), "above_inputs_mib": round(vm_mib("VmHWM") - base, 1),
             "check": int(out.shape[0]) if hasattr(out, "shape") else None}
 
 
+STEPS = ("medoids_before", "medoids_now", "graph_before", "graph_now")
+
+
 def main() -> None:
-    if len(sys.argv) > 1:
-        print("RESULT " + json.dumps(one(sys.argv[1])), flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=STEPS, help="measure this one step in this process (the run spawns one per step)")
+    args = parser.parse_args()
+    if args.what:
+        print("RESULT " + json.dumps(one(args.what)), flush=True)
         return
     rows = []
-    for what in ("medoids_before", "medoids_now", "graph_before", "graph_now"):
+    for what in STEPS:
         out = subprocess.run([sys.executable, __file__, what], capture_output=True, text=True).stdout
         rows.append(json.loads(next(l for l in out.splitlines() if l.startswith("RESULT "))[7:]))
         print(rows[-1], flush=True)

@@ -54,8 +54,7 @@ serve({store!r}, ServeConfig(port={port}, write_token={token!r}, max_k=1000), lo
 """
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

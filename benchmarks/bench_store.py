@@ -47,8 +47,7 @@ sys.path.insert(0, str(ROOT))
 from graphret.evaluation.machine import cpu_model  # noqa: E402
 
 
-def log(message: str) -> None:
-    print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from common import log  # noqa: E402  (one home: benchmarks/common.py)
 
 
 def cli(*args, env=None, timeout=600) -> subprocess.CompletedProcess:

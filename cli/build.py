@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -17,7 +16,7 @@ from .options import config_options
 @click.argument("source", required=False)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Store folder to write (created atomically).")
 @config_options(BuildConfig)
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def build_graph_command(source, output, quiet, **options) -> None:
     """Build a graph store from SOURCE (default: the embedded demo set).
 
@@ -26,9 +25,7 @@ def build_graph_command(source, output, quiet, **options) -> None:
     """
     from graphret.api import build
 
-    store = build(source, output, log=stderr_logger(quiet), **options)
-    if options.get("checkpoint") is None:  # the default checkpoint only serves an interrupted run
-        Path(output).with_name(Path(output).name + ".encoder.ckpt").unlink(missing_ok=True)
+    store = build(source, output, log=None if quiet else stderr_logger(), **options)
     manifest = store.manifest
     click.echo(json.dumps({
         "store": output,

@@ -4,6 +4,7 @@ spelled as the invoked command's flags."""
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 
@@ -16,7 +17,16 @@ from .common import flag_speller
 
 
 class GraphretGroup(click.Group):
-    """A click group that reports user mistakes as one line, never a traceback."""
+    """A click group that reports user mistakes as one line, never a traceback, and imports a
+    command's module only when that command is asked for (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            self.add_command(_load(name), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -41,25 +51,27 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from .add import add_command
-    from .bench import bench_command
-    from .build import build_graph_command
-    from .communities import communities_command
-    from .maintain import (
-        compact_command,
-        upgrade_command,
-        vacuum_command,
-        verify_command,
-        versions_command,
-    )
-    from .query import query_command
-    from .serve import serve_command
-    from .train import train_command
+#: command name -> "module:function", imported when the command runs (or help lists it), so
+#: that `graphret query` does not import what `build-graph` needs (torch, pandas, the CNM kernels)
+COMMANDS = {
+    "build-graph": "build:build_graph_command",
+    "query": "query:query_command",
+    "train": "train:train_command",
+    "add": "add:add_command",
+    "communities": "communities:communities_command",
+    "bench": "bench:bench_command",
+    "verify": "maintain:verify_command",
+    "compact": "maintain:compact_command",
+    "vacuum": "maintain:vacuum_command",
+    "upgrade": "maintain:upgrade_command",
+    "versions": "maintain:versions_command",
+    "serve": "serve:serve_command",
+}
 
-    for command in (build_graph_command, query_command, train_command, add_command, communities_command, bench_command,
-                    verify_command, compact_command, vacuum_command, upgrade_command, versions_command, serve_command):
-        main.add_command(command)
+
+def _load(name: str) -> click.Command:
+    module, attribute = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
 
 
 def _terminate(signum, frame) -> None:
@@ -72,8 +84,6 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     main()
 
-
-_register()
 
 if __name__ == "__main__":
     run()

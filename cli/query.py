@@ -4,6 +4,8 @@ Its search options are generated from :class:`~graphret.query.config.SearchConfi
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from graphret.atomic import atomic_write_bytes
@@ -22,31 +24,39 @@ from .options import config_options
               help="Composite query of a decompose store: A:normal,B:abnormal (A, B stored ids or image files) searches with "
               "A's normal code and B's abnormal code in the both space.")
 @config_options(SearchConfig)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table (readable), json (one query per line), csv or parquet (one row per result; parquet needs -o).")
 @click.option("-o", "--output", type=click.Path(), default=None, help="Write the results to this file instead of stdout.")
 @click.option("--montage", type=click.Path(), default=None, help="Also write a PNG of each query beside its top results.")
 @click.option("--version", "version", type=int, default=None, help="Read this version of the store [the newest].")
 def query_command(store, images, ids, split, compose, fmt, output, montage, version, **options) -> None:
     """Find the K most similar archive images for each query."""
-    from graphret.api.store import Store
     from graphret.errors import InputError
-    from graphret.query.output import render
+    from graphret.query.searcher import Searcher, search_store
+    from graphret.store.read import open_store
+    from graphret.query.output import BINARY_FORMATS, render_bytes
 
     given = [(kind, value) for kind, value in (("images", list(images)), ("ids", list(ids)), ("split", split), ("compose", compose)) if value]
     if len(given) != 1:
         raise InputError("give exactly one kind of query: --image PATH, --id ID, --split NAME or --compose A:normal,B:abnormal")
     kind, value = given[0]
-    opened = Store(store, version=version)
+    if fmt in BINARY_FORMATS and not output:
+        raise InputError(f"--format {fmt} writes a binary file; give -o FILE")
+    snapshot = open_store(store, version=version)  # the query layer: a search needs nothing of build or add
+    searcher_for = lambda **index: Searcher(snapshot, **index)  # noqa: E731
+    config = SearchConfig.from_options(**options)
     if kind == "compose":
-        result = opened.search(compose=value, **options)
+        result = search_store(snapshot, searcher_for, compose=value, config=config)
     else:
-        result = opened.search(value, kind=kind, **options)
-    text = render(result, fmt=fmt)
+        result = search_store(snapshot, searcher_for, value, kind=kind, config=config)
+    data = render_bytes(result, fmt=fmt)
     if montage:
         from graphret.query.montage import write_montage
 
         write_montage(result, montage)
     if output:
-        atomic_write_bytes(output, text.encode())
+        atomic_write_bytes(output, data)
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+        sys.stdout.buffer.flush()

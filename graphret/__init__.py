@@ -20,6 +20,8 @@ The names below are imported on first use, so ``import graphret`` stays cheap.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.2.0"
@@ -40,6 +42,9 @@ _EXPORTS = {
     "GraphConfig": "graphret.graph.config",
     "GraphretError": "graphret.errors",
     "InputError": "graphret.errors",
+    "ParameterError": "graphret.errors",
+    "KTooLarge": "graphret.errors",
+    "ModeUnavailable": "graphret.errors",
     "StoreError": "graphret.errors",
     "SearchConfig": "graphret.query.config",
     "SearchResult": "graphret.query.result",
@@ -48,11 +53,39 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'graphret' has no attribute {name!r}")
+def lazy_exports(package: str, exports: dict[str, str]):
+    """A package's ``__getattr__`` and ``__dir__`` that import each exported name's module on
+    first use (PEP 562), so importing one module of a package does not import all of them:
+    ``graphret query --id X`` loads only what a search needs.  ``exports``: name -> module."""
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(exports))
+
+    # a name exported from a submodule of the same name (communities.cnm, the function, from
+    # communities/cnm.py) stays the export when the submodule's import binds it on the package,
+    # as an eager ``from .cnm import cnm`` in the package would have left it
+    module = sys.modules[package]
+    clashes = {name for name, source in exports.items() if source == f"{package}.{name}"}
+    if clashes and type(module) is types.ModuleType:
+        module.__class__ = type("LazyPackage", (types.ModuleType,), {"__setattr__": _keep_exports(clashes)})
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+def _keep_exports(clashes: set[str]):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in clashes and isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{name}":
+            value = getattr(value, name)
+        types.ModuleType.__setattr__(self, name, value)
+
+    return __setattr__
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -29,8 +29,10 @@ def python_spelling(name: str, value: str | None) -> str:
     return name if value is None else f"{name}={value}"
 
 
-class GraphretError(Exception):
-    """A user mistake or bad input, with a one-line message naming the problem and the fix.
+class GraphretError(ValueError):
+    """A user mistake or bad input, with a one-line message naming the problem and the fix (a
+    ValueError: a value given to graphret -- an option, a path, a file's content -- is wrong, so
+    ``except ValueError`` in a caller catches it).
 
     ``template`` may name parameters as ``{name}`` or ``{name=value}`` (see the module
     docstring); ``param`` is the parameter the error is about, when there is one."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,33 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder not found at {path} (set GRAPHRET_SHARED_DATA to it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def blob_stores(tmp_path_factory):
+    """Read-only blob stores built once per test session, by recipe
+    (:func:`tests.stores.build_blob_store`'s keywords): ``blob_stores(n_per_class=40, seed=1,
+    communities=("leiden",))`` is the path of that store.  Tests that write copy one first
+    (``blob_store_copy``)."""
+    from tests.stores import build_blob_store
+
+    built: dict = {}
+
+    def get(**recipe) -> Path:
+        key = tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in recipe.items()))
+        if key not in built:
+            built[key] = build_blob_store(tmp_path_factory.mktemp("blobs") / "store", **recipe)
+        return built[key]
+
+    return get
+
+
+@pytest.fixture
+def blob_store_copy(blob_stores, tmp_path):
+    """A writable copy, in this test's folder, of a session blob store (same recipe keywords)."""
+    def copy(**recipe) -> Path:
+        target = tmp_path / "store"
+        shutil.copytree(blob_stores(**recipe), target)
+        return target
+
+    return copy

@@ -8,18 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import graphret
 from graphret.serve import BackgroundServer, ServeConfig, create_app
-from tests.synthetic import blob_images
+from tests.stores import build_blob_store  # noqa: F401 - the server tests' store, from the one recipe
 
 TOKEN = "s3cret-token"
-
-
-def build_blob_store(path: Path, **options) -> Path:
-    """60 labelled 16 px images in three classes (train/val/test), pixel codes, CNM and Leiden."""
-    graphret.build(blob_images(n_per_class=20, n_classes=3, seed=4), str(path), k=5, communities=("cnm", "leiden"),
-                   encoder="pixels", image_size=16, dim=12, **options)
-    return path
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -1,11 +1,25 @@
-"""Reading a store's files the way any Arrow tool can, without graphret: the newest manifest is
-the highest-numbered file in ``_versions/``, and a table is its fragments, in order."""
+"""The tests' stores: the one recipe of the small labelled blob stores most tests search
+(:func:`build_blob_store`, shared through conftest's session-scoped ``blob_stores`` fixture), and
+reading a store's files the way any Arrow tool can, without graphret: the newest manifest is the
+highest-numbered file in ``_versions/``, and a table is its fragments, in order."""
 
 import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+
+import graphret
+from tests.synthetic import blob_images
+
+
+def build_blob_store(path, *, n_per_class: int = 20, seed: int = 4, communities=("cnm", "leiden"), dim: int = 12,
+                     k: int = 5, **options) -> Path:
+    """``3 * n_per_class`` labelled 16 px blob images in three classes (train/val/test), pixel
+    codes of ``dim`` components, a kNN graph of ``k`` and the ``communities`` methods."""
+    graphret.build(blob_images(n_per_class=n_per_class, n_classes=3, seed=seed), str(path), k=k,
+                   communities=tuple(communities), encoder="pixels", image_size=16, dim=dim, **options)
+    return Path(path)
 
 
 def newest_manifest(store) -> dict:

@@ -8,18 +8,12 @@ from click.testing import CliRunner
 from graphret.cli.main import main
 from PIL import Image
 
-import graphret
 from graphret.api.add import add_to_store, assign_communities
 from graphret.communities import Quality
 from graphret.errors import InputError
 from graphret.query import as_queries, search
 from graphret.store import open_store
 from tests.synthetic import blob_images
-
-
-def build(path):
-    graphret.build(blob_images(n_per_class=30, n_classes=3, seed=4), str(path), k=5, communities=('cnm', 'leiden'), encoder='pixels', image_size=16, dim=12)
-    return path
 
 
 def new_blobs(n_per_class=2, seed=11, prefix="new"):
@@ -29,8 +23,8 @@ def new_blobs(n_per_class=2, seed=11, prefix="new"):
 
 
 @pytest.fixture()
-def store_path(tmp_path):
-    return build(tmp_path / "store")
+def store_path(blob_store_copy):
+    return blob_store_copy(n_per_class=30)  # each test adds to its own copy
 
 
 def test_add_then_query_finds_the_new_items(store_path):

@@ -103,6 +103,50 @@ def test_search_options_come_from_one_config(demo):
         demo.searcher().search("test", k=3, space="normal")
 
 
+def test_a_python_build_is_quiet_and_leaves_only_the_store(tmp_path, capfd):
+    """As ``graphret build-graph --quiet``: no progress lines or bars, and the training's default
+    checkpoint (written after every epoch beside the store) is gone once the store is written."""
+    lines = []
+    graphret.build("demo:n=60,size=16", tmp_path / "s", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3, log=lines.append)
+    assert any("fitting encoder cnn" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    capfd.readouterr()
+    graphret.build("demo:n=60,size=16", tmp_path / "t", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3)
+    assert capfd.readouterr() == ("", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "t"]
+    kept = tmp_path / "mine.ckpt"  # a checkpoint the user named stays
+    graphret.build("demo:n=60,size=16", tmp_path / "u", encoder="cnn", backbone="small", epochs=1, image_size=16,
+                   thumbnail_size=0, k=3, checkpoint=str(kept))
+    assert kept.is_file()
+
+
+def test_a_build_writes_nothing_outside_the_store(tmp_path, monkeypatch):
+    """The per-step peak memory is read, never reset (a library must not reset its caller's
+    counters by writing /proc/self/clear_refs); benchmarks opt in with STEP_PEAK_RESET."""
+    import builtins
+    import importlib
+
+    build_module = importlib.import_module("graphret.api.build")  # graphret.api.build is also the build function
+    written, real_open = [], builtins.open
+
+    def spy(file, mode="r", *args, **kwargs):
+        if any(flag in mode for flag in "wax+"):
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    codes = np.random.default_rng(0).standard_normal((80, 8)).astype(np.float32)
+    store = graphret.build_from_codes(codes, tmp_path / "s", k=4, communities=["cnm"])
+    assert not [path for path in written if not path.startswith(str(tmp_path))], written
+    assert set(store.manifest["build"]["peak_rss_mib_by_step"]) == {"knn", "cnm", "walk"}
+    resets = []
+    monkeypatch.setattr(build_module, "STEP_PEAK_RESET", lambda: resets.append(1))
+    graphret.build_from_codes(codes, tmp_path / "t", k=4, communities=["cnm"])
+    assert len(resets) == 4  # at the start and after each of the three steps
+
+
 def test_add_refreshes_the_store(tmp_path):
     store = graphret.build(blob_images(n_per_class=20, n_classes=3, seed=1), tmp_path / "s", encoder="pixels",
                            image_size=16, dim=8, k=4, communities=("cnm",))

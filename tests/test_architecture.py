@@ -1,5 +1,6 @@
 """The shape of the code: strict layers (import-linter), no click in the library, the CLI installed
-as graphret.cli, CLI options generated from the configs, and the README's Python that runs."""
+as graphret.cli, CLI options generated from the configs, no import circle, the public names and
+errors, and the README's Python that runs."""
 
 import ast
 import os
@@ -91,8 +92,61 @@ def test_import_graphret_is_light():
     assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("name", ["build", "open", "build_from_codes", "Store", "BuildConfig", "SearchResult"])
+@pytest.mark.parametrize("name", ["build", "open", "build_from_codes", "Store", "BuildConfig", "SearchConfig", "SearchResult",
+                                  "GraphretError", "InputError", "ParameterError", "KTooLarge", "ModeUnavailable", "StoreError"])
 def test_public_names(name):
     import graphret
 
     assert name in graphret.__all__ and getattr(graphret, name) is not None
+
+
+def test_errors_are_the_builtin_they_mean():
+    """graphret's errors are ValueErrors (a value given to graphret is wrong), so callers that
+    catch ValueError catch them too."""
+    import graphret
+
+    for name in ("GraphretError", "InputError", "ParameterError", "KTooLarge", "ModeUnavailable", "StoreError"):
+        assert issubclass(getattr(graphret, name), ValueError), name
+    assert issubclass(graphret.ParameterError, graphret.InputError) and issubclass(graphret.KTooLarge, graphret.InputError)
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Module -> the graphret modules it imports (at the top or inside a function)."""
+    modules = {}
+    for path in (ROOT / "graphret").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("graphret"):
+                targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                # a package and its own modules import each other by design (re-exports)
+                if target in modules and target != name and not (target.startswith(name + ".") or name.startswith(target + ".")):
+                    edges[name].add(target)
+    return edges
+
+
+def test_no_import_circle_between_modules():
+    """No two modules import each other, directly or through others, even inside functions (a
+    circle means neither can be read, or tested, alone)."""
+    edges = _module_imports()
+    assert len(edges) > 100 and edges["graphret.data.medical"]  # the scan sees the package
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(name):] + [name]))
+        if name in done:
+            return
+        for target in sorted(edges[name]):
+            visit(target, path + [name])
+        done.add(name)
+
+    for name in sorted(edges):
+        visit(name, [])

@@ -10,13 +10,11 @@ from graphret.cli.main import main
 from PIL import Image
 
 import graphret
-from tests.synthetic import blob_images
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return graphret.build(blob_images(n_per_class=15, n_classes=3, seed=2), tmp_path_factory.mktemp("bad") / "s",
-                          encoder="pixels", image_size=16, dim=8, k=4, communities=("cnm",))
+def store(blob_stores):
+    return graphret.open(blob_stores(n_per_class=15, seed=2, dim=8, k=4, communities=("cnm",)))
 
 
 def one_line_error(result, text):
@@ -38,7 +36,7 @@ def test_train_output_to_a_folder(tmp_path):
 
 def test_ef_zero_is_refused(store):
     one_line_error(CliRunner().invoke(main, ["query", str(store.path), "--split", "test", "--ef", "0"]),
-                   "--ef must be a whole number >= 1")
+                   "--ef must be at least 1, got 0")
 
 
 def test_huge_label_does_not_exhaust_memory(tmp_path):

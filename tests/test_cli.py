@@ -208,3 +208,41 @@ def test_data_layer_errors_are_rendered_with_the_commands_flags(tmp_path, which,
     assert len(lines) == 1 and lines[0].endswith(ending), result.output
     assert "on_corrupt" not in lines[0] and "label_columns" not in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_query_writes_parquet_only_to_a_file(demo_store, tmp_path):
+    import pyarrow.parquet as pq
+
+    path, _ = demo_store
+    refused = run("query", path, "--split", "test", "--k", 3, "--format", "parquet")
+    assert refused.exit_code != 0 and "give -o FILE" in refused.output
+    written = run("query", path, "--split", "test", "--k", 3, "--format", "parquet", "-o", tmp_path / "r.parquet")
+    assert written.exit_code == 0, written.output
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.column("rank").to_pylist()[:3] == [1, 2, 3] and table.num_rows % 3 == 0
+
+
+def test_a_query_by_id_imports_only_what_it_needs(demo_store):
+    """`graphret query --id` loads neither torch nor pandas (nor the CNM kernels): issue 25.5."""
+    path, _ = demo_store
+    item = arrow_table(path, "items").column("id")[0].as_py()
+    script = ("import sys\nfrom graphret.cli.main import main\nsys.argv = ['graphret', 'query', sys.argv[1], '--id', sys.argv[2]]\n"
+              "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+              "print(sorted(m for m in ('torch', 'pandas', 'torchvision', 'graphret.communities.cnm', 'igraph') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, str(path), item], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_help_texts_are_written_from_the_defaults():
+    """The help names what a default build does (the small CNN, its work budget) and the search
+    defaults, read from where they are set, not a stale copy."""
+    from graphret.encoders.config import DEFAULT_BACKBONE, DEFAULT_ENCODER, DEFAULT_WORK
+    from graphret.query.config import DEFAULT_PROBE
+
+    build = " ".join(run("build-graph", "--help").output.split())
+    encoder = build.split("--encoder")[1].split("--backbone")[0]
+    assert f"{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone" in encoder and "resnet18" not in encoder
+    assert f"[the default encoder: {DEFAULT_WORK:g}]" in build.split("--work")[1]
+    query = " ".join(run("query", "--help").output.split())
+    assert f"Lists probe mode searches (P) [{DEFAULT_PROBE}]" in query

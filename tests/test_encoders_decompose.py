@@ -13,8 +13,10 @@ from graphret.data.demo import FINDINGS, load_demo
 from graphret.data.imageset import ImageSet
 from graphret.encoders import ENCODERS, load_encoder, make_encoder
 from graphret.encoders.decompose import (
+    FINDING_FEATURE_WEIGHT,
     DecomposingEncoder,
     _kmeans_pp,
+    class_weights,
     composite_code,
     composite_from_both,
     split_both,
@@ -54,8 +56,10 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     out = fitted.encode(demo, np.arange(20))
     assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
     dims = fitted.space_dims()
-    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim, the abnormal code 64 features + "none"
-    assert dims == {"normal": 16 * 8 * 8, "abnormal": 65, "both": 16 * 64 + 65, "default": 16 * 64 + 65}
+    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code per finding its
+    # presence and 8 pooled features (the segmentation decoder's full-size level), then "none"
+    abnormal = len(FINDINGS) * (1 + 8) + 1
+    assert dims == {"normal": 16 * 8 * 8, "abnormal": abnormal, "both": 16 * 64 + abnormal, "default": 16 * 64 + abnormal}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
         assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5), name
@@ -95,6 +99,37 @@ def test_kmeans_pp_gives_a_rare_distinct_cluster_its_own_entry():
     assert float(torch.cdist(rare.mean(0, keepdim=True), centres).min()) < 0.5
 
 
+def test_class_weights_favour_small_findings():
+    w = class_weights([0.01, 0.25, 0.0])  # shares of foreground pixels; the third never seen
+    # share ** -0.5: 10 and 2, normalised to their mean 6
+    assert np.allclose(w, [10 / 6, 2 / 6, 1.0])
+    assert class_weights([0.5, 1e-8])[0] == 0.25  # clipped to 1 / limit
+    assert class_weights([0.0, 0.0]) == [1.0, 1.0]
+
+
+def test_finding_code_by_hand():
+    """Per finding: presence, then features pooled under the predicted mask; the same finding
+    in another place gives a close code, no finding gives the shared "none" code."""
+    from graphret.encoders.decompose.networks import DecomposeNet
+    from graphret.encoders.decompose.spec import NetSpec
+
+    net = DecomposeNet(NetSpec(channels=1, image_size=16, latent_dim=4, normal_codebook=4, abnormal_codebook=4, seg_channels=2,
+                               n_targets=2, seg_detects=True)).eval()
+    seg = torch.full((3, 2, 16, 16), -20.0)
+    seg[0, 0, 1:4, 1:4] = 20.0  # finding 0 top left
+    seg[1, 0, 10:13, 10:13] = 20.0  # finding 0 bottom right
+    hidden = torch.rand(3, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        code = net.finding_code(seg, hidden).numpy()
+    assert code.shape == (3, 2 * 9 + 1) == (3, net.dims()["abnormal"])
+    assert code[0, 0] == 1 and code[1, 0] == 1 and code[0, 9] == 0 and code[1, 9] == 0  # presence of 0, not of 1
+    assert np.allclose(np.linalg.norm(code[0, 1:9]), FINDING_FEATURE_WEIGHT)  # features: a unit vector times the weight
+    assert code[0, -1] == 0 and np.array_equal(code[2], np.eye(19)[18])  # "none"
+    unit = code / np.linalg.norm(code, axis=1, keepdims=True)
+    w2 = FINDING_FEATURE_WEIGHT**2
+    assert unit[0] @ unit[1] >= (1 - w2) / (1 + w2) - 1e-6 and unit[0] @ unit[2] == 0
+
+
 def test_save_load_round_trip(fitted, demo, tmp_path):
     fitted.save(tmp_path / "dec.pt")
     back = load_encoder(tmp_path / "dec.pt", expect="decompose")
@@ -113,7 +148,7 @@ def test_images_without_an_abnormal_cell_share_one_abnormal_code(fitted, demo):
     config, state = fitted.config(), fitted.state()
     strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no cell passes
     codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
-    none = np.zeros(65, np.float32)
+    none = np.zeros(fitted.space_dims()["abnormal"], np.float32)
     none[-1] = 1.0
     assert np.array_equal(codes, np.tile(none, (10, 1)))
     # with the default gate the "none" feature is 1 exactly where no cell passes it
@@ -237,6 +272,18 @@ def test_composite_of_an_item_with_itself_is_its_both_code(fitted, demo):
     assert np.allclose(mixed[:, : fitted.normal_dim] * math.sqrt(2), out.spaces["normal"][:5], atol=1e-6)
     assert np.allclose(mixed[:, fitted.normal_dim :] * math.sqrt(2), out.spaces["abnormal"][5:], atol=1e-6)
     assert np.allclose(composite_from_both(out.spaces["both"][:5], out.spaces["both"][5:], fitted.normal_dim), mixed, atol=1e-6)
+
+
+def test_default_training_length():
+    """Without epochs, work or batch size: epochs to see ~50k images in batches of 32 on a small set
+    (the demo's 1,260 training phantoms: 40 epochs); what is given is kept."""
+    plan = DecomposingEncoder()._training_plan(1260)
+    assert plan.epochs == 40 and plan.batch_size == 32
+    assert DecomposingEncoder()._training_plan(5000).epochs == 10 and DecomposingEncoder()._training_plan(5000).batch_size is None
+    assert DecomposingEncoder()._training_plan(50).epochs == 60
+    given = DecomposingEncoder(epochs=3, batch_size=8)._training_plan(1260)
+    assert given.epochs == 3 and given.batch_size == 8
+    assert DecomposingEncoder(work=5.0)._training_plan(1260).epochs is None  # the work budget decides
 
 
 def test_options_are_checked():

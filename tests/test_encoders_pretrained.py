@@ -87,7 +87,7 @@ def test_frozen_efficientnet_needs_no_weights_option():
 def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough():
     from graphret.api.build import choose_encoder
     from graphret.api.config import BuildConfig
-    from graphret.encoders.cnn import PRETRAINED_FROM_SIZE
+    from graphret.encoders.config import PRETRAINED_FROM_SIZE
 
     large = blob_images(n_per_class=2, n_classes=2, size=PRETRAINED_FROM_SIZE)
     name, options = choose_encoder(BuildConfig.from_options(), large)

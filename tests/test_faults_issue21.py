@@ -194,3 +194,138 @@ def test_a_query_whose_version_a_vacuum_removed_says_so(blob_store, tmp_path):
     assert "damaged" not in str(error.value)
     assert graphret.open(copy).search(["blob-0001"], k=3, mode="region").rows.shape == (1, 3)
     assert verify(copy) == []
+
+
+# 10 --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("codes, text", [(np.zeros(8), "is all zeros"), (np.ones((1, 8)) * 1j, "must be real numbers"),
+                                         ([[1.0] * 8, [0.0] * 8], "query code 1 is all zeros")])
+def test_zero_and_complex_query_codes_are_refused(test_last, codes, text):
+    with pytest.raises(GraphretError, match=text):
+        test_last.search(codes, k=3, mode="flat")
+
+
+def test_zero_query_codes_on_the_server_are_a_400(test_last):
+    from fastapi.testclient import TestClient
+
+    from graphret.serve import ServeConfig, create_app
+
+    with TestClient(create_app(test_last.path, ServeConfig())) as client:
+        response = client.post("/search", json={"codes": [[0.0] * 8], "k": 3, "mode": "flat"})
+    assert response.status_code == 400 and "all zeros" in response.json()["error"]
+
+
+# 11 --------------------------------------------------------------------------------------
+def test_an_npz_of_object_arrays_is_named(tmp_path):
+    images = np.empty(12, dtype=object)
+    images[:] = [np.zeros((4, 4), np.uint8)] * 11 + [np.zeros((5, 5), np.uint8)]
+    np.savez(tmp_path / "objects.npz", images=images, labels=np.zeros(12, np.int64))
+    one_line_error(CliRunner().invoke(main, ["build-graph", str(tmp_path / "objects.npz"), "-o", str(tmp_path / "s"), "--encoder", "pixels"]),
+                   "images is an array of Python objects")
+
+
+@pytest.mark.parametrize("edit, text", [(lambda m: m.update(format_version=1), "says format version 1"),
+                                        (lambda m: m.pop("archive"), "does not list the archive's splits")])
+def test_an_edited_manifest_is_named_by_verify_and_queries(test_last, tmp_path, edit, text):
+    copy = tmp_path / "copy"
+    shutil.copytree(test_last.path, copy)
+    path = sorted((copy / "_versions").glob("*.json"))[-1]
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    checked = CliRunner().invoke(main, ["verify", str(copy)])
+    assert checked.exit_code == 1 and text in checked.output
+    one_line_error(CliRunner().invoke(main, ["query", str(copy), "--id", "0"]), text)
+
+
+def test_string_arrays_are_ids_or_named_as_not_codes(test_last, tmp_path):
+    assert test_last.search(np.array(["0", "1"]), k=3, mode="flat").rows.shape == (2, 3)  # an array of ids
+    with pytest.raises(GraphretError, match="must be real numbers, got <U"):
+        test_last.search(np.array([["a", "b"]]), k=3)
+    with pytest.raises(GraphretError, match="must be real numbers"):
+        graphret.build_from_codes(np.array([["0.1", "0.2"]] * 5), tmp_path / "s", k=2)
+    with pytest.raises(GraphretError, match="rows of one length"):
+        graphret.build_from_codes([[0.1, 0.2], [0.3]], tmp_path / "s", k=1)
+    with pytest.raises(GraphretError, match="go up to 1000000000 for 5 codes"):
+        graphret.build_from_codes(unit(np.ones((5, 2))), tmp_path / "s", labels=[0, 0, 1, 1, 10**9], k=2)
+    assert not (tmp_path / "s").exists()
+
+
+# 12 --------------------------------------------------------------------------------------
+def test_nan_and_inf_pixels_read_without_warnings_and_a_blank_image_is_named(tmp_path):
+    import warnings
+
+    import nibabel as nib
+
+    from graphret.data.config import SourceConfig
+
+    rng = np.random.default_rng(0)
+    images = rng.random((12, 8, 8)).astype(np.float32) * 1000
+    images[0, 0, 0], images[1, 2, 2], images[2, 1, 1] = np.nan, np.inf, -np.inf
+    np.savez(tmp_path / "nan.npz", images=images)
+    volume = rng.random((8, 8, 6)) * 1000
+    volume[0, 0, 0], volume[1, 1, 1] = np.nan, np.inf
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "nan.nii.gz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        npz = SourceConfig().open(str(tmp_path / "nan.npz"))
+        assert npz.image(1)[2, 2] == 255 and npz.image(2)[1, 1] == 0 and npz.image(0)[0, 0] == 0
+        nifti = SourceConfig().open(str(tmp_path / "nan.nii.gz"))
+        assert len(nifti) == 6 and max(int(nifti.image(i).max()) for i in range(6)) == 255
+    images[3] = np.inf
+    np.savez(tmp_path / "inf.npz", images=images)
+    one_line_error(CliRunner().invoke(main, ["build-graph", str(tmp_path / "inf.npz"), "-o", str(tmp_path / "s"), "--encoder", "pixels"]),
+                   "images[3] has no finite pixel values")
+    nib.save(nib.Nifti1Image(np.full((8, 8, 6), np.inf), np.eye(4)), tmp_path / "inf.nii.gz")
+    one_line_error(CliRunner().invoke(main, ["build-graph", str(tmp_path / "inf.nii.gz"), "-o", str(tmp_path / "s"), "--encoder", "pixels"]),
+                   "has no finite voxel values")
+
+
+# 13 --------------------------------------------------------------------------------------
+def test_uploads_of_an_add_that_never_committed_are_removed(blob_store, tmp_path, monkeypatch):
+    import os
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from graphret.serve import ServeConfig, create_app
+    from tests.serving import png_bytes
+
+    copy = tmp_path / "copy"
+    shutil.copytree(blob_store.path, copy)
+    config = ServeConfig(write_token="t0ken")
+    auth = {"Authorization": "Bearer t0ken"}
+    png = png_bytes(np.random.default_rng(0).integers(0, 255, (16, 16), dtype=np.uint8))
+    with TestClient(create_app(copy, config)) as client:
+        assert client.post("/add", files={"files": ("a.png", png, "image/png")}, headers=auth).status_code == 200
+        def full_disk(*args, **kwargs):
+            raise StoreError("cannot write to the store: No space left on device")
+
+        monkeypatch.setattr("graphret.serve.routes.add.add_to_store", full_disk)
+        failed = client.post("/add", files={"files": ("b.png", png, "image/png")}, headers=auth)
+        assert failed.status_code >= 400
+    uploads = copy / "uploads"
+    (kept,) = list(uploads.iterdir())  # the failed add's folder went at once
+    killed, running = uploads / "20260101T000000-deadbeef", uploads / "20260101T000001-cafecafe"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "c.png").write_bytes(png)
+    old = time.time() - 7200
+    os.utime(killed, (old, old))
+    os.utime(kept, (old, old))
+    create_app(copy, config)
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([kept.name, running.name])
+
+
+# 14 --------------------------------------------------------------------------------------
+def test_a_text_file_named_dcm_is_not_dicom(tmp_path):
+    (tmp_path / "notes.dcm").write_text("hello, this is a text file\nnot a scan\n")
+    result = CliRunner().invoke(main, ["build-graph", str(tmp_path / "notes.dcm"), "-o", str(tmp_path / "s"), "--encoder", "pixels"])
+    one_line_error(result, "is not a DICOM file")
+    assert "unknown class" not in result.output
+
+
+def test_an_all_missing_csv_names_a_fix_the_cli_has(tmp_path):
+    (tmp_path / "list.csv").write_text("path,label\nx.png,a\ny.png,b\n")
+    result = CliRunner().invoke(main, ["build-graph", str(tmp_path / "list.csv"), "-o", str(tmp_path / "s"), "--encoder", "pixels"])
+    one_line_error(result, "none of the 2 images listed")
+    assert "CsvOptions" not in result.output and "write them relative to it, or as absolute paths" in result.output

@@ -23,20 +23,22 @@ def complete_lists(n):
     return indptr, indices
 
 
-def reference(codes, q, k, graph, labels, quality, g, knn_k, ex=-1, allowed=None):
-    """Algorithm 1 as the module docstring states it, in plain Python, every node touched."""
-    term = TERMS[quality]
-    n = len(codes)
-    ok = np.ones(n, bool) if allowed is None else allowed.copy()
+def query_edges(codes, q, knn_k, ex=-1, allowed=None):
+    """(the allowed nodes by similarity to q, q's edges [(node, weight)], the allowed mask)."""
+    ok = np.ones(len(codes), bool) if allowed is None else allowed.copy()
     if ex >= 0:
         ok[ex] = False
     sims = (codes @ q).astype(np.float32)
     order = sorted(np.flatnonzero(ok), key=lambda j: (-sims[j], j))
-    edges = [(j, min(float(sims[j]), 1.0)) for j in order[:knn_k] if sims[j] > 0]
+    return order, [(j, min(float(sims[j]), 1.0)) for j in order[:knn_k] if sims[j] > 0], ok
+
+
+def attach_gains(edges, graph, labels, quality, g):
+    """Each community q has edges to -> (the quality gain of q joining it, q's edge weight to it)."""
+    term = TERMS[quality]
     e_tot, a_tot, n_tot, W = community_totals(graph, labels)
     k_q = sum(w for _, w in edges)
     W2 = W + k_q
-    deg = np.asarray(graph.sum(axis=1)).ravel()
     comms = {}
     for j, w in edges:
         comms[labels[j]] = comms.get(labels[j], 0.0) + w
@@ -45,7 +47,18 @@ def reference(codes, q, k, graph, labels, quality, g, knn_k, ex=-1, allowed=None
         ac = a_tot[c] + w
         return term(e_tot[c] + w, ac + k_q, n_tot[c] + 1, W2, g, 1.0) - term(e_tot[c], ac, n_tot[c], W2, g, 1.0) - term(0.0, k_q, 1.0, W2, g, 1.0)
 
-    first = sorted(comms, key=lambda c: (-attach(c, comms[c]), -comms[c], c))
+    return {c: (attach(c, w), w) for c, w in comms.items()}
+
+
+def reference(codes, q, k, graph, labels, quality, g, knn_k, ex=-1, allowed=None):
+    """Algorithm 1 as the module docstring states it, in plain Python, every node touched."""
+    term = TERMS[quality]
+    order, edges, ok = query_edges(codes, q, knn_k, ex, allowed)
+    k_q = sum(w for _, w in edges)
+    W2 = community_totals(graph, labels)[3] + k_q
+    deg = np.asarray(graph.sum(axis=1)).ravel()
+    gains = attach_gains(edges, graph, labels, quality, g)
+    first = sorted(gains, key=lambda c: (-gains[c][0], -gains[c][1], c))
     taken, visited = [], set()
 
     def grow(c):
@@ -144,8 +157,13 @@ def test_the_community_of_largest_attach_gain_comes_first():
                                               threads=1, return_chosen=True)
     sizes = np.bincount(labels)
     for i in range(len(q)):
+        gains = attach_gains(query_edges(x, q[i], 6)[1], graph.tocsr(), labels, "newman", 1.0)
+        largest = max(gain for gain, _ in gains.values())
+        assert gains[chosen[i]][0] == pytest.approx(largest, abs=1e-6)  # the chosen community has the largest gain
+        assert sorted(gains, key=lambda c: (-gains[c][0], -gains[c][1], c))[0] == chosen[i]  # ties: more edge weight, then id
         take = min(8, sizes[chosen[i]])
         assert np.all(labels[found[i, :take]] == chosen[i])
+    assert len(set(chosen.tolist())) > 1  # the queries sit in different communities: the choice is tested, not fixed
 
 
 def test_exclude_and_filters_are_never_taken():
@@ -202,6 +220,7 @@ def test_bad_region_input():
         RegionGraph(graph.indptr, graph.indices, graph.data, labels[:5], community_totals(graph, labels))
 
 
+@pytest.mark.slow  # a graph and communities over real MedNIST codes
 def test_region_on_mednist_pixel_codes(shared_data):
     from graphret.communities.cnm import cnm
     from graphret.data import open_source

@@ -3,14 +3,12 @@
 import numpy as np
 import pytest
 
-import graphret
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search as flat_search
 from graphret.query import as_queries, search
 from graphret.query.index import RetrievalIndex
 from graphret.query.probe import probe_search
 from graphret.store import open_store
-from tests.synthetic import blob_images
 
 
 def clustered(n=3000, d=16, clusters=30, seed=0, spread=0.6):
@@ -63,10 +61,8 @@ def test_probe_reaches_k_beyond_p_communities():
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("probe") / "store"
-    graphret.build(blob_images(n_per_class=40, n_classes=3, seed=5), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=12)
-    return open_store(path)
+def store(blob_stores):
+    return open_store(blob_stores(n_per_class=40, seed=1, communities=("leiden",)))  # test_query_store's too
 
 
 def test_probe_on_a_store_matches_flat_at_full_p(store):

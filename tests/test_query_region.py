@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import graphret
 from graphret.communities.kernels import QUALITY_CODES
 from graphret.communities.quality import (
     community_totals,
@@ -16,14 +15,11 @@ from graphret.graph.search_graph import build_search_graph
 from graphret.query import Searcher, as_queries, search
 from graphret.query.graph_region import RegionGraph, attach_gain, graph_region_search
 from graphret.store import open_store
-from tests.synthetic import blob_images
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("region") / "store"
-    graphret.build(blob_images(n_per_class=50, n_classes=3, seed=3), str(path), k=5, communities=('cnm', 'leiden'), encoder='pixels', image_size=16, dim=12)
-    return open_store(path)
+def store(blob_stores):
+    return open_store(blob_stores(n_per_class=50, seed=3))
 
 
 def test_region_is_the_default_and_starts_in_the_chosen_community(store):

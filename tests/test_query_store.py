@@ -7,19 +7,15 @@ import json
 import numpy as np
 import pytest
 
-import graphret
 from graphret.errors import GraphretError, InputError
 from graphret.query import as_queries, search
 from graphret.query.output import render
 from graphret.store import open_store
-from tests.synthetic import blob_images
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("q") / "store"
-    graphret.build(blob_images(n_per_class=40, n_classes=3, seed=1), str(path), k=5, communities=('leiden',), encoder='pixels', image_size=16, dim=12)
-    return open_store(path)
+def store(blob_stores):
+    return open_store(blob_stores(n_per_class=40, seed=1, communities=("leiden",)))
 
 
 def test_stored_query_never_returns_itself(store):
@@ -70,3 +66,80 @@ def test_unknown_id_and_split(store):
         as_queries(store, ["nope"], kind="ids")
     with pytest.raises(GraphretError, match="no split 'holdout'"):
         as_queries(store, "holdout", kind="split")
+
+
+# -- issue 25: prepared once per store version, the lean call, output from Arrow tables --------
+def test_what_a_query_needs_is_read_once_per_version(store):
+    codes = store.codes()
+    assert store.codes() is codes and not codes.flags.writeable  # shared by every query: read-only
+    method = store.default_community_method()
+    assert store.membership(method) is store.membership(method)
+    assert store.split_names == frozenset(store.splits)
+
+
+@pytest.mark.parametrize("mode", ["region", "graph", "flat"])
+def test_search_arrays_answers_as_search_does(store, mode):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    rows = store.split_rows(["test"])[:5]
+    full = searcher.search(as_queries(store, rows, kind="rows"), k=6, mode=mode)
+    lean = searcher.search_arrays(rows=rows, k=6, mode=mode)
+    assert np.array_equal(lean.rows, full.rows) and np.allclose(lean.scores, full.scores)
+    assert np.allclose(lean.scanned_fraction, full.scanned_fraction)
+    by_code = searcher.search_arrays(np.asarray(store.codes()[rows]) * 3.0, k=6, mode=mode)  # made unit here
+    assert np.allclose(by_code.scores[:, 0], np.sort(by_code.scores, axis=1)[:, -1], atol=1e-6) or mode == "region"
+    assert not np.isin(rows[:, None], lean.rows).any(axis=1).any()  # a stored query never returns itself
+    with pytest.raises(InputError, match="one of them"):
+        searcher.search_arrays(k=3)
+
+
+def test_repeated_filters_are_evaluated_once(store):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    first, n = searcher.allowed(["split!=val"])
+    again, _ = searcher.allowed(["split!=val"])
+    assert again is first and n == int(first.sum()) == int((store.splits[searcher.rows] != "val").sum())
+    result = searcher.search_arrays(rows=store.split_rows(["test"])[:3], k=4, mode="flat", where="split!=val")
+    assert set(store.splits[result.rows.ravel()]) == {"train"}
+
+
+def test_json_from_arrow_is_the_dict_form(store):
+    from graphret.query.output import render_bytes
+
+    for mode in ("region", "flat", "probe"):
+        result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
+        assert json.loads(render_bytes(result, fmt="json")) == result.to_dict()
+
+
+def test_csv_and_parquet_hold_every_result(store, tmp_path):
+    import pyarrow.parquet as pq
+
+    from graphret.query.output import render_bytes, result_table
+
+    result = search(store, as_queries(store, "test", kind="split"), k=4, mode="region")
+    rows = list(csv.DictReader(io.StringIO(render_bytes(result, fmt="csv").decode())))
+    hits = [hit for entry in result.to_dict()["queries"] for hit in entry["results"]]
+    assert [r["id"] for r in rows] == [h["id"] for h in hits]
+    assert [float(r["score"]) for r in rows] == [h["score"] for h in hits]
+    assert [r["label"] for r in rows] == [h["label"] for h in hits]
+    (tmp_path / "r.parquet").write_bytes(render_bytes(result, fmt="parquet"))
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.equals(result_table(result)) and table.num_rows == result.rows.size
+    assert table.column("id").to_pylist() == [h["id"] for h in hits]
+
+
+def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
+    """Issue 23.5: the default region order puts the most similar image first; the gain order
+    (Haq's joining order) holds the same items."""
+    from graphret.errors import ParameterError
+
+    queries = as_queries(store, "test", kind="split")
+    by_cosine = search(store, queries, k=8, mode="region")
+    by_gain = search(store, queries, k=8, mode="region", region_order="gain")
+    assert np.all(np.diff(by_cosine.scores, axis=1) <= 0)
+    assert [set(r) for r in by_cosine.rows] == [set(r) for r in by_gain.rows]
+    assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
+    with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
+        search(store, queries, k=8, mode="flat", region_order="gain")

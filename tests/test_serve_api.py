@@ -12,15 +12,15 @@ from PIL import Image
 
 import graphret
 from graphret.store import open_store
-from tests.serving import TOKEN, build_blob_store, live_server, png_bytes, png_pixels
+from tests.serving import TOKEN, live_server, png_bytes, png_pixels
 from tests.synthetic import blob_images
 
 K = 5
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    return build_blob_store(tmp_path_factory.mktemp("serve") / "store")
+def store_path(blob_stores):
+    return blob_stores()  # the session's read-only blob store: these tests never write to it
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +297,8 @@ def test_a_server_without_a_token_is_read_only(store_path):
         assert c.get("/store").json()["writable"] is False
 
 
-def test_add_uploads_then_search_and_view_them(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_add_uploads_then_search_and_view_them(tmp_path, blob_store_copy):
+    path = blob_store_copy()
     new = blob_images(n_per_class=1, n_classes=3, seed=21)
     files = [("files", (f"../../evil-{i}.png", png_bytes(new.image(i)), "image/png")) for i in range(3)]
     with live_server(path, write_token=TOKEN) as server, httpx.Client(base_url=server.url, timeout=120) as c:
@@ -324,8 +324,8 @@ def test_add_uploads_then_search_and_view_them(tmp_path):
         assert c.get("/health").json()["items"] == 63  # refused uploads add nothing
 
 
-def test_add_a_server_side_folder(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_add_a_server_side_folder(tmp_path, blob_store_copy):
+    path = blob_store_copy()
     folder = tmp_path / "incoming" / "class0"
     folder.mkdir(parents=True)
     new = blob_images(n_per_class=2, n_classes=1, seed=30)

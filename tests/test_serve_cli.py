@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serving import build_blob_store, png_bytes
+from tests.serving import png_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +59,8 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> dic
     pytest.fail("the server did not answer in time")
 
 
-def test_serve_starts_on_loopback_answers_and_stops(tmp_path):
-    store = build_blob_store(tmp_path / "store")
+def test_serve_starts_on_loopback_answers_and_stops(blob_store_copy):
+    store = blob_store_copy()
     port = free_port()
     proc = graphret_command("serve", str(store), "--port", str(port), "--max-upload-mb", "1",
                             env={"GRAPHRET_WRITE_TOKEN": "from-the-environment"})
@@ -81,8 +81,8 @@ def test_serve_starts_on_loopback_answers_and_stops(tmp_path):
     assert f"http://127.0.0.1:{port}/" in err and "read-write" in err and "Traceback" not in err
 
 
-def test_serve_is_read_only_without_a_token_and_refuses_a_missing_store(tmp_path):
-    store = build_blob_store(tmp_path / "store")
+def test_serve_is_read_only_without_a_token_and_refuses_a_missing_store(tmp_path, blob_stores):
+    store = blob_stores()  # read-only: the server refuses every write
     port = free_port()
     proc = graphret_command("serve", str(store), "--port", str(port))
     try:

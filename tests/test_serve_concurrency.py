@@ -10,7 +10,7 @@ import numpy as np
 from graphret.api.add import add_to_store
 from graphret.query.searcher import Searcher
 from graphret.store import open_store
-from tests.serving import TOKEN, build_blob_store, live_server, png_bytes
+from tests.serving import TOKEN, live_server, png_bytes
 from tests.synthetic import blob_images
 
 QUERY = {"ids": ["blob-0001"], "k": 5, "mode": "region"}
@@ -21,8 +21,8 @@ def _uploads(seed: int, prefix: str):
     return [("files", (f"{prefix}-{i}.png", png_bytes(images.image(i)), "image/png")) for i in range(3)]
 
 
-def test_reads_stay_consistent_while_two_adds_land(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_reads_stay_consistent_while_two_adds_land(blob_store_copy):
+    path = blob_store_copy()
     answers: list[tuple[int, dict]] = []
     adds: list[httpx.Response] = []
     done = threading.Event()
@@ -72,8 +72,8 @@ def test_reads_stay_consistent_while_two_adds_land(tmp_path):
     assert set(expected) <= {1, 2, 3}
 
 
-def test_the_server_moves_to_a_version_another_process_committed(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_the_server_moves_to_a_version_another_process_committed(blob_store_copy):
+    path = blob_store_copy()
     with live_server(path) as server, httpx.Client(base_url=server.url, timeout=60) as c:
         assert c.get("/health").json()["version"] == 1
         images = blob_images(n_per_class=1, n_classes=3, seed=50)
@@ -85,8 +85,8 @@ def test_the_server_moves_to_a_version_another_process_committed(tmp_path):
         assert np.isfinite(c.post("/search", json={"ids": ["outside-2"], "k": 3}).json()["queries"][0]["results"][0]["score"])
 
 
-def test_a_newer_version_that_cannot_be_read_leaves_the_server_on_its_version(tmp_path):
-    path = build_blob_store(tmp_path / "store")
+def test_a_newer_version_that_cannot_be_read_leaves_the_server_on_its_version(blob_store_copy):
+    path = blob_store_copy()
     versions = path / "_versions"
     manifest = json.loads((versions / "00000001.json").read_text())
     manifest.update(version=2, parent=1)

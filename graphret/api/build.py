@@ -28,10 +28,18 @@ from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.base import check_nonzero_codes
 from graphret.encoders.cnn import default_backbone, pretrained_image_size
+from graphret.encoders.config import (
+    DEFAULT_ENCODER,
+    DEFAULT_THREADS,
+    DEFAULT_WORK,
+    UNLABELLED_BACKBONE,
+    UNLABELLED_ENCODER,
+)
 from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
+from graphret.graph.knn import real_array
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
@@ -46,19 +54,11 @@ __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_E
 
 Log = Callable[[str], None]
 
-DEFAULT_ENCODER = "cnn"
-# ImageNet EfficientNet-Lite0 (weights installed with graphret) fine-tuned on the labels for
-# images of 96 px and more (graphret.encoders.cnn.default_backbone; the small CNN from scratch
-# below): its early blocks run once, its last blocks and a new head train for a budget of work
-# (60 megapixels of training images, so the length follows the set's size and image size, not
-# the clock) on one thread (faster than two on a shared 2-core machine, and reproducible); see
-# benchmarks/results/pretrained for what it reaches beside the small CNN and frozen features.
+# The build's default encoder (one home, in the encoders' config, whose help texts name it); its
+# backbone follows the images' size (graphret.encoders.cnn.default_backbone).
 DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {}
-DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": 60.0, "threads": 1}
-# Without labels: the same ImageNet network, frozen (no training), from 96 px; the pixel
-# baseline for smaller images.
-UNLABELLED_ENCODER = "frozen"
-UNLABELLED_ENCODER_OPTIONS: dict[str, Any] = {"backbone": "efficientnet_lite0"}
+DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": DEFAULT_WORK, "threads": DEFAULT_THREADS}
+UNLABELLED_ENCODER_OPTIONS: dict[str, Any] = {"backbone": UNLABELLED_BACKBONE}
 
 
 #: codes whose norms all lie this close to 1 are taken as normalised (no copy)
@@ -73,17 +73,18 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _step_peak_mib(reset: bool) -> float | None:
-    """The process's peak resident memory (``VmHWM``) since the last reset, in MiB, and (with
-    ``reset``) start a new peak (writing 5 to ``/proc/self/clear_refs``); None where Linux's
-    /proc is not there."""
+#: Called between build steps when set, to start a new peak-memory count so that each step's
+#: ``peak_rss_mib_by_step`` is its own (benchmarks set it: ``benchmarks/common.reset_peak``
+#: writes /proc/self/clear_refs).  A library must not reset its caller's memory counters, so by
+#: default each step records the process's peak so far.
+STEP_PEAK_RESET: Callable[[], None] | None = None
+
+
+def _peak_so_far_mib() -> float | None:
+    """The process's peak resident memory (``VmHWM``) in MiB; None where Linux's /proc is not there."""
     try:
         with open("/proc/self/status") as status:
-            peak = next(float(line.split()[1]) / 1024.0 for line in status if line.startswith("VmHWM:"))
-        if reset:
-            with open("/proc/self/clear_refs", "w") as clear:
-                clear.write("5")
-        return round(peak, 1)
+            return round(next(float(line.split()[1]) / 1024.0 for line in status if line.startswith("VmHWM:")), 1)
     except (OSError, StopIteration, ValueError):
         return None
 
@@ -96,14 +97,20 @@ class _Clock:
         self.seconds: dict[str, float] = {}
         self.peak_mib: dict[str, float] = {}
         self._t0 = self.started
-        _step_peak_mib(reset=True)
+        self._new_peak()
+
+    @staticmethod
+    def _new_peak() -> None:
+        if STEP_PEAK_RESET is not None:
+            STEP_PEAK_RESET()
 
     def step(self, name: str) -> None:
         now = time.perf_counter()
         self.seconds[name] = round(now - self._t0, 3)
-        peak = _step_peak_mib(reset=True)
+        peak = _peak_so_far_mib()
         if peak is not None:
             self.peak_mib[name] = peak
+        self._new_peak()
         self._t0 = now
 
     def total(self) -> None:
@@ -143,9 +150,15 @@ def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str
     return name, options
 
 
-def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log) -> Encoder:
+def default_checkpoint(output: Path) -> Path:
+    """Where a build's training writes its checkpoint when none is configured: beside the
+    store, removed once the store is written (it only serves to resume an interrupted build)."""
+    return output.with_name(output.name + ".encoder.ckpt")
+
+
+def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log, *, progress: bool = False) -> Encoder:
     """Load ``config.model``, or train the chosen encoder on the train split (val for early
-    stopping when the source has one)."""
+    stopping when the source has one); ``progress``: the training's progress bars."""
     if config.model:
         encoder = load_encoder(config.model, expect=config.encoder.name)
         log(f"loaded encoder {encoder.name} from {config.model}")
@@ -154,8 +167,7 @@ def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log) -
     if config.encoder.name is None:
         reason = "the default" if name == DEFAULT_ENCODER else "the default for a source without class labels"
         log(f"encoder: {name} ({reason}; choose another encoder to change it)")
-    checkpoint = str(output.with_name(output.name + ".encoder.ckpt"))
-    training = config.training.options(name, checkpoint_default=checkpoint, progress=log is not _quiet)
+    training = config.training.options(name, checkpoint_default=str(default_checkpoint(output)), progress=progress)
     if config.encoder.name is None and name in (DEFAULT_ENCODER, UNLABELLED_ENCODER):  # the defaults, where the user set none
         if name == DEFAULT_ENCODER and not any(key in training for key in ("epochs", "work", "time_limit")):
             training["work"] = DEFAULT_TRAINING_OPTIONS["work"]
@@ -327,18 +339,24 @@ def _check_archive(images: ImageSet, config: BuildConfig) -> None:
         raise InputError(f"k = {config.graph.k} needs more than {n_archive} archive images; use {{k={max(n_archive - 1, 1)}}} or less", param="k")
 
 
-def build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *, log: Log = _quiet) -> Path:
+def build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *,
+                log: Log | None = None) -> Path:
     """Build the store of ``source`` (a source spec for :func:`graphret.data.open_source`,
     None for the embedded demo set, or an ImageSet) at ``output`` with ``config``.  With the
     ray engine the cluster is reached (or a local instance started) first, so a wrong address
-    fails before any work."""
-    with _engine(config) as session:
-        return _build_store(source, output, config, session=session, log=log)
-
-
-def _build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *,
-                 session: "RaySession | None", log: Log) -> Path:
+    fails before any work.  ``log``: progress lines go to it and the training shows progress
+    bars; None: quiet, nothing printed.  Nothing is left beside the store: the default training
+    checkpoint is removed once the store is written."""
     output = Path(output)
+    with _engine(config) as session:
+        path = _build_store(source, output, config, session=session, log=log or _quiet, progress=log is not None)
+    if config.training.checkpoint is None:  # the default checkpoint only serves an interrupted build
+        default_checkpoint(output).unlink(missing_ok=True)
+    return path
+
+
+def _build_store(source: str | Path | ImageSet | None, output: Path, config: BuildConfig, *,
+                 session: "RaySession | None", log: Log, progress: bool) -> Path:
     if config.source.codes:
         if not isinstance(source, (str, Path)):
             raise InputError("a code table source is a Parquet or CSV file; give its path", param="source")
@@ -352,7 +370,7 @@ def _build_store(source: str | Path | ImageSet | None, output: str | Path, confi
     log(f"source: {images.source}: {len(images)} images, task {images.task}" + (f", skipped {images.skipped}" if images.skipped else ""))
     _check_archive(images, config)
 
-    encoder = fit_encoder(config, images, output, log)
+    encoder = fit_encoder(config, images, output, log, progress=progress)
     clock.step("fit_encoder")
     log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
     engine_info: dict[str, Any] = {}
@@ -396,6 +414,9 @@ def _labels_of(labels: Any, class_names: Sequence[str] | None, n: int) -> tuple[
     if array.ndim != 1:
         raise InputError(f"{{labels}} must be one label per code or a 0/1 matrix, got shape {array.shape}", param="labels")
     if np.issubdtype(array.dtype, np.integer):
+        if class_names is None and len(array) and int(array.max()) >= n:
+            raise InputError(f"integer {{labels}} go up to {int(array.max())} for {n} codes; renumber them 0..C-1 or give "
+                             "{class_names}", param="labels")
         names = [str(c) for c in class_names] if class_names is not None else [str(c) for c in range(int(array.max()) + 1)]
         if array.min() < -1 or array.max() >= len(names):
             raise InputError(f"integer {{labels}} must lie in -1..{len(names) - 1} (one per class name)", param="labels")
@@ -420,7 +441,7 @@ def build_store_from_codes(
     splits: Sequence[str] | None = None,
     config: BuildConfig | None = None,
     description: str = "codes",
-    log: Log = _quiet,
+    log: Log | None = None,
 ) -> Path:
     """Build a store at ``path`` from codes a user already has (n, d): normalised here, one
     item per row, no encoder (query it with codes or stored ids).
@@ -429,9 +450,10 @@ def build_store_from_codes(
     ``class_names``, or a 0/1/-1 matrix with ``class_names`` for multi-label), ``metadata``
     (columns usable by ``where`` filters), ``splits`` (default: every item in the archive)."""
     config = config or BuildConfig()
+    log = log or _quiet
     output = Path(path)
     check_store_target(output, overwrite=config.overwrite)
-    array = np.asarray(codes, np.float32)
+    array = real_array(codes, name="{codes}", param="codes")
     owned = array is not codes and not np.shares_memory(array, codes) if isinstance(codes, np.ndarray) else True
     if array.ndim != 2 or len(array) < 2:
         raise InputError(f"{{codes}} must be an (n, d) array with n >= 2, got shape {array.shape}", param="codes")

@@ -11,7 +11,6 @@ return.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,11 +21,10 @@ from graphret.api.add import add_to_store
 from graphret.api.build import build_store, build_store_from_codes
 from graphret.api.config import AddConfig, BuildConfig
 from graphret.data.imageset import ImageSet
-from graphret.errors import ParameterError
 from graphret.query.result import SearchResult
 from graphret.params import keyword_options
 from graphret.query.config import SearchConfig, parse_archive
-from graphret.query.searcher import Searcher
+from graphret.query.searcher import Searcher, search_store
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
 from graphret.store.versions import newest_version
@@ -124,24 +122,11 @@ class Store:
         ``"A:normal,B:abnormal"`` or ``{"normal": A, "abnormal": B}`` (A, B stored ids or image
         files): A's normal code beside B's abnormal code, searched in the ``both`` space
         (:mod:`graphret.query.compose`)."""
-        config = SearchConfig.from_options(config, **options)
-        if compose is not None:
-            from graphret.query.compose import COMPOSITE_SPACE, composite_queries
-
-            if q is not None:
-                raise ParameterError("give a query {q} or a composite query {compose}, not both", param="compose")
-            if config.space not in ("default", COMPOSITE_SPACE):
-                raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {config.space!r}; "
-                                     "leave {space} out", param="space")
-            queries = composite_queries(self.snapshot, compose)
-            config = dataclasses.replace(config, space=COMPOSITE_SPACE)
-            return self.searcher(**config.index_options()).search(queries, config)
-        if q is None:
-            raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
-        searcher = self.searcher(**config.index_options())
-        return searcher.search(searcher.queries(q, kind=kind), config)
+        return search_store(self.snapshot, self.searcher, q, compose=compose, kind=kind,
+                            config=SearchConfig.from_options(config, **options))
 
     # -- change ----------------------------------------------------------------------------------
+    @keyword_options(AddConfig)
     def add(self, source: str | Path | ImageSet, *, log: Log = lambda _: None, **options: Any) -> dict[str, Any]:
         """Encode the images of ``source`` with the store's encoder, link them into the graph
         and the communities, and move to the new version; ``options``: ``k``, ``seed`` and the
@@ -197,13 +182,17 @@ def open(path: str | Path, *, version: int | None = None) -> Store:  # noqa: A00
     return Store(path, version=version)
 
 
+@keyword_options(BuildConfig)
 def build(source: str | Path | ImageSet | None, path: str | Path, *, config: BuildConfig | None = None,
-          log: Log = lambda _: None, **options: Any) -> Store:
+          log: Log | None = None, **options: Any) -> Store:
     """Build a store from ``source`` (an npz, a folder, a CSV manifest, ``"demo"`` or None for
     the embedded demo set, ``"medmnist:NAME"``, or an ImageSet) at ``path`` and open it.
 
     ``options`` are flat build options (``encoder="pixels"``, ``k=10``, ``communities=("cnm",)``,
-    ``epochs=5``, ...; see :class:`~graphret.api.config.BuildConfig`), or pass ``config``."""
+    ``epochs=5``, ...: :class:`~graphret.api.config.BuildConfig`'s, each listed in this
+    function's signature with its default), or pass ``config``.  ``log``: a function that takes
+    each progress line (training then shows progress bars too); None: quiet.  Nothing but the
+    store is written: the training checkpoint beside it is removed once the store is."""
     if config is not None and options:
         config = BuildConfig.from_options(**{**config.flat(), **options})
     config = config or BuildConfig.from_options(**options)
@@ -211,8 +200,9 @@ def build(source: str | Path | ImageSet | None, path: str | Path, *, config: Bui
     return Store(path)
 
 
+@keyword_options(BuildConfig)
 def build_from_codes(codes: np.ndarray, path: str | Path, *, ids=None, labels=None, class_names=None, metadata=None,
-                         splits=None, log: Log = lambda _: None, **options: Any) -> Store:
+                         splits=None, log: Log | None = None, **options: Any) -> Store:
     """Build a store from codes you already have (n, d) and open it: ``ids``, ``labels`` (class
     names, indices with ``class_names``, or a 0/1 matrix for multi-label), ``metadata`` columns
     and ``splits`` (default: every item in the archive); ``options`` as for :func:`build`

@@ -2,11 +2,22 @@
 DICOM files, NIfTI volumes, the embedded demo set, fetched MedMNIST files), reached through
 :func:`open_source`."""
 
-from graphret.data.csv_manifest import CsvOptions, LabelTable, read_label_table
-from graphret.data.groups import GroupOverlap, group_overlap
-from graphret.data.imageset import ImageSet
-from graphret.data.medical import MedicalOptions
-from graphret.data.sources import open_source
+
+from graphret import lazy_exports
+
+#: the exported names and their modules, imported on first use
+_EXPORTS = {
+    "CsvOptions": "graphret.data.csv_manifest",
+    "LabelTable": "graphret.data.csv_manifest",
+    "read_label_table": "graphret.data.csv_manifest",
+    "GroupOverlap": "graphret.data.groups",
+    "group_overlap": "graphret.data.groups",
+    "ImageSet": "graphret.data.imageset",
+    "MedicalOptions": "graphret.data.medical",
+    "open_source": "graphret.data.sources",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CsvOptions",

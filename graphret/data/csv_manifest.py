@@ -52,8 +52,13 @@ from graphret.data._common import (
     normalise_split,
     strip_extension,
 )
-from graphret.data.folder import FileReader, corrupt_error, is_image_name, verify_image
 from graphret.data.imageset import ImageSet
+from graphret.data.pictures import (
+    FileReader,
+    corrupt_error,
+    is_image_name,
+    verify_image,
+)
 from graphret.data.problems import Problem
 from graphret.data.split import assign_splits
 from graphret.errors import InputError
@@ -352,7 +357,7 @@ def load_csv(
     if not keep:
         raise InputError(
             f"none of the {n_rows} images listed in {csv_path} exist under {base} "
-            f"(paths are relative to the CSV's folder; set CsvOptions.root if they start elsewhere)"
+            "(paths are read relative to the CSV's folder; write them relative to it, or as absolute paths)"
         )
 
     expanded = expand_files(paths, medical, on_corrupt=on_corrupt)

@@ -67,10 +67,26 @@ def is_dicom_path(path: str | Path) -> bool:
 
 
 def read_header(path: str | Path) -> Any:
-    """The header (every element before the pixel data) of a DICOM file."""
-    import pydicom
+    """The header (every element before the pixel data) of a DICOM file.  A file without the
+    ``DICM`` marker is read as a headerless DICOM object only when it holds elements the DICOM
+    dictionary knows; anything else (a text file named ``.dcm``) is :class:`NotDicom`."""
+    import warnings
 
-    return pydicom.dcmread(str(path), stop_before_pixels=True, force=not has_dicom_prefix(path))
+    import pydicom
+    from pydicom.datadict import dictionary_has_tag
+
+    if has_dicom_prefix(path):
+        return pydicom.dcmread(str(path), stop_before_pixels=True)
+    with warnings.catch_warnings():  # forced reads of non-DICOM bytes warn about every made-up element
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
+        if not any(dictionary_has_tag(tag) for tag in ds.keys()):
+            raise NotDicom(f"{path} is not a DICOM file (no DICM marker and no DICOM elements)")
+    return ds
+
+
+class NotDicom(ValueError):
+    """A file named like DICOM whose bytes are not DICOM."""
 
 
 def transfer_syntax(ds: Any) -> tuple[str, str]:
@@ -214,6 +230,8 @@ def inspect_file(path: str | Path, *, window: Window, verify: bool = True) -> Fi
     frame, when ``verify``)."""
     try:
         ds = read_header(path)
+    except NotDicom as error:
+        return FileInfo(problem=Problem(SKIP_UNREADABLE, str(error), "replace it or give it the right extension"))
     except Exception as error:  # noqa: BLE001 - pydicom raises many kinds for bad files
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
         return FileInfo(problem=Problem(SKIP_UNREADABLE, f"cannot read DICOM file {path} ({first})", "replace it"))

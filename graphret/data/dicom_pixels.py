@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from graphret.data.transforms import finite_range, span_to_255
 from graphret.errors import InputError
 
 #: Window presets for CT in Hounsfield units: (centre, width).  Common radiology defaults.
@@ -138,13 +139,8 @@ def voi_sigmoid(x: np.ndarray, centre: float, width: float, *, ymin: float = 0.0
 def value_range(x: np.ndarray) -> np.ndarray:
     """The frame's own minimum..maximum mapped linearly onto 0..255 (a flat frame -> 0)."""
     x = np.asarray(x, dtype=np.float64)
-    finite = x[np.isfinite(x)]
-    if finite.size == 0:
-        return np.zeros(x.shape)
-    lo, hi = float(finite.min()), float(finite.max())
-    if hi <= lo:
-        return np.zeros(x.shape)
-    return np.clip((np.nan_to_num(x, nan=lo) - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
+    lo, hi = finite_range(x) or (0.0, 0.0)
+    return span_to_255(x, lo, hi)
 
 
 # --------------------------------------------------------------------------- the pipeline

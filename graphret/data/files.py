@@ -18,15 +18,15 @@ import numpy as np
 
 from graphret.data._common import existing_file
 from graphret.data.dicom_files import is_dicom_path
-from graphret.data.folder import (
+from graphret.data.imageset import ImageSet
+from graphret.data.medical import MedicalOptions, expand_files, file_kind
+from graphret.data.nifti import is_nifti_path
+from graphret.data.pictures import (
     SKIP_CORRUPT,
     corrupt_problem,
     is_image_name,
     verify_image,
 )
-from graphret.data.imageset import ImageSet
-from graphret.data.medical import MedicalOptions, expand_files, file_kind
-from graphret.data.nifti import is_nifti_path
 from graphret.data.problems import Problem, UnreadableFile
 from graphret.errors import InputError
 

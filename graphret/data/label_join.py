@@ -68,7 +68,7 @@ def join_labels(images: ImageSet, labels_csv: str | Path, *, options: CsvOptions
     if not keep:
         raise InputError(
             f"no item of {images.source} matches a row of {table.path} (joined on {how}); "
-            "check that the table's paths are relative to its folder (or set CsvOptions.root)"
+            "write the table's paths relative to its folder, or as absolute paths"
         )
     rows = [key_of_row[item_keys[k]] for k in keep]
     idx = np.array(keep)

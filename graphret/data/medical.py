@@ -46,6 +46,7 @@ from graphret.data.nifti import (
     is_nifti_path,
     read_slice,
 )
+from graphret.data.pictures import FileReader
 from graphret.data.problems import UnreadableFile
 from graphret.errors import InputError
 
@@ -146,8 +147,6 @@ class ItemReader:
         self.cache = VolumeCache()
 
     def __call__(self, i: int) -> np.ndarray:
-        from graphret.data.folder import FileReader
-
         path, kind = self.paths[i], self.kinds[i]
         if kind == "image":
             return FileReader([path])(0)

@@ -24,6 +24,7 @@ import numpy as np
 
 from graphret.data.dicom_pixels import Window, voi_linear
 from graphret.data.problems import Problem, UnreadableFile
+from graphret.data.transforms import finite_range, span_to_255
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SKIP_BAD_VOLUME = "NIfTI files that cannot be read"
@@ -99,8 +100,10 @@ def inspect_volume(path: str | Path, *, axis: int, step: int, window: Window) ->
     except Exception as error:  # noqa: BLE001 - truncated gzip, short file ...
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
         raise Problem(SKIP_BAD_VOLUME, f"cannot read the voxels of NIfTI file {path} ({first})", "replace it").error() from None
-    finite = data[np.isfinite(data)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    span = finite_range(data)
+    if span is None:
+        raise Problem(SKIP_BAD_VOLUME, f"NIfTI file {path} has no finite voxel values (all NaN or infinite)", "replace it").error()
+    lo, hi = span
     if window.mode == "file":
         cal_min, cal_max = float(img.header.get("cal_min", 0) or 0), float(img.header.get("cal_max", 0) or 0)
         if cal_max > cal_min:
@@ -114,10 +117,8 @@ def slice_to_uint8(plane: np.ndarray, lo: float, hi: float, window: Window) -> n
     x = np.asarray(plane, dtype=np.float64)
     if window.mode == "fixed":
         y = voi_linear(x, window.centre, window.width)  # type: ignore[arg-type]
-    elif hi > lo:
-        y = np.clip((np.nan_to_num(x, nan=lo) - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
     else:
-        y = np.zeros(x.shape)
+        y = span_to_255(x, lo, hi)
     return np.ascontiguousarray(np.rot90(np.clip(np.rint(y), 0, 255).astype(np.uint8)))
 
 

@@ -119,11 +119,18 @@ def _images(z: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray:
     a = np.asarray(arr)
     if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() <= 255:
         return a.astype(np.uint8)
-    if a.dtype.kind == "f" and a.size and np.nanmin(a) >= 0.0 and np.nanmax(a) <= 1.0:
-        return np.round(np.nan_to_num(a) * 255).astype(np.uint8)
     if a.dtype.kind not in "iuf":
         raise InputError(f"{path}: {key} has dtype {a.dtype}; expected numeric images (uint8)")
-    from graphret.data.transforms import to_uint8
+    from graphret.data.transforms import finite_range, span_to_255, to_uint8
+
+    if a.dtype.kind == "f" and a.size:
+        blank = np.flatnonzero(~np.isfinite(a).reshape(len(a), -1).any(axis=1))
+        if len(blank):
+            raise InputError(f"{path}: {key}[{int(blank[0])}] has no finite pixel values (all NaN or infinite; "
+                             f"{len(blank)} such images); fix or drop those images")
+        lo, hi = finite_range(a)
+        if lo >= 0.0 and hi <= 1.0:  # intensities in 0..1: NaN as 0, inf as 1
+            return np.round(span_to_255(a, 0.0, 1.0)).astype(np.uint8)
 
     return np.stack([to_uint8(im) for im in a]) if len(a) else a.astype(np.uint8)
 
@@ -188,7 +195,23 @@ def _open(path: Path) -> np.lib.npyio.NpzFile:
         raise InputError(f"cannot read {path} as an npz file ({e}); check that it is a NumPy .npz") from e
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise InputError(f"{path} holds a single array, not an npz archive (save with np.savez)")
+    for key in z.files:  # numpy reads members lazily and refuses object arrays with a bare ValueError
+        if _holds_objects(z, key):
+            z.close()
+            raise InputError(f"{path}: {key} is an array of Python objects, which graphret does not unpickle; "
+                             "save it with a numeric or string dtype (e.g. np.stack(images), np.array(names, dtype=str))")
     return z
+
+
+def _holds_objects(z: np.lib.npyio.NpzFile, key: str) -> bool:
+    """Does member ``key`` hold Python objects (read from its header only)?"""
+    try:
+        with z.zip.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            return header(f)[2].hasobject
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return False  # not a plain .npy member: reading it reports what is wrong
 
 
 def is_official_layout(keys: list[str]) -> bool:

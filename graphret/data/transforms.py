@@ -6,15 +6,32 @@ import numpy as np
 from PIL import Image
 
 
+def span_to_255(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Values mapped linearly from ``lo..hi`` onto 0..255 and clipped (float, the input's float
+    type); NaN and -inf read as ``lo``, +inf as ``hi`` (a missing voxel, a saturated one), so
+    non-finite pixels never overflow; all 0 when ``hi <= lo``."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if not hi > lo:
+        return np.zeros(x.shape, x.dtype)
+    return np.clip((np.nan_to_num(x, nan=lo, posinf=hi, neginf=lo) - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
+
+
+def finite_range(x: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) of the finite values of ``x``, or None when it has none."""
+    finite = np.asarray(x)[np.isfinite(x)]
+    return (float(finite.min()), float(finite.max())) if finite.size else None
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Scale any numeric image to uint8: uint8 kept, 16-bit and float rescaled by their range."""
+    """Scale any numeric image to uint8: uint8 kept, 16-bit and float rescaled by the range of
+    their finite values (:func:`span_to_255`)."""
     if image.dtype == np.uint8:
         return image
     a = image.astype(np.float32)
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-    if hi <= lo:
-        return np.zeros(a.shape, np.uint8)
-    return np.round((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    lo, hi = finite_range(a) or (0.0, 0.0)
+    return np.round(span_to_255(a, lo, hi)).astype(np.uint8)
 
 
 def conform(image: np.ndarray, *, size: int | None = None, channels: int | None = None) -> np.ndarray:

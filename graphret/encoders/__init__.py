@@ -76,6 +76,8 @@ def load_encoder(path: str | Path, *, expect: str | None = None) -> Encoder:
         raise InputError(f"{path} holds a {name!r} encoder, not {expect!r}; pass {{encoder={name}}} or another model file", param="encoder")
     try:
         return encoder_class(str(name)).from_state(payload["config"], payload["state"])
+    except InputError:
+        raise  # already one line naming the problem (a GraphretError is a ValueError too)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise InputError(f"{path} is a damaged {name!r} encoder file ({error}); retrain it") from None
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
+from graphret.encoders.config import DEFAULT_BACKBONE, PRETRAINED_FROM_SIZE, SMALL_IMAGE_BACKBONE
 from graphret.encoders import efficientnet_lite
 from graphret.encoders.finetune import DEFAULT_TUNE_FROM, FeatureCache, freeze_below
 from graphret.encoders.training import (
@@ -60,13 +61,6 @@ PRETRAINED_BACKBONES = ("efficientnet_lite0",)
 MIN_PRETRAINED_SIZE = 64
 
 
-#: A default build fine-tunes the pretrained backbone for sources whose images are at least this
-#: large, and trains the small CNN from scratch below it: on 28-64 px sets ImageNet features,
-#: upsampled, retrieve no better than the small CNN (BreastMNIST at 28 px: P@10 0.837 fine-tuned
-#: vs 0.857; the 64 px NIH and MedNIST sets: within 0.01), while on real folders at their own
-#: size frozen ImageNet features alone beat it by 0.03-0.16 P@10 (issue 23's table); see
-#: benchmarks/results/pretrained/pretrained.md.
-PRETRAINED_FROM_SIZE = 96
 
 
 def source_size(images: ImageSet, row: int = 0) -> int:
@@ -75,9 +69,10 @@ def source_size(images: ImageSet, row: int = 0) -> int:
 
 
 def default_backbone(images: ImageSet) -> str:
-    """The backbone of a default build: ``efficientnet_lite0`` (ImageNet, fine-tuned) for images
-    of PRETRAINED_FROM_SIZE px and more, ``small`` (from scratch) for smaller ones."""
-    return "efficientnet_lite0" if len(images) and source_size(images) >= PRETRAINED_FROM_SIZE else "small"
+    """The backbone of a default build: DEFAULT_BACKBONE (ImageNet EfficientNet-Lite0, fine-tuned)
+    for images of PRETRAINED_FROM_SIZE px and more, SMALL_IMAGE_BACKBONE (from scratch) for
+    smaller ones (graphret.encoders.config says why)."""
+    return DEFAULT_BACKBONE if len(images) and source_size(images) >= PRETRAINED_FROM_SIZE else SMALL_IMAGE_BACKBONE
 
 
 def pretrained_image_size(images: ImageSet, row: int = 0) -> int:

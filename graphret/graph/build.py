@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from graphret.errors import InputError
 from graphret.graph.knn import exact_knn, validate_codes
@@ -191,6 +190,8 @@ def graph_stats(graph: sp.csr_matrix) -> dict:
     n = graph.shape[0]
     upper = sp.triu(graph, k=1)
     deg = np.diff(graph.indptr)
+    from scipy.sparse.csgraph import connected_components  # scipy.linalg comes with it: only when asked
+
     ncomp, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels) if n else np.zeros(0, int)
     w = upper.data

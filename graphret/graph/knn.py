@@ -11,11 +11,14 @@ heap.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
 from graphret.errors import InputError
-from graphret.graph.topk import check_k, heap_drain, heap_push, topk_rows
+from graphret.graph.topk import check_k, topk_rows
+from graphret.kernels.heap import heap_drain, heap_push
 
 __all__ = [
     "exact_knn",
@@ -24,6 +27,7 @@ __all__ = [
     "check_dimension",
     "row_dots",
     "validate_codes",
+    "real_array",
     "NORM_TOLERANCE",
     "MAX_SCORES",
 ]
@@ -33,6 +37,19 @@ NORM_TOLERANCE = 1e-3
 MAX_SCORES = 1 << 26
 #: batches smaller than this use the fused one-pass kernel instead of BLAS + heap
 SMALL_BATCH = 4
+
+
+def real_array(values: Any, *, name: str = "codes", param: str | None = None) -> np.ndarray:
+    """``values`` as float32, when they are real numbers of one shape (never text, objects,
+    booleans or complex numbers, which numpy would cast or refuse with a bare ValueError)."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        raise InputError(f"{name} must be numbers in rows of one length; give a float array (n, d)", param=param) from None
+    if array.dtype.kind not in "fiu":
+        raise InputError(f"{name} must be real numbers, got {array.dtype} values; give a float array (n, d)", param=param)
+    with np.errstate(over="ignore"):  # beyond float32: inf, which the finiteness checks name
+        return array.astype(np.float32, copy=False)
 
 
 def validate_codes(codes, *, name: str = "codes") -> np.ndarray:

@@ -16,14 +16,31 @@ Lower level, on arrays: :func:`graphret.graph.walk.graph_walk`, :func:`graph_reg
 :func:`graphret.graph.knn.exact_search`.
 """
 
-from graphret.query.filters import Filter, filter_mask, parse_where
-from graphret.query.index import RetrievalIndex
-from graphret.query.probe import probe_search
-from graphret.query.queries import QuerySet, as_queries
-from graphret.query.graph_region import RegionGraph, graph_region_search
-from graphret.query.result import SearchResult
-from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig
-from graphret.query.searcher import Searcher, default_mode, search
+from graphret import lazy_exports
+
+#: the exported names and their modules, imported on first use
+_EXPORTS = {
+    "Filter": "graphret.query.filters",
+    "filter_mask": "graphret.query.filters",
+    "parse_where": "graphret.query.filters",
+    "RetrievalIndex": "graphret.query.index",
+    "probe_search": "graphret.query.probe",
+    "QuerySet": "graphret.query.queries",
+    "as_queries": "graphret.query.queries",
+    "RegionGraph": "graphret.query.graph_region",
+    "graph_region_search": "graphret.query.graph_region",
+    "SearchResult": "graphret.query.result",
+    "DEFAULT_PROBE": "graphret.query.config",
+    "MODES": "graphret.query.config",
+    "RANKS": "graphret.query.config",
+    "SearchConfig": "graphret.query.config",
+    "Searcher": "graphret.query.searcher",
+    "default_mode": "graphret.query.searcher",
+    "search": "graphret.query.searcher",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
 
 __all__ = [
     "DEFAULT_PROBE",

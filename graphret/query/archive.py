@@ -7,7 +7,8 @@ part built on first use and kept:
 
 * ``walk``: the walk lists as CSR, the entry points and their codes (graph and region modes);
   a store without stored lists (a non-default archive, or one built with ``walk=False``) gets
-  lists built here from its graph, once;
+  lists built here from its graph, once; ``walk_base``: the same checked once as a walk's
+  inputs, so that a query checks only its own inputs;
 * ``region``: the weighted graph with the community of each item and the quality's totals
   (:class:`~graphret.query.graph_region.RegionGraph`, region mode);
 * ``probe``: the communities cut into lists of bounded size
@@ -30,6 +31,7 @@ from graphret.communities.lists import bounded_lists
 from graphret.errors import ModeUnavailable
 from graphret.graph.diffusion import smooth_codes
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
+from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
 from graphret.query.graph_region import RegionGraph
 from graphret.query.index import RetrievalIndex
 from graphret.store.read import Snapshot
@@ -100,6 +102,15 @@ class ArchiveIndex:
             membership = self.store.membership(self.method)[self.rows] if self.method else None
             entries = entry_points(self.codes, membership, graph=(indptr, indices))
         return WalkLists(indptr, indices, entries, np.ascontiguousarray(self.codes[entries]))
+
+    @cached_property
+    def walk_base(self) -> WalkInputs:
+        """The walk lists, entry points and codes checked once as a walk's inputs (no queries
+        yet: :meth:`WalkInputs.with_queries` adds them per call)."""
+        walk = self.walk
+        return walk_inputs(self.codes, walk.indptr, walk.indices, np.zeros((0, self.codes.shape[1]), np.float32), 1,
+                           entries=walk.entries, entry_codes=walk.entry_codes, ef=DEFAULT_EF, n_entry=DEFAULT_N_ENTRY,
+                           exclude=None, allowed=None)
 
     # -- region -------------------------------------------------------------------------------
     @cached_property

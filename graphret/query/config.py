@@ -24,11 +24,13 @@ from graphret.graph.walk import DEFAULT_EF
 from graphret.params import fields_of, nested_update, param, validate
 from graphret.query.graph_region import DEFAULT_REGION_EF
 
-__all__ = ["SearchConfig", "parse_archive", "MODES", "RANKS", "CLASS_SOURCES", "DEFAULT_PROBE", "INDEX_OPTIONS"]
+__all__ = ["SearchConfig", "parse_archive", "MODES", "RANKS", "CLASS_SOURCES", "REGION_ORDERS", "DEFAULT_PROBE", "INDEX_OPTIONS"]
 
 MODES = ("region", "graph", "flat", "class", "probe")
 RANKS = ("smoothed", "manifold")
 CLASS_SOURCES = ("classifier", "knn")
+#: how region mode orders the region it grew: by cosine to the query, or in Haq's joining order
+REGION_ORDERS = ("cosine", "gain")
 #: lists probe mode searches when ``n_probe`` is not given
 DEFAULT_PROBE = 16
 #: the options that choose what a :class:`~graphret.query.searcher.Searcher` holds (its index);
@@ -78,6 +80,10 @@ class SearchConfig:
     class_source: Literal[CLASS_SOURCES] | None = param(  # type: ignore[valid-type]
         None, flag="--class-from", applies_to=("class",),
         help="Class mode: the encoder's classifier, or a kNN vote of the query's nearest archive items [classifier].")
+    region_order: Literal[REGION_ORDERS] | None = param(  # type: ignore[valid-type]
+        None, applies_to=("region",),
+        help="How region mode ranks the region it grew: cosine (the most similar image first) or gain (the order the "
+             "items joined, Haq's quality gain) [cosine].")
     batch_size: int | None = param(None, min=1, help="Queries searched per batch [all at once].")
     space: str = param("default", help="Code space to search (decompose stores: normal, abnormal or both).")
     archive: tuple[str, ...] | None = param(None, help="Splits searched, or 'all' [train+val, or all, plus added items].")
@@ -131,6 +137,11 @@ class SearchConfig:
         if self.ef is not None:
             return self.ef
         return DEFAULT_REGION_EF if self.mode == "region" else DEFAULT_EF
+
+    @property
+    def region_ranking(self) -> str:
+        """How region mode orders its region (cosine unless asked for gain)."""
+        return self.region_order or "cosine"
 
     @property
     def classes_from(self) -> str:

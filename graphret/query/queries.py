@@ -23,9 +23,10 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.errors import InputError
+from graphret.graph.knn import real_array
 from graphret.store.read import Snapshot
 
-__all__ = ["QuerySet", "as_queries"]
+__all__ = ["QuerySet", "as_queries", "code_queries", "row_queries", "stored_rows"]
 
 
 @dataclass
@@ -57,15 +58,16 @@ class QuerySet:
         )
 
 
-def _from_rows(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
-    rows = np.asarray(rows, np.int64)
+def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
+        raise InputError(f"query rows must be a 1-D array of store rows (integers), got {rows.dtype} of shape {rows.shape}", param="q")
+    rows = rows.astype(np.int64)
     if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
         raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
-    predicted = None
-    if "predicted" in store.items.schema.names:
-        predicted = store.items.column("predicted").to_numpy()[rows].astype(np.int64)
+    predicted = None if store.predicted is None else store.predicted[rows]
     return QuerySet(
-        codes=np.asarray(store.codes(space)[rows]),
+        codes=store.codes(space)[rows],
         rows=rows,
         ids=[str(store.ids[r]) for r in rows],
         paths=[store.paths[r] for r in rows],
@@ -89,15 +91,22 @@ def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
     )
 
 
-def _from_codes(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> QuerySet:
-    codes = np.asarray(codes, np.float32)
+def code_queries(codes: Any, ids: Sequence[str | None] | None = None) -> QuerySet:
+    codes = real_array(codes, name="query codes", param="q")
     if codes.ndim == 1:
         codes = codes[None, :]
     if codes.ndim != 2:
         raise InputError(f"query codes must be a (q, d) array, got shape {codes.shape}")
-    if not np.all(np.isfinite(codes)):
-        raise InputError("query codes hold NaN or infinite values")
-    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))  # one pass: a NaN or infinite value shows in its norm
+    if not np.isfinite(norms).all():
+        if not np.isfinite(codes).all():
+            raise InputError("query codes hold NaN or infinite values")
+        codes = codes / np.maximum(np.abs(codes).max(axis=1, keepdims=True), 1e-30)  # finite, but squares overflow
+        norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))
+    if len(codes) and not norms.all():
+        raise InputError(f"query code {int(np.argmin(norms))} is all zeros, which has no direction to compare; "
+                         "give non-zero codes", param="q")
+    codes = codes / norms[:, None]
     q = len(codes)
     return QuerySet(codes=codes, rows=np.full(q, -1, np.int64), ids=list(ids) if ids else [None] * q,
                     paths=[None] * q, labels=[None] * q)
@@ -110,20 +119,26 @@ def _examples(store: Snapshot) -> str:
 KINDS = ("split", "ids", "images", "codes", "rows")
 
 
-def _from_ids(store: Snapshot, ids: Sequence[str], space: str) -> QuerySet:
+def stored_rows(store: Snapshot, ids: Sequence[str]) -> np.ndarray:
+    """int64 store rows of stored ``ids`` (an unknown id is an InputError showing what ids look like)."""
     rows = []
     for item_id in ids:
-        if item_id not in store.row_of_id:
+        row = store.row_of_id.get(item_id)
+        if row is None:
             raise InputError(f"unknown id {item_id!r}; ids in this store look like {_examples(store)}", param="ids")
-        rows.append(store.row_of_id[item_id])
-    return _from_rows(store, np.array(rows, np.int64), space)
+        rows.append(row)
+    return np.array(rows, np.int64)
+
+
+def _from_ids(store: Snapshot, ids: Sequence[str], space: str) -> QuerySet:
+    return row_queries(store, stored_rows(store, ids), space)
 
 
 def _from_split(store: Snapshot, split: str, space: str) -> QuerySet:
     rows = store.split_rows([split])
     if len(rows) == 0:
         raise InputError(f"the store has no items in split {split!r}", param="split")
-    return _from_rows(store, rows, space)
+    return row_queries(store, rows, space)
 
 
 def medical_options(store: Snapshot):
@@ -148,12 +163,14 @@ def _detect(store: Snapshot, q: Any) -> str:
     """The kind of ``q`` (see the module docstring)."""
     if isinstance(q, ImageSet):
         return "images"
+    if isinstance(q, np.ndarray) and q.dtype.kind in "OUS":  # an array of ids or paths reads as a list of them
+        q = q.tolist() if q.ndim == 1 else q
     if isinstance(q, np.ndarray):
-        return "codes" if np.issubdtype(q.dtype, np.floating) else "rows"
+        return "rows" if q.dtype.kind in "iu" else "codes"
     texts = [q] if isinstance(q, (str, Path)) else q
     if isinstance(texts, (list, tuple)) and texts and all(isinstance(x, (str, Path)) for x in texts):
         names = [str(x) for x in texts]
-        if isinstance(q, str) and q in set(store.splits):
+        if isinstance(q, str) and q in store.split_names:
             return "split"
         if all(n in store.row_of_id for n in names):
             return "ids"
@@ -162,7 +179,7 @@ def _detect(store: Snapshot, q: Any) -> str:
         missing = next(n for n in names if n not in store.row_of_id and not Path(n).exists())
         raise InputError(
             f"{missing!r} is neither a split, a stored id nor an existing image path; splits: "
-            f"{', '.join(sorted(set(store.splits)))}; ids look like {_examples(store)}"
+            f"{', '.join(sorted(store.split_names))}; ids look like {_examples(store)}"
         )
     if isinstance(q, (list, tuple)) and q and all(isinstance(x, (list, tuple, np.ndarray)) for x in q):
         return "codes"
@@ -185,9 +202,9 @@ def as_queries(store: Snapshot, q: Any, *, space: str = "default", kind: str | N
     if kind == "split":
         return _from_split(store, str(q), space)
     if kind == "codes":
-        return _from_codes(np.asarray(q, np.float32))
+        return code_queries(q)
     if kind == "rows":
-        return _from_rows(store, np.asarray(q), space)
+        return row_queries(store, np.asarray(q), space)
     if kind == "images" and isinstance(q, ImageSet):
         return _from_images(store, q, space)
     names = [str(q)] if isinstance(q, (str, Path)) else [str(x) for x in q]

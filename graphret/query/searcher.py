@@ -7,7 +7,8 @@ Modes (GUIDE sections 4 and 8):
 
 * ``region`` (the default when the store has communities): Haq's Algorithm 1 on the stored
   graph -- the query's edges from a graph walk, the community of largest quality gain, a
-  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`);
+  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`), shown by
+  cosine to the query (``region_order="gain"``: in the order it grew);
 * ``graph``: a best-first walk through the stored walk lists from the entry points nearest the
   query, exact cosines, ``ef`` trading recall for speed (:mod:`graphret.graph.walk`);
 * ``flat``: exact cosine top-K over the whole archive (:mod:`graphret.query.flat`);
@@ -26,7 +27,8 @@ stored item used as a query never appears in its own results.  The archive is th
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -34,28 +36,47 @@ from graphret.errors import InputError, ModeUnavailable, ParameterError
 from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import graph_walk
+from graphret.graph.walk import walk_checked
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
 from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig, parse_archive
-from graphret.query.graph_region import graph_region_search
+from graphret.query.graph_region import region_checked
 from graphret.query.probe import probe_search
-from graphret.query.queries import QuerySet, as_queries
+from graphret.query.queries import QuerySet, as_queries, code_queries, row_queries
 from graphret.query.result import SearchResult
 from graphret.params import default_of, fields_of, keyword_options
 from graphret.store.read import Snapshot
 
-__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Searcher", "search", "default_mode"]
+__all__ = ["MODES", "RANKS", "DEFAULT_PROBE", "Hits", "Searcher", "search", "search_store", "default_mode"]
 
 _FIELDS = {field.name: field for field in fields_of(SearchConfig)}
 #: candidates a graph ranking re-orders
 RANK_POOL = 100
+#: distinct ``where`` filter lists a searcher keeps evaluated
+FILTER_CACHE = 64
+
+
+class Hits(NamedTuple):
+    """What :meth:`Searcher.search_arrays` returns: store rows int64 (q, k), cosines float32
+    (q, k), the fraction of the archive compared per query (q,), and the mode's per-query
+    extras (``chosen_community``, ``predicted_class``...)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    scanned_fraction: np.ndarray
+    details: dict[str, Any]
 
 
 def default_mode(store: Snapshot) -> str:
     """region when the store has communities, flat otherwise."""
     return "region" if store.community_methods else "flat"
+
+
+def by_cosine(found: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's results by decreasing cosine (ties: the order they came in)."""
+    order = np.argsort(-cosines, axis=1, kind="stable")
+    return np.take_along_axis(found, order, axis=1), np.take_along_axis(cosines, order, axis=1)
 
 
 class Searcher:
@@ -79,6 +100,8 @@ class Searcher:
         self.method = communities or store.default_community_method()
         self.index = ArchiveIndex(store, self.rows, store.codes(space), self.method,
                                   stored_walk=self.archive is None and space == "default")
+        self.default_mode = default_mode(store)
+        self._filters: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -93,42 +116,93 @@ class Searcher:
         ``where``, ``n_probe`` (probe mode), ``ef`` (graph and region modes), ``rank``,
         ``class_source`` (class mode), ``batch_size``; an option the mode ignores is a
         ParameterError.  ``space``, ``archive`` and ``communities`` are this searcher's own."""
-        config = SearchConfig.from_options(config, **options)
-        self._check_index(config)
-        store = self.store
-        config = config.for_mode(config.mode or default_mode(store))
-        mode, k, rank = config.mode, config.k, config.rank
+        config = self._config(SearchConfig.from_options(config, **options))
         queries = self.queries(q)
-        check_dimension(self.index.codes.shape[1], np.asarray(queries.codes))
-        where = list(config.where) or None
-        mask = filter_mask(store, where)
-        allowed = None
-        if mask is not None:
-            allowed = mask[self.rows]
-            if not allowed.any():
-                raise InputError(f"no archive item matches the filters {' and '.join(map(str, where))}; loosen {{where}}", param="where")
-        exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
-        # K against what can be returned before the (queries x K) results are allocated
-        check_k(k, self._available(allowed, exclude), what="the archive" if allowed is None else "the archive after filters")
-        depth = k if rank is None else max(k, min(RANK_POOL, self._available(allowed, exclude)))
+        hits = self._run(queries, config)
+        return SearchResult(mode=config.mode, k=config.k, queries=queries, rows=hits.rows, scores=hits.scores,
+                            scanned_fraction=hits.scanned_fraction, store=self.store, community_method=self.method,
+                            details=hits.details)
 
-        step = len(queries) if not config.batch_size else int(config.batch_size)
-        found = np.empty((len(queries), k), np.int64)
-        scores = np.empty((len(queries), k), np.float32)
-        scanned = np.zeros(len(queries))
+    @keyword_options(SearchConfig)
+    def search_arrays(self, codes: np.ndarray | None = None, config: SearchConfig | None = None, *,
+                      rows: np.ndarray | None = None, **options: Any) -> Hits:
+        """The lean call for services: arrays in, arrays out.  ``codes`` float (q, d) (made
+        unit here) or ``rows`` int (q,), stored items as queries (never in their own results);
+        returns :class:`Hits` (store rows (q, k), cosines (q, k), scanned fraction (q,), the
+        mode's per-query extras).  Options as :meth:`search`; nothing per call grows with the
+        archive (what the modes need is built once per searcher)."""
+        config = self._config(SearchConfig.from_options(config, **options))
+        if (codes is None) == (rows is None):
+            raise InputError("give query {codes} or stored {rows}, one of them", param="codes")
+        if rows is not None:
+            rows = np.asarray(rows)
+            if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+                raise InputError("{rows} must be a 1-D array of store rows", param="rows")
+            queries = row_queries(self.store, rows, self.space)
+        else:
+            queries = code_queries(codes)
+        return self._run(queries, config)
+
+    def _config(self, config: SearchConfig) -> SearchConfig:
+        """The config checked against this searcher, its mode decided."""
+        self._check_index(config)
+        return config.for_mode(config.mode or self.default_mode)
+
+    def allowed(self, where: list[str] | tuple[str, ...] | str | None) -> tuple[np.ndarray | None, int]:
+        """The archive positions the ``where`` filters keep (None: no filter) and how many;
+        each distinct filter list is evaluated once per searcher (the last
+        :data:`FILTER_CACHE` kept), so a repeated filter costs nothing that grows with the
+        archive."""
+        if not where:
+            return None, self.index.n
+        key = (where,) if isinstance(where, str) else tuple(map(str, where))
+        cached = self._filters.get(key)
+        if cached is None:
+            allowed = filter_mask(self.store, list(key))[self.rows]
+            allowed.setflags(write=False)
+            if not allowed.any():
+                raise InputError(f"no archive item matches the filters {' and '.join(key)}; loosen {{where}}", param="where")
+            cached = (allowed, int(allowed.sum()))
+            while len(self._filters) >= FILTER_CACHE:
+                self._filters.pop(next(iter(self._filters)))
+            self._filters[key] = cached
+        return cached
+
+    def _run(self, queries: QuerySet, config: SearchConfig) -> Hits:
+        """Search ``queries`` with a checked config: store rows, cosines, scanned fractions, extras."""
+        mode, k, rank = config.mode, config.k, config.rank
+        check_dimension(self.index.codes.shape[1], queries.codes)
+        allowed, n_allowed = self.allowed(config.where)
+        exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
+        available = n_allowed - int((exclude >= 0).any())
+        # K against what can be returned before the (queries x K) results are allocated
+        check_k(k, available, what="the archive" if allowed is None else "the archive after filters")
+        depth = k if rank is None else max(k, min(RANK_POOL, available))
         details: dict[str, Any] = {}
-        for start in range(0, max(len(queries), 1), max(step, 1)):
-            part = slice(start, min(start + step, len(queries)))
-            f, s, sc = self._mode(config, queries.part(part), depth, exclude[part], allowed, details=details)
-            if rank is not None:
-                f, s = self._rerank(rank, queries.codes[part], f, s, k)
-            found[part], scores[part], scanned[part] = f, s, sc
+        nq = len(queries)
+        step = nq if not config.batch_size else int(config.batch_size)
+        if step >= nq:  # one batch (a single query, or no batch size): no copies
+            found, scores, scanned = self._batch(config, queries, depth, exclude, allowed, n_allowed, details)
+        else:
+            found = np.empty((nq, k), np.int64)
+            scores = np.empty((nq, k), np.float32)
+            scanned = np.zeros(nq)
+            for start in range(0, nq, step):
+                part = slice(start, min(start + step, nq))
+                found[part], scores[part], scanned[part] = self._batch(config, queries.part(part), depth, exclude[part],
+                                                                       allowed, n_allowed, details)
         if mode == "probe":
             details["n_probe"] = int(config.probe)
         if rank is not None:
             details["rank"] = rank
-        return SearchResult(mode=mode, k=k, queries=queries, rows=self.rows[found], scores=scores,
-                            scanned_fraction=scanned, store=store, community_method=self.method, details=details)
+        return Hits(self.rows[found], scores, scanned, details)
+
+    def _batch(self, config: SearchConfig, queries: QuerySet, depth: int, exclude: np.ndarray, allowed: np.ndarray | None,
+               n_allowed: int, details: dict[str, Any]):
+        f, s, sc = self._mode(config, queries, depth, exclude, allowed, n_allowed, details=details)
+        if config.rank is not None:
+            f, s = self._rerank(config.rank, queries.codes, f, s, config.k)
+        return f, s, sc
 
     def _check_index(self, config: SearchConfig) -> None:
         """A config's space, archive and communities, where given, must be this searcher's."""
@@ -138,28 +212,24 @@ class Searcher:
                 raise ParameterError(f"this searcher searches {name} {mine[name]!r}, not {value!r}; make a Searcher with "
                                      f"{{{name}={value}}} (Store.search does)", param=name)
 
-    def _available(self, allowed: np.ndarray | None, exclude: np.ndarray) -> int:
-        return (self.index.n if allowed is None else int(allowed.sum())) - int(np.any(exclude >= 0))
-
-    def _mode(self, config: SearchConfig, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None, *,
-              details: dict[str, Any]):
+    def _mode(self, config: SearchConfig, queries: QuerySet, k: int, exclude: np.ndarray, allowed: np.ndarray | None,
+              n_allowed: int, *, details: dict[str, Any]):
         """(positions (q, k), cosines (q, k), scanned fraction (q,)) of one batch in the config's mode."""
         index, Q, n, mode = self.index, queries.codes, self.index.n, config.mode
         if mode == "flat":
             return flat_mode(index.codes, Q, k, exclude=exclude, allowed=allowed)
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
+        if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
+            w = index.walk_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
         if mode == "graph":
-            walk = index.walk
-            f, s, compared = graph_walk(index.codes, walk.indptr, walk.indices, Q, k, entries=walk.entries,
-                                        entry_codes=walk.entry_codes, ef=config.walk_ef, exclude=exclude, allowed=allowed)
+            f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
         if mode == "region":
             region, ids = index.region
-            walk = index.walk
-            f, s, compared, chosen = graph_region_search(index.codes, Q, k, walk=(walk.indptr, walk.indices, walk.entries),
-                                                         region=region, entry_codes=walk.entry_codes, ef=config.walk_ef,
-                                                         exclude=exclude, allowed=allowed, return_chosen=True)
+            f, s, compared, chosen = region_checked(w, region, return_chosen=True)
+            if config.region_ranking == "cosine":  # the same region, the most similar first (issue 23.5)
+                f, s = by_cosine(f, s)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
             return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
         f, s, sc, classes = self._class(queries, k, exclude, allowed, config.classes_from)
@@ -211,3 +281,28 @@ def search(store: Snapshot, q: Any, config: SearchConfig | None = None, **option
     """One search with a fresh :class:`Searcher` (keep a Searcher to search many times)."""
     config = SearchConfig.from_options(config, **options)
     return Searcher(store, **config.index_options()).search(q, config)
+
+
+def search_store(store: Snapshot, searcher_for: Callable[..., Searcher], q: Any = None, *,
+                 compose: str | dict[str, str] | None = None, kind: str | None = None,
+                 config: SearchConfig | None = None) -> SearchResult:
+    """A search as :meth:`graphret.Store.search` and ``graphret query`` run it: ``q`` (of
+    ``kind``, detected when None) or a composite query ``compose`` of a decompose store (A's
+    normal code beside B's abnormal code, in the ``both`` space), by the searcher
+    ``searcher_for(space=, archive=, communities=)`` gives."""
+    config = config or SearchConfig()
+    if compose is not None:
+        from graphret.query.compose import COMPOSITE_SPACE, composite_queries
+
+        if q is not None:
+            raise ParameterError("give a query {q} or a composite query {compose}, not both", param="compose")
+        if config.space not in ("default", COMPOSITE_SPACE):
+            raise ParameterError(f"a composite query searches the {COMPOSITE_SPACE} space, not {config.space!r}; "
+                                 "leave {space} out", param="space")
+        queries = composite_queries(store, compose)
+        config = dataclasses.replace(config, space=COMPOSITE_SPACE)
+        return searcher_for(**config.index_options()).search(queries, config)
+    if q is None:
+        raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
+    searcher = searcher_for(**config.index_options())
+    return searcher.search(searcher.queries(q, kind=kind), config)

@@ -14,6 +14,7 @@ from graphret.serve.errors import install_error_handlers
 from graphret.serve.holder import StoreHolder
 from graphret.serve.limits import BodyLimit
 from graphret.serve.routes import ROUTERS
+from graphret.serve.routes.add import sweep_uploads
 from graphret.serve.routes.page import STATIC
 
 __all__ = ["create_app"]
@@ -29,6 +30,7 @@ def create_app(store: str | Path, config: ServeConfig | None = None) -> FastAPI:
     is a GraphretError here, not on the first request)."""
     config = config or ServeConfig()
     holder = StoreHolder(store)
+    sweep_uploads(config, holder.path, holder.view.snapshot.ids)  # the uploads of adds killed before their commit
     app = FastAPI(title="graphret", version=graphret.__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.holder = holder
     app.state.config = config

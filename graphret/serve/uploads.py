@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from graphret.data.config import SourceConfig
-from graphret.data.folder import pil_to_array
 from graphret.data.imageset import ImageSet
+from graphret.data.pictures import pil_to_array
 from graphret.errors import GraphretError, InputError
 
-__all__ = ["MAX_FRAMES", "Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name"]
+__all__ = ["MAX_FRAMES", "Upload", "UploadError", "TooLarge", "decode_upload", "query_images", "saved_images", "safe_name",
+           "batch_of", "remove_orphan_batches"]
 
 #: most frames one uploaded DICOM file may hold
 MAX_FRAMES = 64
@@ -186,3 +189,29 @@ def saved_images(uploads: list[Upload], root: Path, *, max_pixels: int, split: s
         task = "multiclass"
     return ImageSet(ids=ids, paths=paths, splits=np.array([split] * len(ids), dtype=object), labels=labels, class_names=names,
                     task=task, source=f"uploaded images ({folder})", read=read, split_origin="source")
+
+
+def batch_of(item_id: str) -> str | None:
+    """The batch folder an uploaded item's id names (``upload/<batch>/<name>``), else None."""
+    parts = item_id.split("/")
+    return parts[1] if len(parts) >= 3 and parts[0] == "upload" else None
+
+
+def remove_orphan_batches(root: Path, committed: set[str], *, grace: float, now: float | None = None) -> int:
+    """Remove the batch folders under ``root`` that no committed item comes from (``committed``:
+    their names) once older than ``grace`` seconds (an add still running keeps its folder): the
+    uploads of an add killed before its commit.  Returns how many went."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    removed = 0
+    for folder in root.iterdir():
+        try:
+            stale = folder.is_dir() and folder.name not in committed and now - folder.stat().st_mtime >= grace
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

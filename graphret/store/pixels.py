@@ -58,6 +58,8 @@ def item_images(store, rows, *, images=None) -> list[np.ndarray]:
             )
         try:
             out.append(np.asarray(source.image(i)))
+        except GraphretError:
+            raise  # already one line naming the problem
         except (OSError, ValueError) as error:
             raise InputError(f"cannot read the image of item {item_id!r} ({error}); is the source still there?") from None
     return out

@@ -112,6 +112,18 @@ class Snapshot:
         return np.asarray(self.items.column("split").to_pylist(), dtype=object)
 
     @cached_property
+    def split_names(self) -> frozenset[str]:
+        """The distinct splits of the items (a query by split name checks it, per call)."""
+        return frozenset(str(s) for s in self.splits)
+
+    @cached_property
+    def predicted(self) -> np.ndarray | None:
+        """int64 (N,) the encoder's predicted class per item (the ``predicted`` column), or None."""
+        if "predicted" not in self.items.schema.names:
+            return None
+        return _read_only(column_array(self.items.column("predicted")).astype(np.int64))
+
+    @cached_property
     def paths(self) -> list[str | None]:
         return self.items.column("path").to_pylist()
 
@@ -136,7 +148,7 @@ class Snapshot:
         if self.task == "multilabel":
             return self._fixed_list("labels")
         if self.task == "multiclass":
-            return self.items.column("label").to_numpy()
+            return column_array(self.items.column("label"))
         return None
 
     def label_of(self, row: int) -> str | list[str] | None:
@@ -151,21 +163,31 @@ class Snapshot:
         return self.class_names[c] if c >= 0 else None
 
     def _fixed_list(self, column: str) -> np.ndarray:
-        array = self.items.column(column).combine_chunks()
+        array = self.items.column(column)
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()  # one chunk: no copy
         width = array.type.list_size
-        return array.values.to_numpy(zero_copy_only=False).reshape(len(array), width)
+        values = array.values.slice(array.offset * width, len(array) * width)
+        return column_array(values).reshape(len(array), width)
 
-    @property
+    @cached_property
     def spaces(self) -> list[str]:
         """Names of the stored code spaces ("default" first)."""
         names = [f.name for f in self.items.schema if is_code_field(f)]
         return ["default" if n == CODE_COLUMN else n[len(CODE_COLUMN) + 1 :] for n in names]
 
+    @cached_property
+    def _codes(self) -> dict[str, np.ndarray]:
+        return {}
+
     def codes(self, space: str = "default") -> np.ndarray:
-        """float32 (N, d) unit-norm codes of one space, memory-mapped where possible."""
-        if space not in self.spaces:
-            raise StoreError(f"the store has no code space {space!r}; choose one of {', '.join(self.spaces)}")
-        return self._fixed_list(code_column(space))
+        """float32 (N, d) unit-norm codes of one space, memory-mapped where possible; read once
+        per snapshot (read-only: a query by stored id takes its rows from it)."""
+        cached = self._codes.get(space)
+        if cached is None:
+            if space not in self.spaces:
+                raise StoreError(f"the store has no code space {space!r}; choose one of {', '.join(self.spaces)}")
+            cached = self._codes[space] = _read_only(self._fixed_list(code_column(space)))
+        return cached
 
     # -- graph and communities -------------------------------------------------------------
     @cached_property
@@ -177,9 +199,9 @@ class Snapshot:
     def graph(self) -> sp.csr_matrix:
         """The symmetric weighted kNN graph over item rows, as scipy CSR."""
         n = len(self)
-        src = self.edges.column("src").to_numpy()
-        dst = self.edges.column("dst").to_numpy()
-        weight = self.edges.column("weight").to_numpy()
+        src = column_array(self.edges.column("src"))
+        dst = column_array(self.edges.column("dst"))
+        weight = column_array(self.edges.column("weight"))
         if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
             raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
         rows = np.concatenate([src, dst])
@@ -200,9 +222,17 @@ class Snapshot:
     def community_methods(self) -> list[str]:
         return list(self.communities.schema.names)
 
+    @cached_property
+    def _memberships(self) -> dict[str, np.ndarray]:
+        return {}
+
     def membership(self, method: str | None = None) -> np.ndarray:
         """int32 (N,) community of each item under ``method`` (default: CNM if stored, else
-        the first method); -1 for items outside the clustered archive."""
+        the first method); -1 for items outside the clustered archive.  Read once per snapshot
+        (read-only)."""
+        cached = self._memberships.get(method) if method is not None else None
+        if cached is not None:
+            return cached
         methods = self.community_methods
         if not methods:
             raise StoreError(f"{self.path} has no communities; rebuild it with communities")
@@ -210,7 +240,9 @@ class Snapshot:
             method = "cnm" if "cnm" in methods else methods[0]
         if method not in methods:
             raise StoreError(f"the store has no {method!r} communities; choose one of {', '.join(methods)}")
-        return self.communities.column(method).to_numpy()
+        if method not in self._memberships:
+            self._memberships[method] = _read_only(column_array(self.communities.column(method)))
+        return self._memberships[method]
 
     def default_community_method(self) -> str | None:
         methods = self.community_methods
@@ -230,7 +262,7 @@ class Snapshot:
             return None
         table = self._read(entries, "walk")
         _check_schema(table, WALK_SCHEMA, "walk")
-        src, dst = table.column("src").to_numpy(), table.column("dst").to_numpy()
+        src, dst = column_array(table.column("src")), column_array(table.column("dst"))
         if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= len(self)):
             raise StoreError(f"the walk table refers to rows outside the {len(self)} items; the store is damaged")
         return src, dst
@@ -243,7 +275,7 @@ class Snapshot:
             return None
         table = self._read(entries, "entries")
         _check_schema(table, ENTRIES_SCHEMA, "entries")
-        rows = table.column("row").to_numpy()
+        rows = column_array(table.column("row"))
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise StoreError(f"the entries table refers to rows outside the {len(self)} items; the store is damaged")
         return rows
@@ -270,7 +302,7 @@ class Snapshot:
         index = np.full(len(self), -1, np.int64)
         table = self.thumbnails
         if table is not None and table.num_rows:
-            rows = table.column("row").to_numpy()
+            rows = column_array(table.column("row"))
             inside = (rows >= 0) & (rows < len(self))
             index[rows[inside]] = np.flatnonzero(inside)
         return index
@@ -309,7 +341,7 @@ class Snapshot:
         """Rows of the items in ``splits`` (["all"] = every item)."""
         if "all" in splits:
             return np.arange(len(self))
-        present = sorted(set(self.splits))
+        present = sorted(self.split_names)
         unknown = [s for s in splits if s not in present]
         if unknown:
             raise StoreError(f"the store has no split {unknown[0]!r}; choose from {', '.join(present + ['all'])}")
@@ -320,7 +352,7 @@ class Snapshot:
         """Rows of the items that arrived with ``graphret add`` (the ``added`` item column)."""
         if ADDED_COLUMN not in self.items.schema.names:
             return np.zeros(0, np.int64)
-        return np.flatnonzero(self.items.column(ADDED_COLUMN).to_numpy(zero_copy_only=False).astype(bool))
+        return np.flatnonzero(column_array(self.items.column(ADDED_COLUMN)))
 
     def archive_rows(self, splits: list[str] | None = None) -> np.ndarray:
         """Rows of the archive, int64: ``splits`` when given (["all"] = every item), else the
@@ -346,6 +378,42 @@ class Snapshot:
         """The k the store's kNN graph was built with."""
         return int(self.manifest.get("params", {}).get("k", 10))
 
+
+
+_NUMPY_TYPES = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64, pa.uint8(): np.uint8,
+                pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64, pa.float32(): np.float32,
+                pa.float64(): np.float64}
+
+
+def column_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow column as a numpy array: a read-only view of its buffer (one chunk, no
+    nulls: no copy), else converted; a boolean column as bool, nulls False.  Arrow's own
+    ``to_numpy`` (and its compute functions) import pandas on first use, half a second that a
+    query by id from the command line need not pay."""
+    array = column
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if array.type == pa.bool_():
+        def bits(buffer):
+            unpacked = np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")
+            return unpacked[array.offset : array.offset + len(array)].astype(bool)
+
+        validity, values = array.buffers()[:2]
+        if len(array) == 0:
+            return np.zeros(0, bool)
+        return bits(values) & bits(validity) if validity is not None and array.null_count else bits(values)
+    dtype = _NUMPY_TYPES.get(array.type)
+    if dtype is None or array.null_count:
+        return array.to_numpy(zero_copy_only=False)
+    if len(array) == 0:
+        return np.zeros(0, dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array`` marked read-only: a snapshot's arrays are shared by every query of its version."""
+    array.setflags(write=False)
+    return array
 
 
 def open_store(path: str | Path, *, version: int | None = None) -> Snapshot:

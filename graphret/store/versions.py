@@ -122,6 +122,12 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
         raise StoreError(f"{path} has no integer format_version; the store is damaged")
     if declared > FORMAT_VERSION:
         raise StoreError(f"{folder} has store format version {declared}, newer than this graphret reads ({FORMAT_VERSION}); upgrade graphret")
+    if declared < FORMAT_VERSION:  # versioned manifests began with format 2; format 1 is a single manifest.json
+        raise StoreError(f"{path} says format version {declared}, but versions are format {FORMAT_VERSION}; the store is damaged: "
+                         "open another version or rebuild it")
+    archive = manifest.get("archive")
+    if not isinstance(archive, list) or not archive or not all(isinstance(name, str) for name in archive):
+        raise StoreError(f"{path} does not list the archive's splits; the store is damaged: open another version or rebuild it")
     if manifest.get("version") != number:
         raise StoreError(f"{path} says it is version {manifest.get('version')!r}; the store is damaged")
     tables = manifest.get("tables")

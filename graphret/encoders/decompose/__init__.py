@@ -22,12 +22,17 @@ Losses (weights are options):
   target; an image's logits are the cells' smooth maximum (log-mean-exp), trained on the
   image-level labels (binary cross-entropy per finding for multi-label sets, positives
   weighted by the negative / positive ratio; abnormal vs normal for two classes; cross-entropy
-  over the classes, from max-pooled cell features, for more).  Items without a mask also get
+  over the classes, from max-pooled cell features, for more; with one mask channel per
+  finding the image-level logits come from the segmentation decoder instead, see
+  Architecture).  Items without a mask also get
   a multiple-instance term: the segmentation logits' smooth maximum over the image must say
   whether the image is abnormal;
 * **segmentation**: binary cross-entropy plus soft Dice (pooled over the batch, so that a
-  small, rare finding's few pixels count) between the segmentation logits and the masks, per
-  channel, for items with a mask; and, when the mask channels are the labels (or the label is
+  small, rare finding's few pixels count; per channel, weighted by the channel's share of
+  foreground pixels to the power -1/2, normalised to mean 1 and clipped to [1/4, 4], so that
+  a finding of a few pixels weighs more than one covering half the image:
+  :func:`~graphret.encoders.decompose.losses.class_weights`) between the segmentation logits
+  and the masks, for items with a mask; and, when the mask channels are the labels (or the label is
   one abnormal flag), binary cross-entropy between the discrimination head's cell logits and
   the masks max-pooled to the abnormal map's cells (positives weighted 10): the head learns
   which cells hold which finding, not only that the image holds it somewhere (on the demo set
@@ -70,7 +75,17 @@ normalised again, as the DAE's):
   (iterative null-space projection, Ravfogel et al. 2020: ``null_directions`` rounds of ridge
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
-* ``abnormal``: the features of the abnormal map's cells that the discrimination head finds
+* ``abnormal`` with one mask channel per finding (``masks`` supervision whose channels are the
+  targets, e.g. the demo's findings): a **finding-set code**.  Per finding, its presence (1
+  when its probability, the segmentation channel's smooth maximum with the training's
+  positive-class weighting undone, passes ``abnormal_gate``; the probability itself with
+  gate 0) followed by the segmentation decoder's last features averaged under the finding's
+  predicted mask (a unit vector times 0.3, ``FINDING_FEATURE_WEIGHT``), all zero for an absent
+  finding; then a feature that is 1 when no finding is present.  Two images with the same
+  findings in different places have cosine >= 0.83, images with different finding sets
+  <= 0.71, and every image without a finding the same code.
+* ``abnormal`` otherwise (labels only, or masks that are not the targets): the features of
+  the abnormal map's cells that the discrimination head finds
   abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of
   training undone, so that the gate means the same on a set where abnormal images are rare
   (the demo's findings) and on one where they are the majority (PneumoniaMNIST)), max-pooled
@@ -93,7 +108,14 @@ convolution block and a 1x1 convolution to ``latent_dim`` channels; decoders mir
 encoder at half (image) and a quarter (segmentation) of its widths with nearest-neighbour
 up-sampling and 3x3 convolutions up to half the image size, then a last up-sampling and the
 output convolution (the image decoder with SPADE at every level); a sigmoid gives the image
-in [0, 1].
+in [0, 1].  The segmentation decoder is a U-Net: from the abnormal map, each level
+up-samples to the side of the next shallower trunk output and reads it (skip connection),
+and its last level runs at full size on a full-size stem (one 3x3 block on the input), so
+that a finding of a few pixels (the demo's calcification dots, 1 px across) is segmented at
+the resolution it is drawn at (at the abnormal map's 16 px it covered a quarter of a cell).
+With one mask channel per finding, the image-level detection of each finding is its
+segmentation channel's smooth maximum (log-mean-exp, sharpness 8) times a learned scale plus
+a bias, trained with the discrimination term: the detector and the segmentation agree.
 """
 
 # the package's names, as the single module had them (the private helpers too: tests use them)
@@ -113,7 +135,9 @@ from graphret.encoders.decompose.losses import _kmeans_pp as _kmeans_pp
 from graphret.encoders.decompose.losses import _lme_pool as _lme_pool
 from graphret.encoders.decompose.losses import _nearest as _nearest
 from graphret.encoders.decompose.losses import _soft_dice as _soft_dice
+from graphret.encoders.decompose.losses import class_weights as class_weights
 from graphret.encoders.decompose.spec import ABNORMAL_FEATURES as ABNORMAL_FEATURES
 from graphret.encoders.decompose.spec import DISC_SHARPNESS as DISC_SHARPNESS
+from graphret.encoders.decompose.spec import FINDING_FEATURE_WEIGHT as FINDING_FEATURE_WEIGHT
 
 __all__ = ["DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]

@@ -45,15 +45,29 @@ def _kmeans_pp(x, k: int, generator, iters: int = 10):
     return c
 
 
-def _soft_dice(logits, target, eps: float = 1.0):
-    """1 - soft Dice per channel over the whole batch, averaged over channels.  Pooling the
-    batch keeps a rare, small finding's few positive pixels from being drowned by the images
-    that lack it (per-image Dice of an empty mask only pushes predictions to zero)."""
+def _soft_dice(logits, target, eps: float = 1.0, weights=None):
+    """1 - soft Dice per channel over the whole batch, averaged over channels (weighted by
+    ``weights`` (C,), when given).  Pooling the batch keeps a rare, small finding's few
+    positive pixels from being drowned by the images that lack it (per-image Dice of an empty
+    mask only pushes predictions to zero)."""
     t = torch()
     p = t.sigmoid(logits)
     inter = (p * target).sum(dim=(0, 2, 3))
     total = p.sum(dim=(0, 2, 3)) + target.sum(dim=(0, 2, 3))
-    return (1 - (2 * inter + eps) / (total + eps)).mean()
+    loss = 1 - (2 * inter + eps) / (total + eps)
+    return loss.mean() if weights is None else (loss * weights).sum() / weights.sum()
+
+
+def class_weights(shares: list[float], *, power: float = 0.5, limit: float = 4.0) -> list[float]:
+    """Per-class loss weights from each class's share of foreground pixels: ``share**-power``,
+    normalised to mean 1 and clipped to [1 / limit, limit] (a finding of a few pixels gets more
+    weight than one that covers half the image; a class never seen gets weight 1)."""
+    raw = [s ** -power if s > 0 else float("nan") for s in shares]
+    seen = [r for r in raw if r == r]
+    if not seen:
+        return [1.0] * len(shares)
+    mean = sum(seen) / len(seen)
+    return [min(limit, max(1.0 / limit, r / mean)) if r == r else 1.0 for r in raw]
 
 
 def _lme_pool(logits, sharpness: float = LSE_SHARPNESS, per_channel: bool = False):

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
-from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, NetSpec
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, NetSpec
 
 
 def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -151,8 +151,15 @@ class GradientReversal(torch.autograd.Function):
 
 class DecomposeNet(nn.Module):
     """Shared trunk; normal and abnormal maps, each vector-quantised; segmentation decoder on
-    the abnormal map; SPADE image decoder on the normal map; discrimination head on the
-    abnormal map's cells; adversary on the normal code (see the package docstring)."""
+    the abnormal map (a U-Net: each level also reads the trunk's output of its side, the last
+    a full-size stem, so that a finding of a few pixels is segmented at full resolution);
+    SPADE image decoder on the normal map; discrimination head on the abnormal map's cells;
+    adversary on the normal code (see the package docstring).
+
+    With ``spec.seg_detects`` (one mask channel per target) the image-level logits are the
+    segmentation logits' per-channel smooth maximum (times a learned scale, plus a bias), and
+    the abnormal code is built from the segmentation decoder: per finding, its presence
+    (the gated probability) and its features pooled under the predicted mask."""
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
@@ -177,17 +184,23 @@ class DecomposeNet(nn.Module):
         # logit per target; image-level logits are the cells' smooth maximum (multiple-instance)
         self.cell_features = nn.Sequential(nn.Conv2d(latent, ABNORMAL_FEATURES, 1), nn.ReLU(inplace=True))
         self.cell_logits = nn.Conv2d(ABNORMAL_FEATURES, spec.n_targets, 1)
+        if spec.seg_detects:  # image-level logit per finding from its segmentation channel
+            self.det_scale = nn.Parameter(torch.ones(spec.n_targets))
+            self.det_bias = nn.Parameter(torch.zeros(spec.n_targets))
         self.adversary = nn.Sequential(nn.Linear(latent * spec.side * spec.side, 128), nn.ReLU(inplace=True), nn.Linear(128, spec.n_targets))
 
     def _build_segmentation_decoder(self) -> None:
-        """Abnormal map -> logits: 3x3 blocks with nearest-neighbour up-sampling to half the
-        image size, then a last up-sampling and the output convolution."""
-        seg_w = self.spec.seg_decoder_widths
-        seg = [conv_block(self.spec.latent_dim, seg_w[0])]
-        for cin, cout in zip(seg_w[:-1], seg_w[1:]):
-            seg += [nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout)]
-        self.seg = nn.Sequential(*seg)
-        self.seg_out = nn.Conv2d(seg_w[-1], self.spec.seg_channels, 3, 1, 1)
+        """Abnormal map -> logits, a U-Net: a 3x3 block at the abnormal map's side, then per
+        level a nearest-neighbour up-sampling to the next trunk output's side, that output
+        concatenated (skip connection), a 3x3 block; the last level at full size reads a
+        full-size stem (one 3x3 block on the input); then the output convolution."""
+        spec = self.spec
+        seg_w = spec.seg_decoder_widths
+        skips = [spec.widths[j] for j in range(spec.abnormal_level - 1, -1, -1)] + [spec.stem_width]
+        self.stem = conv_block(spec.channels, spec.stem_width)
+        self.seg_in = conv_block(spec.latent_dim, seg_w[0])
+        self.seg_up = nn.ModuleList(conv_block(cin + skip, cout) for cin, cout, skip in zip(seg_w[:-1], seg_w[1:], skips))
+        self.seg_out = nn.Conv2d(seg_w[-1], spec.seg_channels, 3, 1, 1)
 
     def _build_image_decoder(self) -> None:
         """Normal map -> image: 3x3 convolutions with SPADE conditioned on relu(logits) at every level."""
@@ -203,11 +216,17 @@ class DecomposeNet(nn.Module):
     # ---- the maps
     def latents(self, x):
         """(quantised normal map, quantised abnormal map, latent loss) of a normalised batch."""
-        shallow = self.trunk(x)
+        outputs = [self.stem(x)]
+        h = x
+        for layer in self.trunk:
+            h = layer(h)
+            outputs.append(h)
+        shallow = outputs.pop()
         qn, ln, idx_n = self.vq_normal(self.to_normal(self.trunk_deep(shallow)))
         qa, la, idx_a = self.vq_abnormal(self.to_abnormal(shallow))
         self.last_indices = (idx_n, idx_a)  # codebook entries of the last batch (diagnostics)
         self.last_shallow = shallow
+        self.last_skips = outputs[::-1]  # the segmentation decoder's skips, deepest first, the stem last
         return qn, qa, ln + la
 
     def continuous_maps(self, x) -> dict:
@@ -227,10 +246,14 @@ class DecomposeNet(nn.Module):
         return torch.sigmoid((logits - shift).amax(dim=1, keepdim=True))
 
     def pool(self, qa):
-        """The abnormal code: the features of the cells whose :meth:`cell_probability` passes
-        ``abnormal_gate``, max-pooled over the cells, and a last feature that is 1 when no cell
-        passes -- which abnormality is there, wherever it is, and nothing from the cells that
-        look normal (so every image without an abnormal cell gets the same code)."""
+        """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
+        map): :meth:`finding_code` with ``seg_detects``, else the features of the cells whose
+        :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
+        feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
+        nothing from the cells that look normal (so every image without an abnormal cell gets
+        the same code)."""
+        if self.spec.seg_detects:
+            return self.finding_code(*self.segment_features(qa))
         f = self.cell_features(qa)
         p = self.cell_probability(self.cell_logits(f))
         gate = self.spec.abnormal_gate
@@ -238,8 +261,34 @@ class DecomposeNet(nn.Module):
         none = 1 - weight.amax(dim=(2, 3))
         return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
-    def disc(self, qa):
-        """Image-level discrimination logits from the abnormal map."""
+    def finding_code(self, seg, hidden):
+        """The finding-set code: per finding c, ``on_c * [1, w * unit(f_c)]`` where ``on_c`` is 1
+        when the finding's probability (the image-level logit with the positive-class weighting
+        undone) passes ``abnormal_gate`` (the probability itself with gate 0) and ``f_c`` the
+        segmentation decoder's last features averaged under the predicted mask
+        ``sigmoid(seg_c)``; then a feature that is 1 when no finding passes.  Two images with
+        the same findings anywhere are close, different finding sets far, and every image
+        without a finding has the same code."""
+        spec = self.spec
+        shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
+        p = torch.sigmoid(self.image_logits(seg) - shift)
+        on = (p > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else p
+        w = torch.sigmoid(seg)
+        f = torch.einsum("bchw,bkhw->bck", w, hidden) / w.sum(dim=(2, 3)).clamp(min=1e-6)[..., None]
+        f = F.normalize(f, dim=2) * FINDING_FEATURE_WEIGHT
+        blocks = torch.cat([torch.ones_like(f[..., :1]), f], dim=2) * on[..., None]
+        return torch.cat([blocks.flatten(1), 1 - on.amax(dim=1, keepdim=True)], dim=1)
+
+    def image_logits(self, seg):
+        """Per target, the segmentation channel's smooth maximum times a learned scale plus a
+        bias (``seg_detects``)."""
+        return _lme_pool(seg, sharpness=DISC_SHARPNESS, per_channel=True) * self.det_scale + self.det_bias
+
+    def disc(self, qa, seg=None):
+        """Image-level discrimination logits: from the segmentation logits with ``seg_detects``
+        (``seg``, or computed from ``qa`` and the last batch's skips), else from the abnormal map."""
+        if self.spec.seg_detects:
+            return self.image_logits(self.segment(qa) if seg is None else seg)
         if self.spec.multiclass_targets:  # classes compete: pool the features, then one linear map
             return self.cell_logits(self.cell_features(qa).amax(dim=(2, 3), keepdim=True)).flatten(1)
         return _lme_pool(self.cell_logits(self.cell_features(qa)), sharpness=DISC_SHARPNESS, per_channel=True)
@@ -248,9 +297,18 @@ class DecomposeNet(nn.Module):
         """The discrimination head's logits per cell of the abnormal map."""
         return self.cell_logits(self.cell_features(qa))
 
-    def segment(self, qa):
-        """Segmentation logits at the image size."""
-        return _resize(self.seg_out(F.interpolate(self.seg(qa), scale_factor=2, mode="nearest")), self.spec.image_size)
+    def segment_features(self, qa, skips=None):
+        """(segmentation logits at the image size, the decoder's last features) of the
+        abnormal map ``qa`` with the trunk's outputs ``skips`` (default: those of the last
+        batch given to :meth:`latents`)."""
+        h = self.seg_in(qa)
+        for block, skip in zip(self.seg_up, self.last_skips if skips is None else skips):
+            h = block(torch.cat([F.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], dim=1))
+        return _resize(self.seg_out(h), self.spec.image_size), h
+
+    def segment(self, qa, skips=None):
+        """Segmentation logits at the image size (see :meth:`segment_features`)."""
+        return self.segment_features(qa, skips)[0]
 
     def decode(self, qn, cond):
         """The image from the normal map, conditioned on ``cond`` (None: the zero map)."""

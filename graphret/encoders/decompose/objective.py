@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from graphret.encoders.decompose.losses import CELL_POS_WEIGHT, _lme_pool, _soft_dice
+from graphret.encoders.decompose.losses import CELL_POS_WEIGHT, _lme_pool, _soft_dice, class_weights
 
 #: Which weight option scales each loss term (the adversary has none: its reversal layer scales it).
 TERM_WEIGHTS = {"latent": "latent_weight", "reconstruction": "reconstruction_weight", "residual": "residual_weight",
@@ -53,6 +53,15 @@ class Batches:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def mask_class_weights(self) -> list[float] | None:
+        """Per mask channel, the segmentation weight :func:`class_weights` gives its share of
+        foreground pixels over the items with a mask (None without preloaded masks)."""
+        if self.cache is None or not self.cache[1].any():
+            return None
+        m, known = self.cache
+        shares = [float((m[known, c] >= 128).mean()) for c in range(m.shape[1])]
+        return class_weights(shares)
+
     def _masks(self, rows):
         if self.cache is not None:
             return self.cache[0][rows], self.cache[1][rows]
@@ -90,8 +99,10 @@ class Objective:
     cells ("channels" when the mask channels are the targets, "union" for one abnormal flag,
     None)."""
 
-    def __init__(self, net, *, normalise, weights: dict[str, float], multiclass: bool, pos_weight, cell_targets: str | None, device) -> None:
+    def __init__(self, net, *, normalise, weights: dict[str, float], multiclass: bool, pos_weight, cell_targets: str | None, device,
+                 seg_class_weights: list[float] | None = None) -> None:
         self.net, self.normalise, self.weights, self.multiclass = net, normalise, weights, multiclass
+        self.seg_class_weights = None if seg_class_weights is None else torch.tensor(seg_class_weights, dtype=torch.float32, device=device)
         self.pos_weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float32, device=device)
         self.cell_targets = cell_targets
         self.cell_pos_weight = torch.tensor(CELL_POS_WEIGHT, device=device)
@@ -148,12 +159,13 @@ class Objective:
         return (1 - region) * use.view(-1, 1, 1, 1)
 
     def segmentation_term(self, b: Batch, qa, seg):
-        """Binary cross-entropy + soft Dice against the masks (items with one), plus the
+        """Binary cross-entropy + soft Dice (per channel, weighted by ``seg_class_weights``: the
+        rare, small findings count more) against the masks (items with one), plus the
         discrimination head's cells against the masks max-pooled to the abnormal map's side."""
         if b.m is None or not bool(b.m_known.any()):
             return seg.sum() * 0
         s, tm = seg[b.m_known].float(), b.m[b.m_known]
-        loss = F.binary_cross_entropy_with_logits(s, tm) + _soft_dice(s, tm)
+        loss = F.binary_cross_entropy_with_logits(s, tm) + _soft_dice(s, tm, weights=self.seg_class_weights)
         if self.cell_targets is not None:
             cells = self.net.cell_target_logits(qa[b.m_known]).float()
             cm = F.adaptive_max_pool2d(tm, cells.shape[-2:])
@@ -164,7 +176,7 @@ class Objective:
     def discrimination_term(self, b: Batch, qa, seg):
         """The head's image-level loss, plus, for labelled items without a mask, the
         multiple-instance term on the segmentation logits' smooth maximum."""
-        disc = self.label_loss(self.net.disc(qa), b.y)
+        disc = self.label_loss(self.net.disc(qa, seg), b.y)
         mil = (b.a >= 0) if b.m is None else ((b.a >= 0) & ~b.m_known)
         if bool(mil.any()):
             disc = disc + F.binary_cross_entropy_with_logits(_lme_pool(seg[mil]), b.a[mil])

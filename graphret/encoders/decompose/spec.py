@@ -13,6 +13,10 @@ from graphret.encoders.dae import dae_plan
 DISC_SHARPNESS = 8.0
 #: Size of the abnormal code: features of the abnormal map's cells, max-pooled.
 ABNORMAL_FEATURES = 64
+#: Weight of a finding's pooled features beside its presence in the finding-set code (unit
+#: features times this): two images with the same findings stay closer than any two with
+#: different sets (cosine >= (1 - w^2) / (1 + w^2) = 0.83 against <= 0.71).
+FINDING_FEATURE_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class NetSpec:
     normal_target: int = 0
     abnormal_gate: float = 0.5
     logit_shift: tuple[float, ...] = ()
+    #: The segmentation channels are the targets (masks per finding): the image-level
+    #: logits and the abnormal code (per-finding features gated by the predicted masks) come
+    #: from the segmentation decoder, not from the abnormal map's cells.
+    seg_detects: bool = False
 
     @property
     def widths(self) -> list[int]:
@@ -68,8 +76,14 @@ class NetSpec:
     @property
     def seg_decoder_widths(self) -> list[int]:
         """The segmentation decoder's channels per level, from the abnormal map's side up to
-        half the image size: a quarter of the trunk's widths."""
-        return [max(8, w // 4) for w in reversed(self.widths[: self.abnormal_level + 1])]
+        half the image size (a quarter of the trunk's widths), then at full size (U-Net: each
+        level also reads the trunk's output of that side, the last one a full-size stem)."""
+        return [max(8, w // 4) for w in reversed(self.widths[: self.abnormal_level + 1])] + [self.stem_width]
+
+    @property
+    def stem_width(self) -> int:
+        """Channels of the full-size stem whose output the segmentation decoder's last level reads."""
+        return max(8, self.widths[0] // 4)
 
     @property
     def shifts(self) -> list[float]:
@@ -78,7 +92,11 @@ class NetSpec:
 
     def dims(self) -> dict[str, int]:
         """Dimensions of the ``normal`` and ``abnormal`` code spaces."""
-        return {"normal": self.latent_dim * self.side * self.side, "abnormal": ABNORMAL_FEATURES + 1}
+        if self.seg_detects:  # per finding: presence, then its pooled features; then "none"
+            abnormal = self.seg_channels * (1 + self.stem_width) + 1
+        else:
+            abnormal = ABNORMAL_FEATURES + 1
+        return {"normal": self.latent_dim * self.side * self.side, "abnormal": abnormal}
 
 
-__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "NetSpec"]
+__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "FINDING_FEATURE_WEIGHT", "NetSpec"]

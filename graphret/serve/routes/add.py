@@ -9,6 +9,7 @@ version before it answers, so the client that added sees its items at once.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +18,14 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from graphret.api.add import add_to_store
 from graphret.api.config import AddConfig
 from graphret.errors import InputError
+from graphret.store.maintain import DEFAULT_GRACE
 from graphret.serve.auth import require_writer
 from graphret.serve.config import ServeConfig
 from graphret.serve.deps import current_view, holder_of, server_config
 from graphret.serve.holder import View
 from graphret.serve.models import AddFolderRequest, AddResponse
 from graphret.serve.routes.search import read_uploads
-from graphret.serve.uploads import saved_images
+from graphret.serve.uploads import batch_of, remove_orphan_batches, saved_images
 
 router = APIRouter(tags=["add"], dependencies=[Depends(require_writer)])
 
@@ -33,6 +35,16 @@ SPLITS = ("train", "val", "test", "all")
 def uploads_folder(config: ServeConfig, store: Path) -> Path:
     """Where uploaded images are kept: ``config.uploads``, else ``STORE/uploads``."""
     return Path(config.uploads) if config.uploads else store / "uploads"
+
+
+def committed_batches(ids) -> set[str]:
+    """The upload batch folders the store's items come from."""
+    return {batch for batch in map(batch_of, ids) if batch is not None}
+
+
+def sweep_uploads(config: ServeConfig, store: Path, ids, *, grace: float = DEFAULT_GRACE) -> int:
+    """Remove the uploads of adds killed before their commit (see :func:`remove_orphan_batches`)."""
+    return remove_orphan_batches(uploads_folder(config, store), committed_batches(ids), grace=grace)
 
 
 @router.post("/add", response_model=AddResponse, summary="Add uploaded images to the store (needs the write token)")
@@ -56,9 +68,14 @@ def add_uploads(
         label = None
     uploads = read_uploads(files, config)
     holder = holder_of(request)
-    images = saved_images(uploads, uploads_folder(config, holder.path), max_pixels=config.max_pixels, split=split,
-                          label=label, class_names=class_names)
-    summary = add_to_store(holder.path, images, AddConfig.from_options(k=k))
+    root = uploads_folder(config, holder.path)
+    sweep_uploads(config, holder.path, view.snapshot.ids)
+    images = saved_images(uploads, root, max_pixels=config.max_pixels, split=split, label=label, class_names=class_names)
+    try:
+        summary = add_to_store(holder.path, images, AddConfig.from_options(k=k))
+    except BaseException:  # not committed: its uploads go with it
+        shutil.rmtree(Path(images.paths[0]).parent, ignore_errors=True)
+        raise
     holder.refresh()
     return {**summary, "ids": list(images.ids)}
 

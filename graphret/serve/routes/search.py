@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
@@ -35,10 +36,17 @@ def search(body: SearchRequest, view: View = Depends(current_view), config: Serv
     return answer(run_search(view, codes, "codes", options, config, n_queries=len(codes)))
 
 
+class FastJSON(JSONResponse):
+    """JSON written by orjson (several times faster than the standard library's encoder)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def answer(payload: dict[str, Any]) -> JSONResponse:
     """The search's JSON as it is: already in the documented shape (``SearchResponse``), so it
     skips a second validation on the hot path."""
-    return JSONResponse(payload)
+    return FastJSON(payload)
 
 
 def read_uploads(files: list[UploadFile], config: ServeConfig) -> list[Upload]:
