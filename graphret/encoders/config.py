@@ -22,23 +22,32 @@ TORCH_ENCODERS = ("cnn", "siamese", "dae", "frozen", "decompose")
 TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
 
 # A build's default encoder, where the user names none (graphret.api.build applies it; the help
-# texts below are written from it): the small CNN classifier (0.15 M parameters, a stride-2
-# stem) trained for a budget of work (60 megapixels of training images, so the length follows
-# the set's size and image size, not the clock) on one thread (faster than two on a shared
-# 2-core machine, and reproducible): the demo builds in 34-50 s with P@10 0.384, where a
-# ResNet-18 capped at 3 minutes took 252-364 s for 0.227-0.255 (benchmarks/results/demo-budget).
+# texts below are written from it): a classifier trained for a budget of work (60 megapixels of
+# training images, so the length follows the set's size and image size, not the clock) on one
+# thread (faster than two on a shared 2-core machine, and reproducible).  Its backbone follows
+# the images' size (graphret.encoders.cnn.default_backbone): ImageNet EfficientNet-Lite0
+# (weights installed with graphret) fine-tuned from PRETRAINED_FROM_SIZE px, the small CNN (0.15 M
+# parameters, from scratch) below, where upsampled ImageNet features retrieve no better
+# (BreastMNIST at 28 px: P@10 0.837 fine-tuned vs 0.857; NIH and MedNIST at 64 px: within 0.01),
+# while on real folders at their own size frozen ImageNet features alone beat the small CNN by
+# 0.03-0.16 P@10 (issue 23's table); benchmarks/results/pretrained/pretrained.md.
 DEFAULT_ENCODER = "cnn"
-DEFAULT_BACKBONE = "small"
+DEFAULT_BACKBONE = "efficientnet_lite0"
+SMALL_IMAGE_BACKBONE = "small"
+PRETRAINED_FROM_SIZE = 96
 DEFAULT_WORK = 60.0
 DEFAULT_THREADS = 1
-#: the default for a source without class labels
-UNLABELLED_ENCODER = "pixels"
+#: the default for a source without class labels: the same ImageNet network frozen (the pixel
+#: baseline under PRETRAINED_FROM_SIZE px)
+UNLABELLED_ENCODER = "frozen"
+UNLABELLED_BACKBONE = "efficientnet_lite0"
 
 
 #: bounds that keep a mistyped number from allocating (image_size**2 pixels per image; a
 #: dimension, codebook or batch of this many rows): far above any model graphret trains
 MAX_IMAGE_SIZE = 4096
 MAX_WIDTH = 1 << 16
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -47,12 +56,14 @@ class EncoderConfig:
     name: str | None = param(
         None, option="encoder",
         help="Encoder to train: pixels | cnn | siamese | dae | frozen | decompose, or a model you bring: onnx:FILE | torchscript:FILE | "
-             f"timm:NAME (with --weights FILE) | hf:DIR [{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone when the source has "
-             f"class labels, else {UNLABELLED_ENCODER}; with a saved model: the file's].")
+             f"timm:NAME (with --weights FILE) | hf:DIR [{DEFAULT_ENCODER} with the {DEFAULT_BACKBONE} backbone (ImageNet, fine-tuned) when "
+             f"the source has class labels, the {SMALL_IMAGE_BACKBONE} one under {PRETRAINED_FROM_SIZE} px; else {UNLABELLED_ENCODER} "
+             f"{UNLABELLED_BACKBONE} (pixels under {PRETRAINED_FROM_SIZE} px); with a saved model: the file's].")
     backbone: str | None = param(
         None, applies_to=("cnn", "siamese", "frozen"),
-        help=f"cnn: resnet18 | resnet50 | densenet121 | dcnn | small; siamese: resnet18 | resnet50 | densenet121 | dcnn; "
-             f"frozen: resnet18 | resnet50 | densenet121 [the default encoder: {DEFAULT_BACKBONE}; cnn or siamese by name: "
+        help=f"cnn: efficientnet_lite0 (installed ImageNet weights, fine-tuned) | small | resnet18 | resnet50 | densenet121 | dcnn; "
+             f"siamese: small | resnet18 | resnet50 | densenet121 | dcnn; frozen: efficientnet_lite0 | resnet18 | resnet50 | densenet121 "
+             f"[the default encoder: {DEFAULT_BACKBONE}, {SMALL_IMAGE_BACKBONE} under {PRETRAINED_FROM_SIZE} px; cnn or siamese by name: "
              "resnet18; frozen: resnet50].")
     layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
                               help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
@@ -114,8 +125,8 @@ class EncoderConfig:
 class TrainingConfig:
     """How a torch encoder trains; every field None takes the encoder's default."""
 
-    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30].")
-    batch_size: int | None = param(None, min=2, max=MAX_WIDTH, help="Training batch size [64 below 2000 training images, else 128; siamese: 128].")
+    epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30; decompose: ~50k images, 3-60].")
+    batch_size: int | None = param(None, min=2, max=MAX_WIDTH, help="Training batch size [64 below 2000 training images, else 128; siamese: 128; decompose: 32 below 2000].")
     lr: float | None = param(None, min=1e-12, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3].")
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
