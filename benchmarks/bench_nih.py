@@ -44,15 +44,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the machine is shared; see bench_queries.py
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 from shared_data import NIH_CSV as CSV  # noqa: E402
 K = 50
 RULES = ("exact", "any")

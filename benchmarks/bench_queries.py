@@ -51,15 +51,13 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the module docstring
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import common  # noqa: E402  (benchmarks/common.py: the repository on the path, shared helpers)
+
+common.one_thread()  # before numpy loads BLAS: the machine is shared
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = common.ROOT
 
 
 K = 50

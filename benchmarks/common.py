@@ -1,7 +1,8 @@
-"""What the benchmark scripts share: progress lines, timing, recall against exact top-K, the
-machine a run came from, and the process's memory counters.  (The scripts run as ``python
-benchmarks/NAME.py``, so this folder is on their import path; ``shared_data`` says where the
-real data sets are.)"""
+"""What the benchmark scripts share: the repository on the import path, BLAS on one thread,
+progress lines, timing, recall against exact top-K, the machine a run came from, and the
+process's memory counters.  (The scripts run as ``python benchmarks/NAME.py``, so this folder is
+on their import path; ``shared_data`` says where the real data sets are.)  numpy is imported
+inside the functions, so that a script can call :func:`one_thread` before numpy loads BLAS."""
 
 from __future__ import annotations
 
@@ -11,15 +12,28 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the repository: graphret as checked out, wherever the script runs from
 
-from graphret.evaluation.machine import cpu_model
+from graphret.evaluation.machine import cpu_model  # noqa: E402
 
-__all__ = ["log", "timed", "recall", "exact_topk", "machine", "vm_mib", "reset_peak"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["ROOT", "one_thread", "log", "timed", "recall", "exact_topk", "machine", "vm_mib", "reset_peak"]
 
 T = TypeVar("T")
+
+
+def one_thread() -> None:
+    """BLAS and OpenMP on one thread unless the environment says otherwise (the machine is
+    shared: one thread each gives timings that compare); call it before numpy is imported."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 def log(message: str) -> None:
@@ -38,6 +52,8 @@ def timed(fn: Callable[[], T], *, digits: int | None = None) -> tuple[T, float]:
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     """Recall@K: the mean share of each query's exact top-K (``truth``, (q, K)) among its
     results (``found``, (q, k))."""
+    import numpy as np
+
     hits = [len(np.intersect1d(a, b)) for a, b in zip(found, truth)]
     return float(np.mean(hits) / truth.shape[1])
 
@@ -47,6 +63,8 @@ def exact_topk(archive: np.ndarray, queries: np.ndarray, k: int, *, exclude: np.
     """Each query's exact cosine top-k archive rows (unit codes), (q, k), best first (ties in
     row order), a block of queries at a time; ``exclude``: one archive row per query never
     returned (the query itself), or None."""
+    import numpy as np
+
     out = np.empty((len(queries), k), np.int64)
     for start in range(0, len(queries), block):
         s = queries[start : start + block] @ archive.T
@@ -61,6 +79,8 @@ def exact_topk(archive: np.ndarray, queries: np.ndarray, k: int, *, exclude: np.
 def machine(*packages: str, **extra: Any) -> dict[str, Any]:
     """What a run came from: UTC date, CPU model, cores, memory, load average at the start,
     Python, numpy, the platform, the versions of ``packages`` (imported by name) and ``extra``."""
+    import numpy as np
+
     try:
         memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):

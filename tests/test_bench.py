@@ -73,6 +73,8 @@ def test_sample_of_queries_and_modes(store_path):
     r = run_bench(store, k=5, modes="region:leiden,flat", n_queries=7, n_single=2, reps=1, curve_k=5)
     assert [x["mode"] for x in r.rows] == ["region (leiden)", "flat"]
     assert r.settings["queries"] == 7 and r.settings["sampled"]
+    gain = parse_modes(store, "region-gain:leiden")  # region in Haq's joining order, beside the cosine order
+    assert [(m.name, m.mode, m.region_order) for m in gain] == [("region (leiden, gain order)", "region", "gain")]
     with pytest.raises(InputError, match="unknown mode"):
         parse_modes(store, "region,fast")
     with pytest.raises(InputError, match="no 'louvain'"):

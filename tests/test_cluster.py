@@ -30,6 +30,7 @@ def _png_folder(root, *, per_class=40, size=20, seed=0):
     return root
 
 
+@pytest.mark.slow  # starts Ray and builds twice
 def test_ray_build_equals_the_plain_build(tmp_path):
     """No address: the build starts a local Ray instance, and stops it after; the store equals
     the local build's (codes, edges, communities)."""
@@ -66,6 +67,7 @@ def session():
     ray.shutdown()
 
 
+@pytest.mark.slow  # Ray actors each load a model
 def test_actor_pool_codes_equal_local_encoding(session, tmp_path):
     """A small trained CNN (a classifier: codes and predictions) encodes the same
     codes in two actors over blocks of 64 rows as in this process over batches of 256."""

@@ -6,6 +6,7 @@ import csv
 import gzip
 
 import numpy as np
+import pytest
 
 from graphret.data import group_overlap, open_source, read_label_table
 
@@ -37,6 +38,7 @@ def test_nih_cxr1000_multilabel_split_by_patient(shared_data):
     assert im.dtype == np.uint8 and im.shape[:2] == (64, 64)
 
 
+@pytest.mark.slow  # reads CheXpert's 223k-row label table
 def test_chexpert_label_table_counts(shared_data):
     path = shared_data / "chexpert-labels" / "train.csv.gz"
     table = read_label_table(path)

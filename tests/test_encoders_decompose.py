@@ -274,6 +274,18 @@ def test_composite_of_an_item_with_itself_is_its_both_code(fitted, demo):
     assert np.allclose(composite_from_both(out.spaces["both"][:5], out.spaces["both"][5:], fitted.normal_dim), mixed, atol=1e-6)
 
 
+def test_default_training_length():
+    """Without epochs, work or batch size: epochs to see ~50k images in batches of 32 on a small set
+    (the demo's 1,260 training phantoms: 40 epochs); what is given is kept."""
+    plan = DecomposingEncoder()._training_plan(1260)
+    assert plan.epochs == 40 and plan.batch_size == 32
+    assert DecomposingEncoder()._training_plan(5000).epochs == 10 and DecomposingEncoder()._training_plan(5000).batch_size is None
+    assert DecomposingEncoder()._training_plan(50).epochs == 60
+    given = DecomposingEncoder(epochs=3, batch_size=8)._training_plan(1260)
+    assert given.epochs == 3 and given.batch_size == 8
+    assert DecomposingEncoder(work=5.0)._training_plan(1260).epochs is None  # the work budget decides
+
+
 def test_options_are_checked():
     for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"),
                 dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0)):

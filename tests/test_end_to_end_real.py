@@ -56,6 +56,7 @@ def test_test_split_retrieval_on_real_images(jpeg_store):
     assert precision > 0.85  # pixel baseline on six modalities
 
 
+@pytest.mark.slow  # builds stores from a folder of real JPEGs twice
 def test_corrupt_jpeg_is_skipped_or_refused(shared_data, tmp_path):
     folder = tmp_path / "tree"
     for name in ("CXR", "Hand"):

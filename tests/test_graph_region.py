@@ -220,6 +220,7 @@ def test_bad_region_input():
         RegionGraph(graph.indptr, graph.indices, graph.data, labels[:5], community_totals(graph, labels))
 
 
+@pytest.mark.slow  # a graph and communities over real MedNIST codes
 def test_region_on_mednist_pixel_codes(shared_data):
     from graphret.communities.cnm import cnm
     from graphret.data import open_source

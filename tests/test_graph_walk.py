@@ -207,6 +207,7 @@ def test_bad_input_is_one_line_naming_the_parameter(data):
         neighbor_lists(sp.eye(3, format="csr"), 4)
 
 
+@pytest.mark.slow  # walk lists over 59k real MedNIST codes
 def test_walk_on_mednist_pixel_codes(shared_data):
     from graphret.data import open_source
     from graphret.encoders.pixels import PixelPCAEncoder

@@ -1,6 +1,8 @@
 """Class mode: search only inside the predicted class (classifier, or a kNN vote)."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -8,13 +10,11 @@ import pytest
 from click.testing import CliRunner
 from graphret.cli.main import main
 
-import graphret
 from graphret.errors import InputError
 from graphret.query import as_queries, search
 from graphret.store import open_store
 from graphret.store.commit import write_version
 from graphret.store.fragments import fixed_size_list
-from tests.synthetic import blob_images
 
 
 def add_classifier_columns(path, predicted):
@@ -37,14 +37,10 @@ def add_classifier_columns(path, predicted):
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory):
+def stores(tmp_path_factory, blob_stores):
     base = tmp_path_factory.mktemp("class")
-    plain = base / "plain"
-    images = blob_images(n_per_class=40, n_classes=3, seed=2)
-    config = dict(k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12)
-    graphret.build(images, str(plain), **config)
-    withclf = base / "clf"
-    graphret.build(images, str(withclf), **config)
+    plain = blob_stores(n_per_class=40, seed=2, communities=("leiden",))  # read only
+    withclf = Path(shutil.copytree(plain, base / "clf"))  # given a classifier's predictions below
     labels = open_store(withclf).labels
     predicted = labels.copy()
     predicted[::4] = (labels[::4] + 1) % 3  # a classifier that is wrong on every 4th item

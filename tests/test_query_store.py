@@ -128,3 +128,18 @@ def test_csv_and_parquet_hold_every_result(store, tmp_path):
     table = pq.read_table(tmp_path / "r.parquet")
     assert table.equals(result_table(result)) and table.num_rows == result.rows.size
     assert table.column("id").to_pylist() == [h["id"] for h in hits]
+
+
+def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
+    """Issue 23.5: the default region order puts the most similar image first; the gain order
+    (Haq's joining order) holds the same items."""
+    from graphret.errors import ParameterError
+
+    queries = as_queries(store, "test", kind="split")
+    by_cosine = search(store, queries, k=8, mode="region")
+    by_gain = search(store, queries, k=8, mode="region", region_order="gain")
+    assert np.all(np.diff(by_cosine.scores, axis=1) <= 0)
+    assert [set(r) for r in by_cosine.rows] == [set(r) for r in by_gain.rows]
+    assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
+    with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
+        search(store, queries, k=8, mode="flat", region_order="gain")

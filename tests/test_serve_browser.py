@@ -136,14 +136,8 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
     assert len(ids) == K and chosen not in ids
     wait(driver, lambda d: d.find_element(By.ID, "query-details").text != "")  # its label, split, metadata
 
-    # filter by label: every result carries it
-    before = searches(driver)
-    Select(driver.find_element(By.ID, "label-filter")).select_by_value("nodule")
-    wait(driver, lambda d: searches(d) > before)
-    labels = [card.find_element(By.CLASS_NAME, "label").get_attribute("title") for card in results(driver)]
-    assert len(labels) == K and all("nodule" in label.split("|") for label in labels)
-
-    # each mode's time and scanned fraction
+    # each mode's time and scanned fraction (before a filter: class mode's predicted class may hold
+    # fewer than K items that pass one)
     driver.find_element(By.ID, "compare").click()
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#mode-table tbody tr")) == 5)
     rows = {row.get_attribute("data-mode"): row.text for row in driver.find_elements(By.CSS_SELECTOR, "#mode-table tbody tr")}
@@ -151,6 +145,13 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
     for mode in rows:  # server milliseconds, the fraction scanned, the share with the query's label (class: a kNN vote)
         assert re.fullmatch(rf"{mode} \d+\.\d [\d.]+% \d+%", rows[mode]), rows[mode]
     screenshot(driver, tmp_path, "modes.png", whole_page=True)
+
+    # filter by label: every result carries it
+    before = searches(driver)
+    Select(driver.find_element(By.ID, "label-filter")).select_by_value("nodule")
+    wait(driver, lambda d: searches(d) > before)
+    labels = [card.find_element(By.CLASS_NAME, "label").get_attribute("title") for card in results(driver)]
+    assert len(labels) == K and all("nodule" in label.split("|") for label in labels)
 
     # the communities view: sizes, label composition, exemplars, the map
     driver.find_element(By.ID, "tab-communities").click()
@@ -174,3 +175,39 @@ def test_search_by_upload_open_a_result_filter_and_see_communities(server, brows
     assert driver.find_element(By.ID, "search-view").is_displayed()
     assert driver.find_element(By.CSS_SELECTOR, "#query-caption .query-id").text == exemplar_id
     assert len(results(driver)) == K
+
+
+def test_a_search_has_an_address_and_back_steps_through_searches(server, browser, store_path):
+    """/?id=...&k=...&mode=... opens that search; each search pushes one history entry, so
+    back and forward step through them (issue 25.7)."""
+    from urllib.parse import quote
+
+    from selenium.webdriver.common.by import By
+
+    first = str(graphret.open(store_path).ids[5])
+    driver = browser
+    driver.get(f"{server.url}/?id={quote(first, safe='')}&k=5&mode=flat")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'") and searches(d) >= 1)
+
+    def shown(d):
+        return d.find_element(By.CSS_SELECTOR, "#query-caption .query-id").text
+
+    def address(d):
+        return d.execute_script("const p = new URLSearchParams(location.search); return [p.get('id'), p.get('k'), p.get('mode')]")
+
+    assert shown(driver) == first and len(results(driver)) == 5
+    assert driver.find_element(By.ID, "result-summary").text.startswith("flat · top 5")
+    assert address(driver) == [first, "5", "flat"]
+
+    second = results(driver)[0].get_attribute("data-id")
+    before = searches(driver)
+    results(driver)[0].click()
+    wait(driver, lambda d: searches(d) > before and shown(d) == second)
+    assert address(driver) == [second, "5", "flat"]
+
+    driver.back()
+    wait(driver, lambda d: shown(d) == first and address(d)[0] == first)
+    wait(driver, lambda d: len(results(d)) == 5 and second in [c.get_attribute("data-id") for c in results(d)])
+    driver.forward()
+    wait(driver, lambda d: shown(d) == second and address(d) == [second, "5", "flat"])
+    wait(driver, lambda d: first in [c.get_attribute("data-id") for c in results(d)] or len(results(d)) == 5)

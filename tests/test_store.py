@@ -16,11 +16,11 @@ from tests.synthetic import blob_images
 
 
 @pytest.fixture(scope="module")
-def blob_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("stores") / "blobs"
-    images = blob_images(n_per_class=40, n_classes=3, seed=0)
-    manifest = graphret.build(images, path, k=5, communities=("leiden",), encoder="pixels", image_size=16, dim=12).manifest
-    return path, images, manifest
+def blob_store(blob_stores):
+    """The session's 120-image Leiden blob store (test_query_store's), its images and manifest;
+    tests that write copy it first (copy_store)."""
+    path = blob_stores(n_per_class=40, seed=1, communities=("leiden",))
+    return path, blob_images(n_per_class=40, n_classes=3, seed=1), graphret.open(path).manifest
 
 
 def test_store_round_trip(blob_store):

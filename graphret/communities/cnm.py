@@ -49,7 +49,7 @@ only on the two communities' own totals, so it fits the lazy heap unchanged.  Th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,6 +64,7 @@ from graphret.communities.quality import (
     validate_graph,
 )
 from graphret.errors import InputError
+from graphret.kernels.heap import queue_heapify, queue_pop, queue_push, queue_reserve
 
 __all__ = ["cnm", "CNMResult", "replay_membership", "HEURISTICS"]
 
@@ -82,63 +83,29 @@ def _find(parent, x):
     return root
 
 
-# ----------------------------------------------------------------------------- heap helpers
-@njit(cache=True, inline="always")
-def _before(hp, hx, hy, i, j):
-    """True if heap entry i should pop before entry j (larger priority, then smaller ids)."""
-    if hp[i] != hp[j]:
-        return hp[i] > hp[j]
-    if hx[i] != hx[j]:
-        return hx[i] < hx[j]
-    return hy[i] < hy[j]
+class Merging(NamedTuple):
+    """CNM's state, one slot per community id (nodes 0..n-1, merge t makes n + t): totals
+    ``e``, ``a``, ``cnt``; ``alive``; the union-find ``parent``; each live community's map as
+    a slice ``mstart, mlen`` of the arena (held beside, as it grows)."""
+
+    e: np.ndarray
+    a: np.ndarray
+    cnt: np.ndarray
+    alive: np.ndarray
+    parent: np.ndarray
+    mstart: np.ndarray
+    mlen: np.ndarray
 
 
-@njit(cache=True, inline="always")
-def _swap(hp, hg, hx, hy, i, j):
-    hp[i], hp[j] = hp[j], hp[i]
-    hg[i], hg[j] = hg[j], hg[i]
-    hx[i], hx[j] = hx[j], hx[i]
-    hy[i], hy[j] = hy[j], hy[i]
+class Scoring(NamedTuple):
+    """How a candidate merge is scored: quality code, ``W``, resolution ``g``, ``w_max`` and
+    the ranking heuristic code (:data:`_HEUR_CODES`)."""
 
-
-@njit(cache=True)
-def _sift_up(hp, hg, hx, hy, i):
-    while i > 0:
-        p = (i - 1) >> 1
-        if _before(hp, hx, hy, i, p):
-            _swap(hp, hg, hx, hy, i, p)
-            i = p
-        else:
-            break
-
-
-@njit(cache=True)
-def _sift_down(hp, hg, hx, hy, i, size):
-    while True:
-        l = 2 * i + 1
-        if l >= size:
-            break
-        best = l
-        r = l + 1
-        if r < size and _before(hp, hx, hy, r, l):
-            best = r
-        if _before(hp, hx, hy, best, i):
-            _swap(hp, hg, hx, hy, i, best)
-            i = best
-        else:
-            break
-
-
-@njit(cache=True)
-def _reserve(hp, hg, hx, hy, hsize, hcap):
-    """The heap arrays with room for one more entry (doubled when full), and the capacity."""
-    if hsize + 1 > hcap:
-        hcap *= 2
-        hp = _grow_f(hp, hcap)
-        hg = _grow_f(hg, hcap)
-        hx = _grow_i(hx, hcap)
-        hy = _grow_i(hy, hcap)
-    return hp, hg, hx, hy, hcap
+    q: int
+    W: float
+    g: float
+    w_max: float
+    heur: int
 
 
 @njit(cache=True)
@@ -154,181 +121,178 @@ def _priority(gain, nx, ny, ax, ay, heur):
     return gain / ratio
 
 
-# ----------------------------------------------------------------------------- the kernel
-@njit(cache=True)
-def _heap_push(hp, hg, hx, hy, hsize, prio, gain, x, y):
-    hp[hsize] = prio
-    hg[hsize] = gain
-    hx[hsize] = x
-    hy[hsize] = y
-    _sift_up(hp, hg, hx, hy, hsize)
-    return hsize + 1
+@njit(cache=True, inline="always")
+def _pair(e, a, cnt, sc, x, y, w):
+    """(priority, gain) of merging communities x and y (totals ``e, a, cnt``) with weight w
+    between them."""
+    gn = merge_gain(sc.q, e[x], a[x], cnt[x], e[y], a[y], cnt[y], w, sc.W, sc.g, sc.w_max)
+    return _priority(gn, cnt[x], cnt[y], a[x], a[y], sc.heur), gn
+
+
+# (loops read a structure's arrays into locals once: numba counts references on every array
+# taken out of a structure, which costs ~10% when done per pair)
 
 
 @njit(cache=True)
-def _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur):
-    """Best candidate merge in row ``y``: over the live partners ``r`` listed in ``y``'s map
-    (all older than ``y``), the largest priority, ties by smaller ``r``.  Returns
-    (partner or -1, priority, gain)."""
+def _row_best(st, sc, y, anb, aw, lo, hi, older_only):
+    """Best candidate merge of ``y`` over the arena entries ``lo..hi`` (partners resolved
+    already; only live ones, and with ``older_only`` only ids below y): the largest priority,
+    ties by smaller partner.  Returns (partner or -1, priority)."""
+    e, a, cnt, alive = st.e, st.a, st.cnt, st.alive
     best_r = -1
     best_p = 0.0
-    best_g = 0.0
-    s0 = mstart[y]
-    for p in range(s0, s0 + mlen[y]):
+    for p in range(lo, hi):
         r = anb[p]
-        if not alive[r]:
+        if not alive[r] or (older_only and r >= y):
             continue
-        gn = merge_gain(q, e[y], a[y], cnt[y], e[r], a[r], cnt[r], aw[p], W, g, w_max)
-        pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
+        pr, _ = _pair(e, a, cnt, sc, y, r, aw[p])
         if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
             best_r = r
             best_p = pr
-            best_g = gn
-    return best_r, best_p, best_g
+    return best_r, best_p
 
 
 @njit(cache=True)
-def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
-    """CNM on a graph of n nodes; node i starts with internal weight e0[i], total degree a0[i]
-    and c0[i] members (all 0/degree/1 for a plain graph; set for an aggregated graph)."""
+def _start(indptr, indices, data, n, e0, a0, c0):
+    """The singletons' state, their maps in a fresh arena (each node's map is its row)."""
     total = 2 * n
-    e = np.zeros(total, np.float64)
-    a = np.zeros(total, np.float64)
-    cnt = np.zeros(total, np.float64)
-    alive = np.zeros(total, np.bool_)
-    parent = np.arange(total)
-    mstart = np.zeros(total, np.int64)
-    mlen = np.zeros(total, np.int64)
+    st = Merging(np.zeros(total, np.float64), np.zeros(total, np.float64), np.zeros(total, np.float64),
+                 np.zeros(total, np.bool_), np.arange(total), np.zeros(total, np.int64), np.zeros(total, np.int64))
     nnz = indptr[n]
-
-    # arena of neighbour maps.  The map of a node lists all its neighbours; the map of a merged
-    # community c lists the live communities adjacent to c when c was made (all older than c).
     cap = max(2 * nnz + 16, 1024)
     anb = np.empty(cap, np.int64)
     aw = np.empty(cap, np.float64)
+    anb[:nnz] = indices[:nnz]
+    aw[:nnz] = data[:nnz]
     for i in range(n):
-        alive[i] = True
-        cnt[i] = c0[i]
-        e[i] = e0[i]
-        a[i] = a0[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            anb[p] = indices[p]
-            aw[p] = data[p]
-        mstart[i] = indptr[i]
-        mlen[i] = indptr[i + 1] - indptr[i]
-    used = nnz
+        st.alive[i] = True
+        st.cnt[i] = c0[i]
+        st.e[i] = e0[i]
+        st.a[i] = a0[i]
+        st.mstart[i] = indptr[i]
+        st.mlen[i] = indptr[i + 1] - indptr[i]
+    return st, anb, aw
 
+
+@njit(cache=True)
+def _first_queue(st, sc, n, anb, aw):
+    """The merge queue: each node's best pair with an older neighbour.  Entry: (priority,
+    tie key ``x * 2n + y`` -- smaller ids first --, payload y)."""
+    total = 2 * n
+    cap = max(2 * n, 1024)
+    hp = np.empty(cap, np.float64)
+    ht = np.empty(cap, np.int64)
+    hy = np.empty(cap, np.int64)
+    size = 0
+    for y in range(n):
+        s0 = st.mstart[y]
+        r, pr = _row_best(st, sc, y, anb, aw, s0, s0 + st.mlen[y], True)
+        if r >= 0:
+            hp[size] = pr
+            ht[size] = r * total + y
+            hy[size] = y
+            size += 1
+    queue_heapify(hp, ht, hy, size)
+    return hp, ht, hy, size
+
+
+@njit(cache=True)
+def _merged_map(st, x, y, anb, aw, acc, mark, touched, step):
+    """c = x + y: the live communities adjacent to x or y (resolved with the union-find) into
+    ``touched``, their summed weights in ``acc``; returns (how many, weight between x and y)."""
+    parent = st.parent
+    ntouch = 0
+    wxy = 0.0
+    for src in (x, y):
+        s0 = st.mstart[src]
+        for p in range(s0, s0 + st.mlen[src]):
+            r = _find(parent, anb[p])
+            if r == x or r == y:
+                if src == x:  # count the x-y weight once
+                    wxy += aw[p]
+                continue
+            if mark[r] != step:
+                mark[r] = step
+                acc[r] = 0.0
+                touched[ntouch] = r
+                ntouch += 1
+            acc[r] += aw[p]
+    return ntouch, wxy
+
+
+@njit(cache=True)
+def _compact(st, anb, aw, c, x, y, extra):
+    """The arena with only the live maps (not x's and y's), grown until ``extra`` more entries
+    fit in half of it; returns (anb, aw, entries used)."""
+    alive, mstart, mlen = st.alive, st.mstart, st.mlen
+    live = 0
+    for v in range(c):
+        if alive[v] and v != x and v != y:
+            live += mlen[v]
+    ncap = anb.size
+    while live + extra > ncap // 2:
+        ncap *= 2
+    nanb = np.empty(ncap, np.int64)
+    naw = np.empty(ncap, np.float64)
+    pos = 0
+    for v in range(c):
+        if alive[v] and v != x and v != y:
+            s0 = mstart[v]
+            L = mlen[v]
+            nanb[pos:pos + L] = anb[s0:s0 + L]
+            naw[pos:pos + L] = aw[s0:s0 + L]
+            mstart[v] = pos
+            pos += L
+    return nanb, naw, pos
+
+
+@njit(cache=True)
+def _cnm_kernel(graph, n, sc, start):
+    """CNM on ``graph`` = (indptr, indices, data) of n nodes; ``start`` = (e0, a0, c0): node
+    i starts with internal weight e0[i], total degree a0[i] and c0[i] members (0 / degree / 1
+    for a plain graph; set for an aggregated graph)."""
+    indptr, indices, data = graph
+    e0, a0, c0 = start
+    total = 2 * n
+    st, anb, aw = _start(indptr, indices, data, n, e0, a0, c0)
+    e, a, cnt, alive, parent, mstart, mlen = st
+    used = indptr[n]
     q0 = 0.0
     for i in range(n):
-        q0 += term(q, e[i], a[i], cnt[i], W, g, w_max)
-
+        q0 += term(sc.q, e[i], a[i], cnt[i], sc.W, sc.g, sc.w_max)
     # Each candidate pair (r, y), r < y, belongs to the row of the younger community y.  The
-    # heap holds one entry per row: its best pair (lazy: checked when popped).
-    hcap = max(2 * n, 1024)
-    hp = np.empty(hcap, np.float64)
-    hg = np.empty(hcap, np.float64)
-    hx = np.empty(hcap, np.int64)
-    hy = np.empty(hcap, np.int64)
-    hsize = 0
-    for y in range(n):
-        best_r = -1
-        best_p = 0.0
-        best_g = 0.0
-        for p in range(indptr[y], indptr[y + 1]):
-            r = indices[p]
-            if r >= y:
-                continue
-            gn = merge_gain(q, e[y], a[y], cnt[y], e[r], a[r], cnt[r], data[p], W, g, w_max)
-            pr = _priority(gn, cnt[y], cnt[r], a[y], a[r], heur)
-            if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
-                best_r = r
-                best_p = pr
-                best_g = gn
-        if best_r >= 0:
-            hp[hsize] = best_p
-            hg[hsize] = best_g
-            hx[hsize] = best_r
-            hy[hsize] = y
-            hsize += 1
-    for i in range((hsize >> 1) - 1, -1, -1):
-        _sift_down(hp, hg, hx, hy, i, hsize)
-
+    # queue holds one entry per row: its best pair (lazy: checked when popped).
+    hp, ht, hy, hsize = _first_queue(st, sc, n, anb, aw)
     out_a = np.empty(n, np.int64)
     out_b = np.empty(n, np.int64)
     out_gain = np.empty(n, np.float64)
     out_q = np.empty(n, np.float64)
     out_size = np.empty(n, np.int64)
-
     acc = np.zeros(total, np.float64)
     mark = np.full(total, -1, np.int64)
     touched = np.empty(total, np.int64)
-
     Q = q0
     step = 0
     while hsize > 0:
-        x = hx[0]
+        x = ht[0] // total
         y = hy[0]
-        hsize -= 1
-        if hsize > 0:
-            hp[0] = hp[hsize]
-            hg[0] = hg[hsize]
-            hx[0] = hx[hsize]
-            hy[0] = hy[hsize]
-            _sift_down(hp, hg, hx, hy, 0, hsize)
+        hsize = queue_pop(hp, ht, hy, hsize)
         if not alive[y]:
             continue
         if not alive[x]:
             # the row's best partner has merged away: find the row's next best
-            r, pr, gn = _row_best(y, mstart, mlen, anb, aw, alive, e, a, cnt, W, g, w_max, q, heur)
+            s0 = mstart[y]
+            r, pr = _row_best(st, sc, y, anb, aw, s0, s0 + mlen[y], False)
             if r >= 0:
-                hp, hg, hx, hy, hcap = _reserve(hp, hg, hx, hy, hsize, hcap)
-                hsize = _heap_push(hp, hg, hx, hy, hsize, pr, gn, r, y)
+                hp, ht, hy = queue_reserve(hp, ht, hy, hsize)
+                hsize = queue_push(hp, ht, hy, hsize, pr, r * total + y, y)
             continue
-
         c = n + step
         # c's map from x's and y's, neighbours resolved to live communities, weights summed
-        ntouch = 0
-        wxy = 0.0
-        for src in (x, y):
-            s0 = mstart[src]
-            for p in range(s0, s0 + mlen[src]):
-                r = _find(parent, anb[p])
-                if r == x or r == y:
-                    if src == x:  # count the x-y weight once
-                        wxy += aw[p]
-                    continue
-                if mark[r] != step:
-                    mark[r] = step
-                    acc[r] = 0.0
-                    touched[ntouch] = r
-                    ntouch += 1
-                acc[r] += aw[p]
-
-        if used + ntouch > cap:  # compact the arena (and grow it if needed)
-            live = 0
-            for v in range(c):
-                if alive[v] and v != x and v != y:
-                    live += mlen[v]
-            ncap = cap
-            while live + ntouch > ncap // 2:
-                ncap *= 2
-            nanb = np.empty(ncap, np.int64)
-            naw = np.empty(ncap, np.float64)
-            pos = 0
-            for v in range(c):
-                if alive[v] and v != x and v != y:
-                    s0 = mstart[v]
-                    L = mlen[v]
-                    nanb[pos:pos + L] = anb[s0:s0 + L]
-                    naw[pos:pos + L] = aw[s0:s0 + L]
-                    mstart[v] = pos
-                    pos += L
-            anb = nanb
-            aw = naw
-            cap = ncap
-            used = pos
-
-        gain = merge_gain(q, e[x], a[x], cnt[x], e[y], a[y], cnt[y], wxy, W, g, w_max)
+        ntouch, wxy = _merged_map(st, x, y, anb, aw, acc, mark, touched, step)
+        if used + ntouch > anb.size:  # compact the arena (and grow it if needed)
+            anb, aw, used = _compact(st, anb, aw, c, x, y, ntouch)
+        _, gain = _pair(e, a, cnt, sc, x, y, wxy)
         e[c] = e[x] + e[y] + wxy
         a[c] = a[x] + a[y]
         cnt[c] = cnt[x] + cnt[y]
@@ -345,43 +309,18 @@ def _cnm_kernel(indptr, indices, data, n, W, g, w_max, q, heur, e0, a0, c0):
         out_gain[step] = gain
         out_q[step] = Q
         out_size[step] = np.int64(cnt[c])
-
-        # write c's map; its row's best pair goes on the heap
-        best_r = -1
-        best_p = 0.0
-        best_g = 0.0
+        # write c's map; its row's best pair goes on the queue
         for t in range(ntouch):
-            r = touched[t]
-            w = acc[r]
-            anb[used + t] = r
-            aw[used + t] = w
-            gn = merge_gain(q, e[c], a[c], cnt[c], e[r], a[r], cnt[r], w, W, g, w_max)
-            pr = _priority(gn, cnt[c], cnt[r], a[c], a[r], heur)
-            if best_r < 0 or pr > best_p or (pr == best_p and r < best_r):
-                best_r = r
-                best_p = pr
-                best_g = gn
+            anb[used + t] = touched[t]
+            aw[used + t] = acc[touched[t]]
+        best_r, best_p = _row_best(st, sc, c, anb, aw, used, used + ntouch, False)
         used += ntouch
         if best_r >= 0:
-            hp, hg, hx, hy, hcap = _reserve(hp, hg, hx, hy, hsize, hcap)
-            hsize = _heap_push(hp, hg, hx, hy, hsize, best_p, best_g, best_r, c)
+            hp, ht, hy = queue_reserve(hp, ht, hy, hsize)
+            hsize = queue_push(hp, ht, hy, hsize, best_p, best_r * total + c, c)
         step += 1
 
     return q0, out_a[:step], out_b[:step], out_gain[:step], out_q[:step], out_size[:step]
-
-
-@njit(cache=True)
-def _grow_f(arr, cap):
-    out = np.empty(cap, np.float64)
-    out[:arr.size] = arr
-    return out
-
-
-@njit(cache=True)
-def _grow_i(arr, cap):
-    out = np.empty(cap, np.int64)
-    out[:arr.size] = arr
-    return out
 
 
 @njit(cache=True)
@@ -438,7 +377,7 @@ def _refine_kernel(indptr, indices, data, labels, W, g, w_max, q, max_passes):
             best_c = -1
             for t in range(nt):
                 c = touched[t]
-                d = move_gain(q, e[o], a[o], cnt[o], w_own, e[c], a[c], cnt[c], acc[c], k[i], W, g, w_max)
+                d = move_gain(q, (e[o], a[o], cnt[o]), w_own, (e[c], a[c], cnt[c]), acc[c], k[i], (W, g, w_max))
                 if d > best or (d == best and best_c >= 0 and c < best_c):
                     best = d
                     best_c = c
@@ -593,9 +532,9 @@ def _aggregate_cnm(G, membership, W, g, w_max, qcode, hcode):
     A.eliminate_zeros()
     A.sort_indices()
     q0, ma, mb, _, quals, _ = _cnm_kernel(
-        A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64), C, W,
-        g, w_max, qcode, hcode, e0.astype(np.float64), deg,
-        np.bincount(membership, minlength=C).astype(np.float64))
+        (A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64)), C,
+        Scoring(qcode, float(W), float(g), float(w_max), hcode),
+        (e0.astype(np.float64), deg, np.bincount(membership, minlength=C).astype(np.float64)))
     allq = np.concatenate([[q0], quals])
     b = int(np.argmax(allq))
     top = _replay(C, np.minimum(ma, mb), np.maximum(ma, mb), b)
@@ -657,9 +596,9 @@ def cnm(graph: sp.csr_matrix, *, quality: str = "newman", resolution: float = 1.
     t0 = time.perf_counter()
     deg = np.asarray(G.sum(axis=1), dtype=np.float64).ravel()
     q0, ma, mb, gains, quals, sizes = _cnm_kernel(
-        G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data, n, W, g, float(w_max),
-        QUALITY_CODES[quality], _HEUR_CODES[heuristic], np.zeros(n), deg, np.ones(n),
-    )
+        (G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data.astype(np.float64)), n,
+        Scoring(QUALITY_CODES[quality], float(W), float(g), float(w_max), _HEUR_CODES[heuristic]),
+        (np.zeros(n), deg, np.ones(n)))
     seconds = time.perf_counter() - t0
     steps = ma.size
     dendro = {

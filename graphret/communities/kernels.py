@@ -56,9 +56,13 @@ def join_gain(code, e_c, a_c, n_c, w_ic, k_i, W, g, w_max):
 
 
 @njit(cache=True, inline="always")
-def move_gain(code, e_o, a_o, n_o, w_io, e_c, a_c, n_c, w_ic, k_i, W, g, w_max):
-    """The gain of node i moving from its community o (``w_io`` towards the rest of o) to c:
-    ``term(o - i) + term(c + i) - term(o) - term(c)``."""
+def move_gain(code, o, w_io, c, w_ic, k_i, graph):
+    """The gain of node i (degree ``k_i``) moving from its community o (``w_io`` towards the
+    rest of o) to c (``w_ic`` towards c): ``term(o - i) + term(c + i) - term(o) - term(c)``.
+    ``o`` and ``c`` are totals ``(e, a, n)``; ``graph`` is ``(W, g, w_max)``."""
+    W, g, w_max = graph
+    e_o, a_o, n_o = o
+    e_c, a_c, n_c = c
     return (term(code, e_o - w_io, a_o - k_i, n_o - 1.0, W, g, w_max)
             + term(code, e_c + w_ic, a_c + k_i, n_c + 1.0, W, g, w_max)
             - term(code, e_o, a_o, n_o, W, g, w_max) - term(code, e_c, a_c, n_c, W, g, w_max))

@@ -76,7 +76,8 @@ from graphret.query.config import DEFAULT_PROBE
 from graphret.query.searcher import Searcher
 from graphret.store.read import Snapshot
 
-MODES = ("region", "graph", "probe", "class", "flat")
+#: region-gain: region mode in Haq's joining order (region ranks its region by cosine by default)
+MODES = ("region", "region-gain", "graph", "probe", "class", "flat")
 DEFAULT_MODES = ("region", "graph", "probe", "class", "flat")
 RELEVANCE_RULES = ("exact", "any")
 DUPLICATE_POLICIES = ("keep", "drop")
@@ -90,7 +91,8 @@ class BenchConfig:
     split: str = param("test", help="The split whose items are the queries.")
     modes: str = param("region,graph,probe,class,flat",
                        help="Comma list of region, graph, probe, class, flat; region runs once per stored community method "
-                            "(region:cnm / region:leiden pick one, probe:leiden switches probe's).")
+                            "(region:cnm / region:leiden pick one, probe:leiden switches probe's); region-gain: region "
+                            "in Haq's joining order rather than by cosine.")
     k: int = param(50, min=1, label="K", help="K of P@K, mAP@K, nDCG@K, ACG@K and recall@K.")
     relevance_rule: Literal["exact", "any"] = param(
         "exact", flag="--relevance",
@@ -116,6 +118,7 @@ class ModeSpec:
     mode: str  # search() mode
     communities: str | None = None
     class_source: str | None = None
+    region_order: str | None = None  # region mode: cosine (None) or gain
 
 
 @dataclass
@@ -215,15 +218,18 @@ def parse_modes(store: Snapshot, modes) -> list[ModeSpec]:
         mode, _, method = token.partition(":")
         if mode not in MODES:
             raise InputError(f"unknown mode {token!r}; choose from {', '.join(MODES)} (region:cnm, region:leiden, probe:leiden pick the communities)", param="modes")
-        if method and mode not in ("region", "probe"):
+        if method and mode not in ("region", "region-gain", "probe"):
             raise InputError(f"mode {mode} takes no community method ({token!r}); use region:METHOD or probe:METHOD", param="modes")
         if method and method not in methods:
             raise InputError(f"the store has no {method!r} communities; it has {', '.join(methods) or 'none'}", param="modes")
-        if mode in ("region", "probe") and not methods:
-            specs.append(ModeSpec(mode, mode))  # reported as skipped: the store has no communities
+        if mode in ("region", "region-gain", "probe") and not methods:
+            specs.append(ModeSpec(mode, mode.split("-")[0]))  # reported as skipped: the store has no communities
         elif mode == "region":
             for m in [method] if method else methods:
                 specs.append(ModeSpec(f"region ({m})", "region", communities=m))
+        elif mode == "region-gain":
+            for m in [method] if method else methods:
+                specs.append(ModeSpec(f"region ({m}, gain order)", "region", communities=m, region_order="gain"))
         elif mode == "probe":
             m = method or ("cnm" if "cnm" in methods else methods[0])
             specs.append(ModeSpec(f"probe ({m})", "probe", communities=m))
@@ -356,6 +362,8 @@ def _run(searchers: dict, store: Snapshot, spec: ModeSpec, plan: _Plan, queries:
     if key not in searchers:
         searchers[key] = Searcher(store, space=cfg.space, communities=spec.communities)
     options = {"n_probe": cfg.n_probe} if spec.mode == "probe" else {}
+    if spec.region_order:
+        options["region_order"] = spec.region_order
     result = searchers[key].search(queries, k=k + plan.extra, mode=spec.mode, class_source=spec.class_source, **options)
     rows, scanned = result.rows, result.scanned_fraction
     if plan.extra:

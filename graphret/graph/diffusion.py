@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from graphret.errors import InputError
+from graphret.kernels.vector import FAST
 
 __all__ = [
     "smooth_codes",
@@ -48,8 +49,6 @@ DEFAULT_SMOOTH_STEPS = 2
 DEFAULT_ALPHA = 0.9
 DEFAULT_STEPS = 10
 DEFAULT_SEEDS = 10
-
-FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 def _check_number(value, name: str, *, lo: float, hi: float | None = None, open_lo: bool = False) -> float:

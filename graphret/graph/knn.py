@@ -17,7 +17,8 @@ import numpy as np
 from numba import njit
 
 from graphret.errors import InputError
-from graphret.graph.topk import check_k, heap_drain, heap_push, topk_rows
+from graphret.graph.topk import check_k, topk_rows
+from graphret.kernels.heap import heap_drain, heap_push
 
 __all__ = [
     "exact_knn",

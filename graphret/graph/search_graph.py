@@ -46,10 +46,9 @@ from numba import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.segments import row_sums
-from graphret.graph.walk import walk_one
-
-#: float reassociation for SIMD dot products, keeping inf/NaN semantics
-FAST = {"reassoc", "contract", "nsz", "arcp"}
+from graphret.graph.walk import WalkFilter, WalkIndex, walk_query, walk_slots, walk_work
+from graphret.kernels.heap import ranks_before, sorted_push
+from graphret.kernels.vector import FAST, row_dot
 
 __all__ = [
     "build_search_graph",
@@ -106,21 +105,6 @@ def neighbor_lists(neighbors, n: int) -> tuple[np.ndarray, np.ndarray]:
     return indptr, arr[keep].astype(np.int64)
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
-def _dot(X, a, b):
-    d = X.shape[1]
-    s = np.float32(0.0)
-    for t in range(d):
-        s += X[a, t] * X[b, t]
-    return s
-
-
-@njit(cache=True, inline="always")
-def _before(s1, j1, s2, j2):
-    """(s1, j1) ranks before (s2, j2): higher cosine first, then smaller row."""
-    return s1 > s2 or (s1 == s2 and j1 < j2)
-
-
 @njit(cache=True)
 def _sort_desc(sims, ids, m):
     """Insertion sort of the first m entries by decreasing cosine, ties by smaller row."""
@@ -128,7 +112,7 @@ def _sort_desc(sims, ids, m):
         s = sims[a]
         j = ids[a]
         b = a - 1
-        while b >= 0 and _before(s, j, sims[b], ids[b]):
+        while b >= 0 and ranks_before(s, j, sims[b], ids[b]):
             sims[b + 1] = sims[b]
             ids[b + 1] = ids[b]
             b -= 1
@@ -150,7 +134,7 @@ def _diversify(X, cand, csim, m, max_degree, alpha2, out, ksim):
             nb = out[b]
             if ksim[b] >= DUPLICATE_COSINE:
                 continue  # a duplicate of i never prunes
-            if _dot(X, nb, j) >= limit:
+            if row_dot(X, nb, j) >= limit:
                 ok = False
                 break
         if ok:
@@ -162,6 +146,31 @@ def _diversify(X, cand, csim, m, max_degree, alpha2, out, ksim):
     return kept
 
 
+@njit(cache=True, inline="always")
+def _add_once(mark, i, j, cand, m):
+    """Append j to node i's candidates unless it is there (``mark[j] == i``); returns the count."""
+    if mark[j] != i:
+        mark[j] = i
+        cand[m] = j
+        m += 1
+    return m
+
+
+@njit(cache=True, inline="always")
+def _gather(nb_ptr, nb_idx, i, expand, mark, cand):
+    """Node i's candidates, each once: its neighbours (and, with ``expand``, theirs) into
+    ``cand``; returns how many."""
+    m = 0
+    mark[i] = i
+    for p in range(nb_ptr[i], nb_ptr[i + 1]):
+        j = nb_idx[p]
+        m = _add_once(mark, i, j, cand, m)
+        if expand:
+            for p2 in range(nb_ptr[j], nb_ptr[j + 1]):
+                m = _add_once(mark, i, nb_idx[p2], cand, m)
+    return m
+
+
 @njit(cache=True, parallel=True, fastmath=FAST)
 def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunks, cap, out_idx, out_cnt):
     n = X.shape[0]
@@ -171,49 +180,28 @@ def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunk
         hi = min(n, lo + step)
         mark = np.full(n, -1, np.int64)
         cand = np.empty(cap, np.int64)
-        hs = np.empty(pool, np.float32)
-        hj = np.empty(pool, np.int64)
+        ps = np.empty(pool, np.float32)
+        pj = np.empty(pool, np.int64)
         kept = np.empty(max_degree, np.int64)
         ksim = np.empty(max_degree, np.float32)
         for i in range(lo, hi):
-            # gather candidates: neighbours (and their neighbours), each once
-            m = 0
-            mark[i] = i
-            for p in range(nb_ptr[i], nb_ptr[i + 1]):
-                j = nb_idx[p]
-                if mark[j] != i:
-                    mark[j] = i
-                    cand[m] = j
-                    m += 1
-                if expand:
-                    for p2 in range(nb_ptr[j], nb_ptr[j + 1]):
-                        j2 = nb_idx[p2]
-                        if mark[j2] != i:
-                            mark[j2] = i
-                            cand[m] = j2
-                            m += 1
-            # the pool most similar, best first (a bounded selection then a sort)
+            m = _gather(nb_ptr, nb_idx, i, expand, mark, cand)
+            # the pool most similar, best first (ties: smaller row)
             size = 0
             for a in range(m):
                 j = cand[a]
-                s = _dot(X, i, j)
+                s = row_dot(X, i, j)
                 if size < pool:
-                    hs[size] = s
-                    hj[size] = j
+                    ps[size] = s
+                    pj[size] = j
                     size += 1
                     if size == pool:
-                        _sort_desc(hs, hj, size)
-                elif _before(s, j, hs[size - 1], hj[size - 1]):
-                    b = size - 1
-                    while b > 0 and _before(s, j, hs[b - 1], hj[b - 1]):
-                        hs[b] = hs[b - 1]
-                        hj[b] = hj[b - 1]
-                        b -= 1
-                    hs[b] = s
-                    hj[b] = j
+                        _sort_desc(ps, pj, size)
+                else:
+                    size = sorted_push(ps, pj, size, pool, s, j)
             if size < pool:
-                _sort_desc(hs, hj, size)
-            c = _diversify(X, hj, hs, size, max_degree, alpha2, kept, ksim)
+                _sort_desc(ps, pj, size)
+            c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
             out_cnt[i] = c
             for b in range(c):
                 out_idx[i, b] = kept[b]
@@ -244,19 +232,11 @@ def _merge_kernel(X, f_idx, f_cnt, r_ptr, r_idx, max_degree, alpha2, n_chunks, o
                 csim = np.empty(cap, np.float32)
             mark[i] = i
             for b in range(f_cnt[i]):
-                j = f_idx[i, b]
-                if mark[j] != i:
-                    mark[j] = i
-                    cand[m] = j
-                    m += 1
+                m = _add_once(mark, i, f_idx[i, b], cand, m)
             for p in range(r_ptr[i], r_ptr[i + 1]):
-                j = r_idx[p]
-                if mark[j] != i:
-                    mark[j] = i
-                    cand[m] = j
-                    m += 1
+                m = _add_once(mark, i, r_idx[p], cand, m)
             for a in range(m):
-                csim[a] = _dot(X, i, cand[a])
+                csim[a] = row_dot(X, i, cand[a])
             _sort_desc(csim, cand, m)
             if m > max_degree:
                 c = _diversify(X, cand, csim, m, max_degree, alpha2, kept, ksim)
@@ -273,58 +253,42 @@ def _merge_kernel(X, f_idx, f_cnt, r_ptr, r_idx, max_degree, alpha2, n_chunks, o
 
 @njit(cache=True, parallel=True, fastmath=FAST)
 def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, out_idx, out_cnt):
-    """Vamana / NSG pass: for each node i, walk the current lists from ``entry`` towards x_i;
-    the nodes expanded on the way (near and far) and i's current neighbours are i's
-    candidates, diversified into at most max_degree forward neighbours."""
+    """Vamana / NSG pass: for each node i, walk the current lists from ``entry`` towards x_i
+    (:func:`graphret.graph.walk.walk_query`, i itself not returned); the nodes expanded on the
+    way (near and far) and i's current neighbours are i's candidates, diversified into at most
+    max_degree forward neighbours."""
     n = X.shape[0]
     step = (n + n_chunks - 1) // n_chunks
+    entries = np.full(1, entry, np.int64)
+    index = WalkIndex(X, indptr, indices, entries, np.ascontiguousarray(X[entry:entry + 1]))
+    no_filter = WalkFilter(np.empty(0, np.int64), False, np.zeros(1, np.bool_))
     for ch in prange(n_chunks):
         lo = ch * step
         hi = min(n, lo + step)
-        stamp = np.zeros(n, np.uint32)
+        w = walk_work(walk_slots(n, 1), 0, ef, 1)
         mark = np.full(n, -1, np.int64)
-        cand_s = np.empty(n, np.float32)
-        cand_i = np.empty(n, np.int64)
-        seen = np.empty(n, np.int64)
-        seen_s = np.empty(n, np.float32)
-        expanded = np.empty(n, np.int64)
-        res_s = np.empty(ef, np.float32)
-        res_t = np.empty(ef, np.int64)
-        res_i = np.empty(ef, np.int64)
-        seed_s = np.empty(1, np.float32)
-        seed_j = np.empty(1, np.int64)
-        no_filter = np.zeros(1, np.bool_)
-        cap = n
-        cj = np.empty(cap, np.int64)
-        cs = np.empty(cap, np.float32)
+        cj = np.empty(n, np.int64)
+        cs = np.empty(n, np.float32)
         kept = np.empty(max_degree, np.int64)
         ksim = np.empty(max_degree, np.float32)
-        cur = np.uint32(0)
         for i in range(lo, hi):
-            cur += np.uint32(1)
-            q = X[i]
-            seed_j[0] = entry
-            seed_s[0] = _dot(X, entry, i)
-            _, n_seen, n_exp = walk_one(X, indptr, indices, q, seed_s, seed_j, 1, ef, i, False, no_filter,
-                                        stamp, cur, cand_s, cand_i, res_s, res_t, res_i, seen, seen_s, expanded)
+            _, n_exp, _, _ = walk_query(index, X[i], ef, 1, i, no_filter, w)
             m = 0
             mark[i] = i
             for a in range(n_exp):
-                if m == cap:
-                    break
-                pos = expanded[a]
-                j = seen[pos]
+                pos = w.expanded[a]
+                j = w.seen[pos]
                 if mark[j] != i:
                     mark[j] = i
                     cj[m] = j
-                    cs[m] = seen_s[pos]
+                    cs[m] = w.seen_s[pos]
                     m += 1
             for p in range(indptr[i], indptr[i + 1]):  # and its current neighbours
                 j = indices[p]
-                if m < cap and mark[j] != i:
+                if m < n and mark[j] != i:
                     mark[j] = i
                     cj[m] = j
-                    cs[m] = _dot(X, i, j)
+                    cs[m] = row_dot(X, i, j)
                     m += 1
             _sort_desc(cs, cj, m)
             c = _diversify(X, cj, cs, m, max_degree, alpha2, kept, ksim)

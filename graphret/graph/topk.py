@@ -1,10 +1,6 @@
-"""Top-k selection: the one size-k heap and the one K check every search uses.
-
-A kept entry is ``(score, tie key, payload)``; higher scores rank first and, among equal
-scores, the smaller tie key (the item's position, so results never depend on the order items
-were scanned in).  The heap's root is the worst entry kept, so a candidate is decided with one
-comparison in the common case.  The kNN graph, flat, probe and graph-walk searches all keep
-their results in this heap.
+"""Top-k selection: the one K check every search uses, and the top-k of each row of a score
+matrix with the bounded heap of :mod:`graphret.kernels.heap` (higher scores first, ties by the
+smaller column).
 """
 
 from __future__ import annotations
@@ -13,8 +9,9 @@ import numpy as np
 from numba import njit, prange
 
 from graphret.errors import InputError, KTooLarge
+from graphret.kernels.heap import heap_drain, heap_push
 
-__all__ = ["check_k", "heap_push", "heap_drain", "topk_rows"]
+__all__ = ["check_k", "topk_rows"]
 
 
 def check_k(k, available: int | None = None, *, what: str = "the archive", param: str = "k") -> int:
@@ -34,73 +31,6 @@ def check_k(k, available: int | None = None, *, what: str = "the archive", param
             param=param,
         )
     return int(k)
-
-
-@njit(cache=True, inline="always")
-def _worse(s1, t1, s2, t2):
-    """Is (score s1, tie key t1) ranked after (s2, t2)?  Higher score first, then smaller key."""
-    return s1 < s2 or (s1 == s2 and t1 > t2)
-
-
-@njit(cache=True)
-def _swap(hs, ht, hi, a, b):
-    hs[a], hs[b] = hs[b], hs[a]
-    ht[a], ht[b] = ht[b], ht[a]
-    hi[a], hi[b] = hi[b], hi[a]
-
-
-@njit(cache=True)
-def _sift_down(hs, ht, hi, size, pos):
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            return
-        worst = left
-        right = left + 1
-        if right < size and _worse(hs[right], ht[right], hs[left], ht[left]):
-            worst = right
-        if _worse(hs[worst], ht[worst], hs[pos], ht[pos]):
-            _swap(hs, ht, hi, pos, worst)
-            pos = worst
-        else:
-            return
-
-
-@njit(cache=True)
-def heap_push(hs, ht, hi, size, k, s, t, idx):
-    """Offer (score s, tie key t, payload idx) to the size-k heap (hs, ht, hi) holding
-    ``size`` entries, whose root is the worst kept; returns the new size."""
-    if size < k:
-        pos = size
-        hs[pos] = s
-        ht[pos] = t
-        hi[pos] = idx
-        size += 1
-        while pos > 0:
-            parent = (pos - 1) // 2
-            if _worse(hs[pos], ht[pos], hs[parent], ht[parent]):
-                _swap(hs, ht, hi, pos, parent)
-                pos = parent
-            else:
-                break
-    elif _worse(hs[0], ht[0], s, t):
-        hs[0] = s
-        ht[0] = t
-        hi[0] = idx
-        _sift_down(hs, ht, hi, size, 0)
-    return size
-
-
-@njit(cache=True)
-def heap_drain(hs, ht, hi, size, out_i, out_s):
-    """Empty the heap into out_i / out_s, best first (destroys the heap)."""
-    for end in range(size - 1, -1, -1):
-        out_i[end] = hi[0]
-        out_s[end] = hs[0]
-        hs[0] = hs[end]
-        ht[0] = ht[end]
-        hi[0] = hi[end]
-        _sift_down(hs, ht, hi, end, 0)
 
 
 @njit(cache=True, parallel=True)

@@ -23,27 +23,30 @@ several pieces, a filter that the walk could not satisfy), that query is answere
 scan of the allowed rows, so k results always come back when k exist.
 
 Batches run in numba, queries split over threads; every query is independent, so results do
-not depend on the number of threads.
+not depend on the number of threads.  The kernels read named structures (:class:`WalkIndex`,
+:class:`WalkFilter`, :class:`WalkOptions`, a thread's :class:`WalkWork`), and
+:func:`walk_query` is the one kernel every walk runs: the searches here, the region search
+(:mod:`graphret.query.graph_region`) and the walk-list passes
+(:mod:`graphret.graph.search_graph`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
-from graphret.graph.topk import check_k, heap_drain, heap_push
+from graphret.graph.topk import check_k
+from graphret.kernels.heap import heap_drain, heap_push, queue_pop, queue_push, sorted_push
+from graphret.kernels.vector import FAST, prefetch_row, qdot, qdot4
 
-#: float reassociation for SIMD dot products, keeping inf/NaN semantics
-FAST = {"reassoc", "contract", "nsz", "arcp"}
-
-__all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "walk_one", "score_entries", "WalkScratch", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
+__all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
+           "WalkOptions", "WalkWork", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
+           "score_entries", "best_seen", "returnable", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
 
 DEFAULT_EF = 48
 DEFAULT_N_ENTRY = 2
@@ -51,111 +54,93 @@ DEFAULT_N_ENTRY = 2
 BRUTE_FACTOR = 10.0
 
 
-@intrinsic
-def prefetch(typingctx, arr, row, col):
-    """Hint the CPU to fetch ``arr[row, col]``'s cache line (LLVM ``llvm.prefetch``, read, keep
-    in all cache levels): a walk prefetches every unseen neighbour's code before scoring
-    them, so the memory loads overlap instead of queueing one after another."""
-    if not isinstance(arr, types.Array) or arr.ndim != 2:
-        return None
+# ------------------------------------------------------------------ what the kernels read and write
+class WalkIndex(NamedTuple):
+    """What a walk reads: the archive and its walk lists, the entry rows and their codes."""
 
-    def codegen(context, builder, signature, args):
-        aryty, rowty, colty = signature.args
-        ary = context.make_array(aryty)(context, builder, args[0])
-        inds = [context.cast(builder, args[1], rowty, types.intp), context.cast(builder, args[2], colty, types.intp)]
-        ptr = cgutils.get_item_pointer2(context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
-                                        strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
-                                        inds=inds, wraparound=False, boundscheck=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, row, col), codegen
+    codes: np.ndarray  # float32 (n, d), contiguous
+    indptr: np.ndarray  # int64 (n + 1,)
+    indices: np.ndarray  # int32 (nnz,)
+    entries: np.ndarray  # int64 (e,)
+    entry_codes: np.ndarray  # float32 (e, d): codes[entries], contiguous (scoring streams through it)
 
 
-@njit(cache=True, inline="always")
-def prefetch_row(X, j):
-    """Prefetch row j of X, one call per 64-byte line."""
-    step = max(1, 64 // X.itemsize)
-    for t in range(0, X.shape[1], step):
-        prefetch(X, j, t)
+class WalkFilter(NamedTuple):
+    """Which rows query r may return: never ``exclude[r]`` (-1: none) and, with ``use_allowed``,
+    only rows where ``allowed`` is set.  The walk still traverses every row."""
+
+    exclude: np.ndarray  # int64 (q,)
+    use_allowed: bool
+    allowed: np.ndarray  # bool (n,), or a placeholder of 1
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
-def qdot(X, j, q):
-    """<x_j, q> in float32 (SIMD)."""
-    s = np.float32(0.0)
-    for t in range(X.shape[1]):
-        s += X[j, t] * q[t]
-    return s
+class WalkOptions(NamedTuple):
+    """A batch's walk settings: result heap ``ef``, entry points seeding each walk, results."""
+
+    ef: int
+    n_entry: int
+    k: int
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
-def qdot4(X, j0, j1, j2, j3, q):
-    """Four dot products in one pass over q (independent chains, q loaded once)."""
-    s0 = np.float32(0.0)
-    s1 = np.float32(0.0)
-    s2 = np.float32(0.0)
-    s3 = np.float32(0.0)
-    for t in range(X.shape[1]):
-        v = q[t]
-        s0 += X[j0, t] * v
-        s1 += X[j1, t] * v
-        s2 += X[j2, t] * v
-        s3 += X[j3, t] * v
-    return s0, s1, s2, s3
+class WalkSlots(NamedTuple):
+    """Per-thread work memory over an archive of n rows (slot t for thread t): ``stamps``
+    (uint8 'seen' marks), ``counters`` (the last stamp value), ``work_s`` (candidate and seen
+    cosines) and ``work_i`` (candidate, seen and expanded positions)."""
+
+    stamps: np.ndarray  # uint8 (T, n)
+    counters: np.ndarray  # int64 (T,)
+    work_s: np.ndarray  # float32 (T, 2, n)
+    work_i: np.ndarray  # int64 (T, 3, n)
 
 
-@njit(cache=True, inline="always")
-def _cand_before(s1, j1, s2, j2):
-    return s1 > s2 or (s1 == s2 and j1 < j2)
+class WalkWork(NamedTuple):
+    """One thread's memory for one walk at a time: its slot's n-sized arrays and the small
+    heaps (result heap of ``ef``, entry seeds)."""
+
+    stamp: np.ndarray
+    counter: np.ndarray  # the slot's counter, a view of length 1
+    cand_s: np.ndarray
+    cand_i: np.ndarray
+    seen: np.ndarray
+    seen_s: np.ndarray
+    expanded: np.ndarray
+    res_s: np.ndarray
+    res_t: np.ndarray
+    res_i: np.ndarray
+    seed_s: np.ndarray
+    seed_j: np.ndarray
 
 
-@njit(cache=True)
-def _cand_push(cs, ci, size, s, j):
-    """Push (s, j) on the candidate max-heap (best at the root); returns the new size."""
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if _cand_before(s, j, cs[parent], ci[parent]):
-            cs[pos] = cs[parent]
-            ci[pos] = ci[parent]
-            pos = parent
-        else:
-            break
-    cs[pos] = s
-    ci[pos] = j
-    return size + 1
+class WalkOut(NamedTuple):
+    """A batch's results: rows and cosines (q, k), codes compared and results found (q,)."""
+
+    rows: np.ndarray
+    cosines: np.ndarray
+    compared: np.ndarray
+    found: np.ndarray
 
 
 @njit(cache=True)
-def _cand_pop(cs, ci, size):
-    """Remove the root of the candidate heap (read it before); returns the new size."""
-    size -= 1
-    s = cs[size]
-    j = ci[size]
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            break
-        best = left
-        right = left + 1
-        if right < size and _cand_before(cs[right], ci[right], cs[left], ci[left]):
-            best = right
-        if _cand_before(cs[best], ci[best], s, j):
-            cs[pos] = cs[best]
-            ci[pos] = ci[best]
-            pos = best
-        else:
-            break
-    if size > 0:
-        cs[pos] = s
-        ci[pos] = j
-    return size
+def walk_slots(n, threads):
+    """Fresh :class:`WalkSlots` for ``threads`` threads over n rows."""
+    return WalkSlots(np.zeros((threads, n), np.uint8), np.zeros(threads, np.int64),
+                     np.empty((threads, 2, n), np.float32), np.empty((threads, 3, n), np.int64))
+
+
+@njit(cache=True)
+def walk_work(slots, t, ef, n_entry):
+    """Thread t's :class:`WalkWork` for walks with result heap ``ef`` and ``n_entry`` seeds."""
+    m = max(n_entry, 1)
+    return WalkWork(slots.stamps[t], slots.counters[t:t + 1], slots.work_s[t, 0], slots.work_i[t, 0],
+                    slots.work_i[t, 1], slots.work_s[t, 1], slots.work_i[t, 2], np.empty(ef, np.float32),
+                    np.empty(ef, np.int64), np.empty(ef, np.int64), np.empty(m, np.float32), np.empty(m, np.int64))
+
+
+# ------------------------------------------------------------------ the kernels
+@njit(cache=True, inline="always")
+def returnable(j, ex, filt):
+    """May row j be returned to a query whose own row is ``ex``?"""
+    return j != ex and (not filt.use_allowed or filt.allowed[j])
 
 
 @njit(cache=True, fastmath=FAST)
@@ -165,48 +150,49 @@ def score_entries(EC, entries, q, n_entry, out_s, out_j):
     (a contiguous copy: scoring it streams through memory)."""
     m = 0
     for a in range(entries.shape[0]):
-        e = entries[a]
-        s = qdot(EC, a, q)
-        if m < n_entry:
-            pos = m
-            m += 1
-        elif _cand_before(s, e, out_s[m - 1], out_j[m - 1]):
-            pos = m - 1
-        else:
-            continue
-        while pos > 0 and _cand_before(s, e, out_s[pos - 1], out_j[pos - 1]):
-            out_s[pos] = out_s[pos - 1]
-            out_j[pos] = out_j[pos - 1]
-            pos -= 1
-        out_s[pos] = s
-        out_j[pos] = e
+        m = sorted_push(out_s, out_j, m, n_entry, qdot(EC, a, q), entries[a])
     return m
 
 
-@njit(cache=True, fastmath=FAST)
-def walk_one(X, indptr, indices, q, seed_s, seed_j, n_seeds, ef, ex, use_allowed, allowed,
-             stamp, cur, cand_s, cand_i, res_s, res_t, res_i, seen, seen_s, expanded):
-    """One query's walk (the module docstring's steps 2-4), for use inside other kernels.
+@njit(cache=True)
+def next_stamp(w):
+    """The next walk's stamp value (uint8: the stamps are zeroed every 255 walks, a small array
+    that stays in cache)."""
+    if w.counter[0] >= 255:
+        w.stamp[:] = 0
+        w.counter[0] = 0
+    w.counter[0] += 1
+    return np.uint8(w.counter[0])
 
-    ``stamp[j] == cur`` marks j as seen (the caller bumps ``cur`` per query); ``cand_*`` hold
-    the candidate heap (capacity >= number of nodes), ``res_*`` the result heap (capacity
-    ``ef``); every node touched is appended to ``seen`` with its cosine in ``seen_s`` (capacity
-    >= number of nodes), and the position in ``seen`` of every node expanded to ``expanded``.
-    Returns (results kept, nodes touched, nodes expanded)."""
+
+@njit(cache=True, fastmath=FAST)
+def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
+    """One query's walk (the module docstring's steps 2-4) from the ``n_seeds`` seeds in
+    ``w.seed_s / w.seed_j``, for use inside other kernels.
+
+    ``w.stamp[j] == cur`` marks j as seen; the candidate queue has capacity >= n, the result
+    heap ``ef``; every node touched is appended to ``w.seen`` with its cosine in ``w.seen_s``,
+    and the position in ``seen`` of every node expanded to ``w.expanded``.  Returns (results
+    kept, nodes touched, nodes expanded)."""
+    X, indptr, indices = index.codes, index.indptr, index.indices
+    stamp, seen, seen_s = w.stamp, w.seen, w.seen_s
+    cand_s, cand_i = w.cand_s, w.cand_i  # a queue of positions in seen (the tie key, no payload)
+    res_s, res_t, res_i = w.res_s, w.res_t, w.res_i
+    use_allowed, allowed = filt.use_allowed, filt.allowed  # (read once: not per node)
     n_res = 0
     n_cand = 0
     n_seen = 0
     n_exp = 0
     for a in range(n_seeds):
-        j = seed_j[a]
+        j = w.seed_j[a]
         if stamp[j] == cur:
             continue
         stamp[j] = cur
-        s = seed_s[a]
+        s = w.seed_s[a]
         seen[n_seen] = j
         seen_s[n_seen] = s
         n_seen += 1
-        n_cand = _cand_push(cand_s, cand_i, n_cand, s, n_seen - 1)
+        n_cand = queue_push(cand_s, cand_i, None, n_cand, s, n_seen - 1, n_seen - 1)
         if j != ex and (not use_allowed or allowed[j]):
             n_res = heap_push(res_s, res_t, res_i, n_res, ef, s, j, j)
     while n_cand > 0:
@@ -215,9 +201,9 @@ def walk_one(X, indptr, indices, q, seed_s, seed_j, n_seeds, ef, ex, use_allowed
             break
         pos = cand_i[0]
         c = seen[pos]
-        expanded[n_exp] = pos
+        w.expanded[n_exp] = pos
         n_exp += 1
-        n_cand = _cand_pop(cand_s, cand_i, n_cand)
+        n_cand = queue_pop(cand_s, cand_i, None, n_cand)
         # unseen neighbours go to the end of `seen`, their codes prefetched, then scored
         first = n_seen
         for p in range(indptr[c], indptr[c + 1]):
@@ -243,63 +229,32 @@ def walk_one(X, indptr, indices, q, seed_s, seed_j, n_seeds, ef, ex, use_allowed
             j = seen[b]
             s = seen_s[b]
             if n_res < ef or s > res_s[0]:
-                n_cand = _cand_push(cand_s, cand_i, n_cand, s, b)
+                n_cand = queue_push(cand_s, cand_i, None, n_cand, s, b, b)
                 if j != ex and (not use_allowed or allowed[j]):
                     n_res = heap_push(res_s, res_t, res_i, n_res, ef, s, j, j)
     return n_res, n_seen, n_exp
 
 
 @njit(cache=True, fastmath=FAST)
-def _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, exclude, use_allowed, allowed,
-                stamps, counters, t, work_s, work_i, out_i, out_s, out_n, out_found):
-    """Queries lo..hi-1 with scratch slot t (stamps, and the work arrays of WalkScratch)."""
-    stamp = stamps[t]
-    cand_s = work_s[t, 0]
-    seen_s = work_s[t, 1]
-    cand_i = work_i[t, 0]
-    seen = work_i[t, 1]
-    expanded = work_i[t, 2]
-    res_s = np.empty(ef, np.float32)
-    res_t = np.empty(ef, np.int64)
-    res_i = np.empty(ef, np.int64)
-    seed_s = np.empty(max(n_entry, 1), np.float32)
-    seed_j = np.empty(max(n_entry, 1), np.int64)
-    top_s = np.empty(k, np.float32)
-    top_t = np.empty(k, np.int64)
-    top_i = np.empty(k, np.int64)
-    for r in range(lo, hi):
-        cur = next_stamp(stamp, counters, t)
-        q = Q[r]
-        m = score_entries(EC, entries, q, n_entry, seed_s, seed_j)
-        n_res, n_seen, _ = walk_one(X, indptr, indices, q, seed_s, seed_j, m, ef, exclude[r],
-                                    use_allowed, allowed, stamp, cur, cand_s, cand_i,
-                                    res_s, res_t, res_i, seen, seen_s, expanded)
-        # codes compared: the entry points scored, plus the nodes touched that are not one
-        out_n[r] = entries.shape[0] + n_seen - m
-        # the answer: the best k of every node scored (the result heap's best k when ef >= k)
-        kk = best_seen(seen, seen_s, n_seen, k, exclude[r], use_allowed, allowed, top_s, top_t, top_i,
-                       out_i[r], out_s[r])
-        out_found[r] = kk
-        for b in range(kk, k):
-            out_i[r, b] = -1
-            out_s[r, b] = -np.inf
+def walk_query(index, q, ef, n_entry, ex, filt, w):
+    """One query's whole walk: a fresh stamp, the ``n_entry`` entry points most similar to q
+    as seeds (step 1), then :func:`walk_one`.  The kernel every walk runs (searches, the
+    region search, the walk-list passes).  Returns (nodes touched, nodes expanded, the stamp
+    value marking them, codes compared: the entry points scored plus the touched nodes that
+    are not one)."""
+    cur = next_stamp(w)
+    m = score_entries(index.entry_codes, index.entries, q, n_entry, w.seed_s, w.seed_j)
+    _, n_seen, n_exp = walk_one(index, q, m, ef, ex, filt, w, cur)
+    return n_seen, n_exp, cur, index.entries.shape[0] + n_seen - m
 
 
 @njit(cache=True)
-def next_stamp(stamp, counters, t):
-    """The next query's stamp value in slot t (uint8: the stamps are zeroed every 255 queries,
-    a small array that stays in cache)."""
-    if counters[t] >= 255:
-        stamp[:] = 0
-        counters[t] = 0
-    counters[t] += 1
-    return np.uint8(counters[t])
-
-
-@njit(cache=True)
-def best_seen(seen, seen_s, n_seen, k, ex, use_allowed, allowed, top_s, top_t, top_i, out_i, out_s):
-    """The best k returnable nodes among the first n_seen of ``seen`` into out_i / out_s, best
-    first (ties: smaller row); returns how many."""
+def best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out_i, out_s):
+    """The best ``len(top_s)`` returnable nodes among the first n_seen of ``w.seen`` into
+    out_i / out_s, best first (ties: smaller row), with ``top_*`` as the heap; returns how
+    many."""
+    k = top_s.shape[0]
+    seen, seen_s, use_allowed, allowed = w.seen, w.seen_s, filt.use_allowed, filt.allowed
     size = 0
     for b in range(n_seen):
         j = seen[b]
@@ -313,33 +268,52 @@ def best_seen(seen, seen_s, n_seen, k, ex, use_allowed, allowed, top_s, top_t, t
     return size
 
 
+@njit(cache=True, fastmath=FAST)
+def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
+    """Queries lo..hi-1 with scratch slot t: each walk's answer is the best k of every node it
+    scored (the result heap's best k when ef >= k).
+
+    Called from Python, the named structures come as plain tuples and are named here: numba's
+    dispatcher types a plain tuple of arrays by its fast fingerprint but a named one through a
+    slow Python path (about 1 us per field and call, a tenth of a single query's walk)."""
+    index, opts, filt, slots, out = WalkIndex(*index), WalkOptions(*opts), WalkFilter(*filt), WalkSlots(*slots), WalkOut(*out)
+    w = walk_work(slots, t, opts.ef, opts.n_entry)
+    k = opts.k
+    top_s = np.empty(k, np.float32)
+    top_t = np.empty(k, np.int64)
+    top_i = np.empty(k, np.int64)
+    for r in range(lo, hi):
+        ex = filt.exclude[r]
+        n_seen, _, _, compared = walk_query(index, Q[r], opts.ef, opts.n_entry, ex, filt, w)
+        out.compared[r] = compared
+        kk = best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out.rows[r], out.cosines[r])
+        out.found[r] = kk
+        for b in range(kk, k):
+            out.rows[r, b] = -1
+            out.cosines[r, b] = -np.inf
+
+
 @njit(cache=True, parallel=True)
-def _walk_parallel(X, indptr, indices, entries, EC, Q, n_entry, ef, k, exclude, use_allowed, allowed,
-                   stamps, counters, work_s, work_i, out_i, out_s, out_n, out_found):
+def _walk_parallel(index, Q, opts, filt, slots, out):
     nq = Q.shape[0]
-    T = stamps.shape[0]
+    T = slots[0].shape[0]  # slots.stamps
     step = (nq + T - 1) // T
     for t in prange(T):
         lo = t * step
         hi = min(nq, lo + step)
         if lo < hi:
-            _walk_range(X, indptr, indices, entries, EC, Q, lo, hi, n_entry, ef, k, exclude, use_allowed, allowed,
-                        stamps, counters, t, work_s, work_i, out_i, out_s, out_n, out_found)
+            _walk_range(index, Q, lo, hi, opts, filt, slots, t, out)
 
 
 class WalkScratch:
-    """Per-thread work memory for walks over an archive of n rows, kept between calls so a
-    single query neither allocates nor zeroes n-sized arrays: ``stamps`` (uint8 'seen'
-    marks), ``work_s`` (candidate and seen cosines) and ``work_i`` (candidate, seen and
-    expanded positions).  One is cached per (n, threads)."""
+    """Per-thread work memory for walks over an archive of n rows (:class:`WalkSlots`), kept
+    between calls so a single query neither allocates nor zeroes n-sized arrays.  One is
+    cached per (n, threads)."""
 
     _cache: dict[tuple[int, int], "WalkScratch"] = {}
 
     def __init__(self, n: int, threads: int) -> None:
-        self.stamps = np.zeros((threads, n), np.uint8)
-        self.counters = np.zeros(threads, np.int64)
-        self.work_s = np.empty((threads, 2, n), np.float32)
-        self.work_i = np.empty((threads, 3, n), np.int64)
+        self.slots = tuple(walk_slots(n, threads))  # plain: see _walk_range
 
     @classmethod
     def get(cls, n: int, threads: int) -> "WalkScratch":
@@ -406,6 +380,16 @@ class WalkInputs:
     @property
     def n(self) -> int:
         return self.codes.shape[0]
+
+    @property
+    def index(self) -> tuple:
+        """The :class:`WalkIndex`, as a plain tuple for the kernels (see :func:`_walk_range`)."""
+        return (self.codes, self.indptr, self.indices, self.entries, self.entry_codes)
+
+    @property
+    def filter(self) -> tuple:
+        """The :class:`WalkFilter`, as a plain tuple for the kernels."""
+        return (self.exclude, self.use_allowed, self.allowed)
 
     def with_queries(self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None,
                      allowed: np.ndarray | None = None, n_allowed: int | None = None, ef: int | None = None) -> "WalkInputs":
@@ -514,29 +498,23 @@ def graph_walk(
 def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`graph_walk` on inputs :func:`walk_inputs` (or :meth:`WalkInputs.with_queries`)
     has checked."""
-    codes, indptr, indices, queries, entries, entry_codes = w.codes, w.indptr, w.indices, w.queries, w.entries, w.entry_codes
-    n, nq, k, ef, n_entry, ex, use_allowed, allowed, n_allowed = w.n, len(w.queries), w.k, w.ef, w.n_entry, w.exclude, \
-        w.use_allowed, w.allowed, w.n_allowed
-
-    if use_allowed and float(n_allowed) ** 2 < BRUTE_FACTOR * ef * n:
-        return _exact_allowed(codes, queries, k, allowed, ex)
+    n, nq, k = w.n, len(w.queries), w.k
+    if w.use_allowed and float(w.n_allowed) ** 2 < BRUTE_FACTOR * w.ef * n:
+        return _exact_allowed(w.codes, w.queries, k, w.allowed, w.exclude)
 
     T = threads_for(threads, nq)
-    scratch = WalkScratch.get(n, T)
-    out_i = np.empty((nq, k), np.int64)
-    out_s = np.empty((nq, k), np.float32)
-    out_n = np.empty(nq, np.int64)
-    found = np.empty(nq, np.int64)
+    slots = WalkScratch.get(n, T).slots
+    out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
+    opts = (w.ef, w.n_entry, k)  # WalkOptions
     if T == 1:
-        _walk_range(codes, indptr, indices, entries, entry_codes, queries, 0, nq, n_entry, ef, k, ex, use_allowed, allowed,
-                    scratch.stamps, scratch.counters, 0, scratch.work_s, scratch.work_i, out_i, out_s, out_n, found)
+        _walk_range(w.index, w.queries, 0, nq, opts, w.filter, slots, 0, out)
     else:
-        _walk_parallel(codes, indptr, indices, entries, entry_codes, queries, n_entry, ef, k, ex, use_allowed, allowed,
-                       scratch.stamps, scratch.counters, scratch.work_s, scratch.work_i, out_i, out_s, out_n, found)
+        _walk_parallel(w.index, w.queries, opts, w.filter, slots, out)
+    out_i, out_s, out_n, found = out  # WalkOut
     short = np.flatnonzero(found < k)
     if short.size:  # the walk could not reach k returnable rows: scan them exactly
-        mask = allowed if use_allowed else np.ones(n, np.bool_)
-        i2, s2, n2 = _exact_allowed(codes, queries[short], k, mask, ex[short])
+        mask = w.allowed if w.use_allowed else np.ones(n, np.bool_)
+        i2, s2, n2 = _exact_allowed(w.codes, w.queries[short], k, mask, w.exclude[short])
         out_i[short], out_s[short] = i2, s2
         out_n[short] = np.minimum(out_n[short] + n2, n)
     return out_i, out_s, out_n

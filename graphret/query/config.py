@@ -16,6 +16,7 @@ fields as keywords (or a ``config``), ``graphret query``'s options are generated
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,11 +25,13 @@ from graphret.graph.walk import DEFAULT_EF
 from graphret.params import fields_of, nested_update, param, validate
 from graphret.query.graph_region import DEFAULT_REGION_EF
 
-__all__ = ["SearchConfig", "parse_archive", "MODES", "RANKS", "CLASS_SOURCES", "DEFAULT_PROBE", "INDEX_OPTIONS"]
+__all__ = ["SearchConfig", "parse_archive", "MODES", "RANKS", "CLASS_SOURCES", "REGION_ORDERS", "DEFAULT_PROBE", "INDEX_OPTIONS"]
 
 MODES = ("region", "graph", "flat", "class", "probe")
 RANKS = ("smoothed", "manifold")
 CLASS_SOURCES = ("classifier", "knn")
+#: how region mode orders the region it grew: by cosine to the query, or in Haq's joining order
+REGION_ORDERS = ("cosine", "gain")
 #: lists probe mode searches when ``n_probe`` is not given
 DEFAULT_PROBE = 16
 #: the options that choose what a :class:`~graphret.query.searcher.Searcher` holds (its index);
@@ -78,6 +81,10 @@ class SearchConfig:
     class_source: Literal[CLASS_SOURCES] | None = param(  # type: ignore[valid-type]
         None, flag="--class-from", applies_to=("class",),
         help="Class mode: the encoder's classifier, or a kNN vote of the query's nearest archive items [classifier].")
+    region_order: Literal[REGION_ORDERS] | None = param(  # type: ignore[valid-type]
+        None, applies_to=("region",),
+        help="How region mode ranks the region it grew: cosine (the most similar image first) or gain (the order the "
+             "items joined, Haq's quality gain) [cosine].")
     batch_size: int | None = param(None, min=1, help="Queries searched per batch [all at once].")
     space: str = param("default", help="Code space to search (decompose stores: normal, abnormal or both).")
     archive: tuple[str, ...] | None = param(None, help="Splits searched, or 'all' [train+val, or all, plus added items].")
@@ -104,7 +111,10 @@ class SearchConfig:
         if not options:
             return config or cls()
         if config is None and all(name in _NAMES for name in options):
-            return cls(**options)  # one validation: a search makes its config per call
+            try:  # a search makes its config per call: the same options give the same (frozen) config
+                return _config_of(tuple(options.items()))
+            except TypeError:  # an unhashable value (a list of filters): made afresh
+                return cls(**options)
         return nested_update(config or cls(), options)
 
     @classmethod
@@ -113,7 +123,7 @@ class SearchConfig:
 
     def for_mode(self, mode: str) -> "SearchConfig":
         """This config with ``mode`` decided (checks the mode-specific options against it)."""
-        return self if self.mode == mode else dataclasses.replace(self, mode=mode)
+        return self if self.mode == mode else _with_mode(self, mode)
 
     def index_options(self) -> dict[str, Any]:
         """The options that choose the searched index: space, archive (a list or None), communities."""
@@ -133,9 +143,26 @@ class SearchConfig:
         return DEFAULT_REGION_EF if self.mode == "region" else DEFAULT_EF
 
     @property
+    def region_ranking(self) -> str:
+        """How region mode orders its region (cosine unless asked for gain)."""
+        return self.region_order or "cosine"
+
+    @property
     def classes_from(self) -> str:
         """Where class mode's predicted class comes from."""
         return self.class_source or "classifier"
 
 
 _NAMES = tuple(f.name for f in fields_of(SearchConfig))
+
+
+@functools.lru_cache(maxsize=1024)
+def _config_of(options: tuple) -> SearchConfig:
+    """The config of these (name, value) options, validated once (a query per call then pays a
+    dictionary look-up, not a validation: tens of microseconds against a walk of the same)."""
+    return SearchConfig(**dict(options))
+
+
+@functools.lru_cache(maxsize=1024)
+def _with_mode(config: SearchConfig, mode: str) -> SearchConfig:
+    return dataclasses.replace(config, mode=mode)

@@ -3,7 +3,7 @@ graph, touching only what the walk and the growth reach.
 
 For each query q:
 
-1. **Edges.**  A graph walk (:func:`graphret.graph.walk.graph_walk`, result heap ``ef``) scores
+1. **Edges.**  A graph walk (:func:`graphret.graph.walk.walk_query`, result heap ``ef``) scores
    the nodes it touches; q's edges are its ``knn_k`` most similar returnable ones with cosine
    > 0 (weight = cosine, as in the stored graph), ``k_q`` their sum.
 2. **Choose** the community c with the largest gain of attaching q -- CNM's merge gain of {q}
@@ -29,6 +29,8 @@ rows only); the graph is still traversed through them by the walk, not by the gr
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -37,22 +39,94 @@ from graphret.communities.quality import check_resolution
 from graphret.errors import InputError
 from graphret.graph.knn import exact_search
 from graphret.graph.segments import row_sums
-from graphret.graph.walk import (
-    WalkInputs,
-    WalkScratch,
-    best_seen,
-    next_stamp,
-    qdot,
-    score_entries,
-    threads_for,
-    walk_inputs,
-    walk_one,
-)
+from graphret.graph.walk import (WalkFilter, WalkIndex, WalkInputs, WalkOptions, WalkScratch, WalkSlots, best_seen,
+                                 returnable, threads_for, walk_inputs, walk_query, walk_work)
+from graphret.kernels.vector import qdot
 
 __all__ = ["graph_region_search", "region_checked", "RegionGraph", "DEFAULT_REGION_EF"]
 
 #: result-heap size of the walk that finds q's edges (it needs knn_k of them, not K)
 DEFAULT_REGION_EF = 16
+
+
+class RegionArrays(NamedTuple):
+    """What the growth reads (:class:`RegionGraph`'s arrays): the weighted graph (CSR) with
+    ``same[p]``: edge p stays inside its row's community; ``degree``; ``labels``; the
+    quality's totals per community ``e, a, n_c`` and ``W``; resolution ``g``, ``w_max``, the
+    quality's code; ``knn_k``, how many edges a query gets."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    same: np.ndarray
+    degree: np.ndarray
+    labels: np.ndarray
+    e: np.ndarray
+    a: np.ndarray
+    n_c: np.ndarray
+    W: float
+    g: float
+    w_max: float
+    qcode: int
+    knn_k: int
+
+
+class RegionSlots(NamedTuple):
+    """Per-thread memory of the growth over n nodes, kept between calls: ``marks`` (node
+    states, see :func:`_state`), ``counters`` (the last query stamp), ``work_i`` (position in
+    the walk's ``seen``, frontier rows), ``work_f`` (frontier ``w(j, R)``, ``k_j``, gains)."""
+
+    marks: np.ndarray  # uint64 (T, n)
+    counters: np.ndarray  # uint64 (T,)
+    work_i: np.ndarray  # int64 (T, 2, n)
+    work_f: np.ndarray  # float64 (T, 3, n)
+
+
+class Frontier(NamedTuple):
+    """The members connected to R: row, ``w(j, R)``, ``k_j`` and their join gains."""
+
+    rows: np.ndarray
+    w: np.ndarray
+    k: np.ndarray
+    gains: np.ndarray
+
+
+class QueryEdges(NamedTuple):
+    """One query's edges (step 1): ``n`` rows and weights, the degree ``k_q`` and ``W' = W + k_q``."""
+
+    rows: np.ndarray
+    w: np.ndarray
+    n: int
+    k_q: float
+    W2: float
+
+
+class Touched(NamedTuple):
+    """What one query's walk touched (``seen / seen_s``, the first ``n``), the query's own row
+    ``ex``, the filter, its node states (``mark``, ``stamp``) and the communities it has
+    grown (``visited[c] == r + 1`` for query r)."""
+
+    seen: np.ndarray
+    seen_s: np.ndarray
+    n: int
+    ex: int
+    filt: tuple
+    mark: np.ndarray
+    stamp: np.uint64
+    visited: np.ndarray
+    r: int
+
+
+class RegionOut(NamedTuple):
+    """A batch's results: rows in join order and cosines (q, k), codes compared, found, and
+    the chosen community per query."""
+
+    rows: np.ndarray
+    cosines: np.ndarray
+    compared: np.ndarray
+    found: np.ndarray
+    chosen: np.ndarray
+
 
 @njit(cache=True)
 def attach_gain(qcode, e_c, a_c, n_c, w_qc, k_q, W2, g, w_max):
@@ -80,21 +154,34 @@ def _state(mark, j, stamp):
 
 
 @njit(cache=True, inline="always")
-def _returnable(j, ex, use_allowed, allowed):
-    return j != ex and (not use_allowed or allowed[j])
+def _set_state(mark, j, stamp, state):
+    mark[j] = (stamp << np.uint64(32)) | state
 
 
+#: best_touched's community argument: any community, or none visited yet
+ANY = -2
+NOT_VISITED = -3
+
+
+# (the hot loops below read a structure's arrays into locals once: numba counts references on
+# every array taken out of a structure, which costs ~5% when done per node)
 @njit(cache=True)
-def best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, mark, stamp):
+def best_touched(tq, labels, c):
     """The most similar touched item still available, in community c (any community when c
-    is -2), ties by smaller row; -1 if none."""
+    is :data:`ANY`; in no visited community when c is :data:`NOT_VISITED`), ties by smaller
+    row; -1 if none."""
+    seen, seen_s, mark, stamp, visited, ex = tq.seen, tq.seen_s, tq.mark, tq.stamp, tq.visited, tq.ex
+    use_allowed, allowed = tq.filt.use_allowed, tq.filt.allowed
     best = -1
     bs = np.float32(0.0)
-    for p in range(n_seen):
+    for p in range(tq.n):
         j = seen[p]
-        if c != -2 and labels[j] != c:
+        lab = labels[j]
+        if c >= 0 and lab != c:
             continue
-        if not _returnable(j, ex, use_allowed, allowed) or _state(mark, j, stamp) == TAKEN:
+        if c == NOT_VISITED and lab >= 0 and visited[lab] == tq.r + 1:
+            continue
+        if j == ex or (use_allowed and not allowed[j]) or _state(mark, j, stamp) == TAKEN:
             continue
         s = seen_s[p]
         if best < 0 or s > bs or (s == bs and j < best):
@@ -103,72 +190,86 @@ def best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, mark
     return best
 
 
-@njit(cache=True, error_model="numpy")
-def grow_region(qcode, c, need, g_ptr, g_idx, g_w, g_same, degree, labels, wq_nodes, wq_w, n_wq, k_q, W2, g, w_max,
-                seen, seen_s, n_seen, ex, use_allowed, allowed, mark, stamp, f_id, f_w, f_k, gains, out, n_out):
-    """Grow R = {q} inside community c (step 3 of the module docstring) until ``need`` more
-    items are taken, appending them to ``out`` from ``n_out``; returns the new count.
+@njit(cache=True, inline="always")
+def _front_add(mark, stamp, fr, nf, j, w, k):
+    """j joins the frontier at position nf with ``w(j, R) = w``, ``k_j = k``; returns nf + 1."""
+    _set_state(mark, j, stamp, np.uint64(nf) + FRONT)
+    fr.rows[nf] = j
+    fr.w[nf] = w
+    fr.k[nf] = k
+    return nf + 1
 
-    ``g_*``: the weighted graph (CSR) and ``g_same[p]``: edge p stays inside its row's
-    community; ``wq_nodes / wq_w``: q's edges; ``seen / seen_s``: the items the walk touched
-    and their cosines (a restart takes the most similar); ``mark / stamp``: the per-node state
-    (see :func:`_state`); ``f_*``: the frontier (members connected to R: row, ``w(j, R)``,
-    ``k_j``)."""
+
+@njit(cache=True)
+def _first_frontier(rg, qe, tq, c, fr):
+    """q's edges inside c start the frontier; returns its size."""
+    mark, stamp, labels, degree = tq.mark, tq.stamp, rg.labels, rg.degree
     nf = 0
-    for a in range(n_wq):  # q's edges inside c start the frontier
-        j = wq_nodes[a]
-        if labels[j] != c or not _returnable(j, ex, use_allowed, allowed):
+    for a in range(qe.n):
+        j = qe.rows[a]
+        if labels[j] != c or not returnable(j, tq.ex, tq.filt):
             continue
         st = _state(mark, j, stamp)
         if st == TAKEN:
             continue
         if st >= FRONT:
             pos = np.int64(st - FRONT)
-            f_w[pos] += wq_w[a]
-            f_k[pos] += wq_w[a]
+            fr.w[pos] += qe.w[a]
+            fr.k[pos] += qe.w[a]
         else:
-            mark[j] = (stamp << np.uint64(32)) | (np.uint64(nf) + FRONT)
-            f_id[nf] = j
-            f_w[nf] = wq_w[a]
-            f_k[nf] = degree[j] + wq_w[a]
-            nf += 1
+            nf = _front_add(mark, stamp, fr, nf, j, qe.w[a], degree[j] + qe.w[a])
+    return nf
+
+
+@njit(cache=True)
+def _best_front(rg, qe, fr, nf, eR, aR, nR):
+    """Position of the frontier member with the largest join gain (ties: smaller row)."""
+    rows, fw, fk, gains = fr.rows, fr.w, fr.k, fr.gains
+    for p in range(nf):
+        gains[p] = join_gain(rg.qcode, eR, aR, nR, fw[p], fk[p], qe.W2, rg.g, rg.w_max)
+    bg = gains[0]
+    for p in range(1, nf):
+        bg = max(bg, gains[p])
+    bp = -1
+    for p in range(nf):
+        if gains[p] == bg and (bp < 0 or rows[p] < rows[bp]):
+            bp = p
+    return bp
+
+
+@njit(cache=True, error_model="numpy")
+def grow_region(rg, qe, tq, c, need, fr, out, n_out):
+    """Grow R = {q} inside community c (step 3 of the module docstring) until ``need`` more
+    items are taken, appending them to ``out`` from ``n_out``; returns the new count.
+
+    ``rg``: :class:`RegionArrays`; ``qe``: q's edges; ``tq``: what the walk touched (a restart
+    takes the most similar) and the node states (see :func:`_state`); ``fr``: the frontier."""
+    g_ptr, g_idx, g_w, g_same, degree = rg.indptr, rg.indices, rg.weights, rg.same, rg.degree
+    mark, stamp, ex, use_allowed, allowed = tq.mark, tq.stamp, tq.ex, tq.filt.use_allowed, tq.filt.allowed
+    f_w = fr.w
+    nf = _first_frontier(rg, qe, tq, c, fr)
     eR = 0.0
-    aR = k_q
+    aR = qe.k_q
     nR = 1.0
     got = 0
     while got < need:
-        best = -1
         wj = 0.0
-        kj = 0.0
         if nf == 0:
             # no member connects to R: the most similar touched member of c joins R
-            best = best_touched(seen, seen_s, n_seen, labels, c, ex, use_allowed, allowed, mark, stamp)
+            best = best_touched(tq, rg.labels, c)
             if best < 0:
                 break
             kj = degree[best]
         else:
-            # the gain of each frontier member joining R (communities.kernels.join_gain)
-            for p in range(nf):
-                gains[p] = join_gain(qcode, eR, aR, nR, f_w[p], f_k[p], W2, g, w_max)
-            bg = gains[0]
-            for p in range(1, nf):
-                bg = max(bg, gains[p])
-            bp = -1
-            for p in range(nf):  # the best gain; ties: smaller row
-                if gains[p] == bg and (bp < 0 or f_id[p] < f_id[bp]):
-                    bp = p
-            best = f_id[bp]
+            bp = _best_front(rg, qe, fr, nf, eR, aR, nR)
+            best = fr.rows[bp]
             wj = f_w[bp]
-            kj = f_k[bp]
+            kj = fr.k[bp]
             last = nf - 1  # remove bp from the frontier (the last member takes its place)
             if bp != last:
-                moved = f_id[last]
-                f_id[bp] = moved
-                f_w[bp] = f_w[last]
-                f_k[bp] = f_k[last]
-                mark[moved] = (stamp << np.uint64(32)) | (np.uint64(bp) + FRONT)
+                _front_add(mark, stamp, fr, bp, fr.rows[last], f_w[last], fr.k[last])
             nf -= 1
-        mark[best] = (stamp << np.uint64(32)) | TAKEN
+        _set_state(mark, best, stamp, TAKEN)
         out[n_out + got] = best
         got += 1
         eR += wj
@@ -183,176 +284,165 @@ def grow_region(qcode, c, need, g_ptr, g_idx, g_w, g_same, degree, labels, wq_no
                 continue
             if st >= FRONT:
                 f_w[np.int64(st - FRONT)] += g_w[p]
-            elif _returnable(nb, ex, use_allowed, allowed):
+            elif nb != ex and (not use_allowed or allowed[nb]):
                 # (q's edges were all in the first frontier, so nb has none)
-                mark[nb] = (stamp << np.uint64(32)) | (np.uint64(nf) + FRONT)
-                f_id[nf] = nb
-                f_w[nf] = g_w[p]
-                f_k[nf] = degree[nb]
-                nf += 1
+                nf = _front_add(mark, stamp, fr, nf, nb, g_w[p], degree[nb])
     return n_out + got
 
 
+@njit(cache=True)
+def _query_edges(rg, w, n_seen, ex, filt, top, rows, sims, wts):
+    """Step 1: q's edges, its ``knn_k`` most similar returnable touched items with cosine > 0
+    (weight = cosine, at most 1)."""
+    top_s, top_t, top_i = top
+    n_e = best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, rows, sims)
+    n_wq = 0
+    k_q = 0.0
+    for a in range(n_e):
+        if sims[a] > 0:
+            rows[n_wq] = rows[a]
+            wts[n_wq] = min(float(sims[a]), 1.0)
+            k_q += wts[n_wq]
+            n_wq += 1
+    W2 = rg.W + k_q if rg.W + k_q > 0 else 1.0
+    return QueryEdges(rows, wts, n_wq, k_q, W2)
+
+
+@njit(cache=True)
+def _communities_by_gain(rg, qe, r, cslot, cstamp, cl, cw, cg):
+    """Step 2: the communities of q's edges into ``cl`` by decreasing attach gain, then weight
+    towards q, then label (``cstamp[c] == r + 1`` marks them); returns how many."""
+    n_c = 0
+    for a in range(qe.n):
+        c = rg.labels[qe.rows[a]]
+        if c < 0:
+            continue
+        if cstamp[c] != r + 1:
+            cstamp[c] = r + 1
+            cslot[c] = n_c
+            cl[n_c] = c
+            cw[n_c] = 0.0
+            n_c += 1
+        cw[cslot[c]] += qe.w[a]
+    for a in range(n_c):
+        c = cl[a]
+        cg[a] = attach_gain(rg.qcode, rg.e[c], rg.a[c], rg.n_c[c], cw[a], qe.k_q, qe.W2, rg.g, rg.w_max)
+    for a in range(n_c):  # selection sort (n_c <= knn_k)
+        best = a
+        for b in range(a + 1, n_c):
+            if cg[b] > cg[best] or (cg[b] == cg[best] and (cw[b] > cw[best] or (cw[b] == cw[best] and cl[b] < cl[best]))):
+                best = b
+        cg[a], cg[best] = cg[best], cg[a]
+        cw[a], cw[best] = cw[best], cw[a]
+        cl[a], cl[best] = cl[best], cl[a]
+    return n_c
+
+
 @njit(cache=True, error_model="numpy")
-def _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
-                  e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                  stamps, counters, t, work_s, work_i, marks, counters2, rwork_i, rwork_f,
-                  out_i, out_s, out_n, out_found, out_chosen):
-    stamp = stamps[t]
-    mark = marks[t]
-    cand_s = work_s[t, 0]
-    seen_s = work_s[t, 1]
-    cand_i = work_i[t, 0]
-    seen = work_i[t, 1]
-    expanded = work_i[t, 2]
-    where = rwork_i[t, 0]
-    f_id = rwork_i[t, 1]
-    f_w = rwork_f[t, 0]
-    f_k = rwork_f[t, 1]
-    gains = rwork_f[t, 2]
-    res_s = np.empty(ef, np.float32)
-    res_t = np.empty(ef, np.int64)
-    res_i = np.empty(ef, np.int64)
-    seed_s = np.empty(max(n_entry, 1), np.float32)
-    seed_j = np.empty(max(n_entry, 1), np.int64)
-    kk = max(knn_k, 1)
-    top_s = np.empty(kk, np.float32)
-    top_t = np.empty(kk, np.int64)
-    top_i = np.empty(kk, np.int64)
-    wq_nodes = np.empty(kk, np.int64)
+def _grow_all(rg, qe, tq, cl, n_c, k, fr, taken):
+    """Steps 3-4: grow community by community -- those of q's edges in order, then the
+    community of the most similar touched item not taken (an item outside every community is
+    taken by similarity) -- until k are taken or the touched items run out; returns how many."""
+    got = 0
+    nxt = 0
+    while got < k:
+        c = -1
+        while nxt < n_c and c < 0:
+            if tq.visited[cl[nxt]] != tq.r + 1:
+                c = cl[nxt]
+            nxt += 1
+        while c < 0 and got < k:
+            best = best_touched(tq, rg.labels, NOT_VISITED)
+            if best < 0:
+                break
+            if rg.labels[best] < 0:  # outside every community: taken by similarity
+                _set_state(tq.mark, best, tq.stamp, TAKEN)
+                taken[got] = best
+                got += 1
+            else:
+                c = rg.labels[best]
+        if c < 0:
+            break
+        tq.visited[c] = tq.r + 1
+        got = grow_region(rg, qe, tq, c, k - got, fr, taken, got)
+    return got
+
+
+@njit(cache=True)
+def _next_query_stamp(mark, counters, t):
+    if counters[t] >= np.uint64(4294967294):
+        mark[:] = 0
+        counters[t] = 0
+    counters[t] += np.uint64(1)
+    return counters[t]
+
+
+@njit(cache=True, error_model="numpy")
+def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out):
+    """Queries lo..hi-1 with scratch slot t (the walk's and the growth's); from Python the named
+    structures come as plain tuples (see :func:`graphret.graph.walk._walk_range`)."""
+    index, opts, filt, slots, rslots = WalkIndex(*index), WalkOptions(*opts), WalkFilter(*filt), WalkSlots(*slots), RegionSlots(*rslots)
+    rg, out = RegionArrays(*rg), RegionOut(*out)
+    w = walk_work(slots, t, opts.ef, opts.n_entry)
+    k = opts.k
+    mark = rslots.marks[t]
+    where = rslots.work_i[t, 0]
+    fr = Frontier(rslots.work_i[t, 1], rslots.work_f[t, 0], rslots.work_f[t, 1], rslots.work_f[t, 2])
+    kk = max(rg.knn_k, 1)
+    top = (np.empty(kk, np.float32), np.empty(kk, np.int64), np.empty(kk, np.int64))
+    wq_rows = np.empty(kk, np.int64)
     wq_w = np.empty(kk, np.float64)
     wq_s = np.empty(kk, np.float32)
     cl = np.empty(kk, np.int64)
     cw = np.empty(kk, np.float64)
     cg = np.empty(kk, np.float64)
     taken = np.empty(k, np.int64)
-    C = e_tot.shape[0]
+    C = rg.e.shape[0]
     cslot = np.zeros(C, np.int64)
     cstamp = np.zeros(C, np.int64)
+    visited = np.zeros(C, np.int64)
     for r in range(lo, hi):
-        cur = next_stamp(stamp, counters, t)
-        if counters2[t] >= np.uint64(4294967294):
-            mark[:] = 0
-            counters2[t] = 0
-        counters2[t] += np.uint64(1)
-        qstamp = counters2[t]
+        qstamp = _next_query_stamp(mark, rslots.counters, t)
         q = Q[r]
-        ex = exclude[r]
-        m = score_entries(EC, entries, q, n_entry, seed_s, seed_j)
-        _, n_seen, _ = walk_one(X, w_ptr, w_idx, q, seed_s, seed_j, m, ef, ex, use_allowed, allowed,
-                                stamp, cur, cand_s, cand_i, res_s, res_t, res_i, seen, seen_s, expanded)
-        compared = entries.shape[0] + n_seen - m
+        ex = filt.exclude[r]
+        n_seen, _, cur, compared = walk_query(index, q, opts.ef, opts.n_entry, ex, filt, w)
         for p in range(n_seen):
-            where[seen[p]] = p
-        # 1. q's edges: its knn_k most similar returnable touched items with cosine > 0
-        n_e = best_seen(seen, seen_s, n_seen, knn_k, ex, use_allowed, allowed, top_s, top_t, top_i, wq_nodes, wq_s)
-        n_wq = 0
-        k_q = 0.0
-        for a in range(n_e):
-            if wq_s[a] > 0:
-                wq_nodes[n_wq] = wq_nodes[a]
-                wq_w[n_wq] = min(float(wq_s[a]), 1.0)
-                k_q += wq_w[n_wq]
-                n_wq += 1
-        W2 = W + k_q if W + k_q > 0 else 1.0
-        # 2. the communities of q's edges, by decreasing attach gain
-        n_c = 0
-        for a in range(n_wq):
-            c = labels[wq_nodes[a]]
-            if c < 0:
-                continue
-            if cstamp[c] != r + 1:
-                cstamp[c] = r + 1
-                cslot[c] = n_c
-                cl[n_c] = c
-                cw[n_c] = 0.0
-                n_c += 1
-            cw[cslot[c]] += wq_w[a]
-        for a in range(n_c):
-            c = cl[a]
-            cg[a] = attach_gain(qcode, e_tot[c], a_tot[c], n_tot[c], cw[a], k_q, W2, g, w_max)
-        for a in range(n_c):  # gain desc, then weight desc, then label asc (n_c <= knn_k)
-            best = a
-            for b in range(a + 1, n_c):
-                if cg[b] > cg[best] or (cg[b] == cg[best] and (cw[b] > cw[best] or (cw[b] == cw[best] and cl[b] < cl[best]))):
-                    best = b
-            cg[a], cg[best] = cg[best], cg[a]
-            cw[a], cw[best] = cw[best], cw[a]
-            cl[a], cl[best] = cl[best], cl[a]
+            where[w.seen[p]] = p
+        qe = _query_edges(rg, w, n_seen, ex, filt, top, wq_rows, wq_s, wq_w)
+        tq = Touched(w.seen, w.seen_s, n_seen, ex, filt, mark, qstamp, visited, r)
+        n_c = _communities_by_gain(rg, qe, r, cslot, cstamp, cl, cw, cg)
         if n_c > 0:
-            out_chosen[r] = cl[0]
+            out.chosen[r] = cl[0]
         else:
-            j = best_touched(seen, seen_s, n_seen, labels, -2, ex, use_allowed, allowed, mark, qstamp)
-            out_chosen[r] = labels[j] if j >= 0 else -1
-        # 3./4. grow community by community
-        got = 0
-        visited = -(r + 1)  # cstamp value of a visited community
-        nxt = 0
-        while got < k:
-            c = -1
-            while nxt < n_c and c < 0:
-                if cstamp[cl[nxt]] != visited:
-                    c = cl[nxt]
-                nxt += 1
-            while c < 0 and got < k:
-                # the most similar available touched item not in a visited community
-                best = -1
-                bs = np.float32(0.0)
-                for p in range(n_seen):
-                    j = seen[p]
-                    if labels[j] >= 0 and cstamp[labels[j]] == visited:
-                        continue
-                    if not _returnable(j, ex, use_allowed, allowed) or _state(mark, j, qstamp) == TAKEN:
-                        continue
-                    if best < 0 or seen_s[p] > bs or (seen_s[p] == bs and j < best):
-                        best = j
-                        bs = seen_s[p]
-                if best < 0:
-                    break
-                if labels[best] < 0:  # outside every community: taken by similarity
-                    mark[best] = (qstamp << np.uint64(32)) | TAKEN
-                    taken[got] = best
-                    got += 1
-                else:
-                    c = labels[best]
-            if c < 0:
-                break
-            cstamp[c] = visited
-            got = grow_region(qcode, c, k - got, g_ptr, g_idx, g_w, g_same, degree, labels, wq_nodes, wq_w, n_wq, k_q,
-                              W2, g, w_max, seen, seen_s, n_seen, ex, use_allowed, allowed, mark, qstamp,
-                              f_id, f_w, f_k, gains, taken, got)
+            j = best_touched(tq, rg.labels, ANY)
+            out.chosen[r] = rg.labels[j] if j >= 0 else -1
+        got = _grow_all(rg, qe, tq, cl, n_c, k, fr, taken)
         # cosines of the taken items: known for touched ones, computed for the others
         for b in range(got):
             j = taken[b]
-            out_i[r, b] = j
-            if stamp[j] == cur:
-                out_s[r, b] = seen_s[where[j]]
+            out.rows[r, b] = j
+            if w.stamp[j] == cur:
+                out.cosines[r, b] = w.seen_s[where[j]]
             else:
-                out_s[r, b] = qdot(X, j, q)
+                out.cosines[r, b] = qdot(index.codes, j, q)
                 compared += 1
         for b in range(got, k):
-            out_i[r, b] = -1
-            out_s[r, b] = -np.inf
-        out_found[r] = got
-        out_n[r] = compared
+            out.rows[r, b] = -1
+            out.cosines[r, b] = -np.inf
+        out.found[r] = got
+        out.compared[r] = compared
 
 
 @njit(cache=True, parallel=True)
-def _region_parallel(X, Q, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
-                     e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                     stamps, counters, work_s, work_i, marks, counters2, rwork_i, rwork_f,
-                     out_i, out_s, out_n, out_found, out_chosen):
+def _region_parallel(index, Q, opts, filt, slots, rslots, rg, out):
     nq = Q.shape[0]
-    T = stamps.shape[0]
+    T = slots[0].shape[0]  # slots.stamps
     step = (nq + T - 1) // T
     for t in prange(T):
         lo = t * step
         hi = min(nq, lo + step)
         if lo < hi:
-            _region_range(X, Q, lo, hi, w_ptr, w_idx, entries, EC, n_entry, ef, g_ptr, g_idx, g_w, g_same, degree, labels,
-                          e_tot, a_tot, n_tot, W, g, w_max, qcode, knn_k, k, exclude, use_allowed, allowed,
-                          stamps, counters, t, work_s, work_i, marks, counters2, rwork_i, rwork_f,
-                          out_i, out_s, out_n, out_found, out_chosen)
+            _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out)
 
 
 class RegionGraph:
@@ -398,6 +488,10 @@ class RegionGraph:
         # per edge: does it stay inside its row's community (growth follows only those)
         rows = np.repeat(np.arange(n), np.diff(self.indptr))
         self.same = np.ascontiguousarray((self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0))
+        #: the arrays the kernels read, as one value (:class:`RegionArrays`, plain: see _region_range)
+        self.arrays = tuple(RegionArrays(self.indptr, self.indices, self.weights, self.same, self.degree, self.labels, self.e,
+                                   self.a, self.n_c, self.W, self.resolution, self.w_max, QUALITY_CODES[quality],
+                                   self.knn_k))
 
     @classmethod
     def from_graph(cls, graph, labels, *, quality: str = "newman", resolution: float = 1.0, w_max: float = 1.0,
@@ -424,15 +518,13 @@ class RegionGraph:
 
 
 class _RegionScratch:
-    """Per-thread node states (see :func:`_state`), kept between calls."""
+    """Per-thread node states and frontiers (:class:`RegionSlots`), kept between calls."""
 
     _cache: dict[tuple[int, int], "_RegionScratch"] = {}
 
     def __init__(self, n: int, threads: int) -> None:
-        self.marks = np.zeros((threads, n), np.uint64)
-        self.counters = np.zeros(threads, np.uint64)
-        self.work_i = np.empty((threads, 2, n), np.int64)  # where (position in seen), frontier rows
-        self.work_f = np.empty((threads, 3, n), np.float64)  # frontier w(j, R), k_j, gains
+        self.slots = (np.zeros((threads, n), np.uint64), np.zeros(threads, np.uint64),  # RegionSlots, plain
+                      np.empty((threads, 2, n), np.int64), np.empty((threads, 3, n), np.float64))
 
     @classmethod
     def get(cls, n: int, threads: int) -> "_RegionScratch":
@@ -481,36 +573,26 @@ def region_checked(w: WalkInputs, region: RegionGraph, *, threads: int | None = 
     """:func:`graph_region_search` on walk inputs already checked (:func:`walk_inputs`, or
     :meth:`WalkInputs.with_queries` of inputs a searcher prepared once) and a region graph of
     the same archive."""
-    n = w.n
-    codes, w_ptr, w_idx, queries, entries, entry_codes = w.codes, w.indptr, w.indices, w.queries, w.entries, w.entry_codes
-    nq, k, ef, n_entry, ex, use_allowed, allowed = len(w.queries), w.k, w.ef, w.n_entry, w.exclude, w.use_allowed, w.allowed
+    n, nq, k = w.n, len(w.queries), w.k
     T = threads_for(threads, nq)
-    ws = WalkScratch.get(n, T)
-    rs = _RegionScratch.get(n, T)
-    out_i = np.empty((nq, k), np.int64)
-    out_s = np.empty((nq, k), np.float32)
-    out_n = np.empty(nq, np.int64)
-    found = np.empty(nq, np.int64)
-    chosen = np.empty(nq, np.int64)
-    args = (codes, queries)
-    rest = (w_ptr, w_idx, entries, entry_codes, n_entry, ef, region.indptr, region.indices, region.weights,
-            region.same, region.degree, region.labels, region.e, region.a, region.n_c, region.W, region.resolution,
-            region.w_max, QUALITY_CODES[region.quality], region.knn_k, k, ex, use_allowed, allowed)
+    slots = WalkScratch.get(n, T).slots
+    rslots = _RegionScratch.get(n, T).slots
+    out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64),  # RegionOut
+           np.empty(nq, np.int64), np.empty(nq, np.int64))
+    opts = (w.ef, w.n_entry, k)  # WalkOptions
     if T == 1:
-        _region_range(*args, 0, nq, *rest, ws.stamps, ws.counters, 0, ws.work_s, ws.work_i, rs.marks, rs.counters,
-                      rs.work_i, rs.work_f, out_i, out_s, out_n, found, chosen)
+        _region_range(w.index, w.queries, 0, nq, opts, w.filter, slots, rslots, 0, region.arrays, out)
     else:
-        _region_parallel(*args, *rest, ws.stamps, ws.counters, ws.work_s, ws.work_i, rs.marks, rs.counters,
-                         rs.work_i, rs.work_f, out_i, out_s, out_n, found, chosen)
-    short = np.flatnonzero(found < k)
-    for i in short:  # past every touched item: complete by an exact scan (rare)
-        mask = allowed.copy() if use_allowed else np.ones(n, np.bool_)
+        _region_parallel(w.index, w.queries, opts, w.filter, slots, rslots, region.arrays, out)
+    out_i, out_s, out_n, found, chosen = out
+    for i in np.flatnonzero(found < k):  # past every touched item: complete by an exact scan (rare)
+        mask = w.allowed.copy() if w.use_allowed else np.ones(n, np.bool_)
         mask[out_i[i, : found[i]]] = False
-        if ex[i] >= 0:
-            mask[ex[i]] = False
+        if w.exclude[i] >= 0:
+            mask[w.exclude[i]] = False
         rows = np.flatnonzero(mask)
         need = k - int(found[i])
-        idx, sc = exact_search(codes[rows], queries[i : i + 1], need)
+        idx, sc = exact_search(w.codes[rows], w.queries[i : i + 1], need)
         out_i[i, found[i]:] = rows[idx[0]]
         out_s[i, found[i]:] = sc[0]
         out_n[i] = min(int(out_n[i]) + len(rows), n)

@@ -18,7 +18,8 @@ from numba import njit
 from graphret.errors import InputError
 from graphret.graph.knn import SMALL_BATCH
 from graphret.graph.segments import row_sums
-from graphret.graph.topk import check_k, heap_drain, heap_push
+from graphret.graph.topk import check_k
+from graphret.kernels.heap import heap_drain, heap_push
 from graphret.query.index import RetrievalIndex
 
 

@@ -26,7 +26,7 @@ from graphret.errors import InputError
 from graphret.graph.knn import real_array
 from graphret.store.read import Snapshot
 
-__all__ = ["QuerySet", "as_queries", "code_queries", "row_queries"]
+__all__ = ["QuerySet", "as_queries", "code_queries", "row_queries", "stored_rows"]
 
 
 @dataclass
@@ -119,13 +119,19 @@ def _examples(store: Snapshot) -> str:
 KINDS = ("split", "ids", "images", "codes", "rows")
 
 
-def _from_ids(store: Snapshot, ids: Sequence[str], space: str) -> QuerySet:
+def stored_rows(store: Snapshot, ids: Sequence[str]) -> np.ndarray:
+    """int64 store rows of stored ``ids`` (an unknown id is an InputError showing what ids look like)."""
     rows = []
     for item_id in ids:
-        if item_id not in store.row_of_id:
+        row = store.row_of_id.get(item_id)
+        if row is None:
             raise InputError(f"unknown id {item_id!r}; ids in this store look like {_examples(store)}", param="ids")
-        rows.append(store.row_of_id[item_id])
-    return row_queries(store, np.array(rows, np.int64), space)
+        rows.append(row)
+    return np.array(rows, np.int64)
+
+
+def _from_ids(store: Snapshot, ids: Sequence[str], space: str) -> QuerySet:
+    return row_queries(store, stored_rows(store, ids), space)
 
 
 def _from_split(store: Snapshot, split: str, space: str) -> QuerySet:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from graphret.query.queries import QuerySet
 from graphret.store.read import Snapshot
 
-__all__ = ["SearchResult"]
+__all__ = ["SearchResult", "result_dict"]
 
 
 @dataclass
@@ -79,34 +79,32 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form (see the module docstring)."""
-        store = self.store
-        membership = store.membership(self.community_method) if self.community_method else None
-        queries = []
-        for q in range(len(self.queries)):
-            hits = []
-            for rank, (row, score) in enumerate(zip(self.rows[q], self.scores[q]), start=1):
-                row = int(row)
-                hits.append(
-                    {
-                        "rank": rank,
-                        "id": str(store.ids[row]),
-                        "score": round(float(score), 6),
-                        "label": store.label_of(row),
-                        "community": int(membership[row]) if membership is not None else None,
-                        "path": store.paths[row],
-                    }
-                )
-            entry = {
-                "query": {"id": self.queries.ids[q], "label": self.queries.labels[q], "path": self.queries.paths[q]},
-                "results": hits,
-                "scanned_fraction": round(float(self.scanned_fraction[q]), 6),
-            }
-            for key, values in self.details.items():
-                if isinstance(values, list) and len(values) == len(self.queries):
-                    entry[key] = values[q]
-            queries.append(entry)
-        payload: dict[str, Any] = {"mode": self.mode, "k": self.k, "community_method": self.community_method, "queries": queries}
-        for key, value in self.details.items():
-            if not isinstance(value, list):
-                payload[key] = value
-        return payload
+        queries = self.queries
+        return result_dict(self.store, self.mode, self.k, self.community_method, queries.ids, queries.labels, queries.paths,
+                           self.rows, self.scores, self.scanned_fraction, self.details)
+
+
+def result_dict(store: Snapshot, mode: str, k: int, community_method: str | None, query_ids: list, query_labels: list,
+                query_paths: list, rows: np.ndarray, scores: np.ndarray, scanned_fraction: np.ndarray,
+                details: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-able form of a search's arrays (:meth:`SearchResult.to_dict`, and the server's
+    answer to :meth:`~graphret.query.searcher.Searcher.search_arrays`)."""
+    membership = store.membership(community_method) if community_method else None
+    ids, paths, label_of = store.ids, store.paths, store.label_of
+    queries = []
+    for q in range(len(rows)):
+        hits = []
+        for rank, (row, score) in enumerate(zip(rows[q].tolist(), scores[q].tolist()), start=1):
+            hits.append({"rank": rank, "id": str(ids[row]), "score": round(score, 6), "label": label_of(row),
+                         "community": int(membership[row]) if membership is not None else None, "path": paths[row]})
+        entry = {"query": {"id": query_ids[q], "label": query_labels[q], "path": query_paths[q]}, "results": hits,
+                 "scanned_fraction": round(float(scanned_fraction[q]), 6)}
+        for key, values in details.items():
+            if isinstance(values, list) and len(values) == len(rows):
+                entry[key] = values[q]
+        queries.append(entry)
+    payload: dict[str, Any] = {"mode": mode, "k": k, "community_method": community_method, "queries": queries}
+    for key, value in details.items():
+        if not isinstance(value, list):
+            payload[key] = value
+    return payload

@@ -7,7 +7,8 @@ Modes (GUIDE sections 4 and 8):
 
 * ``region`` (the default when the store has communities): Haq's Algorithm 1 on the stored
   graph -- the query's edges from a graph walk, the community of largest quality gain, a
-  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`);
+  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`), shown by
+  cosine to the query (``region_order="gain"``: in the order it grew);
 * ``graph``: a best-first walk through the stored walk lists from the entry points nearest the
   query, exact cosines, ``ef`` trading recall for speed (:mod:`graphret.graph.walk`);
 * ``flat``: exact cosine top-K over the whole archive (:mod:`graphret.query.flat`);
@@ -70,6 +71,12 @@ class Hits(NamedTuple):
 def default_mode(store: Snapshot) -> str:
     """region when the store has communities, flat otherwise."""
     return "region" if store.community_methods else "flat"
+
+
+def by_cosine(found: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's results by decreasing cosine (ties: the order they came in)."""
+    order = np.argsort(-cosines, axis=1, kind="stable")
+    return np.take_along_axis(found, order, axis=1), np.take_along_axis(cosines, order, axis=1)
 
 
 class Searcher:
@@ -221,6 +228,8 @@ class Searcher:
         if mode == "region":
             region, ids = index.region
             f, s, compared, chosen = region_checked(w, region, return_chosen=True)
+            if config.region_ranking == "cosine":  # the same region, the most similar first (issue 23.5)
+                f, s = by_cosine(f, s)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
             return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
         f, s, sc, classes = self._class(queries, k, exclude, allowed, config.classes_from)

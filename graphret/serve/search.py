@@ -12,6 +12,8 @@ from graphret.errors import InputError
 from graphret.serve.config import ServeConfig
 from graphret.serve.holder import View
 from graphret.query.config import SearchConfig
+from graphret.query.queries import stored_rows
+from graphret.query.result import result_dict
 
 __all__ = ["run_search", "where_list", "code_matrix"]
 
@@ -43,11 +45,25 @@ def run_search(view: View, value: Any, kind: str, options: SearchConfig, config:
                          "send fewer", param=kind)
     searcher = view.searcher(**options.index_options())
     started = time.perf_counter()
-    queries = searcher.queries(value, kind=kind)
-    encoded = time.perf_counter()
-    result = searcher.search(queries, options)
+    if kind == "images":
+        queries = searcher.queries(value, kind=kind)
+        encoded = time.perf_counter()
+        payload = searcher.search(queries, options).to_dict()
+    else:  # the lean call: arrays in, arrays out, the JSON made from them
+        store = view.snapshot
+        if kind == "ids":
+            rows = stored_rows(store, value)
+            hits = searcher.search_arrays(rows=rows, config=options)
+            meta = ([str(store.ids[r]) for r in rows], [store.label_of(int(r)) for r in rows], [store.paths[r] for r in rows])
+        else:
+            hits = searcher.search_arrays(value, config=options)
+            meta = ([None] * len(value), [None] * len(value), [None] * len(value))
+        encoded = started
+        mode = options.mode or searcher.default_mode
+        payload = result_dict(store, mode, options.k, searcher.method, *meta, hits.rows, hits.scores, hits.scanned_fraction,
+                              hits.details)
     done = time.perf_counter()
-    payload = result.to_dict()
     payload.update(version=view.version, seconds=round(done - encoded, 6),
                    encode_seconds=round(encoded - started, 6) if kind == "images" else None)
     return payload
+

@@ -136,7 +136,27 @@ function sameLabelShare(entry) {
   return entry.results.filter((hit) => labelText(hit.label) === mine).length / entry.results.length;
 }
 
-async function search(query) {
+// A search by stored id has an address: /?id=...&k=...&mode=... (the mode when one is chosen).
+// Each new search pushes one history entry, so the back button steps through searches and a
+// link opens the same results.
+function searchAddress(query) {
+  const params = new URLSearchParams({id: query.id, k: String(parseInt($("k").value, 10) || 10)});
+  if ($("mode").value) params.set("mode", $("mode").value);
+  return "/?" + params;
+}
+
+function applyAddress() {
+  // the query the page's address names (setting k and mode from it), or null
+  const params = new URLSearchParams(location.search);
+  const id = params.get("id");
+  if (!id) return null;
+  if (params.get("k")) $("k").value = params.get("k");
+  const mode = params.get("mode") || "";
+  if ([...$("mode").options].some((option) => option.value === mode)) $("mode").value = mode;
+  return {kind: "id", id};
+}
+
+async function search(query, {remember = true} = {}) {
   if (query) { state.query = query; state.modeRuns = {}; showQuery(query); }
   if (!state.query) return;
   showError(null);
@@ -148,6 +168,10 @@ async function search(query) {
     state.modeRuns[result.mode] = {seconds: result.seconds, scanned: entry.scanned_fraction, same: sameLabelShare(entry)};
     showResults(result);
     showModeTable();
+    if (remember && state.query.kind === "id") {
+      const address = searchAddress(state.query);
+      if (address !== location.pathname + location.search) history.pushState({search: address}, "", address);
+    }
   } catch (error) {
     $("result-summary").textContent = "no results";
     $("results").replaceChildren();
@@ -370,6 +394,11 @@ function wire() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   $("community-method").addEventListener("change", loadCommunities);
   $("more-members").addEventListener("click", moreMembers);
+  window.addEventListener("popstate", () => {  // back and forward: the search the address names
+    const query = applyAddress();
+    showView("search-view");
+    if (query) search(query, {remember: false});
+  });
 }
 
 async function start() {
@@ -377,6 +406,8 @@ async function start() {
   try {
     await loadStore();
     await browse(0);
+    const linked = applyAddress();  // a link to a search opens its results
+    if (linked) await search(linked, {remember: false});
     document.body.dataset.ready = "true";
   } catch (error) {
     showError("cannot read the store: " + error.message);

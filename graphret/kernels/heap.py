@@ -1,0 +1,167 @@
+"""The one binary heap of graphret's kernels (numba).
+
+An entry is ``(score, tie key, payload)``, held in three parallel arrays ``(hs, ht, hi)``.
+Entries rank by **higher score first, then smaller tie key** (:func:`ranks_before`): results
+never depend on the order items were scanned in.  A heap is used in one of two orientations:
+
+* **bounded top-k** (:func:`heap_push`, :func:`heap_drain`): at most k entries, the *worst*
+  kept at the root, so an offered entry is decided with one comparison in the common case;
+  drained best first.  kNN graph, flat, probe and walk results, the walk-list candidate pools.
+* **priority queue** (:func:`queue_push`, :func:`queue_pop`, :func:`queue_heapify`): the
+  *best* entry at the root, popped first.  The walk's candidate queue and CNM's merge queue.
+
+For a small k, or when the kept entries must be sorted all along, :func:`sorted_push` keeps
+a bounded buffer sorted best first by insertion instead (the walk's entry points, the
+walk-list candidate pools: faster there than a heap and its final drain).
+
+A queue whose tie key is also its payload (the walk's queue of positions) passes ``hi=None``:
+numba compiles that case without the payload array (the ``is None`` branches are pruned).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["ranks_before", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
+
+
+@njit(cache=True, inline="always")
+def ranks_before(s1, t1, s2, t2):
+    """(s1, t1) ranks before (s2, t2): higher score first, then smaller tie key."""
+    return s1 > s2 or (s1 == s2 and t1 < t2)
+
+
+@njit(cache=True, inline="always")
+def _above(s1, t1, s2, t2, worst_root):
+    """Entry 1 belongs above entry 2: it ranks after it in a worst-root heap, before it in a
+    best-root one."""
+    if worst_root:
+        return ranks_before(s2, t2, s1, t1)
+    return ranks_before(s1, t1, s2, t2)
+
+
+@njit(cache=True, inline="always")
+def _sift_up(hs, ht, hi, pos, s, t, idx, worst_root):
+    """Place (s, t, idx) at the hole ``pos`` or above it."""
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if _above(s, t, hs[parent], ht[parent], worst_root):
+            hs[pos] = hs[parent]
+            ht[pos] = ht[parent]
+            if hi is not None:
+                hi[pos] = hi[parent]
+            pos = parent
+        else:
+            break
+    hs[pos] = s
+    ht[pos] = t
+    if hi is not None:
+        hi[pos] = idx
+
+
+@njit(cache=True, inline="always")
+def _sift_down(hs, ht, hi, size, pos, s, t, idx, worst_root):
+    """Place (s, t, idx) at the hole ``pos`` or below it, in a heap of ``size`` entries."""
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and _above(hs[right], ht[right], hs[child], ht[child], worst_root):
+            child = right
+        if _above(hs[child], ht[child], s, t, worst_root):
+            hs[pos] = hs[child]
+            ht[pos] = ht[child]
+            if hi is not None:
+                hi[pos] = hi[child]
+            pos = child
+        else:
+            break
+    hs[pos] = s
+    ht[pos] = t
+    if hi is not None:
+        hi[pos] = idx
+
+
+@njit(cache=True)
+def heap_push(hs, ht, hi, size, k, s, t, idx):
+    """Offer (score s, tie key t, payload idx) to the bounded top-k heap (hs, ht, hi) holding
+    ``size`` entries, whose root is the worst kept; returns the new size."""
+    if size < k:
+        _sift_up(hs, ht, hi, size, s, t, idx, True)
+        return size + 1
+    if ranks_before(s, t, hs[0], ht[0]):
+        _sift_down(hs, ht, hi, size, 0, s, t, idx, True)
+    return size
+
+
+@njit(cache=True)
+def heap_drain(hs, ht, hi, size, out_i, out_s):
+    """Empty the top-k heap into out_i / out_s (payloads, scores), best first (destroys the
+    heap)."""
+    for end in range(size - 1, -1, -1):
+        out_i[end] = hi[0]
+        out_s[end] = hs[0]
+        _sift_down(hs, ht, hi, end, 0, hs[end], ht[end], hi[end], True)
+
+
+@njit(cache=True)
+def queue_push(hs, ht, hi, size, s, t, idx):
+    """Push (s, t, idx) on the best-root queue of ``size`` entries (the arrays hold at least
+    ``size + 1``); returns the new size."""
+    _sift_up(hs, ht, hi, size, s, t, idx, False)
+    return size + 1
+
+
+@njit(cache=True)
+def queue_pop(hs, ht, hi, size):
+    """Remove the root (the best entry; read it before) of the queue; returns the new size."""
+    size -= 1
+    if size > 0:
+        _sift_down(hs, ht, hi, size, 0, hs[size], ht[size], ht[size] if hi is None else hi[size], False)
+    return size
+
+
+@njit(cache=True)
+def queue_heapify(hs, ht, hi, size):
+    """Order the first ``size`` entries into a best-root queue (Floyd's bottom-up build)."""
+    for pos in range((size >> 1) - 1, -1, -1):
+        _sift_down(hs, ht, hi, size, pos, hs[pos], ht[pos], hi[pos], False)
+
+
+@njit(cache=True)
+def _grown(arr, cap):
+    out = np.empty(cap, arr.dtype)
+    out[: arr.size] = arr
+    return out
+
+
+@njit(cache=True)
+def queue_reserve(hs, ht, hi, size):
+    """The queue's arrays with room for one more entry: themselves, or copies of twice the
+    capacity when full (three separate arrays)."""
+    if size < hs.size:
+        return hs, ht, hi
+    cap = 2 * hs.size
+    return _grown(hs, cap), _grown(ht, cap), _grown(hi, cap)
+
+
+@njit(cache=True, inline="always")
+def sorted_push(ss, sj, size, k, s, j):
+    """Offer (score s, key j) to the buffer (ss, sj) of ``size`` entries sorted best first, at
+    most k kept; returns the new size."""
+    if size < k:
+        pos = size
+        size += 1
+    elif ranks_before(s, j, ss[size - 1], sj[size - 1]):
+        pos = size - 1
+    else:
+        return size
+    while pos > 0 and ranks_before(s, j, ss[pos - 1], sj[pos - 1]):
+        ss[pos] = ss[pos - 1]
+        sj[pos] = sj[pos - 1]
+        pos -= 1
+    ss[pos] = s
+    sj[pos] = j
+    return size
