@@ -27,13 +27,15 @@ from graphret.data.imageset import ImageSet
 from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.base import check_nonzero_codes
+from graphret.encoders.cnn import default_backbone, pretrained_image_size
 from graphret.encoders.config import (
-    DEFAULT_BACKBONE,
     DEFAULT_ENCODER,
     DEFAULT_THREADS,
     DEFAULT_WORK,
+    UNLABELLED_BACKBONE,
     UNLABELLED_ENCODER,
 )
+from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
@@ -52,9 +54,11 @@ __all__ = ["build_store", "build_store_from_codes", "choose_encoder", "DEFAULT_E
 
 Log = Callable[[str], None]
 
-# The build's default encoder (one home, in the encoders' config, whose help texts name it).
-DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {"backbone": DEFAULT_BACKBONE}
+# The build's default encoder (one home, in the encoders' config, whose help texts name it); its
+# backbone follows the images' size (graphret.encoders.cnn.default_backbone).
+DEFAULT_ENCODER_OPTIONS: dict[str, Any] = {}
 DEFAULT_TRAINING_OPTIONS: dict[str, Any] = {"work": DEFAULT_WORK, "threads": DEFAULT_THREADS}
+UNLABELLED_ENCODER_OPTIONS: dict[str, Any] = {"backbone": UNLABELLED_BACKBONE}
 
 
 #: codes whose norms all lie this close to 1 are taken as normalised (no copy)
@@ -126,18 +130,23 @@ def has_class_labels(images: ImageSet) -> bool:
 
 
 def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str, Any]]:
-    """The encoder to train and its options: the configured one, else the default (the CNN
-    classifier, best retrieval in a few CPU minutes on MedMNIST-sized sets), else, for sources
-    without class labels, the pixel baseline."""
+    """The encoder to train and its options: the configured one, else the default (a classifier:
+    ImageNet EfficientNet-Lite0 fine-tuned, or the small CNN for images under 96 px), else, for
+    sources without class labels, the same ImageNet network frozen (the pixel baseline for
+    images under 96 px, or when a backbone it does not have was asked for)."""
     name = config.encoder.name
     if name is None:
         name = DEFAULT_ENCODER if has_class_labels(images) else UNLABELLED_ENCODER
+        pretrained = default_backbone(images) != "small" or config.encoder.backbone in FROZEN_BACKBONES
+        if name == UNLABELLED_ENCODER and (not pretrained or config.encoder.backbone not in (None, *FROZEN_BACKBONES)):
+            return "pixels", {key: value for key, value in config.encoder.options().items() if key in ("image_size", "dim")}
     encoder = config.encoder.with_name(name)
     options = encoder.options()
     if name == UNLABELLED_ENCODER and config.encoder.name is None:
-        options = {key: value for key, value in options.items() if key in ("image_size", "dim")}
+        size = {"image_size": pretrained_image_size(images)} if len(images) else {}
+        options = {**UNLABELLED_ENCODER_OPTIONS, **size, **{key: value for key, value in options.items() if key in ("image_size", "weights")}}
     elif name == DEFAULT_ENCODER and config.encoder.name is None:
-        options = {**DEFAULT_ENCODER_OPTIONS, **options}
+        options = {**DEFAULT_ENCODER_OPTIONS, "backbone": default_backbone(images), **options}
     return name, options
 
 
@@ -159,8 +168,8 @@ def fit_encoder(config: BuildConfig, images: ImageSet, output: Path, log: Log, *
         reason = "the default" if name == DEFAULT_ENCODER else "the default for a source without class labels"
         log(f"encoder: {name} ({reason}; choose another encoder to change it)")
     training = config.training.options(name, checkpoint_default=str(default_checkpoint(output)), progress=progress)
-    if config.encoder.name is None and name == DEFAULT_ENCODER:  # the default budget, where the user set none
-        if not any(key in training for key in ("epochs", "work", "time_limit")):
+    if config.encoder.name is None and name in (DEFAULT_ENCODER, UNLABELLED_ENCODER):  # the defaults, where the user set none
+        if name == DEFAULT_ENCODER and not any(key in training for key in ("epochs", "work", "time_limit")):
             training["work"] = DEFAULT_TRAINING_OPTIONS["work"]
         if training.get("threads") is None:
             training["threads"] = DEFAULT_TRAINING_OPTIONS["threads"]

@@ -35,7 +35,11 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
+from graphret.encoders.config import DEFAULT_BACKBONE, PRETRAINED_FROM_SIZE, SMALL_IMAGE_BACKBONE
+from graphret.encoders import efficientnet_lite
+from graphret.encoders.finetune import DEFAULT_TUNE_FROM, FeatureCache, freeze_below
 from graphret.encoders.training import (
+    MAX_AUTO_SIZE,
     Augment,
     Normalise,
     TorchEncoder,
@@ -48,8 +52,33 @@ from graphret.encoders.training import (
 )
 from graphret.errors import InputError
 
-BACKBONES = ("resnet18", "resnet50", "densenet121", "dcnn", "small")
+BACKBONES = ("efficientnet_lite0", "resnet18", "resnet50", "densenet121", "dcnn", "small")
 TORCHVISION_BACKBONES = ("resnet18", "resnet50", "densenet121")
+#: Backbones that start from installed ImageNet weights and are fine-tuned (graphret.encoders.finetune).
+PRETRAINED_BACKBONES = ("efficientnet_lite0",)
+#: A pretrained backbone sees images at least this large (smaller ones are upsampled): ImageNet
+#: features need a few pixels per object part (see benchmarks/bench_encoders.py --pretrained).
+MIN_PRETRAINED_SIZE = 64
+
+
+
+
+def source_size(images: ImageSet, row: int = 0) -> int:
+    """The larger side of the source's image at ``row`` (its first, by default)."""
+    return int(max(np.asarray(images.image(int(row))).shape[:2]))
+
+
+def default_backbone(images: ImageSet) -> str:
+    """The backbone of a default build: DEFAULT_BACKBONE (ImageNet EfficientNet-Lite0, fine-tuned)
+    for images of PRETRAINED_FROM_SIZE px and more, SMALL_IMAGE_BACKBONE (from scratch) for
+    smaller ones (graphret.encoders.config says why)."""
+    return DEFAULT_BACKBONE if len(images) and source_size(images) >= PRETRAINED_FROM_SIZE else SMALL_IMAGE_BACKBONE
+
+
+def pretrained_image_size(images: ImageSet, row: int = 0) -> int:
+    """The input size of an ImageNet backbone for a source: the size of its image at ``row``,
+    within [MIN_PRETRAINED_SIZE, 224] (small images upsampled, large ones reduced)."""
+    return int(min(max(source_size(images, row), MIN_PRETRAINED_SIZE), MAX_AUTO_SIZE))
 
 
 def stem_for(image_size: int) -> str:
@@ -129,6 +158,8 @@ def build_network(backbone: str, *, channels: int, image_size: int, num_outputs:
         from graphret.encoders.dcnn import DCNN
 
         return DCNN(channels=channels, image_size=image_size, num_outputs=num_outputs, fc_width=fc_width, dropout=0.5 if dropout is None else dropout)
+    if backbone == "efficientnet_lite0":
+        return efficientnet_lite.efficientnet_lite0(num_classes=num_outputs, dropout=0.2 if dropout is None else dropout)
     if backbone == "small":
         from graphret.encoders.smallcnn import SmallCNN
 
@@ -247,6 +278,7 @@ class CNNEncoder(TorchEncoder, Encoder):
         weights: str | None = None,
         all_spaces: bool = True,
         centre: bool | None = None,
+        tune_from: int | None = None,
         **train_options: Any,
     ) -> None:
         if backbone == "dcnn" and "lr" not in train_options:
@@ -257,8 +289,14 @@ class CNNEncoder(TorchEncoder, Encoder):
         layers = ("penultimate", "fc1", "fc2", "fc3") if backbone == "dcnn" else ("penultimate",)
         if layer not in layers:
             raise InputError(f"layer {layer!r} is not available for {backbone}; choose one of {', '.join(layers)}")
-        if weights is not None and backbone not in TORCHVISION_BACKBONES:
-            raise InputError("{weights} starts a torchvision backbone from ImageNet; the DCNN and the small CNN have none (drop {weights})", param="weights")
+        if weights is not None and backbone not in TORCHVISION_BACKBONES + PRETRAINED_BACKBONES:
+            raise InputError("{weights} starts a backbone from ImageNet; the DCNN and the small CNN have none (drop {weights})", param="weights")
+        self.pretrained = backbone in PRETRAINED_BACKBONES
+        self.warn_on_resize = not self.pretrained  # an ImageNet network resizes by design
+        if tune_from is not None and not (self.pretrained and 0 < tune_from < efficientnet_lite.N_BLOCKS):
+            raise InputError(f"tune_from is the first fine-tuned block of a pretrained backbone, 1 to {efficientnet_lite.N_BLOCKS - 1}", param="tune_from")
+        self.tune_from = int(tune_from) if tune_from is not None else DEFAULT_TUNE_FROM
+        self.weights_source: str | None = None
         self.backbone = backbone
         self.layer = layer
         self.image_size = image_size
@@ -282,7 +320,8 @@ class CNNEncoder(TorchEncoder, Encoder):
     @property
     def description(self) -> str:
         size = f"{self.image_size}px" if self.image_size else "source size"
-        return f"CNN classifier ({self.backbone}, {size}, {self.task or 'untrained'}), code = {self.layer} layer, L2-normalised"
+        start = f", fine-tuned from {self.weights_source}" if self.pretrained and self.weights_source else ""
+        return f"CNN classifier ({self.backbone}{start}, {size}, {self.task or 'untrained'}), code = {self.layer} layer, L2-normalised"
 
     @property
     def space_layers(self) -> dict[str, str]:
@@ -323,6 +362,9 @@ class CNNEncoder(TorchEncoder, Encoder):
             validation = validation[(np.asarray(images.labels)[validation] >= 0).reshape(len(validation), -1).any(axis=1)]
         else:
             train, validation = holdout(train, images.labels if images.task == "multiclass" else None, seed=seed)
+        if self.pretrained:  # ImageNet networks take colour at a size they can see
+            self.channels = 3
+            self.image_size = self.image_size or pretrained_image_size(images, int(train[0]))
         self._resolve_shape(images, train, self.image_size, self.channels)
         self.task = images.task
         labels = np.asarray(images.labels)
@@ -334,14 +376,41 @@ class CNNEncoder(TorchEncoder, Encoder):
         device = self._device()
         cfg = self.train_cfg
         data = self._batches(images, train)
-        self.mean, self.std = channel_stats(data)
+        vdata = self._batches(images, validation) if validation is not None and len(validation) else None
         seed_everything(seed)
         self.net = self._build()
-        if self.weights:
-            load_imagenet_weights(self.net, self.weights)
-        net = self.net.to(device)
-        normalise = Normalise(self.mean, self.std)
-        augment = Augment(vflip=cfg.vflip) if cfg.augment else None
+        if self.pretrained:
+            self.mean, self.std = list(efficientnet_lite.MEAN), list(efficientnet_lite.STD)
+            self.weights_source = efficientnet_lite.load_imagenet(self.net, self.weights)
+            net = self.net.to(device)
+            tune_from = self.tune_from
+            normalise = Normalise(self.mean, self.std)
+            cache = FeatureCache(net, data, normalise, stop=tune_from, device=device, preload_bytes=cfg.preload_bytes, progress=cfg.progress)
+            vcache = FeatureCache(net, vdata, normalise, stop=tune_from, device=device, preload_bytes=cfg.preload_bytes) if vdata is not None else None
+            parameters = freeze_below(net, tune_from, cfg.lr)
+
+            def train_logits(rows, generator):
+                return net(cache.get(rows, device, generator if cfg.augment else None), start=tune_from)["logits"]
+
+            def val_logits(rows):
+                return net(vcache.get(rows, device), start=tune_from)["logits"]
+        else:
+            self.mean, self.std = channel_stats(data)
+            if self.weights:
+                load_imagenet_weights(self.net, self.weights)
+            net = self.net.to(device)
+            normalise = Normalise(self.mean, self.std)
+            augment = Augment(vflip=cfg.vflip) if cfg.augment else None
+            parameters = None
+
+            def train_logits(rows, generator):
+                x = data.get(rows)
+                if augment is not None:
+                    x = augment(x, generator)
+                return net(normalise(x.to(device)))["logits"]
+
+            def val_logits(rows):
+                return net(normalise(vdata.get(rows, device)))["logits"]
         y_train = labels[train]
         if self.task == "multilabel":
             known = y_train >= 0
@@ -362,24 +431,19 @@ class CNNEncoder(TorchEncoder, Encoder):
             y_all = t.from_numpy(y_train.astype(np.int64))
 
         def step(rows, generator):
-            x = data.get(rows)
-            if augment is not None:
-                x = augment(x, generator)
-            logits = net(normalise(x.to(device)))["logits"]
-            return loss_of(logits, y_all[rows].to(device))
+            return loss_of(train_logits(rows, generator), y_all[rows].to(device))
 
         validate = None
         val_name = "val_acc"
         higher = True
-        if validation is not None and len(validation):
-            vdata = self._batches(images, validation)
+        if vdata is not None:
             y_val = labels[validation]
 
             def validate():
                 losses, correct, total = [], 0, 0
                 for start in range(0, len(vdata), 512):
                     rows = np.arange(start, min(start + 512, len(vdata)))
-                    logits = net(normalise(vdata.get(rows, device)))["logits"]
+                    logits = val_logits(rows)
                     if self.task == "multilabel":
                         y = t.from_numpy(y_val[rows].astype(np.float32)).to(device)
                         losses.append(float(loss_of(logits, y)) * len(rows))
@@ -396,7 +460,10 @@ class CNNEncoder(TorchEncoder, Encoder):
             if self.task == "multilabel":
                 val_name, higher = "val_loss", False
         self._train(net, n_train=len(train), step=step, validate=validate, seed=seed, val_name=val_name,
-                    higher_is_better=higher, desc=f"cnn/{self.backbone}", centre_on=(images, train))
+                    higher_is_better=higher, desc=f"cnn/{self.backbone}", centre_on=(images, train), parameters=parameters)
+        if self.pretrained:
+            for p in self.net.parameters():
+                p.requires_grad_(True)
         return self
 
     # ------------------------------------------------------------------ encode
@@ -433,6 +500,7 @@ class CNNEncoder(TorchEncoder, Encoder):
             "all_spaces": self.all_spaces,
             "weights": self.weights,
             "centre": self.centre,
+            "tune_from": self.tune_from if self.pretrained else None,
         }
 
     def config(self) -> dict[str, Any]:
@@ -445,6 +513,7 @@ class CNNEncoder(TorchEncoder, Encoder):
             "class_names": self.class_names,
             "num_classes": self.num_classes,
             "pos_weight": self.pos_weight,
+            "weights_source": self.weights_source,
         }
 
     def state(self) -> dict[str, Any]:
@@ -460,8 +529,10 @@ class CNNEncoder(TorchEncoder, Encoder):
             dropout=config.get("dropout"),
             all_spaces=bool(config.get("all_spaces", True)),
             centre=bool(config.get("centre", False)),
+            tune_from=config.get("tune_from"),
             **(config.get("train") or {}),
         )
+        enc.weights_source = config.get("weights_source")
         enc._restore_common(config)
         enc.task = config["task"]
         enc.class_names = list(config["class_names"])

@@ -35,7 +35,9 @@ from graphret.encoders.training import (
 )
 from graphret.errors import InputError
 
-FROZEN_BACKBONES = ("resnet18", "resnet50", "densenet121")
+FROZEN_BACKBONES = ("efficientnet_lite0", "resnet18", "resnet50", "densenet121")
+#: Backbones whose ImageNet weights come installed (graphret.encoders.efficientnet_lite).
+INSTALLED_BACKBONES = ("efficientnet_lite0",)
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 CAFFE_MEAN = [123.68 / 255, 116.779 / 255, 103.939 / 255]  # 255 * x - mean == (x - mean / 255) / (1 / 255)
@@ -66,6 +68,10 @@ def _trunk(backbone: str):
 
 
 def _frozen_net(backbone: str, style: str = "torchvision"):
+    if backbone in INSTALLED_BACKBONES:
+        from graphret.encoders.efficientnet_lite import efficientnet_lite0
+
+        return efficientnet_lite0(num_classes=0)
     nn = torch().nn
 
     class _Net(nn.Module):
@@ -124,6 +130,8 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
     name: ClassVar[str] = "frozen"
     warn_on_resize: ClassVar[bool] = False  # resizing to the backbone's size is by design
+    #: the inference engine: auto (onnxruntime for many images where installed), torch or onnxruntime
+    engine: str = "auto"
 
     def __init__(self, *, backbone: str = "resnet50", weights: str | None = None, style: str = "torchvision", image_size: int = 224, **train_options: Any) -> None:
         self._init_training(train_options)
@@ -142,6 +150,10 @@ class FrozenEncoder(TorchEncoder, Encoder):
         self.style = style
         self.mean = list(CAFFE_MEAN if style == "caffe" else IMAGENET_MEAN)
         self.std = list(CAFFE_STD if style == "caffe" else IMAGENET_STD)
+        if backbone in INSTALLED_BACKBONES:
+            from graphret.encoders import efficientnet_lite
+
+            self.mean, self.std = list(efficientnet_lite.MEAN), list(efficientnet_lite.STD)
         self.weights_source: str | None = None
 
     @property
@@ -151,7 +163,7 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
     @property
     def space_layers(self) -> dict[str, str]:
-        return {DEFAULT_SPACE: "pooled"}
+        return {DEFAULT_SPACE: "penultimate" if self.backbone in INSTALLED_BACKBONES else "pooled"}
 
     def space_dims(self) -> dict[str, int]:
         return {DEFAULT_SPACE: self.net.dim}
@@ -159,6 +171,13 @@ class FrozenEncoder(TorchEncoder, Encoder):
     def load_weights(self) -> "FrozenEncoder":
         """Build the network and load ``weights`` (a local file or a torchvision name)."""
         t = torch()
+        if self.backbone in INSTALLED_BACKBONES:  # the installed ImageNet weights, or a file
+            from graphret.encoders.efficientnet_lite import load_imagenet
+
+            net = _frozen_net(self.backbone)
+            self.weights_source = load_imagenet(net, self.weights)
+            self.net = net.eval().requires_grad_(False)
+            return self
         if not self.weights:
             raise InputError(
                 "the frozen encoder needs pretrained weights: pass {weights=PATH} (a torchvision state_dict file) "
@@ -205,15 +224,25 @@ class FrozenEncoder(TorchEncoder, Encoder):
         return self
 
     def encode(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 128) -> Encoded:
-        if self.net is None and self.weights:
+        if self.net is None and (self.weights or self.backbone in INSTALLED_BACKBONES):
             self.load_weights()
         spaces, _ = self._encode_spaces(images, indices, batch_size)
         return Encoded(spaces=spaces)
 
+    def _inference_net(self, device, n_items: int):
+        """The frozen net folded and channels-last on torch, or on onnxruntime for many images
+        (:func:`graphret.encoders.inference.frozen_runner`)."""
+        from graphret.encoders.inference import frozen_runner
+
+        if not hasattr(self, "_runners"):
+            self._runners: dict = {}
+        return frozen_runner(self.net, device=device, size=self.image_size, channels=self.channels, threads=self.train_cfg.threads,
+                             n_items=n_items, engine=self.engine, cache=self._runners)
+
     def features(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 128) -> np.ndarray:
         """The raw pooled features (float32, not normalised) of the items at ``indices``: what
         protocols that compare Euclidean distances on the backbone's output take."""
-        if self.net is None and self.weights:
+        if self.net is None and (self.weights or self.backbone in INSTALLED_BACKBONES):
             self.load_weights()
         out, _ = self._encode_activations(images, indices, batch_size)
         return out[DEFAULT_SPACE]

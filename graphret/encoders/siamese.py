@@ -31,7 +31,7 @@ import numpy as np
 
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
-from graphret.encoders.cnn import BACKBONES, build_network
+from graphret.encoders.cnn import BACKBONES, PRETRAINED_BACKBONES, build_network
 from graphret.encoders.pairs import Pairs, label_keys, pairs_from_labels, read_pair_csv
 from graphret.encoders.training import (
     Augment,
@@ -133,8 +133,9 @@ class SiameseEncoder(TorchEncoder, Encoder):
         if train_options.get("batch_size") is None:
             train_options["batch_size"] = DEFAULT_BATCH
         self._init_training(train_options)
-        if backbone not in BACKBONES:
-            raise InputError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+        if backbone not in BACKBONES or backbone in PRETRAINED_BACKBONES:
+            scratch = [b for b in BACKBONES if b not in PRETRAINED_BACKBONES]
+            raise InputError(f"unknown siamese backbone {backbone!r}; choose one of {', '.join(scratch)}")
         if dim < 2:
             raise InputError(f"code dimension must be at least 2, got {dim}")
         if not 0 < margin <= 2:
