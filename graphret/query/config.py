@@ -16,6 +16,7 @@ fields as keywords (or a ``config``), ``graphret query``'s options are generated
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -110,7 +111,10 @@ class SearchConfig:
         if not options:
             return config or cls()
         if config is None and all(name in _NAMES for name in options):
-            return cls(**options)  # one validation: a search makes its config per call
+            try:  # a search makes its config per call: the same options give the same (frozen) config
+                return _config_of(tuple(options.items()))
+            except TypeError:  # an unhashable value (a list of filters): made afresh
+                return cls(**options)
         return nested_update(config or cls(), options)
 
     @classmethod
@@ -119,7 +123,7 @@ class SearchConfig:
 
     def for_mode(self, mode: str) -> "SearchConfig":
         """This config with ``mode`` decided (checks the mode-specific options against it)."""
-        return self if self.mode == mode else dataclasses.replace(self, mode=mode)
+        return self if self.mode == mode else _with_mode(self, mode)
 
     def index_options(self) -> dict[str, Any]:
         """The options that choose the searched index: space, archive (a list or None), communities."""
@@ -150,3 +154,15 @@ class SearchConfig:
 
 
 _NAMES = tuple(f.name for f in fields_of(SearchConfig))
+
+
+@functools.lru_cache(maxsize=1024)
+def _config_of(options: tuple) -> SearchConfig:
+    """The config of these (name, value) options, validated once (a query per call then pays a
+    dictionary look-up, not a validation: tens of microseconds against a walk of the same)."""
+    return SearchConfig(**dict(options))
+
+
+@functools.lru_cache(maxsize=1024)
+def _with_mode(config: SearchConfig, mode: str) -> SearchConfig:
+    return dataclasses.replace(config, mode=mode)
