@@ -329,3 +329,15 @@ def test_an_all_missing_csv_names_a_fix_the_cli_has(tmp_path):
     result = CliRunner().invoke(main, ["build-graph", str(tmp_path / "list.csv"), "-o", str(tmp_path / "s"), "--encoder", "pixels"])
     one_line_error(result, "none of the 2 images listed")
     assert "CsvOptions" not in result.output and "write them relative to it, or as absolute paths" in result.output
+
+
+# found by the property suite (tests/test_contract_properties.py) -----------------------------
+@pytest.mark.parametrize("option, value", [("--image-size", "1000000"), ("--dim", "100000"), ("--batch-size", "10000000")])
+def test_encoder_sizes_are_bounded_before_anything_is_allocated(tmp_path, option, value):
+    one_line_error(CliRunner().invoke(main, ["train", "demo:n=30,size=16", "-o", str(tmp_path / "e.pt"), "--encoder", "pixels", option, value]),
+                   "must be at most")
+
+
+def test_community_methods_of_the_wrong_type_are_named(test_last):
+    with pytest.raises(GraphretError, match="must be community method names"):
+        test_last.communities(3)
