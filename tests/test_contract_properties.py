@@ -36,6 +36,7 @@ from hypothesis.extra import numpy as hnp
 import graphret
 from graphret.cli.main import main
 from graphret.errors import GraphretError
+from tests.stores import rewrite_fragment
 from tests.synthetic import blob_images
 
 #: the most memory one example may take at its peak (numpy buffers included)
@@ -513,19 +514,6 @@ def newest_manifest_path(store: Path) -> Path:
     return sorted((store / "_versions").glob("*.json"))[-1]
 
 
-def rewrite(store: Path, table: str, new: pa.Table) -> None:
-    """``table``'s single fragment replaced by ``new`` with a matching size and checksum."""
-    path = newest_manifest_path(store)
-    manifest = json.loads(path.read_text())
-    entry = manifest["tables"][table][0]
-    target = store / entry["file"]
-    target.unlink()
-    with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, new.schema) as writer:
-        writer.write_table(new)
-    entry.update(bytes=target.stat().st_size, sha256=hashlib.sha256(target.read_bytes()).hexdigest(), rows=new.num_rows)
-    path.write_text(json.dumps(manifest))
-
-
 def reads_under_contract(store: Path) -> None:
     """What a user does with a store: verify, open, search in every mode, versions, the CLI."""
     call(graphret.store.verify, store, all_versions=True)
@@ -565,7 +553,7 @@ def test_damaged_store_files_keep_the_contract(base, copy):
                 values = data.draw(hnp.arrays(np.float32, (n,), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)))
             else:
                 return
-            rewrite(store, name, table.set_column(table.schema.get_field_index(column), column, pa.array(values, field.type)))
+            rewrite_fragment(store, name, table.set_column(table.schema.get_field_index(column), column, pa.array(values, field.type)))
         elif how == "bytes":
             files = sorted(p for p in store.rglob("*") if p.is_file() and p.name != "_writer.lock")
             target = data.draw(st.sampled_from(files))

@@ -27,10 +27,11 @@ TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
 # thread (faster than two on a shared 2-core machine, and reproducible).  Its backbone follows
 # the images' size (graphret.encoders.cnn.default_backbone): ImageNet EfficientNet-Lite0
 # (weights installed with graphret) fine-tuned from PRETRAINED_FROM_SIZE px, the small CNN (0.15 M
-# parameters, from scratch) below, where upsampled ImageNet features retrieve no better
-# (BreastMNIST at 28 px: P@10 0.837 fine-tuned vs 0.857; NIH and MedNIST at 64 px: within 0.01),
-# while on real folders at their own size frozen ImageNet features alone beat the small CNN by
-# 0.03-0.16 P@10 (issue 23's table); benchmarks/results/pretrained/pretrained.md.
+# parameters, from scratch) below: at 28 px it retrieves better (BreastMNIST P@10 0.857 vs 0.837
+# fine-tuned), at 64 px the fine-tuned network is ahead (NIH P@50 0.344 vs 0.312) but took 229 s
+# for the 64 px demo set against its 60 s budget; on real folders at their own size frozen
+# ImageNet features alone beat the small CNN by 0.03-0.16 P@10 (issue 23's table);
+# benchmarks/results/pretrained/pretrained.md.
 DEFAULT_ENCODER = "cnn"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 SMALL_IMAGE_BACKBONE = "small"
