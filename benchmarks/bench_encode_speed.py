@@ -1,8 +1,8 @@
 """Frozen encoding speed on the CPU against onnxruntime (issue 23, item 3).
 
-For ResNet-50 (graphret's frozen encoder, ``--encoder frozen --backbone resnet50``) and
-EfficientNet-Lite0 (timm's ``efficientnet_lite0`` through ``--encoder timm:efficientnet_lite0
---weights FILE``) at 224 px, images/s of:
+For ResNet-50 and EfficientNet-Lite0 in graphret's frozen encoder (``--encoder frozen
+--backbone resnet50 | efficientnet_lite0``; optionally timm's ``efficientnet_lite0`` as a model
+you bring, ``--encoder timm:efficientnet_lite0 --weights FILE``) at 224 px, images/s of:
 
 * **onnxruntime**: the same network exported to ONNX, run by an onnxruntime session on a
   ready float32 batch (the bar: model only, no image handling);
@@ -17,7 +17,7 @@ EfficientNet-Lite0 (timm's ``efficientnet_lite0`` through ``--encoder timm:effic
 Every engine runs with the same batch (32) and the same thread count (set deliberately:
 ``torch.set_num_threads`` and onnxruntime's intra-op threads; inter-op 1), in rounds that take
 each engine in turn, so the ratios (onnxruntime / graphret) compare like with like on a
-shared, noisy machine.  Random weights (speed does not depend on them).
+shared, noisy machine.  Random weights for ResNet-50 (speed does not depend on them).
 
     python benchmarks/bench_encode_speed.py                    # threads 1 and 2, 2 rounds
     python benchmarks/bench_encode_speed.py --threads 2 --rounds 3 --images 96
@@ -46,7 +46,7 @@ from graphret.data.imageset import ImageSet
 
 SIZE, BATCH = 224, 32
 RESULTS = Path(__file__).resolve().parent / "results" / "encode_speed"
-NETWORKS = ("resnet50", "efficientnet_lite0")
+NETWORKS = ("resnet50", "efficientnet_lite0", "timm_efficientnet_lite0")
 
 
 def images_in_memory(n: int, seed: int = 0) -> ImageSet:
@@ -58,16 +58,20 @@ def images_in_memory(n: int, seed: int = 0) -> ImageSet:
 
 
 def make_encoder(network: str, folder: Path, threads: int):
-    """graphret's encoder for the network, with random weights written to a file."""
+    """graphret's encoder for the network: the frozen encoder (ResNet-50 with random weights
+    written to a file; EfficientNet-Lite0 with its installed ImageNet weights), or timm's
+    EfficientNet-Lite0 as a model you bring (random weights in a file)."""
     torch.manual_seed(0)
+    from graphret.encoders.frozen import FrozenEncoder
+
     if network == "resnet50":
         import torchvision
-
-        from graphret.encoders.frozen import FrozenEncoder
 
         weights = folder / "resnet50.pth"
         torch.save(torchvision.models.resnet50(weights=None).state_dict(), weights)
         return FrozenEncoder(backbone="resnet50", weights=str(weights), image_size=SIZE, threads=threads, progress=False).load_weights()
+    if network == "efficientnet_lite0":
+        return FrozenEncoder(backbone="efficientnet_lite0", image_size=SIZE, threads=threads, progress=False).load_weights()
     import timm
 
     from graphret.encoders import make_encoder as make
@@ -152,18 +156,25 @@ def run_network(network: str, threads: int, rounds: int, n_images: int, folder: 
 
 
 def write(rows: list[dict], meta: dict) -> None:
+    """Write the results, merged into an earlier file by (network, threads): a partial rerun
+    (e.g. ``--networks efficientnet_lite0 --images 256``) replaces only its rows, each of which
+    keeps its own date and load."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encode_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    path = RESULTS / "encode_speed.json"
+    fresh = {(r["network"], r["threads"]) for r in rows}
+    earlier = json.loads(path.read_text())["rows"] if path.is_file() else []
+    rows = [r for r in earlier if (r["network"], r["threads"]) not in fresh] + rows
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = ["# Frozen encoding speed on the CPU against onnxruntime", "",
-             f"Written by `benchmarks/bench_encode_speed.py` on {meta['date']}: {meta['machine']}, {meta['cpus']} CPUs "
-             f"(load average {meta['load_before']} before the run: the machine is shared), torch {meta['torch']}, onnxruntime {meta['onnxruntime']}.",
+             f"Written by `benchmarks/bench_encode_speed.py`: {meta['machine']}, {meta['cpus']} CPUs (shared with other work: the load "
+             f"average before each row's run is in the table), torch {meta['torch']}, onnxruntime {meta['onnxruntime']}.",
              f"224 px, batch {BATCH}, random weights; images/s, the median of the rounds; ratio = onnxruntime / graphret "
              "(the goal: <= 1.2), the median of each round's ratio (engines timed in turn within a round).", "",
-             "| network | threads | onnxruntime (model only) | graphret default (end to end) | ratio | graphret torch engine (end to end) | ratio | torch eager before (model only) | ratio |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| network | threads | images x rounds | run (UTC), load | onnxruntime (model only) | graphret default (end to end) | ratio | graphret torch engine (end to end) | ratio | torch eager before (model only) | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s, q = r["images_per_s"], r["ratio_onnxruntime_over"]
-        lines.append(f"| {r['network']} | {r['threads']} | {s['onnxruntime']:.1f} | {s['graphret_default']:.1f} | {q['graphret_default']:.2f} | "
+        lines.append(f"| {r['network']} | {r['threads']} | {r['images']} x {r['rounds']} | {r.get('date', '')[11:16]}, {r.get('load_before', '')} | {s['onnxruntime']:.1f} | {s['graphret_default']:.1f} | {q['graphret_default']:.2f} | "
                      f"{s['graphret_torch']:.1f} | {q['graphret_torch']:.2f} | {s['torch_eager_before']:.1f} | {q['torch_eager_before']:.2f} |")
     lines += ["", "graphret default: the onnxruntime engine (`graphret.encoders.inference`, the network exported once in memory) for 64 images "
               "or more where onnxruntime is installed (`graphret[byo]`); the torch engine otherwise and for a query's few images "
@@ -175,7 +186,7 @@ def main() -> None:
     import onnxruntime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", default=",".join(NETWORKS), help="comma list of " + ", ".join(NETWORKS))
+    parser.add_argument("--networks", default=",".join(NETWORKS[:2]), help="comma list of " + ", ".join(NETWORKS) + " [the first two]")
     parser.add_argument("--threads", default="1,2", help="comma list of thread counts [1,2]")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every engine in turn [2]")
     parser.add_argument("--images", type=int, default=64, help="images per timing (a multiple of 32; >= 64 for the onnxruntime engine) [64]")
@@ -186,7 +197,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for network in [n.strip() for n in args.networks.split(",") if n.strip()]:
             for threads in [int(t) for t in args.threads.split(",")]:
+                load = round(os.getloadavg()[0], 1)
                 rows.append(run_network(network, threads, args.rounds, args.images, Path(tmp)))
+                rows[-1].update(date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), load_before=load)
                 print(json.dumps({k: rows[-1][k] for k in ("network", "threads", "images_per_s", "ratio_onnxruntime_over")}), flush=True)
     write(rows, meta)
 
