@@ -23,12 +23,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, timed  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 
 def legacy_json(result) -> bytes:
@@ -47,12 +45,6 @@ def legacy_csv(result) -> bytes:
                              f"{hit['score']:.6f}", label_text(hit["label"]), "" if hit["community"] is None else hit["community"],
                              hit["path"] or "", f"{entry['scanned_fraction']:.6f}"])
     return out.getvalue().encode()
-
-
-def timed(call):
-    t0 = time.perf_counter()
-    value = call()
-    return value, time.perf_counter() - t0
 
 
 def main() -> None:

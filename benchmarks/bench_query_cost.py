@@ -39,14 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_queries import clustered_codes  # noqa: E402
+from common import log  # noqa: E402
 
 D = 128
 SPREAD = 1.25
 MODES = ("region", "graph", "flat")
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def store_path(work: Path, n: int) -> Path:

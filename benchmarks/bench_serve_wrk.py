@@ -33,13 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, log  # noqa: E402 - benchmarks/ is on the path of a script run from it
+
 LUA = ROOT / "benchmarks" / "wrk_search.lua"
 TOKEN = "bench-token"
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -136,7 +133,6 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    sys.path.insert(0, str(ROOT))
     import graphret
 
     rows = []

@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import recall  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 EFS = (8, 12, 16, 24, 32, 48)
 FAISS_EFS = (8, 12, 16, 24, 32, 48, 64)
@@ -48,10 +47,6 @@ def per_call_us(call, queries, rounds: int) -> float:
             call(q)
         best = min(best, (time.perf_counter() - t0) / len(queries))
     return best * 1e6
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
 
 
 def main() -> None:

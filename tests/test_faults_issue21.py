@@ -3,10 +3,8 @@
 Shared contract: a one-line error naming the problem and a fix, exit 1 or 2 on the command
 line, no traceback, and nothing stored changed."""
 
-import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +15,7 @@ from graphret.cli.main import main
 import graphret
 from graphret.errors import GraphretError, StoreError
 from graphret.store import verify
-from tests.stores import newest_manifest
+from tests.stores import rewrite_fragment
 
 
 def one_line_error(result, text):
@@ -38,20 +36,6 @@ def test_last(tmp_path_factory):
     every item ends in rows with no edges."""
     codes = unit(np.random.default_rng(0).normal(size=(60, 8)))
     return graphret.build_from_codes(codes, tmp_path_factory.mktemp("i21") / "s", splits=["train"] * 48 + ["test"] * 12, k=4)
-
-
-def rewrite_fragment(store: Path, table: str, new: pa.Table) -> None:
-    """Replace the newest version's (single) ``table`` fragment by ``new``, with a matching
-    size and checksum in the manifest: damage no checksum can see."""
-    path = sorted((store / "_versions").glob("*.json"))[-1]
-    manifest = json.loads(path.read_text())
-    entry = manifest["tables"][table][0]
-    target = store / entry["file"]
-    target.chmod(0o644)
-    with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, new.schema) as writer:
-        writer.write_table(new)
-    entry.update(bytes=target.stat().st_size, sha256=hashlib.sha256(target.read_bytes()).hexdigest(), rows=new.num_rows)
-    path.write_text(json.dumps(manifest))
 
 
 # 1 ---------------------------------------------------------------------------------------
@@ -224,7 +208,10 @@ def test_an_npz_of_object_arrays_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("edit, text", [(lambda m: m.update(format_version=1), "says format version 1"),
-                                        (lambda m: m.pop("archive"), "does not list the archive's splits")])
+                                        (lambda m: m.pop("archive"), "does not list the archive's splits"),
+                                        # found by the property suite: a section of the wrong type
+                                        (lambda m: m["tables"].update(dendrogram=None), "lists no fragments for its tables"),
+                                        (lambda m: m["communities"].update(cnm=None), "malformed communities section")])
 def test_an_edited_manifest_is_named_by_verify_and_queries(test_last, tmp_path, edit, text):
     copy = tmp_path / "copy"
     shutil.copytree(test_last.path, copy)
@@ -329,3 +316,15 @@ def test_an_all_missing_csv_names_a_fix_the_cli_has(tmp_path):
     result = CliRunner().invoke(main, ["build-graph", str(tmp_path / "list.csv"), "-o", str(tmp_path / "s"), "--encoder", "pixels"])
     one_line_error(result, "none of the 2 images listed")
     assert "CsvOptions" not in result.output and "write them relative to it, or as absolute paths" in result.output
+
+
+# found by the property suite (tests/test_contract_properties.py) -----------------------------
+@pytest.mark.parametrize("option, value", [("--image-size", "1000000"), ("--dim", "100000"), ("--batch-size", "10000000")])
+def test_encoder_sizes_are_bounded_before_anything_is_allocated(tmp_path, option, value):
+    one_line_error(CliRunner().invoke(main, ["train", "demo:n=30,size=16", "-o", str(tmp_path / "e.pt"), "--encoder", "pixels", option, value]),
+                   "must be at most")
+
+
+def test_community_methods_of_the_wrong_type_are_named(test_last):
+    with pytest.raises(GraphretError, match="must be community method names"):
+        test_last.communities(3)

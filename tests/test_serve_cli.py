@@ -101,3 +101,27 @@ def test_serve_is_read_only_without_a_token_and_refuses_a_missing_store(tmp_path
     help_text = graphret_command("serve", "--help")
     out, _ = help_text.communicate(timeout=120)
     assert "--write-token" in out and "--host" in out and "127.0.0.1" in out
+
+
+def test_serve_with_two_worker_processes_answers_searches_and_adds(blob_store_copy):
+    """`serve --workers 2`: two processes on one socket, each with the store; an add through one
+    is read by every later search (issue 25.3)."""
+    store = blob_store_copy()
+    port = free_port()
+    proc = graphret_command("serve", str(store), "--port", str(port), "--workers", "2", "--search-threads", "1",
+                            env={"GRAPHRET_WRITE_TOKEN": "two-workers"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc)
+        item = httpx.get(url + "/items", params={"limit": 1}).json()["items"][0]["id"]
+        answers = [httpx.post(url + "/search", json={"ids": [item], "k": 3}, timeout=60) for _ in range(6)]
+        assert all(a.status_code == 200 and len(a.json()["queries"][0]["results"]) == 3 for a in answers)
+        image = {"files": ("a.png", png_bytes(np.zeros((16, 16), np.uint8)), "image/png")}
+        added = httpx.post(url + "/add", files=image, headers={"Authorization": "Bearer two-workers"}, timeout=120)
+        assert added.status_code == 200 and added.json()["items"] == 61
+        versions = {httpx.post(url + "/search", json={"ids": [item], "k": 3}, timeout=120).json()["version"] for _ in range(6)}
+        assert versions == {2}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "2 worker processes" in err and "Traceback" not in err

@@ -155,8 +155,10 @@ def resolve_partitions(store, methods="all", cut=None, rows: np.ndarray | None =
         names = stored_methods(store)
     elif isinstance(methods, str):
         names = [m.strip() for m in methods.split(",") if m.strip()]
-    else:
+    elif isinstance(methods, (list, tuple)) and all(isinstance(m, str) for m in methods):
         names = list(methods)
+    else:
+        raise InputError(f"{{methods}} must be community method names (cnm, leiden or all), got {methods!r}", param="methods")
     if not names and cut is None:
         raise InputError("choose at least one community method (cnm, leiden or all)")
     if "all" in names:

@@ -27,10 +27,11 @@ TRAINED_ENCODERS = ("cnn", "siamese", "dae", "decompose")
 # thread (faster than two on a shared 2-core machine, and reproducible).  Its backbone follows
 # the images' size (graphret.encoders.cnn.default_backbone): ImageNet EfficientNet-Lite0
 # (weights installed with graphret) fine-tuned from PRETRAINED_FROM_SIZE px, the small CNN (0.15 M
-# parameters, from scratch) below, where upsampled ImageNet features retrieve no better
-# (BreastMNIST at 28 px: P@10 0.837 fine-tuned vs 0.857; NIH and MedNIST at 64 px: within 0.01),
-# while on real folders at their own size frozen ImageNet features alone beat the small CNN by
-# 0.03-0.16 P@10 (issue 23's table); benchmarks/results/pretrained/pretrained.md.
+# parameters, from scratch) below: at 28 px it retrieves better (BreastMNIST P@10 0.857 vs 0.837
+# fine-tuned), at 64 px the fine-tuned network is ahead (NIH P@50 0.344 vs 0.312) but took 229 s
+# for the 64 px demo set against its 60 s budget; on real folders at their own size frozen
+# ImageNet features alone beat the small CNN by 0.03-0.16 P@10 (issue 23's table);
+# benchmarks/results/pretrained/pretrained.md.
 DEFAULT_ENCODER = "cnn"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 SMALL_IMAGE_BACKBONE = "small"
@@ -41,6 +42,12 @@ DEFAULT_THREADS = 1
 #: baseline under PRETRAINED_FROM_SIZE px)
 UNLABELLED_ENCODER = "frozen"
 UNLABELLED_BACKBONE = "efficientnet_lite0"
+
+
+#: bounds that keep a mistyped number from allocating (image_size**2 pixels per image; a
+#: dimension, codebook or batch of this many rows): far above any model graphret trains
+MAX_IMAGE_SIZE = 4096
+MAX_WIDTH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,11 @@ class EncoderConfig:
              "resnet18; frozen: resnet50].")
     layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
                               help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
-    image_size: int | None = param(None, min=2, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
+    image_size: int | None = param(None, min=2, max=MAX_IMAGE_SIZE, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
     channels: int | None = param(None, min=1, max=3, applies_to=EXTERNAL_KINDS, help="A model you bring: input channels, 1 or 3 [its config's, else 3].")
     mean: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel mean of the [0,1] input [its config's, else ImageNet's].")
     std: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel std of the [0,1] input [its config's, else ImageNet's].")
-    dim: int | None = param(None, min=1, applies_to=("siamese", "dae", "pixels"),
+    dim: int | None = param(None, min=1, max=MAX_WIDTH, applies_to=("siamese", "dae", "pixels"),
                             help="siamese: code dimension [128]; dae: bottleneck [256]; pixels: PCA components [128].")
     margin: float | None = param(None, applies_to=("siamese",), help="siamese: contrastive margin on unit codes [1.0].")
     pairs: str | None = param(None, applies_to=("siamese",), help="siamese: CSV of id_a,id_b,same pairs (no labels needed).")
@@ -84,8 +91,8 @@ class EncoderConfig:
         help="decompose: masks (segmentation + discrimination, needs --mask-folder/--mask-column or the demo's masks) or labels (image-level normal vs abnormal only) [auto: masks when the source has them].")
     normal_class: str | None = param(None, applies_to=("decompose",),
                                      help="decompose: the class name (or index) that means normal [a class named normal, no finding, healthy or negative].")
-    normal_codebook: int | None = param(None, min=2, applies_to=("decompose",), help="decompose: entries of the normal code's VQ codebook [64].")
-    abnormal_codebook: int | None = param(None, min=2, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
+    normal_codebook: int | None = param(None, min=2, max=MAX_WIDTH, applies_to=("decompose",), help="decompose: entries of the normal code's VQ codebook [64].")
+    abnormal_codebook: int | None = param(None, min=2, max=MAX_WIDTH, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
 
     def __post_init__(self) -> None:
         if self.name is not None:
@@ -120,7 +127,7 @@ class TrainingConfig:
     """How a torch encoder trains; every field None takes the encoder's default."""
 
     epochs: int | None = param(None, min=1, help="Most epochs (early stopping may end sooner) [enough to see ~20k images, 3-30; decompose: ~50k images, 3-60].")
-    batch_size: int | None = param(None, min=2, help="Training batch size [64 below 2000 training images, else 128; siamese: 128; decompose: 32 below 2000].")
+    batch_size: int | None = param(None, min=2, max=MAX_WIDTH, help="Training batch size [64 below 2000 training images, else 128; siamese: 128; decompose: 32 below 2000].")
     lr: float | None = param(None, min=1e-12, help="Learning rate (AdamW, cosine schedule) [2e-3; DCNN 1e-3].")
     patience: int | None = param(None, min=1, help="Epochs without a validation gain before stopping (not before half the epochs) [5].")
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
@@ -131,7 +138,7 @@ class TrainingConfig:
     checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
     resume: bool = param(False, help="Continue from the checkpoint.")
     device: str = param("auto", help="auto | cpu | cuda | cuda:N.")
-    threads: int | None = param(None, min=1, help=f"CPU threads for torch [the default encoder: {DEFAULT_THREADS}; otherwise "
+    threads: int | None = param(None, min=1, max=1024, help=f"CPU threads for torch [the default encoder: {DEFAULT_THREADS}; otherwise "
                                                   "torch's default].")
     weight_decay: float = param(1e-4, min=0, cli=False, help="AdamW weight decay.")
     min_epochs: int | None = param(None, min=1, cli=False, help="No early stop before this epoch [half the epochs].")

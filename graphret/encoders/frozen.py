@@ -130,6 +130,8 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
     name: ClassVar[str] = "frozen"
     warn_on_resize: ClassVar[bool] = False  # resizing to the backbone's size is by design
+    #: the inference engine: auto (onnxruntime for many images where installed), torch or onnxruntime
+    engine: str = "auto"
 
     def __init__(self, *, backbone: str = "resnet50", weights: str | None = None, style: str = "torchvision", image_size: int = 224, **train_options: Any) -> None:
         self._init_training(train_options)
@@ -226,6 +228,16 @@ class FrozenEncoder(TorchEncoder, Encoder):
             self.load_weights()
         spaces, _ = self._encode_spaces(images, indices, batch_size)
         return Encoded(spaces=spaces)
+
+    def _inference_net(self, device, n_items: int):
+        """The frozen net folded and channels-last on torch, or on onnxruntime for many images
+        (:func:`graphret.encoders.inference.frozen_runner`)."""
+        from graphret.encoders.inference import frozen_runner
+
+        if not hasattr(self, "_runners"):
+            self._runners: dict = {}
+        return frozen_runner(self.net, device=device, size=self.image_size, channels=self.channels, threads=self.train_cfg.threads,
+                             n_items=n_items, engine=self.engine, cache=self._runners)
 
     def features(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 128) -> np.ndarray:
         """The raw pooled features (float32, not normalised) of the items at ``indices``: what

@@ -78,6 +78,9 @@ def check_manifest(manifest: dict[str, Any], where: Path) -> None:
         raise StoreError(f"{where} does not count its items; the store is damaged")
     if not isinstance(manifest["source"].get("class_names", []), list):
         raise StoreError(f"{where} has malformed class names; the store is damaged")
+    communities = manifest.get("communities", {})
+    if not isinstance(communities, dict) or not all(isinstance(info, dict) for info in communities.values()):
+        raise StoreError(f"{where} has a malformed communities section; the store is damaged: open another version or rebuild it")
 
 
 def require_store(folder: Path) -> int:
@@ -131,7 +134,8 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
     if manifest.get("version") != number:
         raise StoreError(f"{path} says it is version {manifest.get('version')!r}; the store is damaged")
     tables = manifest.get("tables")
-    if not isinstance(tables, dict) or any(not isinstance(tables.get(t), list) or not tables.get(t) for t in REQUIRED_TABLES):
+    if not isinstance(tables, dict) or any(not isinstance(tables.get(t), list) or not tables.get(t) for t in REQUIRED_TABLES) \
+            or not all(isinstance(entries, list) for entries in tables.values()):
         raise StoreError(f"{path} lists no fragments for its tables; the store is damaged: open another version or rebuild it")
     check_manifest(manifest, path)
     return manifest

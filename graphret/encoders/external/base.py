@@ -170,6 +170,9 @@ class ExternalEncoder(Encoder):
     def _extra_config(self) -> dict[str, Any]:
         return {}
 
+    def _prepare(self, n_items: int) -> None:
+        """Get ready to encode ``n_items`` images (a torch model picks its engine)."""
+
     # -- opening --------------------------------------------------------------------------------
     def open(self) -> "ExternalEncoder":
         """Check the file (and, for a saved encoder, that it is the one recorded), load the
@@ -242,6 +245,7 @@ class ExternalEncoder(Encoder):
         assert self.prep is not None
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         step = int(batch_size or self.batch_size)
+        self._prepare(len(indices))
         parts = [self._codes(self.prep.batch(images, indices[start : start + step]))
                  for start in progress_batches(len(indices), step, progress=self.progress, desc=f"encode {self.name}")]
         if not parts:

@@ -30,6 +30,7 @@ class TimmEncoder(TorchModelEncoder):
     name: ClassVar[str] = "timm"
     noun: ClassVar[str] = "timm weights file"
     how_to_make: ClassVar[str] = "a file saved with torch.save(model.state_dict(), path)"
+    fast: ClassVar[bool] = True
 
     def __init__(self, model: str | None = None, *, weights: str | None = None, **options: Any) -> None:
         if not model or not str(model).strip():

@@ -3,7 +3,7 @@ picking one output, and a named layer's activation through a forward hook."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -48,6 +48,22 @@ class TorchModelEncoder(ExternalEncoder):
 
     net: Any
     hooked: Any = None
+    #: whether the model may run on graphret.encoders.inference's fast engines (a plain
+    #: eager module whose forward returns the code: timm's)
+    fast: ClassVar[bool] = False
+    runner: Any = None
+    #: the engine for many images: auto | torch | onnxruntime (graphret.encoders.inference)
+    engine: str = "auto"
+
+    def _prepare(self, n_items: int) -> None:
+        self.runner = None
+        if self.fast and self.hooked is None and self.prep is not None:
+            from graphret.encoders.inference import frozen_runner
+
+            if not hasattr(self, "_runners"):
+                self._runners: dict[str, Any] = {}
+            self.runner = frozen_runner(self.net, device=torch().device("cpu"), size=self.prep.image_size, channels=self.prep.channels,
+                                        threads=self.threads, n_items=n_items, engine=self.engine, cache=self._runners)
 
     def _named_module(self, layer: str | None):
         """The submodule ``layer`` when the model has one (never for a plain output name)."""
@@ -61,6 +77,8 @@ class TorchModelEncoder(ExternalEncoder):
 
     def _forward(self, x: np.ndarray) -> Any:
         t = torch()
+        if self.runner is not None:
+            return self.runner(t.from_numpy(x))
         with t.inference_mode():
             batch = t.from_numpy(x)
             if self.hooked is None:

@@ -159,7 +159,7 @@ class TorchEncoder:
         if getattr(self, "warn_on_resize", True):
             check_input_shape(images, indices, size=self.image_size, channels=self.channels, what=f"this {self.name} model")  # type: ignore[attr-defined]
         device = self._device()
-        net = self.net.to(device).eval()
+        net = self._inference_net(device, len(indices))
         normalise = Normalise(self.mean, self.std)
         out: dict[str, np.ndarray] = {}
         logits: np.ndarray | None = None
@@ -181,6 +181,11 @@ class TorchEncoder:
             dims = self.space_dims()
             out = {space: np.zeros((0, dims[space]), np.float32) for space in self.space_layers}
         return out, logits
+
+    def _inference_net(self, device, n_items: int):
+        """What encodes a batch of ``n_items`` images: the net itself (a frozen encoder returns
+        a faster engine, graphret.encoders.inference)."""
+        return self.net.to(device).eval()
 
     def space_dims(self) -> dict[str, int]:
         """Code dimension of each space."""

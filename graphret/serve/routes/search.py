@@ -6,8 +6,9 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any
 
+import anyio
 import orjson
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from graphret.errors import InputError
@@ -22,9 +23,23 @@ router = APIRouter(tags=["search"])
 
 
 @router.post("/search", response_model=SearchResponse, summary="Search by stored ids or by code vectors")
-def search(body: SearchRequest, view: View = Depends(current_view), config: ServeConfig = Depends(server_config)) -> JSONResponse:
+async def search(body: SearchRequest, request: Request, view: View = Depends(current_view),
+                 config: ServeConfig = Depends(server_config)) -> JSONResponse:
     """The top-k archive items for each query: ``ids`` (stored items, never in their own
-    results) or ``codes`` (vectors in the chosen code space)."""
+    results) or ``codes`` (vectors in the chosen code space).  The search runs in one of the
+    process's search threads (``search_threads``), never on the event loop."""
+    return await anyio.to_thread.run_sync(search_body, body, view, config, limiter=search_limiter(request.app, config))
+
+
+def search_limiter(app, config: ServeConfig) -> anyio.CapacityLimiter:
+    """The process's search threads (made on first use, inside the event loop)."""
+    limiter = getattr(app.state, "search_limiter", None)
+    if limiter is None:
+        limiter = app.state.search_limiter = anyio.CapacityLimiter(config.search_threads)
+    return limiter
+
+
+def search_body(body: SearchRequest, view: View, config: ServeConfig) -> JSONResponse:
     if (body.ids is None) == (body.codes is None):
         raise InputError("give exactly one of {ids} (stored item ids) or {codes} (code vectors)", param="ids")
     options = search_config(body)
