@@ -16,6 +16,7 @@ import pytest
 pydicom = pytest.importorskip("pydicom")
 
 from graphret.data import open_source  # noqa: E402
+from graphret.data.medical import MedicalOptions  # noqa: E402
 from graphret.data.dicom_files import decode_failure, is_dicom_path  # noqa: E402
 from graphret.data.dicom_pixels import WINDOW_PRESETS, parse_window, voi_linear  # noqa: E402
 from graphret.data.dicom_tags import DEFAULT_TAGS, age_in_years  # noqa: E402
@@ -54,9 +55,9 @@ def folder_of(tmp_path: Path, *names: str, sub: str = "") -> Path:
     return root
 
 
-def one(tmp_path: Path, name: str, **kw):
+def one(tmp_path: Path, name: str, **medical):
     """The items of one test file opened as a single-file source."""
-    return open_source(str(folder_of(tmp_path, name) / name), split=False, **kw)
+    return open_source(str(folder_of(tmp_path, name) / name), split=False, medical=MedicalOptions(**medical))
 
 
 # --------------------------------------------------------------------------- windows
@@ -299,12 +300,12 @@ def test_default_metadata_never_holds_identity(tmp_path):
 
 def test_identifying_tags_only_when_named(tmp_path):
     root = folder_of(tmp_path, "CT_small.dcm", "MR_small.dcm")
-    s = open_source(str(root), split=False, dicom_tags=["PatientName", "Manufacturer"])
+    s = open_source(str(root), split=False, medical=MedicalOptions(dicom_tags=["PatientName", "Manufacturer"]))
     ds = pydicom.dcmread(dicom_file("CT_small.dcm"), stop_before_pixels=True)
     assert s.metadata["PatientName"][s.ids.index("CT_small")] == str(ds.PatientName)
     assert "Manufacturer" in s.metadata and "PatientID" not in s.metadata
     with pytest.raises(InputError) as e:
-        open_source(str(root), dicom_tags="PatientNmae")
+        open_source(str(root), medical=MedicalOptions(dicom_tags="PatientNmae"))
     assert e.value.param == "dicom_tags"
 
 

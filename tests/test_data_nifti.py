@@ -12,6 +12,7 @@ import pytest
 nib = pytest.importorskip("nibabel")
 
 from graphret.data import open_source  # noqa: E402
+from graphret.data.medical import MedicalOptions  # noqa: E402
 from graphret.errors import InputError  # noqa: E402
 
 
@@ -47,12 +48,12 @@ def test_volume_becomes_its_slices(tmp_path):
 
 def test_axis_and_step(tmp_path):
     src = nib_file("anatomical.nii")
-    s = open_source(str(src), split=False, slice_axis=0, slice_step=4)
+    s = open_source(str(src), split=False, medical=MedicalOptions(slice_axis=0, slice_step=4))
     assert len(s) == 9 and s.ids[1] == "anatomical.nii#s004"
     assert s.image(0).shape == (25, 41)
     for bad in ({"slice_axis": 3}, {"slice_step": 0}, {"slice_axis": True}):
         with pytest.raises(InputError) as e:
-            open_source(str(src), **bad)
+            open_source(str(src), medical=MedicalOptions(**bad))
         assert e.value.param in ("slice_axis", "slice_step")
 
 
@@ -64,9 +65,9 @@ def test_header_display_range_and_window(tmp_path):
     nib.save(img, path)
     s = open_source(str(path), split=False)
     assert np.array_equal(s.image(1), expected_slice(data, 2, 1, -100.0, 100.0))
-    r = open_source(str(path), split=False, window="range")
+    r = open_source(str(path), split=False, medical=MedicalOptions(window="range"))
     assert np.array_equal(r.image(1), expected_slice(data, 2, 1, -1000.0, 1000.0))
-    lung = open_source(str(path), split=False, window="lung")
+    lung = open_source(str(path), split=False, medical=MedicalOptions(window="lung"))
     from graphret.data.dicom_pixels import voi_linear
 
     want = np.rot90(np.rint(voi_linear(data[:, :, 1].astype(np.float64), -600, 1500)).astype(np.uint8))

@@ -10,6 +10,7 @@ import torch
 from graphret.encoders.cnn import CNNEncoder
 from graphret.encoders.config import TrainingConfig
 from graphret.encoders.training import (
+    Validation,
     train_loop,
     training_epochs,
     work_epochs,
@@ -68,7 +69,7 @@ def test_time_limit_ends_an_epoch_between_batches_and_keeps_the_best(monkeypatch
 
     # 10 batches per epoch; a limit of 24.5 s passes after the 25th batch, in epoch 3
     cfg = TrainingConfig(epochs=5, batch_size=4, patience=10, progress=False, amp=False, time_limit=24.5)
-    history = train_loop(model, n_train=40, step=step, validate=lambda: next(vals), cfg=cfg, seed=0, fingerprint={"t": 1})
+    history = train_loop(model, n_train=40, step=step, validation=Validation(lambda: next(vals)), cfg=cfg, seed=0, fingerprint={"t": 1})
     epochs = history.epochs
     assert [e.epoch for e in epochs] == [1, 2, 3] and [e.partial for e in epochs] == [False, False, True]
     assert len(batches) == 25  # the cut came right after the 25th batch, not at the epoch's end
@@ -90,7 +91,7 @@ def test_time_limit_without_validation_keeps_the_last_weights(monkeypatch):
         return (model.w - 1.0).pow(2).sum()
 
     cfg = TrainingConfig(epochs=3, batch_size=2, progress=False, amp=False, time_limit=3.5)
-    history = train_loop(model, n_train=40, step=step, validate=None, cfg=cfg, seed=0, fingerprint={})
+    history = train_loop(model, n_train=40, step=step, validation=None, cfg=cfg, seed=0, fingerprint={})
     assert len(history.epochs) == 1 and history.epochs[0].partial and count[0] == 4
     assert history.best_epoch == 1  # the cut epoch's (last) weights are the ones kept
 

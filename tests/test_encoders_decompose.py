@@ -57,8 +57,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
     dims = fitted.space_dims()
     # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code per finding its
-    # presence and 8 pooled features (the segmentation decoder's full-size level), then "none"
-    abnormal = len(FINDINGS) * (1 + 8) + 1
+    # presence and the features pooled from the segmentation decoder's full-size level, then "none"
+    abnormal = len(FINDINGS) * (1 + fitted.net.spec.stem_width) + 1
     assert dims == {"normal": 16 * 8 * 8, "abnormal": abnormal, "both": 16 * 64 + abnormal, "default": 16 * 64 + abnormal}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
@@ -115,16 +115,18 @@ def test_finding_code_by_hand():
 
     net = DecomposeNet(NetSpec(channels=1, image_size=16, latent_dim=4, normal_codebook=4, abnormal_codebook=4, seg_channels=2,
                                n_targets=2, seg_detects=True)).eval()
+    k = net.spec.stem_width  # features per finding: the U-Net's full-size level
     seg = torch.full((3, 2, 16, 16), -20.0)
     seg[0, 0, 1:4, 1:4] = 20.0  # finding 0 top left
     seg[1, 0, 10:13, 10:13] = 20.0  # finding 0 bottom right
-    hidden = torch.rand(3, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    hidden = torch.rand(3, k, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         code = net.finding_code(seg, hidden).numpy()
-    assert code.shape == (3, 2 * 9 + 1) == (3, net.dims()["abnormal"])
-    assert code[0, 0] == 1 and code[1, 0] == 1 and code[0, 9] == 0 and code[1, 9] == 0  # presence of 0, not of 1
-    assert np.allclose(np.linalg.norm(code[0, 1:9]), FINDING_FEATURE_WEIGHT)  # features: a unit vector times the weight
-    assert code[0, -1] == 0 and np.array_equal(code[2], np.eye(19)[18])  # "none"
+    assert code.shape == (3, 2 * (1 + k) + 1) == (3, net.dims()["abnormal"])
+    # presence of finding 0, not of finding 1 (whose block starts at 1 + k)
+    assert code[0, 0] == 1 and code[1, 0] == 1 and code[0, 1 + k] == 0 and code[1, 1 + k] == 0
+    assert np.allclose(np.linalg.norm(code[0, 1 : 1 + k]), FINDING_FEATURE_WEIGHT)  # features: a unit vector times the weight
+    assert code[0, -1] == 0 and np.array_equal(code[2], np.eye(code.shape[1])[-1])  # "none"
     unit = code / np.linalg.norm(code, axis=1, keepdims=True)
     w2 = FINDING_FEATURE_WEIGHT**2
     assert unit[0] @ unit[1] >= (1 - w2) / (1 + w2) - 1e-6 and unit[0] @ unit[2] == 0

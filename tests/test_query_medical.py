@@ -20,6 +20,7 @@ nib = pytest.importorskip("nibabel")
 
 import graphret  # noqa: E402
 from graphret.data import open_source  # noqa: E402
+from graphret.data.medical import MedicalOptions  # noqa: E402
 from graphret.data.files import image_files  # noqa: E402
 from graphret.data.problems import UnreadableFile  # noqa: E402
 from graphret.errors import InputError  # noqa: E402
@@ -55,10 +56,10 @@ def copy_of(tmp_path: Path, name: str, as_name: str | None = None) -> Path:
     return target
 
 
-def same_as_codes(store, query_path: Path, result, **source_options) -> None:
+def same_as_codes(store, query_path: Path, result, **medical) -> None:
     """``result`` equals a flat search with the codes of the data layer's own reading of
     ``query_path`` (``open_source``), encoded by the store's encoder."""
-    items = open_source(str(query_path), split=False, **source_options)
+    items = open_source(str(query_path), split=False, medical=MedicalOptions(**medical))
     codes = store.snapshot.encoder().encode(items).spaces["default"]
     expected = store.search(codes, k=result.k, mode="flat")
     assert np.array_equal(result.rows, expected.rows)
@@ -119,7 +120,7 @@ def test_queries_use_the_window_the_store_was_built_with(store, lung_store, tmp_
     assert medical_options(store.snapshot).window == "file"
     assert medical_options(lung_store.snapshot).window == "lung"
     lung = image_files([scan], medical_options(lung_store.snapshot)).image(0)
-    assert np.array_equal(lung, open_source(str(scan), split=False, window="lung").image(0))
+    assert np.array_equal(lung, open_source(str(scan), split=False, medical=MedicalOptions(window="lung")).image(0))
     assert not np.array_equal(lung, image_files([scan]).image(0))
     same_as_codes(lung_store, scan, lung_store.search(str(scan), k=5, mode="flat"), window="lung")
 

@@ -11,6 +11,7 @@ from graphret.data.codes import CodeTable, read_code_table
 from graphret.data.csv_manifest import CsvOptions
 from graphret.data.imageset import ImageSet
 from graphret.data.masks import attach_mask_column, attach_mask_folder
+from graphret.data.medical import MedicalOptions
 from graphret.data.sources import open_source
 from graphret.errors import InputError, ParameterError
 from graphret.params import param, validate
@@ -98,6 +99,7 @@ class SourceConfig:
         """The ImageSet of source ``spec`` (None: the embedded demo set), with the masks of
         ``mask_folder`` or ``mask_column`` attached (:mod:`graphret.data.masks`)."""
         images = open_source(spec, seed=seed, split=self.split, on_corrupt=self.on_corrupt, csv=self.csv_options(),
-                             window=self.window, frames=self.frames, dicom_tags=self.dicom_tags, slice_axis=self.slice_axis,
-                             slice_step=self.slice_step, group_column=self.group_column, labels=self.label_table)
+                             medical=MedicalOptions(window=self.window, frames=self.frames, dicom_tags=self.dicom_tags,
+                                                    slice_axis=self.slice_axis, slice_step=self.slice_step),
+                             group_column=self.group_column, labels=self.label_table)
         return self.masks.attach(images, spec)

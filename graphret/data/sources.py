@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from graphret.data._common import check_on_corrupt
 from graphret.data.csv_manifest import CsvOptions, load_csv
@@ -134,11 +133,7 @@ def open_source(
     on_corrupt: str = "skip",
     csv: CsvOptions | None = None,
     cache_dir: Path | None = None,
-    window: str | tuple[float, float] = "file",
-    frames: str | int = "all",
-    dicom_tags: Sequence[str] | str | None = None,
-    slice_axis: int = 2,
-    slice_step: int = 1,
+    medical: MedicalOptions | None = None,
     group_column: str | None = None,
     labels: str | Path | None = None,
 ) -> ImageSet:
@@ -149,15 +144,13 @@ def open_source(
     image (or an undecodable DICOM, a 4-D NIfTI) does; ``csv`` sets CSV manifest options;
     ``cache_dir`` is the MedMNIST cache.
 
-    DICOM / NIfTI (:class:`graphret.data.medical.MedicalOptions`): ``window`` ("file", "range",
-    lung / mediastinum / bone / brain, or "centre,width"), ``frames`` ("all", "first",
-    "middle", "last" or a number), ``dicom_tags`` (extra tags kept as metadata),
-    ``slice_axis`` / ``slice_step`` (NIfTI slices).  ``group_column``: the CSV column whose
+    ``medical``: how DICOM and NIfTI files become items (:class:`graphret.data.medical.MedicalOptions`:
+    window, frames, extra DICOM tags, NIfTI slices; its defaults when None).  ``group_column``: the CSV column whose
     values are kept inside one split (a patient; overrides ``csv.group_column``).  ``labels``:
     a CSV table that labels a plain folder, joined on path or SOPInstanceUID.
     """
     check_on_corrupt(on_corrupt)
-    medical = MedicalOptions(window=window, frames=frames, dicom_tags=dicom_tags, slice_axis=slice_axis, slice_step=slice_step)
+    medical = medical if medical is not None else MedicalOptions()
     medical.checked()
     if group_column is not None:
         if not isinstance(group_column, str) or not group_column.strip():

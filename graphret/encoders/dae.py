@@ -46,6 +46,7 @@ from graphret.encoders.training import (
     seed_everything,
     torch,
     torch_generator,
+    Validation,
     train_loop,
 )
 from graphret.errors import InputError
@@ -325,12 +326,10 @@ class DenoisingAutoencoder(TorchEncoder, Encoder):
                 net,
                 n_train=len(data),
                 step=step,
-                validate=validate,
+                validation=Validation(validate, "val_mse", higher_is_better=False) if validate is not None else None,
                 cfg=stage_cfg,
                 seed=stage_seed,
                 fingerprint=fingerprint,
-                val_name="val_mse",
-                higher_is_better=False,
                 desc=f"dae layer {k + 1}/{net.depth}",
                 parameters=trained,
             )

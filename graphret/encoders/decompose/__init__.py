@@ -105,7 +105,7 @@ Architecture (sized for a CPU): stride-2 convolution blocks (32, 64, 128 channel
 from the last block, the abnormal map from the one before (twice the side: 14 px at 28 px,
 16 px at 64 px, so that a small finding keeps cells of its own), each through a 3x3
 convolution block and a 1x1 convolution to ``latent_dim`` channels; decoders mirror the
-encoder at half (image) and a quarter (segmentation) of its widths with nearest-neighbour
+encoder at half its widths (image and segmentation decoders) with nearest-neighbour
 up-sampling and 3x3 convolutions up to half the image size, then a last up-sampling and the
 output convolution (the image decoder with SPADE at every level); a sigmoid gives the image
 in [0, 1].  The segmentation decoder is a U-Net: from the abnormal map, each level

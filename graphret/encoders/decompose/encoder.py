@@ -30,6 +30,7 @@ from graphret.encoders.training import (
     seed_everything,
     to_tensor,
     torch,
+    Validation,
     train_loop,
     training_epochs,
 )
@@ -374,15 +375,16 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             if warm > 0:
                 warm_cfg = dataclasses.replace(cfg, epochs=warm, min_epochs=warm, checkpoint=None, resume=False)
                 warm_seed = int(np.random.SeedSequence([int(seed), 0x3A4]).generate_state(1)[0] % (2**31))
-                self.warmup_history = train_loop(net, n_train=len(batches), step=step, validate=None, cfg=warm_cfg, seed=warm_seed,
+                self.warmup_history = train_loop(net, n_train=len(batches), step=step, validation=None, cfg=warm_cfg, seed=warm_seed,
                                                  fingerprint={"encoder": self.name, "stage": "warm-up"}, desc="decompose warm-up",
                                                  on_epoch=log.close_epoch).to_json()
                 log.close_epoch()
             self._start_codebooks(net, batches.data, seed=seed, device=self._device(), batch_size=batch_size_for(cfg, len(batches)))
-        validate = (lambda: objective.validation_loss(val_batches)) if val_batches is not None else None
-        self.history = train_loop(net, n_train=len(batches), step=step, validate=validate, cfg=dataclasses.replace(cfg, epochs=epochs - warm),
-                                  seed=seed, fingerprint=self._fingerprint(cfg, seed, len(batches)), val_name="val_loss",
-                                  higher_is_better=False, desc="decompose", on_epoch=log.close_epoch)
+        validation = (Validation(lambda: objective.validation_loss(val_batches), "val_loss", higher_is_better=False)
+                      if val_batches is not None else None)
+        self.history = train_loop(net, n_train=len(batches), step=step, validation=validation, cfg=dataclasses.replace(cfg, epochs=epochs - warm),
+                                  seed=seed, fingerprint=self._fingerprint(cfg, seed, len(batches)), desc="decompose",
+                                  on_epoch=log.close_epoch)
         log.close_epoch()
         self.term_history = log.history
 

@@ -54,14 +54,14 @@ from graphret.encoders.training.encoder import (
     split_options,
 )
 from graphret.encoders.training.history import EpochRecord, History
-from graphret.encoders.training.loop import train_loop
+from graphret.encoders.training.loop import Validation, train_loop
 from graphret.encoders.training.splits import holdout, training_indices
 from graphret.encoders.training.train import train_encoder
 
 __all__ = [
     "AUTO_EPOCH_IMAGES", "DEFAULT_BATCH_SIZE", "DEFAULT_LR", "DEFAULT_PATIENCE", "MAX_AUTO_SIZE",
     "SMALL_SET_BATCH_SIZE", "SMALL_SET_ITEMS", "TRAIN_OPTIONS",
-    "Augment", "EpochRecord", "History", "ImageBatches", "Normalise", "TorchEncoder",
+    "Augment", "EpochRecord", "History", "ImageBatches", "Normalise", "TorchEncoder", "Validation",
     "auto_epochs", "autocast_for", "batch_size_for", "channel_stats", "check_input_shape", "choose_device",
     "epoch_rng", "holdout", "load_module_state", "module_state", "progress_batches", "seed_everything",
     "set_threads", "split_options", "to_tensor", "torch", "torch_generator", "train_encoder", "train_loop",

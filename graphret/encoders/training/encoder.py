@@ -29,7 +29,7 @@ from graphret.encoders.training.budget import (
 )
 from graphret.encoders.training.device import choose_device, set_threads, torch
 from graphret.encoders.training.history import History
-from graphret.encoders.training.loop import train_loop
+from graphret.encoders.training.loop import Validation, train_loop
 from graphret.errors import InputError
 
 TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainingConfig))
@@ -84,8 +84,10 @@ class TorchEncoder:
         when the encoder centres.  ``loop_options``: val_name, higher_is_better, desc,
         on_epoch, parameters (see :func:`train_loop`)."""
         fingerprint = fingerprint if fingerprint is not None else self._fingerprint(self.train_cfg, seed, n_train)
-        self.history = train_loop(net, n_train=n_train, step=step, validate=validate, cfg=self.train_cfg, seed=seed,
-                                  fingerprint=fingerprint, image_size=self.image_size, channels=self.channels or 1,
+        figure = Validation(validate, loop_options.pop("val_name", "val"), loop_options.pop("higher_is_better", True))
+        validation = figure if validate is not None else None
+        self.history = train_loop(net, n_train=n_train, step=step, validation=validation, cfg=self.train_cfg, seed=seed,
+                                  fingerprint=fingerprint, input_shape=(self.image_size, self.channels or 1),
                                   **{"desc": self.name, **loop_options})  # type: ignore[attr-defined]
         self.net = net.cpu()
         if centre_on is not None and getattr(self, "centre", False):

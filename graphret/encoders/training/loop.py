@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -79,16 +79,26 @@ def _train_epoch(module, step, optimiser, *, cfg: TrainingConfig, device, seed: 
     return total, seen, n_batches, n_batches
 
 
-def _validation(module, validate, higher_is_better: bool) -> tuple[float | None, tuple[float, ...] | None]:
+class Validation(NamedTuple):
+    """How each epoch is validated: ``score()`` returns the figure, or a tuple (figure,
+    tie-breaker, ...) compared in order (e.g. accuracy, then -loss); ``name`` labels it in the
+    history and the progress bar; ``higher_is_better`` gives its direction."""
+
+    score: Callable[[], Any]
+    name: str = "val"
+    higher_is_better: bool = True
+
+
+def _validation(module, validation: Validation | None) -> tuple[float | None, tuple[float, ...] | None]:
     """(the reported figure, the key compared across epochs) of the validation, or Nones."""
-    if validate is None:
+    if validation is None:
         return None, None
     module.eval()
     with torch().no_grad():
-        got = validate()
+        got = validation.score()
     # a tuple (figure, tie-breaker, ...) is compared in order; the first is reported
     key = tuple(float(v) for v in got) if isinstance(got, (tuple, list)) else (float(got),)
-    key = key if higher_is_better else tuple(-v for v in key)
+    key = key if validation.higher_is_better else tuple(-v for v in key)
     return (float(got[0]) if isinstance(got, (tuple, list)) else float(got)), key
 
 
@@ -97,27 +107,24 @@ def train_loop(
     *,
     n_train: int,
     step: Callable[[np.ndarray, Any], Any],
-    validate: Callable[[], float] | None,
+    validation: Validation | None,
     cfg: TrainingConfig,
     seed: int,
     fingerprint: dict[str, Any],
-    val_name: str = "val",
-    higher_is_better: bool = True,
     desc: str = "train",
     parameters=None,
     on_epoch: Callable[[int], None] | None = None,
-    image_size: int | None = None,
-    channels: int = 1,
+    input_shape: tuple[int, int] | None = None,
 ) -> History:
     """Train ``module`` in place and leave the best validation epoch's weights in it.
 
     ``step(rows, generator)`` returns the loss of one batch (rows: positions 0..n_train-1 of
     the training items; generator: the epoch's torch generator for augmentation);
-    ``validate()`` returns the validation figure (``higher_is_better`` says its direction), or
-    a tuple (figure, tie-breaker, ...) compared in order (e.g. accuracy, then -loss).
+    ``validation`` (a :class:`Validation`, or None) scores each epoch; the best epoch's weights
+    are kept.
     ``fingerprint`` (JSON-able) identifies the run; a checkpoint of another run is refused.
     ``on_epoch(epoch)`` runs before each epoch (e.g. to draw that epoch's pairs).
-    ``image_size`` / ``channels``: the model's input, for a ``cfg.work`` budget.
+    ``input_shape`` (image size, channels): the model's input, for a ``cfg.work`` budget.
 
     ``cfg.time_limit`` is checked after every batch: when it has passed, the epoch ends there
     (at least one batch runs), is validated and compared with the best as any epoch is, and
@@ -131,9 +138,11 @@ def train_loop(
     except StopIteration:
         device = t.device("cpu")
     optimiser = t.optim.AdamW(parameters if parameters is not None else module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    image_size, channels = input_shape if input_shape is not None else (None, 1)
     epochs = training_epochs(cfg, n_train, image_size, channels)
     batch_size = batch_size_for(cfg, n_train)
     scheduler = t.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
+    val_name = validation.name if validation is not None else "val"
     history = History(val_name=val_name)
     min_epochs = cfg.min_epochs if cfg.min_epochs is not None else (epochs + 1) // 2
     fingerprint = comparable(fingerprint)
@@ -150,7 +159,7 @@ def train_loop(
         total, seen, done, planned = _train_epoch(module, step, optimiser, cfg=cfg, device=device, seed=seed, epoch=epoch,
                                                   n_train=n_train, batch_size=batch_size, bar=bar, began=began)
         scheduler.step()
-        val, key = _validation(module, validate, higher_is_better)
+        val, key = _validation(module, validation)
         cut = done < planned
         history.epochs.append(EpochRecord(epoch=epoch, loss=total / max(seen, 1), val=val, seconds=time.monotonic() - t0, partial=cut))
         if val is None or (key is not None and (best.key is None or key > best.key)):
