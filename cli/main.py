@@ -5,6 +5,7 @@ spelled as the invoked command's flags."""
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 
@@ -14,6 +15,9 @@ from graphret import __version__
 from graphret.errors import GraphretError, ParameterError
 
 from .common import flag_speller
+
+#: the exit status of a run ended by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 class GraphretGroup(click.Group):
@@ -39,7 +43,7 @@ class GraphretGroup(click.Group):
             raise click.ClickException(message) from None
         except KeyboardInterrupt:
             click.echo("interrupted; the store is at its last committed version", err=True)
-            sys.exit(130)
+            sys.exit(INTERRUPTED)
 
 
 @click.group(cls=GraphretGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -80,9 +84,24 @@ def _terminate(signum, frame) -> None:
 
 
 def run() -> None:
-    """The `graphret` command (the console script): SIGTERM handled like SIGINT."""
+    """The `graphret` command (the console script): SIGTERM handled like SIGINT.
+
+    An interrupted run ends with status 130 through ``os._exit`` once its output is flushed:
+    the interrupt has unwound every ``with`` and ``finally`` already, and Python's own exit
+    would turn a KeyboardInterrupt that had passed through C-level code run by a library
+    (``PyRun_*``) into death by SIGINT (status -2) despite the ``sys.exit(130)``."""
     signal.signal(signal.SIGTERM, _terminate)
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code != INTERRUPTED:
+            raise
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(INTERRUPTED)
 
 
 if __name__ == "__main__":
