@@ -246,12 +246,21 @@ def test_format_1_stores_open_read_only_and_upgrade(store, tmp_path):
 
 def test_sigterm_ends_a_build_like_ctrl_c(tmp_path):
     target = tmp_path / "term"
+    # 400 epochs that early stopping cannot end: the training outlasts any machine's speed
     proc = subprocess.Popen([sys.executable, "-m", "graphret.cli.main", "build-graph", "demo:n=400,size=32", "-o", str(target),
-                             "--epochs", "50"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             "--epochs", "400", "--patience", "400"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(10.0)  # past the imports, into the encoder's training
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while "epoch 2/" not in "".join(seen) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the encoder's training is under way, however slow the machine
+    assert proc.poll() is None, "".join(seen)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    err = "".join(seen)
     assert proc.returncode == 130, err
     assert "interrupted; the store is at its last committed version" in err
     assert not (target / "_versions").exists() or not list((target / "_versions").glob("*.json"))
