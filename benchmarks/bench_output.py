@@ -19,14 +19,12 @@ import argparse
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ROOT, timed  # noqa: E402 - benchmarks/ is on the path of a script run from it
+from common import ROOT, load_average, timed, utc_stamp  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 
 def legacy_json(result) -> bytes:
@@ -86,7 +84,7 @@ def main() -> None:
                 _, seconds = timed(lambda: subprocess.run(command, check=True, cwd=ROOT))
                 cli[f"{mode}_{fmt}"] = round(seconds, 2)
                 print(mode, fmt, seconds, file=sys.stderr, flush=True)
-    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": [round(x, 1) for x in os.getloadavg()],
+    result = {"date": utc_stamp(), "load": load_average(),
               "store": args.store, "items": len(store), "k": args.k, "rows": rows, "cli_wall_s": cli,
               "command": "python benchmarks/bench_output.py " + " ".join(sys.argv[1:])}
     if args.out:

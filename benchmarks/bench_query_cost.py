@@ -30,7 +30,6 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_queries import clustered_codes  # noqa: E402
-from common import log  # noqa: E402
+from common import log, utc_stamp  # noqa: E402
 
 D = 128
 SPREAD = 1.25
@@ -175,7 +174,7 @@ def main() -> None:
     import subprocess
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.machine(),
+    results = {"date": utc_stamp(), "machine": platform.machine(),
                "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "commit": commit,
                "command": "python benchmarks/bench_query_cost.py " + " ".join(sys.argv[1:]), "sizes": sizes,
                "mednist": mednist_image(args.mednist, args.queries) if args.mednist else None}

@@ -28,12 +28,11 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, log  # noqa: E402 - benchmarks/ is on the path of a script run from it
+from common import ROOT, load_average, log, utc_stamp  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 LUA = ROOT / "benchmarks" / "wrk_search.lua"
 TOKEN = "bench-token"
@@ -171,7 +170,7 @@ def main() -> None:
                     rows[-1]["added"] = adder.landed
                     rows[-1]["add_failed"] = adder.failed
                 stop_server(proc)
-    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": [round(x, 1) for x in os.getloadavg()],
+    result = {"date": utc_stamp(), "load": load_average(),
               "store": args.name or args.store, "items": items, "mode": args.mode, "k": args.k, "ids": int(len(chosen)),
               "seconds": args.seconds, "rows": rows, "command": "python benchmarks/bench_serve_wrk.py " + " ".join(sys.argv[1:])}
     print(json.dumps(result, indent=2))

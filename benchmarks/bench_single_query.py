@@ -28,12 +28,11 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from common import recall  # noqa: E402 - benchmarks/ is on the path of a script run from it
+from common import load_average, recall, utc_stamp  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 EFS = (8, 12, 16, 24, 32, 48)
 FAISS_EFS = (8, 12, 16, 24, 32, 48, 64)
@@ -104,7 +103,7 @@ def main() -> None:
         row["lean_vs_faiss"] = round(row["lean_us"] / row["faiss_us"], 2)
         pairs.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": [round(x, 1) for x in os.getloadavg()],
+    result = {"date": utc_stamp(), "load": load_average(),
               "store": args.store, "archive": int(len(archive)), "dim": int(archive.shape[1]), "queries": int(len(Q)),
               "faiss_build_s": round(build_s, 1), "faiss_recall": faiss_rows, "graph_recall": graph_rows, "pairs": pairs,
               "command": "python benchmarks/bench_single_query.py " + " ".join(sys.argv[1:])}

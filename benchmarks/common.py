@@ -24,7 +24,7 @@ from graphret.evaluation.machine import cpu_model  # noqa: E402
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ROOT", "one_thread", "log", "timed", "recall", "exact_topk", "machine", "vm_mib", "reset_peak"]
+__all__ = ["ROOT", "one_thread", "log", "utc_stamp", "load_average", "timed", "recall", "exact_topk", "machine", "vm_mib", "reset_peak"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,16 @@ def one_thread() -> None:
 def log(message: str) -> None:
     """A timestamped progress line on stderr."""
     print(f"[{_dt.datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def utc_stamp() -> str:
+    """Now, as a results file dates its run: "YYYY-MM-DD HH:MM UTC"."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def load_average(digits: int = 1) -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded: how busy the shared cores were."""
+    return [round(x, digits) for x in os.getloadavg()]
 
 
 def timed(fn: Callable[[], T], *, digits: int | None = None) -> tuple[T, float]:
