@@ -17,8 +17,8 @@ store is then benched flat (test split against the train archive, K = 10).
     python benchmarks/bench_real_size.py --source mednist --n 5000 --builds default,small,frozen,pixels
     python benchmarks/bench_real_size.py --source blood --n 2000 --builds default
 
-Writes ``benchmarks/results/real_size/real_size.json`` (rows merged by source, n, size and
-build) and ``real_size.md``.
+Writes ``benchmarks/results/real_size/real_size.json`` (rows merged by source, n, size, build
+and the code's commit) and ``real_size.md``.
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ print(json.dumps({"p10": row.get("P@10"), "acc1": row.get("Acc@1"), "description
                   "image_size": (enc.get("config") or {}).get("image_size"), "epochs": len(hist.get("epochs", [])),
                   "steps": store.manifest.get("build")}))
 """
+
+
+def row_key(row: dict) -> tuple:
+    """Rows of the results file are merged by source, size, build and code version."""
+    return row["source"], row["images"], row["size"], row["build"], row.get("code")
 
 
 def make_folder(source: str, n: int, size: int, seed: int, dest: Path) -> dict:
@@ -100,6 +105,13 @@ def build(folder: Path, name: str, store: Path) -> dict:
     return {"build": name, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": load0, "load_after": load1, **out}
 
 
+def code_version() -> str:
+    """The commit the build ran (with "+changes" when the worktree differs from it)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["# The default build on a labelled folder at 224 px (upsampled content)", "",
              "Each folder is a seeded stratified sample of a shared set **upsampled** to the size shown (PIL bicubic, "
@@ -108,15 +120,15 @@ def markdown(rows: list[dict]) -> str:
              "the test split against the train archive. Load = 1-minute load average before / after the build "
              "(2 shared cores: wall seconds are pessimistic when it is above 2); CPU s = the build process's user + "
              "system seconds (one torch thread: what the wall would be on a quiet core).", "",
-             "| source | images | from px -> size | build | encoder | input px | epochs | wall s | CPU s | load | P@10 | Acc@1 | when |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| source | images | from px -> size | build | encoder | input px | epochs | wall s | CPU s | load | P@10 | Acc@1 | code | when |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['source']} | {r['images']} | | {r['build']} | error: {r['error']} | | | | | | | | {r['when']} |")
+            lines.append(f"| {r['source']} | {r['images']} | | {r['build']} | error: {r['error']} | | | | | | | | {r.get('code', '')} | {r['when']} |")
             continue
         lines.append(f"| {r['source']} | {r['images']} | {r['from_px']} -> {r['size']} | {r['build']} | {r['description']} | "
                      f"{r.get('image_size') or ''} | {r.get('epochs') or ''} | {r['wall_s']} | {r.get('cpu_s', '')} | {r['load_before'][0]} / {r['load_after'][0]} | "
-                     f"{r['p10']:.3f} | {r['acc1']:.3f} | {r['when']} |")
+                     f"{r['p10']:.3f} | {r['acc1']:.3f} | {r.get('code', '')} | {r['when']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,10 +150,10 @@ def main() -> None:
         made = make_folder(args.source, args.n, args.size, args.seed, folder)
         log(f"wrote {made['images']} {args.source} images upsampled {made['from_px']} -> {args.size} px under {folder}")
         for name in args.builds.split(","):
-            result = {"source": args.source, **made, **build(folder, name, Path(tmp) / f"store-{name}"), "when": utc_stamp()}
+            result = {"source": args.source, **made, **build(folder, name, Path(tmp) / f"store-{name}"), "when": utc_stamp(),
+                      "code": code_version()}
             print(json.dumps({k: v for k, v in result.items() if k != "steps"}), flush=True)
-            key = (result["source"], result["images"], result["size"], result["build"])
-            rows = [r for r in rows if (r["source"], r["images"], r["size"], r["build"]) != key] + [result]
+            rows = [r for r in rows if row_key(r) != row_key(result)] + [result]
             path.write_text(json.dumps({"rows": rows}, indent=1))
             (out / "real_size.md").write_text(markdown(rows))
 
