@@ -106,9 +106,10 @@ def build(folder: Path, name: str, store: Path) -> dict:
 
 
 def code_version() -> str:
-    """The commit the build ran (with "+changes" when the worktree differs from it)."""
+    """The commit the build ran (with "+changes" when the worktree's code differs from it)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"],
+                           capture_output=True, text=True, cwd=ROOT).stdout.strip()
     return head + ("+changes" if dirty else "")
 
 

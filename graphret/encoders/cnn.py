@@ -37,7 +37,7 @@ from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
 from graphret.encoders.config import DEFAULT_BACKBONE, PRETRAINED_FROM_SIZE, SMALL_IMAGE_BACKBONE
 from graphret.encoders import efficientnet_lite
-from graphret.encoders.finetune import DEFAULT_TUNE_FROM, FeatureCache, FitMaps, early_blocks, freeze_below, tail_blocks
+from graphret.encoders.finetune import DEFAULT_TUNE_FROM, ENCODE_BATCH, FeatureCache, FitMaps, early_blocks, freeze_below, tail_blocks
 from graphret.encoders.inference import frozen_runner
 from graphret.encoders.training import (
     MAX_AUTO_SIZE,
@@ -491,8 +491,12 @@ class CNNEncoder(TorchEncoder, Encoder):
         return Encoded(spaces=spaces, predicted=predicted, probabilities=probabilities)
 
     def _encode_activations(self, images: ImageSet, indices: np.ndarray | None, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """As every torch encoder, but the items a fine-tuning run just saw run the tail from
-        their stored early-block maps (:class:`graphret.encoders.finetune.FitMaps`, once)."""
+        """As every torch encoder; a pretrained backbone in batches of at most ENCODE_BATCH, and
+        the items its fine-tuning run just saw run the tail from their stored early-block maps
+        (:class:`graphret.encoders.finetune.FitMaps`, once)."""
+        if not self.pretrained:
+            return super()._encode_activations(images, indices, batch_size)
+        batch_size = min(batch_size, ENCODE_BATCH)
         maps, self._fit_maps = getattr(self, "_fit_maps", None), None
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         where = maps.positions(images, indices) if maps is not None else None

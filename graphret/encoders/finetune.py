@@ -23,6 +23,10 @@ from graphret.encoders.training import ImageBatches, Normalise, progress_batches
 #: The first trained block of EfficientNet-Lite0 (blocks 11-15: its last two stages, 7x7 at
 #: 224 px, and the head; see benchmarks/bench_encoders.py --pretrained for the measurement).
 DEFAULT_TUNE_FROM = 11
+#: Images per encoding batch of a pretrained backbone: the encoding speed was measured at batch
+#: 32 (benchmarks/results/encode_speed); at 256 (the trained encoders' batch) 224 px images
+#: made a 5,000-image build peak at 11.5 GB (onnxruntime keeps its largest activations).
+ENCODE_BATCH = 64
 #: The unfrozen blocks learn at this fraction of the head's learning rate: 1, the same rate
 #: (BreastMNIST P@10 0.837 with it, 0.743 with 0.1, where the blocks barely moved from ImageNet).
 BODY_LR_FACTOR = 1.0
