@@ -101,6 +101,24 @@ def test_walk_built_from_a_random_start_without_knn_lists():
     assert recall(found, truth) >= 0.95
 
 
+def test_a_local_pass_lifts_the_recall_of_the_knn_lists(data):
+    x, lab, q, graph, _, _ = data
+    truth, _ = exact_search(x, q, 20)
+    cheap = build_search_graph(x, graph, max_degree=16, passes=0, expand=False, threads=1)
+    local = build_search_graph(x, graph, max_degree=16, passes=0, expand=False, local_passes=1, threads=1)
+    assert not np.array_equal(cheap[1], local[1])
+    got = {}
+    for name, lists in (("cheap", cheap), ("local", local)):
+        entries = entry_points(x, lab, graph=lists)
+        found, scores, _ = graph_walk(x, *lists, q, 20, entries=entries, ef=20, threads=1)
+        np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", q, x[found]), atol=1e-5)
+        got[name] = recall(found, truth)
+    assert 1 - got["local"] <= 0.6 * (1 - got["cheap"]), got  # 0.979 -> 0.991 when written: misses cut by half
+    two = build_search_graph(x, graph, max_degree=16, passes=0, expand=False, local_passes=1, threads=2)
+    for a, b in zip(local, two):  # independent of the threads
+        np.testing.assert_array_equal(a, b)
+
+
 def test_exclude_never_returns_the_query_row(data):
     x, _, _, _, lists, entries = data
     rows = np.arange(0, 3000, 50)

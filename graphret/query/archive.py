@@ -93,8 +93,9 @@ class ArchiveIndex:
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
             indices = dst[order].astype(np.int32)
         else:
-            passes, expand = walk_effort(self.n)  # as a build would for an archive of this size
-            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand)
+            passes, expand, local = walk_effort(self.n)  # as a build would for an archive of this size
+            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
+                                                 local_passes=local)
         entry_rows = self.store.entry_rows if stored is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
