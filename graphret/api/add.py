@@ -256,7 +256,7 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
         _check_new_ids(store, images)
         k = store.graph_k if config.k is None else config.k
         log(f"encoding {m} images with the store's encoder")
-        encoded = store.encoder().encode(images)
+        encoded = store.encode(images)
         check_nonzero_codes(encoded, images.ids)
         n_old = len(store)
         new_items, dropped = new_items_table(store, images, encoded)
