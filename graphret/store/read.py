@@ -244,7 +244,12 @@ class Snapshot:
         if method not in methods:
             raise StoreError(f"the store has no {method!r} communities; choose one of {', '.join(methods)}")
         if method not in self._memberships:
-            self._memberships[method] = _read_only(column_array(self.communities.column(method)))
+            labels = column_array(self.communities.column(method))
+            n = len(self)
+            if n and (labels.min() < -1 or labels.max() >= n):  # a label is a community number < n, or -1 for none
+                raise StoreError(f"the {method} communities column holds labels from {labels.min()} to {labels.max()}, outside "
+                                 f"-1..{n - 1}; the store is damaged: run `graphret versions` and read an earlier version, or rebuild it")
+            self._memberships[method] = _read_only(labels)
         return self._memberships[method]
 
     def default_community_method(self) -> str | None:
