@@ -27,9 +27,9 @@ stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and 
    lists from its own neighbours towards its own code (result heap :data:`LOCAL_EF`); the
    ``pool`` most similar nodes the walk scored are its new candidates, diversified as in 2, then
    3 again.  An NN-descent step that scores only the part of the neighbours' neighbourhoods
-   the walk finds promising: at a million codes it costs about a third of the expansion of 1
-   and a fifth of a walk-based pass from the medoid, and it lifts the cheap lists' walk recall@50
-   at ef 64 from 0.91 to 0.93 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
+   the walk finds promising: on 1M generated codes (2 threads, a loaded machine) one pass over
+   the kNN-only lists took 136 s against their 20 s, and lifted the walk's recall@50 at ef 64
+   from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
 
 The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
 sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
@@ -81,8 +81,9 @@ LOCAL_EF = 16
 #: archives larger than this get the cheap walk lists by default (no expansion, no walk-based passes,
 #: one local pass): benchmarks/results/scale/build.md measured the full lists at 65 s for 100k
 #: codes, 625 s for 223k and past 5 minutes at 1M, the kNN-only ones at 5.6 s, 16.5 s and 16 s,
-#: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass adds
-#: about 100 s at 1M (2 threads) and most of that recall back
+#: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass costs
+#: 136 s against the kNN lists' 20 s at 1M (2 threads, loaded machine) and lifts the walk's
+#: recall@50 at ef 64 from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md)
 CHEAP_WALK_ABOVE = 100_000
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
