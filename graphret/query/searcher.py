@@ -222,7 +222,8 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
-            w = index.walk_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
+            base = index.graph_base if mode == "graph" else index.walk_base
+            w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
         if mode == "graph":
             f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
