@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
-from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, NetSpec
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, PRESENCE_SHARPNESS, NetSpec
 
 
 def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -262,22 +262,23 @@ class DecomposeNet(nn.Module):
         return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
     def finding_code(self, seg, hidden):
-        """The finding-set code: per finding c, ``on_c * [1, w * unit(f_c)]`` where ``on_c`` is 1
-        when the finding's probability (the image-level logit with the positive-class weighting
-        undone) passes ``abnormal_gate`` (the probability itself with gate 0) and ``f_c`` the
-        segmentation decoder's last features averaged under the predicted mask
-        ``sigmoid(seg_c)``; then a feature that is 1 when no finding passes.  Two images with
-        the same findings anywhere are close, different finding sets far, and every image
-        without a finding has the same code."""
+        """The finding-set code: per finding c, ``[s_c, on_c * w * unit(f_c)]`` where ``s_c`` is
+        the soft presence ``sigmoid(PRESENCE_SHARPNESS * (z_c - t_c))`` of the image-level logit
+        ``z_c`` against the decision logit ``t_c`` (``spec.shifts``), ``on_c`` is 1 when ``s_c``
+        passes ``abnormal_gate`` (``s_c`` itself with gate 0) and ``f_c`` the segmentation
+        decoder's last features averaged under the predicted mask ``sigmoid(seg_c)``; then a
+        feature ``1 - max_c s_c`` (no finding).  Two images with the same findings anywhere are
+        close, different finding sets far, every image without a finding has nearly the same
+        code, and among images with the same decided findings the surer ones come first."""
         spec = self.spec
         shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
-        p = torch.sigmoid(self.image_logits(seg) - shift)
-        on = (p > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else p
+        s = torch.sigmoid(PRESENCE_SHARPNESS * (self.image_logits(seg) - shift))
+        on = (s > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else s
         w = torch.sigmoid(seg)
         f = torch.einsum("bchw,bkhw->bck", w, hidden) / w.sum(dim=(2, 3)).clamp(min=1e-6)[..., None]
         f = F.normalize(f, dim=2) * FINDING_FEATURE_WEIGHT
-        blocks = torch.cat([torch.ones_like(f[..., :1]), f], dim=2) * on[..., None]
-        return torch.cat([blocks.flatten(1), 1 - on.amax(dim=1, keepdim=True)], dim=1)
+        blocks = torch.cat([s[..., None], f * on[..., None]], dim=2)
+        return torch.cat([blocks.flatten(1), 1 - s.amax(dim=1, keepdim=True)], dim=1)
 
     def image_logits(self, seg):
         """Per target, the segmentation channel's smooth maximum times a learned scale plus a
