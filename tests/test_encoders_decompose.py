@@ -166,6 +166,22 @@ def test_decision_logits_are_calibrated_on_the_held_out_split(fitted, demo):
     assert np.allclose(fitted.decision_logits, want) and np.allclose(fitted.net.spec.shifts, want)
 
 
+def test_detector_averages_each_image_with_its_mirror_image(fitted, demo):
+    rows = np.arange(12)
+    x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(rows, size=32, channels=1)))
+    net = fitted.net.eval()
+    assert net.spec.mirror_average  # trained with flips (augment on)
+    with torch.no_grad():
+        plain = net.disc(net.latents(x)[1]).numpy()
+        mirror = net.disc(net.latents(torch.flip(x, dims=[-1]))[1]).numpy()
+    assert not np.allclose(plain, mirror, atol=1e-3)
+    assert np.allclose(fitted.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
+    # trained without flips: the image alone
+    config, state = fitted.config(), fitted.state()
+    unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}}, state)
+    assert not unflipped.net.spec.mirror_average and np.allclose(unflipped.image_logits(demo, rows), plain, atol=1e-5)
+
+
 def test_save_load_round_trip(fitted, demo, tmp_path):
     fitted.save(tmp_path / "dec.pt")
     back = load_encoder(tmp_path / "dec.pt", expect="decompose")

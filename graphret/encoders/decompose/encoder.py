@@ -241,7 +241,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
                        abnormal_gate=self.abnormal_gate,
                        logit_shift=self._logit_shift(),
-                       seg_detects=self._cell_targets() == "channels")
+                       seg_detects=self._cell_targets() == "channels",
+                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment))
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
@@ -574,7 +575,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
 
     def image_logits(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
         """The discrimination head's image-level logits per target (``target_names``), float32 (n, T)."""
-        parts = self._run(images, indices, batch_size, lambda net, x, _raw: net.disc(net.latents(x)[1]).float().cpu().numpy())
+        parts = self._run(images, indices, batch_size, lambda net, x, _raw: net.detect(x).float().cpu().numpy())
         return np.concatenate(parts) if parts else np.zeros((0, len(self.target_names)), np.float32)
 
     def discriminate(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:

@@ -245,15 +245,16 @@ class DecomposeNet(nn.Module):
         shift = torch.tensor(spec.shifts, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
         return torch.sigmoid((logits - shift).amax(dim=1, keepdim=True))
 
-    def pool(self, qa):
+    def pool(self, qa, mirror=None):
         """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
-        map): :meth:`finding_code` with ``seg_detects``, else the features of the cells whose
+        map): :meth:`finding_code` with ``seg_detects`` (``mirror``: the mirror images' logits,
+        :meth:`mirror_logits`), else the features of the cells whose
         :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
         feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
         nothing from the cells that look normal (so every image without an abnormal cell gets
         the same code)."""
         if self.spec.seg_detects:
-            return self.finding_code(*self.segment_features(qa))
+            return self.finding_code(*self.segment_features(qa), mirror=mirror)
         f = self.cell_features(qa)
         p = self.cell_probability(self.cell_logits(f))
         gate = self.spec.abnormal_gate
@@ -261,7 +262,7 @@ class DecomposeNet(nn.Module):
         none = 1 - weight.amax(dim=(2, 3))
         return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
-    def finding_code(self, seg, hidden):
+    def finding_code(self, seg, hidden, mirror=None):
         """The finding-set code: per finding c, ``[s_c, on_c * w * unit(f_c)]`` where ``s_c`` is
         the soft presence ``sigmoid(PRESENCE_SHARPNESS * (z_c - t_c))`` of the image-level logit
         ``z_c`` against the decision logit ``t_c`` (``spec.shifts``), ``on_c`` is 1 when ``s_c``
@@ -269,10 +270,14 @@ class DecomposeNet(nn.Module):
         decoder's last features averaged under the predicted mask ``sigmoid(seg_c)``; then a
         feature ``1 - max_c s_c`` (no finding).  Two images with the same findings anywhere are
         close, different finding sets far, every image without a finding has nearly the same
-        code, and among images with the same decided findings the surer ones come first."""
+        code, and among images with the same decided findings the surer ones come first.
+        ``mirror``: the mirror images' logits, averaged into ``z`` (see :meth:`mirror_logits`)."""
         spec = self.spec
         shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
-        s = torch.sigmoid(PRESENCE_SHARPNESS * (self.image_logits(seg) - shift))
+        z = self.image_logits(seg)
+        if mirror is not None:
+            z = (z + mirror) / 2
+        s = torch.sigmoid(PRESENCE_SHARPNESS * (z - shift))
         on = (s > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else s
         w = torch.sigmoid(seg)
         f = torch.einsum("bchw,bkhw->bck", w, hidden) / w.sum(dim=(2, 3)).clamp(min=1e-6)[..., None]
@@ -334,9 +339,29 @@ class DecomposeNet(nn.Module):
         return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
 
     # ---- what encoding reads
+    def mirror_logits(self, x):
+        """With ``spec.mirror_average`` (``seg_detects``, trained with horizontal flips): the
+        image-level logits of the left-right mirror images of the normalised batch ``x``, else
+        None.  The detector's logits are the mean of an image's and its mirror image's (a
+        test-time flip): on the demo's default build it lifted nodule / fracture-line AUC from
+        0.949 / 0.958 to 0.959 / 0.969 and the share of test images whose whole finding set is
+        decided right from 0.805 to 0.820 (0.785 to 0.807 on a second model).  Call it before
+        :meth:`latents` of ``x`` itself: it overwrites the last batch's skips."""
+        if not self.spec.mirror_average:
+            return None
+        return self.image_logits(self.segment(self.latents(torch.flip(x, dims=[-1]))[1]))
+
+    def detect(self, x):
+        """Image-level logits of the normalised batch ``x`` (:meth:`disc`, averaged with
+        :meth:`mirror_logits` when that is on)."""
+        mirror = self.mirror_logits(x)
+        z = self.disc(self.latents(x)[1])
+        return z if mirror is None else (z + mirror) / 2
+
     def forward(self, x):
+        mirror = self.mirror_logits(x)
         qn, qa, _ = self.latents(x)
-        return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
+        return {"normal": qn.flatten(1), "abnormal": self.pool(qa, mirror)}
 
     def dims(self) -> dict[str, int]:
         return self.spec.dims()

@@ -53,6 +53,9 @@ class NetSpec:
     #: logits and the abnormal code (per-finding features gated by the predicted masks) come
     #: from the segmentation decoder, not from the abnormal map's cells.
     seg_detects: bool = False
+    #: With ``seg_detects``: the detector's logits are averaged over each image and its
+    #: left-right mirror image (on when training flipped the images).
+    mirror_average: bool = False
 
     @property
     def widths(self) -> list[int]:
