@@ -139,7 +139,11 @@ class Snapshot:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["source"].get("class_names", []))
+        return list(self._class_names)
+
+    @cached_property
+    def _class_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest["source"].get("class_names", []))
 
     @property
     def task(self) -> str:
@@ -160,10 +164,11 @@ class Snapshot:
         labels = self.labels
         if labels is None:
             return None
-        if self.task == "multilabel":
-            return [self.class_names[c] for c in np.flatnonzero(labels[row] == 1)]
+        names = self._class_names  # (read per result shown: no copy of the list per call)
+        if labels.ndim == 2:  # multilabel
+            return [names[c] for c in np.flatnonzero(labels[row] == 1)]
         c = int(labels[row])
-        return self.class_names[c] if c >= 0 else None
+        return names[c] if c >= 0 else None
 
     def _fixed_list(self, column: str) -> np.ndarray:
         array = self.items.column(column)
