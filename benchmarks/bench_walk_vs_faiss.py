@@ -1,7 +1,8 @@
 """Benchmark: the graph walk against FAISS IVF-Flat and HNSW-Flat at recall@50 >= 0.95, one
-thread, batched, on MedNIST pixel codes (issue 25, deliverable 4) -- a bounded run of the
-walk-vs-FAISS rows of bench_graph_search.py, with walk lists of other build settings beside
-the default ones.
+thread, batched, on MedNIST pixel codes and on a store of generated codes (issue 25,
+deliverable 4) -- a bounded run of the walk-vs-FAISS rows of bench_graph_search.py, with walk
+lists of other build settings beside the default ones, each walked in the archive's order and
+in community order (``layout``: graphret.graph.layout, what the graph mode's searcher walks).
 
 Data and settings as bench_graph_search.py: MedNIST pixel codes (32x32 grey, PCA 128), archive
 = the seeded 70 % split, ``--queries`` seeded test codes; exact kNN graph (k 10), CNM (size +
@@ -11,7 +12,17 @@ HNSW-Flat (M 32, efConstruction 40).  Every search on one thread (numba, FAISS, 
 fastest of ``--reps`` batched passes taken in turn over all rows.  The goal row: for each family the fastest setting with
 recall@50 >= 0.95, and walk / max(IVF, HNSW) -- ratios from one run.
 
+Generated codes (``--store``, a store of ``bench_query_cost.py``: ``clustered_codes``, d = 128,
+spread 1.25, seed 0): its codes, kNN graph and CNM communities; ``--queries`` fresh points of
+the same mixture; walk lists rebuilt here from the stored kNN graph, timed on 2 threads: the
+build's default for the size (above 100,000 items: the kNN lists and one local pass) and the
+kNN lists alone (``--lists`` variants are ``max_degree:alpha`` with the default effort);
+FAISS IVF-Flat nlist sqrt(n) trained on every 20th code; HNSW-Flat only with ``--hnsw``
+(M 32, efConstruction 40, built on 2 threads: long at 1M).
+
     python benchmarks/bench_walk_vs_faiss.py --out benchmarks/results/graph_search
+    python benchmarks/bench_walk_vs_faiss.py --store /tmp/qc/codes-1000000 --queries 1000 --reps 3 --lists \
+        --name walk_vs_faiss_1m --out benchmarks/results/graph_search
 """
 
 from __future__ import annotations
@@ -33,6 +44,8 @@ WALK_EFS = (24, 28, 32, 36, 40, 48, 64)
 IVF_PROBES = (2, 4, 6, 8, 12, 16)
 HNSW_EFS = (16, 24, 32, 48)
 GOAL_RECALL = 0.95
+WALK_EFS_1M = (48, 64, 80, 96, 128)
+IVF_PROBES_1M = (1, 2, 4)
 
 
 def interleaved_qps(searches: list[tuple[dict, object]], n: int, reps: int) -> None:
@@ -47,45 +60,94 @@ def interleaved_qps(searches: list[tuple[dict, object]], n: int, reps: int) -> N
         row["qps"] = round(n / seconds)
 
 
-def run(n_queries: int, reps: int, variants: list[tuple[int, float]]) -> dict:
-    import faiss
-    import numba
-
+def mednist_data(n_queries: int) -> dict:
+    """MedNIST pixel codes: archive, seeded test queries, exact kNN graph, CNM communities, and
+    the walk-list settings to compare (bench_graph_search's WALK)."""
     from bench_graph_search import WALK, pixel_codes
     from graphret.communities.cnm import cnm
     from graphret.graph.build import graph_from_knn
     from graphret.graph.knn import exact_knn
-    from graphret.graph.search_graph import build_search_graph, entry_points
-    from graphret.graph.walk import graph_walk
 
     data = pixel_codes("mednist")
     codes = data["archive"]
     rng = np.random.default_rng(0)
     queries = np.ascontiguousarray(data["queries"][np.sort(rng.choice(len(data["queries"]), n_queries, replace=False))])
-    n, d = codes.shape
-    log(f"{n:,} codes, {len(queries):,} queries")
     graph = graph_from_knn(*exact_knn(codes, 10))
     membership = cnm(graph, heuristic="size", refine="multilevel").membership
-    truth = exact_topk(codes, queries, K)
+    return {"name": "MedNIST pixel codes", "codes": codes, "queries": queries, "graph": graph, "membership": membership,
+            "walk": dict(WALK), "ef": WALK_EFS, "ivf_probes": IVF_PROBES}
+
+
+def generated_data(store_path: str, n_queries: int) -> dict:
+    """A bench_query_cost.py store of generated codes: its codes, kNN graph and communities,
+    fresh queries of the same mixture (the store's codes are checked to be the mixture's), and
+    the walk lists the build makes by default for the size beside the kNN lists alone."""
+    from bench_query_cost import D, SPREAD
+    from bench_queries import clustered_codes
+    from graphret.graph.search_graph import walk_effort
+    from graphret.store.read import Snapshot
+
+    snap = Snapshot(store_path)
+    codes = np.array(snap.codes(), dtype=np.float32)  # in memory, as FAISS holds its copy (the store maps its file)
+    n = len(codes)
+    again, _, queries, _ = clustered_codes(n, d=D, seed=0, spread=SPREAD, n_queries=n_queries)
+    if not (np.array_equal(again[:100], codes[:100]) and np.array_equal(again[-100:], codes[-100:])):
+        raise SystemExit(f"{store_path} does not hold bench_query_cost.py's generated codes of {n} items")
+    del again
+    effort = walk_effort(n)
+    return {"name": f"generated codes (clustered_codes, d {D}, spread {SPREAD}), store {store_path}", "codes": codes,
+            "queries": queries, "graph": snap.graph(), "membership": snap.membership(),
+            "walk": {"max_degree": 24, "alpha": 1.0, "passes": effort.passes, "expand": effort.expand,
+                     "local_passes": effort.local_passes},
+            "cheap": {"passes": 0, "expand": False, "local_passes": 0}, "ef": WALK_EFS_1M, "ivf_probes": IVF_PROBES_1M}
+
+
+def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: bool) -> dict:
+    import faiss
+    import numba
+
+    from graphret.graph.layout import walk_layout
+    from graphret.graph.search_graph import build_search_graph, entry_points
+    from graphret.graph.walk import graph_walk
+
+    codes, queries, graph, membership = data["codes"], data["queries"], data["graph"], data["membership"]
+    n, d = codes.shape
+    log(f"{data['name']}: {n:,} codes, {len(queries):,} queries")
+    truth, seconds = timed(lambda: exact_topk(codes, queries, K))
+    log(f"exact top-{K} in {seconds:.0f} s")
     searches, builds = [], {}
-    for max_degree, alpha in [(WALK["max_degree"], WALK["alpha"])] + variants:
-        name = f"max_degree {max_degree}, alpha {alpha}"
-        lists, seconds = timed(lambda: build_search_graph(codes, graph, **{**WALK, "max_degree": max_degree, "alpha": alpha}))
-        builds[name] = {"seconds_2_threads": round(seconds, 1), "mean_degree": round(float(np.diff(lists[0]).mean()), 2)}
+    settings = [(f"max_degree {m}, alpha {a}", {**data["walk"], "max_degree": m, "alpha": a})
+                for m, a in [(data["walk"]["max_degree"], data["walk"]["alpha"])] + variants]
+    if "cheap" in data:
+        settings.append(("kNN lists only (no local pass)", {**data["walk"], **data["cheap"]}))
+    numba.set_num_threads(2)
+    for name, walk in settings:
+        lists, seconds = timed(lambda: build_search_graph(codes, graph, **walk, threads=2))
+        builds[name] = {"seconds_2_threads": round(seconds, 1), "mean_degree": round(float(np.diff(lists[0]).mean()), 2),
+                        **{key: walk[key] for key in ("passes", "expand", "local_passes") if key in walk}}
+        log(f"lists {name}: {builds[name]}")
         entries = entry_points(codes, membership, graph=lists)
         entry_codes = np.ascontiguousarray(codes[entries])
-        for ef in WALK_EFS:
-            row = {"family": "walk", "lists": name, "setting": f"ef={ef}"}
-            searches.append((row, lambda lists=lists, entries=entries, entry_codes=entry_codes, ef=ef: graph_walk(
-                codes, *lists, queries, K, entries=entries, entry_codes=entry_codes, ef=ef, threads=1)[0]))
+        layout, seconds = timed(lambda: walk_layout(codes, *lists, entries, membership))
+        builds[name]["layout_seconds"] = round(seconds, 2)
+        for ef in data["ef"]:
+            for laid in (None, layout):
+                row = {"family": "walk", "lists": name + (", community layout" if laid is not None else ""), "setting": f"ef={ef}"}
+                searches.append((row, lambda lists=lists, entries=entries, entry_codes=entry_codes, ef=ef, laid=laid: graph_walk(
+                    codes, *lists, queries, K, entries=entries, entry_codes=entry_codes, ef=ef, threads=1, layout=laid)[0]))
     faiss.omp_set_num_threads(1)
     nlist = int(np.sqrt(n))
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-    ivf.train(codes)
+    ivf.train(codes if n <= 200_000 else codes[::20])
     ivf.add(codes)
-    hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 40
-    hnsw.add(codes)
+    hnsw = None
+    if with_hnsw:
+        faiss.omp_set_num_threads(2)
+        hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 40
+        _, seconds = timed(lambda: hnsw.add(codes))
+        builds["FAISS HNSW-Flat M 32, efConstruction 40"] = {"seconds_2_threads": round(seconds, 1)}
+        faiss.omp_set_num_threads(1)
 
     def ivf_search(nprobe):
         ivf.nprobe = nprobe
@@ -95,10 +157,10 @@ def run(n_queries: int, reps: int, variants: list[tuple[int, float]]) -> dict:
         hnsw.hnsw.efSearch = ef
         return hnsw.search(queries, K)[1]
 
-    for nprobe in IVF_PROBES:
+    for nprobe in data["ivf_probes"]:
         searches.append(({"family": "FAISS IVF-Flat", "lists": f"nlist {nlist}", "setting": f"nprobe={nprobe}"},
                          lambda nprobe=nprobe: ivf_search(nprobe)))
-    for ef in HNSW_EFS:
+    for ef in HNSW_EFS if hnsw is not None else ():
         searches.append(({"family": "FAISS HNSW-Flat", "lists": "M 32, efConstruction 40",
                           "setting": f"efSearch={ef} (searches max(ef, K))"}, lambda ef=ef: hnsw_search(ef)))
     numba.set_num_threads(1)
@@ -108,7 +170,8 @@ def run(n_queries: int, reps: int, variants: list[tuple[int, float]]) -> dict:
     rows = [row for row, _ in searches]
     for row in rows:
         log(str(row))
-    return {"n": n, "queries": len(queries), "k": K, "builds": builds, "rows": rows, "goal": goal(rows)}
+    return {"data": data["name"], "n": n, "queries": len(queries), "k": K, "builds": builds, "rows": rows, "goal": goal(rows),
+            "hnsw": hnsw is not None}
 
 
 def goal(rows: list[dict]) -> dict:
@@ -126,15 +189,15 @@ def goal(rows: list[dict]) -> dict:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"# Walk vs FAISS at recall@{K} >= {GOAL_RECALL} (issue 25.4), MedNIST pixel codes", "",
+    lines = [f"# Walk vs FAISS at recall@{K} >= {GOAL_RECALL} (issue 25.4), {report['data']}", "",
              f"Run {m['date_utc']} on {m['cpu']} ({m['cores']} cores, shared; load average at start "
              f"{', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}); numpy {m['numpy']}, numba {m['numba']}, "
              f"faiss {m['faiss']}.", "", f"Command: `{report['command']}`", "",
-             f"n = {report['n']:,}, {report['queries']:,} queries batched, one thread, K = {K}.", "",
+             f"n = {report['n']:,}, {report['queries']:,} queries batched, one thread, K = {K}"
+             f"{'' if report['hnsw'] else '; FAISS HNSW-Flat not built in this run (--hnsw)'}.", "",
              "| family | lists / index | setting | q/s | recall@50 |", "|---|---|---|---:|---:|"]
     lines += [f"| {r['family']} | {r['lists']} | {r['setting']} | {r['qps']:,} | {r['recall']:.4f} |" for r in report["rows"]]
-    lines += ["", "Walk list builds (2 threads): " + "; ".join(f"{k}: {v['seconds_2_threads']} s, mean degree {v['mean_degree']}"
-                                                            for k, v in report["builds"].items()), "",
+    lines += ["", "Builds (2 threads): " + "; ".join(f"{k}: {json.dumps(v)}" for k, v in report["builds"].items()), "",
               "Fastest setting with recall >= 0.95 per family, and the walk's ratio to the faster FAISS index:", ""]
     lines += [f"- {k}: {r['setting']}, {r['qps']:,} q/s, recall {r['recall']:.4f}" for k, r in report["goal"]["best_at_recall"].items()]
     lines += [f"- **{k}: {v}x**" for k, v in report["goal"]["walk_over_faster_faiss"].items()]
@@ -146,20 +209,24 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=3000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--lists", nargs="*", default=["32:1.2"], help="extra walk-list settings, max_degree:alpha each")
+    parser.add_argument("--store", default=None, help="a bench_query_cost.py store of generated codes instead of MedNIST")
+    parser.add_argument("--hnsw", action="store_true", help="with --store: build FAISS HNSW-Flat too (long at 1M)")
+    parser.add_argument("--name", default="walk_vs_faiss", help="results file name")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     variants = [(int(v.split(":")[0]), float(v.split(":")[1])) for v in args.lists]
     t0 = time.perf_counter()
     started = machine("numba", "faiss")
-    report = run(args.queries, args.reps, variants)
+    data = generated_data(args.store, args.queries) if args.store else mednist_data(args.queries)
+    report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store)
     report["machine"] = started
     report["command"] = "python benchmarks/bench_walk_vs_faiss.py " + " ".join(sys.argv[1:])
     report["seconds"] = round(time.perf_counter() - t0, 1)
     print(markdown(report))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "walk_vs_faiss.json").write_text(json.dumps(report, indent=1, default=str))
-        (args.out / "walk_vs_faiss.md").write_text(markdown(report))
+        (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1, default=str))
+        (args.out / f"{args.name}.md").write_text(markdown(report))
 
 
 if __name__ == "__main__":

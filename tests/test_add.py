@@ -9,6 +9,7 @@ from graphret.cli.main import main
 from PIL import Image
 
 from graphret.api.add import add_to_store, assign_communities
+from graphret.api.config import AddConfig
 from graphret.communities import Quality
 from graphret.errors import InputError
 from graphret.query import as_queries, search
@@ -161,3 +162,24 @@ def test_queries_never_write_to_the_store(store_path):
     codes = fresh.codes()
     result = search(fresh, as_queries(fresh, codes[-2:], kind="codes"), k=1, mode="probe")
     assert np.array_equal(result.rows[:, 0], [len(fresh) - 2, len(fresh) - 1])
+
+
+def test_a_k_larger_than_what_can_be_linked_is_refused_as_a_query_k_is(store_path, tmp_path):
+    """add's K (edges per new image) follows query's rule (check_k): more than the archive and
+    the other new images hold is one line naming the largest K, and nothing is written."""
+    store = open_store(store_path)
+    available = len(store.archive_rows()) + 6 - 1
+    before = store.version
+    with pytest.raises(InputError, match=f"K = 10000 is larger than the archive and the other new images \\({available} items"):
+        add_to_store(store_path, new_blobs(), AddConfig(k=10000))
+    folder = tmp_path / "incoming"
+    images = new_blobs(n_per_class=2, seed=13)
+    folder.mkdir()
+    for i in range(len(images)):
+        Image.fromarray(images.image(i)).save(folder / f"x{i}.png")
+    result = CliRunner().invoke(main, ["add", str(store_path), str(folder), "--quiet", "--k", str(available + 1)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and f"--k {available}" in lines[0] and "Traceback" not in result.output
+    assert open_store(store_path).version == before
+    done = add_to_store(store_path, new_blobs(), AddConfig(k=available))  # the largest K links every item there is
+    assert done["added"] == 6 and done["edges_added"] > 0

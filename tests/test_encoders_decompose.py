@@ -14,6 +14,7 @@ from graphret.data.imageset import ImageSet
 from graphret.encoders import ENCODERS, load_encoder, make_encoder
 from graphret.encoders.decompose import (
     FINDING_FEATURE_WEIGHT,
+    PRESENCE_SHARPNESS,
     DecomposingEncoder,
     _kmeans_pp,
     class_weights,
@@ -108,7 +109,7 @@ def test_class_weights_favour_small_findings():
 
 
 def test_finding_code_by_hand():
-    """Per finding: presence, then features pooled under the predicted mask; the same finding
+    """Per finding: soft presence, then features pooled under the predicted mask; the same finding
     in another place gives a close code, no finding gives the shared "none" code."""
     from graphret.encoders.decompose.networks import DecomposeNet
     from graphret.encoders.decompose.spec import NetSpec
@@ -124,12 +125,61 @@ def test_finding_code_by_hand():
         code = net.finding_code(seg, hidden).numpy()
     assert code.shape == (3, 2 * (1 + k) + 1) == (3, net.dims()["abnormal"])
     # presence of finding 0, not of finding 1 (whose block starts at 1 + k)
-    assert code[0, 0] == 1 and code[1, 0] == 1 and code[0, 1 + k] == 0 and code[1, 1 + k] == 0
+    assert np.allclose(code[:2, [0, 1 + k]], [[1, 0], [1, 0]], atol=1e-6)
     assert np.allclose(np.linalg.norm(code[0, 1 : 1 + k]), FINDING_FEATURE_WEIGHT)  # features: a unit vector times the weight
-    assert code[0, -1] == 0 and np.array_equal(code[2], np.eye(code.shape[1])[-1])  # "none"
+    assert np.all(code[:, 2 + k : -1] == 0)  # an absent finding has no features
+    assert abs(code[0, -1]) < 1e-6 and np.allclose(code[2], np.eye(code.shape[1])[-1], atol=1e-6)  # "none"
     unit = code / np.linalg.norm(code, axis=1, keepdims=True)
     w2 = FINDING_FEATURE_WEIGHT**2
-    assert unit[0] @ unit[1] >= (1 - w2) / (1 + w2) - 1e-6 and unit[0] @ unit[2] == 0
+    assert unit[0] @ unit[1] >= (1 - w2) / (1 + w2) - 1e-6 and abs(unit[0] @ unit[2]) < 1e-6
+    # presence is soft around the decision logit (spec.shifts, 0 here): the surer image ranks first
+    seg[1, 0, 10:13, 10:13] = 0.5
+    with torch.no_grad():
+        weak = net.finding_code(seg, hidden).numpy()
+    s = 1 / (1 + np.exp(-PRESENCE_SHARPNESS * float(net.image_logits(seg)[1, 0].detach())))
+    assert 0.5 < weak[1, 0] < 0.99 and np.isclose(weak[1, 0], s, atol=1e-5) and np.isclose(weak[1, -1], 1 - s, atol=1e-5)
+
+
+def test_accuracy_thresholds_by_hand():
+    from graphret.encoders.decompose.calibration import accuracy_thresholds
+
+    z = np.array([[-3.0, 0.0], [-1.0, 0.0], [0.5, 0.0], [1.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    y = np.array([[0, 1], [0, 0], [1, 1], [0, -1], [1, 0], [1, 1]])
+    # column 0: the cuts -0.25 (between -1 and 0.5) and 1.5 (between 1 and 2) get 5 of 6 right, 0.75 only 4: the upper tie
+    t = accuracy_thresholds(z, y, min_items=2)
+    # column 1: equal logits, so the cuts are below them all (3 positives of 5 known right) or above (2)
+    assert t[0] == 1.5 and t[1] == -1.0
+    assert accuracy_thresholds(z, y, min_items=4) == [None, None]  # fewer than 4 positives (3) or negatives
+    sure = accuracy_thresholds(np.array([[0.0], [1.0], [5.0], [9.0]]), np.array([[0], [0], [1], [1]]), min_items=1)
+    assert sure == [3.0]  # a clean split: midway between the classes
+
+
+def test_decision_logits_are_calibrated_on_the_held_out_split(fitted, demo):
+    from graphret.encoders.decompose.calibration import accuracy_thresholds
+    from graphret.encoders.training import holdout
+
+    train = demo.indices_of(["train"])
+    targets, abnormal = fitted._targets_from_masks(demo, train)
+    _, validation = holdout(train, abnormal, seed=0)
+    found = accuracy_thresholds(fitted.image_logits(demo, validation), targets[validation])
+    want = [math.log(w) if t is None else t for t, w in zip(found, fitted.pos_weight)]
+    assert np.allclose(fitted.decision_logits, want) and np.allclose(fitted.net.spec.shifts, want)
+
+
+def test_detector_averages_each_image_with_its_mirror_image(fitted, demo):
+    rows = np.arange(12)
+    x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(rows, size=32, channels=1)))
+    net = fitted.net.eval()
+    assert net.spec.mirror_average  # trained with flips (augment on)
+    with torch.no_grad():
+        plain = net.disc(net.latents(x)[1]).numpy()
+        mirror = net.disc(net.latents(torch.flip(x, dims=[-1]))[1]).numpy()
+    assert not np.allclose(plain, mirror, atol=1e-3)
+    assert np.allclose(fitted.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
+    # trained without flips: the image alone
+    config, state = fitted.config(), fitted.state()
+    unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}}, state)
+    assert not unflipped.net.spec.mirror_average and np.allclose(unflipped.image_logits(demo, rows), plain, atol=1e-5)
 
 
 def test_save_load_round_trip(fitted, demo, tmp_path):
@@ -144,19 +194,25 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert back.mode == "masks" and back.seg_names == list(FINDINGS) and back.normal_dim == fitted.normal_dim
     assert np.array_equal(back.normal_null, fitted.normal_null)
     assert back.config()["loss_terms"] == fitted.term_history
+    assert back.decision_logits == fitted.decision_logits and back.net.spec.shifts == fitted.net.spec.shifts
 
 
-def test_images_without_an_abnormal_cell_share_one_abnormal_code(fitted, demo):
+def test_the_gate_decides_which_findings_bring_features(fitted, demo):
     config, state = fitted.config(), fitted.state()
-    strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no cell passes
+    k = fitted.net.spec.stem_width
+    strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no finding passes
     codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
-    none = np.zeros(fitted.space_dims()["abnormal"], np.float32)
-    none[-1] = 1.0
-    assert np.array_equal(codes, np.tile(none, (10, 1)))
-    # with the default gate the "none" feature is 1 exactly where no cell passes it
-    got = fitted.encode(demo, np.arange(30)).spaces["abnormal"]
-    assert np.all((got[:, -1] == 0) | np.isclose(got[:, -1], 1.0))
-    assert np.all(np.isclose(got[:, -1], 1.0) == (np.abs(got[:, :-1]).max(axis=1) == 0))
+    blocks = codes[:, :-1].reshape(10, len(FINDINGS), 1 + k)
+    assert np.all(blocks[:, :, 1:] == 0)  # no features, only the soft presences and "none"
+    assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5)
+    # with the default gate a finding brings its features exactly where its image-level logit passes its
+    # decision logit (set here to each finding's median logit over the items, so that half of them pass)
+    z = fitted.image_logits(demo, np.arange(30))
+    median = DecomposingEncoder.from_state({**config, "decision_logits": np.median(z, axis=0).tolist()}, state)
+    got = median.encode(demo, np.arange(30)).spaces["abnormal"]
+    blocks = got[:, :-1].reshape(30, len(FINDINGS), 1 + k)
+    decided = z > np.median(z, axis=0)
+    assert decided.sum() == 5 * 15 and np.array_equal(np.abs(blocks[:, :, 1:]).max(axis=2) > 0, decided)
 
 
 def test_zeroing_the_segmentation_logits_gives_the_normal_appearing_image(fitted, demo):

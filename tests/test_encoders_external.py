@@ -166,6 +166,49 @@ def test_a_changed_or_missing_model_file_is_one_line(models, tmp_path):
         open_store(tmp_path / "store").encoder()
 
 
+def test_a_model_you_bring_is_opened_once_per_store_version(models, tmp_path, monkeypatch):
+    """Searches by image through one Store (as the server's view per version does) load and
+    hash the model once; a touched file is hashed again (same content: kept), a changed or
+    removed one is refused in one line though the model is still in memory."""
+    import os
+
+    from graphret.encoders.external import base
+
+    images = blob_images(n_per_class=4, n_classes=2, seed=1)
+    model = tmp_path / "mine.onnx"
+    original = models["onnx"].read_bytes()
+    model.write_bytes(original)
+    graphret.build(images, str(tmp_path / "store"), k=3, communities=(), encoder=f"onnx:{model}")
+    picture = tmp_path / "q.png"
+    picture.write_bytes(png_bytes(images.image(2)))
+    hashed: list = []
+    real_sha256 = base.file_sha256
+    monkeypatch.setattr(base, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+    store = graphret.open(tmp_path / "store")
+
+    def top_id() -> str:
+        result = store.search(str(picture), k=1, mode="flat")
+        assert result.scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+        return str(result.ids[0, 0])
+
+    assert [top_id() for _ in range(3)] == [images.ids[2]] * 3
+    encoder = store.snapshot.encoder()
+    assert hashed == [model] and store.snapshot.encoder() is encoder
+    os.utime(model, ns=(encoder.stamp[1] + 10**9, encoder.stamp[1] + 10**9))  # touched: hashed again, the same model kept
+    assert top_id() == images.ids[2] and hashed == [model, model] and store.snapshot.encoder() is encoder
+    assert top_id() == images.ids[2] and len(hashed) == 2
+    export_onnx(TinyNet(), model)  # other weights, same path, while the store holds the old model
+    with pytest.raises(InputError, match="has changed since") as changed:
+        top_id()
+    one_line(changed)
+    model.write_bytes(original)  # put back: searches again
+    assert top_id() == images.ids[2]
+    model.unlink()
+    with pytest.raises(InputError, match="is missing; put it back") as missing:
+        top_id()
+    one_line(missing)
+
+
 def one_line(excinfo) -> str:
     text = str(excinfo.value)
     assert "\n" not in text

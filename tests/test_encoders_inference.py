@@ -63,6 +63,30 @@ def test_folding_keeps_the_activation_of_a_norm_act_layer():
         assert torch.allclose(folded(x), model(x), atol=1e-4)
 
 
+def test_efficientnet_lite0_same_convolutions_fold_and_keep_the_codes():
+    """graphret's own EfficientNet-Lite0 (TF-"same" SameConv, a Conv2d subclass that opts in):
+    every batch norm folds, and the folded net gives the unfolded net's codes on an odd size
+    (asymmetric padding); a Conv2d subclass that does not opt in is left unfolded."""
+    from graphret.encoders.efficientnet_lite import efficientnet_lite0
+
+    net = trained_stats(efficientnet_lite0(num_classes=0))
+    folded = fold_batch_norms(net)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 49
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 67, 61)
+    with torch.no_grad():
+        want, got = net(x)["penultimate"], folded(x)["penultimate"]
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(torch.nn.functional.normalize(got), torch.nn.functional.normalize(want), atol=1e-6)
+
+    class ScaledConv(torch.nn.Conv2d):  # forward does more than convolve with weight and bias
+        def forward(self, x):
+            return super().forward(x) * 2.0
+
+    other = trained_stats(torch.nn.Sequential(ScaledConv(3, 4, 3), torch.nn.BatchNorm2d(4)))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fold_batch_norms(other).modules()) == 1
+
+
 def test_onnxruntime_and_torch_runners_agree_and_the_engine_follows_the_batch():
     net = trained_stats(DictNet())
     x = torch.randn(5, 3, 16, 16)

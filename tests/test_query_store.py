@@ -94,6 +94,23 @@ def test_search_arrays_answers_as_search_does(store, mode):
         searcher.search_arrays(k=3)
 
 
+def test_graph_mode_walks_the_community_layout_with_the_plain_walks_answers(store):
+    from graphret.graph.walk import walk_checked
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    rows = store.split_rows(["test"])[:8]
+    hits = searcher.search_arrays(rows=rows, k=6, mode="graph")
+    index = searcher.index
+    layout = index.graph_base.layout
+    assert index.walk_base.layout is None and layout is not None  # region's walks keep the archive's order
+    groups = store.membership(searcher.method)[index.rows][layout.order]
+    assert np.all(np.diff(groups) >= 0)
+    exclude = index.position[rows]
+    plain = walk_checked(index.walk_base.with_queries(np.asarray(store.codes()[rows]), 6, exclude=exclude))
+    assert np.array_equal(index.rows[plain[0]], hits.rows) and np.allclose(plain[1], hits.scores)
+
+
 def test_repeated_filters_are_evaluated_once(store):
     from graphret.query import Searcher
 

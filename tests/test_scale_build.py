@@ -58,9 +58,13 @@ def test_walk_lists_without_expansion_come_from_the_knn_graph_only(tmp_path):
 def test_walk_effort_is_full_for_small_archives_cheap_for_large_ones_and_follows_what_is_given(tmp_path):
     from graphret.graph.search_graph import CHEAP_WALK_ABOVE, DEFAULT_PASSES, walk_effort
 
-    assert walk_effort(CHEAP_WALK_ABOVE) == (DEFAULT_PASSES, True)
-    assert walk_effort(CHEAP_WALK_ABOVE + 1) == (0, False)
-    assert walk_effort(CHEAP_WALK_ABOVE + 1, passes=3, expand=True) == (3, True)
-    assert walk_effort(10, passes=0) == (0, True)
+    assert walk_effort(CHEAP_WALK_ABOVE) == (DEFAULT_PASSES, True, 0)
+    assert walk_effort(CHEAP_WALK_ABOVE + 1) == (0, False, 1)
+    assert walk_effort(CHEAP_WALK_ABOVE + 1, passes=3, expand=True, local_passes=0) == (3, True, 0)
+    assert walk_effort(10, passes=0) == (0, True, 0)
     store = graphret.build_from_codes(clustered(600, d=12, seed=5), tmp_path / "s", communities=["cnm"])
-    assert (store.manifest["walk"]["passes"], store.manifest["walk"]["expand"]) == (DEFAULT_PASSES, True)  # what was used
+    walk = store.manifest["walk"]
+    assert (walk["passes"], walk["expand"], walk["local_passes"]) == (DEFAULT_PASSES, True, 0)  # what was used
+    local = graphret.build_from_codes(clustered(600, d=12, seed=5), tmp_path / "l", communities=["cnm"], walk_passes=0,
+                                      walk_expand=False, walk_local=1)
+    assert local.manifest["walk"]["local_passes"] == 1

@@ -178,6 +178,24 @@ def test_an_option_the_mode_ignores_is_a_400_naming_it(client):
                  contains="class_source applies to the class mode only")
 
 
+def test_requests_with_the_same_options_share_one_validated_config():
+    """A request's options become SearchConfig's cached config (validated once per distinct
+    options, lists included), not a validation per request; the checks still run once."""
+    from graphret.errors import ParameterError
+    from graphret.serve.models import SearchRequest, search_config
+
+    def config(**body):
+        return search_config(SearchRequest(ids=["x"], **body))
+
+    assert config(k=5, mode="region") is config(k=5, mode="region") is not config(k=6, mode="region")
+    filtered = config(where=["label=a", "split!=test"], archive=["train", "val"])
+    assert filtered is config(where=["label=a", "split!=test"], archive=["train", "val"])
+    assert filtered.where == ("label=a", "split!=test") and filtered.archive == ("train", "val")
+    for _ in range(2):
+        with pytest.raises(ParameterError, match="n_probe applies to the probe mode only"):
+            config(mode="flat", n_probe=2)
+
+
 def test_routes_and_methods_that_do_not_exist(client):
     assert_error(client.get("/nowhere"), 404, contains="no route /nowhere")
     assert_error(client.get("/search"), 405)

@@ -176,3 +176,31 @@ def test_store_without_communities_serves_flat_queries(tmp_path):
     assert store.community_methods == []
     result = search(store, as_queries(store, "test", kind="split"), k=3)
     assert result.mode == "flat" and result.rows.shape == (8, 3)
+
+
+@pytest.mark.parametrize("bad", [2**31 - 1, -5, 120])
+def test_a_membership_outside_the_items_is_refused_when_read_and_named_by_verify(blob_store_copy, bad):
+    """A communities column whose labels leave -1..n-1 (damage no checksum sees) is one
+    StoreError when read, before a search's arithmetic can overflow on it, and a line of
+    `graphret verify`."""
+    import pyarrow as pa
+    from click.testing import CliRunner
+
+    from graphret.cli.main import main
+    from graphret.store.maintain import verify
+    from tests.stores import rewrite_fragment
+
+    path = blob_store_copy(n_per_class=40, seed=1, communities=("leiden",))
+    table = arrow_table(path, "communities")
+    labels = table.column("leiden").to_numpy().copy()
+    labels[7] = bad
+    rewrite_fragment(path, "communities", table.set_column(0, "leiden", pa.array(labels, pa.int32())))
+    with pytest.raises(StoreError, match=f"leiden communities column holds labels .*{bad}.* outside -1..119") as refused:
+        graphret.open(path).search("test", k=3, mode="probe")
+    assert "\n" not in str(refused.value)
+    problems = verify(path)
+    assert len(problems) == 1 and "leiden communities column" in problems[0]
+    checked = CliRunner().invoke(main, ["verify", str(path)])
+    assert checked.exit_code == 1 and "outside -1..119" in checked.output and "Traceback" not in checked.output
+    searched = CliRunner().invoke(main, ["query", str(path), "--split", "test", "--k", "3"])
+    assert searched.exit_code != 0 and "outside -1..119" in searched.output and "Traceback" not in searched.output

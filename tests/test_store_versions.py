@@ -264,3 +264,32 @@ def test_sigterm_ends_a_build_like_ctrl_c(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted; the store is at its last committed version" in err
     assert not (target / "_versions").exists() or not list((target / "_versions").glob("*.json"))
+
+
+def test_newest_version_lists_the_folder_again_only_when_it_changed(tmp_path, monkeypatch):
+    """NewestVersion (the server asks it per request) lists _versions/ once while the folder's
+    mtime stays, sees a commit (a new entry moves the mtime), and does not trust a listing
+    taken within a second of the folder's last change: an entry added in the same clock tick,
+    which leaves the mtime where it was, is still seen."""
+    from graphret.store import versions
+
+    folder = tmp_path / "_versions"
+    folder.mkdir()
+    (folder / "00000001.json").write_text("{}")
+    listed = []
+    real = versions.newest_version
+    monkeypatch.setattr(versions, "newest_version", lambda path: listed.append(path) or real(path))
+    old = time.time_ns() - 10 * 10**9
+    os.utime(folder, ns=(old, old))
+    newest = versions.NewestVersion(tmp_path)
+    assert [newest() for _ in range(5)] == [1] * 5 and len(listed) == 1
+    (folder / "00000002.json").write_text("{}")  # a commit: the mtime moves
+    assert newest() == 2 and len(listed) == 2
+    assert newest() == 2 and len(listed) == 3  # the change was just now: not trusted yet
+    recent = os.stat(folder).st_mtime_ns
+    (folder / "00000003.json").write_text("{}")
+    os.utime(folder, ns=(recent, recent))  # a commit in the same tick: the mtime did not move
+    assert newest() == 3
+    (folder / "00000003.json").unlink()  # a vacuum's removal is seen too
+    os.utime(folder, ns=(old, old))
+    assert newest() == 2 and newest() == 2 and len(listed) == 5

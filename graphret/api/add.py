@@ -45,6 +45,7 @@ from graphret.encoders.base import check_nonzero_codes
 from graphret.errors import InputError, StoreError
 from graphret.graph.build import edges_arrow
 from graphret.graph.knn import exact_search
+from graphret.graph.topk import check_k
 from graphret.store.items import new_items_table
 from graphret.store.read import Snapshot
 from graphret.store.schema import LEGACY_FORMAT_VERSION
@@ -254,13 +255,16 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
 
     def make(store: Snapshot) -> Appended:  # under the writer lock, on the newest version
         _check_new_ids(store, images)
-        k = store.graph_k if config.k is None else config.k
+        rows = store.archive_rows()
+        # a new item links to its k most similar archive or other new items: K over what there
+        # is, refused as a query's (check_k), before anything is encoded
+        k = check_k(store.graph_k if config.k is None else config.k, len(rows) + m - 1,
+                    what="the archive and the other new images")
         log(f"encoding {m} images with the store's encoder")
-        encoded = store.encoder().encode(images)
+        encoded = store.encode(images)
         check_nonzero_codes(encoded, images.ids)
         n_old = len(store)
         new_items, dropped = new_items_table(store, images, encoded)
-        rows = store.archive_rows()
         new_codes = np.asarray(encoded.spaces[DEFAULT_SPACE], np.float32)
         log(f"linking {m} new items to their {k} most similar archive items")
         walk = store.manifest.get("walk") if store.tables.get("walk") else None

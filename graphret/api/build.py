@@ -249,16 +249,19 @@ def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], r
     of the default method's communities, as store tables (item rows), and their manifest record."""
     if not config.graph.walk:
         return None, None, None
-    passes, expand = walk_effort(len(codes), passes=config.graph.walk_passes, expand=config.graph.walk_expand)
-    log(f"walk lists (at most {config.graph.walk_degree} neighbours, {passes} passes{'' if expand else ', kNN lists only'})")
+    passes, expand, local = walk_effort(len(codes), passes=config.graph.walk_passes, expand=config.graph.walk_expand,
+                                        local_passes=config.graph.walk_local)
+    log(f"walk lists (at most {config.graph.walk_degree} neighbours, {passes} passes{'' if expand else ', kNN lists only'}"
+        f"{f', {local} local' if local else ''})")
     indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=passes, expand=expand,
-                                         ef_construction=config.graph.walk_ef, seed=config.seed)
+                                         local_passes=local, ef_construction=config.graph.walk_ef, seed=config.seed)
     method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
     entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
     clock.step("walk")
     walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
                      "dst": pa.array(rows[indices], pa.int64())})
-    info = {"max_degree": config.graph.walk_degree, "passes": passes, "expand": expand, "ef_construction": config.graph.walk_ef,
+    info = {"max_degree": config.graph.walk_degree, "passes": passes, "expand": expand, "local_passes": local,
+            "ef_construction": config.graph.walk_ef,
             "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
     return walk, pa.table({"row": pa.array(rows[entries], pa.int64())}), info
 

@@ -69,7 +69,8 @@ class AddConfig:
     """How ``add`` reads and links new images."""
 
     source: SourceConfig = param(default_factory=SourceConfig, help="How the source is read.")
-    k: int | None = param(None, min=1, help="Edges per new image [the store's k].")
+    k: int | None = param(None, min=1, help="Edges per new image, at most the archive and the other new images hold "
+                                            "(as query's K) [the store's k].")
     seed: int = param(0, min=0, help="Seed of the source's 70/30 split where it has none.")
 
     def __post_init__(self) -> None:

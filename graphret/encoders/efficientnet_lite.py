@@ -55,6 +55,10 @@ def _network_classes():
     class SameConv(nn.Conv2d):
         """A convolution with TensorFlow's "same" padding (pads more at the bottom / right)."""
 
+        #: forward convolves with weight and bias as nn.Conv2d's does: the torch engine folds a
+        #: following batch norm into it (graphret.encoders.inference.FOLDS_BATCH_NORM)
+        folds_batch_norm = True
+
         def forward(self, x):
             pads = []
             for size, k, s in zip(x.shape[-2:][::-1], self.kernel_size[::-1], self.stride[::-1]):

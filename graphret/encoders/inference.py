@@ -32,22 +32,41 @@ ONNXRUNTIME_MIN_ITEMS = 64
 ENGINES = ("auto", "torch", "onnxruntime")
 
 
+#: The class attribute by which a Conv2d subclass opts in to batch-norm folding: True when its
+#: forward convolves with ``self.weight`` and ``self.bias`` as nn.Conv2d's does (graphret's
+#: EfficientNet-Lite0 ``SameConv``: TF "same" padding first).  Other subclasses are left alone:
+#: timm's StdConv2d standardises its weight in forward, so folding into it would change it.
+FOLDS_BATCH_NORM = "folds_batch_norm"
+
+
+def foldable_conv(m) -> bool:
+    """A convolution a batch norm may be folded into: a plain nn.Conv2d, or a subclass that
+    opts in (:data:`FOLDS_BATCH_NORM`)."""
+    nn = torch().nn
+    return type(m) is nn.Conv2d or (isinstance(m, nn.Conv2d) and getattr(type(m), FOLDS_BATCH_NORM, False) is True)
+
+
 def fold_batch_norms(module):
     """A copy of ``module`` (eval) in which each BatchNorm2d that is a convolution's only
-    consumer is folded into that convolution (a batch norm that also applies an activation,
-    as timm's BatchNormAct2d, leaves the activation in its place).  Networks that torch.fx
-    cannot trace are returned as an eval copy, unfolded."""
+    consumer is folded into that convolution (:func:`foldable_conv`; a batch norm that also
+    applies an activation, as timm's BatchNormAct2d, leaves the activation in its place).
+    ``forward``'s arguments after the input are traced at their defaults (the runners call
+    ``net(x)``).  Networks that torch.fx cannot trace are returned as an eval copy, unfolded."""
+    import inspect
+
     t = torch()
     from torch.fx import GraphModule, Node, Tracer
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     class _Tracer(Tracer):
         def is_leaf_module(self, m, name: str) -> bool:
-            return isinstance(m, t.nn.BatchNorm2d) or super().is_leaf_module(m, name)
+            return isinstance(m, t.nn.BatchNorm2d) or foldable_conv(m) or super().is_leaf_module(m, name)
 
     model = copy.deepcopy(module).eval()
+    defaults = {name: p.default for name, p in list(inspect.signature(model.forward).parameters.items())[1:]
+                if p.default is not inspect.Parameter.empty}
     try:
-        graph = GraphModule(model, _Tracer().trace(model))
+        graph = GraphModule(model, _Tracer().trace(model, concrete_args=defaults or None))
     except Exception:  # noqa: BLE001 - untraceable control flow: run it as it is
         return model
     modules = dict(graph.named_modules())
@@ -57,7 +76,7 @@ def fold_batch_norms(module):
         if not isinstance(bn, t.nn.BatchNorm2d) or not isinstance(conv_node, Node) or conv_node.op != "call_module":
             continue
         conv = modules.get(conv_node.target)
-        if type(conv) is not t.nn.Conv2d or len(conv_node.users) != 1 or not bn.track_running_stats:
+        if not foldable_conv(conv) or len(conv_node.users) != 1 or not bn.track_running_stats:
             continue
         rest = t.nn.Sequential(getattr(bn, "drop", t.nn.Identity()), bn.act) if hasattr(bn, "act") else t.nn.Identity()
         for target, replacement in ((conv_node.target, fuse_conv_bn_eval(conv, bn)), (node.target, rest)):

@@ -29,6 +29,9 @@ class GraphConfig:
     walk_passes: int | None = param(
         None, min=0, help=f"Walk-based passes that add the long edges a walk needs (NSG / Vamana) [{DEFAULT_PASSES} up to "
                           f"{CHEAP_WALK_ABOVE:,} archive items, 0 above].")
+    walk_local: int | None = param(
+        None, min=0, help="Local passes: each item walks from its own walk list towards its code and keeps the best it "
+                          f"scores (a cheap NN-descent step) [0 up to {CHEAP_WALK_ABOVE:,} archive items, 1 above].")
     walk_ef: int = param(DEFAULT_EF_CONSTRUCTION, min=1, help="Result-heap size of the walks that build the lists.")
 
     def __post_init__(self) -> None:

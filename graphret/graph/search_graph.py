@@ -23,6 +23,13 @@ stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and 
    neighbours are its new candidates, diversified as in 2, then 3 again.  These long edges
    make the graph navigable: on MedNIST pixel codes two passes lift the walk's recall@50 at
    ef = 50 from 0.86 to 0.99.
+5. **Local passes** (``local_passes``, before the walk-based ones): each node walks the current
+   lists from its own neighbours towards its own code (result heap :data:`LOCAL_EF`); the
+   ``pool`` most similar nodes the walk scored are its new candidates, diversified as in 2, then
+   3 again.  An NN-descent step that scores only the part of the neighbours' neighbourhoods
+   the walk finds promising: on 1M generated codes (2 threads, a loaded machine) one pass over
+   the kNN-only lists took 136 s against their 20 s, and lifted the walk's recall@50 at ef 64
+   from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
 
 The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
 sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
@@ -40,13 +47,15 @@ result does not depend on the number of threads.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.segments import row_sums
-from graphret.graph.walk import WalkFilter, WalkIndex, walk_query, walk_slots, walk_work
+from graphret.graph.walk import WalkFilter, WalkIndex, next_stamp, walk_one, walk_query, walk_slots, walk_work
 from graphret.kernels.heap import ranks_before, sorted_push
 from graphret.kernels.vector import FAST, row_dot
 
@@ -58,6 +67,8 @@ __all__ = [
     "DEFAULT_POOL",
     "CHEAP_WALK_ABOVE",
     "walk_effort",
+    "WalkEffort",
+    "LOCAL_EF",
 ]
 
 DEFAULT_MAX_DEGREE = 24
@@ -65,21 +76,37 @@ DEFAULT_POOL = 64
 DEFAULT_ALPHA = 1.0
 DEFAULT_PASSES = 2
 DEFAULT_EF_CONSTRUCTION = 64
-#: archives larger than this get the cheap walk lists by default (no passes, no expansion):
-#: benchmarks/results/scale/build.md measured the full lists at 65 s for 100k codes, 625 s for
-#: 223k and past 5 minutes at 1M, the cheap ones at 5.6 s, 16.5 s and 16 s, for graph-mode
-#: recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M
+#: result heap of a local pass's walks (from the node's own list: a short walk suffices)
+LOCAL_EF = 16
+#: archives larger than this get the cheap walk lists by default (no expansion, no walk-based passes,
+#: one local pass): benchmarks/results/scale/build.md measured the full lists at 65 s for 100k
+#: codes, 625 s for 223k and past 5 minutes at 1M, the kNN-only ones at 5.6 s, 16.5 s and 16 s,
+#: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass costs
+#: 136 s against the kNN lists' 20 s at 1M (2 threads, loaded machine) and lifts the walk's
+#: recall@50 at ef 64 from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md)
 CHEAP_WALK_ABOVE = 100_000
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
 
 
-def walk_effort(n: int, *, passes: int | None = None, expand: bool | None = None) -> tuple[int, bool]:
-    """The walk-list passes and neighbour expansion for an archive of ``n`` items: those given,
-    else the full lists (:data:`DEFAULT_PASSES` passes, expansion) up to
-    :data:`CHEAP_WALK_ABOVE` items and the cheap ones (0 passes, the kNN lists only) above."""
+class WalkEffort(NamedTuple):
+    """How much work the walk lists get: walk-based ``passes`` from the medoid, neighbour
+    ``expand``-sion of the first candidates, and ``local_passes`` from each node's own list."""
+
+    passes: int
+    expand: bool
+    local_passes: int
+
+
+def walk_effort(n: int, *, passes: int | None = None, expand: bool | None = None,
+                local_passes: int | None = None) -> WalkEffort:
+    """The walk-list effort for an archive of ``n`` items: what is given, else the full lists
+    (:data:`DEFAULT_PASSES` passes, expansion, no local pass) up to :data:`CHEAP_WALK_ABOVE`
+    items and the cheap ones above (the kNN lists, then one local pass)."""
     full = n <= CHEAP_WALK_ABOVE
-    return (DEFAULT_PASSES if full else 0) if passes is None else int(passes), full if expand is None else bool(expand)
+    return WalkEffort((DEFAULT_PASSES if full else 0) if passes is None else int(passes),
+                      full if expand is None else bool(expand),
+                      (0 if full else 1) if local_passes is None else int(local_passes))
 
 
 def neighbor_lists(neighbors, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +145,21 @@ def _sort_desc(sims, ids, m):
             b -= 1
         sims[b + 1] = s
         ids[b + 1] = j
+
+
+@njit(cache=True, inline="always")
+def _pool_push(ps, pj, size, pool, s, j):
+    """Offer (s, j) to the ``pool`` most similar candidates: filled unsorted, sorted once full
+    (best first, ties by smaller row), then kept sorted; returns the new size (the caller sorts
+    a pool that never filled)."""
+    if size < pool:
+        ps[size] = s
+        pj[size] = j
+        size += 1
+        if size == pool:
+            _sort_desc(ps, pj, size)
+        return size
+    return sorted_push(ps, pj, size, pool, s, j)
 
 
 @njit(cache=True, fastmath=FAST)
@@ -190,15 +232,7 @@ def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunk
             size = 0
             for a in range(m):
                 j = cand[a]
-                s = row_dot(X, i, j)
-                if size < pool:
-                    ps[size] = s
-                    pj[size] = j
-                    size += 1
-                    if size == pool:
-                        _sort_desc(ps, pj, size)
-                else:
-                    size = sorted_push(ps, pj, size, pool, s, j)
+                size = _pool_push(ps, pj, size, pool, row_dot(X, i, j), j)
             if size < pool:
                 _sort_desc(ps, pj, size)
             c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
@@ -297,6 +331,54 @@ def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, 
                 out_idx[i, b] = kept[b]
 
 
+@njit(cache=True, fastmath=FAST)
+def _local_range(X, indptr, indices, ef, pool, max_degree, alpha2, lo, hi, out_idx, out_cnt):
+    """Local pass over nodes lo..hi-1 (module docstring, 5): node i walks from its current
+    neighbours towards x_i (i itself never scored); the ``pool`` most similar nodes scored on
+    the way are diversified into at most max_degree forward neighbours."""
+    n = X.shape[0]
+    seeds = 1
+    for i in range(lo, hi):
+        seeds = max(seeds, indptr[i + 1] - indptr[i])
+    index = WalkIndex(X, indptr, indices, np.zeros(1, np.int64), np.ascontiguousarray(X[0:1]))
+    no_filter = WalkFilter(np.empty(0, np.int64), False, np.zeros(1, np.bool_))
+    w = walk_work(walk_slots(n, 1), 0, ef, seeds)
+    ps = np.empty(pool, np.float32)
+    pj = np.empty(pool, np.int64)
+    kept = np.empty(max_degree, np.int64)
+    ksim = np.empty(max_degree, np.float32)
+    for i in range(lo, hi):
+        cur = next_stamp(w)
+        m = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            w.seed_j[m] = j
+            w.seed_s[m] = row_dot(X, i, j)
+            m += 1
+        w.stamp[i] = cur  # i is never its own candidate
+        _, n_seen, _ = walk_one(index, X[i], m, ef, i, no_filter, w, cur)
+        size = 0
+        for b in range(n_seen):
+            size = _pool_push(ps, pj, size, pool, w.seen_s[b], w.seen[b])
+        if size < pool:
+            _sort_desc(ps, pj, size)
+        c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
+        out_cnt[i] = c
+        for b in range(c):
+            out_idx[i, b] = kept[b]
+
+
+@njit(cache=True, parallel=True)
+def _local_kernel(X, indptr, indices, ef, pool, max_degree, alpha2, n_chunks, out_idx, out_cnt):
+    n = X.shape[0]
+    step = (n + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        lo = ch * step
+        hi = min(n, lo + step)
+        if lo < hi:
+            _local_range(X, indptr, indices, ef, pool, max_degree, alpha2, lo, hi, out_idx, out_cnt)
+
+
 def _check_int(value, name: str, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
         raise InputError(f"{{{name}}} must be a whole number >= {lo}, got {value!r}", param=name)
@@ -313,6 +395,7 @@ def build_search_graph(
     alpha: float = DEFAULT_ALPHA,
     passes: int = DEFAULT_PASSES,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    local_passes: int = 0,
     seed: int = 0,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -324,10 +407,12 @@ def build_search_graph(
     ``pool``: candidates scored per node in the first pass; ``expand``: add neighbours of
     neighbours to them; ``alpha`` >= 1: the pruning relaxation; ``passes``: walk-based
     passes after the first (0: the diversified kNN lists only); ``ef_construction``: the
-    result-heap size of their walks.  ``threads``: numba threads (default: numba's setting).
+    result-heap size of their walks; ``local_passes``: passes that walk from each node's own
+    list (before the walk-based ones; module docstring, 5).  ``threads``: numba threads (default: numba's setting).
 
     Returns ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list by decreasing cosine.
-    Cost: about ``n * (candidates + passes * 6 * ef_construction)`` dot products."""
+    Cost: about ``n * (candidates + passes * 6 * ef_construction + local_passes * 12 * LOCAL_EF)``
+    dot products, plus the diversification of each pool."""
     import numba
 
     codes = np.ascontiguousarray(codes, dtype=np.float32)
@@ -337,6 +422,7 @@ def build_search_graph(
     max_degree = _check_int(max_degree, "max_degree", 1)
     pool = max(_check_int(pool, "pool", 1), max_degree)
     passes = _check_int(passes, "passes", 0)
+    local_passes = _check_int(local_passes, "local_passes", 0)
     ef_construction = _check_int(ef_construction, "ef_construction", 1)
     try:
         alpha = float(alpha)
@@ -363,6 +449,10 @@ def build_search_graph(
         cap = int(deg.max()) if n else 1
     _forward_kernel(codes, nb_ptr, nb_idx, bool(expand), pool, max_degree, alpha2, n_chunks, max(cap, 1), f_idx, f_cnt)
     indptr, indices = _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks)
+    for _ in range(local_passes):
+        f_cnt[:] = 0
+        _local_kernel(codes, indptr, indices, LOCAL_EF, pool, max_degree, alpha2, n_chunks, f_idx, f_cnt)
+        indptr, indices = _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks)
     if passes:
         entry = int(entry_points(codes)[0])
         for _ in range(passes):

@@ -40,6 +40,7 @@ from numba import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
+from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
 from graphret.kernels.heap import heap_drain, heap_push, queue_pop, queue_push, sorted_push
 from graphret.kernels.vector import FAST, prefetch_row, qdot, qdot4
@@ -376,6 +377,7 @@ class WalkInputs:
     allowed: np.ndarray  # bool (n,), or a placeholder of 1 when not use_allowed
     n_allowed: int
     k: int
+    layout: WalkLayout | None = None  # the archive renumbered for the walk (graphret.graph.layout), or None
 
     @property
     def n(self) -> int:
@@ -420,7 +422,7 @@ class WalkInputs:
             n_allowed = n
         k = check_k(k, n_allowed - (1 if (ex >= 0).any() else 0), what="the archive after filters")
         return WalkInputs(self.codes, self.indptr, self.indices, queries, self.entries, self.entry_codes, ef, self.n_entry,
-                          ex, use_allowed, allowed, n_allowed, k)
+                          ex, use_allowed, allowed, n_allowed, k, self.layout)
 
 
 #: the ``allowed`` placeholder of an unfiltered walk
@@ -429,10 +431,11 @@ _NO_MASK = np.zeros(1, np.bool_)
 
 def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, queries: np.ndarray, k: int, *,
                 entries: np.ndarray, entry_codes: np.ndarray | None, ef: int, n_entry: int,
-                exclude: np.ndarray | None, allowed: np.ndarray | None) -> WalkInputs:
+                exclude: np.ndarray | None, allowed: np.ndarray | None, layout: WalkLayout | None = None) -> WalkInputs:
     """The checks every walk over the lists makes of its inputs (:func:`graph_walk` and the
     region search of :mod:`graphret.query.graph_region`), with one-line errors, and K bounded by
-    the rows the filters leave."""
+    the rows the filters leave.  ``layout``: these codes, lists and entries renumbered
+    (:func:`graphret.graph.layout.walk_layout`), which unfiltered walks then run over."""
     codes = np.ascontiguousarray(codes, dtype=np.float32)
     if codes.ndim != 2:
         raise InputError("the archive codes must be a 2-D array (n, d)")
@@ -446,10 +449,14 @@ def walk_inputs(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, quer
     entry_codes = np.ascontiguousarray(entry_codes, dtype=np.float32)
     if entry_codes.shape != (len(entries), codes.shape[1]):
         raise InputError("{entry_codes} must be codes[entries], one row per entry point", param="entry_codes")
+    if layout is not None and (layout.codes.shape != codes.shape or len(layout.indices) != len(indices)
+                               or len(layout.entries) != len(entries)):
+        raise InputError("{layout} is not of these codes and walk lists; make it with walk_layout(codes, indptr, indices, "
+                         "entries, membership)", param="layout")
     ef = _check_positive(ef, "ef")
     n_entry = _check_positive(n_entry, "n_entry")
     lists = WalkInputs(codes, indptr, indices, np.zeros((0, codes.shape[1]), np.float32), entries, entry_codes, ef, n_entry,
-                       np.zeros(0, np.int64), False, _NO_MASK, n, 1)
+                       np.zeros(0, np.int64), False, _NO_MASK, n, 1, layout)
     return lists.with_queries(queries, k, exclude=exclude, allowed=allowed)
 
 
@@ -477,6 +484,7 @@ def graph_walk(
     exclude: np.ndarray | None = None,
     allowed: np.ndarray | None = None,
     threads: int | None = None,
+    layout: WalkLayout | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Approximate top-k of each query by a walk over the lists ``(indptr, indices)`` of
     :func:`graphret.graph.search_graph.build_search_graph`.
@@ -486,12 +494,14 @@ def graph_walk(
     seed each walk; ``entry_codes``: ``codes[entries]`` as one contiguous array, when the
     caller keeps it between calls (else gathered per call); ``ef``: the result-heap size that decides when the walk stops (larger:
     higher recall, slower; may be below k); ``exclude[i]``: a row query i must not return (-1: none); ``allowed``:
-    bool mask (n,) of returnable rows (None: all); ``threads``: numba threads (default: numba's).
+    bool mask (n,) of returnable rows (None: all); ``threads``: numba threads (default: numba's);
+    ``layout``: the same inputs renumbered for locality (:func:`graphret.graph.layout.walk_layout`:
+    the same answers, faster on large archives), used by walks without ``allowed``.
 
     Returns (rows int64 (q, k), cosines float32 (q, k), codes compared int64 (q,)), each row by
-    decreasing cosine, ties by smaller row."""
+    decreasing cosine, ties by smaller row (with a layout: by smaller layout position)."""
     w = walk_inputs(codes, indptr, indices, queries, k, entries=entries, entry_codes=entry_codes, ef=ef, n_entry=n_entry,
-                    exclude=exclude, allowed=allowed)
+                    exclude=exclude, allowed=allowed, layout=layout)
     return walk_checked(w, threads=threads)
 
 
@@ -506,11 +516,19 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
     slots = WalkScratch.get(n, T).slots
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions
+    layout = None if w.use_allowed else w.layout  # (a filter's mask is over archive rows)
+    if layout is None:
+        index, filt = w.index, w.filter
+    else:  # the same walk over the renumbered archive: exclusions in, rows out through its maps
+        index = (layout.codes, layout.indptr, layout.indices, layout.entries, w.entry_codes)
+        filt = (layout.positions(w.exclude), False, _NO_MASK)
     if T == 1:
-        _walk_range(w.index, w.queries, 0, nq, opts, w.filter, slots, 0, out)
+        _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out)
     else:
-        _walk_parallel(w.index, w.queries, opts, w.filter, slots, out)
+        _walk_parallel(index, w.queries, opts, filt, slots, out)
     out_i, out_s, out_n, found = out  # WalkOut
+    if layout is not None:
+        out_i = layout.rows(out_i)
     short = np.flatnonzero(found < k)
     if short.size:  # the walk could not reach k returnable rows: scan them exactly
         mask = w.allowed if w.use_allowed else np.ones(n, np.bool_)

@@ -8,7 +8,8 @@ part built on first use and kept:
 * ``walk``: the walk lists as CSR, the entry points and their codes (graph and region modes);
   a store without stored lists (a non-default archive, or one built with ``walk=False``) gets
   lists built here from its graph, once; ``walk_base``: the same checked once as a walk's
-  inputs, so that a query checks only its own inputs;
+  inputs, so that a query checks only its own inputs; ``graph_base``: the same with the archive
+  renumbered by community, which the graph mode's walks run over (:mod:`graphret.graph.layout`);
 * ``region``: the weighted graph with the community of each item and the quality's totals
   (:class:`~graphret.query.graph_region.RegionGraph`, region mode);
 * ``probe``: the communities cut into lists of bounded size
@@ -21,7 +22,7 @@ Nothing is written back to the store: opening and searching a store never writes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 from graphret.communities.lists import bounded_lists
 from graphret.errors import ModeUnavailable
 from graphret.graph.diffusion import smooth_codes
+from graphret.graph.layout import walk_layout
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
 from graphret.query.graph_region import RegionGraph
@@ -93,8 +95,9 @@ class ArchiveIndex:
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
             indices = dst[order].astype(np.int32)
         else:
-            passes, expand = walk_effort(self.n)  # as a build would for an archive of this size
-            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand)
+            passes, expand, local = walk_effort(self.n)  # as a build would for an archive of this size
+            indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
+                                                 local_passes=local)
         entry_rows = self.store.entry_rows if stored is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
@@ -111,6 +114,17 @@ class ArchiveIndex:
         return walk_inputs(self.codes, walk.indptr, walk.indices, np.zeros((0, self.codes.shape[1]), np.float32), 1,
                            entries=walk.entries, entry_codes=walk.entry_codes, ef=DEFAULT_EF, n_entry=DEFAULT_N_ENTRY,
                            exclude=None, allowed=None)
+
+    @cached_property
+    def graph_base(self) -> WalkInputs:
+        """:attr:`walk_base` with the archive renumbered by community for the graph mode's
+        walks (:mod:`graphret.graph.layout`; one more copy of the codes and lists, made on the
+        first graph-mode search), or :attr:`walk_base` itself without communities."""
+        base = self.walk_base
+        if self.method is None:
+            return base
+        groups = self.store.membership(self.method)[self.rows]
+        return replace(base, layout=walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
 
     # -- region -------------------------------------------------------------------------------
     @cached_property

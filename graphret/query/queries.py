@@ -77,7 +77,7 @@ def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
 
 
 def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
-    encoded = store.encoder().encode(images)
+    encoded = store.encode(images)
     if space not in encoded.spaces:
         raise InputError(f"the store's encoder has no code space {space!r}; choose one of {', '.join(encoded.spaces)} for {{space}}", param="space")
     return QuerySet(

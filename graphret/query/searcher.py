@@ -76,7 +76,8 @@ def default_mode(store: Snapshot) -> str:
 def by_cosine(found: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's results by decreasing cosine (ties: the order they came in)."""
     order = np.argsort(-cosines, axis=1, kind="stable")
-    return np.take_along_axis(found, order, axis=1), np.take_along_axis(cosines, order, axis=1)
+    each = np.arange(len(order))[:, None]  # (indexing, not take_along_axis: a single query pays its setup per call)
+    return found[each, order], cosines[each, order]
 
 
 class Searcher:
@@ -221,7 +222,8 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
-            w = index.walk_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
+            base = index.graph_base if mode == "graph" else index.walk_base
+            w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
         if mode == "graph":
             f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)

@@ -26,7 +26,7 @@ from graphret.errors import GraphretError
 from graphret.query.searcher import Searcher
 from graphret.store.pixels import ItemImages
 from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE, thumbnail_png
-from graphret.store.versions import newest_version
+from graphret.store.versions import NewestVersion, newest_version
 
 __all__ = ["StoreHolder", "View", "THUMBNAIL_CACHE"]
 
@@ -138,6 +138,7 @@ class StoreHolder:
         self.path = Path(path)
         self._opening = threading.Lock()
         self._unreadable: int | None = None  # a newer version that failed to open (not retried)
+        self._newest = NewestVersion(self.path)  # asked per request: lists _versions/ only when it changed
         self._view = self._open()
 
     def _open(self) -> View:
@@ -154,7 +155,7 @@ class StoreHolder:
     def is_current(self) -> bool:
         """True when the view is the newest committed version (or cannot move: format 1)."""
         view = self._view
-        return view.snapshot.read_only or newest_version(self.path) in (None, view.version, self._unreadable)
+        return view.snapshot.read_only or self._newest() in (None, view.version, self._unreadable)
 
     def current(self) -> View:
         """The view a request reads, after moving to the newest committed version when one is
@@ -162,7 +163,7 @@ class StoreHolder:
         view = self._view
         if view.snapshot.read_only:  # a format 1 store has no versions to move between
             return view
-        newest = newest_version(self.path)
+        newest = self._newest()
         if newest not in (None, view.version, self._unreadable) and self._opening.acquire(blocking=False):
             try:
                 if newest_version(self.path) != self._view.version:

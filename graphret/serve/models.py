@@ -47,7 +47,10 @@ SearchOptions = create_model(
 def search_config(options: BaseModel) -> SearchConfig:
     """The request's options as a :class:`SearchConfig` (checked there: a mode-specific option
     with another mode is a ParameterError, HTTP 400)."""
-    return SearchConfig(**options.model_dump(exclude={"ids", "codes"}))
+    given = options.model_dump(exclude={"ids", "codes"})
+    # lists as tuples (as SearchConfig keeps them): the same options then give the same cached,
+    # already validated config (SearchConfig.from_options), not a validation per request
+    return SearchConfig.from_options(**{name: tuple(v) if isinstance(v, list) else v for name, v in given.items()})
 
 
 class SearchRequest(SearchOptions):  # type: ignore[valid-type, misc]

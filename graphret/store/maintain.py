@@ -151,7 +151,11 @@ def verify(folder: str | Path, *, version: int | None = None, all_versions: bool
                 except GraphretError as error:
                     problems.append(f"{label}: {error}")
             snapshot.graph()  # edges within the items
-            snapshot.communities  # noqa: B018 - one row per item
+            for method in snapshot.community_methods:  # one row per item, labels in -1..n-1
+                try:
+                    snapshot.membership(method)
+                except GraphretError as error:
+                    problems.append(f"{label}: {error}")
             if snapshot.edges.num_rows != snapshot.manifest["counts"].get("edges", snapshot.edges.num_rows):
                 problems.append(f"{label}: {snapshot.edges.num_rows} edges, the manifest counts {snapshot.manifest['counts']['edges']}")
         except GraphretError as error:

@@ -4,6 +4,7 @@ files.  A :class:`Snapshot` never writes: everything it offers is read from the 
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class Snapshot:
     def __init__(self, path: str | Path, *, version: int | None = None) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path, version)
+        self._encoder = None  # loaded on first use (encoder())
+        self._encoder_lock = threading.RLock()
         self.format_version = int(self.manifest["format_version"])
         if self.format_version == LEGACY_FORMAT_VERSION:
             self.version = 1
@@ -136,7 +139,11 @@ class Snapshot:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["source"].get("class_names", []))
+        return list(self._class_names)
+
+    @cached_property
+    def _class_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest["source"].get("class_names", []))
 
     @property
     def task(self) -> str:
@@ -157,10 +164,11 @@ class Snapshot:
         labels = self.labels
         if labels is None:
             return None
-        if self.task == "multilabel":
-            return [self.class_names[c] for c in np.flatnonzero(labels[row] == 1)]
+        names = self._class_names  # (read per result shown: no copy of the list per call)
+        if labels.ndim == 2:  # multilabel
+            return [names[c] for c in np.flatnonzero(labels[row] == 1)]
         c = int(labels[row])
-        return self.class_names[c] if c >= 0 else None
+        return names[c] if c >= 0 else None
 
     def _fixed_list(self, column: str) -> np.ndarray:
         array = self.items.column(column)
@@ -241,7 +249,12 @@ class Snapshot:
         if method not in methods:
             raise StoreError(f"the store has no {method!r} communities; choose one of {', '.join(methods)}")
         if method not in self._memberships:
-            self._memberships[method] = _read_only(column_array(self.communities.column(method)))
+            labels = column_array(self.communities.column(method))
+            n = len(self)
+            if n and (labels.min() < -1 or labels.max() >= n):  # a label is a community number < n, or -1 for none
+                raise StoreError(f"the {method} communities column holds labels from {labels.min()} to {labels.max()}, outside "
+                                 f"-1..{n - 1}; the store is damaged: run `graphret versions` and read an earlier version, or rebuild it")
+            self._memberships[method] = _read_only(labels)
         return self._memberships[method]
 
     def default_community_method(self) -> str | None:
@@ -324,13 +337,27 @@ class Snapshot:
 
     def encoder(self):
         """The store's fitted encoder (to encode outside images as queries), its file checked
-        against the manifest first."""
+        against the manifest when first loaded, then kept for this version: a server or a
+        :class:`~graphret.Store` encoding an upload per query loads (and a model you bring
+        re-hashes) it once, not per query.  A model you bring checks its own file again before
+        each encoding (:meth:`~graphret.encoders.external.base.ExternalEncoder.encode`)."""
         from graphret.encoders import load_encoder
 
         name = self.manifest.get("encoder", {}).get("name")
         if name == "none" or self._encoder_entry is None:
             raise StoreError(f"{self.path} has no encoder (it was built from codes); query it with codes or stored ids")
-        return load_encoder(self._still_listed(verify_file, self._encoder_entry, "the encoder"), expect=name)
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = load_encoder(self._still_listed(verify_file, self._encoder_entry, "the encoder"), expect=name)
+            return self._encoder
+
+    def encode(self, images):
+        """``images`` (an :class:`~graphret.data.imageset.ImageSet`) encoded by the store's
+        encoder (:meth:`encoder`), one encoding at a time (the encoder builds its engine on
+        first use, and requests share it)."""
+        encoder = self.encoder()
+        with self._encoder_lock:
+            return encoder.encode(images)
 
     # -- archive ---------------------------------------------------------------------------
     @property

@@ -8,7 +8,9 @@ enough to know what was committed.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from graphret.store.schema import (
     version_file,
 )
 
-__all__ = ["committed_versions", "newest_version", "read_manifest", "require_store", "store_format", "check_manifest"]
+__all__ = ["committed_versions", "newest_version", "NewestVersion", "read_manifest", "require_store", "store_format", "check_manifest"]
 
 _VERSION = re.compile(r"^(\d{8})\.json$")
 
@@ -46,6 +48,35 @@ def _entry_names(versions: Path) -> list[str]:
 def newest_version(folder: Path) -> int | None:
     found = committed_versions(folder)
     return found[-1] if found else None
+
+
+class NewestVersion:
+    """:func:`newest_version` for a reader that asks often (the server asks per request): the
+    ``_versions`` folder is listed again only when its modification time moved.  A commit or a
+    vacuum renames or removes an entry, which moves it; but a change in the same clock tick as
+    the change before would not, so a listing taken within :attr:`RACY_NS` of the folder's
+    modification time is not trusted for the next call (as git treats a "racily clean" index)."""
+
+    #: how long after the folder's last change a listing is trusted to see every entry
+    RACY_NS = 1_000_000_000
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._listed = str(self.folder / VERSIONS_DIR)
+        self._seen: tuple[int, int | None] | None = None  # (the folder's mtime, the newest version listed then)
+
+    def __call__(self) -> int | None:
+        try:
+            mtime = os.stat(self._listed).st_mtime_ns  # looked at before the listing
+        except OSError:
+            return newest_version(self.folder)
+        seen = self._seen
+        if seen is not None and seen[0] == mtime:
+            return seen[1]
+        listed_at = time.time_ns()
+        newest = newest_version(self.folder)
+        self._seen = (mtime, newest) if listed_at - mtime > self.RACY_NS else None
+        return newest
 
 
 def store_format(folder: Path) -> int | None:

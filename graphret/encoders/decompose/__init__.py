@@ -76,14 +76,18 @@ normalised again, as the DAE's):
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
 * ``abnormal`` with one mask channel per finding (``masks`` supervision whose channels are the
-  targets, e.g. the demo's findings): a **finding-set code**.  Per finding, its presence (1
-  when its probability, the segmentation channel's smooth maximum with the training's
-  positive-class weighting undone, passes ``abnormal_gate``; the probability itself with
-  gate 0) followed by the segmentation decoder's last features averaged under the finding's
-  predicted mask (a unit vector times 0.3, ``FINDING_FEATURE_WEIGHT``), all zero for an absent
-  finding; then a feature that is 1 when no finding is present.  Two images with the same
-  findings in different places have cosine >= 0.83, images with different finding sets
-  <= 0.71, and every image without a finding the same code.
+  targets, e.g. the demo's findings): a **finding-set code**.  Per finding, its soft presence
+  ``sigmoid(4 (z - t))`` (``PRESENCE_SHARPNESS``) of its image-level logit ``z`` (the
+  segmentation channel's smooth maximum) against its decision logit ``t``, followed by the
+  segmentation decoder's last features averaged under the finding's predicted mask (a unit
+  vector times 0.3, ``FINDING_FEATURE_WEIGHT``) when the presence passes ``abnormal_gate``
+  (0.5: ``z > t``), zeros otherwise; then ``1 - max presence`` (no finding).  The decision
+  logit of each finding is where the accuracy on the held-out split is best
+  (:mod:`~graphret.encoders.decompose.calibration`; ``log(pos_weight)``, which undoes the
+  positives' weighting of training, when the split has too few of a finding).  Two images
+  whose findings are all sure have cosine >= 0.83 when the findings are the same, <= 0.71
+  when not; among images with the same decided findings the surer ones come first; every image
+  without a finding has (nearly) the same code.
 * ``abnormal`` otherwise (labels only, or masks that are not the targets): the features of
   the abnormal map's cells that the discrimination head finds
   abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of
@@ -139,5 +143,6 @@ from graphret.encoders.decompose.losses import class_weights as class_weights
 from graphret.encoders.decompose.spec import ABNORMAL_FEATURES as ABNORMAL_FEATURES
 from graphret.encoders.decompose.spec import DISC_SHARPNESS as DISC_SHARPNESS
 from graphret.encoders.decompose.spec import FINDING_FEATURE_WEIGHT as FINDING_FEATURE_WEIGHT
+from graphret.encoders.decompose.spec import PRESENCE_SHARPNESS as PRESENCE_SHARPNESS
 
 __all__ = ["DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]

@@ -145,6 +145,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         self.normal_index: int | None = None  # multi-class: the normal class; multi-label: the normal column or None
         self.target_kind: str | None = None  # "multilabel", "binary" or "multiclass"
         self.pos_weight: list[float] | None = None
+        #: per target, the logit at which the detector decides "present" (probability 0.5 of
+        #: the codes' gate): chosen on held-out items (:meth:`_calibrate`), else log(pos_weight)
+        self.decision_logits: list[float] | None = None
         self.term_history: list[dict[str, float]] = []  # mean loss terms per epoch
 
     # ------------------------------------------------------------------ spaces
@@ -237,8 +240,16 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
                        multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
                        abnormal_gate=self.abnormal_gate,
-                       logit_shift=tuple(math.log(w) for w in self.pos_weight) if self.pos_weight else (),
-                       seg_detects=self._cell_targets() == "channels")
+                       logit_shift=self._logit_shift(),
+                       seg_detects=self._cell_targets() == "channels",
+                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment))
+
+    def _logit_shift(self) -> tuple[float, ...]:
+        """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
+        :attr:`decision_logits`, else ``log(pos_weight)`` (undoing the positives' weighting)."""
+        if self.decision_logits:
+            return tuple(self.decision_logits)
+        return tuple(math.log(w) for w in self.pos_weight) if self.pos_weight else ()
 
     def _build(self):
         from graphret.encoders.decompose.networks import DecomposeNet  # imports torch
@@ -279,6 +290,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                               seg_class_weights=batches.mask_class_weights())
         self._train_stages(net, objective, batches, val_batches, seed=seed)
         self.net = net.cpu()
+        self._calibrate(images, validation if validation is not None and len(validation) else train, targets)
         if self.centre:
             self._fit_code_centres(images, train, seed=seed)
         self.normal_null = None
@@ -339,6 +351,21 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
             return "channels"
         return "union" if len(self.target_names) == 1 else None
+
+    def _calibrate(self, images: ImageSet, rows: np.ndarray, targets: np.ndarray) -> None:
+        """Set each target's decision logit where the accuracy on ``rows`` (the held-out split)
+        is best (:func:`~graphret.encoders.decompose.calibration.accuracy_thresholds`); a target
+        with too few known positives or negatives there keeps ``log(pos_weight)``.  Multi-class
+        targets (a softmax over the classes) are left as they are."""
+        from graphret.encoders.decompose.calibration import accuracy_thresholds
+
+        self.decision_logits = None
+        if self.target_kind == "multiclass" or not self.pos_weight:
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        found = accuracy_thresholds(self.image_logits(images, rows), targets[rows])
+        self.decision_logits = [math.log(w) if t is None else t for t, w in zip(found, self.pos_weight)]
+        self.net.spec = self._spec()
 
     def _training_plan(self, n_train: int):
         """The training config with this encoder's defaults filled in: without ``epochs`` or
@@ -546,17 +573,17 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             out = [self._to_uint8(self.net.decode(q, c)) for q, c in zip(qn, cond)]
         return np.concatenate(out) if out else np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
 
+    def image_logits(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The discrimination head's image-level logits per target (``target_names``), float32 (n, T)."""
+        parts = self._run(images, indices, batch_size, lambda net, x, _raw: net.detect(x).float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.target_names)), np.float32)
+
     def discriminate(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
         """The discrimination head's probabilities per target (``target_names``), float32 (n, T):
         sigmoid per label (multi-label, binary), softmax over the classes (multi-class)."""
         t = torch()
-
-        def fn(net, x, _raw):
-            logits = net.disc(net.latents(x)[1]).float()
-            return (t.softmax(logits, 1) if self.target_kind == "multiclass" else t.sigmoid(logits)).cpu().numpy()
-
-        parts = self._run(images, indices, batch_size, fn)
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.target_names)), np.float32)
+        logits = t.from_numpy(self.image_logits(images, indices, batch_size=batch_size))
+        return (t.softmax(logits, 1) if self.target_kind == "multiclass" else t.sigmoid(logits)).numpy()
 
     # ------------------------------------------------------------------ save / load
 
@@ -592,6 +619,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             "seg_names": self.seg_names,
             "normal_index": self.normal_index,
             "pos_weight": self.pos_weight,
+            "decision_logits": self.decision_logits,
             "normal_dim": self.normal_dim,
             "loss_terms": self.term_history,
             "warmup": self.warmup_history,
@@ -619,6 +647,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         enc.seg_names = list(config["seg_names"])
         enc.normal_index = config.get("normal_index")
         enc.pos_weight = config.get("pos_weight")
+        enc.decision_logits = config.get("decision_logits")
         enc.term_history = list(config.get("loss_terms") or [])
         enc.warmup_history = config.get("warmup")
         enc.net = enc._build()

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
-from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, NetSpec
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, PRESENCE_SHARPNESS, NetSpec
 
 
 def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -245,15 +245,16 @@ class DecomposeNet(nn.Module):
         shift = torch.tensor(spec.shifts, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
         return torch.sigmoid((logits - shift).amax(dim=1, keepdim=True))
 
-    def pool(self, qa):
+    def pool(self, qa, mirror=None):
         """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
-        map): :meth:`finding_code` with ``seg_detects``, else the features of the cells whose
+        map): :meth:`finding_code` with ``seg_detects`` (``mirror``: the mirror images' logits,
+        :meth:`mirror_logits`), else the features of the cells whose
         :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
         feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
         nothing from the cells that look normal (so every image without an abnormal cell gets
         the same code)."""
         if self.spec.seg_detects:
-            return self.finding_code(*self.segment_features(qa))
+            return self.finding_code(*self.segment_features(qa), mirror=mirror)
         f = self.cell_features(qa)
         p = self.cell_probability(self.cell_logits(f))
         gate = self.spec.abnormal_gate
@@ -261,23 +262,28 @@ class DecomposeNet(nn.Module):
         none = 1 - weight.amax(dim=(2, 3))
         return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
-    def finding_code(self, seg, hidden):
-        """The finding-set code: per finding c, ``on_c * [1, w * unit(f_c)]`` where ``on_c`` is 1
-        when the finding's probability (the image-level logit with the positive-class weighting
-        undone) passes ``abnormal_gate`` (the probability itself with gate 0) and ``f_c`` the
-        segmentation decoder's last features averaged under the predicted mask
-        ``sigmoid(seg_c)``; then a feature that is 1 when no finding passes.  Two images with
-        the same findings anywhere are close, different finding sets far, and every image
-        without a finding has the same code."""
+    def finding_code(self, seg, hidden, mirror=None):
+        """The finding-set code: per finding c, ``[s_c, on_c * w * unit(f_c)]`` where ``s_c`` is
+        the soft presence ``sigmoid(PRESENCE_SHARPNESS * (z_c - t_c))`` of the image-level logit
+        ``z_c`` against the decision logit ``t_c`` (``spec.shifts``), ``on_c`` is 1 when ``s_c``
+        passes ``abnormal_gate`` (``s_c`` itself with gate 0) and ``f_c`` the segmentation
+        decoder's last features averaged under the predicted mask ``sigmoid(seg_c)``; then a
+        feature ``1 - max_c s_c`` (no finding).  Two images with the same findings anywhere are
+        close, different finding sets far, every image without a finding has nearly the same
+        code, and among images with the same decided findings the surer ones come first.
+        ``mirror``: the mirror images' logits, averaged into ``z`` (see :meth:`mirror_logits`)."""
         spec = self.spec
         shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
-        p = torch.sigmoid(self.image_logits(seg) - shift)
-        on = (p > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else p
+        z = self.image_logits(seg)
+        if mirror is not None:
+            z = (z + mirror) / 2
+        s = torch.sigmoid(PRESENCE_SHARPNESS * (z - shift))
+        on = (s > spec.abnormal_gate).to(seg.dtype) if spec.abnormal_gate > 0 else s
         w = torch.sigmoid(seg)
         f = torch.einsum("bchw,bkhw->bck", w, hidden) / w.sum(dim=(2, 3)).clamp(min=1e-6)[..., None]
         f = F.normalize(f, dim=2) * FINDING_FEATURE_WEIGHT
-        blocks = torch.cat([torch.ones_like(f[..., :1]), f], dim=2) * on[..., None]
-        return torch.cat([blocks.flatten(1), 1 - on.amax(dim=1, keepdim=True)], dim=1)
+        blocks = torch.cat([s[..., None], f * on[..., None]], dim=2)
+        return torch.cat([blocks.flatten(1), 1 - s.amax(dim=1, keepdim=True)], dim=1)
 
     def image_logits(self, seg):
         """Per target, the segmentation channel's smooth maximum times a learned scale plus a
@@ -333,9 +339,29 @@ class DecomposeNet(nn.Module):
         return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
 
     # ---- what encoding reads
+    def mirror_logits(self, x):
+        """With ``spec.mirror_average`` (``seg_detects``, trained with horizontal flips): the
+        image-level logits of the left-right mirror images of the normalised batch ``x``, else
+        None.  The detector's logits are the mean of an image's and its mirror image's (a
+        test-time flip): on the demo's default build it lifted nodule / fracture-line AUC from
+        0.949 / 0.958 to 0.959 / 0.969 and the share of test images whose whole finding set is
+        decided right from 0.805 to 0.820 (0.785 to 0.807 on a second model).  Call it before
+        :meth:`latents` of ``x`` itself: it overwrites the last batch's skips."""
+        if not self.spec.mirror_average:
+            return None
+        return self.image_logits(self.segment(self.latents(torch.flip(x, dims=[-1]))[1]))
+
+    def detect(self, x):
+        """Image-level logits of the normalised batch ``x`` (:meth:`disc`, averaged with
+        :meth:`mirror_logits` when that is on)."""
+        mirror = self.mirror_logits(x)
+        z = self.disc(self.latents(x)[1])
+        return z if mirror is None else (z + mirror) / 2
+
     def forward(self, x):
+        mirror = self.mirror_logits(x)
         qn, qa, _ = self.latents(x)
-        return {"normal": qn.flatten(1), "abnormal": self.pool(qa)}
+        return {"normal": qn.flatten(1), "abnormal": self.pool(qa, mirror)}
 
     def dims(self) -> dict[str, int]:
         return self.spec.dims()

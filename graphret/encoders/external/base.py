@@ -35,18 +35,37 @@ DEFAULT_CHANNELS = 3
 DEFAULT_BATCH = 32
 
 
+def folder_files(path: Path) -> list[Path]:
+    """The files of a model folder that identify it, in order (hidden ones left out)."""
+    return sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, or of a folder: of each file's relative path and SHA-256, in order
     (a Hugging Face model folder: config, weights and preprocessing together)."""
     digest = hashlib.sha256()
     if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)):
+        for child in folder_files(path):
             digest.update(child.relative_to(path).as_posix().encode() + b"\0" + file_sha256(child).encode() + b"\n")
         return digest.hexdigest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_stamp(path: Path) -> tuple | None:
+    """What a cheap look at a model file (or each file of a folder) sees: size and modification
+    time in ns; None when it is missing.  A model checked by :func:`file_sha256` whose stamp is
+    unchanged is taken as unchanged (a write changes the modification time)."""
+    if path.is_dir():
+        stamps = tuple((child.relative_to(path).as_posix(), file_stamp(child)) for child in folder_files(path))
+        return None if any(stamp is None for _, stamp in stamps) else stamps  # a file gone since the listing
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def one_line(error: BaseException) -> str:
@@ -146,6 +165,7 @@ class ExternalEncoder(Encoder):
         self.prep: Preprocessing | None = None
         self.sha256: str | None = None
         self.expected_sha256: str | None = None
+        self.stamp: tuple | None = None  # the file's size and mtime when its SHA-256 was taken (file_stamp)
         self.output: str | None = None  # the output / layer the codes come from, once resolved
         self.dim: int | None = None
         self.sources: dict[str, str] = {}
@@ -174,19 +194,26 @@ class ExternalEncoder(Encoder):
         """Get ready to encode ``n_items`` images (a torch model picks its engine)."""
 
     # -- opening --------------------------------------------------------------------------------
-    def open(self) -> "ExternalEncoder":
-        """Check the file (and, for a saved encoder, that it is the one recorded), load the
-        model, resolve the preprocessing and run one probe image through it."""
+    def _check_file(self) -> None:
+        """The model file is there and, for a saved encoder, the one recorded (its SHA-256);
+        remembers its SHA-256 and stamp."""
         path = self._path()
-        if not path.exists():
+        stamp = file_stamp(path)  # taken first: a write during the hashing shows at the next look
+        if stamp is None or not path.exists():
             if self.expected_sha256:
                 raise InputError(f"the {self.noun} {path} that this encoder was built with is missing; put it back "
                                  f"(sha256 {self.expected_sha256[:16]}) or rebuild the store with another model")
             raise InputError(f"no such {self.noun}: {path}; give the path of {self.how_to_make or 'one'}")
-        self.sha256 = file_sha256(path)
-        if self.expected_sha256 and self.sha256 != self.expected_sha256:
-            raise InputError(f"the {self.noun} {path} has changed since this encoder was built (sha256 {self.sha256[:16]}, "
+        sha256 = file_sha256(path)
+        if self.expected_sha256 and sha256 != self.expected_sha256:
+            raise InputError(f"the {self.noun} {path} has changed since this encoder was built (sha256 {sha256[:16]}, "
                              f"built with {self.expected_sha256[:16]}); restore that file or rebuild the store with the new one")
+        self.sha256, self.stamp = sha256, stamp
+
+    def open(self) -> "ExternalEncoder":
+        """Check the file (and, for a saved encoder, that it is the one recorded), load the
+        model, resolve the preprocessing and run one probe image through it."""
+        self._check_file()
         if self.threads is not None:
             set_threads(int(self.threads))
         stated = self._load()
@@ -212,8 +239,16 @@ class ExternalEncoder(Encoder):
         return self.prep is not None
 
     def _require_open(self) -> None:
+        """Open the model once; once open, look at its file again (size and mtime, no hashing)
+        and check it anew only when that changed: an encoder kept between queries refuses a
+        file changed or removed since, and re-hashes nothing while it stays as it was."""
         if self.prep is None:
             self.open()
+        elif file_stamp(self._path()) != self.stamp:
+            loaded = self.sha256
+            self._check_file()  # refuses a changed file when a SHA-256 was recorded
+            if self.sha256 != loaded:  # (none recorded: a model being built from) another model: load it
+                self.open()
 
     # -- the Encoder interface ------------------------------------------------------------------
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "ExternalEncoder":

@@ -1,0 +1,140 @@
+"""Benchmark: ``graphret query STORE --id X`` from a fresh process, and what its wall time is
+made of (issue 25, deliverable 5: <= 0.5 s on a pixel store).
+
+Each round runs, in fresh Python processes and interleaved (so that the shared machine's load
+falls on all of them alike):
+
+* **floors**: ``python -c pass``; ``import numpy``; ``import numpy, pyarrow, click``;
+  ``import numba``; ``import numba`` then numba's target-context refresh (what numba runs
+  before it loads *any* cached kernel: it imports every numba implementation module, and
+  ``numba.np.linalg`` imports ``scipy.linalg``); ``import scipy.sparse`` after that refresh
+  (what avoiding scipy.sparse on this path could still save);
+* **end to end**: the ``graphret query STORE --id X`` command (the console script's Python);
+* **phases**: one process that times, in order, the imports, opening the store, the searcher,
+  its walk inputs, the region graph, numba's refresh, the first search (the cached kernels
+  loaded) and a second search.
+
+Each figure is the median over ``--rounds``, in milliseconds; the load average is recorded
+before and after.
+
+Usage::
+
+    graphret build-graph ../shared/data/mednist/mednist_64.npz -o /tmp/mednist --encoder pixels
+    python benchmarks/bench_cli_query.py --store /tmp/mednist --id Hand/008821 --out benchmarks/results/cli_query
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import load_average, log, machine, one_thread, utc_stamp  # noqa: E402
+
+FLOORS = {
+    "python -c pass": "pass",
+    "import numpy": "import numpy",
+    "import numpy, pyarrow, click": "import numpy, pyarrow, click",
+    "import numba": "import numba",
+    "import numba + refresh (before any cached kernel loads)":
+        "import numba\nfrom numba.core.registry import cpu_target\ncpu_target.target_context.refresh()",
+}
+#: milliseconds scipy.sparse adds once numba's refresh has run (printed by the script itself)
+SPARSE_AFTER_REFRESH = ("import time, numba\nfrom numba.core.registry import cpu_target\ncpu_target.target_context.refresh()\n"
+                        "t = time.perf_counter()\nimport scipy.sparse\nprint(1000 * (time.perf_counter() - t))")
+
+PHASES = r'''
+import sys, time, json
+marks = [("start", time.perf_counter())]
+def mark(name): marks.append((name, time.perf_counter()))
+import numpy; mark("import numpy")
+import pyarrow, click; mark("import pyarrow, click")
+import numba; mark("import numba")
+from graphret.query.config import SearchConfig
+from graphret.query.searcher import Searcher, search_store
+from graphret.store.read import open_store
+from graphret.query.output import render_bytes
+mark("import graphret's query modules (scipy.sparse with them)")
+snapshot = open_store(sys.argv[1]); mark("open the store (manifest, checksums)")
+searcher = Searcher(snapshot); mark("Searcher (archive rows, codes)")
+searcher.index.walk_base; mark("walk inputs (walk lists as CSR)")
+searcher.index.region; mark("region graph (graph, communities, totals)")
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh(); mark("numba's refresh (every implementation module, scipy.linalg)")
+def one():
+    return search_store(snapshot, lambda **index: searcher, [sys.argv[2]], kind="ids", config=SearchConfig())
+result = one(); mark("first search (cached kernels loaded)")
+one(); mark("second search")
+render_bytes(result, fmt="table"); mark("render the table")
+print(json.dumps([(b[0], 1000 * (b[1] - a[1])) for a, b in zip(marks, marks[1:])]))
+'''
+
+
+def wall_ms(argv: list[str]) -> float:
+    """Wall milliseconds of one fresh process (its output discarded; a failure stops the run)."""
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{argv} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return 1000 * (time.perf_counter() - t0)
+
+
+def main() -> None:
+    one_thread()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--store", required=True, help="a pixel store (graphret build-graph ... --encoder pixels)")
+    ap.add_argument("--id", required=True, help="a stored item id to query by")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cli_query"))
+    args = ap.parse_args()
+    py = sys.executable
+    cli = str(Path(py).with_name("graphret"))
+    env_load = load_average()
+    timings: dict[str, list[float]] = {name: [] for name in [*FLOORS, "graphret query STORE --id X"]}
+    sparse: list[float] = []
+    phases: dict[str, list[float]] = {}
+    wall_ms([cli, "query", args.store, "--id", args.id])  # the kernels in numba's cache, the files in the page cache
+    for r in range(args.rounds):
+        log(f"round {r + 1}/{args.rounds}")
+        for name, code in FLOORS.items():
+            timings[name].append(wall_ms([py, "-c", code]))
+        timings["graphret query STORE --id X"].append(wall_ms([cli, "query", args.store, "--id", args.id]))
+        sparse.append(float(subprocess.run([py, "-c", SPARSE_AFTER_REFRESH], capture_output=True, text=True,
+                                           check=True).stdout))
+        done = subprocess.run([py, "-c", PHASES, args.store, args.id], capture_output=True, text=True, check=True)
+        for name, ms in json.loads(done.stdout.strip().splitlines()[-1]):
+            phases.setdefault(name, []).append(ms)
+    med = {name: round(statistics.median(v), 1) for name, v in timings.items()}
+    phase_med = {name: round(statistics.median(v), 1) for name, v in phases.items()}
+    floor = med["import numba + refresh (before any cached kernel loads)"]
+    result = {
+        "machine": machine("numba", "pyarrow", "scipy"), "store": args.store, "id": args.id, "rounds": args.rounds,
+        "load_average_before": env_load, "load_average_after": load_average(), "goal_ms": 500,
+        "wall_ms_median": med, "scipy_sparse_after_refresh_ms_median": round(statistics.median(sparse), 1),
+        "phases_ms_median": phase_med, "wall_ms_all": timings,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "cli_query.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"# `graphret query STORE --id X` from a fresh process ({utc_stamp()})", "",
+             f"Store `{args.store}`, id `{args.id}`, median of {args.rounds} interleaved rounds, load average "
+             f"{env_load} before, {result['load_average_after']} after. Goal: <= 500 ms wall.", "",
+             "| process | wall ms |", "|---|---:|"]
+    lines += [f"| {name} | {ms:,.1f} |" for name, ms in med.items()]
+    lines += ["", f"`import scipy.sparse` once numba's refresh has run adds {result['scipy_sparse_after_refresh_ms_median']} ms.",
+              "", "Phases inside one process (each after the one above):", "", "| phase | ms |", "|---|---:|"]
+    lines += [f"| {name} | {ms:,.1f} |" for name, ms in phase_med.items()]
+    lines += ["", f"Any search with numba's kernels pays at least `import numba + refresh`: {floor:,.0f} ms here, "
+                  f"{'above' if floor > 500 else 'within'} the 500 ms goal before the store is opened."]
+    (args.out / "cli_query.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
