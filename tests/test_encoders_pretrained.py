@@ -109,7 +109,7 @@ def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough(
 
 def test_a_fine_tuned_backbone_encodes_a_build_from_its_stored_maps_and_on_onnxruntime_as_a_query_on_torch():
     pytest.importorskip("onnxruntime")
-    from graphret.encoders.finetune import early_blocks
+    from graphret.encoders.finetune import part_of
     from graphret.encoders.inference import frozen_runner
 
     blobs = blob_images(n_per_class=24, n_classes=3, size=16, seed=5)  # 72 items: a build's encode takes onnxruntime
@@ -129,7 +129,7 @@ def test_a_fine_tuned_backbone_encodes_a_build_from_its_stored_maps_and_on_onnxr
     np.testing.assert_allclose(many.probabilities, np.concatenate([f.probabilities for f in few]), atol=1e-5)
     # the frozen blocks the fine-tuning caches: the same maps on either engine
     x = torch.randn(4, 3, 64, 64)
-    early = early_blocks(enc.net, 13)
+    early = part_of(enc.net, stop=13)
     device = torch.device("cpu")
     on_ort = frozen_runner(early, device=device, size=64, channels=3, threads=1, n_items=4, engine="onnxruntime")(x)
     on_torch = frozen_runner(early, device=device, size=64, channels=3, threads=1, n_items=4, engine="torch")(x)

@@ -37,7 +37,7 @@ from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder
 from graphret.encoders.config import DEFAULT_BACKBONE, PRETRAINED_FROM_SIZE, SMALL_IMAGE_BACKBONE
 from graphret.encoders import efficientnet_lite
-from graphret.encoders.finetune import DEFAULT_TUNE_FROM, ENCODE_BATCH, FeatureCache, FitMaps, early_blocks, freeze_below, tail_blocks
+from graphret.encoders.finetune import DEFAULT_TUNE_FROM, ENCODE_BATCH, FeatureCache, FitMaps, freeze_below, part_of
 from graphret.encoders.inference import frozen_runner
 from graphret.encoders.training import (
     MAX_AUTO_SIZE,
@@ -388,7 +388,7 @@ class CNNEncoder(TorchEncoder, Encoder):
             normalise = Normalise(self.mean, self.std)
             # the frozen blocks run once, on the inference engine a frozen encoder uses
             # (onnxruntime for many images where installed: ~3x torch's speed on the CPU)
-            early = frozen_runner(early_blocks(net, tune_from), device=device, size=self.image_size, channels=3, threads=cfg.threads,
+            early = frozen_runner(part_of(net, stop=tune_from), device=device, size=self.image_size, channels=3, threads=cfg.threads,
                                   n_items=len(data) + (len(vdata) if vdata is not None else 0))
             cache = FeatureCache(early, data, normalise, device=device, preload_bytes=cfg.preload_bytes, progress=cfg.progress)
             vcache = FeatureCache(early, vdata, normalise, device=device, preload_bytes=cfg.preload_bytes) if vdata is not None else None
@@ -507,7 +507,7 @@ class CNNEncoder(TorchEncoder, Encoder):
         rest = np.flatnonzero(where < 0)
         device = self._device()
         shape = maps.shape  # (C, S, S)
-        tail = frozen_runner(tail_blocks(self.net, self.tune_from), device=device, size=int(shape[-1]), channels=int(shape[0]),
+        tail = frozen_runner(part_of(self.net, start=self.tune_from), device=device, size=int(shape[-1]), channels=int(shape[0]),
                              threads=self.train_cfg.threads, n_items=len(stored))
         out = {space: np.empty((len(indices), self.net.dims()[layer]), np.float32) for space, layer in self.space_layers.items()}
         logits = np.empty((len(indices), self.num_classes), np.float32)
