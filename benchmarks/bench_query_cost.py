@@ -97,6 +97,13 @@ def measure(store, n_queries: int, seed: int) -> dict:
             "lean_code": median_us(lambda q: searcher.search_arrays(q[None, :], k=10, mode=mode), fresh),
             "lean_row": median_us(lambda r: searcher.search_arrays(None, rows=np.array([r]), k=10, mode=mode), rows),
         }
+        if mode == "graph":  # the walk alone, over the archive's order and over the community layout (graphret.graph.layout)
+            from graphret.graph.walk import walk_checked
+
+            index = searcher.index
+            for name, base in (("walk_archive_order", index.walk_base), ("walk_layout", index.graph_base)):
+                walk_checked(base.with_queries(fresh[:1], 10))
+                out[mode][name] = median_us(lambda q, base=base: walk_checked(base.with_queries(q, 10)), fresh)
         log(f"  {n} {mode}: {out[mode]}")
     return out
 
@@ -125,17 +132,26 @@ def write_report(results: dict, out: Path) -> None:
              "Median microseconds per call, one query per call, k = 10, searcher warmed (prepared once per store version). "
              "Stores: generated codes (d = 128) through `build_from_codes` (FAISS kNN, CNM, default walk lists for the size). "
              "`by id`: `store.search([id])`; `by code`: `store.search(code)`; `lean`: `Searcher.search_arrays` "
-             "(arrays in, arrays out, the server's call) with a code or a stored row.  Flat scans the archive: the O(n) contrast.", ""]
+             "(arrays in, arrays out, the server's call) with a code or a stored row; `walk archive order` / `walk layout`: the graph "
+             "mode's walk alone (`walk_checked`, by code) over the archive in its own order and renumbered by community "
+             "(`graphret.graph.layout`, what graph mode walks).  Flat scans the archive: the O(n) contrast.", ""]
     header = "| mode | path | " + " | ".join(f"{int(s):,}" for s in sizes) + f" | {int(sizes[-1]):,} / {int(sizes[0]):,} |"
     lines += [header, "|---|---|" + "---:|" * (len(sizes) + 1)]
     for mode in MODES:
-        for path in ("by_id", "by_code", "lean_code", "lean_row"):
+        for path in ("by_id", "by_code", "lean_code", "lean_row", "walk_archive_order", "walk_layout"):
+            if any(path not in results["sizes"][s]["us"][mode] for s in sizes):
+                continue
             values = [results["sizes"][s]["us"][mode][path] for s in sizes]
             lines.append(f"| {mode} | {path.replace('_', ' ')} | " + " | ".join(f"{v:,.0f}" for v in values)
                          + f" | {values[-1] / values[0]:.2f} |")
     builds = [f"{int(s):,}: {results['sizes'][s]['build_s']:.0f} s" for s in sizes if results["sizes"][s].get("build_s")]
     if builds:
         lines += ["", "Build seconds (this run): " + ", ".join(builds) + "."]
+    steps = [f"{int(s):,}: " + ", ".join(f"{k} {v:.0f} s" for k, v in results["sizes"][s]["build_steps_s"].items())
+             + " (walk lists: {passes} passes, expand {expand}, {local_passes} local)".format(**results["sizes"][s]["walk"])
+             for s in sizes if results["sizes"][s].get("build_steps_s")]
+    if steps:
+        lines += ["", "Each store's build as its manifest records it (2 threads, on the shared machine): " + "; ".join(steps) + "."]
     if results.get("mednist"):
         m = results["mednist"]
         lines += ["", f"By image on the MedNIST pixel store ({m['items']:,} items, region): `store.search(jpeg_file)` "
@@ -167,7 +183,10 @@ def main() -> None:
         store, seconds = ensure_store(args.work, n)
         if args.build_only:
             continue
-        sizes[str(n)] = {"build_s": seconds or previous.get(str(n), {}).get("build_s"), "us": measure(store, args.queries, args.seed)}
+        manifest = store.manifest
+        sizes[str(n)] = {"build_s": seconds or previous.get(str(n), {}).get("build_s"), "us": measure(store, args.queries, args.seed),
+                         "build_steps_s": manifest.get("build", {}).get("seconds"),
+                         "walk": {key: manifest.get("walk", {}).get(key, 0) for key in ("passes", "expand", "local_passes")}}
         del store
     if args.build_only or not args.out:
         return
