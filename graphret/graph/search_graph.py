@@ -188,6 +188,16 @@ def _diversify(X, cand, csim, m, max_degree, alpha2, out, ksim):
     return kept
 
 
+@njit(cache=True, fastmath=FAST, inline="always")
+def _keep(X, i, cand, csim, m, max_degree, alpha2, kept, ksim, out_idx, out_cnt):
+    """Node i's forward list: its m candidates (best first) diversified (:func:`_diversify`)
+    into ``out_idx[i]``, their count into ``out_cnt[i]``."""
+    c = _diversify(X, cand, csim, m, max_degree, alpha2, kept, ksim)
+    out_cnt[i] = c
+    for b in range(c):
+        out_idx[i, b] = kept[b]
+
+
 @njit(cache=True, inline="always")
 def _add_once(mark, i, j, cand, m):
     """Append j to node i's candidates unless it is there (``mark[j] == i``); returns the count."""
@@ -235,10 +245,7 @@ def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunk
                 size = _pool_push(ps, pj, size, pool, row_dot(X, i, j), j)
             if size < pool:
                 _sort_desc(ps, pj, size)
-            c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
-            out_cnt[i] = c
-            for b in range(c):
-                out_idx[i, b] = kept[b]
+            _keep(X, i, pj, ps, size, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, parallel=True, fastmath=FAST)
@@ -325,10 +332,7 @@ def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, 
                     cs[m] = row_dot(X, i, j)
                     m += 1
             _sort_desc(cs, cj, m)
-            c = _diversify(X, cj, cs, m, max_degree, alpha2, kept, ksim)
-            out_cnt[i] = c
-            for b in range(c):
-                out_idx[i, b] = kept[b]
+            _keep(X, i, cj, cs, m, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, fastmath=FAST)
@@ -362,10 +366,7 @@ def _local_range(X, indptr, indices, ef, pool, max_degree, alpha2, lo, hi, out_i
             size = _pool_push(ps, pj, size, pool, w.seen_s[b], w.seen[b])
         if size < pool:
             _sort_desc(ps, pj, size)
-        c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
-        out_cnt[i] = c
-        for b in range(c):
-            out_idx[i, b] = kept[b]
+        _keep(X, i, pj, ps, size, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, parallel=True)
