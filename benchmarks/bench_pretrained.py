@@ -15,6 +15,10 @@ NIH PNGs, patient split).  ``--max-train N`` / ``--max-test N`` take seeded stra
 
     python benchmarks/bench_pretrained.py --sets breast,mednist-jpeg --encoders pixels,small,frozen,default
     python benchmarks/bench_pretrained.py --sets blood --max-train 3000 --max-test 1000
+    python benchmarks/bench_pretrained.py --sets retina --encoders finetuned@128,finetuned@224
+
+A row ``NAME@SIZE`` runs encoder NAME at SIZE px input (images upsampled or reduced to it);
+``NAME@SIZE/work=W`` also with a work budget of W megapixels instead of the default build's.
 
 Writes ``benchmarks/results/pretrained/pretrained.json`` (rows merged by set and encoder) and
 ``pretrained.md``.
@@ -120,11 +124,21 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def encoder_row(row: str) -> tuple[str, dict]:
+    """make_encoder's name and options of a row: a key of ENCODERS, with ``@SIZE`` for another
+    input size (``finetuned@224``: the fine-tuned network on images upsampled to 224 px) and
+    ``/work=W`` for another work budget in megapixels."""
+    row, _, work = row.partition("/work=")
+    key, _, size = row.partition("@")
+    name, options = ENCODERS[key]
+    return name, {**options, **({"image_size": int(size)} if size else {}), **({"work": float(work)} if work else {})}
+
+
 def run(key: str, row: str, images: ImageSet, args) -> dict:
     from graphret.encoders import make_encoder
     from graphret.encoders.training import training_indices
 
-    name, options = ENCODERS[row]
+    name, options = encoder_row(row)
     torch_options = {} if name == "pixels" else {"threads": args.threads, "progress": args.progress}
     encoder = make_encoder(name, **options, **torch_options)
     train, validation = training_indices(images)
@@ -161,7 +175,12 @@ def markdown(rows: list[dict], meta: dict) -> str:
     # "**": the row a default build (no --encoder, no --backbone) gives on that set
     order = {k: i for i, k in enumerate(SETS)}
     enc_order = {k: i for i, k in enumerate(ENCODERS)}
-    for r in sorted(rows, key=lambda r: (order.get(r["set"], 99), enc_order.get(r["encoder"], 99))):
+
+    def encoder_key(name: str) -> tuple[int, int, str]:
+        key, _, size = name.partition("/")[0].partition("@")
+        return enc_order.get(key, 99), int(size or 0), name
+
+    for r in sorted(rows, key=lambda r: (order.get(r["set"], 99), encoder_key(r["encoder"]))):
         auc = f"{r['mean_auroc']:.3f}" if r.get("mean_auroc") is not None else ""
         mark = " **(default)**" if r.get("default_build") == r["encoder"] else ""
         lines.append(f"| {r['set']} | {r['encoder']}{mark} | {r['n_train']} / {r['n_test']} | {r.get('image_size') or ''} | {r['acc1']:.3f} | {r['p10']:.3f} | "

@@ -103,6 +103,18 @@ def test_search_options_come_from_one_config(demo):
         demo.searcher().search("test", k=3, space="normal")
 
 
+@pytest.mark.parametrize("bad", [True, 2.0])
+def test_a_cached_config_never_stands_in_for_a_bad_value(demo, bad):
+    """SearchConfig's per-call cache is keyed by type too: after searches with k=1 and k=2,
+    k=True or k=2.0 (equal and hash-equal to them) is still refused, as on a first call."""
+    demo.search("test", k=1, mode="flat")
+    demo.search("test", k=2, mode="flat")
+    with pytest.raises(InputError, match=f"k must be a whole number, got {bad}"):
+        demo.search("test", k=bad, mode="flat")
+    with pytest.raises(InputError, match=f"k must be a whole number, got {bad}"):
+        graphret.SearchConfig.from_options(k=bad)
+
+
 def test_a_python_build_is_quiet_and_leaves_only_the_store(tmp_path, capfd):
     """As ``graphret build-graph --quiet``: no progress lines or bars, and the training's default
     checkpoint (written after every epoch beside the store) is gone once the store is written."""

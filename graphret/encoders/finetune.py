@@ -14,7 +14,7 @@ ImageNet features; a tenth left the codes where frozen features are).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,23 +23,92 @@ from graphret.encoders.training import ImageBatches, Normalise, progress_batches
 #: The first trained block of EfficientNet-Lite0 (blocks 11-15: its last two stages, 7x7 at
 #: 224 px, and the head; see benchmarks/bench_encoders.py --pretrained for the measurement).
 DEFAULT_TUNE_FROM = 11
+#: Images per encoding batch of a pretrained backbone: the encoding speed was measured at batch
+#: 32 (benchmarks/results/encode_speed); at 256 (the trained encoders' batch) 224 px images
+#: made a 5,000-image build peak at 11.5 GB (onnxruntime keeps its largest activations).
+ENCODE_BATCH = 64
 #: The unfrozen blocks learn at this fraction of the head's learning rate: 1, the same rate
 #: (BreastMNIST P@10 0.837 with it, 0.743 with 0.1, where the blocks barely moved from ImageNet).
 BODY_LR_FACTOR = 1.0
 
 
-class FeatureCache:
-    """The frozen blocks' outputs of some items, computed once (eval mode, no gradients)."""
+def part_of(net, *, start: int = 0, stop: int | None = None):
+    """A module (eval mode) that runs a part of the EfficientNet ``net`` as one network an
+    inference engine can take (graphret.encoders.inference.frozen_runner): with ``stop``, the
+    stem and the blocks before it (the maps :class:`FeatureCache` stores); without, the blocks
+    from ``start`` to the outputs ``{"penultimate", "logits"}`` (how :class:`FitMaps` items
+    are encoded)."""
+    nn = torch().nn
 
-    def __init__(self, net, batches: ImageBatches, normalise: Normalise, *, stop: int, device, preload_bytes: int,
+    class Part(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net.features(x, start, stop) if stop is not None else self.net(x, start=start)
+
+    return Part().eval()
+
+
+class FitMaps:
+    """The frozen blocks' maps of the items a fine-tuning run saw (float32 only, so that codes
+    from them equal those of the whole network to float rounding), kept for the next encode of
+    the same image set (a build's, which encodes every item right after the fit): those items
+    then run the tail only (37 % of EfficientNet-Lite0's forward pass past block 10) and are not
+    read again.  The image set is held by a weak reference; the encoder drops the maps after one encode."""
+
+    def __init__(self, images, rows: np.ndarray, caches: list["FeatureCache"]) -> None:
+        import weakref
+
+        self.images = weakref.ref(images)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.parts = [c.features for c in caches]
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+        self.shape = tuple(self.parts[0].shape[1:])
+
+    def get(self, positions: np.ndarray):
+        """The stored maps at ``positions`` (of :meth:`positions`), float32."""
+        t = torch()
+        positions = np.asarray(positions, dtype=np.int64)
+        out = t.empty((len(positions), *self.shape), dtype=t.float32)
+        part = np.searchsorted(self.starts, positions, side="right") - 1
+        for p in np.unique(part):
+            mine = np.flatnonzero(part == p)
+            out[t.from_numpy(mine)] = self.parts[p][t.from_numpy(positions[mine] - self.starts[p])]
+        return out
+
+    @classmethod
+    def of(cls, images, parts: list[tuple[np.ndarray, "FeatureCache | None"]]) -> "FitMaps | None":
+        """The maps of ``parts`` (item rows, their cache), or None when one is missing or float16."""
+        t = torch()
+        kept = [(rows, cache) for rows, cache in parts if cache is not None and cache.features is not None]
+        if not kept or any(cache.features.dtype != t.float32 for _, cache in kept):
+            return None
+        return cls(images, np.concatenate([rows for rows, _ in kept]), [cache for _, cache in kept])
+
+    def positions(self, images, indices: np.ndarray) -> np.ndarray | None:
+        """Each of ``indices``' position among the stored maps (-1: not stored), or None when
+        ``images`` is not the fitted set."""
+        if self.images() is not images:
+            return None
+        where = {int(r): i for i, r in enumerate(self.rows)}
+        return np.fromiter((where.get(int(i), -1) for i in indices), dtype=np.int64, count=len(indices))
+
+
+class FeatureCache:
+    """The frozen blocks' outputs of some items, computed once (eval mode, no gradients) by
+    ``early``: a callable from a normalised batch to the maps (:func:`part_of` ``stop=`` or an
+    inference engine running it)."""
+
+    def __init__(self, early: Callable, batches: ImageBatches, normalise: Normalise, *, device, preload_bytes: int,
                  progress: bool = False, batch_size: int = 64) -> None:
         t = torch()
         self.features = None
-        net.eval()
         with t.inference_mode():
             for start in progress_batches(len(batches), batch_size, progress=progress, desc="frozen blocks"):
                 rows = np.arange(start, min(start + batch_size, len(batches)))
-                f = net.features(normalise(batches.get(rows, device)), 0, stop).float().cpu()
+                f = early(normalise(batches.get(rows, device))).float().cpu()
                 if self.features is None:
                     per_item = int(np.prod(f.shape[1:]))
                     dtype = t.float32 if len(batches) * per_item * 4 <= preload_bytes else t.float16

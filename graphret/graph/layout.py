@@ -9,8 +9,10 @@ query's community most of the way (its neighbours are there), so renumbering the
 community -- every community's rows contiguous, in row order inside it -- turns those
 scattered loads into nearby ones (HNSW and DiskANN implementations reorder for the same
 reason: graph reordering, Coleman et al. 2022).  Measured on 1M generated codes (d = 128, one
-thread): the same walk over the same lists answers 1.45-1.55x faster in community order
-(benchmarks/results/graph_search/walk_vs_faiss_1m.md).
+thread): the same walk over the same lists answers 1.3-1.7x faster batched in community order
+(benchmarks/results/graph_search/walk_vs_faiss_1m.md) and 1.35x one query per call
+(benchmarks/results/query_cost/query_cost.md); on MedNIST's 41k codes, which fit the caches, no
+faster.
 
 A :class:`WalkLayout` holds the codes, the walk lists and the entry points renumbered, and the
 two maps: ``order[p]`` (layout position p holds archive row ``order[p]``) and ``rank``, its

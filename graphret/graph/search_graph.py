@@ -27,9 +27,9 @@ stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and 
    lists from its own neighbours towards its own code (result heap :data:`LOCAL_EF`); the
    ``pool`` most similar nodes the walk scored are its new candidates, diversified as in 2, then
    3 again.  An NN-descent step that scores only the part of the neighbours' neighbourhoods
-   the walk finds promising: at a million codes it costs about a third of the expansion of 1
-   and a fifth of a walk-based pass from the medoid, and it lifts the cheap lists' walk recall@50
-   at ef 64 from 0.91 to 0.93 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
+   the walk finds promising: on 1M generated codes (2 threads, a loaded machine) one pass over
+   the kNN-only lists took 136 s against their 20 s, and lifted the walk's recall@50 at ef 64
+   from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
 
 The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
 sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
@@ -81,8 +81,9 @@ LOCAL_EF = 16
 #: archives larger than this get the cheap walk lists by default (no expansion, no walk-based passes,
 #: one local pass): benchmarks/results/scale/build.md measured the full lists at 65 s for 100k
 #: codes, 625 s for 223k and past 5 minutes at 1M, the kNN-only ones at 5.6 s, 16.5 s and 16 s,
-#: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass adds
-#: about 100 s at 1M (2 threads) and most of that recall back
+#: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass costs
+#: 136 s against the kNN lists' 20 s at 1M (2 threads, loaded machine) and lifts the walk's
+#: recall@50 at ef 64 from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md)
 CHEAP_WALK_ABOVE = 100_000
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
@@ -187,6 +188,16 @@ def _diversify(X, cand, csim, m, max_degree, alpha2, out, ksim):
     return kept
 
 
+@njit(cache=True, fastmath=FAST, inline="always")
+def _keep(X, i, cand, csim, m, max_degree, alpha2, kept, ksim, out_idx, out_cnt):
+    """Node i's forward list: its m candidates (best first) diversified (:func:`_diversify`)
+    into ``out_idx[i]``, their count into ``out_cnt[i]``."""
+    c = _diversify(X, cand, csim, m, max_degree, alpha2, kept, ksim)
+    out_cnt[i] = c
+    for b in range(c):
+        out_idx[i, b] = kept[b]
+
+
 @njit(cache=True, inline="always")
 def _add_once(mark, i, j, cand, m):
     """Append j to node i's candidates unless it is there (``mark[j] == i``); returns the count."""
@@ -234,10 +245,7 @@ def _forward_kernel(X, nb_ptr, nb_idx, expand, pool, max_degree, alpha2, n_chunk
                 size = _pool_push(ps, pj, size, pool, row_dot(X, i, j), j)
             if size < pool:
                 _sort_desc(ps, pj, size)
-            c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
-            out_cnt[i] = c
-            for b in range(c):
-                out_idx[i, b] = kept[b]
+            _keep(X, i, pj, ps, size, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, parallel=True, fastmath=FAST)
@@ -324,10 +332,7 @@ def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, 
                     cs[m] = row_dot(X, i, j)
                     m += 1
             _sort_desc(cs, cj, m)
-            c = _diversify(X, cj, cs, m, max_degree, alpha2, kept, ksim)
-            out_cnt[i] = c
-            for b in range(c):
-                out_idx[i, b] = kept[b]
+            _keep(X, i, cj, cs, m, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, fastmath=FAST)
@@ -361,10 +366,7 @@ def _local_range(X, indptr, indices, ef, pool, max_degree, alpha2, lo, hi, out_i
             size = _pool_push(ps, pj, size, pool, w.seen_s[b], w.seen[b])
         if size < pool:
             _sort_desc(ps, pj, size)
-        c = _diversify(X, pj, ps, size, max_degree, alpha2, kept, ksim)
-        out_cnt[i] = c
-        for b in range(c):
-            out_idx[i, b] = kept[b]
+        _keep(X, i, pj, ps, size, max_degree, alpha2, kept, ksim, out_idx, out_cnt)
 
 
 @njit(cache=True, parallel=True)

@@ -112,7 +112,8 @@ class SearchConfig:
             return config or cls()
         if config is None and all(name in _NAMES for name in options):
             try:  # a search makes its config per call: the same options give the same (frozen) config
-                return _config_of(tuple(options.items()))
+                # (keyed with each value's type: k=True or k=2.0 hashes as 1 or 2, and must be refused as it would be fresh)
+                return _config_of(tuple((name, type(value), value) for name, value in options.items()))
             except TypeError:  # an unhashable value (a list of filters): made afresh
                 return cls(**options)
         return nested_update(config or cls(), options)
@@ -158,9 +159,9 @@ _NAMES = tuple(f.name for f in fields_of(SearchConfig))
 
 @functools.lru_cache(maxsize=1024)
 def _config_of(options: tuple) -> SearchConfig:
-    """The config of these (name, value) options, validated once (a query per call then pays a
-    dictionary look-up, not a validation: tens of microseconds against a walk of the same)."""
-    return SearchConfig(**dict(options))
+    """The config of these (name, type, value) options, validated once (a query per call then
+    pays a dictionary look-up, not a validation: tens of microseconds against a walk of the same)."""
+    return SearchConfig(**{name: value for name, _, value in options})
 
 
 @functools.lru_cache(maxsize=1024)

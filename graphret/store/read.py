@@ -108,7 +108,7 @@ class Snapshot:
 
     @cached_property
     def row_of_id(self) -> dict[str, int]:
-        return {item_id: row for row, item_id in enumerate(self.ids)}
+        return dict(zip(self.ids.tolist(), range(len(self))))  # (the last row of a repeated id, as before)
 
     @cached_property
     def splits(self) -> np.ndarray:
