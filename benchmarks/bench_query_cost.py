@@ -10,7 +10,10 @@ that ``walk_effort`` picks for the size) and, per store, the time of one query p
 
 for M in region (the default), graph and flat (flat scans the archive, so it is the O(n)
 contrast).  The searcher is warmed first (what a query needs is prepared once per store
-version); each figure is the median of ``--queries`` calls, in microseconds.  A per-query
+version); each figure is the median of ``--queries`` calls, in microseconds, the fastest of
+``--rounds`` such medians, the rounds taken in turn over every store and path (a busy spell of
+the shared machine then hits every size alike).  Also graph mode's walk alone (``walk_checked``)
+over the archive's order and over the community layout.  A per-query
 cost that does not depend on the archive's size shows as a 1M / 10k ratio near 1 for region
 and graph.  By image: an image query is its encoding (independent of the archive) plus a
 query by code; stores built from codes have no encoder, so it is measured on MedNIST only
@@ -78,34 +81,47 @@ def median_us(call, items) -> float:
     return round(float(np.median(times)) * 1e6, 1)
 
 
-def measure(store, n_queries: int, seed: int) -> dict:
-    """Median microseconds per call, per (path, mode)."""
+def calls(store, n_queries: int, seed: int) -> dict:
+    """The timed calls of one store, warmed: ``{(mode, path): (call, items)}``."""
     rng = np.random.default_rng(seed)
     n = len(store)
     ids = [str(store.ids[r]) for r in rng.choice(n, size=min(n_queries, n), replace=False)]
     _, _, fresh, _ = clustered_codes(1000, d=D, seed=seed + 1, spread=SPREAD, n_queries=n_queries)
     searcher = store.searcher()
+    rows = np.asarray([store.snapshot.row_of_id[i] for i in ids], np.int64)
     out = {}
     for mode in MODES:
         store.search(ids[:1], k=10, mode=mode)  # warm: the index parts this mode needs
         store.search(fresh[0], k=10, mode=mode)
         searcher.search_arrays(fresh[:1], k=10, mode=mode)
-        rows = np.asarray([store.snapshot.row_of_id[i] for i in ids], np.int64)
-        out[mode] = {
-            "by_id": median_us(lambda i: store.search([i], k=10, mode=mode), ids),
-            "by_code": median_us(lambda q: store.search(q, k=10, mode=mode), fresh),
-            "lean_code": median_us(lambda q: searcher.search_arrays(q[None, :], k=10, mode=mode), fresh),
-            "lean_row": median_us(lambda r: searcher.search_arrays(None, rows=np.array([r]), k=10, mode=mode), rows),
-        }
-        if mode == "graph":  # the walk alone, over the archive's order and over the community layout (graphret.graph.layout)
-            from graphret.graph.walk import walk_checked
+        out[(mode, "by_id")] = (lambda i, mode=mode: store.search([i], k=10, mode=mode), ids)
+        out[(mode, "by_code")] = (lambda q, mode=mode: store.search(q, k=10, mode=mode), fresh)
+        out[(mode, "lean_code")] = (lambda q, mode=mode: searcher.search_arrays(q[None, :], k=10, mode=mode), fresh)
+        out[(mode, "lean_row")] = (lambda r, mode=mode: searcher.search_arrays(None, rows=np.array([r]), k=10, mode=mode), rows)
+    # the walk alone, over the archive's order and over the community layout (graphret.graph.layout)
+    from graphret.graph.walk import walk_checked
 
-            index = searcher.index
-            for name, base in (("walk_archive_order", index.walk_base), ("walk_layout", index.graph_base)):
-                walk_checked(base.with_queries(fresh[:1], 10))
-                out[mode][name] = median_us(lambda q, base=base: walk_checked(base.with_queries(q, 10)), fresh)
-        log(f"  {n} {mode}: {out[mode]}")
+    index = searcher.index
+    for name, base in (("walk_archive_order", index.walk_base), ("walk_layout", index.graph_base)):
+        walk_checked(base.with_queries(fresh[:1], 10))
+        out[("graph", name)] = (lambda q, base=base: walk_checked(base.with_queries(q, 10)), fresh)
     return out
+
+
+def measure(stores: dict[int, object], n_queries: int, seed: int, rounds: int) -> dict[int, dict]:
+    """Median microseconds per call, per store, mode and path: the fastest of ``rounds`` medians,
+    the rounds taken in turn over every store and path (so that a busy spell of the shared
+    machine hits every size alike, not one)."""
+    timed_calls = {n: calls(store, n_queries, seed) for n, store in stores.items()}
+    best: dict[int, dict] = {n: {} for n in stores}
+    for r in range(rounds):
+        for n, table in timed_calls.items():
+            for (mode, path), (call, items) in table.items():
+                us = median_us(call, items)
+                mine = best[n].setdefault(mode, {})
+                mine[path] = min(us, mine.get(path, np.inf))
+        log(f"round {r + 1}: " + "; ".join(f"{n} graph {best[n]['graph']}" for n in stores))
+    return best
 
 
 def mednist_image(path: str, n_queries: int) -> dict:
@@ -129,7 +145,7 @@ def write_report(results: dict, out: Path) -> None:
     lines = ["# One query's cost against the archive's size (issue 25.1)", "",
              f"{results['date']}, {results['machine']} (2 cores shared with other work; load average {results['load']}), "
              f"commit {results['commit']}.  Command: `{results['command']}`.", "",
-             "Median microseconds per call, one query per call, k = 10, searcher warmed (prepared once per store version). "
+             f"Median microseconds per call, one query per call, k = 10, searcher warmed (prepared once per store version); the fastest of {results.get('rounds', 1)} medians, the rounds taken in turn over every store and path. "
              "Stores: generated codes (d = 128) through `build_from_codes` (FAISS kNN, CNM, default walk lists for the size). "
              "`by id`: `store.search([id])`; `by code`: `store.search(code)`; `lean`: `Searcher.search_arrays` "
              "(arrays in, arrays out, the server's call) with a code or a stored row; `walk archive order` / `walk layout`: the graph "
@@ -167,6 +183,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every store and path; the fastest median is kept")
     parser.add_argument("--mednist", default=None, help="a MedNIST pixel store, for the by-image figure")
     parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
@@ -179,15 +196,17 @@ def main() -> None:
     if args.out and (args.out / "query_cost.json").exists():
         previous = json.loads((args.out / "query_cost.json").read_text()).get("sizes", {})
     sizes = dict(previous)
+    stores, seconds = {}, {}
     for n in args.sizes:
-        store, seconds = ensure_store(args.work, n)
-        if args.build_only:
-            continue
-        manifest = store.manifest
-        sizes[str(n)] = {"build_s": seconds or previous.get(str(n), {}).get("build_s"), "us": measure(store, args.queries, args.seed),
+        stores[n], seconds[n] = ensure_store(args.work, n)
+    if args.build_only:
+        return
+    for n, us in measure(stores, args.queries, args.seed, args.rounds).items():
+        manifest = stores[n].manifest
+        sizes[str(n)] = {"build_s": seconds[n] or previous.get(str(n), {}).get("build_s"), "us": us,
                          "build_steps_s": manifest.get("build", {}).get("seconds"),
                          "walk": {key: manifest.get("walk", {}).get(key, 0) for key in ("passes", "expand", "local_passes")}}
-        del store
+    del stores
     if args.build_only or not args.out:
         return
     import subprocess
@@ -195,7 +214,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
     results = {"date": utc_stamp(), "machine": platform.machine(),
                "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "commit": commit,
-               "command": "python benchmarks/bench_query_cost.py " + " ".join(sys.argv[1:]), "sizes": sizes,
+               "command": "python benchmarks/bench_query_cost.py " + " ".join(sys.argv[1:]), "sizes": sizes, "rounds": args.rounds,
                "mednist": mednist_image(args.mednist, args.queries) if args.mednist else None}
     write_report(results, args.out)
 

@@ -43,7 +43,7 @@ from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
 from graphret.kernels.heap import heap_drain, heap_push, queue_pop, queue_push, sorted_push
-from graphret.kernels.vector import FAST, prefetch_row, qdot, qdot4
+from graphret.kernels.vector import FAST, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
            "WalkOptions", "WalkWork", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
@@ -205,9 +205,14 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
         w.expanded[n_exp] = pos
         n_exp += 1
         n_cand = queue_pop(cand_s, cand_i, None, n_cand)
+        if n_cand > 0:  # the row pointer of the candidate likely expanded next (hnswlib's prefetching)
+            prefetch_at(indptr, seen[cand_i[0]])
+        lo, hi = indptr[c], indptr[c + 1]
+        for p in range(lo, hi):  # the neighbours' stamps, all in flight before the first is read
+            prefetch_at(stamp, indices[p])
         # unseen neighbours go to the end of `seen`, their codes prefetched, then scored
         first = n_seen
-        for p in range(indptr[c], indptr[c + 1]):
+        for p in range(lo, hi):
             j = indices[p]
             if stamp[j] == cur:
                 continue
@@ -233,6 +238,8 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
                 n_cand = queue_push(cand_s, cand_i, None, n_cand, s, b, b)
                 if j != ex and (not use_allowed or allowed[j]):
                     n_res = heap_push(res_s, res_t, res_i, n_res, ef, s, j, j)
+        if n_cand > 0:  # the list of the candidate expanded next
+            prefetch_at(indices, indptr[seen[cand_i[0]]])
     return n_res, n_seen, n_exp
 
 

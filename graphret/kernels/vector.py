@@ -15,7 +15,23 @@ from numba.extending import intrinsic
 #: float reassociation for SIMD dot products, keeping inf/NaN semantics
 FAST = {"reassoc", "contract", "nsz", "arcp"}
 
-__all__ = ["FAST", "prefetch", "prefetch_row", "qdot", "qdot4", "row_dot"]
+__all__ = ["FAST", "prefetch", "prefetch_at", "prefetch_row", "qdot", "qdot4", "row_dot"]
+
+
+def _prefetch_codegen(context, builder, signature, args):
+    """``llvm.prefetch`` (read, keep in all cache levels) of the element ``args[1:]`` index."""
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    inds = [context.cast(builder, value, ty, types.intp) for value, ty in zip(args[1:], signature.args[1:])]
+    ptr = cgutils.get_item_pointer2(context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+                                    strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
+                                    inds=inds, wraparound=False, boundscheck=False)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                        "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    return context.get_dummy_value()
 
 
 @intrinsic
@@ -25,22 +41,16 @@ def prefetch(typingctx, arr, row, col):
     them, so the memory loads overlap instead of queueing one after another."""
     if not isinstance(arr, types.Array) or arr.ndim != 2:
         return None
+    return types.void(arr, row, col), _prefetch_codegen
 
-    def codegen(context, builder, signature, args):
-        aryty, rowty, colty = signature.args
-        ary = context.make_array(aryty)(context, builder, args[0])
-        inds = [context.cast(builder, args[1], rowty, types.intp), context.cast(builder, args[2], colty, types.intp)]
-        ptr = cgutils.get_item_pointer2(context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
-                                        strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
-                                        inds=inds, wraparound=False, boundscheck=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
 
-    return types.void(arr, row, col), codegen
+@intrinsic
+def prefetch_at(typingctx, arr, i):
+    """Hint the CPU to fetch ``arr[i]``'s cache line, for a 1-D array (a 'seen' stamp, a row
+    pointer, the start of a neighbour list)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1:
+        return None
+    return types.void(arr, i), _prefetch_codegen
 
 
 @njit(cache=True, inline="always")
