@@ -80,8 +80,9 @@ K = 50
 
 # Epochs of the decomposing encoder on the real sets, chosen to fit 10 CPU minutes (one thread):
 # PneumoniaMNIST's 4,708 28 px images cost about 11 CPU s an epoch.  The demo part trains the
-# default build (the encoder's own defaults: 16 epochs of its 1,260 training phantoms in
-# batches of 64).  A quarter of the epochs is the warm-up before quantisation starts.
+# default build (the encoder's own defaults: epochs to see about 50k images, 40 of its 1,260
+# training phantoms, in batches of 32).  A quarter of the epochs is the warm-up before
+# quantisation starts.
 PNEUMONIA_EPOCHS = 30
 NIH_EPOCHS = 40
 NIH_CNN_EPOCHS = 15

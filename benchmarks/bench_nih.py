@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 
 ROOT = common.ROOT
 from shared_data import NIH_CSV as CSV  # noqa: E402
+from graphret.metrics import auroc  # noqa: E402  (one home for the formula)
 K = 50
 RULES = ("exact", "any")
 
@@ -117,18 +118,6 @@ def training(store) -> dict[str, Any] | None:
             "best_epoch": history.get("best_epoch"), "stopped": history.get("stopped"),
             "work_megapixels": manifest.get("params", {}).get("work"),
             "threads": manifest.get("params", {}).get("threads")}
-
-
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged; None
-    when one class is absent."""
-    from scipy.stats import rankdata
-
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def classifier_auroc(snapshot) -> dict[str, Any] | None:

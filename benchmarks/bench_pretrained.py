@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphret.data.imageset import ImageSet  # noqa: E402
+from graphret.metrics import mean_auroc  # noqa: E402
 from graphret.metrics.retrieval import accuracy_at_k, precision_at_k, relevance  # noqa: E402
 
 from shared_data import DATA, NIH_CSV  # noqa: E402
@@ -114,16 +115,6 @@ def load(key: str, args) -> tuple[ImageSet, str]:
     return images, note
 
 
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    from scipy.stats import rankdata
-
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def encoder_row(row: str) -> tuple[str, dict]:
     """make_encoder's name and options of a row: a key of ENCODERS, with ``@SIZE`` for another
     input size (``finetuned@224``: the fine-tuned network on images upsampled to 224 px) and
@@ -162,9 +153,7 @@ def run(key: str, row: str, images: ImageSet, args) -> dict:
     if history is not None:
         out.update(epochs=len(history.epochs), stopped=history.stopped)
     if images.task == "multilabel" and queries.probabilities is not None:
-        per = [auroc(queries.probabilities[labels[test][:, j] >= 0, j], labels[test][labels[test][:, j] >= 0, j] == 1) for j in range(labels.shape[1])]
-        values = [v for v in per if v is not None]
-        out["mean_auroc"] = float(np.mean(values)) if values else None
+        out["mean_auroc"] = mean_auroc(queries.probabilities, labels[test])
     return out
 
 
@@ -177,7 +166,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     enc_order = {k: i for i, k in enumerate(ENCODERS)}
 
     def encoder_key(name: str) -> tuple[int, int, str]:
-        key, _, size = name.partition("/")[0].partition("@")
+        key, _, size = name.split(" ")[0].partition("/")[0].partition("@")
         return enc_order.get(key, 99), int(size or 0), name
 
     for r in sorted(rows, key=lambda r: (order.get(r["set"], 99), encoder_key(r["encoder"]))):

@@ -120,15 +120,17 @@ def markdown(rows: list[dict]) -> str:
              "(seeded 70/30 split) with the options of the row; wall = the whole command; flat P@10 / Acc@1 of "
              "the test split against the train archive. Load = 1-minute load average before / after the build "
              "(2 shared cores: wall seconds are pessimistic when it is above 2); CPU s = the build process's user + "
-             "system seconds (one torch thread: what the wall would be on a quiet core).", "",
-             "| source | images | from px -> size | build | encoder | input px | epochs | wall s | CPU s | load | P@10 | Acc@1 | code | when |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "system seconds (one torch thread: what the wall would be on a quiet core); peak GB = the build's peak resident memory.", "",
+             "| source | images | from px -> size | build | encoder | input px | epochs | wall s (fit / encode) | CPU s | peak GB | load | P@10 | Acc@1 | code | when |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['source']} | {r['images']} | | {r['build']} | error: {r['error']} | | | | | | | | {r.get('code', '')} | {r['when']} |")
+            lines.append(f"| {r['source']} | {r['images']} | | {r['build']} | error: {r['error']} | | | | | | | | | {r.get('code', '')} | {r['when']} |")
             continue
+        steps = (r.get("steps") or {}).get("seconds", {})
         lines.append(f"| {r['source']} | {r['images']} | {r['from_px']} -> {r['size']} | {r['build']} | {r['description']} | "
-                     f"{r.get('image_size') or ''} | {r.get('epochs') or ''} | {r['wall_s']} | {r.get('cpu_s', '')} | {r['load_before'][0]} / {r['load_after'][0]} | "
+                     f"{r.get('image_size') or ''} | {r.get('epochs') or ''} | {r['wall_s']} ({steps.get('fit_encoder', 0):.0f} / {steps.get('encode', 0):.0f}) | {r.get('cpu_s', '')} | "
+                     f"{(r.get('steps') or {}).get('peak_rss_mib', 0) / 1024:.1f} | {r['load_before'][0]} / {r['load_after'][0]} | "
                      f"{r['p10']:.3f} | {r['acc1']:.3f} | {r.get('code', '')} | {r['when']} |")
     return "\n".join(lines) + "\n"
 

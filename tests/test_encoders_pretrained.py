@@ -59,7 +59,7 @@ def test_fine_tuning_trains_the_last_blocks_and_head_only(tmp_path):
     efficientnet_lite.load_imagenet(imagenet)
     enc = CNNEncoder(backbone="efficientnet_lite0", epochs=2, progress=False, amp=False, tune_from=13)
     enc.fit(blobs, train, seed=0, validation=val)
-    assert enc.image_size == 64 and enc.channels == 3  # 16 px grey upsampled to the pretrained minimum, in colour
+    assert enc.image_size == 224 and enc.channels == 3  # 16 px grey upsampled to ImageNet's size, in colour
     assert "fine-tuned from ImageNet weights" in enc.description and len(enc.history.epochs) == 2
     before, after = imagenet.state_dict(), enc.net.state_dict()
     frozen = [k for k in before if k.startswith(("_conv_stem", "_bn0", "_blocks.0.", "_blocks.12."))]
@@ -87,6 +87,7 @@ def test_frozen_efficientnet_needs_no_weights_option():
 def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough():
     from graphret.api.build import choose_encoder
     from graphret.api.config import BuildConfig
+    from graphret.encoders.cnn import PRETRAINED_IMAGE_SIZE
     from graphret.encoders.config import PRETRAINED_FROM_SIZE
 
     large = blob_images(n_per_class=2, n_classes=2, size=PRETRAINED_FROM_SIZE)
@@ -100,7 +101,7 @@ def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough(
     unlabelled = blob_images(n_per_class=2, n_classes=2, size=PRETRAINED_FROM_SIZE)
     unlabelled.labels = None
     name, options = choose_encoder(BuildConfig.from_options(), unlabelled)
-    assert (name, options["backbone"], options["image_size"]) == ("frozen", "efficientnet_lite0", PRETRAINED_FROM_SIZE)
+    assert (name, options["backbone"], options["image_size"]) == ("frozen", "efficientnet_lite0", PRETRAINED_IMAGE_SIZE)
     labelled.labels = None
     assert choose_encoder(BuildConfig.from_options(), labelled)[0] == "pixels"  # small unlabelled images: the pixel baseline
     name, options = choose_encoder(BuildConfig.from_options(backbone="small"), large)
@@ -109,11 +110,11 @@ def test_the_default_encoder_is_the_pretrained_backbone_for_images_large_enough(
 
 def test_a_fine_tuned_backbone_encodes_a_build_from_its_stored_maps_and_on_onnxruntime_as_a_query_on_torch():
     pytest.importorskip("onnxruntime")
-    from graphret.encoders.finetune import early_blocks
+    from graphret.encoders.finetune import part_of
     from graphret.encoders.inference import frozen_runner
 
     blobs = blob_images(n_per_class=24, n_classes=3, size=16, seed=5)  # 72 items: a build's encode takes onnxruntime
-    enc = CNNEncoder(backbone="efficientnet_lite0", epochs=1, progress=False, amp=False, tune_from=13)
+    enc = CNNEncoder(backbone="efficientnet_lite0", image_size=64, epochs=1, progress=False, amp=False, tune_from=13)
     fitted = np.concatenate([blobs.indices_of(["train"]), blobs.indices_of(["val"])])
     enc.fit(blobs, blobs.indices_of(["train"]), seed=0, validation=blobs.indices_of(["val"]))
     assert enc._fit_maps is not None and sorted(enc._fit_maps.rows) == sorted(fitted)
@@ -129,7 +130,7 @@ def test_a_fine_tuned_backbone_encodes_a_build_from_its_stored_maps_and_on_onnxr
     np.testing.assert_allclose(many.probabilities, np.concatenate([f.probabilities for f in few]), atol=1e-5)
     # the frozen blocks the fine-tuning caches: the same maps on either engine
     x = torch.randn(4, 3, 64, 64)
-    early = early_blocks(enc.net, 13)
+    early = part_of(enc.net, stop=13)
     device = torch.device("cpu")
     on_ort = frozen_runner(early, device=device, size=64, channels=3, threads=1, n_items=4, engine="onnxruntime")(x)
     on_torch = frozen_runner(early, device=device, size=64, channels=3, threads=1, n_items=4, engine="torch")(x)

@@ -27,7 +27,7 @@ from graphret.data.imageset import ImageSet
 from graphret.data.split import archive_splits
 from graphret.encoders import DEFAULT_SPACE, Encoded, Encoder, load_encoder
 from graphret.encoders.base import check_nonzero_codes
-from graphret.encoders.cnn import default_backbone, pretrained_image_size
+from graphret.encoders.cnn import PRETRAINED_IMAGE_SIZE, default_backbone
 from graphret.encoders.config import (
     DEFAULT_ENCODER,
     DEFAULT_THREADS,
@@ -143,8 +143,7 @@ def choose_encoder(config: BuildConfig, images: ImageSet) -> tuple[str, dict[str
     encoder = config.encoder.with_name(name)
     options = encoder.options()
     if name == UNLABELLED_ENCODER and config.encoder.name is None:
-        size = {"image_size": pretrained_image_size(images)} if len(images) else {}
-        options = {**UNLABELLED_ENCODER_OPTIONS, **size, **{key: value for key, value in options.items() if key in ("image_size", "weights")}}
+        options = {**UNLABELLED_ENCODER_OPTIONS, "image_size": PRETRAINED_IMAGE_SIZE, **{key: value for key, value in options.items() if key in ("image_size", "weights")}}
     elif name == DEFAULT_ENCODER and config.encoder.name is None:
         options = {**DEFAULT_ENCODER_OPTIONS, "backbone": default_backbone(images), **options}
     return name, options

@@ -68,7 +68,7 @@ class EncoderConfig:
              "resnet18; frozen: resnet50].")
     layer: str | None = param(None, applies_to=("cnn", *EXTERNAL_KINDS),
                               help="cnn: the code layer (penultimate; fc1 | fc2 | fc3 for the DCNN); a model you bring: the output (or module) whose value is the code [its only output].")
-    image_size: int | None = param(None, min=2, max=MAX_IMAGE_SIZE, help="Model input size in pixels [the source's; frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
+    image_size: int | None = param(None, min=2, max=MAX_IMAGE_SIZE, help="Model input size in pixels [the source's; efficientnet_lite0 and frozen: 224; pixels: 32; a model you bring: its config's, else 224].")
     channels: int | None = param(None, min=1, max=3, applies_to=EXTERNAL_KINDS, help="A model you bring: input channels, 1 or 3 [its config's, else 3].")
     mean: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel mean of the [0,1] input [its config's, else ImageNet's].")
     std: tuple[float, ...] | None = param(None, applies_to=EXTERNAL_KINDS, help="A model you bring: per-channel std of the [0,1] input [its config's, else ImageNet's].")

@@ -32,38 +32,23 @@ ENCODE_BATCH = 64
 BODY_LR_FACTOR = 1.0
 
 
-def early_blocks(net, stop: int):
-    """A module (eval mode) that runs ``net``'s stem and blocks before ``stop``: what
-    :class:`FeatureCache` computes, as one network an inference engine can take
-    (graphret.encoders.inference.frozen_runner: onnxruntime for many images where installed)."""
+def part_of(net, *, start: int = 0, stop: int | None = None):
+    """A module (eval mode) that runs a part of the EfficientNet ``net`` as one network an
+    inference engine can take (graphret.encoders.inference.frozen_runner): with ``stop``, the
+    stem and the blocks before it (the maps :class:`FeatureCache` stores); without, the blocks
+    from ``start`` to the outputs ``{"penultimate", "logits"}`` (how :class:`FitMaps` items
+    are encoded)."""
     nn = torch().nn
 
-    class EarlyBlocks(nn.Module):
+    class Part(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
 
         def forward(self, x):
-            return self.net.features(x, 0, stop)
+            return self.net.features(x, start, stop) if stop is not None else self.net(x, start=start)
 
-    return EarlyBlocks().eval()
-
-
-def tail_blocks(net, start: int):
-    """A module (eval mode) that runs ``net`` from block ``start`` on stored maps to its
-    ``{"penultimate", "logits"}`` outputs: how the fitted items are encoded from their cached
-    maps (:class:`FitMaps`)."""
-    nn = torch().nn
-
-    class TailBlocks(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net(x, start=start)
-
-    return TailBlocks().eval()
+    return Part().eval()
 
 
 class FitMaps:
@@ -71,7 +56,7 @@ class FitMaps:
     from them equal those of the whole network to float rounding), kept for the next encode of
     the same image set (a build's, which encodes every item right after the fit): those items
     then run the tail only (37 % of EfficientNet-Lite0's forward pass past block 10) and are not
-    read again.  The image set is held by a weak reference; :meth:`take` hands the maps over once."""
+    read again.  The image set is held by a weak reference; the encoder drops the maps after one encode."""
 
     def __init__(self, images, rows: np.ndarray, caches: list["FeatureCache"]) -> None:
         import weakref
@@ -113,7 +98,7 @@ class FitMaps:
 
 class FeatureCache:
     """The frozen blocks' outputs of some items, computed once (eval mode, no gradients) by
-    ``early``: a callable from a normalised batch to the maps (:func:`early_blocks` or an
+    ``early``: a callable from a normalised batch to the maps (:func:`part_of` ``stop=`` or an
     inference engine running it)."""
 
     def __init__(self, early: Callable, batches: ImageBatches, normalise: Normalise, *, device, preload_bytes: int,

@@ -5,8 +5,11 @@
 * graded (:mod:`graphret.metrics.graded`): ordinal relevance, DCG@K, nDCG@K;
 * cost (:mod:`graphret.metrics.cost`): recall@K against flat, queries/s, latency percentiles,
   fraction scanned;
-* curves (:mod:`graphret.metrics.curves`): precision@K for K = 1..K_max, precision-recall.
+* curves (:mod:`graphret.metrics.curves`): precision@K for K = 1..K_max, precision-recall;
+* classification (:mod:`graphret.metrics.classification`): AUROC per label and its mean.
 """
+
+from graphret.metrics.classification import auroc, mean_auroc
 
 from graphret.metrics.cost import (
     fraction_scanned,
@@ -41,12 +44,14 @@ __all__ = [
     "accuracy_at_k",
     "acg_at_k",
     "acg_p_at_k",
+    "auroc",
     "average_precision_at_k",
     "dcg_at_k",
     "fraction_scanned",
     "graded_relevance",
     "ideal_graded_relevance",
     "latency_percentile",
+    "mean_auroc",
     "mean_average_precision",
     "mean_reciprocal_rank",
     "multilabel_relevance",

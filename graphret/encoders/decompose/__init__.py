@@ -119,7 +119,9 @@ that a finding of a few pixels (the demo's calcification dots, 1 px across) is s
 the resolution it is drawn at (at the abnormal map's 16 px it covered a quarter of a cell).
 With one mask channel per finding, the image-level detection of each finding is its
 segmentation channel's smooth maximum (log-mean-exp, sharpness 8) times a learned scale plus
-a bias, trained with the discrimination term: the detector and the segmentation agree.
+a bias, trained with the discrimination term: the detector and the segmentation agree.  When
+training flipped the images, the detector's logits at encoding time are the mean of each
+image's and its left-right mirror image's (``NetSpec.mirror_average``).
 """
 
 # the package's names, as the single module had them (the private helpers too: tests use them)

@@ -1,0 +1,28 @@
+"""AUROC per label and its mean (graphret.metrics.classification), checked against values worked
+out by hand and against scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphret.metrics import auroc, mean_auroc
+
+
+def test_auroc_counts_the_pairs_a_score_orders_rightly_with_ties_as_half():
+    # positives 0.9, 0.4; negatives 0.5, 0.1: pairs (0.9>0.5, 0.9>0.1, 0.4<0.5, 0.4>0.1) -> 3 of 4
+    assert auroc(np.array([0.9, 0.5, 0.4, 0.1]), np.array([1, 0, 1, 0], bool)) == pytest.approx(0.75)
+    assert auroc(np.array([0.5, 0.5]), np.array([True, False])) == pytest.approx(0.5)  # a tie counts half
+    assert auroc(np.array([0.2, 0.3]), np.array([True, True])) is None  # one class only
+
+
+def test_mean_auroc_leaves_unknown_entries_and_one_class_labels_out():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    probs = rng.random((40, 3))
+    labels = (rng.random((40, 3)) < 0.4).astype(np.int64)
+    labels[:5, 0] = -1  # unknown: left out of label 0
+    labels[:, 2] = 0  # no positive: label 2 is skipped
+    expected = np.mean([sklearn_metrics.roc_auc_score(labels[5:, 0], probs[5:, 0]), sklearn_metrics.roc_auc_score(labels[:, 1], probs[:, 1])])
+    assert mean_auroc(probs, labels) == pytest.approx(expected)
+    assert mean_auroc(probs[:, 2:], labels[:, 2:]) is None
