@@ -94,10 +94,13 @@ def test_search_arrays_answers_as_search_does(store, mode):
         searcher.search_arrays(k=3)
 
 
-def test_graph_mode_walks_the_community_layout_with_the_plain_walks_answers(store):
+def test_graph_mode_walks_the_community_layout_with_the_plain_walks_answers(store, monkeypatch):
+    from graphret.graph import layout as layouts
     from graphret.graph.walk import walk_checked
     from graphret.query import Searcher
 
+    assert Searcher(store).index.graph_base.layout is None  # a small archive keeps its order
+    monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # as a large one would
     searcher = Searcher(store)
     rows = store.split_rows(["test"])[:8]
     hits = searcher.search_arrays(rows=rows, k=6, mode="graph")

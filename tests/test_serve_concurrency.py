@@ -106,3 +106,14 @@ def test_the_id_look_up_is_built_before_a_version_is_served(blob_store_copy):
     view = StoreHolder(blob_store_copy()).view
     assert "row_of_id" in vars(view.snapshot)
     assert view.snapshot.row_of_id["blob-0001"] == list(view.snapshot.ids).index("blob-0001")
+
+
+def test_warming_a_version_builds_the_graph_modes_community_layout(blob_store_copy, monkeypatch):
+    """The graph mode's community layout (seconds and a copy of the codes at 1M items) is built
+    while a version warms, not by its first graph-mode request."""
+    from graphret.graph import layout as layouts
+    from graphret.serve.holder import StoreHolder
+
+    monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # as a large archive would
+    index = StoreHolder(blob_store_copy()).view.searcher().index
+    assert "graph_base" in vars(index) and index.graph_base.layout is not None

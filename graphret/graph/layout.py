@@ -9,7 +9,7 @@ query's community most of the way (its neighbours are there), so renumbering the
 community -- every community's rows contiguous, in row order inside it -- turns those
 scattered loads into nearby ones (HNSW and DiskANN implementations reorder for the same
 reason: graph reordering, Coleman et al. 2022).  Measured on 1M generated codes (d = 128, one
-thread): the same walk over the same lists answers 1.3-1.7x faster batched in community order
+thread): the same walk over the same lists answers 1.15-1.7x faster batched in community order
 (benchmarks/results/graph_search/walk_vs_faiss_1m.md) and 1.35x one query per call
 (benchmarks/results/query_cost/query_cost.md); on MedNIST's 41k codes, which fit the caches, no
 faster.
@@ -28,7 +28,12 @@ import numpy as np
 
 from graphret.errors import InputError
 
-__all__ = ["WalkLayout", "walk_layout"]
+__all__ = ["WalkLayout", "walk_layout", "LAYOUT_ABOVE"]
+
+#: archives of at most this many items keep their own order: their codes fit the caches, and one
+#: query per call walked a 10,000-item layout 54 -> 62 us (benchmarks/results/query_cost), 41k
+#: MedNIST codes batched at 0.98-1.02x; 100k and 1M items walked it 1.2-1.4x faster
+LAYOUT_ABOVE = 50_000
 
 
 class WalkLayout(NamedTuple):
@@ -40,10 +45,6 @@ class WalkLayout(NamedTuple):
     indptr: np.ndarray  # int64 (n + 1,)
     indices: np.ndarray  # int32 (nnz,): layout positions
     entries: np.ndarray  # int64 (e,): layout positions of the entry rows
-
-    def rows(self, positions: np.ndarray) -> np.ndarray:
-        """Archive rows of layout ``positions`` (-1 stays -1: no result)."""
-        return np.where(positions >= 0, self.order[np.maximum(positions, 0)], -1)
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Layout positions of archive ``rows`` (-1 stays -1: none)."""

@@ -528,14 +528,15 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
         index, filt = w.index, w.filter
     else:  # the same walk over the renumbered archive: exclusions in, rows out through its maps
         index = (layout.codes, layout.indptr, layout.indices, layout.entries, w.entry_codes)
-        filt = (layout.positions(w.exclude), False, _NO_MASK)
+        ex = w.exclude
+        filt = (layout.positions(ex) if ex.size and ex.max() >= 0 else ex, False, _NO_MASK)
     if T == 1:
         _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out)
     else:
         _walk_parallel(index, w.queries, opts, filt, slots, out)
     out_i, out_s, out_n, found = out  # WalkOut
-    if layout is not None:
-        out_i = layout.rows(out_i)
+    if layout is not None:  # (a -1 maps to a row here, but a query short of k is answered again below, whole)
+        out_i = layout.order[out_i]
     short = np.flatnonzero(found < k)
     if short.size:  # the walk could not reach k returnable rows: scan them exactly
         mask = w.allowed if w.use_allowed else np.ones(n, np.bool_)

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from graphret.communities.lists import bounded_lists
 from graphret.errors import ModeUnavailable
 from graphret.graph.diffusion import smooth_codes
+from graphret.graph import layout
 from graphret.graph.layout import walk_layout
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
@@ -119,9 +120,10 @@ class ArchiveIndex:
     def graph_base(self) -> WalkInputs:
         """:attr:`walk_base` with the archive renumbered by community for the graph mode's
         walks (:mod:`graphret.graph.layout`; one more copy of the codes and lists, made on the
-        first graph-mode search), or :attr:`walk_base` itself without communities."""
+        first graph-mode search), or :attr:`walk_base` itself without communities or up to
+        :data:`~graphret.graph.layout.LAYOUT_ABOVE` items."""
         base = self.walk_base
-        if self.method is None:
+        if self.method is None or self.n <= layout.LAYOUT_ABOVE:
             return base
         groups = self.store.membership(self.method)[self.rows]
         return replace(base, layout=walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
