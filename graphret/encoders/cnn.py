@@ -315,6 +315,8 @@ class CNNEncoder(TorchEncoder, Encoder):
         self.class_names: list[str] = []
         self.num_classes: int | None = None
         self.pos_weight: list[float] | None = None
+        self._runners: dict = {}  # inference engines of a pretrained backbone, by engine and size (frozen_runner)
+        self._fit_maps: FitMaps | None = None  # the early-block maps of the items the last fit saw
 
     # ------------------------------------------------------------------ description & spaces
 
@@ -498,7 +500,7 @@ class CNNEncoder(TorchEncoder, Encoder):
         if not self.pretrained:
             return super()._encode_activations(images, indices, batch_size)
         batch_size = min(batch_size, ENCODE_BATCH)
-        maps, self._fit_maps = getattr(self, "_fit_maps", None), None
+        maps, self._fit_maps = self._fit_maps, None
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         where = maps.positions(images, indices) if maps is not None else None
         if where is None or not (where >= 0).any():
@@ -533,8 +535,6 @@ class CNNEncoder(TorchEncoder, Encoder):
         run as they are."""
         if not self.pretrained:
             return super()._inference_net(device, n_items)
-        if not hasattr(self, "_runners"):
-            self._runners = {}
         return frozen_runner(self.net, device=device, size=self.image_size, channels=3, threads=self.train_cfg.threads,
                              n_items=n_items, cache=self._runners)
 

@@ -155,6 +155,7 @@ class FrozenEncoder(TorchEncoder, Encoder):
 
             self.mean, self.std = list(efficientnet_lite.MEAN), list(efficientnet_lite.STD)
         self.weights_source: str | None = None
+        self._runners: dict = {}  # inference engines by engine and size (frozen_runner)
 
     @property
     def description(self) -> str:
@@ -234,8 +235,6 @@ class FrozenEncoder(TorchEncoder, Encoder):
         (:func:`graphret.encoders.inference.frozen_runner`)."""
         from graphret.encoders.inference import frozen_runner
 
-        if not hasattr(self, "_runners"):
-            self._runners: dict = {}
         return frozen_runner(self.net, device=device, size=self.image_size, channels=self.channels, threads=self.train_cfg.threads,
                              n_items=n_items, engine=self.engine, cache=self._runners)
 

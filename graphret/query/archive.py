@@ -32,7 +32,6 @@ from graphret.communities.lists import bounded_lists
 from graphret.errors import ModeUnavailable
 from graphret.graph.diffusion import smooth_codes
 from graphret.graph import layout
-from graphret.graph.layout import walk_layout
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
 from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
 from graphret.query.graph_region import RegionGraph
@@ -126,7 +125,7 @@ class ArchiveIndex:
         if self.method is None or self.n <= layout.LAYOUT_ABOVE:
             return base
         groups = self.store.membership(self.method)[self.rows]
-        return replace(base, layout=walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
+        return replace(base, layout=layout.walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
 
     # -- region -------------------------------------------------------------------------------
     @cached_property
