@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
@@ -377,7 +377,7 @@ def _next_query_stamp(mark, counters, t):
     return counters[t]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", interpretable=True)
 def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out):
     """Queries lo..hi-1 with scratch slot t (the walk's and the growth's); from Python the named
     structures come as plain tuples (see :func:`graphret.graph.walk._walk_range`)."""
