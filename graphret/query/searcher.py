@@ -33,7 +33,6 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from graphret.errors import InputError, ModeUnavailable, ParameterError
-from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
 from graphret.graph.walk import walk_checked
@@ -241,6 +240,8 @@ class Searcher:
 
     def _rerank(self, rank: str, Q: np.ndarray, found: np.ndarray, cosines: np.ndarray, k: int):
         """The best k of each query's candidates by the graph ranking, with their cosines."""
+        from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
+
         if rank == "smoothed":
             scores = smoothed_scores(self.index.smoothed, Q, found)
         else:
