@@ -154,6 +154,38 @@ def test_accuracy_thresholds_by_hand():
     assert sure == [3.0]  # a clean split: midway between the classes
 
 
+def test_dice_thresholds_by_hand():
+    from graphret.encoders.decompose.calibration import dice_thresholds
+
+    z = np.array([-2.0, -0.6, 0.4, 3.0, -5.0, -5.0, -5.0, -5.0]).reshape(1, 2, 1, 4)
+    truth = np.array([False, True, True, True] + [False] * 4).reshape(1, 2, 1, 4)
+    # channel 0: every cut in [-2, -0.6) keeps the three true pixels alone (Dice 1; below -2: 6 / 7,
+    # from -0.6: 4 / 5); of the grid's tied cuts -2, -1.75, ..., -0.75 the upper middle one
+    assert dice_thresholds(z, truth, min_items=1) == [-1.25, None]  # channel 1 is in no item
+    two = np.concatenate([z, z])
+    assert dice_thresholds(two, np.concatenate([truth, truth]), min_items=3) == [None, None]  # in 2 items, fewer than 3
+    with pytest.raises(ValueError):
+        dice_thresholds(z, truth[:, :1])
+
+
+def test_mask_cuts_are_calibrated_on_the_held_out_split(fitted, demo):
+    from graphret.encoders.decompose.calibration import dice_thresholds
+    from graphret.encoders.training import holdout
+
+    train = demo.indices_of(["train"])
+    _, abnormal = fitted._targets_from_masks(demo, train)
+    _, validation = holdout(train, abnormal, seed=0)
+    masks, _ = demo.masks.load(validation, size=32)
+    found = dice_thresholds(fitted._segment_logits(demo, validation), masks >= 128)
+    assert fitted.mask_logits == [0.0 if t is None else t for t in found] and len(fitted.mask_logits) == len(FINDINGS)
+    rows = np.arange(10)
+    z = np.log(fitted.segment(demo, rows)) - np.log1p(-fitted.segment(demo, rows))
+    decided = fitted.segment_masks(demo, rows)
+    cuts = np.asarray(fitted.mask_logits)[None, :, None, None]
+    sure = np.abs(z - cuts) > 1e-3  # away from the cut, where float rounding cannot flip the decision
+    assert decided.dtype == bool and np.array_equal(decided[sure], (z > cuts)[sure])
+
+
 def test_decision_logits_are_calibrated_on_the_held_out_split(fitted, demo):
     from graphret.encoders.decompose.calibration import accuracy_thresholds
     from graphret.encoders.training import holdout
@@ -176,6 +208,11 @@ def test_detector_averages_each_image_with_its_mirror_image(fitted, demo):
         mirror = net.disc(net.latents(torch.flip(x, dims=[-1]))[1]).numpy()
     assert not np.allclose(plain, mirror, atol=1e-3)
     assert np.allclose(fitted.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
+    with torch.no_grad():  # the segmentation too, the mirror image's flipped back
+        seg = net.segment(net.latents(x)[1])
+        seg_mirror = torch.flip(net.segment(net.latents(torch.flip(x, dims=[-1]))[1]), dims=[-1])
+    both = torch.sigmoid((seg + seg_mirror) / 2).numpy()
+    assert np.allclose(fitted.segment(demo, rows), both, atol=1e-5) and not np.allclose(both, torch.sigmoid(seg).numpy(), atol=1e-3)
     # trained without flips: the image alone
     config, state = fitted.config(), fitted.state()
     unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}}, state)
@@ -195,6 +232,7 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert np.array_equal(back.normal_null, fitted.normal_null)
     assert back.config()["loss_terms"] == fitted.term_history
     assert back.decision_logits == fitted.decision_logits and back.net.spec.shifts == fitted.net.spec.shifts
+    assert back.mask_logits == fitted.mask_logits and np.array_equal(fitted.segment_masks(demo, rows), back.segment_masks(demo, rows))
 
 
 def test_the_gate_decides_which_findings_bring_features(fitted, demo):

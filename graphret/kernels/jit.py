@@ -24,7 +24,7 @@ import types as pytypes
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-__all__ = ["njit", "prange", "interpreted", "Kernel"]
+__all__ = ["njit", "prange", "interpreted", "interpreting", "Kernel"]
 
 _local = threading.local()  # .python: depth inside interpreted kernels; .prefer: inside interpreted()
 _lock = threading.RLock()
@@ -138,3 +138,9 @@ def interpreted() -> Iterator[None]:
         yield
     finally:
         _local.prefer = before
+
+
+def interpreting() -> bool:
+    """Whether this thread is inside :func:`interpreted` (a process answering a few queries:
+    what would pay off over many, such as a renumbered copy of the archive, need not be made)."""
+    return bool(getattr(_local, "prefer", False))

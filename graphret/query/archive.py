@@ -137,9 +137,10 @@ class ArchiveIndex:
 
     @cached_property
     def graph_base(self) -> WalkInputs:
-        """:attr:`walk_base` with the archive renumbered by community for the graph mode's
-        walks (:mod:`graphret.graph.layout`; one more copy of the codes and lists, made on the
-        first graph-mode search), or :attr:`walk_base` itself without communities or up to
+        """:attr:`walk_base` with the archive renumbered by community for the graph and region
+        modes' unfiltered walks (:mod:`graphret.graph.layout`; one more copy of the codes and
+        lists, made on the first such search, and of the region graph on the first region
+        search), or :attr:`walk_base` itself without communities or up to
         :data:`~graphret.graph.layout.LAYOUT_ABOVE` items."""
         base = self.walk_base
         if self.method is None or self.n <= layout.LAYOUT_ABOVE:
