@@ -101,9 +101,11 @@ class ArchiveIndex:
     def walk(self) -> WalkLists:
         stored = self.store.walk_lists if self.stored_walk else None
         if stored is not None:
-            src, dst = self.position[stored[0]], self.position[stored[1]]
-            keep = (src >= 0) & (dst >= 0)
-            src, dst = src[keep], dst[keep]
+            src, dst = stored
+            if not self.whole:  # (the whole archive's positions are its rows)
+                src, dst = self.position[src], self.position[dst]
+                keep = (src >= 0) & (dst >= 0)
+                src, dst = src[keep], dst[keep]
             indptr = np.zeros(self.n + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
             if len(src) > 1 and np.all(src[1:] >= src[:-1]):  # stored list by list (a build writes them so): as they are

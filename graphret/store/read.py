@@ -70,7 +70,7 @@ class Snapshot:
         self.path = Path(path)
         self.manifest = read_manifest(self.path, version)
         self._encoder = None  # loaded on first use (encoder())
-        self._scanned_ids = False  # rows_of_ids has scanned the id column once
+        self._looked: set[str] = set()  # what was read for a few items once (_first_look)
         self._encoder_lock = threading.RLock()
         self.format_version = int(self.manifest["format_version"])
         if self.format_version == LEGACY_FORMAT_VERSION:
@@ -125,23 +125,33 @@ class Snapshot:
         look-up of a few ids in a snapshot scans the id column's bytes, so a command that asks for
         one id does not build a dict of every id; later ones (a notebook's loop) and many ids go
         through :attr:`row_of_id`, built once (a server builds it as a version opens)."""
-        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or self._scanned_ids:
+        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or not self._first_look("ids"):
             return [self.row_of_id.get(i) for i in ids]
-        self._scanned_ids = True
         offsets, data = string_buffers(self.items.column("id"))
-        starts, lengths = offsets[:-1], np.diff(offsets)
-        rows: list[int | None] = []
-        for item_id in ids:
-            key = np.frombuffer(str(item_id).encode(), np.uint8)
-            same = np.flatnonzero(lengths == len(key))
-            if len(key):
-                same = same[(data[starts[same, None] + np.arange(len(key))] == key).all(axis=1)]
-            rows.append(int(same[-1]) if len(same) else None)
-        return rows
+        return [_last_row_of(offsets, data, str(item_id).encode()) for item_id in ids]
 
     @cached_property
     def splits(self) -> np.ndarray:
         return np.asarray(self.items.column("split").to_pylist(), dtype=object)
+
+    def _first_look(self, what: str) -> bool:
+        """True the first time ``what`` is asked of this snapshot: a look-up of a few items then
+        reads them alone, later ones (a notebook's loop, a server) use what is decoded once."""
+        if what in self._looked:
+            return False
+        self._looked.add(what)
+        return True
+
+    def item_text(self, column: str, rows: list[int]) -> list[str | None]:
+        """The ``id`` or ``path`` of the items at ``rows``: from :attr:`ids` / :attr:`paths` once
+        they are decoded (or for many rows), else, the first time, from the column's values one
+        by one: a command that shows ten results does not decode every item's id and path."""
+        decoded = {"id": "ids", "path": "paths"}[column]
+        if decoded in self.__dict__ or len(rows) > FEW_IDS * 8 or not self._first_look(column):
+            values = getattr(self, decoded)
+            return [values[r] for r in rows]
+        array = self.items.column(column)
+        return [array[int(r)].as_py() for r in rows]
 
     @cached_property
     def _split_codes(self) -> tuple[tuple[str, ...], np.ndarray]:
@@ -511,6 +521,29 @@ def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
         values = [(value or "").encode() for value in array.to_pylist()]
         return np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int64), np.frombuffer(b"".join(values), np.uint8)
     return offsets - offsets[0], data[offsets[0]:]
+
+
+def _last_row_of(offsets: np.ndarray, data: np.ndarray, key: bytes, tries: int = 64) -> int | None:
+    """The last row of a string column (``offsets``, ``data``: :func:`string_buffers`) whose
+    value is ``key``, or None: the bytes searched from the end (memchr speed), a hit counted
+    where it starts a row of that length; after ``tries`` hits inside other values, every row
+    of that length is compared."""
+    raw, end = data.tobytes(), len(data)
+    for _ in range(tries if key else 0):
+        at = raw.rfind(key, 0, end)
+        if at < 0:
+            return None
+        starts = offsets[:-1]
+        rows = np.arange(np.searchsorted(starts, at, "left"), np.searchsorted(starts, at, "right"))  # (empty values share one)
+        hit = rows[offsets[rows + 1] - at == len(key)]
+        if len(hit):
+            return int(hit[-1])
+        end = at + len(key) - 1
+    lengths = np.diff(offsets)
+    same = np.flatnonzero(lengths == len(key))
+    if len(key):
+        same = same[(data[offsets[same, None] + np.arange(len(key))] == np.frombuffer(key, np.uint8)).all(axis=1)]
+    return int(same[-1]) if len(same) else None
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
