@@ -28,7 +28,7 @@ import numpy as np
 
 from graphret.errors import InputError
 
-__all__ = ["WalkLayout", "walk_layout", "LAYOUT_ABOVE"]
+__all__ = ["WalkLayout", "walk_layout", "renumber_rows", "LAYOUT_ABOVE"]
 
 #: archives of at most this many items keep their own order: their codes fit the caches, and one
 #: query per call walked a 10,000-item layout 54 -> 62 us (benchmarks/results/query_cost), 41k
@@ -66,11 +66,20 @@ def walk_layout(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, entr
     order = np.argsort(groups, kind="stable").astype(np.int64)
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    degree = np.diff(indptr)[order]
-    new_ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(degree, out=new_ptr[1:])
-    # the entry of layout list p, slot t, is old entry indptr[order[p]] + t
-    take = np.repeat(np.asarray(indptr[:-1])[order] - new_ptr[:-1], degree) + np.arange(new_ptr[-1])
-    new_indices = rank[np.asarray(indices)[take]].astype(np.int32)
+    new_ptr, new_indices, _ = renumber_rows(indptr, indices, order, rank)
     return WalkLayout(order, rank, np.ascontiguousarray(codes[order], dtype=np.float32), new_ptr, new_indices,
                       rank[np.asarray(entries, dtype=np.int64)])
+
+
+def renumber_rows(indptr: np.ndarray, indices: np.ndarray, order: np.ndarray, rank: np.ndarray,
+                  values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A CSR graph (``indptr``, ``indices``, optional per-entry ``values``) renumbered: new row
+    p is old row ``order[p]``, old node j is new node ``rank[j]``; each row keeps its entries'
+    order.  Returns (indptr int64, indices int32, values or None)."""
+    degree = np.diff(indptr)[order]
+    new_ptr = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(degree, out=new_ptr[1:])
+    # the entry of new row p, slot t, is old entry indptr[order[p]] + t
+    take = np.repeat(np.asarray(indptr[:-1])[order] - new_ptr[:-1], degree) + np.arange(new_ptr[-1])
+    new_indices = rank[np.asarray(indices)[take]].astype(np.int32)
+    return new_ptr, new_indices, None if values is None else np.asarray(values)[take]
