@@ -57,9 +57,9 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     out = fitted.encode(demo, np.arange(20))
     assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
     dims = fitted.space_dims()
-    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code per finding its
-    # presence and the features pooled from the segmentation decoder's full-size level, then "none"
-    abnormal = len(FINDINGS) * (1 + fitted.net.spec.stem_width) + 1
+    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code one entry per set of findings
+    abnormal = 2 ** len(FINDINGS)
+    assert fitted.finding_sets and fitted.net.spec.finding_sets
     assert dims == {"normal": 16 * 8 * 8, "abnormal": abnormal, "both": 16 * 64 + abnormal, "default": 16 * 64 + abnormal}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
@@ -138,6 +138,29 @@ def test_finding_code_by_hand():
         weak = net.finding_code(seg, hidden).numpy()
     s = 1 / (1 + np.exp(-PRESENCE_SHARPNESS * float(net.image_logits(seg)[1, 0].detach())))
     assert 0.5 < weak[1, 0] < 0.99 and np.isclose(weak[1, 0], s, atol=1e-5) and np.isclose(weak[1, -1], 1 - s, atol=1e-5)
+
+
+def test_finding_set_code_by_hand():
+    """One entry per set of findings: the probability of exactly that set, the largest entry 1."""
+    from graphret.encoders.decompose.networks import DecomposeNet
+    from graphret.encoders.decompose.spec import NetSpec
+
+    spec = NetSpec(channels=1, image_size=16, latent_dim=4, normal_codebook=4, abnormal_codebook=4, seg_channels=2,
+                   n_targets=2, seg_detects=True, finding_sets=True, logit_shift=(1.0, -1.0))
+    net = DecomposeNet(spec).eval()
+    assert spec.dims()["abnormal"] == 4
+    z = torch.tensor([[1.0, -1.0], [9.0, -9.0], [1.25, -1.5]])  # on both decision logits; sure of finding 0 alone; near
+    with torch.no_grad():
+        code = net.finding_set_code(z).numpy()
+    assert np.allclose(code[0], 1.0)  # every set equally likely
+    assert np.allclose(code[1], [0, 0, 1, 0], atol=1e-12)  # sets {}, {1}, {0}, {0, 1}: only {0}
+    s0, s1 = 1 / (1 + np.exp(-PRESENCE_SHARPNESS * 0.25)), 1 / (1 + np.exp(PRESENCE_SHARPNESS * 0.5))
+    q = np.array([(1 - s0) * (1 - s1), (1 - s0) * s1, s0 * (1 - s1), s0 * s1])
+    assert np.allclose(code[2], q / q.max(), atol=1e-6)
+    # a set and the set one finding larger are far apart (the per-finding code put them at cosine 0.71)
+    with torch.no_grad():
+        one, two = net.finding_set_code(torch.tensor([[9.0, -9.0], [9.0, 9.0]])).numpy()
+    assert abs(one @ two) < 1e-6
 
 
 def test_accuracy_thresholds_by_hand():
@@ -232,12 +255,13 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert np.array_equal(back.normal_null, fitted.normal_null)
     assert back.config()["loss_terms"] == fitted.term_history
     assert back.decision_logits == fitted.decision_logits and back.net.spec.shifts == fitted.net.spec.shifts
-    assert back.mask_logits == fitted.mask_logits and np.array_equal(fitted.segment_masks(demo, rows), back.segment_masks(demo, rows))
+    assert back.finding_sets and back.mask_logits == fitted.mask_logits and np.array_equal(fitted.segment_masks(demo, rows), back.segment_masks(demo, rows))
 
 
 def test_the_gate_decides_which_findings_bring_features(fitted, demo):
     config, state = fitted.config(), fitted.state()
     k = fitted.net.spec.stem_width
+    config = {**config, "finding_sets": False}  # the per-finding code (more findings than MAX_SET_CODE_FINDINGS)
     strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no finding passes
     codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
     blocks = codes[:, :-1].reshape(10, len(FINDINGS), 1 + k)

@@ -57,7 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph import layout

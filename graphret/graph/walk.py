@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
@@ -121,7 +121,7 @@ class WalkOut(NamedTuple):
     found: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, interpretable=True)
 def walk_slots(n, threads):
     """Fresh :class:`WalkSlots` for ``threads`` threads over n rows."""
     return WalkSlots(np.zeros((threads, n), np.uint8), np.zeros(threads, np.int64),
@@ -276,7 +276,7 @@ def best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out_i, out_s):
     return size
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, interpretable=True)
 def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
     """Queries lo..hi-1 with scratch slot t: each walk's answer is the best k of every node it
     scored (the result heap's best k when ef >= k).

@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.communities.kernels import QUALITY_CODES, join_gain
 from graphret.communities.quality import check_resolution
@@ -403,7 +403,7 @@ def _next_query_stamp(mark, counters, t):
     return counters[t]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", interpretable=True)
 def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_nearest):
     """Queries lo..hi-1 with scratch slot t (the walk's and the growth's); from Python the named
     structures come as plain tuples (see :func:`graphret.graph.walk._walk_range`)."""
@@ -542,24 +542,27 @@ class RegionGraph:
     @classmethod
     def from_graph(cls, graph, labels, *, quality: str = "newman", resolution: float = 1.0, w_max: float = 1.0,
                    knn_k: int = 10) -> "RegionGraph":
-        """From a scipy CSR graph and a membership (totals computed here)."""
-        import scipy.sparse as sp
-
+        """From a scipy CSR graph, or its arrays ``(indptr, indices, data)`` with sorted indices
+        (no scipy needed), and a membership (totals computed here)."""
+        from graphret.communities.partition import dense_labels
         from graphret.communities.quality import community_totals
 
-        G = sp.csr_matrix(graph)
-        G.sort_indices()
-        labels = np.asarray(labels, np.int64)
-        inside = labels >= 0
-        dense = np.full(len(labels), -1, np.int64)
-        if inside.any():
-            dense[inside] = np.unique(labels[inside], return_inverse=True)[1].ravel()
+        if isinstance(graph, tuple):
+            indptr, indices, data = graph
+        else:
+            import scipy.sparse as sp
+
+            G = sp.csr_matrix(graph)
+            G.sort_indices()
+            indptr, indices, data = G.indptr, G.indices, G.data
+        dense = dense_labels(labels)[0]
+        inside = dense >= 0
         # totals over the labelled items (unlabelled ones as their own singletons, then dropped)
         tmp = dense.copy()
         C = int(dense.max()) + 1 if inside.any() else 0
         tmp[~inside] = C + np.arange(int((~inside).sum()))
-        e, a, cnt, W = community_totals(G, tmp)
-        return cls(G.indptr, G.indices, G.data, dense, (e[:C], a[:C], cnt[:C], W), quality=quality,
+        e, a, cnt, W = community_totals((indptr, indices, data), tmp)
+        return cls(indptr, indices, data, dense, (e[:C], a[:C], cnt[:C], W), quality=quality,
                    resolution=resolution, w_max=w_max, knn_k=knn_k)
 
 

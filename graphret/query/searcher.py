@@ -34,10 +34,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from graphret.errors import InputError, ModeUnavailable, ParameterError
-from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
 from graphret.graph.walk import walk_checked
+from graphret.kernels.jit import interpreting
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
@@ -223,7 +223,9 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
-            w = index.graph_base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
+            # (a few queries run as Python walk the archive's own order: a layout is a copy of it)
+            base = index.walk_base if interpreting() and "graph_base" not in vars(index) else index.graph_base
+            w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
         if mode == "graph":
             f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
@@ -242,6 +244,8 @@ class Searcher:
 
     def _rerank(self, rank: str, Q: np.ndarray, found: np.ndarray, cosines: np.ndarray, k: int):
         """The best k of each query's candidates by the graph ranking, with their cosines."""
+        from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
+
         if rank == "smoothed":
             scores = smoothed_scores(self.index.smoothed, Q, found)
         else:

@@ -15,7 +15,7 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
 from graphret.encoders.decompose.codes import composite_code
-from graphret.encoders.decompose.spec import NetSpec
+from graphret.encoders.decompose.spec import MAX_SET_CODE_FINDINGS, NetSpec
 from graphret.encoders.training import (
     SMALL_SET_ITEMS,
     Augment,
@@ -151,6 +151,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         #: per segmentation channel, the logit above which a pixel is in the finding's mask
         #: (:meth:`segment_masks`): chosen on held-out items for the best Dice, else 0
         self.mask_logits: list[float] | None = None
+        #: the abnormal code is the finding-set code (one mask channel per target and at most
+        #: MAX_SET_CODE_FINDINGS of them; models saved before it keep their per-finding code)
+        self.finding_sets = False
         self.term_history: list[dict[str, float]] = []  # mean loss terms per epoch
 
     # ------------------------------------------------------------------ spaces
@@ -245,7 +248,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        abnormal_gate=self.abnormal_gate,
                        logit_shift=self._logit_shift(),
                        seg_detects=self._cell_targets() == "channels",
-                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment))
+                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment),
+                       finding_sets=self.finding_sets)
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
@@ -272,6 +276,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if validation is None or len(validation) == 0:
             strata = abnormal if (abnormal >= 0).all() else None
             train, validation = holdout(train, strata, seed=seed)
+        self.finding_sets = self._cell_targets() == "channels" and len(self.seg_names) <= MAX_SET_CODE_FINDINGS
         self._resolve_shape(images, train, self.image_size, self.channels)
         device = self._device()
         cfg = self.train_cfg
@@ -655,6 +660,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             "pos_weight": self.pos_weight,
             "decision_logits": self.decision_logits,
             "mask_logits": self.mask_logits,
+            "finding_sets": self.finding_sets,
             "normal_dim": self.normal_dim,
             "loss_terms": self.term_history,
             "warmup": self.warmup_history,
@@ -684,6 +690,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         enc.pos_weight = config.get("pos_weight")
         enc.decision_logits = config.get("decision_logits")
         enc.mask_logits = config.get("mask_logits")
+        enc.finding_sets = bool(config.get("finding_sets", False))
         enc.term_history = list(config.get("loss_terms") or [])
         enc.warmup_history = config.get("warmup")
         enc.net = enc._build()
