@@ -47,6 +47,7 @@ Results: benchmarks/results/decompose/decompose.json, decompose.md, composite-mo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -154,7 +155,7 @@ def fit_or_load(args, enc, name: str, images: ImageSet, train, *, validation=Non
     if args.load_models and (Path(args.load_models) / f"{name}.pt").exists():
         folder = Path(args.load_models)
         loaded = load_encoder(folder / f"{name}.pt")
-        loaded.train_cfg.progress = args.progress
+        loaded.train_cfg = dataclasses.replace(loaded.train_cfg, progress=args.progress)
         times = json.loads((folder / f"{name}.json").read_text())
         return loaded, times["train_wall_s"], times["train_cpu_s"]
     wall, cpu = timed_fit(enc, images, train, seed=args.seed, validation=validation)
@@ -214,10 +215,9 @@ def run_demo(args) -> list[dict]:
     from sklearn.metrics import roc_auc_score
 
     prob = enc.discriminate(d, test)
-    seg = enc.segment(d, test)
     masks, _ = d.masks.load(test, size=enc.image_size)
     truth = masks >= 128
-    pred = seg >= 0.5
+    pred = enc.segment_masks(d, test)  # each finding's logit cut, calibrated for Dice on the held-out split
     dice = [float(2 * (pred[:, c] & truth[:, c]).sum() / max(1, pred[:, c].sum() + truth[:, c].sum())) for c in range(len(FINDINGS))]
     auc = [float(roc_auc_score(findings[test, c], prob[:, c])) for c in range(len(FINDINGS))]
     # the findings the codes decide on: image-level logit above the decision logit (calibrated on the held-out split)
@@ -225,7 +225,7 @@ def run_demo(args) -> list[dict]:
     right = decided == (findings[test] == 1)
     rows.append({"part": "demo-heads", "set": "demo", "encoder": "decompose", "findings": list(FINDINGS), "dice": dice, "auc": auc,
                  "accuracy": right.mean(axis=0).tolist(), "exact_set_accuracy": float(right.all(axis=1).mean()),
-                 "decision_logits": list(enc.net.spec.shifts)})
+                 "decision_logits": list(enc.net.spec.shifts), "mask_logits": enc.mask_logits})
     rows.append(composite(args, enc, d, archive, queries, train, test, anatomy, findings))
     return rows
 
@@ -468,7 +468,10 @@ def write(rows: list[dict], meta: dict, out: Path) -> None:
         heads = next((r for r in rows if r["part"] == "demo-heads"), None)
         if heads:
             ok = all(a >= 0.95 for a in heads["auc"]) and all(s >= 0.6 for s in heads["dice"])
-            L += ["", "Per finding on the test split: detection ROC AUC / segmentation Dice (threshold 0.5): " + "; ".join(
+            cuts = heads.get("mask_logits")
+            how = ("at each finding's mask cut, a logit chosen for Dice on the held-out split, mirror-averaged: "
+                   + ", ".join(f"{c:g}" for c in cuts) if cuts else "threshold 0.5")
+            L += ["", f"Per finding on the test split: detection ROC AUC / segmentation Dice ({how}): " + "; ".join(
                 f"{n} {a:.3f} / {s:.3f}" for n, a, s in zip(heads["findings"], heads["auc"], heads["dice"]))
                 + f" (goal: AUC >= 0.95 and Dice >= 0.6 for every finding: {'met' if ok else 'not met'})."]
             if "accuracy" in heads:

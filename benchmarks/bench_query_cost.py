@@ -105,6 +105,15 @@ def calls(store, n_queries: int, seed: int) -> dict:
     for name, base in (("walk_archive_order", index.walk_base), ("walk_layout", index.graph_base)):
         walk_checked(base.with_queries(fresh[:1], 10))
         out[("graph", name)] = (lambda q, base=base: walk_checked(base.with_queries(q, 10)), fresh)
+    # region's search alone (walk + growth, cosine order's nearest item held), the same two ways
+    from graphret.query.graph_region import DEFAULT_REGION_EF, region_checked
+
+    region, _ = index.region
+    for name, base in (("region_archive_order", index.walk_base), ("region_layout", index.graph_base)):
+        def grow(q, base=base):
+            return region_checked(base.with_queries(q, 10, ef=DEFAULT_REGION_EF), region, hold_nearest=True)
+        grow(fresh[:1])
+        out[("region", name)] = (grow, fresh)
     return out
 
 
@@ -150,11 +159,12 @@ def write_report(results: dict, out: Path) -> None:
              "`by id`: `store.search([id])`; `by code`: `store.search(code)`; `lean`: `Searcher.search_arrays` "
              "(arrays in, arrays out, the server's call) with a code or a stored row; `walk archive order` / `walk layout`: the graph "
              "mode's walk alone (`walk_checked`, by code) over the archive in its own order and renumbered by community "
-             "(`graphret.graph.layout`, what graph mode walks).  Flat scans the archive: the O(n) contrast.", ""]
+             "(`graphret.graph.layout`, what graph mode walks); `region archive order` / `region layout`: region's search alone (`region_checked`: walk and growth, by code) the same two ways (region mode grows over the layout above `LAYOUT_ABOVE` items too).  Flat scans the archive: the O(n) contrast.", ""]
     header = "| mode | path | " + " | ".join(f"{int(s):,}" for s in sizes) + f" | {int(sizes[-1]):,} / {int(sizes[0]):,} |"
     lines += [header, "|---|---|" + "---:|" * (len(sizes) + 1)]
     for mode in MODES:
-        for path in ("by_id", "by_code", "lean_code", "lean_row", "walk_archive_order", "walk_layout"):
+        for path in ("by_id", "by_code", "lean_code", "lean_row", "walk_archive_order", "walk_layout", "region_archive_order",
+                     "region_layout"):
             if any(path not in results["sizes"][s]["us"][mode] for s in sizes):
                 continue
             values = [results["sizes"][s]["us"][mode][path] for s in sizes]

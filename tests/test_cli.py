@@ -223,12 +223,14 @@ def test_query_writes_parquet_only_to_a_file(demo_store, tmp_path):
 
 
 def test_a_query_by_id_imports_only_what_it_needs(demo_store):
-    """`graphret query --id` loads neither torch nor pandas (nor the CNM kernels): issue 25.5."""
+    """`graphret query --id` loads neither torch nor pandas (nor the CNM kernels), nor numba or scipy: one
+    query's search runs the kernels as Python (graphret.kernels.jit.interpreted): issue 25.5."""
     path, _ = demo_store
     item = arrow_table(path, "items").column("id")[0].as_py()
     script = ("import sys\nfrom graphret.cli.main import main\nsys.argv = ['graphret', 'query', sys.argv[1], '--id', sys.argv[2]]\n"
               "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
-              "print(sorted(m for m in ('torch', 'pandas', 'torchvision', 'graphret.communities.cnm', 'igraph') if m in sys.modules))")
+              "print(sorted(m for m in ('torch', 'pandas', 'torchvision', 'graphret.communities.cnm', 'igraph', 'numba', 'scipy') "
+              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script, str(path), item], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -57,9 +57,9 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     out = fitted.encode(demo, np.arange(20))
     assert set(out.spaces) == {"normal", "abnormal", "both", "default"}
     dims = fitted.space_dims()
-    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code per finding its
-    # presence and the features pooled from the segmentation decoder's full-size level, then "none"
-    abnormal = len(FINDINGS) * (1 + fitted.net.spec.stem_width) + 1
+    # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code one entry per set of findings
+    abnormal = 2 ** len(FINDINGS)
+    assert fitted.finding_sets and fitted.net.spec.finding_sets
     assert dims == {"normal": 16 * 8 * 8, "abnormal": abnormal, "both": 16 * 64 + abnormal, "default": 16 * 64 + abnormal}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
@@ -140,6 +140,29 @@ def test_finding_code_by_hand():
     assert 0.5 < weak[1, 0] < 0.99 and np.isclose(weak[1, 0], s, atol=1e-5) and np.isclose(weak[1, -1], 1 - s, atol=1e-5)
 
 
+def test_finding_set_code_by_hand():
+    """One entry per set of findings: the probability of exactly that set, the largest entry 1."""
+    from graphret.encoders.decompose.networks import DecomposeNet
+    from graphret.encoders.decompose.spec import NetSpec
+
+    spec = NetSpec(channels=1, image_size=16, latent_dim=4, normal_codebook=4, abnormal_codebook=4, seg_channels=2,
+                   n_targets=2, seg_detects=True, finding_sets=True, logit_shift=(1.0, -1.0))
+    net = DecomposeNet(spec).eval()
+    assert spec.dims()["abnormal"] == 4
+    z = torch.tensor([[1.0, -1.0], [9.0, -9.0], [1.25, -1.5]])  # on both decision logits; sure of finding 0 alone; near
+    with torch.no_grad():
+        code = net.finding_set_code(z).numpy()
+    assert np.allclose(code[0], 1.0)  # every set equally likely
+    assert np.allclose(code[1], [0, 0, 1, 0], atol=1e-12)  # sets {}, {1}, {0}, {0, 1}: only {0}
+    s0, s1 = 1 / (1 + np.exp(-PRESENCE_SHARPNESS * 0.25)), 1 / (1 + np.exp(PRESENCE_SHARPNESS * 0.5))
+    q = np.array([(1 - s0) * (1 - s1), (1 - s0) * s1, s0 * (1 - s1), s0 * s1])
+    assert np.allclose(code[2], q / q.max(), atol=1e-6)
+    # a set and the set one finding larger are far apart (the per-finding code put them at cosine 0.71)
+    with torch.no_grad():
+        one, two = net.finding_set_code(torch.tensor([[9.0, -9.0], [9.0, 9.0]])).numpy()
+    assert abs(one @ two) < 1e-6
+
+
 def test_accuracy_thresholds_by_hand():
     from graphret.encoders.decompose.calibration import accuracy_thresholds
 
@@ -152,6 +175,38 @@ def test_accuracy_thresholds_by_hand():
     assert accuracy_thresholds(z, y, min_items=4) == [None, None]  # fewer than 4 positives (3) or negatives
     sure = accuracy_thresholds(np.array([[0.0], [1.0], [5.0], [9.0]]), np.array([[0], [0], [1], [1]]), min_items=1)
     assert sure == [3.0]  # a clean split: midway between the classes
+
+
+def test_dice_thresholds_by_hand():
+    from graphret.encoders.decompose.calibration import dice_thresholds
+
+    z = np.array([-2.0, -0.6, 0.4, 3.0, -5.0, -5.0, -5.0, -5.0]).reshape(1, 2, 1, 4)
+    truth = np.array([False, True, True, True] + [False] * 4).reshape(1, 2, 1, 4)
+    # channel 0: every cut in [-2, -0.6) keeps the three true pixels alone (Dice 1; below -2: 6 / 7,
+    # from -0.6: 4 / 5); of the grid's tied cuts -2, -1.75, ..., -0.75 the upper middle one
+    assert dice_thresholds(z, truth, min_items=1) == [-1.25, None]  # channel 1 is in no item
+    two = np.concatenate([z, z])
+    assert dice_thresholds(two, np.concatenate([truth, truth]), min_items=3) == [None, None]  # in 2 items, fewer than 3
+    with pytest.raises(ValueError):
+        dice_thresholds(z, truth[:, :1])
+
+
+def test_mask_cuts_are_calibrated_on_the_held_out_split(fitted, demo):
+    from graphret.encoders.decompose.calibration import dice_thresholds
+    from graphret.encoders.training import holdout
+
+    train = demo.indices_of(["train"])
+    _, abnormal = fitted._targets_from_masks(demo, train)
+    _, validation = holdout(train, abnormal, seed=0)
+    masks, _ = demo.masks.load(validation, size=32)
+    found = dice_thresholds(fitted._segment_logits(demo, validation), masks >= 128)
+    assert fitted.mask_logits == [0.0 if t is None else t for t in found] and len(fitted.mask_logits) == len(FINDINGS)
+    rows = np.arange(10)
+    z = np.log(fitted.segment(demo, rows)) - np.log1p(-fitted.segment(demo, rows))
+    decided = fitted.segment_masks(demo, rows)
+    cuts = np.asarray(fitted.mask_logits)[None, :, None, None]
+    sure = np.abs(z - cuts) > 1e-3  # away from the cut, where float rounding cannot flip the decision
+    assert decided.dtype == bool and np.array_equal(decided[sure], (z > cuts)[sure])
 
 
 def test_decision_logits_are_calibrated_on_the_held_out_split(fitted, demo):
@@ -176,6 +231,11 @@ def test_detector_averages_each_image_with_its_mirror_image(fitted, demo):
         mirror = net.disc(net.latents(torch.flip(x, dims=[-1]))[1]).numpy()
     assert not np.allclose(plain, mirror, atol=1e-3)
     assert np.allclose(fitted.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
+    with torch.no_grad():  # the segmentation too, the mirror image's flipped back
+        seg = net.segment(net.latents(x)[1])
+        seg_mirror = torch.flip(net.segment(net.latents(torch.flip(x, dims=[-1]))[1]), dims=[-1])
+    both = torch.sigmoid((seg + seg_mirror) / 2).numpy()
+    assert np.allclose(fitted.segment(demo, rows), both, atol=1e-5) and not np.allclose(both, torch.sigmoid(seg).numpy(), atol=1e-3)
     # trained without flips: the image alone
     config, state = fitted.config(), fitted.state()
     unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}}, state)
@@ -195,11 +255,13 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert np.array_equal(back.normal_null, fitted.normal_null)
     assert back.config()["loss_terms"] == fitted.term_history
     assert back.decision_logits == fitted.decision_logits and back.net.spec.shifts == fitted.net.spec.shifts
+    assert back.finding_sets and back.mask_logits == fitted.mask_logits and np.array_equal(fitted.segment_masks(demo, rows), back.segment_masks(demo, rows))
 
 
 def test_the_gate_decides_which_findings_bring_features(fitted, demo):
     config, state = fitted.config(), fitted.state()
     k = fitted.net.spec.stem_width
+    config = {**config, "finding_sets": False}  # the per-finding code (more findings than MAX_SET_CODE_FINDINGS)
     strict = DecomposingEncoder.from_state({**config, "abnormal_gate": 0.999999}, state)  # no finding passes
     codes = strict.encode(demo, np.arange(10)).spaces["abnormal"]
     blocks = codes[:, :-1].reshape(10, len(FINDINGS), 1 + k)

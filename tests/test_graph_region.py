@@ -166,6 +166,28 @@ def test_the_community_of_largest_attach_gain_comes_first():
     assert len(set(chosen.tolist())) > 1  # the queries sit in different communities: the choice is tested, not fixed
 
 
+def test_the_nearest_item_is_held_even_outside_the_chosen_community():
+    """Step 5: with ``hold_nearest`` the query's nearest item heads the results, then Haq's
+    region in join order (its last member dropped when the nearest was not in it)."""
+    x, graph, labels = small_world(5, n=60, communities=3)
+    rg = RegionGraph.from_graph(graph, labels, knn_k=6)
+    rng = np.random.default_rng(9)
+    q = rng.standard_normal((40, x.shape[1])).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    walk = (*complete_lists(60), np.array([0]))
+    haq, _, _, chosen = graph_region_search(x, q, 8, walk=walk, region=rg, ef=60, threads=1, return_chosen=True)
+    held, scores, _ = graph_region_search(x, q, 8, walk=walk, region=rg, ef=60, threads=1, hold_nearest=True)
+    nearest = np.argmax(q @ x.T, axis=1)
+    outside = 0
+    for i in range(len(q)):
+        assert held[i, 0] == nearest[i]
+        rest = [j for j in haq[i] if j != nearest[i]][:7]
+        assert held[i, 1:].tolist() == rest
+        outside += labels[nearest[i]] != chosen[i]
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", q, x[held]), atol=1e-5)
+    assert outside > 0  # some queries' nearest item is outside the chosen community: the rule is tested
+
+
 def test_exclude_and_filters_are_never_taken():
     x, graph, labels = small_world(3, n=50)
     rg = RegionGraph.from_graph(graph, labels, knn_k=4)

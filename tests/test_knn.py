@@ -183,3 +183,33 @@ def test_approx_knn_recall_and_graph():
     assert stats["recall"] > 0.9 and stats["method"] == "approx"
     again = approx_knn(codes, 8, seed=0)[0]
     np.testing.assert_array_equal(idx, again)
+
+
+@pytest.mark.parametrize("n", [50, 70_000])  # one radix pass over the rows, and two
+@pytest.mark.parametrize("stored", [True, False])
+def test_the_symmetric_csr_of_an_edge_list_is_scipys(stored, n):
+    """graphret.graph.csr.symmetric_csr gives scipy's CSR of both directions, rows sorted: for
+    edges as a store keeps them (src < dst, in order: the one-sort path) and for any list
+    (both directions, repeats summed, empty rows)."""
+    import scipy.sparse as sp
+
+    from graphret.graph.csr import symmetric_csr
+
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, n - 5, 400), rng.integers(0, n - 5, 400)  # the last 5 rows stay empty
+    keep = a != b
+    src, dst = a[keep], b[keep]
+    if stored:
+        pairs = np.unique(np.stack([np.minimum(src, dst), np.maximum(src, dst)], 1), axis=0)
+        src, dst = pairs[:, 0], pairs[:, 1]
+    weight = rng.random(len(src)).astype(np.float32)
+    A = sp.csr_matrix((weight, (src, dst)), shape=(n, n))
+    expected = sp.csr_matrix(A + A.T, dtype=np.float32)
+    expected.sort_indices()
+    indptr, indices, data = symmetric_csr(src, dst, weight, n)
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_allclose(data, expected.data, rtol=1e-6)
+    assert indices.dtype == np.int32 and data.dtype == np.float32
+    empty = symmetric_csr(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), 3)
+    assert empty[0].tolist() == [0, 0, 0, 0] and len(empty[1]) == 0

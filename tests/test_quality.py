@@ -124,3 +124,19 @@ def test_bad_input():
     nan.data[0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         newman_modularity(nan, np.zeros(4, int))
+
+
+@pytest.mark.parametrize("top", [40, 10**9])
+def test_dense_labels_renumber_as_np_unique_does(top):
+    """graphret.communities.partition.dense_labels (counting for small ids, np.unique for large
+    ones) numbers the communities in the order of their ids, -1 kept."""
+    from graphret.communities.partition import dense_labels
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice(np.r_[-1, rng.integers(0, top, 7)], 100)
+    dense, ids = dense_labels(labels)
+    expected_ids, inverse = np.unique(labels[labels >= 0], return_inverse=True)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(dense[labels >= 0], inverse)
+    assert np.all(dense[labels < 0] == -1)
+    assert dense_labels(np.full(3, -1))[1].size == 0

@@ -94,10 +94,12 @@ def test_search_arrays_answers_as_search_does(store, mode):
         searcher.search_arrays(k=3)
 
 
-def test_graph_mode_walks_the_community_layout_with_the_plain_walks_answers(store, monkeypatch):
+def test_graph_and_region_modes_walk_the_community_layout_with_the_plain_answers(store, monkeypatch):
     from graphret.graph import layout as layouts
     from graphret.graph.walk import walk_checked
     from graphret.query import Searcher
+    from graphret.query.graph_region import region_checked
+    from graphret.query.searcher import by_cosine
 
     assert Searcher(store).index.graph_base.layout is None  # a small archive keeps its order
     monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # as a large one would
@@ -106,12 +108,21 @@ def test_graph_mode_walks_the_community_layout_with_the_plain_walks_answers(stor
     hits = searcher.search_arrays(rows=rows, k=6, mode="graph")
     index = searcher.index
     layout = index.graph_base.layout
-    assert index.walk_base.layout is None and layout is not None  # region's walks keep the archive's order
+    assert index.walk_base.layout is None and layout is not None  # filtered walks keep the archive's order
     groups = store.membership(searcher.method)[index.rows][layout.order]
     assert np.all(np.diff(groups) >= 0)
     exclude = index.position[rows]
-    plain = walk_checked(index.walk_base.with_queries(np.asarray(store.codes()[rows]), 6, exclude=exclude))
+    plain_inputs = index.walk_base.with_queries(np.asarray(store.codes()[rows]), 6, exclude=exclude)
+    plain = walk_checked(plain_inputs)
     assert np.array_equal(index.rows[plain[0]], hits.rows) and np.allclose(plain[1], hits.scores)
+    region, _ = index.region
+    for order in ("gain", "cosine"):
+        laid = searcher.search_arrays(rows=rows, k=6, mode="region", region_order=order)
+        assert region.in_layout(layout) is region.in_layout(layout)  # renumbered once
+        f, s, _ = region_checked(plain_inputs, region, hold_nearest=order == "cosine")
+        if order == "cosine":
+            f, s = by_cosine(f, s)
+        assert np.array_equal(index.rows[f], laid.rows) and np.allclose(s, laid.scores)
 
 
 def test_repeated_filters_are_evaluated_once(store):
@@ -151,15 +162,19 @@ def test_csv_and_parquet_hold_every_result(store, tmp_path):
 
 
 def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
-    """Issue 23.5: the default region order puts the most similar image first; the gain order
-    (Haq's joining order) holds the same items."""
+    """Issue 23.5: the default region order puts the most similar image first (the walk's
+    nearest item joins the region); the gain order is Haq's region alone, as it grew."""
     from graphret.errors import ParameterError
 
     queries = as_queries(store, "test", kind="split")
     by_cosine = search(store, queries, k=8, mode="region")
     by_gain = search(store, queries, k=8, mode="region", region_order="gain")
+    nearest = search(store, queries, k=1, mode="flat").rows[:, 0]
     assert np.all(np.diff(by_cosine.scores, axis=1) <= 0)
-    assert [set(r) for r in by_cosine.rows] == [set(r) for r in by_gain.rows]
+    assert np.array_equal(by_cosine.rows[:, 0], nearest)
+    for cos_rows, gain_rows, near in zip(by_cosine.rows, by_gain.rows, nearest):
+        held = list(gain_rows) if near in gain_rows else [near] + list(gain_rows[:-1])
+        assert set(cos_rows) == set(held)
     assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
     with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
         search(store, queries, k=8, mode="flat", region_order="gain")

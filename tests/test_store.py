@@ -204,3 +204,42 @@ def test_a_membership_outside_the_items_is_refused_when_read_and_named_by_verify
     assert checked.exit_code == 1 and "outside -1..119" in checked.output and "Traceback" not in checked.output
     searched = CliRunner().invoke(main, ["query", str(path), "--split", "test", "--k", "3"])
     assert searched.exit_code != 0 and "outside -1..119" in searched.output and "Traceback" not in searched.output
+
+
+def test_ids_and_splits_are_read_from_the_columns_bytes_as_from_their_strings(blob_store):
+    """A single id's row and the split rows come from the Arrow buffers without a Python string
+    per item (issue 25.5); they are those the strings give: the last row of a repeated id, None
+    for an unknown one, and a second look-up goes through the dict of every id."""
+    path, images, _ = blob_store
+    store = open_store(path)
+    assert store.rows_of_ids([images.ids[7], "no-such-id", images.ids[0]]) == [7, None, 0]
+    assert "row_of_id" not in store.__dict__  # one scan, no dict of every id
+    assert store.rows_of_ids([images.ids[3]]) == [3] and "row_of_id" in store.__dict__
+    assert store.split_names == frozenset(images.splits.astype(str))
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(store.split_rows([split]), np.flatnonzero(images.splits == split))
+    np.testing.assert_array_equal(store.archive_rows(), np.flatnonzero(images.splits != "test"))
+    import pyarrow as pa
+
+    from graphret.store.read import string_buffers
+
+    column = pa.chunked_array([pa.array(["a", "bé"]), pa.array(["", "a", None])])  # chunks, UTF-8, empty, null
+    offsets, data = string_buffers(column)
+    assert [bytes(data[a:b]).decode() for a, b in zip(offsets[:-1], offsets[1:])] == ["a", "bé", "", "a", ""]
+
+
+def test_the_last_row_of_an_id_is_found_in_the_columns_bytes():
+    """The byte search behind a first id look-up: a hit inside another value, across two values
+    or at the start of a longer one is not a match; a repeated value gives its last row; an
+    empty value is found; past the tries, every row of the key's length is compared."""
+    import pyarrow as pa
+
+    from graphret.store.read import _last_row_of, string_buffers
+
+    offsets, data = string_buffers(pa.array(["ab", "c", "abc", "", "xabc", "ab", "b", ""]))
+    assert _last_row_of(offsets, data, b"ab") == 5
+    assert _last_row_of(offsets, data, b"abc") == 2
+    assert _last_row_of(offsets, data, b"bc") is None  # inside "abc", across "ab" + "c"
+    assert _last_row_of(offsets, data, b"") == 7
+    assert _last_row_of(offsets, data, b"zz") is None
+    assert _last_row_of(offsets, data, b"b", tries=1) == 6 and _last_row_of(offsets, data, b"ab", tries=0) == 5

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.communities.kernels import QUALITY_CODES, merge_gain, move_gain, term
 from graphret.communities.partition import Partition

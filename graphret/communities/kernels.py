@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.communities.quality import haq_term, newman_term
 from graphret.errors import InputError

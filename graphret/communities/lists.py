@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.communities.quality import renumber_membership
 from graphret.errors import InputError

@@ -36,12 +36,14 @@ published definition, change :func:`haq_term` only.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from graphret.errors import InputError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = [
     "newman_term",
@@ -111,6 +113,8 @@ def validate_graph(graph, *, check_symmetric: bool = True) -> sp.csr_matrix:
     least one edge -- what :func:`graphret.graph.build.knn_graph` produces.  Isolated nodes and
     several components are fine.
     """
+    import scipy.sparse as sp
+
     if not sp.issparse(graph):
         if isinstance(graph, np.ndarray) and graph.ndim == 2:
             graph = sp.csr_matrix(graph)
@@ -163,14 +167,24 @@ def renumber_membership(labels: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Quality of a whole partition
 # --------------------------------------------------------------------------------------------
-def community_totals(graph: sp.csr_matrix, membership: np.ndarray, n_communities: int | None = None):
+def community_totals(graph: sp.csr_matrix | tuple[np.ndarray, np.ndarray, np.ndarray], membership: np.ndarray,
+                     n_communities: int | None = None):
     """Per-community totals ``(e, a, n, W)`` (float64 arrays indexed by community id
     ``0..C-1``, and the graph's total weight) of a partition given as ids ``0..C-1``;
-    nodes labelled -1 belong to no community (their edges count in W only).
+    nodes labelled -1 belong to no community (their edges count in W only).  ``graph``: a
+    scipy sparse matrix, or CSR arrays ``(indptr, indices, data)``.
 
     ``e`` counts each inside edge once, ``a`` sums the members' weighted degrees, ``n`` counts
     the members.  This is the one place community totals are computed."""
-    n_nodes = graph.shape[0]
+    if isinstance(graph, tuple):
+        indptr, col, data = graph
+        n_nodes = len(indptr) - 1
+        row = np.repeat(np.arange(n_nodes), np.diff(indptr))
+    else:
+        import scipy.sparse as sp
+
+        coo = sp.coo_matrix(graph)
+        n_nodes, row, col, data = graph.shape[0], coo.row, coo.col, coo.data
     membership = np.asarray(membership)
     if membership.shape != (n_nodes,):
         raise InputError(f"membership must have one label per node ({n_nodes}), got shape {membership.shape}")
@@ -179,11 +193,10 @@ def community_totals(graph: sp.csr_matrix, membership: np.ndarray, n_communities
     membership = membership.astype(np.int64, copy=False)
     C = (int(membership.max()) + 1 if n_nodes else 0) if n_communities is None else int(n_communities)
     C = max(C, 0)
-    coo = sp.coo_matrix(graph)
-    data = coo.data.astype(np.float64)
-    deg = np.bincount(coo.row, weights=data, minlength=n_nodes)
-    inside = (membership[coo.row] >= 0) & (membership[coo.row] == membership[coo.col])
-    e = np.bincount(membership[coo.row[inside]], weights=data[inside], minlength=C) / 2.0
+    data = np.asarray(data).astype(np.float64)
+    deg = np.bincount(row, weights=data, minlength=n_nodes)
+    inside = (membership[row] >= 0) & (membership[row] == membership[col])
+    e = np.bincount(membership[row[inside]], weights=data[inside], minlength=C) / 2.0
     clustered = membership >= 0
     a = np.bincount(membership[clustered], weights=deg[clustered], minlength=C)
     cnt = np.bincount(membership[clustered], minlength=C).astype(np.float64)

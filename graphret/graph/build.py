@@ -14,13 +14,18 @@ each undirected edge once (``src < dst``), the layout of the store's Arrow edge 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
-import scipy.sparse as sp
 
 from graphret.errors import InputError
+from graphret.graph.csr import symmetric_csr
 from graphret.graph.knn import exact_knn, validate_codes
 from graphret.graph.topk import check_k
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = [
     "knn_graph",
@@ -55,6 +60,8 @@ EDGES_SCHEMA = pa.schema(
 def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
                    symmetrize: str = "union") -> sp.csr_matrix:
     """Symmetric CSR graph from kNN lists ``(indices (n,k), similarities (n,k))``."""
+    import scipy.sparse as sp
+
     if symmetrize not in SYMMETRIZE:
         raise InputError(f"unknown symmetrize {symmetrize!r}; use 'union' or 'mutual'")
     indices = np.asarray(indices)
@@ -95,6 +102,8 @@ def graph_from_knn(indices: np.ndarray, similarities: np.ndarray, *,
 
 def _directed_dedup(indices: np.ndarray, sims: np.ndarray, keep: np.ndarray, n: int) -> sp.csr_matrix:
     """Directed CSR of kNN lists with one entry per (i, j), its largest similarity."""
+    import scipy.sparse as sp
+
     k = indices.shape[1]
     rows = np.repeat(np.arange(n, dtype=np.int64), k)[keep.ravel()]
     cols = indices.astype(np.int64)[keep]
@@ -186,6 +195,8 @@ def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: s
 def graph_stats(graph: sp.csr_matrix) -> dict:
     """``{"n", "edges", "isolated", "components", "largest_component", "mean_degree",
     "min_weight", "max_weight", "total_weight"}`` of a symmetric graph (edges counted once)."""
+    import scipy.sparse as sp
+
     graph = sp.csr_matrix(graph)
     n = graph.shape[0]
     upper = sp.triu(graph, k=1)
@@ -211,6 +222,8 @@ def graph_stats(graph: sp.csr_matrix) -> dict:
 def graph_to_edges(graph: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each undirected edge once: ``(src int64, dst int64, weight float32)`` with ``src < dst``,
     sorted by (src, dst)."""
+    import scipy.sparse as sp
+
     if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
         raise InputError("graph must be a square scipy sparse matrix; build it with knn_graph")
     upper = sp.triu(sp.csr_matrix(graph), k=1).tocsr()
@@ -230,11 +243,10 @@ def edges_to_graph(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int)
         raise InputError(f"edge endpoints must lie in 0..{n - 1}; the edge table does not match n = {n}")
     if src.size and (np.any(src == dst) or not np.all(np.isfinite(weight)) or weight.min() <= 0):
         raise InputError("edges must join two different nodes with a finite weight > 0")
-    A = sp.csr_matrix((weight, (src, dst)), shape=(n, n), dtype=np.float32)
-    G = A + A.T
-    G = sp.csr_matrix(G, dtype=np.float32)
-    G.sort_indices()
-    return G
+    import scipy.sparse as sp
+
+    indptr, indices, data = symmetric_csr(src, dst, weight, n)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
 def edges_arrow(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> pa.Table:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.errors import InputError
 from graphret.kernels.vector import FAST

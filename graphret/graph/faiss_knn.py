@@ -21,7 +21,7 @@ FAISS's k-means is not checked across thread counts).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.errors import InputError
 from graphret.graph.knn import MAX_SCORES, exact_knn_rows, validate_codes

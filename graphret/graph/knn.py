@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.errors import InputError
 from graphret.graph.topk import check_k, topk_rows

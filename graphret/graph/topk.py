@@ -6,7 +6,7 @@ smaller column).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError, KTooLarge
 from graphret.kernels.heap import heap_drain, heap_push

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
@@ -121,7 +121,7 @@ class WalkOut(NamedTuple):
     found: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, interpretable=True)
 def walk_slots(n, threads):
     """Fresh :class:`WalkSlots` for ``threads`` threads over n rows."""
     return WalkSlots(np.zeros((threads, n), np.uint8), np.zeros(threads, np.int64),
@@ -276,7 +276,7 @@ def best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out_i, out_s):
     return size
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, interpretable=True)
 def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
     """Queries lo..hi-1 with scratch slot t: each walk's answer is the best k of every node it
     scored (the result heap's best k when ef >= k).
@@ -399,6 +399,17 @@ class WalkInputs:
     def filter(self) -> tuple:
         """The :class:`WalkFilter`, as a plain tuple for the kernels."""
         return (self.exclude, self.use_allowed, self.allowed)
+
+    def laid_out(self) -> tuple[tuple, tuple, WalkLayout | None]:
+        """(index, filter, layout) the kernels walk: over the layout when there is one and no
+        ``allowed`` mask (a filter's mask is over archive rows), exclusions mapped in (rows
+        come out through ``layout.order``); else :attr:`index`, :attr:`filter` and None."""
+        layout = None if self.use_allowed else self.layout
+        if layout is None:
+            return self.index, self.filter, None
+        ex = self.exclude
+        filt = (layout.positions(ex) if ex.size and ex.max() >= 0 else ex, False, _NO_MASK)
+        return (layout.codes, layout.indptr, layout.indices, layout.entries, self.entry_codes), filt, layout
 
     def with_queries(self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None,
                      allowed: np.ndarray | None = None, n_allowed: int | None = None, ef: int | None = None) -> "WalkInputs":
@@ -523,13 +534,7 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
     slots = WalkScratch.get(n, T).slots
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions
-    layout = None if w.use_allowed else w.layout  # (a filter's mask is over archive rows)
-    if layout is None:
-        index, filt = w.index, w.filter
-    else:  # the same walk over the renumbered archive: exclusions in, rows out through its maps
-        index = (layout.codes, layout.indptr, layout.indices, layout.entries, w.entry_codes)
-        ex = w.exclude
-        filt = (layout.positions(ex) if ex.size and ex.max() >= 0 else ex, False, _NO_MASK)
+    index, filt, layout = w.laid_out()  # (with a layout: the same walk over the renumbered archive)
     if T == 1:
         _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out)
     else:

@@ -21,7 +21,7 @@ numba compiles that case without the payload array (the ``is None`` branches are
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from graphret.kernels.jit import njit
 
 __all__ = ["ranks_before", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
 

@@ -1,16 +1,16 @@
 """SIMD vector primitives of the compiled kernels, and the one fast-math setting they use.
 
 ``FAST`` lets LLVM reassociate float sums (SIMD dot products) while keeping inf/NaN
-semantics; every kernel that scores codes compiles with it.
+semantics; every kernel that scores codes compiles with it.  Run as Python
+(:func:`graphret.kernels.jit.interpreted`), a dot product is numpy's and a prefetch does
+nothing.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+
+from graphret.kernels.jit import njit
 
 #: float reassociation for SIMD dot products, keeping inf/NaN semantics
 FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -20,6 +20,10 @@ __all__ = ["FAST", "prefetch", "prefetch_at", "prefetch_row", "qdot", "qdot4", "
 
 def _prefetch_codegen(context, builder, signature, args):
     """``llvm.prefetch`` (read, keep in all cache levels) of the element ``args[1:]`` index."""
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+
     aryty = signature.args[0]
     ary = context.make_array(aryty)(context, builder, args[0])
     inds = [context.cast(builder, value, ty, types.intp) for value, ty in zip(args[1:], signature.args[1:])]
@@ -34,26 +38,42 @@ def _prefetch_codegen(context, builder, signature, args):
     return context.get_dummy_value()
 
 
-@intrinsic
-def prefetch(typingctx, arr, row, col):
+def _prefetch_intrinsic(ndim: int):
+    """The compiled prefetch of an element of an ``ndim``-D array (a numba intrinsic)."""
+    from numba import types
+    from numba.extending import intrinsic
+
+    def prefetch(typingctx, arr, row, col):
+        if not isinstance(arr, types.Array) or arr.ndim != 2:
+            return None
+        return types.void(arr, row, col), _prefetch_codegen
+
+    def prefetch_at(typingctx, arr, i):
+        if not isinstance(arr, types.Array) or arr.ndim != 1:
+            return None
+        return types.void(arr, i), _prefetch_codegen
+
+    return intrinsic(prefetch if ndim == 2 else prefetch_at)
+
+
+def _no_prefetch(*args) -> None:
+    """A prefetch is a hint to the CPU's caches: nothing to do in Python."""
+
+
+@njit(python=_no_prefetch, compiled=lambda: _prefetch_intrinsic(2))
+def prefetch(arr, row, col):
     """Hint the CPU to fetch ``arr[row, col]``'s cache line (LLVM ``llvm.prefetch``, read, keep
     in all cache levels): a walk prefetches every unseen neighbour's code before scoring
     them, so the memory loads overlap instead of queueing one after another."""
-    if not isinstance(arr, types.Array) or arr.ndim != 2:
-        return None
-    return types.void(arr, row, col), _prefetch_codegen
 
 
-@intrinsic
-def prefetch_at(typingctx, arr, i):
+@njit(python=_no_prefetch, compiled=lambda: _prefetch_intrinsic(1))
+def prefetch_at(arr, i):
     """Hint the CPU to fetch ``arr[i]``'s cache line, for a 1-D array (a 'seen' stamp, a row
     pointer, the start of a neighbour list)."""
-    if not isinstance(arr, types.Array) or arr.ndim != 1:
-        return None
-    return types.void(arr, i), _prefetch_codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", python=_no_prefetch)
 def prefetch_row(X, j):
     """Prefetch row j of X, one call per 64-byte line."""
     step = max(1, 64 // X.itemsize)
@@ -61,7 +81,7 @@ def prefetch_row(X, j):
         prefetch(X, j, t)
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, j, q: X[j] @ q)
 def qdot(X, j, q):
     """<x_j, q> in float32 (SIMD)."""
     s = np.float32(0.0)
@@ -70,7 +90,7 @@ def qdot(X, j, q):
     return s
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, j0, j1, j2, j3, q: tuple(X[[j0, j1, j2, j3]] @ q))
 def qdot4(X, j0, j1, j2, j3, q):
     """Four dot products in one pass over q (independent chains, q loaded once)."""
     s0 = np.float32(0.0)
@@ -86,7 +106,7 @@ def qdot4(X, j0, j1, j2, j3, q):
     return s0, s1, s2, s3
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, a, b: X[a] @ X[b])
 def row_dot(X, a, b):
     """<x_a, x_b> of two rows of X in float32 (SIMD)."""
     s = np.float32(0.0)

@@ -24,19 +24,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
-from graphret.communities.lists import bounded_lists
+from graphret.communities.partition import dense_labels
 from graphret.errors import ModeUnavailable
-from graphret.graph.diffusion import smooth_codes
 from graphret.graph import layout
-from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
+from graphret.graph.csr import symmetric_csr
 from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
 from graphret.query.graph_region import RegionGraph
 from graphret.query.index import RetrievalIndex
 from graphret.store.read import Snapshot
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["ArchiveIndex", "WalkLists"]
 
@@ -70,11 +72,23 @@ class ArchiveIndex:
 
     # -- the stored graph and communities over the archive ------------------------------------
     @cached_property
+    def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kNN graph restricted to the archive as CSR arrays ``(indptr, indices, data)``,
+        sorted indices (what region mode reads: no scipy needed)."""
+        src, dst, weight = self.store.edge_arrays()
+        if not self.whole:  # (positions grow with rows: the stored order is kept)
+            src, dst = self.position[src], self.position[dst]
+            keep = (src >= 0) & (dst >= 0)
+            src, dst, weight = src[keep], dst[keep], weight[keep]
+        return symmetric_csr(src, dst, weight, self.n)
+
+    @cached_property
     def graph(self) -> sp.csr_matrix:
-        """The kNN graph restricted to the archive (CSR, sorted indices)."""
-        graph = self.store.graph() if self.whole else self.store.graph()[self.rows][:, self.rows].tocsr()
-        graph.sort_indices()
-        return graph
+        """The kNN graph restricted to the archive (scipy CSR, sorted indices)."""
+        import scipy.sparse as sp
+
+        indptr, indices, data = self.graph_arrays
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n))
 
     def _require_communities(self, mode: str) -> np.ndarray:
         if self.method is None:
@@ -87,21 +101,30 @@ class ArchiveIndex:
     def walk(self) -> WalkLists:
         stored = self.store.walk_lists if self.stored_walk else None
         if stored is not None:
-            src, dst = self.position[stored[0]], self.position[stored[1]]
-            keep = (src >= 0) & (dst >= 0)
-            src, dst = src[keep], dst[keep]
-            order = np.argsort(src, kind="stable")  # each list keeps its stored order
+            src, dst = stored
+            if not self.whole:  # (the whole archive's positions are its rows)
+                src, dst = self.position[src], self.position[dst]
+                keep = (src >= 0) & (dst >= 0)
+                src, dst = src[keep], dst[keep]
             indptr = np.zeros(self.n + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
-            indices = dst[order].astype(np.int32)
+            if len(src) > 1 and np.all(src[1:] >= src[:-1]):  # stored list by list (a build writes them so): as they are
+                indices = dst.astype(np.int32)
+            else:  # each list keeps its stored order
+                indices = dst[np.argsort(src, kind="stable")].astype(np.int32)
         else:
+            from graphret.graph.search_graph import build_search_graph, walk_effort
+
             passes, expand, local = walk_effort(self.n)  # as a build would for an archive of this size
+            groups = self.store.membership(self.method)[self.rows] if self.method and layout.pays(self.n) else None
             indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
-                                                 local_passes=local)
+                                                 local_passes=local, groups=groups)
         entry_rows = self.store.entry_rows if stored is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
         if entries.size == 0:
+            from graphret.graph.search_graph import entry_points
+
             membership = self.store.membership(self.method)[self.rows] if self.method else None
             entries = entry_points(self.codes, membership, graph=(indptr, indices))
         return WalkLists(indptr, indices, entries, np.ascontiguousarray(self.codes[entries]))
@@ -117,12 +140,13 @@ class ArchiveIndex:
 
     @cached_property
     def graph_base(self) -> WalkInputs:
-        """:attr:`walk_base` with the archive renumbered by community for the graph mode's
-        walks (:mod:`graphret.graph.layout`; one more copy of the codes and lists, made on the
-        first graph-mode search), or :attr:`walk_base` itself without communities or up to
+        """:attr:`walk_base` with the archive renumbered by community for the graph and region
+        modes' unfiltered walks (:mod:`graphret.graph.layout`; one more copy of the codes and
+        lists, made on the first such search, and of the region graph on the first region
+        search), or :attr:`walk_base` itself without communities or up to
         :data:`~graphret.graph.layout.LAYOUT_ABOVE` items."""
         base = self.walk_base
-        if self.method is None or self.n <= layout.LAYOUT_ABOVE:
+        if self.method is None or not layout.pays(self.n):
             return base
         groups = self.store.membership(self.method)[self.rows]
         return replace(base, layout=layout.walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
@@ -133,19 +157,23 @@ class ArchiveIndex:
         """The region graph and, per dense community label, the store's community id."""
         membership = self._require_communities("region")
         quality = self.store.quality(self.method)
-        region = RegionGraph.from_graph(self.graph, membership, quality=quality.name, resolution=quality.resolution,
+        region = RegionGraph.from_graph(self.graph_arrays, membership, quality=quality.name, resolution=quality.resolution,
                                         w_max=quality.w_max, knn_k=self.store.graph_k)
-        ids = np.unique(membership[membership >= 0])
+        ids = dense_labels(membership)[1]
         return region, ids
 
     # -- probe --------------------------------------------------------------------------------
     @cached_property
     def probe(self) -> RetrievalIndex:
         """The communities cut into lists of bounded size (the stored partition is unchanged)."""
+        from graphret.communities.lists import bounded_lists
+
         membership = self._require_communities("probe")
         return RetrievalIndex(self.codes, membership=bounded_lists(membership, graph=self.graph, codes=self.codes))
 
     # -- ranking ------------------------------------------------------------------------------
     @cached_property
     def smoothed(self) -> np.ndarray:
+        from graphret.graph.diffusion import smooth_codes
+
         return smooth_codes(self.codes, self.graph)

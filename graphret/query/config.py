@@ -83,8 +83,8 @@ class SearchConfig:
         help="Class mode: the encoder's classifier, or a kNN vote of the query's nearest archive items [classifier].")
     region_order: Literal[REGION_ORDERS] | None = param(  # type: ignore[valid-type]
         None, applies_to=("region",),
-        help="How region mode ranks the region it grew: cosine (the most similar image first) or gain (the order the "
-             "items joined, Haq's quality gain) [cosine].")
+        help="How region mode ranks the region it grew: cosine (with the walk's nearest image, the most similar "
+             "first) or gain (Haq's region alone, in the order the items joined by quality gain) [cosine].")
     batch_size: int | None = param(None, min=1, help="Queries searched per batch [all at once].")
     space: str = param("default", help="Code space to search (decompose stores: normal, abnormal or both).")
     archive: tuple[str, ...] | None = param(None, help="Splits searched, or 'all' [train+val, or all, plus added items].")

@@ -13,7 +13,7 @@ that every block of scores is offered to, so no candidate list is ever materiali
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from graphret.kernels.jit import njit
 
 from graphret.errors import InputError
 from graphret.graph.knn import SMALL_BATCH

@@ -69,8 +69,8 @@ def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
     return QuerySet(
         codes=store.codes(space)[rows],
         rows=rows,
-        ids=[str(store.ids[r]) for r in rows],
-        paths=[store.paths[r] for r in rows],
+        ids=[str(i) for i in store.item_text("id", rows.tolist())],
+        paths=store.item_text("path", rows.tolist()),
         labels=[store.label_of(int(r)) for r in rows],
         predicted=predicted,
     )
@@ -121,12 +121,10 @@ KINDS = ("split", "ids", "images", "codes", "rows")
 
 def stored_rows(store: Snapshot, ids: Sequence[str]) -> np.ndarray:
     """int64 store rows of stored ``ids`` (an unknown id is an InputError showing what ids look like)."""
-    rows = []
-    for item_id in ids:
-        row = store.row_of_id.get(item_id)
+    rows = store.rows_of_ids(list(ids))
+    for item_id, row in zip(ids, rows):
         if row is None:
             raise InputError(f"unknown id {item_id!r}; ids in this store look like {_examples(store)}", param="ids")
-        rows.append(row)
     return np.array(rows, np.int64)
 
 

@@ -7,8 +7,9 @@ Modes (GUIDE sections 4 and 8):
 
 * ``region`` (the default when the store has communities): Haq's Algorithm 1 on the stored
   graph -- the query's edges from a graph walk, the community of largest quality gain, a
-  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`), shown by
-  cosine to the query (``region_order="gain"``: in the order it grew);
+  region grown along stored edges in gain order (:mod:`graphret.query.graph_region`); by
+  default the walk's nearest item joins it and all are shown by cosine to the query, the most
+  similar first (``region_order="gain"``: Haq's region alone, in the order it grew);
 * ``graph``: a best-first walk through the stored walk lists from the entry points nearest the
   query, exact cosines, ``ef`` trading recall for speed (:mod:`graphret.graph.walk`);
 * ``flat``: exact cosine top-K over the whole archive (:mod:`graphret.query.flat`);
@@ -33,10 +34,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from graphret.errors import InputError, ModeUnavailable, ParameterError
-from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
 from graphret.graph.walk import walk_checked
+from graphret.kernels.jit import interpreting
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
 from graphret.query.flat import flat_mode
@@ -222,15 +223,17 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
-            base = index.graph_base if mode == "graph" else index.walk_base
+            # (a few queries run as Python walk the archive's own order: a layout is a copy of it)
+            base = index.walk_base if interpreting() and "graph_base" not in vars(index) else index.graph_base
             w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
         if mode == "graph":
             f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
         if mode == "region":
             region, ids = index.region
-            f, s, compared, chosen = region_checked(w, region, return_chosen=True)
-            if config.region_ranking == "cosine":  # the same region, the most similar first (issue 23.5)
+            by_cosine_order = config.region_ranking == "cosine"
+            f, s, compared, chosen = region_checked(w, region, return_chosen=True, hold_nearest=by_cosine_order)
+            if by_cosine_order:  # the region and the walk's nearest item, the most similar first (issue 23.5)
                 f, s = by_cosine(f, s)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
             return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
@@ -241,6 +244,8 @@ class Searcher:
 
     def _rerank(self, rank: str, Q: np.ndarray, found: np.ndarray, cosines: np.ndarray, k: int):
         """The best k of each query's candidates by the graph ranking, with their cosines."""
+        from graphret.graph.diffusion import manifold_ranking, rerank, smoothed_scores
+
         if rank == "smoothed":
             scores = smoothed_scores(self.index.smoothed, Q, found)
         else:

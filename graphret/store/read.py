@@ -9,12 +9,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
-import scipy.sparse as sp
 
 from graphret.communities.kernels import Quality
 from graphret.errors import StoreError, VersionRemoved
+from graphret.graph.csr import symmetric_csr
 from graphret.store.fragments import read_table, verify_file
 from graphret.store.schema import (
     ADDED_COLUMN,
@@ -31,6 +33,13 @@ from graphret.store.schema import (
 )
 from graphret.store.thumbnails import THUMBNAILS_SCHEMA
 from graphret.store.versions import committed_versions, read_manifest
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+
+#: at most this many ids are looked up without the dict of every id (Snapshot.rows_of_ids)
+FEW_IDS = 8
 
 
 def _check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
@@ -61,6 +70,7 @@ class Snapshot:
         self.path = Path(path)
         self.manifest = read_manifest(self.path, version)
         self._encoder = None  # loaded on first use (encoder())
+        self._looked: set[str] = set()  # what was read for a few items once (_first_look)
         self._encoder_lock = threading.RLock()
         self.format_version = int(self.manifest["format_version"])
         if self.format_version == LEGACY_FORMAT_VERSION:
@@ -110,14 +120,57 @@ class Snapshot:
     def row_of_id(self) -> dict[str, int]:
         return dict(zip(self.ids.tolist(), range(len(self))))  # (the last row of a repeated id, as before)
 
+    def rows_of_ids(self, ids: list[str]) -> list[int | None]:
+        """The row of each stored id (None: not stored; a repeated id: its last row).  The first
+        look-up of a few ids in a snapshot scans the id column's bytes, so a command that asks for
+        one id does not build a dict of every id; later ones (a notebook's loop) and many ids go
+        through :attr:`row_of_id`, built once (a server builds it as a version opens)."""
+        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or not self._first_look("ids"):
+            return [self.row_of_id.get(i) for i in ids]
+        offsets, data = string_buffers(self.items.column("id"))
+        return [_last_row_of(offsets, data, str(item_id).encode()) for item_id in ids]
+
     @cached_property
     def splits(self) -> np.ndarray:
         return np.asarray(self.items.column("split").to_pylist(), dtype=object)
 
+    def _first_look(self, what: str) -> bool:
+        """True the first time ``what`` is asked of this snapshot: a look-up of a few items then
+        reads them alone, later ones (a notebook's loop, a server) use what is decoded once."""
+        if what in self._looked:
+            return False
+        self._looked.add(what)
+        return True
+
+    def item_text(self, column: str, rows: list[int]) -> list[str | None]:
+        """The ``id`` or ``path`` of the items at ``rows``: from :attr:`ids` / :attr:`paths` once
+        they are decoded (or for many rows), else, the first time, from the column's values one
+        by one: a command that shows ten results does not decode every item's id and path."""
+        decoded = {"id": "ids", "path": "paths"}[column]
+        if decoded in self.__dict__ or len(rows) > FEW_IDS * 8 or not self._first_look(column):
+            values = getattr(self, decoded)
+            return [values[r] for r in rows]
+        array = self.items.column(column)
+        return [array[int(r)].as_py() for r in rows]
+
+    @cached_property
+    def _split_codes(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The distinct splits and each item's index among them, from the column's bytes (no
+        Python string per item)."""
+        offsets, data = string_buffers(self.items.column("split"))
+        lengths = np.diff(offsets)
+        width = max(int(lengths.max(initial=0)), 1)
+        at = np.minimum(offsets[:-1, None] + np.arange(width), max(len(data) - 1, 0))
+        padded = np.where(np.arange(width) < lengths[:, None], data[at] if len(data) else 0, 0).astype(np.uint8)
+        fixed = np.ascontiguousarray(padded).view(f"S{width}").ravel()
+        ordered = np.sort(fixed)  # (not np.unique: it imports numpy.ma)
+        names = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+        return tuple(name.decode() for name in names), np.searchsorted(names, fixed)
+
     @cached_property
     def split_names(self) -> frozenset[str]:
         """The distinct splits of the items (a query by split name checks it, per call)."""
-        return frozenset(str(s) for s in self.splits)
+        return frozenset(self._split_codes[0])
 
     @cached_property
     def predicted(self) -> np.ndarray | None:
@@ -204,17 +257,28 @@ class Snapshot:
         _check_schema(table, EDGES_SCHEMA, "edges")
         return table
 
-    def graph(self) -> sp.csr_matrix:
-        """The symmetric weighted kNN graph over item rows, as scipy CSR."""
+    def edge_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored kNN graph's edges ``(src, dst, weight)`` over item rows, each undirected
+        edge once."""
         n = len(self)
         src = column_array(self.edges.column("src"))
         dst = column_array(self.edges.column("dst"))
         weight = column_array(self.edges.column("weight"))
         if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
             raise StoreError(f"the edges table refers to rows outside the {n} items; the store is damaged")
-        rows = np.concatenate([src, dst])
-        cols = np.concatenate([dst, src])
-        return sp.csr_matrix((np.concatenate([weight, weight]), (rows, cols)), shape=(n, n), dtype=np.float32)
+        return src, dst, weight
+
+    def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The symmetric weighted kNN graph over item rows as CSR arrays ``(indptr, indices,
+        data)`` (:func:`graphret.graph.csr.symmetric_csr`: no scipy needed)."""
+        return symmetric_csr(*self.edge_arrays(), len(self))
+
+    def graph(self) -> sp.csr_matrix:
+        """The symmetric weighted kNN graph over item rows, as scipy CSR (sorted indices)."""
+        import scipy.sparse as sp
+
+        indptr, indices, data = self.graph_arrays()
+        return sp.csr_matrix((data, indices, indptr), shape=(len(self), len(self)))
 
     @cached_property
     def communities(self) -> pa.Table:
@@ -372,7 +436,8 @@ class Snapshot:
         unknown = [s for s in splits if s not in present]
         if unknown:
             raise StoreError(f"the store has no split {unknown[0]!r}; choose from {', '.join(present + ['all'])}")
-        return np.flatnonzero(np.isin(self.splits.astype(str), splits))
+        names, codes = self._split_codes
+        return np.flatnonzero(np.isin(codes, [i for i, name in enumerate(names) if name in splits]))
 
     @cached_property
     def added_rows(self) -> np.ndarray:
@@ -435,6 +500,50 @@ def column_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if len(array) == 0:
         return np.zeros(0, dtype)
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
+
+
+def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A string column's offsets (int64, n + 1, from 0) and UTF-8 bytes (uint8) as numpy views
+    of its buffers (a null reads as the empty string)."""
+    array = column
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    width = {pa.string(): np.int32, pa.large_string(): np.int64}.get(array.type)
+    if width is None:
+        raise StoreError(f"expected a string column, got {array.type}; the store is damaged")
+    n = len(array)
+    if n == 0:
+        return np.zeros(1, np.int64), np.zeros(0, np.uint8)
+    offsets = np.frombuffer(array.buffers()[1], width, count=n + 1, offset=array.offset * np.dtype(width).itemsize).astype(np.int64)
+    data = array.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    if array.null_count:  # (graphret's string columns are not nullable) a null reads as ""
+        values = [(value or "").encode() for value in array.to_pylist()]
+        return np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int64), np.frombuffer(b"".join(values), np.uint8)
+    return offsets - offsets[0], data[offsets[0]:]
+
+
+def _last_row_of(offsets: np.ndarray, data: np.ndarray, key: bytes, tries: int = 64) -> int | None:
+    """The last row of a string column (``offsets``, ``data``: :func:`string_buffers`) whose
+    value is ``key``, or None: the bytes searched from the end (memchr speed), a hit counted
+    where it starts a row of that length; after ``tries`` hits inside other values, every row
+    of that length is compared."""
+    raw, end = data.tobytes(), len(data)
+    for _ in range(tries if key else 0):
+        at = raw.rfind(key, 0, end)
+        if at < 0:
+            return None
+        starts = offsets[:-1]
+        rows = np.arange(np.searchsorted(starts, at, "left"), np.searchsorted(starts, at, "right"))  # (empty values share one)
+        hit = rows[offsets[rows + 1] - at == len(key)]
+        if len(hit):
+            return int(hit[-1])
+        end = at + len(key) - 1
+    lengths = np.diff(offsets)
+    same = np.flatnonzero(lengths == len(key))
+    if len(key):
+        same = same[(data[offsets[same, None] + np.arange(len(key))] == np.frombuffer(key, np.uint8)).all(axis=1)]
+    return int(same[-1]) if len(same) else None
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

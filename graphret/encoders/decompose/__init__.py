@@ -76,18 +76,20 @@ normalised again, as the DAE's):
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
 * ``abnormal`` with one mask channel per finding (``masks`` supervision whose channels are the
-  targets, e.g. the demo's findings): a **finding-set code**.  Per finding, its soft presence
-  ``sigmoid(4 (z - t))`` (``PRESENCE_SHARPNESS``) of its image-level logit ``z`` (the
-  segmentation channel's smooth maximum) against its decision logit ``t``, followed by the
-  segmentation decoder's last features averaged under the finding's predicted mask (a unit
-  vector times 0.3, ``FINDING_FEATURE_WEIGHT``) when the presence passes ``abnormal_gate``
-  (0.5: ``z > t``), zeros otherwise; then ``1 - max presence`` (no finding).  The decision
+  targets, e.g. the demo's findings) and at most 8 findings (``MAX_SET_CODE_FINDINGS``): a
+  **finding-set code**, one entry per set of findings (32 for the demo's 5): the probability of
+  exactly that set when each finding is present with its soft presence ``sigmoid(4 (z - t))``
+  (``PRESENCE_SHARPNESS``) of its image-level logit ``z`` (the segmentation channel's smooth
+  maximum, averaged with the mirror image's) against its decision logit ``t``.  The decision
   logit of each finding is where the accuracy on the held-out split is best
   (:mod:`~graphret.encoders.decompose.calibration`; ``log(pos_weight)``, which undoes the
-  positives' weighting of training, when the split has too few of a finding).  Two images
-  whose findings are all sure have cosine >= 0.83 when the findings are the same, <= 0.71
-  when not; among images with the same decided findings the surer ones come first; every image
-  without a finding has (nearly) the same code.
+  positives' weighting of training, when the split has too few of a finding).  Two images sure
+  of the same findings, wherever they sit, have cosine near 1; of different sets near 0, even
+  when the sets share findings; among images with the same decided findings the surer ones
+  come first.  With more findings, the per-finding code: per finding its soft presence, then
+  the segmentation decoder's last features averaged under the finding's predicted mask (a
+  unit vector times 0.3, ``FINDING_FEATURE_WEIGHT``) when the presence passes
+  ``abnormal_gate`` (0.5: ``z > t``), zeros otherwise; then ``1 - max presence`` (no finding).
 * ``abnormal`` otherwise (labels only, or masks that are not the targets): the features of
   the abnormal map's cells that the discrimination head finds
   abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of

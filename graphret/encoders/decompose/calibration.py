@@ -6,7 +6,12 @@ it gives (probability 0.5) missed the accuracy-best threshold by up to 0.38 in p
 (effusion best at 0.12, calcification at 0.87), and the finding-set code, whose presence bits
 come from these decisions, found the exact finding set of 0.742 of the test images against
 0.805 with thresholds chosen on the held-out split.  The abnormal code needs every finding
-right at once, so each target's threshold is set where the held-out accuracy is best."""
+right at once, so each target's threshold is set where the held-out accuracy is best.
+
+The segmentation masks get the same treatment with Dice in place of accuracy
+(:func:`dice_thresholds`): at probability 0.5 the demo's effusion, painted at nearly the body's
+grey, was found with precision 0.96 but recall 0.29 (Dice 0.44); its Dice-best cut on the
+held-out split, logit -3.5, gave 0.63 on the test split."""
 
 from __future__ import annotations
 
@@ -43,4 +48,34 @@ def accuracy_thresholds(logits: np.ndarray, targets: np.ndarray, *, min_items: i
     return out
 
 
-__all__ = ["MIN_CALIBRATION_ITEMS", "accuracy_thresholds"]
+#: The logit cuts :func:`dice_thresholds` chooses from: -6 to 6 in steps of 1/4 (probability 0.0025 to 0.9975).
+MASK_LOGIT_GRID = tuple(float(v) for v in np.arange(-24, 25) / 4)
+
+
+def dice_thresholds(logits: np.ndarray, masks: np.ndarray, *, grid=MASK_LOGIT_GRID, min_items: int = MIN_CALIBRATION_ITEMS) -> list[float | None]:
+    """Per mask channel, the logit cut of ``grid`` whose mask ``logit > cut`` has the best Dice
+    against ``masks``, pooled over all items (``2 |P & T| / (|P| + |T|)``; of tied cuts the
+    middle one, the upper of the two middle ones for an even count).  ``logits``: (n, C, H, W);
+    ``masks``: boolean, the same shape.  None for a channel present in fewer than
+    ``min_items`` items."""
+    z = np.asarray(logits, dtype=np.float32)
+    truth = np.asarray(masks, dtype=bool)
+    if z.ndim != 4 or z.shape != truth.shape:
+        raise ValueError(f"logits {z.shape} and masks {truth.shape} must both be (items, channels, height, width)")
+    cuts = np.asarray(grid, dtype=np.float64)
+    out: list[float | None] = []
+    for c in range(z.shape[1]):
+        zc, tc = z[:, c], truth[:, c]
+        if int(tc.reshape(len(tc), -1).any(axis=1).sum()) < min_items:
+            out.append(None)
+            continue
+        # pixels above each cut: all of them, and those inside the true mask
+        above = len(zc.ravel()) - np.searchsorted(np.sort(zc.ravel()), cuts, side="right")
+        hits = int(tc.sum()) - np.searchsorted(np.sort(zc[tc]), cuts, side="right")
+        dice = 2 * hits / np.maximum(above + int(tc.sum()), 1)
+        best = np.flatnonzero(dice == dice.max())
+        out.append(float(cuts[best[len(best) // 2]]))
+    return out
+
+
+__all__ = ["MASK_LOGIT_GRID", "MIN_CALIBRATION_ITEMS", "accuracy_thresholds", "dice_thresholds"]

@@ -15,7 +15,7 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
 from graphret.encoders.decompose.codes import composite_code
-from graphret.encoders.decompose.spec import NetSpec
+from graphret.encoders.decompose.spec import MAX_SET_CODE_FINDINGS, NetSpec
 from graphret.encoders.training import (
     SMALL_SET_ITEMS,
     Augment,
@@ -148,6 +148,12 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         #: per target, the logit at which the detector decides "present" (probability 0.5 of
         #: the codes' gate): chosen on held-out items (:meth:`_calibrate`), else log(pos_weight)
         self.decision_logits: list[float] | None = None
+        #: per segmentation channel, the logit above which a pixel is in the finding's mask
+        #: (:meth:`segment_masks`): chosen on held-out items for the best Dice, else 0
+        self.mask_logits: list[float] | None = None
+        #: the abnormal code is the finding-set code (one mask channel per target and at most
+        #: MAX_SET_CODE_FINDINGS of them; models saved before it keep their per-finding code)
+        self.finding_sets = False
         self.term_history: list[dict[str, float]] = []  # mean loss terms per epoch
 
     # ------------------------------------------------------------------ spaces
@@ -242,7 +248,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        abnormal_gate=self.abnormal_gate,
                        logit_shift=self._logit_shift(),
                        seg_detects=self._cell_targets() == "channels",
-                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment))
+                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment),
+                       finding_sets=self.finding_sets)
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
@@ -269,6 +276,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if validation is None or len(validation) == 0:
             strata = abnormal if (abnormal >= 0).all() else None
             train, validation = holdout(train, strata, seed=seed)
+        self.finding_sets = self._cell_targets() == "channels" and len(self.seg_names) <= MAX_SET_CODE_FINDINGS
         self._resolve_shape(images, train, self.image_size, self.channels)
         device = self._device()
         cfg = self.train_cfg
@@ -356,9 +364,11 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         """Set each target's decision logit where the accuracy on ``rows`` (the held-out split)
         is best (:func:`~graphret.encoders.decompose.calibration.accuracy_thresholds`); a target
         with too few known positives or negatives there keeps ``log(pos_weight)``.  Multi-class
-        targets (a softmax over the classes) are left as they are."""
+        targets (a softmax over the classes) are left as they are.  Then the masks' cuts
+        (:meth:`calibrate_masks`)."""
         from graphret.encoders.decompose.calibration import accuracy_thresholds
 
+        self.calibrate_masks(images, rows)
         self.decision_logits = None
         if self.target_kind == "multiclass" or not self.pos_weight:
             return
@@ -366,6 +376,23 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         found = accuracy_thresholds(self.image_logits(images, rows), targets[rows])
         self.decision_logits = [math.log(w) if t is None else t for t, w in zip(found, self.pos_weight)]
         self.net.spec = self._spec()
+
+    def calibrate_masks(self, images: ImageSet, rows: np.ndarray) -> None:
+        """Set each segmentation channel's mask cut (:attr:`mask_logits`) where the Dice of the
+        items of ``rows`` that have masks is best
+        (:func:`~graphret.encoders.decompose.calibration.dice_thresholds`); a channel present in
+        too few of them keeps 0 (probability 0.5).  Without masks, every cut is 0."""
+        from graphret.encoders.decompose.calibration import dice_thresholds
+
+        self.mask_logits = None
+        if self.mode != "masks":
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        masks, known = images.masks.load(rows, size=self.image_size)
+        if not known.any():
+            return
+        found = dice_thresholds(self._segment_logits(images, rows[known]), masks[known] >= 128)
+        self.mask_logits = [0.0 if t is None else t for t in found]
 
     def _training_plan(self, n_train: int):
         """The training config with this encoder's defaults filled in: without ``epochs`` or
@@ -551,12 +578,24 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         uint8 (n, H, W, C) at the model's size, for the montage of composite queries."""
         return self.reconstruct(images, indices, normal=True, batch_size=batch_size)
 
+    def _segment_logits(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The segmentation logits, float32 (n, C, H, W), averaged with the mirror image's when
+        the detector does so (``DecomposeNet.segment_image``)."""
+        parts = self._run(images, indices, batch_size, lambda net, x, _raw: net.segment_image(x).float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.seg_names), self.image_size, self.image_size), np.float32)
+
     def segment(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
         """The segmentation decoder's abnormality probabilities, float32 (n, C, H, W) (C: the
-        mask channels, ``seg_names``; one ``abnormal`` channel with labels-only supervision)."""
-        t = torch()
-        parts = self._run(images, indices, batch_size, lambda net, x, _raw: t.sigmoid(net.segment(net.latents(x)[1])).float().cpu().numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.seg_names), self.image_size, self.image_size), np.float32)
+        mask channels, ``seg_names``; one ``abnormal`` channel with labels-only supervision);
+        see :meth:`segment_masks` for the decided masks."""
+        return torch().sigmoid(torch().from_numpy(self._segment_logits(images, indices, batch_size=batch_size))).numpy()
+
+    def segment_masks(self, images: ImageSet, indices: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """The predicted masks, bool (n, C, H, W): each channel's logit above its cut
+        (:attr:`mask_logits`, calibrated for Dice on the held-out split; 0 when not calibrated)."""
+        z = self._segment_logits(images, indices, batch_size=batch_size)
+        cuts = np.asarray(self.mask_logits if self.mask_logits else [0.0] * z.shape[1], dtype=np.float32)
+        return z > cuts[None, :, None, None]
 
     def composite_image(self, images: ImageSet, normal_of: np.ndarray, abnormal_of: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Images decoded from item A's normal map conditioned on item B's segmentation logits
@@ -620,6 +659,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             "normal_index": self.normal_index,
             "pos_weight": self.pos_weight,
             "decision_logits": self.decision_logits,
+            "mask_logits": self.mask_logits,
+            "finding_sets": self.finding_sets,
             "normal_dim": self.normal_dim,
             "loss_terms": self.term_history,
             "warmup": self.warmup_history,
@@ -648,6 +689,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         enc.normal_index = config.get("normal_index")
         enc.pos_weight = config.get("pos_weight")
         enc.decision_logits = config.get("decision_logits")
+        enc.mask_logits = config.get("mask_logits")
+        enc.finding_sets = bool(config.get("finding_sets", False))
         enc.term_history = list(config.get("loss_terms") or [])
         enc.warmup_history = config.get("warmup")
         enc.net = enc._build()

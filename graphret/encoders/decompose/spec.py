@@ -23,6 +23,9 @@ FINDING_FEATURE_WEIGHT = 0.3
 #: build exact-set P@10 0.662 (0 / 1) -> 0.735-0.739 with k = 1, 2, 4 or 8; k = 4 keeps the
 #: anatomy out of the code (abnormal-space anatomy P@10 0.335, against 0.386 with k = 1).
 PRESENCE_SHARPNESS = 4.0
+#: Most findings for which the abnormal code is the finding-*set* code (:attr:`NetSpec.finding_sets`,
+#: 2 ** findings dimensions); with more, the per-finding code (presence and pooled features).
+MAX_SET_CODE_FINDINGS = 8
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class NetSpec:
     #: With ``seg_detects``: the detector's logits are averaged over each image and its
     #: left-right mirror image (on when training flipped the images).
     mirror_average: bool = False
+    #: With ``seg_detects``: the abnormal code is the finding-set code (one dimension per set of
+    #: findings, its probability under the detector), not the per-finding code (presence and
+    #: pooled features per finding); see ``DecomposeNet.finding_set_code``.
+    finding_sets: bool = False
 
     @property
     def widths(self) -> list[int]:
@@ -103,11 +110,13 @@ class NetSpec:
 
     def dims(self) -> dict[str, int]:
         """Dimensions of the ``normal`` and ``abnormal`` code spaces."""
-        if self.seg_detects:  # per finding: presence, then its pooled features; then "none"
+        if self.seg_detects and self.finding_sets:  # one per set of findings
+            abnormal = 2**self.seg_channels
+        elif self.seg_detects:  # per finding: presence, then its pooled features; then "none"
             abnormal = self.seg_channels * (1 + self.stem_width) + 1
         else:
             abnormal = ABNORMAL_FEATURES + 1
         return {"normal": self.latent_dim * self.side * self.side, "abnormal": abnormal}
 
 
-__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "FINDING_FEATURE_WEIGHT", "NetSpec", "PRESENCE_SHARPNESS"]
+__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "FINDING_FEATURE_WEIGHT", "MAX_SET_CODE_FINDINGS", "NetSpec", "PRESENCE_SHARPNESS"]

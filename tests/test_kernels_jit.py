@@ -1,0 +1,81 @@
+"""Kernels compiled on first use (graphret.kernels.jit): the same functions run compiled or, under
+``interpreted()``, as Python, with the same answers; nothing else runs as Python."""
+
+import numpy as np
+import pytest
+
+from graphret.graph.build import graph_from_knn
+from graphret.graph.knn import exact_knn
+from graphret.graph.search_graph import build_search_graph, entry_points
+from graphret.graph.walk import graph_walk
+from graphret.kernels.jit import Kernel, interpreted, njit, prange
+from graphret.query.graph_region import RegionGraph, graph_region_search
+
+PYTHON_CALLS: list[int] = []
+
+
+@njit(python=lambda x: PYTHON_CALLS.append(x) or 2.0 * x)
+def _double(x):
+    return 2.0 * x
+
+
+@njit(parallel=True, interpretable=True)
+def _doubled_sum(values):
+    out = np.zeros(values.shape[0])
+    for i in prange(values.shape[0]):
+        out[i] = _double(values[i])
+    return out.sum()
+
+
+@njit
+def _doubled_sum_compiled_always(values):
+    s = 0.0
+    for i in range(values.shape[0]):
+        s += _double(values[i])
+    return s
+
+
+def test_a_kernel_compiles_with_the_kernels_it_calls_or_runs_them_all_as_python():
+    values = np.arange(5, dtype=np.float64)
+    PYTHON_CALLS.clear()
+    assert _doubled_sum(values) == 20.0 and PYTHON_CALLS == []  # compiled, its callee with it
+    assert isinstance(_double, Kernel) and _double._dispatcher is not None
+    with interpreted():
+        assert _doubled_sum(values) == 20.0
+        assert PYTHON_CALLS == [0.0, 1.0, 2.0, 3.0, 4.0]  # the callee's Python form, from the Python kernel
+        PYTHON_CALLS.clear()
+        assert _doubled_sum_compiled_always(values) == 20.0  # not declared interpretable: compiled
+        assert PYTHON_CALLS == []
+    assert _doubled_sum(values) == 20.0 and PYTHON_CALLS == []  # compiled again after the block
+
+
+def _small_world(n=400, d=12, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    graph = graph_from_knn(*exact_knn(x, 6))
+    labels = rng.integers(0, 8, n)
+    lists = build_search_graph(x, graph, max_degree=8, threads=1)
+    return x, graph, labels, lists, entry_points(x, labels, graph=lists)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_interpreted_searches_answer_as_the_compiled_ones(filtered):
+    """One query's walk and region search as Python (what `graphret query --id` runs) return the
+    compiled kernels' rows, compared counts and chosen communities, cosines to float rounding."""
+    x, graph, labels, lists, entries = _small_world()
+    rg = RegionGraph.from_graph(graph, labels, knn_k=6)
+    allowed = (np.arange(len(x)) % 3 != 0) if filtered else None
+    for r in range(0, 40, 4):
+        q, ex = x[r : r + 1], np.array([r])
+        walk = dict(entries=entries, ef=12, exclude=ex, allowed=allowed, threads=1)
+        region = dict(walk=(*lists, entries), region=rg, ef=12, exclude=ex, allowed=allowed, threads=1, return_chosen=True)
+        compiled = graph_walk(x, *lists, q, 10, **walk), graph_region_search(x, q, 10, **region)
+        with interpreted():
+            python = graph_walk(x, *lists, q, 10, **walk), graph_region_search(x, q, 10, **region)
+        for c, p in zip(compiled, python):
+            np.testing.assert_array_equal(c[0], p[0])  # rows
+            np.testing.assert_allclose(c[1], p[1], atol=1e-6)  # cosines
+            np.testing.assert_array_equal(c[2], p[2])  # compared
+        np.testing.assert_array_equal(compiled[1][3], python[1][3])  # chosen community
+        assert r not in python[1][0] and (allowed is None or allowed[python[1][0]].all())
