@@ -15,8 +15,10 @@ recall@50 >= 0.95, and walk / max(IVF, HNSW) -- ratios from one run.
 Generated codes (``--store``, a store of ``bench_query_cost.py``: ``clustered_codes``, d = 128,
 spread 1.25, seed 0): its codes, kNN graph and CNM communities; ``--queries`` fresh points of
 the same mixture; walk lists rebuilt here from the stored kNN graph, timed on 2 threads: the
-build's default for the size (above 100,000 items: the kNN lists and one local pass) and the
-kNN lists alone (``--lists`` variants are ``max_degree:alpha`` with the default effort);
+build's default for the size (above 100,000 items: the kNN lists and one local pass), built in
+the archive's order and in community order (``build_search_graph(groups=)``: the same lists,
+checked), the kNN lists alone, and with ``--full`` the full lists (expansion + 2 passes) built
+in community order (``--lists`` variants are ``max_degree:alpha`` with the default effort);
 FAISS IVF-Flat nlist sqrt(n) trained on every 20th code; HNSW-Flat only with ``--hnsw``
 (M 32, efConstruction 40, built on 2 threads: long at 1M).
 
@@ -102,7 +104,7 @@ def generated_data(store_path: str, n_queries: int) -> dict:
             "cheap": {"passes": 0, "expand": False, "local_passes": 0}, "ef": WALK_EFS_1M, "ivf_probes": IVF_PROBES_1M}
 
 
-def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: bool) -> dict:
+def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: bool, full: bool = False) -> dict:
     import faiss
     import numba
 
@@ -120,13 +122,26 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
     settings = [(f"max_degree {m}, alpha {a}", {**data["walk"], "max_degree": m, "alpha": a})
                 for m, a in [(data["walk"]["max_degree"], data["walk"]["alpha"])] + variants]
     if "cheap" in data:
+        default = settings[0][0]
+        settings.append((f"{default}, built in community order", {**data["walk"], "groups": True}))
         settings.append(("kNN lists only (no local pass)", {**data["walk"], **data["cheap"]}))
+        if full:
+            settings.append(("full lists (expansion, 2 passes), built in community order",
+                             {**data["walk"], "passes": 2, "expand": True, "local_passes": 0, "groups": True}))
     numba.set_num_threads(2)
+    built: list[tuple[str, tuple]] = []
     for name, walk in settings:
-        lists, seconds = timed(lambda: build_search_graph(codes, graph, **walk, threads=2))
+        groups = membership if walk.pop("groups", False) else None  # (graphret.graph.search_graph, 6)
+        lists, seconds = timed(lambda: build_search_graph(codes, graph, **walk, threads=2, groups=groups))
         builds[name] = {"seconds_2_threads": round(seconds, 1), "mean_degree": round(float(np.diff(lists[0]).mean()), 2),
-                        **{key: walk[key] for key in ("passes", "expand", "local_passes") if key in walk}}
+                        **{key: walk[key] for key in ("passes", "expand", "local_passes") if key in walk},
+                        "order": "community" if groups is not None else "archive"}
+        same = next((other for other, done in built if all(np.array_equal(a, b) for a, b in zip(done, lists))), None)
+        built.append((name, lists))
         log(f"lists {name}: {builds[name]}")
+        if same is not None:  # the same lists, built faster or slower: their walks are the other's
+            builds[name]["identical_to"] = same
+            continue
         entries = entry_points(codes, membership, graph=lists)
         entry_codes = np.ascontiguousarray(codes[entries])
         layout, seconds = timed(lambda: walk_layout(codes, *lists, entries, membership))
@@ -243,6 +258,8 @@ def main() -> None:
     parser.add_argument("--lists", nargs="*", default=["32:1.2"], help="extra walk-list settings, max_degree:alpha each")
     parser.add_argument("--store", default=None, help="a bench_query_cost.py store of generated codes instead of MedNIST")
     parser.add_argument("--hnsw", action="store_true", help="with --store: build FAISS HNSW-Flat too (long at 1M)")
+    parser.add_argument("--full", action="store_true",
+                        help="with --store: the full lists too (expansion + 2 passes), built in community order (long at 1M)")
     parser.add_argument("--name", default="walk_vs_faiss", help="results file name")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -250,7 +267,7 @@ def main() -> None:
     t0 = time.perf_counter()
     started = machine("numba", "faiss")
     data = generated_data(args.store, args.queries) if args.store else mednist_data(args.queries)
-    report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store)
+    report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store, full=args.full and bool(args.store))
     report["machine"] = started
     report["command"] = "python benchmarks/bench_walk_vs_faiss.py " + " ".join(sys.argv[1:])
     report["seconds"] = round(time.perf_counter() - t0, 1)

@@ -119,6 +119,20 @@ def test_a_local_pass_lifts_the_recall_of_the_knn_lists(data):
         np.testing.assert_array_equal(a, b)
 
 
+def test_lists_built_in_community_order_are_the_archive_orders_lists(data):
+    """``groups``: built over the archive renumbered by community and mapped back, the lists
+    are the same (no exact ties in these codes), from kNN lists or a graph, every step."""
+    x, lab, _, graph, _, _ = data
+    for neighbors, steps in ((graph, {"passes": 1, "local_passes": 1}), (exact_knn(x, 8)[0], {"passes": 0, "expand": False})):
+        plain = build_search_graph(x, neighbors, max_degree=12, threads=1, **steps)
+        grouped = build_search_graph(x, neighbors, max_degree=12, threads=1, groups=lab, **steps)
+        assert not np.all(np.diff(lab) >= 0)  # the archive's order is not the community order: the renumbering is tested
+        for a, b in zip(plain, grouped):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(InputError, match="one integer label per code"):
+        build_search_graph(x, graph, groups=lab[:-1])
+
+
 def test_a_walk_over_the_community_layout_answers_as_the_plain_walk(data):
     from graphret.graph.layout import walk_layout
 

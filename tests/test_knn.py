@@ -185,8 +185,9 @@ def test_approx_knn_recall_and_graph():
     np.testing.assert_array_equal(idx, again)
 
 
+@pytest.mark.parametrize("n", [50, 70_000])  # one radix pass over the rows, and two
 @pytest.mark.parametrize("stored", [True, False])
-def test_the_symmetric_csr_of_an_edge_list_is_scipys(stored):
+def test_the_symmetric_csr_of_an_edge_list_is_scipys(stored, n):
     """graphret.graph.csr.symmetric_csr gives scipy's CSR of both directions, rows sorted: for
     edges as a store keeps them (src < dst, in order: the one-sort path) and for any list
     (both directions, repeats summed, empty rows)."""
@@ -195,7 +196,6 @@ def test_the_symmetric_csr_of_an_edge_list_is_scipys(stored):
     from graphret.graph.csr import symmetric_csr
 
     rng = np.random.default_rng(3)
-    n = 50
     a, b = rng.integers(0, n - 5, 400), rng.integers(0, n - 5, 400)  # the last 5 rows stay empty
     keep = a != b
     src, dst = a[keep], b[keep]

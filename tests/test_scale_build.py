@@ -68,3 +68,20 @@ def test_walk_effort_is_full_for_small_archives_cheap_for_large_ones_and_follows
     local = graphret.build_from_codes(clustered(600, d=12, seed=5), tmp_path / "l", communities=["cnm"], walk_passes=0,
                                       walk_expand=False, walk_local=1)
     assert local.manifest["walk"]["local_passes"] == 1
+
+
+def test_large_archives_build_their_walk_lists_in_community_order(tmp_path, monkeypatch):
+    """Above LAYOUT_ABOVE items the build makes the walk lists over the archive renumbered by
+    community (graphret.graph.search_graph, 6): the manifest says so, and the lists are the ones
+    the archive's order gives."""
+    from graphret.graph import layout
+
+    codes = clustered(600, d=12, seed=5)
+    plain = graphret.build_from_codes(codes, tmp_path / "p", communities=["cnm"])
+    assert plain.manifest["walk"]["built_in"] == "archive order"
+    monkeypatch.setattr(layout, "LAYOUT_ABOVE", 100)  # as a large archive would
+    grouped = graphret.build_from_codes(codes, tmp_path / "g", communities=["cnm"])
+    assert grouped.manifest["walk"]["built_in"] == "community order"
+    assert not np.all(np.diff(grouped.snapshot.membership()) >= 0)  # not already in community order: the renumbering is tested
+    for a, b in zip(plain.snapshot.walk_lists, grouped.snapshot.walk_lists):
+        np.testing.assert_array_equal(a, b)

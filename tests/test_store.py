@@ -226,3 +226,25 @@ def test_ids_and_splits_are_read_from_the_columns_bytes_as_from_their_strings(bl
     column = pa.chunked_array([pa.array(["a", "bé"]), pa.array(["", "a", None])])  # chunks, UTF-8, empty, null
     offsets, data = string_buffers(column)
     assert [bytes(data[a:b]).decode() for a, b in zip(offsets[:-1], offsets[1:])] == ["a", "bé", "", "a", ""]
+    from graphret.store.read import string_codes
+
+    for values in (["test", "train", "test", "val"], ["test", "validation-holdout", "tést", "test", "train"]):  # 8-byte keys, longer
+        names, codes = string_codes(pa.array(values))
+        assert sorted(names) == sorted(set(values)) and [names[c] for c in codes] == values
+
+
+def test_the_last_row_of_an_id_is_found_in_the_columns_bytes():
+    """The byte search behind a first id look-up: a hit inside another value, across two values
+    or at the start of a longer one is not a match; a repeated value gives its last row; an
+    empty value is found; past the tries, every row of the key's length is compared."""
+    import pyarrow as pa
+
+    from graphret.store.read import _last_row_of, string_buffers
+
+    offsets, data = string_buffers(pa.array(["ab", "c", "abc", "", "xabc", "ab", "b", ""]))
+    assert _last_row_of(offsets, data, b"ab") == 5
+    assert _last_row_of(offsets, data, b"abc") == 2
+    assert _last_row_of(offsets, data, b"bc") is None  # inside "abc", across "ab" + "c"
+    assert _last_row_of(offsets, data, b"") == 7
+    assert _last_row_of(offsets, data, b"zz") is None
+    assert _last_row_of(offsets, data, b"b", tries=1) == 6 and _last_row_of(offsets, data, b"ab", tries=0) == 5

@@ -38,6 +38,7 @@ from graphret.encoders.config import (
 from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
+from graphret.graph import layout
 from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
 from graphret.graph.knn import real_array
 from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
@@ -252,14 +253,18 @@ def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], r
                                         local_passes=config.graph.walk_local)
     log(f"walk lists (at most {config.graph.walk_degree} neighbours, {passes} passes{'' if expand else ', kNN lists only'}"
         f"{f', {local} local' if local else ''})")
-    indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=passes, expand=expand,
-                                         local_passes=local, ef_construction=config.graph.walk_ef, seed=config.seed)
     method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
+    # built in community order on large archives (graphret.graph.layout: several times faster at 1M)
+    groups = partitions[method].membership if method is not None and layout.pays(len(codes)) else None
+    indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=passes, expand=expand,
+                                         local_passes=local, ef_construction=config.graph.walk_ef, seed=config.seed,
+                                         groups=groups)
     entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
     clock.step("walk")
     walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
                      "dst": pa.array(rows[indices], pa.int64())})
     info = {"max_degree": config.graph.walk_degree, "passes": passes, "expand": expand, "local_passes": local,
+            "built_in": "community order" if groups is not None else "archive order",
             "ef_construction": config.graph.walk_ef,
             "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
     return walk, pa.table({"row": pa.array(rows[entries], pa.int64())}), info

@@ -28,12 +28,18 @@ import numpy as np
 
 from graphret.errors import InputError
 
-__all__ = ["WalkLayout", "walk_layout", "renumber_rows", "LAYOUT_ABOVE"]
+__all__ = ["WalkLayout", "walk_layout", "group_order", "renumber_rows", "pays", "LAYOUT_ABOVE"]
 
 #: archives of at most this many items keep their own order: their codes fit the caches, and one
 #: query per call walked a 10,000-item layout 54 -> 62 us (benchmarks/results/query_cost), 41k
 #: MedNIST codes batched at 0.98-1.02x; 100k and 1M items walked it 1.2-1.4x faster
 LAYOUT_ABOVE = 50_000
+
+
+def pays(n: int) -> bool:
+    """Whether an archive of n items is walked, grown and has its walk lists built in community
+    order (above :data:`LAYOUT_ABOVE` items)."""
+    return n > LAYOUT_ABOVE
 
 
 class WalkLayout(NamedTuple):
@@ -63,12 +69,19 @@ def walk_layout(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, entr
                          "pass the community membership", param="groups")
     if len(indptr) != n + 1:
         raise InputError(f"the walk lists have {len(indptr) - 1} rows but there are {n} codes; rebuild them for these codes")
-    order = np.argsort(groups, kind="stable").astype(np.int64)
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
+    order, rank = group_order(groups)
     new_ptr, new_indices, _ = renumber_rows(indptr, indices, order, rank)
     return WalkLayout(order, rank, np.ascontiguousarray(codes[order], dtype=np.float32), new_ptr, new_indices,
                       rank[np.asarray(entries, dtype=np.int64)])
+
+
+def group_order(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, rank) that make each group of ``groups`` contiguous, rows in their order inside
+    it: position p holds row ``order[p]``, row j sits at ``rank[j]``."""
+    order = np.argsort(np.asarray(groups), kind="stable").astype(np.int64)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return order, rank
 
 
 def renumber_rows(indptr: np.ndarray, indices: np.ndarray, order: np.ndarray, rank: np.ndarray,

@@ -30,6 +30,12 @@ stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and 
    the walk finds promising: on 1M generated codes (2 threads, a loaded machine) one pass over
    the kNN-only lists took 136 s against their 20 s, and lifted the walk's recall@50 at ef 64
    from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
+6. **Build order** (``groups``): every step reads the codes and lists of a node's neighbours,
+   which at a million codes are random rows of 512 MB; built over the archive renumbered by
+   community (:mod:`graphret.graph.layout`), most of those reads are nearby.  On 1M generated
+   codes (2 threads, load 6-9) the kNN lists plus one local pass took 57-76 s in community
+   order against 159-192 s in the archive's, the same lists
+   (benchmarks/results/graph_search/walk_vs_faiss_1m_order.md).
 
 The result is a CSR adjacency ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list
 sorted by decreasing cosine to its node.  It maps one to one onto an Arrow
@@ -54,6 +60,7 @@ import scipy.sparse as sp
 from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError
+from graphret.graph import layout
 from graphret.graph.segments import row_sums
 from graphret.graph.walk import WalkFilter, WalkIndex, next_stamp, walk_one, walk_query, walk_slots, walk_work
 from graphret.kernels.heap import ranks_before, sorted_push
@@ -83,7 +90,9 @@ LOCAL_EF = 16
 #: codes, 625 s for 223k and past 5 minutes at 1M, the kNN-only ones at 5.6 s, 16.5 s and 16 s,
 #: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass costs
 #: 136 s against the kNN lists' 20 s at 1M (2 threads, loaded machine) and lifts the walk's
-#: recall@50 at ef 64 from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md)
+#: recall@50 at ef 64 from 0.906 to 0.937 (benchmarks/results/graph_search/walk_vs_faiss_1m.md).
+#: Built in community order (``groups``) at 1M: these 57 s, the full lists 364 s, and the full
+#: ones walk no better there (recall@50 at ef 80 0.9617 against 0.9622; walk_vs_faiss_1m_order.md)
 CHEAP_WALK_ABOVE = 100_000
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
@@ -399,6 +408,7 @@ def build_search_graph(
     local_passes: int = 0,
     seed: int = 0,
     threads: int | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Walk lists of unit-norm ``codes`` from their kNN lists (see the module docstring).
 
@@ -410,6 +420,10 @@ def build_search_graph(
     passes after the first (0: the diversified kNN lists only); ``ef_construction``: the
     result-heap size of their walks; ``local_passes``: passes that walk from each node's own
     list (before the walk-based ones; module docstring, 5).  ``threads``: numba threads (default: numba's setting).
+    ``groups``: one label per code (the community membership, -1 for none): the lists are built
+    over the codes renumbered so that each group is contiguous (:mod:`graphret.graph.layout`)
+    and mapped back -- lists of the same construction (ties fall to the smaller position rather
+    than row), built several times faster on archives that outgrow the caches (module docstring, 6).
 
     Returns ``(indptr int64 (n+1,), indices int32 (nnz,))``, each list by decreasing cosine.
     Cost: about ``n * (candidates + passes * 6 * ef_construction + local_passes * 12 * LOCAL_EF)``
@@ -431,6 +445,14 @@ def build_search_graph(
         raise InputError(f"{{alpha}} must be a number >= 1, got {alpha!r}", param="alpha") from None
     if not np.isfinite(alpha) or alpha < 1.0:
         raise InputError(f"{{alpha}} must be a number >= 1 (1 = HNSW's rule), got {alpha!r}", param="alpha")
+    order = None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,) or not np.issubdtype(groups.dtype, np.integer):
+            raise InputError(f"{{groups}} must hold one integer label per code ({n}), got shape {groups.shape}; "
+                             "pass the community membership", param="groups")
+        order, rank = layout.group_order(groups)
+        codes = np.ascontiguousarray(codes[order])
     if neighbors is None:
         rng = np.random.default_rng(seed)
         r = min(max_degree, n - 1)
@@ -439,6 +461,9 @@ def build_search_graph(
         expand = False
     else:
         nb_ptr, nb_idx = neighbor_lists(neighbors, n)
+        if order is not None:
+            nb_ptr, nb_idx, _ = layout.renumber_rows(nb_ptr, nb_idx, order, rank)
+            nb_idx = nb_idx.astype(np.int64)
     n_chunks = min(max(1, int(threads or numba.get_num_threads())) * 4, n)
     alpha2 = alpha * alpha
     f_idx = np.empty((n, max_degree), np.int64)
@@ -460,6 +485,8 @@ def build_search_graph(
             f_cnt[:] = 0
             _refine_kernel(codes, indptr, indices, entry, ef_construction, max_degree, alpha2, n_chunks, f_idx, f_cnt)
             indptr, indices = _with_reverse(codes, f_idx, f_cnt, max_degree, alpha2, n_chunks)
+    if order is not None:  # back to archive rows: row j is position rank[j], position p is row order[p]
+        return layout.renumber_rows(indptr, indices, rank, order)[:2]
     return indptr, indices.astype(np.int32)
 
 

@@ -101,9 +101,11 @@ class ArchiveIndex:
     def walk(self) -> WalkLists:
         stored = self.store.walk_lists if self.stored_walk else None
         if stored is not None:
-            src, dst = self.position[stored[0]], self.position[stored[1]]
-            keep = (src >= 0) & (dst >= 0)
-            src, dst = src[keep], dst[keep]
+            src, dst = stored
+            if not self.whole:  # (the whole archive's positions are its rows)
+                src, dst = self.position[src], self.position[dst]
+                keep = (src >= 0) & (dst >= 0)
+                src, dst = src[keep], dst[keep]
             indptr = np.zeros(self.n + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=self.n), out=indptr[1:])
             if len(src) > 1 and np.all(src[1:] >= src[:-1]):  # stored list by list (a build writes them so): as they are
@@ -114,8 +116,9 @@ class ArchiveIndex:
             from graphret.graph.search_graph import build_search_graph, walk_effort
 
             passes, expand, local = walk_effort(self.n)  # as a build would for an archive of this size
+            groups = self.store.membership(self.method)[self.rows] if self.method and layout.pays(self.n) else None
             indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
-                                                 local_passes=local)
+                                                 local_passes=local, groups=groups)
         entry_rows = self.store.entry_rows if stored is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
@@ -143,7 +146,7 @@ class ArchiveIndex:
         search), or :attr:`walk_base` itself without communities or up to
         :data:`~graphret.graph.layout.LAYOUT_ABOVE` items."""
         base = self.walk_base
-        if self.method is None or self.n <= layout.LAYOUT_ABOVE:
+        if self.method is None or not layout.pays(self.n):
             return base
         groups = self.store.membership(self.method)[self.rows]
         return replace(base, layout=layout.walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))

@@ -69,8 +69,8 @@ def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
     return QuerySet(
         codes=store.codes(space)[rows],
         rows=rows,
-        ids=[str(store.ids[r]) for r in rows],
-        paths=[store.paths[r] for r in rows],
+        ids=[str(i) for i in store.item_text("id", rows.tolist())],
+        paths=store.item_text("path", rows.tolist()),
         labels=[store.label_of(int(r)) for r in rows],
         predicted=predicted,
     )

@@ -90,13 +90,16 @@ def result_dict(store: Snapshot, mode: str, k: int, community_method: str | None
     """The JSON-able form of a search's arrays (:meth:`SearchResult.to_dict`, and the server's
     answer to :meth:`~graphret.query.searcher.Searcher.search_arrays`)."""
     membership = store.membership(community_method) if community_method else None
-    ids, paths, label_of = store.ids, store.paths, store.label_of
+    label_of, k_shown = store.label_of, rows.shape[1]
+    flat = rows.ravel().tolist()
+    ids, paths = store.item_text("id", flat), store.item_text("path", flat)
     queries = []
     for q in range(len(rows)):
         hits = []
         for rank, (row, score) in enumerate(zip(rows[q].tolist(), scores[q].tolist()), start=1):
-            hits.append({"rank": rank, "id": str(ids[row]), "score": round(score, 6), "label": label_of(row),
-                         "community": int(membership[row]) if membership is not None else None, "path": paths[row]})
+            at = q * k_shown + rank - 1
+            hits.append({"rank": rank, "id": str(ids[at]), "score": round(score, 6), "label": label_of(row),
+                         "community": int(membership[row]) if membership is not None else None, "path": paths[at]})
         entry = {"query": {"id": query_ids[q], "label": query_labels[q], "path": query_paths[q]}, "results": hits,
                  "scanned_fraction": round(float(scanned_fraction[q]), 6)}
         for key, values in details.items():

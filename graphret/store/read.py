@@ -7,9 +7,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,7 +68,7 @@ class Snapshot:
         self.path = Path(path)
         self.manifest = read_manifest(self.path, version)
         self._encoder = None  # loaded on first use (encoder())
-        self._scanned_ids = False  # rows_of_ids has scanned the id column once
+        self._looked: set[str] = set()  # what was read for a few items once (_first_look)
         self._encoder_lock = threading.RLock()
         self.format_version = int(self.manifest["format_version"])
         if self.format_version == LEGACY_FORMAT_VERSION:
@@ -125,37 +123,39 @@ class Snapshot:
         look-up of a few ids in a snapshot scans the id column's bytes, so a command that asks for
         one id does not build a dict of every id; later ones (a notebook's loop) and many ids go
         through :attr:`row_of_id`, built once (a server builds it as a version opens)."""
-        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or self._scanned_ids:
+        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or not self._first_look("ids"):
             return [self.row_of_id.get(i) for i in ids]
-        self._scanned_ids = True
         offsets, data = string_buffers(self.items.column("id"))
-        starts, lengths = offsets[:-1], np.diff(offsets)
-        rows: list[int | None] = []
-        for item_id in ids:
-            key = np.frombuffer(str(item_id).encode(), np.uint8)
-            same = np.flatnonzero(lengths == len(key))
-            if len(key):
-                same = same[(data[starts[same, None] + np.arange(len(key))] == key).all(axis=1)]
-            rows.append(int(same[-1]) if len(same) else None)
-        return rows
+        return [_last_row_of(offsets, data, str(item_id).encode()) for item_id in ids]
 
     @cached_property
     def splits(self) -> np.ndarray:
         return np.asarray(self.items.column("split").to_pylist(), dtype=object)
 
+    def _first_look(self, what: str) -> bool:
+        """True the first time ``what`` is asked of this snapshot: a look-up of a few items then
+        reads them alone, later ones (a notebook's loop, a server) use what is decoded once."""
+        if what in self._looked:
+            return False
+        self._looked.add(what)
+        return True
+
+    def item_text(self, column: str, rows: list[int]) -> list[str | None]:
+        """The ``id`` or ``path`` of the items at ``rows``: from :attr:`ids` / :attr:`paths` once
+        they are decoded (or for many rows), else, the first time, from the column's values one
+        by one: a command that shows ten results does not decode every item's id and path."""
+        decoded = {"id": "ids", "path": "paths"}[column]
+        if decoded in self.__dict__ or len(rows) > FEW_IDS * 8 or not self._first_look(column):
+            values = getattr(self, decoded)
+            return [values[r] for r in rows]
+        array = self.items.column(column)
+        return [array[int(r)].as_py() for r in rows]
+
     @cached_property
     def _split_codes(self) -> tuple[tuple[str, ...], np.ndarray]:
         """The distinct splits and each item's index among them, from the column's bytes (no
         Python string per item)."""
-        offsets, data = string_buffers(self.items.column("split"))
-        lengths = np.diff(offsets)
-        width = max(int(lengths.max(initial=0)), 1)
-        at = np.minimum(offsets[:-1, None] + np.arange(width), max(len(data) - 1, 0))
-        padded = np.where(np.arange(width) < lengths[:, None], data[at] if len(data) else 0, 0).astype(np.uint8)
-        fixed = np.ascontiguousarray(padded).view(f"S{width}").ravel()
-        ordered = np.sort(fixed)  # (not np.unique: it imports numpy.ma)
-        names = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
-        return tuple(name.decode() for name in names), np.searchsorted(names, fixed)
+        return string_codes(self.items.column("split"))
 
     @cached_property
     def split_names(self) -> frozenset[str]:
@@ -511,6 +511,46 @@ def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
         values = [(value or "").encode() for value in array.to_pylist()]
         return np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int64), np.frombuffer(b"".join(values), np.uint8)
     return offsets - offsets[0], data[offsets[0]:]
+
+
+def string_codes(column: pa.Array | pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct values of a string column and each row's index among them, from the
+    column's bytes (no Python string per row): each value one 64-bit key when all fit in 8
+    bytes (split names do), else its padded bytes."""
+    offsets, data = string_buffers(column)
+    lengths = np.diff(offsets)
+    width = -(-max(int(lengths.max(initial=0)), 1) // 8) * 8  # whole 8-byte words
+    at = np.minimum(offsets[:-1, None] + np.arange(width), max(len(data) - 1, 0))
+    padded = np.where(np.arange(width) < lengths[:, None], data[at] if len(data) else 0, 0).astype(np.uint8)
+    # each value as one key: a 64-bit word when it fits (a split name does), else its bytes
+    fixed = np.ascontiguousarray(padded).view(np.uint64 if width == 8 else f"S{width}").ravel()
+    ordered = np.sort(fixed)  # (not np.unique: it imports numpy.ma)
+    keys = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+    names = tuple(bytes(key.tobytes() if width == 8 else key).rstrip(b"\0").decode() for key in keys)
+    return names, np.searchsorted(keys, fixed)
+
+
+def _last_row_of(offsets: np.ndarray, data: np.ndarray, key: bytes, tries: int = 64) -> int | None:
+    """The last row of a string column (``offsets``, ``data``: :func:`string_buffers`) whose
+    value is ``key``, or None: the bytes searched from the end (memchr speed), a hit counted
+    where it starts a row of that length; after ``tries`` hits inside other values, every row
+    of that length is compared."""
+    raw, end = data.tobytes(), len(data)
+    for _ in range(tries if key else 0):
+        at = raw.rfind(key, 0, end)
+        if at < 0:
+            return None
+        starts = offsets[:-1]
+        rows = np.arange(np.searchsorted(starts, at, "left"), np.searchsorted(starts, at, "right"))  # (empty values share one)
+        hit = rows[offsets[rows + 1] - at == len(key)]
+        if len(hit):
+            return int(hit[-1])
+        end = at + len(key) - 1
+    lengths = np.diff(offsets)
+    same = np.flatnonzero(lengths == len(key))
+    if len(key):
+        same = same[(data[offsets[same, None] + np.arange(len(key))] == np.frombuffer(key, np.uint8)).all(axis=1)]
+    return int(same[-1]) if len(same) else None
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
