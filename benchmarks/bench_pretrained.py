@@ -19,6 +19,11 @@ NIH PNGs, patient split).  ``--max-train N`` / ``--max-test N`` take seeded stra
 
 A row ``NAME@SIZE`` runs encoder NAME at SIZE px input (images upsampled or reduced to it);
 ``NAME@SIZE/work=W`` also with a work budget of W megapixels instead of the default build's.
+A model you bring is a row too: ``--model LABEL=SPEC`` names it (SPEC: an ``--encoder`` value such
+as ``onnx:FILE``, then ``;option=value`` pairs, lists comma-separated), ``--encoders LABEL`` runs it:
+
+    python benchmarks/bench_pretrained.py --sets breast --encoders byo-resnet50 \
+        --model 'byo-resnet50=onnx:resnet50-caffe.onnx;mean=0.4823,0.4580,0.4076;std=0.0039216,0.0039216,0.0039216'
 
 Writes ``benchmarks/results/pretrained/pretrained.json`` (rows merged by set and encoder) and
 ``pretrained.md``.
@@ -115,10 +120,26 @@ def load(key: str, args) -> tuple[ImageSet, str]:
     return images, note
 
 
-def encoder_row(row: str) -> tuple[str, dict]:
+def model_spec(spec: str) -> tuple[str, dict]:
+    """make_encoder's name and options of a ``--model`` SPEC: ``KIND:REF;option=value;...``
+    (a value with commas is a list of floats; a number is a float or int)."""
+    name, *pairs = spec.split(";")
+    options: dict = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if "," in value:
+            options[key] = [float(v) for v in value.split(",")]
+        else:
+            options[key] = int(value) if value.isdigit() else float(value) if value.replace(".", "", 1).isdigit() else value
+    return name, options
+
+
+def encoder_row(row: str, models: dict[str, str] | None = None) -> tuple[str, dict]:
     """make_encoder's name and options of a row: a key of ENCODERS, with ``@SIZE`` for another
     input size (``finetuned@224``: the fine-tuned network on images upsampled to 224 px) and
-    ``/work=W`` for another work budget in megapixels."""
+    ``/work=W`` for another work budget in megapixels; or a ``--model`` label."""
+    if models and row in models:
+        return model_spec(models[row])
     row, _, work = row.partition("/work=")
     key, _, size = row.partition("@")
     name, options = ENCODERS[key]
@@ -129,7 +150,7 @@ def run(key: str, row: str, images: ImageSet, args) -> dict:
     from graphret.encoders import make_encoder
     from graphret.encoders.training import training_indices
 
-    name, options = encoder_row(row)
+    name, options = encoder_row(row, args.models)
     torch_options = {} if name == "pixels" else {"threads": args.threads, "progress": args.progress}
     encoder = make_encoder(name, **options, **torch_options)
     train, validation = training_indices(images)
@@ -148,10 +169,12 @@ def run(key: str, row: str, images: ImageSet, args) -> dict:
     out = {"set": key, "encoder": row, "description": encoder.description, "n_train": int(len(train)), "n_test": int(len(test)),
            "acc1": float(rel[:, 0].mean()) if images.task == "multilabel" else float(accuracy_at_k(labels[test], labels[train][top], 1)), "p10": float(precision_at_k(rel, 10)), "p50": float(precision_at_k(rel, 50)),
            "fit_s": round(fitted - started, 1), "encode_s": round(done - fitted, 1), "build_s": round(done - started, 1),
-           "image_size": getattr(encoder, "image_size", None)}
+           "image_size": getattr(encoder, "image_size", None) or getattr(getattr(encoder, "prep", None), "image_size", None)}
     history = getattr(encoder, "history", None)
     if history is not None:
         out.update(epochs=len(history.epochs), stopped=history.stopped)
+    if row in args.models:
+        out["model"] = args.models[row]
     if images.task == "multilabel" and queries.probabilities is not None:
         out["mean_auroc"] = mean_auroc(queries.probabilities, labels[test])
     return out
@@ -189,8 +212,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=DEFAULT_TRAINING_OPTIONS["threads"], help="torch threads [the default build's]")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--model", action="append", default=[], metavar="LABEL=SPEC",
+                    help="a model you bring as a row: LABEL=KIND:REF[;option=value...], e.g. byo=onnx:m.onnx;mean=0.5;std=0.25")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
+    args.models = dict(m.split("=", 1) for m in args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "pretrained.json"

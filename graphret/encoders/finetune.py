@@ -126,6 +126,20 @@ class FeatureCache:
         return x.to(device)
 
 
+def trained_input(cache: FeatureCache) -> tuple[int, int]:
+    """(side, channels) of the stored maps the tuned blocks train on: what a fine-tuning run's
+    work budget counts (``--work`` megapixels = millions of map values processed), since only
+    the tail trains and its cost per item follows its input, not the image's pixels.
+
+    EfficientNet-Lite0 from block 11 at 224 px takes 14x14x112 maps (0.146 of a 224 px colour
+    image): the default 60 MP is about 2,700 item-epochs of the tail, so one epoch from about
+    1,800 training items up (the 5,000-image folder's build unchanged) and more to smaller
+    archives, which one epoch left under-trained (benchmarks/results/pretrained/README.md:
+    NIH 1,000 P@50 0.350 -> 0.386 with 4 epochs, BreastMNIST P@10 0.800 -> 0.854 with 5); no
+    archive trains more than ~3,700 item-epochs (rounding), the 5,000-image folder's 3,150."""
+    return int(cache.features.shape[-1]), int(cache.features.shape[1])
+
+
 def freeze_below(net, tune_from: int, lr: float) -> list[dict[str, Any]]:
     """Freeze the stem and the blocks before ``tune_from``; the optimiser's parameter groups of
     the rest: the unfrozen blocks and head convolution at ``lr * BODY_LR_FACTOR``, the

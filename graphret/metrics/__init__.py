@@ -9,7 +9,7 @@
 * classification (:mod:`graphret.metrics.classification`): AUROC per label and its mean.
 """
 
-from graphret.metrics.classification import auroc, mean_auroc
+from graphret.metrics.classification import auroc, mean_auroc, pooled_auroc
 
 from graphret.metrics.cost import (
     fraction_scanned,
@@ -52,6 +52,7 @@ __all__ = [
     "ideal_graded_relevance",
     "latency_percentile",
     "mean_auroc",
+    "pooled_auroc",
     "mean_average_precision",
     "mean_reciprocal_rank",
     "multilabel_relevance",

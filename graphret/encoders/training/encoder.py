@@ -82,12 +82,14 @@ class TorchEncoder:
         encoder's ``step`` and ``validate``; keep the best weights on the CPU in ``self.net``
         and the run's history, then centre the codes on ``centre_on`` (images, training items)
         when the encoder centres.  ``loop_options``: val_name, higher_is_better, desc,
-        on_epoch, parameters (see :func:`train_loop`)."""
+        on_epoch, parameters, input_shape (what the trained part takes, (side, channels), for a
+        work budget; default the model's input image) (see :func:`train_loop`)."""
         fingerprint = fingerprint if fingerprint is not None else self._fingerprint(self.train_cfg, seed, n_train)
         figure = Validation(validate, loop_options.pop("val_name", "val"), loop_options.pop("higher_is_better", True))
         validation = figure if validate is not None else None
+        input_shape = loop_options.pop("input_shape", (self.image_size, self.channels or 1))
         self.history = train_loop(net, n_train=n_train, step=step, validation=validation, cfg=self.train_cfg, seed=seed,
-                                  fingerprint=fingerprint, input_shape=(self.image_size, self.channels or 1),
+                                  fingerprint=fingerprint, input_shape=input_shape,
                                   **{"desc": self.name, **loop_options})  # type: ignore[attr-defined]
         self.net = net.cpu()
         if centre_on is not None and getattr(self, "centre", False):
