@@ -60,7 +60,7 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
     # 32 px: blocks 32 -> 16 -> 8; the normal map is 8 x 8 x latent_dim; the abnormal code one entry per set of findings
     abnormal = 2 ** len(FINDINGS)
     assert fitted.finding_sets and fitted.net.spec.finding_sets
-    assert dims == {"normal": 16 * 8 * 8, "abnormal": abnormal, "both": 16 * 64 + abnormal, "default": 16 * 64 + abnormal}
+    assert dims == {"normal": 32 * 8 * 8, "abnormal": abnormal, "both": 32 * 64 + abnormal, "default": 32 * 64 + abnormal}
     for name, codes in out.spaces.items():
         assert codes.shape == (20, dims[name]) and codes.dtype == np.float32
         assert np.allclose(np.linalg.norm(codes, axis=1), 1.0, atol=1e-5), name

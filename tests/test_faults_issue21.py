@@ -153,11 +153,9 @@ def test_a_decompression_bomb_upload_is_too_large_not_unreadable(tmp_path):
 
 # 9 ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def blob_store(tmp_path_factory):
-    from tests.synthetic import blob_images
-
-    return graphret.build(blob_images(n_per_class=10, n_classes=3, seed=5), tmp_path_factory.mktemp("blob") / "s",
-                          encoder="pixels", image_size=16, dim=8, k=4, communities=("cnm",))
+def blob_store(blob_stores):
+    """The session's CNM blob store that test_bad_input_more reads too (the tests copy it)."""
+    return graphret.open(blob_stores(n_per_class=15, seed=2, dim=8, k=4, communities=("cnm",)))
 
 
 def test_a_query_whose_version_a_vacuum_removed_says_so(blob_store, tmp_path):

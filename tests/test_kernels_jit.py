@@ -69,7 +69,8 @@ def test_interpreted_searches_answer_as_the_compiled_ones(filtered):
     for r in range(0, 40, 4):
         q, ex = x[r : r + 1], np.array([r])
         walk = dict(entries=entries, ef=12, exclude=ex, allowed=allowed, threads=1)
-        region = dict(walk=(*lists, entries), region=rg, ef=12, exclude=ex, allowed=allowed, threads=1, return_chosen=True)
+        region = dict(walk=(*lists, entries), region=rg, ef=12, exclude=ex, allowed=allowed, threads=1, return_chosen=True,
+                      hold_nearest=r % 8 == 4)  # (the search's default order holds the nearest item)
         compiled = graph_walk(x, *lists, q, 10, **walk), graph_region_search(x, q, 10, **region)
         with interpreted():
             python = graph_walk(x, *lists, q, 10, **walk), graph_region_search(x, q, 10, **region)

@@ -99,12 +99,13 @@ def test_a_newer_version_that_cannot_be_read_leaves_the_server_on_its_version(bl
 
 
 def test_the_id_look_up_is_built_before_a_version_is_served(blob_store_copy):
-    """The holder builds what a search by stored id looks ids up in while it opens a version,
-    so no request pays it (about 1 s per worker at 1M items)."""
+    """The holder builds what a search by stored id looks ids up in, and the ids and paths
+    every answer shows, while it opens a version, so no request pays them (about 1 s per worker
+    at 1M items)."""
     from graphret.serve.holder import StoreHolder
 
     view = StoreHolder(blob_store_copy()).view
-    assert "row_of_id" in vars(view.snapshot)
+    assert {"row_of_id", "ids", "paths"} <= set(vars(view.snapshot))
     assert view.snapshot.row_of_id["blob-0001"] == list(view.snapshot.ids).index("blob-0001")
 
 

@@ -226,6 +226,11 @@ def test_ids_and_splits_are_read_from_the_columns_bytes_as_from_their_strings(bl
     column = pa.chunked_array([pa.array(["a", "bé"]), pa.array(["", "a", None])])  # chunks, UTF-8, empty, null
     offsets, data = string_buffers(column)
     assert [bytes(data[a:b]).decode() for a, b in zip(offsets[:-1], offsets[1:])] == ["a", "bé", "", "a", ""]
+    from graphret.store.read import string_codes
+
+    for values in (["test", "train", "test", "val"], ["test", "validation-holdout", "tést", "test", "train"]):  # 8-byte keys, longer
+        names, codes = string_codes(pa.array(values))
+        assert sorted(names) == sorted(set(values)) and [names[c] for c in codes] == values
 
 
 def test_the_last_row_of_an_id_is_found_in_the_columns_bytes():

@@ -122,8 +122,10 @@ def _warm(searcher: Searcher) -> None:
     community layout among them: ~2.6 s and 0.6 GB at 1M items) are built once here rather than
     raced for by concurrent requests or paid by the first one; and build the id look-up that searches
     by stored id go through (a dict of every id: about 1 s at 1M items, which the first such
-    request of each worker otherwise paid while the requests behind it waited)."""
+    request of each worker otherwise paid while the requests behind it waited) and the item
+    paths every answer shows (decoded once per version)."""
     searcher.store.row_of_id  # noqa: B018 - built now
+    searcher.store.paths  # noqa: B018 - decoded now
     codes = searcher.store.codes(searcher.space)[searcher.rows[:1]]
     if searcher.method is None or len(searcher.rows) < 2:
         return

@@ -7,9 +7,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -157,15 +155,7 @@ class Snapshot:
     def _split_codes(self) -> tuple[tuple[str, ...], np.ndarray]:
         """The distinct splits and each item's index among them, from the column's bytes (no
         Python string per item)."""
-        offsets, data = string_buffers(self.items.column("split"))
-        lengths = np.diff(offsets)
-        width = max(int(lengths.max(initial=0)), 1)
-        at = np.minimum(offsets[:-1, None] + np.arange(width), max(len(data) - 1, 0))
-        padded = np.where(np.arange(width) < lengths[:, None], data[at] if len(data) else 0, 0).astype(np.uint8)
-        fixed = np.ascontiguousarray(padded).view(f"S{width}").ravel()
-        ordered = np.sort(fixed)  # (not np.unique: it imports numpy.ma)
-        names = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
-        return tuple(name.decode() for name in names), np.searchsorted(names, fixed)
+        return string_codes(self.items.column("split"))
 
     @cached_property
     def split_names(self) -> frozenset[str]:
@@ -521,6 +511,23 @@ def string_buffers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
         values = [(value or "").encode() for value in array.to_pylist()]
         return np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int64), np.frombuffer(b"".join(values), np.uint8)
     return offsets - offsets[0], data[offsets[0]:]
+
+
+def string_codes(column: pa.Array | pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct values of a string column and each row's index among them, from the
+    column's bytes (no Python string per row): each value one 64-bit key when all fit in 8
+    bytes (split names do), else its padded bytes."""
+    offsets, data = string_buffers(column)
+    lengths = np.diff(offsets)
+    width = -(-max(int(lengths.max(initial=0)), 1) // 8) * 8  # whole 8-byte words
+    at = np.minimum(offsets[:-1, None] + np.arange(width), max(len(data) - 1, 0))
+    padded = np.where(np.arange(width) < lengths[:, None], data[at] if len(data) else 0, 0).astype(np.uint8)
+    # each value as one key: a 64-bit word when it fits (a split name does), else its bytes
+    fixed = np.ascontiguousarray(padded).view(np.uint64 if width == 8 else f"S{width}").ravel()
+    ordered = np.sort(fixed)  # (not np.unique: it imports numpy.ma)
+    keys = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+    names = tuple(bytes(key.tobytes() if width == 8 else key).rstrip(b"\0").decode() for key in keys)
+    return names, np.searchsorted(keys, fixed)
 
 
 def _last_row_of(offsets: np.ndarray, data: np.ndarray, key: bytes, tries: int = 64) -> int | None:

@@ -50,7 +50,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     """Normal and abnormal codes from one encoder (see the package docstring,
     :mod:`graphret.encoders.decompose`).
 
-    Options: ``latent_dim`` (channels of each latent map = size of a codebook entry, 16),
+    Options: ``latent_dim`` (channels of each latent map = size of a codebook entry, 32:
+    with 16, the projection from the trunk into the normal map lost anatomy, demo normal-space
+    anatomy P@10 0.931 against the trunk's own 0.996; 32 gave 0.994 and, with seed 1, 0.956),
     ``normal_codebook`` (entries, 64), ``abnormal_codebook`` (entries, 32), ``vq`` (``"ema"``
     codebook updates or ``"loss"``: codebook + commitment losses), ``commitment`` (beta, 0.25),
     ``ema_decay`` (0.99), ``width`` (channels of the first block, 32), ``supervision``
@@ -69,7 +71,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     def __init__(
         self,
         *,
-        latent_dim: int = 16,
+        latent_dim: int = 32,
         normal_codebook: int = 64,
         abnormal_codebook: int = 32,
         vq: str = "ema",
@@ -94,7 +96,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     ) -> None:
         self._init_training(train_options)
         if latent_dim < 2:
-            raise InputError(f"latent_dim must be at least 2, got {latent_dim}; use e.g. {{latent_dim=16}}", param="latent_dim")
+            raise InputError(f"latent_dim must be at least 2, got {latent_dim}; use e.g. {{latent_dim=32}}", param="latent_dim")
         for key, value in (("normal_codebook", normal_codebook), ("abnormal_codebook", abnormal_codebook)):
             if value < 2:
                 raise InputError(f"{key} must have at least 2 entries, got {value}; use e.g. {{{key}=32}}", param=key)
@@ -484,18 +486,20 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         x = self._normal_codes(images, rows).astype(np.float64)
         y = y_all[rows]
         basis = np.zeros((0, x.shape[1]))
+        usable = [c for c in range(y.shape[1]) if (~np.isnan(y[:, c])).sum() >= 10 and np.ptp(y[~np.isnan(y[:, c]), c]) > 0]
+        groups: dict[bytes, list[int]] = {}  # targets known on the same rows share one ridge system (one solve)
+        for c in usable:
+            groups.setdefault((~np.isnan(y[:, c])).tobytes(), []).append(c)
         for _ in range(self.null_directions):
             xr = x - (x @ basis.T) @ basis if len(basis) else x
             dirs = []
-            for c in range(y.shape[1]):
-                ok = ~np.isnan(y[:, c])
-                if ok.sum() < 10 or np.ptp(y[ok, c]) == 0:
-                    continue
+            for cols in groups.values():
+                ok = ~np.isnan(y[:, cols[0]])
                 xc = xr[ok] - xr[ok].mean(axis=0)
-                yc = y[ok, c] - y[ok, c].mean()
+                yc = y[ok][:, cols] - y[ok][:, cols].mean(axis=0)
                 gram = xc.T @ xc
                 w = np.linalg.solve(gram + 1e-3 * np.trace(gram) / len(gram) * np.eye(len(gram)), xc.T @ yc)
-                dirs.append(w)
+                dirs.extend(w.T)
             if not dirs:
                 break
             d = np.array(dirs)
