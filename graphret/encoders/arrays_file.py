@@ -34,7 +34,7 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple
                     hooks: Any = None, metadata: Any = None) -> np.ndarray:
     """torch._utils._rebuild_tensor_v2 as numpy: the strided view of the storage, copied in its
     layout (a column-major tensor stays column-major, as torch's ``.numpy()`` gives it)."""
-    if len(size) != len(stride) or offset < 0 or any(n < 0 for n in size) or any(s < 0 for s in stride):
+    if not isinstance(storage, np.ndarray) or len(size) != len(stride) or offset < 0 or any(n < 0 for n in size) or any(s < 0 for s in stride):
         raise _NotArrays("bad tensor layout")
     if all(size) and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= len(storage):
         raise _NotArrays("tensor outside its storage")
