@@ -46,6 +46,8 @@ from common import log, utc_stamp  # noqa: E402
 D = 128
 SPREAD = 1.25
 MODES = ("region", "graph", "flat")
+#: the filter of the filtered paths: the stores' labels are c0..c19, so it keeps 95 % of the items
+WHERE = "label!=c0"
 
 
 def store_path(work: Path, n: int) -> Path:
@@ -114,6 +116,20 @@ def calls(store, n_queries: int, seed: int) -> dict:
             return region_checked(base.with_queries(q, 10, ef=DEFAULT_REGION_EF), region, hold_nearest=True)
         grow(fresh[:1])
         out[("region", name)] = (grow, fresh)
+    # filtered (WHERE keeps 95 % of the items): through store.search, and each search alone with the
+    # mask over the archive's order or over the layout's positions (what the Searcher maps once per filter)
+    allowed, n_allowed = searcher.allowed(WHERE)
+    laid = None if index.graph_base.layout is None else np.ascontiguousarray(allowed[index.graph_base.layout.order])
+    for mode in ("region", "graph"):
+        store.search(fresh[0], k=10, mode=mode, where=WHERE)
+        out[(mode, "by_code_where")] = (lambda q, mode=mode: store.search(q, k=10, mode=mode, where=WHERE), fresh)
+        for name, mask in (("where_archive_order", None), ("where_layout", laid)):
+            def search(q, mode=mode, mask=mask):
+                w = index.graph_base.with_queries(q, 10, allowed=allowed, n_allowed=n_allowed, allowed_laid=mask,
+                                                  ef=DEFAULT_REGION_EF if mode == "region" else None)
+                return region_checked(w, region, hold_nearest=True) if mode == "region" else walk_checked(w)
+            search(fresh[:1])
+            out[(mode, f"{mode}_{name}")] = (search, fresh)
     return out
 
 
@@ -159,12 +175,12 @@ def write_report(results: dict, out: Path) -> None:
              "`by id`: `store.search([id])`; `by code`: `store.search(code)`; `lean`: `Searcher.search_arrays` "
              "(arrays in, arrays out, the server's call) with a code or a stored row; `walk archive order` / `walk layout`: the graph "
              "mode's walk alone (`walk_checked`, by code) over the archive in its own order and renumbered by community "
-             "(`graphret.graph.layout`, what graph mode walks); `region archive order` / `region layout`: region's search alone (`region_checked`: walk and growth, by code) the same two ways (region mode grows over the layout above `LAYOUT_ABOVE` items too).  Flat scans the archive: the O(n) contrast.", ""]
+             "(`graphret.graph.layout`, what graph mode walks); `region archive order` / `region layout`: region's search alone (`region_checked`: walk and growth, by code) the same two ways (region mode grows over the layout above `LAYOUT_ABOVE` items too); `by code where`: `store.search(code, where='label!=c0')` (95 % of the items kept), and `MODE where archive order` / `layout`: that filtered search alone with the mask over the archive's order or the layout's positions (the Searcher maps a filter's mask onto the layout once).  Flat scans the archive: the O(n) contrast.", ""]
     header = "| mode | path | " + " | ".join(f"{int(s):,}" for s in sizes) + f" | {int(sizes[-1]):,} / {int(sizes[0]):,} |"
     lines += [header, "|---|---|" + "---:|" * (len(sizes) + 1)]
     for mode in MODES:
         for path in ("by_id", "by_code", "lean_code", "lean_row", "walk_archive_order", "walk_layout", "region_archive_order",
-                     "region_layout"):
+                     "region_layout", "by_code_where", f"{mode}_where_archive_order", f"{mode}_where_layout"):
             if any(path not in results["sizes"][s]["us"][mode] for s in sizes):
                 continue
             values = [results["sizes"][s]["us"][mode][path] for s in sizes]

@@ -123,6 +123,23 @@ def test_graph_and_region_modes_walk_the_community_layout_with_the_plain_answers
         if order == "cosine":
             f, s = by_cosine(f, s)
         assert np.array_equal(index.rows[f], laid.rows) and np.allclose(s, laid.scores)
+    # filtered: the mask is mapped onto the layout once per filter, and the answers stay the plain ones
+    where = "split!=val"
+    allowed, n_allowed = searcher.allowed(where)
+    plain_filtered = index.walk_base.with_queries(np.asarray(store.codes()[rows]), 6, exclude=exclude, allowed=allowed,
+                                                  n_allowed=n_allowed)
+    for mode in ("graph", "region"):
+        laid = searcher.search_arrays(rows=rows, k=6, mode=mode, where=where)
+        if mode == "graph":
+            f, s, _ = walk_checked(plain_filtered)
+        else:
+            f, s = by_cosine(*region_checked(plain_filtered, region, hold_nearest=True)[:2])
+        assert np.array_equal(index.rows[f], laid.rows) and np.allclose(s, laid.scores)
+        assert set(store.splits[laid.rows.ravel()]) == {"train"}
+    mapped = searcher._filters_laid[(where,)]
+    assert mapped[0] is allowed and np.array_equal(mapped[1], allowed[layout.order])
+    searcher.search_arrays(rows=rows, k=6, mode="graph", where=where)
+    assert searcher._filters_laid[(where,)] is mapped  # mapped once
 
 
 def test_repeated_filters_are_evaluated_once(store):

@@ -5,7 +5,8 @@ The early blocks stay frozen at their ImageNet weights and are run **once** over
 and validation images (their outputs kept in memory, float16 when float32 would not fit in
 ``preload_bytes``); only the last blocks and a new classifier head train, epoch after epoch,
 on those stored feature maps.  A training step then costs the tail's forward and backward pass
-only, so a 224 px set of thousands of images fine-tunes in minutes on two cores.  Augmentation
+only, so a 224 px set of thousands of images fine-tunes in minutes on two cores; the work
+budget counts those maps, not the images (:func:`trained_input`).  Augmentation
 is a random horizontal flip of the stored feature maps (a flipped image's early features are
 close to flipped features).  Learning rates by layer group: the head at ``lr``, the unfrozen
 blocks at ``lr * BODY_LR_FACTOR`` (measured best at 1: the frozen early blocks already keep the

@@ -385,6 +385,7 @@ class WalkInputs:
     n_allowed: int
     k: int
     layout: WalkLayout | None = None  # the archive renumbered for the walk (graphret.graph.layout), or None
+    allowed_laid: np.ndarray | None = None  # ``allowed`` over the layout's positions, where the caller keeps one
 
     @property
     def n(self) -> int:
@@ -401,22 +402,27 @@ class WalkInputs:
         return (self.exclude, self.use_allowed, self.allowed)
 
     def laid_out(self) -> tuple[tuple, tuple, WalkLayout | None]:
-        """(index, filter, layout) the kernels walk: over the layout when there is one and no
-        ``allowed`` mask (a filter's mask is over archive rows), exclusions mapped in (rows
-        come out through ``layout.order``); else :attr:`index`, :attr:`filter` and None."""
-        layout = None if self.use_allowed else self.layout
-        if layout is None:
+        """(index, filter, layout) the kernels walk: over the layout when there is one, unless
+        an ``allowed`` mask comes without its layout form ``allowed_laid`` (mapping a mask is
+        O(n): its owner maps it once); exclusions mapped in, rows out through
+        ``layout.order``; else :attr:`index`, :attr:`filter` and None."""
+        layout = self.layout
+        if layout is None or (self.use_allowed and self.allowed_laid is None):
             return self.index, self.filter, None
         ex = self.exclude
-        filt = (layout.positions(ex) if ex.size and ex.max() >= 0 else ex, False, _NO_MASK)
+        filt = (layout.positions(ex) if ex.size and ex.max() >= 0 else ex, self.use_allowed,
+                self.allowed_laid if self.use_allowed else _NO_MASK)
         return (layout.codes, layout.indptr, layout.indices, layout.entries, self.entry_codes), filt, layout
 
     def with_queries(self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None,
-                     allowed: np.ndarray | None = None, n_allowed: int | None = None, ef: int | None = None) -> "WalkInputs":
+                     allowed: np.ndarray | None = None, n_allowed: int | None = None, ef: int | None = None,
+                     allowed_laid: np.ndarray | None = None) -> "WalkInputs":
         """These checked lists with other queries: only the per-query inputs are checked, so a
         caller that keeps the archive's inputs (a searcher, prepared once per store version)
         pays nothing that grows with the archive per call.  ``n_allowed``: ``allowed.sum()``
-        when the caller knows it; ``ef``: another result heap than these inputs'."""
+        when the caller knows it; ``ef``: another result heap than these inputs';
+        ``allowed_laid``: ``allowed[layout.order]``, kept by a caller that reuses the mask, so
+        that filtered walks run over the layout too."""
         n = self.codes.shape[0]
         ef = self.ef if ef is None else _check_positive(ef, "ef")
         queries = np.asarray(queries, dtype=np.float32)
@@ -438,9 +444,16 @@ class WalkInputs:
         else:
             allowed = _NO_MASK
             n_allowed = n
+        if not use_allowed or self.layout is None:
+            allowed_laid = None
+        elif allowed_laid is not None:
+            allowed_laid = np.ascontiguousarray(allowed_laid, dtype=np.bool_).ravel()
+            if allowed_laid.shape != (n,):
+                raise InputError(f"{{allowed_laid}} must be the allowed mask over the {n} layout positions; pass "
+                                 "allowed[layout.order]", param="allowed_laid")
         k = check_k(k, n_allowed - (1 if (ex >= 0).any() else 0), what="the archive after filters")
         return WalkInputs(self.codes, self.indptr, self.indices, queries, self.entries, self.entry_codes, ef, self.n_entry,
-                          ex, use_allowed, allowed, n_allowed, k, self.layout)
+                          ex, use_allowed, allowed, n_allowed, k, self.layout, allowed_laid)
 
 
 #: the ``allowed`` placeholder of an unfiltered walk

@@ -36,7 +36,7 @@ import numpy as np
 from graphret.errors import InputError, ModeUnavailable, ParameterError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import walk_checked
+from graphret.graph.walk import WalkInputs, walk_checked
 from graphret.kernels.jit import interpreting
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
@@ -74,6 +74,10 @@ def default_mode(store: Snapshot) -> str:
     return "region" if store.community_methods else "flat"
 
 
+def _filter_key(where: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
+    return (where,) if isinstance(where, str) else tuple(map(str, where))
+
+
 def by_cosine(found: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's results by decreasing cosine (ties: the order they came in)."""
     order = np.argsort(-cosines, axis=1, kind="stable")
@@ -104,6 +108,7 @@ class Searcher:
                                   stored_walk=self.archive is None and space == "default")
         self.default_mode = default_mode(store)
         self._filters: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
+        self._filters_laid: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # mask -> over the layout
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -157,7 +162,7 @@ class Searcher:
         archive."""
         if not where:
             return None, self.index.n
-        key = (where,) if isinstance(where, str) else tuple(map(str, where))
+        key = _filter_key(where)
         cached = self._filters.get(key)
         if cached is None:
             allowed = filter_mask(self.store, list(key))[self.rows]
@@ -169,6 +174,21 @@ class Searcher:
                 self._filters.pop(next(iter(self._filters)))
             self._filters[key] = cached
         return cached
+
+    def _allowed_laid(self, where, allowed: np.ndarray | None, base: WalkInputs) -> np.ndarray | None:
+        """``allowed`` over the walk layout's positions (``allowed[layout.order]``), mapped once
+        per filter list as :meth:`allowed` evaluates it, so filtered walks run over the layout
+        too; None without a filter or a layout."""
+        if allowed is None or base.layout is None:
+            return None
+        key = _filter_key(where)
+        cached = self._filters_laid.get(key)
+        if cached is None or cached[0] is not allowed:
+            cached = (allowed, np.ascontiguousarray(allowed[base.layout.order]))
+            while len(self._filters_laid) >= FILTER_CACHE:
+                self._filters_laid.pop(next(iter(self._filters_laid)))
+            self._filters_laid[key] = cached
+        return cached[1]
 
     def _run(self, queries: QuerySet, config: SearchConfig) -> Hits:
         """Search ``queries`` with a checked config: store rows, cosines, scanned fractions, extras."""
@@ -225,7 +245,8 @@ class Searcher:
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
             # (a few queries run as Python walk the archive's own order: a layout is a copy of it)
             base = index.walk_base if interpreting() and "graph_base" not in vars(index) else index.graph_base
-            w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef)
+            w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef,
+                                  allowed_laid=self._allowed_laid(config.where, allowed, base))
         if mode == "graph":
             f, s, compared = walk_checked(w)
             return f, s, np.minimum(compared, n) / max(n, 1)
