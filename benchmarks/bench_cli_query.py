@@ -11,7 +11,10 @@ interleaved (so that the shared machine's load falls on all of them alike):
   numba runs before it loads *any* cached kernel: every numba implementation module and
   ``scipy.linalg``), which a search through the compiled kernels pays first;
 * **end to end**: ``graphret query STORE --id X`` (the console script's Python), and the same
-  with nine ids (more than ``INTERPRETED_QUERIES``: the compiled kernels);
+  with nine ids (more than ``INTERPRETED_QUERIES``: the compiled kernels); with ``--image FILE``
+  also ``graphret query STORE --image FILE`` (the pixel encoder's file read without torch:
+  ``graphret.encoders.arrays_file``) and, with ``--before CLI`` (the console script of a checkout
+  without that change), the same query read by torch, for contrast;
 * **phases**: one process that times, in order, the imports, opening the store, the searcher,
   its walk inputs, the region graph, the first and second search as Python, rendering, then
   the first search through the compiled kernels (numba's import, refresh and cache load).
@@ -22,7 +25,9 @@ before and after.
 Usage::
 
     graphret build-graph ../shared/data/mednist/mednist_64.npz -o /tmp/mednist --encoder pixels
-    python benchmarks/bench_cli_query.py --store /tmp/mednist --id Hand/008821 --out benchmarks/results/cli_query
+    python benchmarks/bench_cli_query.py --store /tmp/mednist --id Hand/008821 \
+        --image ../shared/data/mednist/jpeg_sample/Hand/000063.jpeg --before /work/main/.venv/bin/graphret \
+        --out benchmarks/results/cli_query
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ FLOORS = {
 }
 COMMAND = "graphret query STORE --id X"
 COMPILED = "graphret query STORE --id X (9 ids: compiled kernels)"
+IMAGE = "graphret query STORE --image FILE (pixel store)"
+BEFORE = "for contrast: the same query by image before (--before: the encoder file read by torch)"
 
 PHASES = r'''
 import sys, time, json
@@ -102,24 +109,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--store", required=True, help="a pixel store (graphret build-graph ... --encoder pixels)")
     ap.add_argument("--id", required=True, help="a stored item id to query by")
+    ap.add_argument("--image", help="an image file to query the (pixel) store by, e.g. a MedNIST JPEG")
+    ap.add_argument("--before", help="with --image: the graphret console script of a checkout before the change")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cli_query"))
     args = ap.parse_args()
     py = sys.executable
     cli = str(Path(py).with_name("graphret"))
     env_load = load_average()
-    timings: dict[str, list[float]] = {name: [] for name in [*FLOORS, COMMAND, COMPILED]}
+    timings: dict[str, list[float]] = {name: [] for name in [*FLOORS, COMMAND, COMPILED, *([IMAGE] if args.image else []), *([BEFORE] if args.image and args.before else [])]}
     cpu: dict[str, list[float]] = {name: [] for name in timings}
     phases: dict[str, list[float]] = {}
     single = [cli, "query", args.store, "--id", args.id]
     nine = single + [arg for _ in range(8) for arg in ("--id", args.id)]
+    by_image = [cli, "query", args.store, "--image", args.image] if args.image else None
     wall_ms(single), wall_ms(nine)  # the files in the page cache, the kernels in numba's cache
+    before = [args.before, *by_image[1:]] if by_image and args.before else None
+    for argv in (by_image, before):
+        if argv:
+            wall_ms(argv)
     for r in range(args.rounds):
         log(f"round {r + 1}/{args.rounds}")
         for name, code in FLOORS.items():
             timings[name].append(wall_ms([py, "-c", code], cpu[name]))
         timings[COMMAND].append(wall_ms(single, cpu[COMMAND]))
         timings[COMPILED].append(wall_ms(nine, cpu[COMPILED]))
+        if by_image:
+            timings[IMAGE].append(wall_ms(by_image, cpu[IMAGE]))
+        if before:
+            timings[BEFORE].append(wall_ms(before, cpu[BEFORE]))
         done = subprocess.run([py, "-c", PHASES, args.store, args.id], capture_output=True, text=True, check=True)
         for name, ms in json.loads(done.stdout.strip().splitlines()[-1]):
             phases.setdefault(name, []).append(ms)
@@ -127,7 +145,7 @@ def main() -> None:
     cpu_med = {name: round(statistics.median(v), 1) for name, v in cpu.items()}
     phase_med = {name: round(statistics.median(v), 1) for name, v in phases.items()}
     result = {
-        "machine": machine("numba", "pyarrow", "scipy"), "store": args.store, "id": args.id, "rounds": args.rounds,
+        "machine": machine("numba", "pyarrow", "scipy"), "store": args.store, "id": args.id, "image": args.image, "before": args.before, "rounds": args.rounds,
         "load_average_before": env_load, "load_average_after": load_average(), "goal_ms": 500,
         "wall_ms_median": med, "cpu_ms_median": cpu_med, "phases_ms_median": phase_med, "wall_ms_all": timings,
         "cpu_ms_all": cpu,
@@ -146,6 +164,12 @@ def main() -> None:
                   f"{med[COMMAND] / med['import numpy, pyarrow, click']:.2f}x `import numpy, pyarrow, click` in the same "
                   f"rounds. With the compiled kernels (nine ids) it takes {med[COMPILED]:,.0f} ms. CPU: {cpu_med[COMMAND]:,.0f} ms "
                   f"against {cpu_med[COMPILED]:,.0f} ms compiled."]
+    if args.image:
+        lines += ["", f"By image (`{args.image}`): {med[IMAGE]:,.0f} ms wall, {cpu_med[IMAGE]:,.0f} ms CPU; "
+                      f"{med[IMAGE] / med['import numpy, pyarrow, click']:.2f}x `import numpy, pyarrow, click` and "
+                      f"{med[IMAGE] / med[COMMAND]:.2f}x the query by id in the same rounds"
+                      + (f"; before (`{args.before}`): {med[BEFORE]:,.0f} ms wall, {cpu_med[BEFORE]:,.0f} ms CPU "
+                         f"({med[BEFORE] / med[IMAGE]:.1f}x)." if before else ".")]
     (args.out / "cli_query.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -236,6 +236,39 @@ def test_a_query_by_id_imports_only_what_it_needs(demo_store):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_query_by_image_on_a_pixel_store_imports_no_torch(demo_store, tmp_path, monkeypatch):
+    """`graphret query --image` on a pixel store reads its encoder file without torch
+    (graphret.encoders.arrays_file), nor pydicom for a picture file: the same arrays and answer
+    as torch's reading; a damaged file is still torch's one-line error (issue 25.5)."""
+    import graphret.encoders as encoders
+    from graphret.errors import InputError
+    from graphret.store.read import open_store
+
+    path, _ = demo_store
+    picture = tmp_path / "query.png"
+    Image.fromarray((np.random.default_rng(1).random((40, 50)) * 255).astype(np.uint8)).save(picture)
+    script = ("import sys\nfrom graphret.cli.main import main\n"
+              "sys.argv = ['graphret', 'query', sys.argv[1], '--image', sys.argv[2]]\n"
+              "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+              "print(sorted(m for m in ('torch', 'torchvision', 'numba', 'scipy', 'pandas', 'pydicom') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(picture)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    *answer, imported = done.stdout.strip().splitlines()
+    assert imported == "[]"
+    file = path / open_store(path).encoder_entry["file"]
+    without, with_torch = encoders.load_encoder(file, expect="pixels"), encoders.load_encoder(file)
+    assert isinstance(without.components, np.ndarray) and without.components.shape == with_torch.components.shape
+    assert np.array_equal(without.mean, with_torch.mean) and np.array_equal(without.components, with_torch.components)
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(file.read_bytes()[:-100])
+    with pytest.raises(InputError, match="not a readable graphret model file"):
+        encoders.load_encoder(damaged, expect="pixels")
+    monkeypatch.setattr(encoders, "read_arrays_file", lambda _: None)  # torch reads the file
+    result = run("query", path, "--image", picture)
+    assert result.exit_code == 0, result.output
+    assert "\n".join(answer) == result.output.strip() and "rank" in result.output
+
+
 def test_help_texts_are_written_from_the_defaults():
     """The help names what a default build does (the small CNN, its work budget) and the search
     defaults, read from where they are set, not a stale copy."""

@@ -21,6 +21,7 @@ from graphret.encoders.base import (
     Encoder,
     l2_normalise,
 )
+from graphret.encoders.arrays_file import read_arrays_file
 from graphret.encoders.external import EXTERNAL_ENCODERS, split_spec
 from graphret.errors import InputError
 
@@ -58,15 +59,20 @@ def make_encoder(name: str, **options: Any) -> Encoder:
 def load_encoder(path: str | Path, *, expect: str | None = None) -> Encoder:
     """Read an encoder file written by :meth:`Encoder.save`; ``expect`` names the encoder the
     caller needs and refuses a file of another one."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such model file: {path} (check the path, or train one with `graphret train`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise InputError(f"{path} is not a readable graphret model file ({type(error).__name__}); retrain it with `graphret train`") from None
+    payload = None
+    expected = split_spec(expect)[0] if expect is not None else None
+    if expected in ENCODERS and encoder_class(expected).state_as_arrays:
+        payload = read_arrays_file(path)  # None: not a file of plain containers and tensors; torch reads it
+    if payload is None:
+        import torch
+
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as error:
+            raise InputError(f"{path} is not a readable graphret model file ({type(error).__name__}); retrain it with `graphret train`") from None
     if not isinstance(payload, dict) or payload.get("format") != ENCODER_FILE_FORMAT:
         raise InputError(f"{path} is not a graphret encoder file; give a file written by `graphret train`")
     if int(payload.get("version", 0)) > ENCODER_FILE_VERSION:

@@ -67,6 +67,9 @@ class Encoder(ABC):
     name: ClassVar[str]
     #: True when the encoder has a classifier head (predicted class per item).
     has_classifier: ClassVar[bool] = False
+    #: True when :meth:`from_state` takes numpy arrays for its tensors: its file is then read
+    #: without importing torch (:mod:`graphret.encoders.arrays_file`).
+    state_as_arrays: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, images: ImageSet, train: np.ndarray, *, seed: int = 0, validation: np.ndarray | None = None) -> "Encoder":

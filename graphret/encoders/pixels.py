@@ -21,6 +21,7 @@ class PixelPCAEncoder(Encoder):
     """Resized grey pixels -> PCA -> unit-norm codes."""
 
     name: ClassVar[str] = "pixels"
+    state_as_arrays: ClassVar[bool] = True
 
     def __init__(self, *, image_size: int = 32, dim: int = 128, batch_size: int = 2048) -> None:
         if image_size < 2:
@@ -97,7 +98,7 @@ class PixelPCAEncoder(Encoder):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "PixelPCAEncoder":
         encoder = cls(image_size=int(config["image_size"]), dim=int(config["dim"]))
-        encoder.mean = state["mean"].numpy().astype(np.float32)
-        encoder.components = state["components"].numpy().astype(np.float32)
+        encoder.mean = np.asarray(state["mean"]).astype(np.float32)  # a tensor or, read without torch, an array
+        encoder.components = np.asarray(state["components"]).astype(np.float32)
         encoder.explained_variance_ratio = config.get("explained_variance_ratio")
         return encoder
