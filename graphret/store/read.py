@@ -130,7 +130,9 @@ class Snapshot:
 
     @cached_property
     def splits(self) -> np.ndarray:
-        return np.asarray(self.items.column("split").to_pylist(), dtype=object)
+        """Each item's split name (object array), from :attr:`_split_codes`."""
+        names, codes = self._split_codes
+        return np.asarray(names, dtype=object)[codes] if names else np.zeros(0, dtype=object)
 
     def _first_look(self, what: str) -> bool:
         """True the first time ``what`` is asked of this snapshot: a look-up of a few items then
