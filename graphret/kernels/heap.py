@@ -14,6 +14,11 @@ For a small k, or when the kept entries must be sorted all along, :func:`sorted_
 a bounded buffer sorted best first by insertion instead (the walk's entry points, the
 walk-list candidate pools: faster there than a heap and its final drain).
 
+For a one-off selection (the best k of a walk's few hundred scored nodes), :func:`rank_key`
+packs an entry into one ``uint64`` whose ascending order is this order, and
+:func:`first_ranked` selects and sorts the first k keys (a partition, then a sort of k): about
+half the time of pushing every entry through a bounded heap.
+
 A queue whose tie key is also its payload (the walk's queue of positions) passes ``hi=None``:
 numba compiles that case without the payload array (the ``is None`` branches are pruned).
 """
@@ -23,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from graphret.kernels.jit import njit
 
-__all__ = ["ranks_before", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
+__all__ = ["ranks_before", "rank_key", "key_bits", "key_tie", "first_ranked", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
 
 
 @njit(cache=True, inline="always")
@@ -165,3 +170,43 @@ def sorted_push(ss, sj, size, k, s, j):
     ss[pos] = s
     sj[pos] = j
     return size
+
+
+_SIGN = np.uint64(0x80000000)
+_LOW = np.uint64(0xFFFFFFFF)
+_HALF = np.uint64(32)
+
+
+@njit(cache=True, inline="always")
+def rank_key(bits, t):
+    """The entry (score, tie key t) as one ``uint64`` whose ascending order is
+    :func:`ranks_before`'s: the float32 score, given as its bits (the ``uint32`` view), mapped to
+    a 32-bit integer falling as the score rises, in the high half; t (0 <= t < 2**32) in the low
+    half.  -0.0 counts as 0.0, as in a comparison of floats."""
+    u = np.uint64(bits)
+    if u == _SIGN:
+        u = np.uint64(0)
+    up = _LOW - u if u >= _SIGN else u + _SIGN  # rises with the score: negatives below positives
+    return ((_LOW - up) << _HALF) | np.uint64(t)
+
+
+@njit(cache=True, inline="always")
+def key_bits(key):
+    """The score's float32 bits (``uint32``) of a :func:`rank_key`."""
+    up = _LOW - (key >> _HALF)
+    return np.uint32(up - _SIGN if up >= _SIGN else _LOW - up)
+
+
+@njit(cache=True, inline="always")
+def key_tie(key):
+    """The tie key (int64) of a :func:`rank_key`."""
+    return np.int64(key & _LOW)
+
+
+@njit(cache=True)
+def first_ranked(keys, m, k):
+    """The min(k, m) entries of ``keys[:m]`` (:func:`rank_key`) that rank first, in rank order,
+    as a new array: a partition, then a sort of the k kept."""
+    if m > k:
+        return np.sort(np.partition(keys[:m], k - 1)[:k])
+    return np.sort(keys[:m])
