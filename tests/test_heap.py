@@ -3,8 +3,8 @@ ranks_before -- higher score first, ties by the smaller key -- whatever the push
 
 import numpy as np
 
-from graphret.kernels.heap import (first_ranked, heap_drain, heap_push, key_bits, key_tie, queue_heapify, queue_pop, queue_push,
-                                   queue_reserve, rank_key)
+from graphret.kernels.heap import (first_ranked, heap_drain, heap_push, key_bits, key_tie, kth_push, min_pop, min_push,
+                                   queue_heapify, queue_pop, queue_push, queue_reserve, rank_key)
 
 
 def _entries(seed=0, n=300):
@@ -88,3 +88,22 @@ def test_rank_keys_sort_as_ranks_before_and_give_back_score_and_key():
     assert len(first_ranked(keys, 9, 17)) == 9  # fewer than k: all of them, ranked
     assert [int(np.flatnonzero(keys == key)[0]) for key in first_ranked(keys, 9, 17)] == sorted(
         range(9), key=lambda i: (-float(scores[i]), ties[i]))
+
+
+def test_one_array_heaps_pop_smallest_first_and_keep_the_kth_largest_at_the_root():
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 40, 300).astype(np.uint64)  # rank keys are uint64; many equal values
+    h, size = np.empty(300, np.uint64), 0
+    for x in values:
+        size = min_push(h, size, x)
+    popped = []
+    while size:
+        popped.append(int(h[0]))
+        size = min_pop(h, size)
+    assert popped == sorted(values.tolist())
+    scores = rng.standard_normal(300).astype(np.float32)
+    best, size = np.empty(12, np.float32), 0
+    for a, x in enumerate(scores):
+        size = kth_push(best, size, 12, x)
+        assert best[0] == np.sort(scores[:a + 1])[::-1][min(a, 11)]  # the 12th best so far (the worst kept before)
+    assert sorted(best.tolist()) == sorted(np.sort(scores)[-12:].tolist())

@@ -42,7 +42,7 @@ from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
-from graphret.kernels.heap import first_ranked, heap_push, key_bits, key_tie, queue_pop, queue_push, rank_key, sorted_push
+from graphret.kernels.heap import first_ranked, key_bits, key_tie, kth_push, min_pop, min_push, rank_key, sorted_push
 from graphret.kernels.vector import FAST, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
@@ -85,29 +85,26 @@ class WalkOptions(NamedTuple):
 
 class WalkSlots(NamedTuple):
     """Per-thread work memory over an archive of n rows (slot t for thread t): ``stamps``
-    (uint8 'seen' marks), ``counters`` (the last stamp value), ``work_s`` (candidate and seen
-    cosines) and ``work_i`` (candidate, seen and expanded positions)."""
+    (uint8 'seen' marks), ``counters`` (the last stamp value), ``work_s`` (seen cosines) and
+    ``work_i`` (the candidate queue's rank keys, seen and expanded positions)."""
 
     stamps: np.ndarray  # uint8 (T, n)
     counters: np.ndarray  # int64 (T,)
-    work_s: np.ndarray  # float32 (T, 2, n)
+    work_s: np.ndarray  # float32 (T, n)
     work_i: np.ndarray  # int64 (T, 3, n)
 
 
 class WalkWork(NamedTuple):
     """One thread's memory for one walk at a time: its slot's n-sized arrays and the small
-    heaps (result heap of ``ef``, entry seeds)."""
+    ones (the best ``ef`` returnable cosines, entry seeds)."""
 
     stamp: np.ndarray
     counter: np.ndarray  # the slot's counter, a view of length 1
-    cand_s: np.ndarray
-    cand_i: np.ndarray
+    queue: np.ndarray  # uint64 (n,): the candidates' rank keys (score, position in seen), a min-heap
     seen: np.ndarray
     seen_s: np.ndarray
     expanded: np.ndarray
-    res_s: np.ndarray
-    res_t: np.ndarray
-    res_i: np.ndarray
+    res_s: np.ndarray  # float32 (ef,): the best ef returnable cosines, a min-heap (the ef-th best at the root)
     seed_s: np.ndarray
     seed_j: np.ndarray
 
@@ -125,16 +122,16 @@ class WalkOut(NamedTuple):
 def walk_slots(n, threads):
     """Fresh :class:`WalkSlots` for ``threads`` threads over n rows."""
     return WalkSlots(np.zeros((threads, n), np.uint8), np.zeros(threads, np.int64),
-                     np.empty((threads, 2, n), np.float32), np.empty((threads, 3, n), np.int64))
+                     np.empty((threads, n), np.float32), np.empty((threads, 3, n), np.int64))
 
 
 @njit(cache=True)
 def walk_work(slots, t, ef, n_entry):
     """Thread t's :class:`WalkWork` for walks with result heap ``ef`` and ``n_entry`` seeds."""
     m = max(n_entry, 1)
-    return WalkWork(slots.stamps[t], slots.counters[t:t + 1], slots.work_s[t, 0], slots.work_i[t, 0],
-                    slots.work_i[t, 1], slots.work_s[t, 1], slots.work_i[t, 2], np.empty(ef, np.float32),
-                    np.empty(ef, np.int64), np.empty(ef, np.int64), np.empty(m, np.float32), np.empty(m, np.int64))
+    return WalkWork(slots.stamps[t], slots.counters[t:t + 1], slots.work_i[t, 0].view(np.uint64), slots.work_i[t, 1],
+                    slots.work_s[t], slots.work_i[t, 2], np.empty(ef, np.float32), np.empty(m, np.float32),
+                    np.empty(m, np.int64))
 
 
 # ------------------------------------------------------------------ the kernels
@@ -171,14 +168,16 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
     """One query's walk (the module docstring's steps 2-4) from the ``n_seeds`` seeds in
     ``w.seed_s / w.seed_j``, for use inside other kernels.
 
-    ``w.stamp[j] == cur`` marks j as seen; the candidate queue has capacity >= n, the result
-    heap ``ef``; every node touched is appended to ``w.seen`` with its cosine in ``w.seen_s``,
-    and the position in ``seen`` of every node expanded to ``w.expanded``.  Returns (results
-    kept, nodes touched, nodes expanded)."""
+    ``w.stamp[j] == cur`` marks j as seen; every node touched is appended to ``w.seen`` with its
+    cosine in ``w.seen_s``, and the position in ``seen`` of every node expanded to
+    ``w.expanded``.  The candidate queue (capacity n) holds rank keys (score, position in
+    ``seen``: :func:`graphret.kernels.heap.rank_key`), so a step compares one integer; the
+    result heap keeps only the best ``ef`` returnable cosines (its root, the ef-th best, is
+    the stopping bound: the nodes themselves are chosen after the walk, :func:`best_seen`).
+    Returns (results kept, nodes touched, nodes expanded)."""
     X, indptr, indices = index.codes, index.indptr, index.indices
-    stamp, seen, seen_s = w.stamp, w.seen, w.seen_s
-    cand_s, cand_i = w.cand_s, w.cand_i  # a queue of positions in seen (the tie key, no payload)
-    res_s, res_t, res_i = w.res_s, w.res_t, w.res_i
+    stamp, seen, seen_s, queue, res = w.stamp, w.seen, w.seen_s, w.queue, w.res_s
+    bits = seen_s.view(np.uint32)  # (a cosine's bits make its rank key)
     use_allowed, allowed = filt.use_allowed, filt.allowed  # (read once: not per node)
     n_res = 0
     n_cand = 0
@@ -192,21 +191,20 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
         s = w.seed_s[a]
         seen[n_seen] = j
         seen_s[n_seen] = s
+        n_cand = min_push(queue, n_cand, rank_key(bits[n_seen], n_seen))
         n_seen += 1
-        n_cand = queue_push(cand_s, cand_i, None, n_cand, s, n_seen - 1, n_seen - 1)
         if j != ex and (not use_allowed or allowed[j]):
-            n_res = heap_push(res_s, res_t, res_i, n_res, ef, s, j, j)
+            n_res = kth_push(res, n_res, ef, s)
     while n_cand > 0:
-        sc = cand_s[0]
-        if n_res == ef and sc < res_s[0]:
+        pos = key_tie(queue[0])
+        if n_res == ef and seen_s[pos] < res[0]:
             break
-        pos = cand_i[0]
         c = seen[pos]
         w.expanded[n_exp] = pos
         n_exp += 1
-        n_cand = queue_pop(cand_s, cand_i, None, n_cand)
+        n_cand = min_pop(queue, n_cand)
         if n_cand > 0:  # the row pointer of the candidate likely expanded next (hnswlib's prefetching)
-            prefetch_at(indptr, seen[cand_i[0]])
+            prefetch_at(indptr, seen[key_tie(queue[0])])
         lo, hi = indptr[c], indptr[c + 1]
         for p in range(lo, hi):  # the neighbours' stamps, all in flight before the first is read
             prefetch_at(stamp, indices[p])
@@ -232,14 +230,14 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
             seen_s[b] = qdot(X, seen[b], q)
             b += 1
         for b in range(first, n_seen):
-            j = seen[b]
             s = seen_s[b]
-            if n_res < ef or s > res_s[0]:
-                n_cand = queue_push(cand_s, cand_i, None, n_cand, s, b, b)
+            if n_res < ef or s > res[0]:
+                n_cand = min_push(queue, n_cand, rank_key(bits[b], b))
+                j = seen[b]
                 if j != ex and (not use_allowed or allowed[j]):
-                    n_res = heap_push(res_s, res_t, res_i, n_res, ef, s, j, j)
+                    n_res = kth_push(res, n_res, ef, s)
         if n_cand > 0:  # the list of the candidate expanded next
-            prefetch_at(indices, indptr[seen[cand_i[0]]])
+            prefetch_at(indices, indptr[seen[key_tie(queue[0])]])
     return n_res, n_seen, n_exp
 
 
@@ -266,7 +264,7 @@ def best_seen(w, n_seen, ex, filt, out_i, out_s):
     nodes, k 50) 2.6 us a query against 5.9 us for a bounded heap offered every node."""
     seen, use_allowed, allowed = w.seen, filt.use_allowed, filt.allowed
     bits = w.seen_s.view(np.uint32)
-    keys = w.cand_i.view(np.uint64)
+    keys = w.queue
     m = 0
     for b in range(n_seen):
         j = seen[b]

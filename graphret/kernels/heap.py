@@ -14,6 +14,11 @@ For a small k, or when the kept entries must be sorted all along, :func:`sorted_
 a bounded buffer sorted best first by insertion instead (the walk's entry points, the
 walk-list candidate pools: faster there than a heap and its final drain).
 
+Where the order is one value's, a heap is one array with the smallest value at the root
+(:func:`min_push`, :func:`min_pop`, :func:`kth_push`): the walk's candidate queue of rank keys
+(below), and its k-th best score so far (the k best scores, the worst at the root), one
+comparison a step and one array moved instead of three.
+
 For a one-off selection (the best k of a walk's few hundred scored nodes), :func:`rank_key`
 packs an entry into one ``uint64`` whose ascending order is this order, and
 :func:`first_ranked` selects and sorts the first k keys (a partition, then a sort of k): about
@@ -28,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from graphret.kernels.jit import njit
 
-__all__ = ["ranks_before", "rank_key", "key_bits", "key_tie", "first_ranked", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
+__all__ = ["ranks_before", "min_push", "min_pop", "kth_push", "rank_key", "key_bits", "key_tie", "first_ranked", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
 
 
 @njit(cache=True, inline="always")
@@ -210,3 +215,62 @@ def first_ranked(keys, m, k):
     if m > k:
         return np.sort(np.partition(keys[:m], k - 1)[:k])
     return np.sort(keys[:m])
+
+
+@njit(cache=True, inline="always")
+def _min_up(h, pos, x):
+    """Place x at the hole ``pos`` of the one-array min-heap h, or above it."""
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if x < h[parent]:
+            h[pos] = h[parent]
+            pos = parent
+        else:
+            break
+    h[pos] = x
+
+
+@njit(cache=True, inline="always")
+def _min_down(h, size, pos, x):
+    """Place x at the hole ``pos`` of the one-array min-heap h of ``size`` values, or below it."""
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and h[child + 1] < h[child]:
+            child += 1
+        if h[child] < x:
+            h[pos] = h[child]
+            pos = child
+        else:
+            break
+    h[pos] = x
+
+
+@njit(cache=True, inline="always")
+def min_push(h, size, x):
+    """Push x on the one-array min-heap h of ``size`` values (room for one more); returns the
+    new size."""
+    _min_up(h, size, x)
+    return size + 1
+
+
+@njit(cache=True, inline="always")
+def min_pop(h, size):
+    """Remove the root (the smallest value; read it before) of the min-heap; returns the new size."""
+    size -= 1
+    if size > 0:
+        _min_down(h, size, 0, h[size])
+    return size
+
+
+@njit(cache=True, inline="always")
+def kth_push(h, size, k, x):
+    """Offer x to the k largest values kept in the min-heap h (``h[0]``: the k-th largest once
+    ``size == k``); returns the new size."""
+    if size < k:
+        _min_up(h, size, x)
+        return size + 1
+    if x > h[0]:
+        _min_down(h, size, 0, x)
+    return size
