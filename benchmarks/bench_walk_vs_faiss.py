@@ -10,7 +10,10 @@ multilevel) for the entry points; walk lists ``build_search_graph`` with the def
 and each ``--lists`` variant (``max_degree:alpha``); FAISS IVF-Flat (nlist = sqrt(n)) and
 HNSW-Flat (M 32, efConstruction 40).  Every search on one thread (numba, FAISS, BLAS),
 fastest of ``--reps`` batched passes taken in turn over all rows.  The goal row: for each family the fastest setting with
-recall@50 >= 0.95, and walk / max(IVF, HNSW) -- ratios from one run.
+recall@50 >= 0.95, and walk / max(IVF, HNSW) -- ratios from one run.  The profile columns: codes scored per query (the
+walk's ``compared``: its entry points and every node it touched; FAISS HNSW's ``hnsw_stats.ndis``; IVF's
+``indexIVF_stats.ndis`` plus the nlist centroids) and the time per scored code, so that a difference in speed reads as
+fewer distances or cheaper ones.
 
 Generated codes (``--store``, a store of ``bench_query_cost.py``: ``clustered_codes``, d = 128,
 spread 1.25, seed 0): its codes, kNN graph and CNM communities; ``--queries`` fresh points of
@@ -150,7 +153,7 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
             for laid in (None, layout):
                 row = {"family": "walk", "lists": name + (", community layout" if laid is not None else ""), "setting": f"ef={ef}"}
                 searches.append((row, lambda lists=lists, entries=entries, entry_codes=entry_codes, ef=ef, laid=laid: graph_walk(
-                    codes, *lists, queries, K, entries=entries, entry_codes=entry_codes, ef=ef, threads=1, layout=laid)[0]))
+                    codes, *lists, queries, K, entries=entries, entry_codes=entry_codes, ef=ef, threads=1, layout=laid)))
     faiss.omp_set_num_threads(1)
     nlist = int(np.sqrt(n))
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -167,11 +170,15 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
 
     def ivf_search(nprobe):
         ivf.nprobe = nprobe
-        return ivf.search(queries, K)[1]
+        faiss.cvar.indexIVF_stats.reset()
+        rows = ivf.search(queries, K)[1]
+        return rows, None, faiss.cvar.indexIVF_stats.ndis + nlist * len(queries)  # list codes + the centroid scan
 
     def hnsw_search(ef):
         hnsw.hnsw.efSearch = ef
-        return hnsw.search(queries, K)[1]
+        faiss.cvar.hnsw_stats.reset()
+        rows = hnsw.search(queries, K)[1]
+        return rows, None, faiss.cvar.hnsw_stats.ndis
 
     for nprobe in data["ivf_probes"]:
         searches.append(({"family": "FAISS IVF-Flat", "lists": f"nlist {nlist}", "setting": f"nprobe={nprobe}"},
@@ -181,8 +188,12 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
                           "setting": f"efSearch={ef} (searches max(ef, K))"}, lambda ef=ef: hnsw_search(ef)))
     numba.set_num_threads(1)
     for row, fn in searches:
-        row["recall"] = round(recall(fn(), truth), 4)
+        found, _, scored = fn()
+        row["recall"] = round(recall(found, truth), 4)
+        row["scored_per_query"] = round(float(np.sum(scored)) / len(queries), 1)
     interleaved_qps(searches, len(queries), reps)
+    for row, _ in searches:
+        row["ns_per_scored"] = round(1e9 / (row["qps"] * row["scored_per_query"]), 1)
     rows = [row for row, _ in searches]
     for row in rows:
         log(str(row))
@@ -237,8 +248,10 @@ def markdown(report: dict) -> str:
              f"faiss {m['faiss']}.", "", f"Command: `{report['command']}`", "",
              f"n = {report['n']:,}, {report['queries']:,} queries batched, one thread, K = {K}"
              f"{'' if report['hnsw'] else '; FAISS HNSW-Flat not built in this run (--hnsw)'}.", "",
-             "| family | lists / index | setting | q/s | recall@50 |", "|---|---|---|---:|---:|"]
-    lines += [f"| {r['family']} | {r['lists']} | {r['setting']} | {r['qps']:,} | {r['recall']:.4f} |" for r in report["rows"]]
+             "| family | lists / index | setting | q/s | recall@50 | codes scored / query | us / query | ns / code scored |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['family']} | {r['lists']} | {r['setting']} | {r['qps']:,} | {r['recall']:.4f} | {r['scored_per_query']:,.0f} | "
+              f"{1e6 / r['qps']:.1f} | {r['ns_per_scored']:.1f} |" for r in report["rows"]]
     lines += ["", "Builds (2 threads): " + "; ".join(f"{k}: {json.dumps(v)}" for k, v in report["builds"].items()), "",
               "Fastest setting with recall >= 0.95 per family, and the walk's ratio to the faster FAISS index:", ""]
     lines += [f"- {k}: {r['setting']}, {r['qps']:,} q/s, recall {r['recall']:.4f}" for k, r in report["goal"]["best_at_recall"].items()]
