@@ -477,10 +477,12 @@ class RegionGraph:
     0..C-1, -1 for none) and the quality's totals per community (``e``, ``a``, ``n``) and
     ``W`` (as :func:`graphret.communities.quality.community_totals` returns them), the
     quality's name, resolution and ``w_max``, and ``knn_k``, the graph's k (how many edges a
-    query gets).  ``degree`` (weighted, float64) is computed from the graph when not given."""
+    query gets).  ``degree`` (weighted, float64) and ``same`` (per edge: it stays inside its
+    row's community) are computed from the graph when not given (a store's prepared tables
+    give them: :mod:`graphret.query.prepared`)."""
 
     def __init__(self, indptr, indices, weights, labels, totals, *, quality: str = "newman",
-                 resolution: float = 1.0, w_max: float = 1.0, knn_k: int = 10, degree=None) -> None:
+                 resolution: float = 1.0, w_max: float = 1.0, knn_k: int = 10, degree=None, same=None) -> None:
         # compact dtypes: the growth reads these at random, so smaller is faster (the stored
         # weights are float32 cosines, so float32 loses nothing)
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
@@ -513,8 +515,12 @@ class RegionGraph:
         self.n = n
         self._laid_out: tuple[WalkLayout, RegionGraph] | None = None
         # per edge: does it stay inside its row's community (growth follows only those)
-        rows = np.repeat(np.arange(n), np.diff(self.indptr))
-        self.same = np.ascontiguousarray((self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0))
+        if same is None:
+            rows = np.repeat(np.arange(n), np.diff(self.indptr))
+            same = (self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0)
+        self.same = np.ascontiguousarray(same, dtype=np.bool_)
+        if self.same.shape != self.indices.shape:
+            raise InputError("{same} must hold one flag per edge of the graph", param="same")
         #: the arrays the kernels read, as one value (:class:`RegionArrays`, plain: see _region_range)
         self.arrays = tuple(RegionArrays(self.indptr, self.indices, self.weights, self.same, self.degree, self.labels, self.e,
                                    self.a, self.n_c, self.W, self.resolution, self.w_max, QUALITY_CODES[quality],
