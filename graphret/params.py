@@ -88,6 +88,8 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
             return args[0], True
+        if len(args) < len(get_args(annotation)):  # e.g. str | int | None
+            return Union[tuple(args)], True
     return annotation, False
 
 

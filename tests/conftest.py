@@ -51,3 +51,12 @@ def blob_store_copy(blob_stores, tmp_path):
         return target
 
     return copy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def verification_cache(tmp_path_factory) -> Path:
+    """Checks remembered by the store's reads (:mod:`graphret.store.verified`) go to a folder of
+    this test session (commands the tests start inherit it), never the user's cache."""
+    folder = tmp_path_factory.mktemp("graphret-cache")
+    os.environ["GRAPHRET_CACHE_DIR"] = str(folder)
+    return folder

@@ -15,6 +15,7 @@ from graphret.encoders import ENCODERS, load_encoder, make_encoder
 from graphret.encoders.decompose import (
     FINDING_FEATURE_WEIGHT,
     PRESENCE_SHARPNESS,
+    DecomposeOptions,
     DecomposingEncoder,
     _kmeans_pp,
     class_weights,
@@ -48,7 +49,7 @@ def _without_masks(s: ImageSet) -> ImageSet:
 def test_registered_and_made_by_name():
     assert ENCODERS["decompose"] == "graphret.encoders.decompose:DecomposingEncoder"
     enc = make_encoder("decompose", latent_dim=8, normal_codebook=16)
-    assert isinstance(enc, DecomposingEncoder) and enc.latent_dim == 8 and enc.normal_codebook == 16
+    assert isinstance(enc, DecomposingEncoder) and enc.options.latent_dim == 8 and enc.options.normal_codebook == 16
     with pytest.raises(InputError, match="option"):
         make_encoder("decompose", no_such_option=1)
 
@@ -256,6 +257,19 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert back.config()["loss_terms"] == fitted.term_history
     assert back.decision_logits == fitted.decision_logits and back.net.spec.shifts == fitted.net.spec.shifts
     assert back.finding_sets and back.mask_logits == fitted.mask_logits and np.array_equal(fitted.segment_masks(demo, rows), back.segment_masks(demo, rows))
+    assert back.options == fitted.options and back.options.vq_warmup == 0.5
+
+
+def test_options_object_and_keywords():
+    """The model's options are one DecomposeOptions; keywords name its fields (and override an
+    options object given with them), the rest are training options."""
+    base = DecomposeOptions(latent_dim=8, adversary_weight=0.0)
+    enc = DecomposingEncoder(base, normal_codebook=16, epochs=3)
+    assert enc.options == dataclasses.replace(base, normal_codebook=16) and enc.train_cfg.epochs == 3
+    assert enc.options.weights["adversary_weight"] == 0.0 and enc.options.weights["residual_weight"] == 1.0
+    assert DecomposingEncoder(base, latent_dim=12).options.latent_dim == 12 and base.latent_dim == 8
+    assert DecomposingEncoder(normal_class=0).options.normal_class == 0  # an index, or a name, or None
+    assert DecomposingEncoder()._model_config()["normal_class"] is None
 
 
 def test_the_gate_decides_which_findings_bring_features(fitted, demo):
@@ -407,7 +421,11 @@ def test_default_training_length():
 
 
 def test_options_are_checked():
-    for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"),
-                dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0)):
-        with pytest.raises(InputError):
+    for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"), dict(ema_decay=0.0),
+                dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0),
+                dict(latent_dim=2.5), dict(centre="yes"), dict(width=4)):
+        name = next(iter(bad))
+        with pytest.raises(InputError, match=name):
             DecomposingEncoder(**bad)
+        with pytest.raises(InputError, match=name):
+            DecomposeOptions(**bad)

@@ -51,6 +51,7 @@ from graphret.store.read import Snapshot
 from graphret.store.schema import LEGACY_FORMAT_VERSION
 from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE, thumbnails_table
 from graphret.store.versions import read_manifest
+from graphret.query.archive import prepared_tables
 from graphret.store.write import Appended, append_version
 
 __all__ = ["add_to_store", "assign_communities", "link_new_items", "nearest_of_new", "walk_links"]
@@ -287,5 +288,5 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
                         thumbnails=_thumbnails(store, images, n_old))
 
     log(f"writing a new version of {store_path}")
-    summary["version"] = append_version(store_path, make)
+    summary["version"] = append_version(store_path, make, prepare=prepared_tables)
     return summary

@@ -4,7 +4,9 @@ their row count, size and SHA-256, written once and checked on every read.
 A read checks the size and the checksum against the manifest (it cannot be switched off: a
 manifest entry without them is refused), memory-maps the file and validates the Arrow data in
 full, so a damaged or hostile file is one clear :class:`~graphret.errors.StoreError`, never a
-crash.
+crash.  A file that passed these checks and has not changed since (same device, inode, size,
+mtime and ctime: :mod:`graphret.store.verified`) is not hashed nor validated in full again by
+later processes; ``graphret verify`` always hashes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from graphret.errors import StoreError
-from graphret.store import fs
+from graphret.store import fs, verified
 from graphret.store.schema import DATA_DIR
 
 __all__ = ["fixed_size_list", "write_arrow", "sha256_file", "write_fragment", "add_file", "check_entry", "read_fragment",
@@ -84,34 +86,70 @@ def check_entry(entry: Any, what: str) -> tuple[str, int, str]:
     return name, entry["bytes"], entry["sha256"]
 
 
-def verify_file(folder: Path, entry: Any, what: str) -> Path:
-    """The fragment's path, after checking that it exists with the listed size and checksum."""
-    name, size, digest = check_entry(entry, what)
-    path = folder / name
-    if not path.is_file():
-        raise StoreError(f"the store is missing {name} ({what}); it was removed or the store is damaged: "
-                         "open another version or rebuild the store")
-    actual = path.stat().st_size
-    if actual != size:
-        raise StoreError(f"{path} is {actual} bytes, the manifest says {size} (truncated?); rebuild the store")
-    if sha256_file(path) != digest:
-        raise StoreError(f"{path} does not match its checksum in the manifest (modified or damaged); rebuild the store")
+def verify_file(folder: Path, entry: Any, what: str, *, trust_remembered: bool = True) -> Path:
+    """The fragment's path, after checking that it exists with the listed size and checksum
+    (a check of this very file remembered by an earlier process counts, unless
+    ``trust_remembered`` is False: :mod:`graphret.store.verified`)."""
+    path, fresh = _verified(folder, entry, what, trust_remembered)
+    if fresh is not None:
+        verified.remember(*fresh)
     return path
 
 
-def read_fragment(folder: Path, entry: Any, what: str) -> pa.Table:
-    """One verified fragment, memory-mapped and fully validated."""
-    path = verify_file(folder, entry, what)
+def _verified(folder: Path, entry: Any, what: str, trust_remembered: bool
+              ) -> tuple[Path, tuple[verified.Stamp, verified.Stamp | None, int] | None]:
+    """The fragment's path once its size and checksum are known to match; with what to
+    remember once every check passed (None: the checksum was remembered, not computed)."""
+    name, size, digest = check_entry(entry, what)
+    path = folder / name
+    began = verified.now_ns()
+    before = verified.stamp(path, digest) if path.is_file() else None
+    if before is None:
+        raise StoreError(f"the store is missing {name} ({what}); it was removed or the store is damaged: "
+                         "open another version or rebuild the store")
+    if before.size != size:
+        raise StoreError(f"{path} is {before.size} bytes, the manifest says {size} (truncated?); rebuild the store")
+    if trust_remembered and verified.remembered(before):
+        return path, None
+    if sha256_file(path) != digest:
+        raise StoreError(f"{path} does not match its checksum in the manifest (modified or damaged); rebuild the store")
+    return path, (before, verified.stamp(path, digest), began)
+
+
+def read_fragment(folder: Path, entry: Any, what: str, *, trust_remembered: bool = True) -> pa.Table:
+    """One verified fragment, memory-mapped and validated: in full when its checksum was
+    computed now (a remembered check was made after a full validation passed)."""
+    return _read_fragment(folder, entry, what, trust_remembered, private=False)[0]
+
+
+def read_fragment_private(folder: Path, entry: Any, what: str) -> tuple[pa.Table, np.ndarray]:
+    """:func:`read_fragment` from a private, writable mapping of the file (returned too: the
+    table's buffers lie inside it), so that numpy views of its columns are writable arrays
+    like any other (numba compiles read-only arrays as another type); a write would never
+    reach the file, and the pages stay shared with every other reader until written."""
+    table, mapping = _read_fragment(folder, entry, what, True, private=True)
+    return table, mapping
+
+
+def _read_fragment(folder: Path, entry: Any, what: str, trust_remembered: bool, *, private: bool):
+    path, fresh = _verified(folder, entry, what, trust_remembered)
+    mapping = None
     try:
-        table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
-        table.validate(full=True)
+        if private:
+            mapping = np.memmap(path, np.uint8, mode="c")
+            table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapping))).read_all()
+        else:
+            table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        table.validate(full=fresh is not None)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError, ValueError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StoreError(f"{path} is not valid Arrow data ({first}); rebuild the store") from None
     rows = entry.get("rows")
     if rows is not None and rows != table.num_rows:
         raise StoreError(f"{path} has {table.num_rows} rows, the manifest says {rows}; the store is damaged")
-    return table
+    if fresh is not None:
+        verified.remember(*fresh)
+    return table, mapping
 
 
 def read_table(folder: Path, entries: list[Any], what: str) -> pa.Table:

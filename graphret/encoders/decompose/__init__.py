@@ -134,9 +134,10 @@ from graphret.encoders.decompose.codes import (
     split_both,
 )
 from graphret.encoders.decompose.encoder import NORMAL_NAMES as NORMAL_NAMES
-from graphret.encoders.decompose.encoder import SUPERVISION as SUPERVISION
-from graphret.encoders.decompose.encoder import VQ_UPDATES as VQ_UPDATES
 from graphret.encoders.decompose.encoder import DecomposingEncoder
+from graphret.encoders.decompose.options import SUPERVISION as SUPERVISION
+from graphret.encoders.decompose.options import VQ_UPDATES as VQ_UPDATES
+from graphret.encoders.decompose.options import DecomposeOptions
 from graphret.encoders.decompose.losses import CELL_POS_WEIGHT as CELL_POS_WEIGHT
 from graphret.encoders.decompose.losses import LSE_SHARPNESS as LSE_SHARPNESS
 from graphret.encoders.decompose.losses import _kmeans_pp as _kmeans_pp
@@ -149,4 +150,4 @@ from graphret.encoders.decompose.spec import DISC_SHARPNESS as DISC_SHARPNESS
 from graphret.encoders.decompose.spec import FINDING_FEATURE_WEIGHT as FINDING_FEATURE_WEIGHT
 from graphret.encoders.decompose.spec import PRESENCE_SHARPNESS as PRESENCE_SHARPNESS
 
-__all__ = ["DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]
+__all__ = ["DecomposeOptions", "DecomposingEncoder", "composite_code", "composite_from_both", "split_both"]

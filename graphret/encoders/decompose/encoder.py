@@ -15,6 +15,7 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.encoders.base import DEFAULT_SPACE, Encoded, Encoder, l2_normalise
 from graphret.encoders.decompose.codes import composite_code
+from graphret.encoders.decompose.options import DecomposeOptions
 from graphret.encoders.decompose.spec import MAX_SET_CODE_FINDINGS, NetSpec
 from graphret.encoders.training import (
     SMALL_SET_ITEMS,
@@ -36,8 +37,6 @@ from graphret.encoders.training import (
 )
 from graphret.errors import InputError
 
-SUPERVISION = ("auto", "masks", "labels")
-VQ_UPDATES = ("ema", "loss")
 #: Default training length: epochs enough to see this many images (:meth:`DecomposingEncoder._training_plan`).
 DEFAULT_IMAGES_SEEN = 50_000
 #: Default batch size below the shared small-set size (more steps: six objectives share them).
@@ -50,91 +49,24 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     """Normal and abnormal codes from one encoder (see the package docstring,
     :mod:`graphret.encoders.decompose`).
 
-    Options: ``latent_dim`` (channels of each latent map = size of a codebook entry, 32:
-    with 16, the projection from the trunk into the normal map lost anatomy, demo normal-space
-    anatomy P@10 0.931 against the trunk's own 0.996; 32 gave 0.994 and, with seed 1, 0.956),
-    ``normal_codebook`` (entries, 64), ``abnormal_codebook`` (entries, 32), ``vq`` (``"ema"``
-    codebook updates or ``"loss"``: codebook + commitment losses), ``commitment`` (beta, 0.25),
-    ``ema_decay`` (0.99), ``width`` (channels of the first block, 32), ``supervision``
-    (``"auto"``, ``"masks"``, ``"labels"``), ``normal_class`` (the class or label that means
-    normal: a name or index; default: one named normal / no finding / healthy / negative, else,
-    for multi-label sets, "no positive label"), the loss weights ``latent_weight`` (1),
-    ``discrimination_weight`` (1), ``segmentation_weight`` (1), ``reconstruction_weight`` (1),
-    ``residual_weight`` (1), ``adversary_weight`` (0.5; 0 turns the adversary off),
-    ``centre`` (True), ``image_size``, ``channels``, and the training options of
+    Options: the model's, :class:`~graphret.encoders.decompose.options.DecomposeOptions` (given as
+    ``options``, or by name as keywords, which override it), ``image_size`` and ``channels``
+    (default: the training images'), and the training options of
     :class:`graphret.encoders.config.TrainingConfig`.
     """
 
     name: ClassVar[str] = "decompose"
     has_classifier: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        latent_dim: int = 32,
-        normal_codebook: int = 64,
-        abnormal_codebook: int = 32,
-        vq: str = "ema",
-        commitment: float = 0.25,
-        ema_decay: float = 0.99,
-        vq_warmup: float = 0.25,
-        width: int = 32,
-        supervision: str = "auto",
-        normal_class: str | int | None = None,
-        latent_weight: float = 1.0,
-        discrimination_weight: float = 1.0,
-        segmentation_weight: float = 1.0,
-        reconstruction_weight: float = 1.0,
-        residual_weight: float = 1.0,
-        adversary_weight: float = 1.0,
-        null_directions: int = 8,
-        abnormal_gate: float = 0.5,
-        centre: bool = True,
-        image_size: int | None = None,
-        channels: int | None = None,
-        **train_options: Any,
-    ) -> None:
-        self._init_training(train_options)
-        if latent_dim < 2:
-            raise InputError(f"latent_dim must be at least 2, got {latent_dim}; use e.g. {{latent_dim=32}}", param="latent_dim")
-        for key, value in (("normal_codebook", normal_codebook), ("abnormal_codebook", abnormal_codebook)):
-            if value < 2:
-                raise InputError(f"{key} must have at least 2 entries, got {value}; use e.g. {{{key}=32}}", param=key)
-        if vq not in VQ_UPDATES:
-            raise InputError(f"unknown vq update {vq!r}; use {{vq=ema}} or {{vq=loss}}", param="vq")
-        if supervision not in SUPERVISION:
-            raise InputError(f"unknown supervision {supervision!r}; use {{supervision=auto}}, masks or labels", param="supervision")
-        if not 0 <= vq_warmup < 1:
-            raise InputError(f"vq_warmup is the fraction of epochs trained before quantisation starts, in [0, 1); got {vq_warmup}; use e.g. {{vq_warmup=0.25}}", param="vq_warmup")
-        if not 0 < ema_decay < 1:
-            raise InputError(f"ema_decay must be between 0 and 1, got {ema_decay}; use e.g. {{ema_decay=0.99}}", param="ema_decay")
-        if commitment < 0 or width < 8:
-            raise InputError(f"commitment must be >= 0 and width >= 8, got commitment={commitment}, width={width}", param="width" if width < 8 else "commitment")
-        weights = dict(latent_weight=latent_weight, discrimination_weight=discrimination_weight, segmentation_weight=segmentation_weight,
-                       reconstruction_weight=reconstruction_weight, residual_weight=residual_weight, adversary_weight=adversary_weight)
-        for key, value in weights.items():
-            if not value >= 0:
-                raise InputError(f"{key} must be >= 0, got {value}; use e.g. {{{key}=1}}", param=key)
-        self.latent_dim = int(latent_dim)
-        self.normal_codebook = int(normal_codebook)
-        self.abnormal_codebook = int(abnormal_codebook)
-        self.vq = vq
-        self.commitment = float(commitment)
-        self.ema_decay = float(ema_decay)
-        self.vq_warmup = float(vq_warmup)
+    def __init__(self, options: DecomposeOptions | None = None, *, image_size: int | None = None, channels: int | None = None,
+                 **keywords: Any) -> None:
+        names = {f.name for f in dataclasses.fields(DecomposeOptions)}
+        chosen = {k: keywords.pop(k) for k in list(keywords) if k in names}
+        self._init_training(keywords)
+        #: the model's options (checked when made)
+        self.options = dataclasses.replace(options or DecomposeOptions(), **chosen)
         self.warmup_history: dict[str, Any] | None = None
-        self.width = int(width)
-        self.supervision = supervision
-        self.normal_class = normal_class
-        self.weights = {k: float(v) for k, v in weights.items()}
-        if isinstance(null_directions, bool) or int(null_directions) < 0:
-            raise InputError(f"null_directions must be a whole number >= 0, got {null_directions}; use e.g. {{null_directions=8}}", param="null_directions")
-        self.null_directions = int(null_directions)
-        if not 0 <= abnormal_gate < 1:
-            raise InputError(f"abnormal_gate is a probability in [0, 1), got {abnormal_gate}; use e.g. {{abnormal_gate=0.5}} (0: weight cells by it)", param="abnormal_gate")
-        self.abnormal_gate = float(abnormal_gate)
         self.normal_null: np.ndarray | None = None
-        self.centre = bool(centre)
         self.image_size = image_size
         self.channels = channels
         self.mean: list[float] | None = None
@@ -162,9 +94,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
 
     @property
     def description(self) -> str:
-        mode = self.mode or self.supervision
-        return (f"decomposing encoder (normal / abnormal VQ codes, {self.latent_dim}-d entries, codebooks "
-                f"{self.normal_codebook}/{self.abnormal_codebook}, {self.vq} updates, {mode} supervision), default = both, L2-normalised")
+        mode = self.mode or self.options.supervision
+        return (f"decomposing encoder (normal / abnormal VQ codes, {self.options.latent_dim}-d entries, codebooks "
+                f"{self.options.normal_codebook}/{self.options.abnormal_codebook}, {self.options.vq} updates, {mode} supervision), default = both, L2-normalised")
 
     @property
     def space_layers(self) -> dict[str, str]:
@@ -183,7 +115,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     # ------------------------------------------------------------------ labels
 
     def _resolve_normal(self, names: list[str]) -> int | None:
-        wanted = self.normal_class
+        wanted = self.options.normal_class
         if wanted is None:
             for i, n in enumerate(names):
                 if str(n).strip().lower() in NORMAL_NAMES:
@@ -242,12 +174,12 @@ class DecomposingEncoder(TorchEncoder, Encoder):
 
     def _spec(self) -> NetSpec:
         assert self.image_size is not None and self.channels is not None
-        return NetSpec(channels=self.channels, image_size=self.image_size, latent_dim=self.latent_dim,
-                       normal_codebook=self.normal_codebook, abnormal_codebook=self.abnormal_codebook,
-                       seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.width,
-                       vq=self.vq, commitment=self.commitment, decay=self.ema_decay,
+        return NetSpec(channels=self.channels, image_size=self.image_size, latent_dim=self.options.latent_dim,
+                       normal_codebook=self.options.normal_codebook, abnormal_codebook=self.options.abnormal_codebook,
+                       seg_channels=max(1, len(self.seg_names)), n_targets=len(self.target_names), width=self.options.width,
+                       vq=self.options.vq, commitment=self.options.commitment, decay=self.options.ema_decay,
                        multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
-                       abnormal_gate=self.abnormal_gate,
+                       abnormal_gate=self.options.abnormal_gate,
                        logit_shift=self._logit_shift(),
                        seg_detects=self._cell_targets() == "channels",
                        mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment),
@@ -295,16 +227,16 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if validation is not None and len(validation):
             validation = np.asarray(validation, dtype=np.int64)
             val_batches = Batches(self._batches(images, validation), validation, **common)
-        objective = Objective(net, normalise=Normalise(self.mean, self.std), weights=self.weights, multiclass=multiclass,
+        objective = Objective(net, normalise=Normalise(self.mean, self.std), weights=self.options.weights, multiclass=multiclass,
                               pos_weight=None if multiclass else self.pos_weight, cell_targets=self._cell_targets(), device=device,
                               seg_class_weights=batches.mask_class_weights())
         self._train_stages(net, objective, batches, val_batches, seed=seed)
         self.net = net.cpu()
         self._calibrate(images, validation if validation is not None and len(validation) else train, targets)
-        if self.centre:
+        if self.options.centre:
             self._fit_code_centres(images, train, seed=seed)
         self.normal_null = None
-        if self.null_directions > 0:
+        if self.options.null_directions > 0:
             self._fit_normal_null(images, train, targets, seed=seed)
         return self
 
@@ -314,9 +246,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         training set the encoder cannot learn from."""
         masks = getattr(images, "masks", None)
         has_masks = masks is not None and any(masks.has(int(i)) for i in train[: min(len(train), 2000)])
-        if self.supervision == "masks" and not has_masks:
+        if self.options.supervision == "masks" and not has_masks:
             raise InputError(f"{images.source} has no masks for its training images; attach them (graphret.data.masks) or use {{supervision=labels}}", param="supervision")
-        self.mode = "masks" if (self.supervision == "masks" or (self.supervision == "auto" and has_masks)) else "labels"
+        self.mode = "masks" if (self.options.supervision == "masks" or (self.options.supervision == "auto" and has_masks)) else "labels"
         self.seg_names = list(masks.names) if self.mode == "masks" else ["abnormal"]
         targets, abnormal = self._targets(images)
         if targets is None:
@@ -424,7 +356,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             return objective.total(parts)
 
         epochs = training_epochs(cfg, len(batches), self.image_size, self.channels)
-        warm = min(int(round(self.vq_warmup * epochs)), epochs - 1)
+        warm = min(int(round(self.options.vq_warmup * epochs)), epochs - 1)
         resuming = cfg.resume and cfg.checkpoint is not None and os.path.exists(cfg.checkpoint)
         self.warmup_history = None
         if not resuming:
@@ -490,7 +422,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         groups: dict[bytes, list[int]] = {}  # targets known on the same rows share one ridge system (one solve)
         for c in usable:
             groups.setdefault((~np.isnan(y[:, c])).tobytes(), []).append(c)
-        for _ in range(self.null_directions):
+        for _ in range(self.options.null_directions):
             xr = x - (x @ basis.T) @ basis if len(basis) else x
             dirs = []
             for cols in groups.values():
@@ -631,21 +563,11 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     # ------------------------------------------------------------------ save / load
 
     def _model_config(self) -> dict[str, Any]:
+        options = self.options.to_json()
+        if isinstance(options["normal_class"], np.integer):
+            options["normal_class"] = int(options["normal_class"])
         return {
-            "latent_dim": self.latent_dim,
-            "normal_codebook": self.normal_codebook,
-            "abnormal_codebook": self.abnormal_codebook,
-            "vq": self.vq,
-            "commitment": self.commitment,
-            "ema_decay": self.ema_decay,
-            "vq_warmup": self.vq_warmup,
-            "width": self.width,
-            "supervision": self.supervision,
-            "normal_class": self.normal_class if not isinstance(self.normal_class, np.integer) else int(self.normal_class),
-            **self.weights,
-            "null_directions": self.null_directions,
-            "abnormal_gate": self.abnormal_gate,
-            "centre": self.centre,
+            **options,
             "image_size": self.image_size,
             "channels": self.channels,
         }
@@ -680,10 +602,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
-        keys = ("latent_dim", "normal_codebook", "abnormal_codebook", "vq", "commitment", "ema_decay", "vq_warmup", "width", "supervision",
-                "normal_class", "latent_weight", "discrimination_weight", "segmentation_weight", "reconstruction_weight",
-                "residual_weight", "adversary_weight", "null_directions", "abnormal_gate", "centre")
-        enc = cls(**{k: config[k] for k in keys if k in config}, **(config.get("train") or {}))
+        keys = {f.name for f in dataclasses.fields(DecomposeOptions)}
+        enc = cls(DecomposeOptions(**{k: config[k] for k in keys if k in config}), **(config.get("train") or {}))
         enc._restore_common(config)
         enc.mode = config["mode"]
         enc.task = config.get("task")
