@@ -298,11 +298,10 @@ def grow_region(rg, qe, tq, c, need, fr, out, n_out):
 
 
 @njit(cache=True)
-def _query_edges(rg, w, n_seen, ex, filt, top, rows, sims, wts):
+def _query_edges(rg, w, n_seen, ex, filt, rows, sims, wts):
     """Step 1: q's edges, its ``knn_k`` most similar returnable touched items with cosine > 0
     (weight = cosine, at most 1)."""
-    top_s, top_t, top_i = top
-    n_e = best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, rows, sims)
+    n_e = best_seen(w, n_seen, ex, filt, rows, sims)
     n_wq = 0
     k_q = 0.0
     for a in range(n_e):
@@ -415,7 +414,6 @@ def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_
     where = rslots.work_i[t, 0]
     fr = Frontier(rslots.work_i[t, 1], rslots.work_f[t, 0], rslots.work_f[t, 1], rslots.work_f[t, 2])
     kk = max(rg.knn_k, 1)
-    top = (np.empty(kk, np.float32), np.empty(kk, np.int64), np.empty(kk, np.int64))
     wq_rows = np.empty(kk, np.int64)
     wq_w = np.empty(kk, np.float64)
     wq_s = np.empty(kk, np.float32)
@@ -434,7 +432,7 @@ def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_
         n_seen, _, cur, compared = walk_query(index, q, opts.ef, opts.n_entry, ex, filt, w)
         for p in range(n_seen):
             where[w.seen[p]] = p
-        qe = _query_edges(rg, w, n_seen, ex, filt, top, wq_rows, wq_s, wq_w)
+        qe = _query_edges(rg, w, n_seen, ex, filt, wq_rows, wq_s, wq_w)
         tq = Touched(w.seen, w.seen_s, n_seen, ex, filt, mark, qstamp, visited, r)
         n_c = _communities_by_gain(rg, qe, r, cslot, cstamp, cl, cw, cg)
         if n_c > 0:
