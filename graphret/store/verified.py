@@ -110,16 +110,23 @@ def remember(before: Stamp, after: Stamp | None, began_ns: int) -> None:
     """Remember that the file in state ``before`` (stat'ed when the check began, at
     ``began_ns``) passed its checks, unless it changed during them (``after``) or had changed
     within :data:`RACY_NS` of ``began_ns`` (racily clean).  Failures to write are ignored."""
+    if after != before or began_ns - max(before.ctime_ns, before.mtime_ns) < RACY_NS:
+        return
+    _write(before.key(), before.record())
+
+
+def _write(name: str, text: str) -> None:
+    """Write one record (a temporary file renamed over ``name``: atomic); failures are ignored."""
     folder = cache_folder()
-    if folder is None or after != before or began_ns - max(before.ctime_ns, before.mtime_ns) < RACY_NS:
+    if folder is None:
         return
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(before.record())
-            os.replace(tmp, folder / before.key())
+                f.write(text)
+            os.replace(tmp, folder / name)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -137,19 +144,7 @@ def known(fact: str) -> bool:
 
 def learn(fact: str) -> None:
     """Record that ``fact`` holds (failures to write are ignored: the check runs again)."""
-    folder = cache_folder()
-    if folder is None:
-        return
-    with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write("checked\n")
-            os.replace(tmp, folder / _fact_name(fact))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    _write(_fact_name(fact), "checked\n")
 
 
 def now_ns() -> int:
