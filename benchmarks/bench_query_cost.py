@@ -90,6 +90,7 @@ def calls(store, n_queries: int, seed: int) -> dict:
     ids = [str(store.ids[r]) for r in rng.choice(n, size=min(n_queries, n), replace=False)]
     _, _, fresh, _ = clustered_codes(1000, d=D, seed=seed + 1, spread=SPREAD, n_queries=n_queries)
     searcher = store.searcher()
+    searcher.lay_out()  # (warmed as a server warms a version: Searcher.LAYOUT_AFTER)
     rows = np.asarray([store.snapshot.row_of_id[i] for i in ids], np.int64)
     out = {}
     for mode in MODES:

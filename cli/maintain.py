@@ -27,10 +27,12 @@ def verify_command(store, version, all_versions) -> None:
 @click.command("compact")
 @click.argument("store", type=click.Path())
 def compact_command(store) -> None:
-    """Merge each table's fragments into one file, as a new version (old files stay until vacuum)."""
+    """Merge each table's fragments into one file, as a new version (old files stay until vacuum); a store
+    written before format 3 also gets its prepared tables (what a query would build from the edges)."""
+    from graphret.query.archive import prepared_tables
     from graphret.store.maintain import compact
 
-    click.echo(json.dumps({"store": store, "version": compact(store)}))
+    click.echo(json.dumps({"store": store, "version": compact(store, prepare=prepared_tables)}))
 
 
 @click.command("vacuum")

@@ -79,6 +79,27 @@ def test_fine_tuning_trains_the_last_blocks_and_head_only(tmp_path):
     np.testing.assert_allclose(again.encode(blobs).default, codes.default, atol=1e-5)
 
 
+def test_the_tuned_blocks_batch_norms_follow_the_archive_within_a_few_steps():
+    from graphret.encoders.finetune import TUNED_BN_MOMENTUM, freeze_below
+
+    net = efficientnet_lite.efficientnet_lite0(num_classes=3)
+    efficientnet_lite.load_imagenet(net)
+    groups = freeze_below(net, 15, 1e-3)
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in net.parameters())
+    imagenet_mean = net._bn1.running_mean.clone()
+    frozen_mean = net._blocks[14]._bn2.running_mean.clone()
+    maps = torch.randn(8, 192, 7, 7, generator=torch.Generator().manual_seed(0)) * 2 + 1  # block 15's input
+    net.train()
+    with torch.no_grad():
+        for _ in range(20):  # the same batch: the head's batch-norm input is the same every step
+            net(maps, start=15)
+        batch_mean = net._conv_head(net._blocks[15](maps)).mean((0, 2, 3))
+    stale = (1 - TUNED_BN_MOMENTUM) ** 20  # 0.12 of ImageNet's statistics left (0.82 at ImageNet's 0.01)
+    torch.testing.assert_close(net._bn1.running_mean, stale * imagenet_mean + (1 - stale) * batch_mean, atol=1e-4, rtol=1e-4)
+    assert (net._bn1.running_mean - batch_mean).abs().mean() < 0.2 * (imagenet_mean - batch_mean).abs().mean()
+    assert torch.equal(net._blocks[14]._bn2.running_mean, frozen_mean)
+
+
 def test_frozen_efficientnet_needs_no_weights_option():
     blobs = blob_images(n_per_class=4, n_classes=2, size=16, seed=1)
     enc = FrozenEncoder(backbone="efficientnet_lite0", image_size=32, progress=False).fit(blobs, np.arange(len(blobs)))

@@ -3,7 +3,8 @@ ranks_before -- higher score first, ties by the smaller key -- whatever the push
 
 import numpy as np
 
-from graphret.kernels.heap import heap_drain, heap_push, queue_heapify, queue_pop, queue_push, queue_reserve
+from graphret.kernels.heap import (first_ranked, heap_drain, heap_push, key_bits, key_tie, kth_push, min_pop, min_push,
+                                   queue_heapify, queue_pop, queue_push, queue_reserve, rank_key)
 
 
 def _entries(seed=0, n=300):
@@ -65,3 +66,44 @@ def test_a_queue_whose_key_is_its_payload_may_share_one_array():
         popped.append(int(hk[0]))
         size = queue_pop(hs, hk, hk, size)
     assert popped == ranked
+
+
+def test_rank_keys_sort_as_ranks_before_and_give_back_score_and_key():
+    rng = np.random.default_rng(4)
+    n = 400
+    # ties, negatives, both zeros, infinities and tiny values: the order of floats, then the smaller key
+    pool = np.array([-np.inf, -1.0, -0.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 0.9999999, 1.0, np.inf], np.float32)
+    scores = np.concatenate([pool, rng.choice(pool, n - len(pool)), ]).astype(np.float32)
+    scores[::7] = rng.standard_normal(len(scores[::7])).astype(np.float32)
+    ties = rng.permutation(n).astype(np.int64) * 1_000_003  # keys up to ~4e8: both halves of the word used
+    ranked = sorted(range(n), key=lambda i: (-float(scores[i]), ties[i]))
+    bits = scores.view(np.uint32)
+    keys = np.array([rank_key(bits[i], ties[i]) for i in range(n)], np.uint64)
+    assert [int(np.flatnonzero(keys == key)[0]) for key in np.sort(keys)] == ranked
+    back = np.array([key_bits(key) for key in keys], np.uint32).view(np.float32)
+    assert np.array_equal(back, scores)  # (-0.0 comes back as 0.0, equal as floats)
+    assert [key_tie(key) for key in keys] == ties.tolist()
+    first = first_ranked(keys, n, 17)
+    assert [int(np.flatnonzero(keys == key)[0]) for key in first] == ranked[:17]
+    assert len(first_ranked(keys, 9, 17)) == 9  # fewer than k: all of them, ranked
+    assert [int(np.flatnonzero(keys == key)[0]) for key in first_ranked(keys, 9, 17)] == sorted(
+        range(9), key=lambda i: (-float(scores[i]), ties[i]))
+
+
+def test_one_array_heaps_pop_smallest_first_and_keep_the_kth_largest_at_the_root():
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 40, 300).astype(np.uint64)  # rank keys are uint64; many equal values
+    h, size = np.empty(300, np.uint64), 0
+    for x in values:
+        size = min_push(h, size, x)
+    popped = []
+    while size:
+        popped.append(int(h[0]))
+        size = min_pop(h, size)
+    assert popped == sorted(values.tolist())
+    scores = rng.standard_normal(300).astype(np.float32)
+    best, size = np.empty(12, np.float32), 0
+    for a, x in enumerate(scores):
+        size = kth_push(best, size, 12, x)
+        assert best[0] == np.sort(scores[:a + 1])[::-1][min(a, 11)]  # the 12th best so far (the worst kept before)
+    assert sorted(best.tolist()) == sorted(np.sort(scores)[-12:].tolist())

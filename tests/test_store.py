@@ -213,8 +213,11 @@ def test_ids_and_splits_are_read_from_the_columns_bytes_as_from_their_strings(bl
     path, images, _ = blob_store
     store = open_store(path)
     assert store.rows_of_ids([images.ids[7], "no-such-id", images.ids[0]]) == [7, None, 0]
-    assert "row_of_id" not in store.__dict__  # one scan, no dict of every id
-    assert store.rows_of_ids([images.ids[3]]) == [3] and "row_of_id" in store.__dict__
+    assert store.rows_of_ids([images.ids[3]]) == [3] and "row_of_id" not in store.__dict__  # scans, no dict of every id
+    assert store.rows_of_ids(list(images.ids[:5])) == [0, 1, 2, 3, 4] and "row_of_id" in store.__dict__  # past FEW_IDS: the dict
+    fresh = open_store(path)  # a command showing a query and its results reads their ids value by value
+    assert fresh.item_text("id", list(range(60))) == list(images.ids[:60]) and "ids" not in fresh.__dict__
+    assert fresh.item_text("id", [61, 62, 63, 64, 65]) == list(images.ids[61:66]) and "ids" in fresh.__dict__  # past 64: decoded once
     assert store.split_names == frozenset(images.splits.astype(str))
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(store.split_rows([split]), np.flatnonzero(images.splits == split))

@@ -68,9 +68,11 @@ def test_add_commits_a_version_that_writes_only_what_it_adds(store, tmp_path):
     after = files_of(store.path)
     assert all(after[name] == data for name, data in before.items())  # nothing written before was changed
     new = set(after) - set(before)
-    assert len(new) == 6 and all(name.startswith(("data/items-", "data/edges-", "data/communities-", "data/thumbnails-",
-                                                  "data/walk-", "_versions/"))
-                                 for name in new)  # the new items, their edges, communities, thumbnails and walk links, the manifest
+    assert len(new) == 8 and all(name.startswith(("data/items-", "data/edges-", "data/communities-", "data/thumbnails-",
+                                                  "data/walk-", "data/adjacency-", "data/regions-", "_versions/"))
+                                 for name in new)  # the new items, their edges, communities, thumbnails and walk links,
+    # the new version's prepared tables (graphret.store.prepared: what a search of it needs) and the manifest
+    assert second["tables"]["adjacency"] != first["tables"]["adjacency"]
     old = open_store(store.path, version=1)  # the earlier version still reads as it was
     assert len(old) == 60 and old.version == 1
     assert [row["version"] for row in history(store.path)] == [1, 2]

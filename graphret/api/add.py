@@ -51,6 +51,7 @@ from graphret.store.read import Snapshot
 from graphret.store.schema import LEGACY_FORMAT_VERSION
 from graphret.store.thumbnails import DEFAULT_THUMBNAIL_SIZE, thumbnails_table
 from graphret.store.versions import read_manifest
+from graphret.query.archive import prepared_tables
 from graphret.store.write import Appended, append_version
 
 __all__ = ["add_to_store", "assign_communities", "link_new_items", "nearest_of_new", "walk_links"]
@@ -237,7 +238,8 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
                  log: Log = lambda _: None) -> dict[str, Any]:
     """Append the images of ``source`` (a source spec for :func:`graphret.data.open_source`, or
     an :class:`~graphret.data.imageset.ImageSet`) to the store at ``store_path`` as a new
-    version that writes only the new items, their edges and their communities; returns a
+    version that writes the new items, their edges and their communities (and the version's
+    prepared tables: :mod:`graphret.store.prepared`); returns a
     summary.  See the module docstring for every rule."""
     config = config or AddConfig()
     manifest = read_manifest(Path(store_path))  # a clear error for a missing or damaged store, before reading images
@@ -287,5 +289,5 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
                         thumbnails=_thumbnails(store, images, n_old))
 
     log(f"writing a new version of {store_path}")
-    summary["version"] = append_version(store_path, make)
+    summary["version"] = append_version(store_path, make, prepare=prepared_tables)
     return summary

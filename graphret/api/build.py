@@ -45,6 +45,7 @@ from graphret.graph.search_graph import build_search_graph, entry_points, walk_e
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
 from graphret.store.thumbnails import thumbnails_table
+from graphret.query.archive import prepared_tables
 from graphret.store.write import StoreContent, check_store_target, write_store
 
 if TYPE_CHECKING:
@@ -333,7 +334,7 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
         thumbnails=thumbnails,
         walk=walk,
         entries=entries,
-    ), overwrite=config.overwrite)
+    ), overwrite=config.overwrite, prepare=prepared_tables)
     log(f"wrote {output}: {n} items, {len(src)} edges, " + ", ".join(f"{m} {p.n_communities} communities" for m, p in partitions.items()))
     return output
 

@@ -24,6 +24,7 @@ from graphret.data.imageset import ImageSet
 from graphret.query.result import SearchResult
 from graphret.params import keyword_options
 from graphret.query.config import SearchConfig, parse_archive
+from graphret.query.archive import prepared_tables
 from graphret.query.searcher import Searcher, search_store
 from graphret.store.maintain import DEFAULT_GRACE, compact, history, vacuum, verify
 from graphret.store.read import Snapshot, open_store
@@ -149,7 +150,7 @@ class Store:
 
     def compact(self) -> "Store":
         """Merge each table's fragments into one file (a new version) and move to it."""
-        compact(self.path)
+        compact(self.path, prepare=prepared_tables)
         return self.refresh()
 
     def vacuum(self, *, keep: int = 1, grace: float = DEFAULT_GRACE) -> dict[str, int]:

@@ -6,15 +6,26 @@ never depend on the order items were scanned in.  A heap is used in one of two o
 
 * **bounded top-k** (:func:`heap_push`, :func:`heap_drain`): at most k entries, the *worst*
   kept at the root, so an offered entry is decided with one comparison in the common case;
-  drained best first.  kNN graph, flat, probe and walk results, the walk-list candidate pools.
+  drained best first.  kNN graph, flat and probe results, the walk-list candidate pools.
 * **priority queue** (:func:`queue_push`, :func:`queue_pop`, :func:`queue_heapify`): the
-  *best* entry at the root, popped first.  The walk's candidate queue and CNM's merge queue.
+  *best* entry at the root, popped first.  CNM's merge queue.
 
 For a small k, or when the kept entries must be sorted all along, :func:`sorted_push` keeps
 a bounded buffer sorted best first by insertion instead (the walk's entry points, the
 walk-list candidate pools: faster there than a heap and its final drain).
 
-A queue whose tie key is also its payload (the walk's queue of positions) passes ``hi=None``:
+Where the order is one value's, a heap is one array with the smallest value at the root
+(:func:`min_push`, :func:`min_pop`, :func:`kth_push`): the walk's candidate queue of rank keys
+(below), and its ef-th best score so far (the ef best scores, the worst at the root), one
+comparison a step and one array moved instead of three (the walk 10-15 % faster on MedNIST
+pixel codes).
+
+For a one-off selection (the best k of a walk's few hundred scored nodes), :func:`rank_key`
+packs an entry into one ``uint64`` whose ascending order is this order, and
+:func:`first_ranked` selects and sorts the first k keys (a partition, then a sort of k): about
+half the time of pushing every entry through a bounded heap.
+
+A queue whose tie key is also its payload passes ``hi=None``:
 numba compiles that case without the payload array (the ``is None`` branches are pruned).
 """
 
@@ -23,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from graphret.kernels.jit import njit
 
-__all__ = ["ranks_before", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
+__all__ = ["ranks_before", "min_push", "min_pop", "kth_push", "rank_key", "key_bits", "key_tie", "first_ranked", "sorted_push", "heap_push", "heap_drain", "queue_push", "queue_pop", "queue_heapify", "queue_reserve"]
 
 
 @njit(cache=True, inline="always")
@@ -164,4 +175,103 @@ def sorted_push(ss, sj, size, k, s, j):
         pos -= 1
     ss[pos] = s
     sj[pos] = j
+    return size
+
+
+_SIGN = np.uint64(0x80000000)
+_LOW = np.uint64(0xFFFFFFFF)
+_HALF = np.uint64(32)
+
+
+@njit(cache=True, inline="always")
+def rank_key(bits, t):
+    """The entry (score, tie key t) as one ``uint64`` whose ascending order is
+    :func:`ranks_before`'s: the float32 score, given as its bits (the ``uint32`` view), mapped to
+    a 32-bit integer falling as the score rises, in the high half; t (0 <= t < 2**32) in the low
+    half.  -0.0 counts as 0.0, as in a comparison of floats."""
+    u = np.uint64(bits)
+    if u == _SIGN:
+        u = np.uint64(0)
+    up = _LOW - u if u >= _SIGN else u + _SIGN  # rises with the score: negatives below positives
+    return ((_LOW - up) << _HALF) | np.uint64(t)
+
+
+@njit(cache=True, inline="always")
+def key_bits(key):
+    """The score's float32 bits (``uint32``) of a :func:`rank_key`."""
+    up = _LOW - (key >> _HALF)
+    return np.uint32(up - _SIGN if up >= _SIGN else _LOW - up)
+
+
+@njit(cache=True, inline="always")
+def key_tie(key):
+    """The tie key (int64) of a :func:`rank_key`."""
+    return np.int64(key & _LOW)
+
+
+@njit(cache=True)
+def first_ranked(keys, m, k):
+    """The min(k, m) entries of ``keys[:m]`` (:func:`rank_key`) that rank first, in rank order,
+    as a new array: a partition, then a sort of the k kept."""
+    if m > k:
+        return np.sort(np.partition(keys[:m], k - 1)[:k])
+    return np.sort(keys[:m])
+
+
+@njit(cache=True, inline="always")
+def _min_up(h, pos, x):
+    """Place x at the hole ``pos`` of the one-array min-heap h, or above it."""
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if x < h[parent]:
+            h[pos] = h[parent]
+            pos = parent
+        else:
+            break
+    h[pos] = x
+
+
+@njit(cache=True, inline="always")
+def _min_down(h, size, pos, x):
+    """Place x at the hole ``pos`` of the one-array min-heap h of ``size`` values, or below it."""
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and h[child + 1] < h[child]:
+            child += 1
+        if h[child] < x:
+            h[pos] = h[child]
+            pos = child
+        else:
+            break
+    h[pos] = x
+
+
+@njit(cache=True, inline="always")
+def min_push(h, size, x):
+    """Push x on the one-array min-heap h of ``size`` values (room for one more); returns the
+    new size."""
+    _min_up(h, size, x)
+    return size + 1
+
+
+@njit(cache=True, inline="always")
+def min_pop(h, size):
+    """Remove the root (the smallest value; read it before) of the min-heap; returns the new size."""
+    size -= 1
+    if size > 0:
+        _min_down(h, size, 0, h[size])
+    return size
+
+
+@njit(cache=True, inline="always")
+def kth_push(h, size, k, x):
+    """Offer x to the k largest values kept in the min-heap h (``h[0]``: the k-th largest once
+    ``size == k``); returns the new size."""
+    if size < k:
+        _min_up(h, size, x)
+        return size + 1
+    if x > h[0]:
+        _min_down(h, size, 0, x)
     return size

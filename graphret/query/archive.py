@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
 from graphret.communities.partition import dense_labels
 from graphret.errors import ModeUnavailable
@@ -35,12 +36,14 @@ from graphret.graph.csr import symmetric_csr
 from graphret.graph.walk import DEFAULT_EF, DEFAULT_N_ENTRY, WalkInputs, walk_inputs
 from graphret.query.graph_region import RegionGraph
 from graphret.query.index import RetrievalIndex
+from graphret.query.prepared import Prepared, read_prepared
+from graphret.store.prepared import arrays_table
 from graphret.store.read import Snapshot
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-__all__ = ["ArchiveIndex", "WalkLists"]
+__all__ = ["ArchiveIndex", "WalkLists", "prepared_tables"]
 
 
 @dataclass
@@ -57,24 +60,40 @@ class ArchiveIndex:
     """One archive of a store in one code space, with one community method (or none)."""
 
     def __init__(self, store: Snapshot, rows: np.ndarray, codes: np.ndarray, method: str | None, *,
-                 stored_walk: bool = True) -> None:
+                 stored_walk: bool = True, prepared: bool = True) -> None:
         """``codes``: the store's codes of every item in the searched space (the archive's rows
-        are taken from them, without a copy when the archive is every item)."""
+        are taken from them, without a copy when the archive is every item).  ``stored_walk``:
+        this is the store's default archive in its default space, whose stored walk lists and,
+        with ``prepared``, prepared tables (:mod:`graphret.query.prepared`) it reads instead of
+        building them."""
         self.store = store
         self.stored_walk = stored_walk  # the store's walk lists cover this archive (its default one)
+        self.use_prepared = prepared and stored_walk
         self.rows = rows
         self.method = method
         self.n = len(rows)
-        self.position = np.full(len(store), -1, np.int64)
-        self.position[rows] = np.arange(self.n)
         self.whole = self.n == len(store) and np.array_equal(rows, np.arange(len(store)))
         self.codes = np.ascontiguousarray(codes if self.whole else codes[rows], dtype=np.float32)
+
+    @cached_property
+    def position(self) -> np.ndarray:
+        """int64 (store items,) each store row's archive position, -1 outside the archive."""
+        position = np.full(len(self.store), -1, np.int64)
+        position[self.rows] = np.arange(self.n)
+        return position
+
+    @cached_property
+    def prepared(self) -> Prepared | None:
+        """The store's prepared arrays of this archive (memory-mapped), or None: build them."""
+        return read_prepared(self.store, self.n) if self.use_prepared else None
 
     # -- the stored graph and communities over the archive ------------------------------------
     @cached_property
     def graph_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The kNN graph restricted to the archive as CSR arrays ``(indptr, indices, data)``,
         sorted indices (what region mode reads: no scipy needed)."""
+        if self.prepared is not None:
+            return self.prepared.graph
         src, dst, weight = self.store.edge_arrays()
         if not self.whole:  # (positions grow with rows: the stored order is kept)
             src, dst = self.position[src], self.position[dst]
@@ -99,8 +118,11 @@ class ArchiveIndex:
     # -- walk ---------------------------------------------------------------------------------
     @cached_property
     def walk(self) -> WalkLists:
-        stored = self.store.walk_lists if self.stored_walk else None
-        if stored is not None:
+        ready = self.prepared.walk if self.prepared is not None else None  # (the stored lists as CSR)
+        stored = self.store.walk_lists if self.stored_walk and ready is None else None
+        if ready is not None:
+            indptr, indices = ready
+        elif stored is not None:
             src, dst = stored
             if not self.whole:  # (the whole archive's positions are its rows)
                 src, dst = self.position[src], self.position[dst]
@@ -119,7 +141,7 @@ class ArchiveIndex:
             groups = self.store.membership(self.method)[self.rows] if self.method and layout.pays(self.n) else None
             indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
                                                  local_passes=local, groups=groups)
-        entry_rows = self.store.entry_rows if stored is not None else None
+        entry_rows = self.store.entry_rows if stored is not None or ready is not None else None
         entries = np.zeros(0, np.int64) if entry_rows is None else self.position[entry_rows]
         entries = entries[entries >= 0]
         if entries.size == 0:
@@ -155,12 +177,22 @@ class ArchiveIndex:
     @cached_property
     def region(self) -> tuple[RegionGraph, np.ndarray]:
         """The region graph and, per dense community label, the store's community id."""
-        membership = self._require_communities("region")
-        quality = self.store.quality(self.method)
-        region = RegionGraph.from_graph(self.graph_arrays, membership, quality=quality.name, resolution=quality.resolution,
-                                        w_max=quality.w_max, knn_k=self.store.graph_k)
-        ids = dense_labels(membership)[1]
-        return region, ids
+        self._require_communities("region")
+        return self.region_of(self.method)
+
+    def region_of(self, method: str) -> tuple[RegionGraph, np.ndarray]:
+        """:attr:`region` for the store's ``method`` communities (from the prepared tables when
+        they hold it)."""
+        quality = self.store.quality(method)
+        options = dict(quality=quality.name, resolution=quality.resolution, w_max=quality.w_max, knn_k=self.store.graph_k)
+        ready = self.prepared.regions.get(method) if self.prepared is not None else None
+        if ready is not None and self.prepared.degree is not None:
+            indptr, indices, weights = self.graph_arrays
+            region = RegionGraph(indptr, indices, weights, ready.labels, ready.totals, degree=self.prepared.degree, same=ready.same,
+                                 **options)
+            return region, ready.community
+        membership = self.store.membership(method)[self.rows]
+        return RegionGraph.from_graph(self.graph_arrays, membership, **options), dense_labels(membership)[1]
 
     # -- probe --------------------------------------------------------------------------------
     @cached_property
@@ -177,3 +209,27 @@ class ArchiveIndex:
         from graphret.graph.diffusion import smooth_codes
 
         return smooth_codes(self.codes, self.graph)
+
+
+def prepared_tables(store: Snapshot) -> dict[str, pa.Table]:
+    """The ``adjacency`` and ``regions`` tables of ``store``'s default archive, computed as a
+    search over it computes them (one home: :class:`ArchiveIndex`)."""
+    rows = store.archive_rows()
+    methods = store.community_methods
+    index = ArchiveIndex(store, rows, store.codes(), methods[0] if methods else None, prepared=False)
+    indptr, indices, weights = index.graph_arrays
+    walk = index.walk if store.walk_lists is not None else None
+    regions, degree = [], np.zeros(0, np.float64)
+    for method in methods:
+        region, ids = index.region_of(method)
+        degree = region.degree
+        regions.append({"method": method, "labels": region.labels, "community": np.asarray(ids, np.int32),
+                        "same": region.same.view(np.uint8), "e": region.e, "a": region.a, "n": region.n_c, "W": region.W})
+    tables = {"adjacency": arrays_table([{
+        "indptr": np.asarray(indptr, np.int64), "indices": np.asarray(indices, np.int32), "weights": np.asarray(weights, np.float32),
+        "degree": np.asarray(degree, np.float64),
+        "walk_indptr": walk.indptr if walk is not None else np.zeros(0, np.int64),
+        "walk_indices": walk.indices if walk is not None else np.zeros(0, np.int32)}])}
+    if regions:
+        tables["regions"] = arrays_table(regions)
+    return tables

@@ -298,11 +298,10 @@ def grow_region(rg, qe, tq, c, need, fr, out, n_out):
 
 
 @njit(cache=True)
-def _query_edges(rg, w, n_seen, ex, filt, top, rows, sims, wts):
+def _query_edges(rg, w, n_seen, ex, filt, rows, sims, wts):
     """Step 1: q's edges, its ``knn_k`` most similar returnable touched items with cosine > 0
     (weight = cosine, at most 1)."""
-    top_s, top_t, top_i = top
-    n_e = best_seen(w, n_seen, ex, filt, top_s, top_t, top_i, rows, sims)
+    n_e = best_seen(w, n_seen, ex, filt, rows, sims)
     n_wq = 0
     k_q = 0.0
     for a in range(n_e):
@@ -415,7 +414,6 @@ def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_
     where = rslots.work_i[t, 0]
     fr = Frontier(rslots.work_i[t, 1], rslots.work_f[t, 0], rslots.work_f[t, 1], rslots.work_f[t, 2])
     kk = max(rg.knn_k, 1)
-    top = (np.empty(kk, np.float32), np.empty(kk, np.int64), np.empty(kk, np.int64))
     wq_rows = np.empty(kk, np.int64)
     wq_w = np.empty(kk, np.float64)
     wq_s = np.empty(kk, np.float32)
@@ -434,7 +432,7 @@ def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_
         n_seen, _, cur, compared = walk_query(index, q, opts.ef, opts.n_entry, ex, filt, w)
         for p in range(n_seen):
             where[w.seen[p]] = p
-        qe = _query_edges(rg, w, n_seen, ex, filt, top, wq_rows, wq_s, wq_w)
+        qe = _query_edges(rg, w, n_seen, ex, filt, wq_rows, wq_s, wq_w)
         tq = Touched(w.seen, w.seen_s, n_seen, ex, filt, mark, qstamp, visited, r)
         n_c = _communities_by_gain(rg, qe, r, cslot, cstamp, cl, cw, cg)
         if n_c > 0:
@@ -479,10 +477,12 @@ class RegionGraph:
     0..C-1, -1 for none) and the quality's totals per community (``e``, ``a``, ``n``) and
     ``W`` (as :func:`graphret.communities.quality.community_totals` returns them), the
     quality's name, resolution and ``w_max``, and ``knn_k``, the graph's k (how many edges a
-    query gets).  ``degree`` (weighted, float64) is computed from the graph when not given."""
+    query gets).  ``degree`` (weighted, float64) and ``same`` (per edge: it stays inside its
+    row's community) are computed from the graph when not given (a store's prepared tables
+    give them: :mod:`graphret.query.prepared`)."""
 
     def __init__(self, indptr, indices, weights, labels, totals, *, quality: str = "newman",
-                 resolution: float = 1.0, w_max: float = 1.0, knn_k: int = 10, degree=None) -> None:
+                 resolution: float = 1.0, w_max: float = 1.0, knn_k: int = 10, degree=None, same=None) -> None:
         # compact dtypes: the growth reads these at random, so smaller is faster (the stored
         # weights are float32 cosines, so float32 loses nothing)
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
@@ -515,8 +515,12 @@ class RegionGraph:
         self.n = n
         self._laid_out: tuple[WalkLayout, RegionGraph] | None = None
         # per edge: does it stay inside its row's community (growth follows only those)
-        rows = np.repeat(np.arange(n), np.diff(self.indptr))
-        self.same = np.ascontiguousarray((self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0))
+        if same is None:
+            rows = np.repeat(np.arange(n), np.diff(self.indptr))
+            same = (self.labels[rows] == self.labels[self.indices]) & (self.labels[rows] >= 0)
+        self.same = np.ascontiguousarray(same, dtype=np.bool_)
+        if self.same.shape != self.indices.shape:
+            raise InputError("{same} must hold one flag per edge of the graph", param="same")
         #: the arrays the kernels read, as one value (:class:`RegionArrays`, plain: see _region_range)
         self.arrays = tuple(RegionArrays(self.indptr, self.indices, self.weights, self.same, self.degree, self.labels, self.e,
                                    self.a, self.n_c, self.W, self.resolution, self.w_max, QUALITY_CODES[quality],

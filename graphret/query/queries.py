@@ -170,11 +170,12 @@ def _detect(store: Snapshot, q: Any) -> str:
         names = [str(x) for x in texts]
         if isinstance(q, str) and q in store.split_names:
             return "split"
-        if all(n in store.row_of_id for n in names):
+        stored = store.rows_of_ids(names)
+        if all(row is not None for row in stored):
             return "ids"
         if all(Path(n).exists() for n in names):
             return "images"
-        missing = next(n for n in names if n not in store.row_of_id and not Path(n).exists())
+        missing = next(n for n, row in zip(names, stored) if row is None and not Path(n).exists())
         raise InputError(
             f"{missing!r} is neither a split, a stored id nor an existing image path; splits: "
             f"{', '.join(sorted(store.split_names))}; ids look like {_examples(store)}"

@@ -56,6 +56,10 @@ _FIELDS = {field.name: field for field in fields_of(SearchConfig)}
 RANK_POOL = 100
 #: distinct ``where`` filter lists a searcher keeps evaluated
 FILTER_CACHE = 64
+#: graph and region queries a searcher answers over the archive's own order before it lays the
+#: archive out by community (:meth:`Searcher.lay_out`): at a million items the layout takes
+#: seconds and saves about 50 us per query, so it pays back over tens of thousands of queries
+LAYOUT_AFTER = 10_000
 
 
 class Hits(NamedTuple):
@@ -109,6 +113,7 @@ class Searcher:
         self.default_mode = default_mode(store)
         self._filters: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
         self._filters_laid: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # mask -> over the layout
+        self._asked = 0  # queries asked of the graph and region modes (_laid_out)
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -226,6 +231,20 @@ class Searcher:
             f, s = self._rerank(config.rank, queries.codes, f, s, config.k)
         return f, s, sc
 
+    def _laid_out(self, nq: int) -> bool:
+        """Whether these ``nq`` queries walk the community layout (:mod:`graphret.graph.layout`):
+        once it exists, or once this searcher has been asked :data:`LAYOUT_AFTER` queries (this
+        batch included) with the compiled kernels; until then they walk the archive's own order,
+        since the layout is a copy of the codes and lists (seconds at a million items) that pays
+        back only over thousands of queries (a server lays it out as it warms: :meth:`lay_out`)."""
+        self._asked += nq
+        return "graph_base" in vars(self.index) or (not interpreting() and self._asked >= LAYOUT_AFTER)
+
+    def lay_out(self) -> None:
+        """Build the community layout the graph and region modes walk now (a server warming a
+        version, a benchmark of warmed searches) rather than after :data:`LAYOUT_AFTER` queries."""
+        self.index.graph_base  # noqa: B018 - built now
+
     def _check_index(self, config: SearchConfig) -> None:
         """A config's space, archive and communities, where given, must be this searcher's."""
         mine = {"space": self.space, "archive": self.archive, "communities": self.method}
@@ -243,8 +262,7 @@ class Searcher:
         if mode == "probe":
             return probe_search(index.probe, Q, k, n_probe=config.probe, exclude=exclude, allowed=allowed)
         if mode in ("graph", "region"):  # the walk's inputs checked once per searcher, the queries' per call
-            # (a few queries run as Python walk the archive's own order: a layout is a copy of it)
-            base = index.walk_base if interpreting() and "graph_base" not in vars(index) else index.graph_base
+            base = index.graph_base if self._laid_out(len(Q)) else index.walk_base
             w = base.with_queries(Q, k, exclude=exclude, allowed=allowed, n_allowed=n_allowed, ef=config.walk_ef,
                                   allowed_laid=self._allowed_laid(config.where, allowed, base))
         if mode == "graph":

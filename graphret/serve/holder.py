@@ -129,6 +129,7 @@ def _warm(searcher: Searcher) -> None:
     codes = searcher.store.codes(searcher.space)[searcher.rows[:1]]
     if searcher.method is None or len(searcher.rows) < 2:
         return
+    searcher.lay_out()
     for mode in ("region", "graph", "probe"):
         try:
             searcher.search(np.asarray(codes, np.float32), k=1, mode=mode)

@@ -119,9 +119,27 @@ def _verified(folder: Path, entry: Any, what: str, trust_remembered: bool
 def read_fragment(folder: Path, entry: Any, what: str, *, trust_remembered: bool = True) -> pa.Table:
     """One verified fragment, memory-mapped and validated: in full when its checksum was
     computed now (a remembered check was made after a full validation passed)."""
+    return _read_fragment(folder, entry, what, trust_remembered, private=False)[0]
+
+
+def read_fragment_private(folder: Path, entry: Any, what: str) -> tuple[pa.Table, np.ndarray]:
+    """:func:`read_fragment` from a private, writable mapping of the file (returned too: the
+    table's buffers lie inside it), so that numpy views of its columns are writable arrays
+    like any other (numba compiles read-only arrays as another type); a write would never
+    reach the file, and the pages stay shared with every other reader until written."""
+    table, mapping = _read_fragment(folder, entry, what, True, private=True)
+    return table, mapping
+
+
+def _read_fragment(folder: Path, entry: Any, what: str, trust_remembered: bool, *, private: bool):
     path, fresh = _verified(folder, entry, what, trust_remembered)
+    mapping = None
     try:
-        table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        if private:
+            mapping = np.memmap(path, np.uint8, mode="c")
+            table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapping))).read_all()
+        else:
+            table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
         table.validate(full=fresh is not None)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError, ValueError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -131,7 +149,7 @@ def read_fragment(folder: Path, entry: Any, what: str, *, trust_remembered: bool
         raise StoreError(f"{path} has {table.num_rows} rows, the manifest says {rows}; the store is damaged")
     if fresh is not None:
         verified.remember(*fresh)
-    return table
+    return table, mapping
 
 
 def read_table(folder: Path, entries: list[Any], what: str) -> pa.Table:

@@ -22,16 +22,18 @@ from graphret.store.commit import (
     writer_lock,
 )
 from graphret.store.fragments import read_fragment, read_table, verify_file
+from graphret.store.prepared import PREPARED_TABLES, stamped
 from graphret.store.read import Snapshot
 from graphret.store.schema import (
     ADDED_COLUMN,
     DATA_DIR,
     LEGACY_FORMAT_VERSION,
+    VERSIONED_FORMAT,
     VERSIONS_DIR,
     version_file,
 )
 from graphret.store.versions import committed_versions, read_manifest, require_store, store_format
-from graphret.store.write import remove_legacy_files
+from graphret.store.write import Prepare, remove_legacy_files, with_prepared
 
 __all__ = ["compact", "vacuum", "upgrade", "verify", "history", "DEFAULT_GRACE"]
 
@@ -39,8 +41,11 @@ __all__ = ["compact", "vacuum", "upgrade", "verify", "history", "DEFAULT_GRACE"]
 DEFAULT_GRACE = 3600.0
 
 
-def compact(folder: str | Path) -> int:
-    """Commit a version whose every table is one fragment (the same rows and manifest)."""
+def compact(folder: str | Path, *, prepare: Prepare | None = None) -> int:
+    """Commit a version whose every table is one fragment (the same rows and manifest); its
+    prepared tables, made from the same rows, are tied to it again (:func:`stamped`).  With
+    ``prepare`` (:func:`graphret.query.prepared.prepared_tables`), a version without them (a
+    store written before format 3) gets them."""
 
     def change(writer: Writer) -> dict[str, Any]:
         base = Snapshot(writer.folder, version=writer.base_number)
@@ -49,10 +54,16 @@ def compact(folder: str | Path) -> int:
         checked = {"items": lambda: base.items, "edges": lambda: base.edges, "communities": lambda: base.communities,
                    "dendrogram": lambda: base.dendrogram, "thumbnails": lambda: base.thumbnails}
         for name, entries in base.manifest["tables"].items():
-            if len(entries) > 1:
+            if len(entries) > 1 and name not in PREPARED_TABLES:
                 table = checked[name]() if name in checked else read_table(base.path, entries, name)
                 tables[name] = [writer.write_table(name, table)]
-        return {**{k: v for k, v in base.manifest.items() if k != "tables"}, "tables": tables}
+        manifest = {**{k: v for k, v in base.manifest.items() if k != "tables"}, "tables": tables}
+        for name in PREPARED_TABLES:  # (made from the same rows: tied to the new version when they were to the base)
+            if name in tables and base.prepared_table(name) is not None:
+                tables[name] = [stamped(entry, manifest) for entry in tables[name]]
+        if prepare is not None and base.prepared_table("adjacency") is None:
+            manifest = with_prepared(writer, manifest, prepare)
+        return manifest
 
     return write_version(folder, change, operation="compact")
 
@@ -69,7 +80,7 @@ def vacuum(folder: str | Path, *, keep: int = 1, grace: float = DEFAULT_GRACE, n
     folder = Path(folder)
     if keep < 1:
         raise StoreError(f"{{keep}} must be at least 1 (the newest version always stays), got {keep}", param="keep")
-    if require_store(folder) != 2:
+    if require_store(folder) != VERSIONED_FORMAT:
         raise StoreError(f"{folder} is a format 1 store; run `graphret upgrade {folder}` first")
     now = time.time() if now is None else now
     with writer_lock(folder):
@@ -132,7 +143,7 @@ def verify(folder: str | Path, *, version: int | None = None, all_versions: bool
     version (or ``version``, or every version) against its size and checksum, as Arrow data,
     and the tables against the manifest and each other."""
     folder = Path(folder)
-    numbers = committed_versions(folder) if all_versions and store_format(folder) == 2 else [version]
+    numbers = committed_versions(folder) if all_versions and store_format(folder) == VERSIONED_FORMAT else [version]
     problems: list[str] = []
     for number in numbers:
         label = f"version {number}" if number is not None else "the newest version"

@@ -15,7 +15,8 @@ import pyarrow as pa
 from graphret.communities.kernels import Quality
 from graphret.errors import StoreError, VersionRemoved
 from graphret.graph.csr import symmetric_csr
-from graphret.store.fragments import read_table, verify_file
+from graphret.store.fragments import read_fragment_private, read_table, verify_file
+from graphret.store.prepared import source_of, table_rows
 from graphret.store.schema import (
     ADDED_COLUMN,
     BASE_ITEMS_SCHEMA,
@@ -64,11 +65,13 @@ class Snapshot:
     read so far).  Every table is read from the files this version lists, each checked against
     its size and checksum and validated as Arrow data before use; a snapshot never writes."""
 
-    def __init__(self, path: str | Path, *, version: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, version: int | None = None, manifest: dict[str, Any] | None = None) -> None:
+        """``manifest``: a version being written (its fragments written, the manifest not yet
+        committed: a writer prepares what it derives from them), instead of reading one."""
         self.path = Path(path)
-        self.manifest = read_manifest(self.path, version)
+        self.manifest = read_manifest(self.path, version) if manifest is None else manifest
         self._encoder = None  # loaded on first use (encoder())
-        self._looked: set[str] = set()  # what was read for a few items once (_first_look)
+        self._values_read: dict[str, int] = {}  # ids / values looked up one by one so far (rows_of_ids, item_text)
         self._encoder_lock = threading.RLock()
         self.format_version = int(self.manifest["format_version"])
         if self.format_version == LEGACY_FORMAT_VERSION:
@@ -119,12 +122,15 @@ class Snapshot:
         return dict(zip(self.ids.tolist(), range(len(self))))  # (the last row of a repeated id, as before)
 
     def rows_of_ids(self, ids: list[str]) -> list[int | None]:
-        """The row of each stored id (None: not stored; a repeated id: its last row).  The first
-        look-up of a few ids in a snapshot scans the id column's bytes, so a command that asks for
-        one id does not build a dict of every id; later ones (a notebook's loop) and many ids go
-        through :attr:`row_of_id`, built once (a server builds it as a version opens)."""
-        if "row_of_id" in self.__dict__ or len(ids) > FEW_IDS or not self._first_look("ids"):
+        """The row of each stored id (None: not stored; a repeated id: its last row).  Until
+        ``FEW_IDS`` ids have been looked up in a snapshot, each is found by a scan of the id
+        column's bytes, so a command that asks for one id does not build a dict of every id;
+        later ones (a notebook's loop) and many ids go through :attr:`row_of_id`, built once (a
+        server builds it as a version opens)."""
+        looked = self._values_read.get("ids", 0) + len(ids)
+        if "row_of_id" in self.__dict__ or looked > FEW_IDS:
             return [self.row_of_id.get(i) for i in ids]
+        self._values_read["ids"] = looked
         offsets, data = string_buffers(self.items.column("id"))
         return [_last_row_of(offsets, data, str(item_id).encode()) for item_id in ids]
 
@@ -134,22 +140,18 @@ class Snapshot:
         names, codes = self._split_codes
         return np.asarray(names, dtype=object)[codes] if names else np.zeros(0, dtype=object)
 
-    def _first_look(self, what: str) -> bool:
-        """True the first time ``what`` is asked of this snapshot: a look-up of a few items then
-        reads them alone, later ones (a notebook's loop, a server) use what is decoded once."""
-        if what in self._looked:
-            return False
-        self._looked.add(what)
-        return True
-
     def item_text(self, column: str, rows: list[int]) -> list[str | None]:
         """The ``id`` or ``path`` of the items at ``rows``: from :attr:`ids` / :attr:`paths` once
-        they are decoded (or for many rows), else, the first time, from the column's values one
-        by one: a command that shows ten results does not decode every item's id and path."""
+        they are decoded, else from the column's values one by one while at most ``FEW_IDS * 8``
+        have been read so (then the column is decoded once): a command that shows a query and
+        its ten results does not decode every item's id and path, a notebook's loop decodes
+        them once."""
         decoded = {"id": "ids", "path": "paths"}[column]
-        if decoded in self.__dict__ or len(rows) > FEW_IDS * 8 or not self._first_look(column):
+        read = self._values_read.get(column, 0) + len(rows)
+        if decoded in self.__dict__ or read > FEW_IDS * 8:
             values = getattr(self, decoded)
             return [values[r] for r in rows]
+        self._values_read[column] = read
         array = self.items.column(column)
         return [array[int(r)].as_py() for r in rows]
 
@@ -348,6 +350,37 @@ class Snapshot:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise StoreError(f"the entries table refers to rows outside the {len(self)} items; the store is damaged")
         return rows
+
+    def prepared_table(self, name: str) -> pa.Table | None:
+        """The prepared table ``name`` (:mod:`graphret.store.prepared`) when this version lists
+        one made from it, read (checked, privately mapped) on first use; else None (build what
+        it holds)."""
+        return self._prepared_read(name)[0]
+
+    def prepared_rows(self, name: str) -> list[dict[str, Any]] | None:
+        """The rows of :meth:`prepared_table` ``name`` as arrays (writable views of the file's
+        private mapping: no copy; :func:`~graphret.store.prepared.table_rows`), or None."""
+        table, mapping = self._prepared_read(name)
+        if table is None:
+            return None
+        try:
+            return table_rows(table, mapping)
+        except ValueError as error:
+            raise StoreError(f"the prepared {name} table of {self.path} is malformed ({error}); the store is damaged: "
+                             "rebuild it") from None
+
+    def _prepared_read(self, name: str) -> tuple[pa.Table | None, np.ndarray | None]:
+        cached = self._prepared.get(name)
+        if cached is None:
+            entries = self.tables.get(name) or []
+            current = len(entries) == 1 and isinstance(entries[0], dict) and entries[0].get("of") == source_of(self.manifest)
+            read = (lambda folder, listed, what: read_fragment_private(folder, listed[0], what))
+            cached = self._prepared[name] = self._still_listed(read, entries, name) if current else (None, None)
+        return cached
+
+    @cached_property
+    def _prepared(self) -> dict[str, tuple[pa.Table | None, np.ndarray | None]]:
+        return {}
 
     @property
     def has_thumbnails(self) -> bool:

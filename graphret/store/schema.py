@@ -27,10 +27,16 @@ files.  The tables, each an Arrow IPC file per fragment that any Arrow tool read
 * ``dendrogram``: CNM's merges in order.
 * ``thumbnails`` (optional): ``row`` (item row) and ``png`` (a small PNG of the item, see
   :mod:`graphret.store.thumbnails`); stores written before it existed have none.
+* ``adjacency`` and ``regions`` (optional, format 3): what a search of the default archive
+  needs, prepared when the version was written (:mod:`graphret.store.prepared`).
 * ``walk`` (optional): the walk lists the graph and region modes search through
   (:mod:`graphret.graph.search_graph`), one directed edge per row, ``src`` -> ``dst`` (item
   rows), each item's list in order; ``entries``: ``row``, the walk's entry points (community
   medoids).  Stores built without them are searched through lists built in memory.
+
+Format 3 is format 2 whose versions may list the prepared tables; a version's manifest says
+its format, this graphret reads formats 2 and 3 (an older graphret refuses format 3 with a
+one-line error rather than carry prepared tables it cannot keep).
 
 Format 1 (graphret 0.1) kept one ``items.arrow``, ``edges.arrow``, ... and a ``manifest.json``
 at the top of the folder; such a store opens read-only, and ``graphret upgrade`` rewrites it.
@@ -43,13 +49,15 @@ import pyarrow as pa
 from graphret.graph.build import EDGES_SCHEMA
 
 FORMAT_NAME = "graphret-store"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: the first format with versions (``_versions/``): every versioned store, whatever its manifests' format
+VERSIONED_FORMAT = 2
 LEGACY_FORMAT_VERSION = 1
 
 VERSIONS_DIR = "_versions"
 DATA_DIR = "data"
 LOCK_FILE = "_writer.lock"
-TABLES = ("items", "edges", "communities", "dendrogram", "thumbnails", "walk", "entries")
+TABLES = ("items", "edges", "communities", "dendrogram", "thumbnails", "walk", "entries", "adjacency", "regions")
 REQUIRED_TABLES = ("items", "edges", "communities")
 ENCODER = "encoder"
 
@@ -85,7 +93,7 @@ BASE_ITEMS_SCHEMA = pa.schema(
 
 __all__ = [
     "ADDED_COLUMN", "BASE_ITEMS_SCHEMA", "CODE_COLUMN", "DATA_DIR", "EDGES_SCHEMA", "FORMAT_NAME", "FORMAT_VERSION",
-    "LOCK_FILE", "TABLES", "VERSIONS_DIR", "code_column", "is_code_field", "version_file",
+    "LOCK_FILE", "VERSIONED_FORMAT", "TABLES", "VERSIONS_DIR", "code_column", "is_code_field", "version_file",
 ]
 
 

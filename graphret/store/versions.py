@@ -21,6 +21,7 @@ from graphret.store.schema import (
     LEGACY_FORMAT_VERSION,
     MANIFEST_FILE,
     REQUIRED_TABLES,
+    VERSIONED_FORMAT,
     VERSIONS_DIR,
     version_file,
 )
@@ -80,9 +81,10 @@ class NewestVersion:
 
 
 def store_format(folder: Path) -> int | None:
-    """2 when the folder holds a committed version, 1 for a graphret 0.1 store, else None."""
+    """2 (:data:`VERSIONED_FORMAT`) when the folder holds a committed version, 1 for a graphret
+    0.1 store, else None (each version's manifest says its own format: 2 or 3)."""
     if newest_version(folder) is not None:
-        return FORMAT_VERSION
+        return VERSIONED_FORMAT
     if (Path(folder) / MANIFEST_FILE).is_file():
         return LEGACY_FORMAT_VERSION
     return None
@@ -140,7 +142,7 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
         path = folder / MANIFEST_FILE
         manifest = _load_json(path)
         if manifest.get("format_version") != LEGACY_FORMAT_VERSION:
-            raise StoreError(f"{path} has format version {manifest.get('format_version')!r}; this graphret reads 1 and {FORMAT_VERSION}")
+            raise StoreError(f"{path} has format version {manifest.get('format_version')!r}; this graphret reads formats 1 to {FORMAT_VERSION}")
         if not isinstance(manifest.get("files"), dict) or not manifest["files"]:
             raise StoreError(f"{path} lists no files with their checksums; the store is damaged: rebuild it")
         check_manifest(manifest, path)
@@ -156,8 +158,8 @@ def read_manifest(folder: Path, version: int | None = None) -> dict[str, Any]:
         raise StoreError(f"{path} has no integer format_version; the store is damaged")
     if declared > FORMAT_VERSION:
         raise StoreError(f"{folder} has store format version {declared}, newer than this graphret reads ({FORMAT_VERSION}); upgrade graphret")
-    if declared < FORMAT_VERSION:  # versioned manifests began with format 2; format 1 is a single manifest.json
-        raise StoreError(f"{path} says format version {declared}, but versions are format {FORMAT_VERSION}; the store is damaged: "
+    if declared < VERSIONED_FORMAT:  # versioned manifests began with format 2; format 1 is a single manifest.json
+        raise StoreError(f"{path} says format version {declared}, but versions are format {VERSIONED_FORMAT} or later; the store is damaged: "
                          "open another version or rebuild it")
     archive = manifest.get("archive")
     if not isinstance(archive, list) or not archive or not all(isinstance(name, str) for name in archive):

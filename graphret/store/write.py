@@ -5,6 +5,10 @@
 * :func:`append_version` -- an add: new fragments for the new items, their edges and their
   community assignments only, and the manifest; the rest of the version is the base version's
   fragments, listed again, not rewritten.
+
+Both take ``prepare``: a function of the version being written (a :class:`Snapshot` of its
+fragments, before the commit) that returns its prepared tables (:mod:`graphret.store.prepared`,
+made by the query layer), written and committed with the rest; without it a version has none.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from graphret.errors import StoreError
 from graphret.store import fs
 from graphret.store.commit import Writer, write_version
 from graphret.store.fragments import fixed_size_list, sha256_file, write_arrow
+from graphret.store.prepared import PREPARED_TABLES, stamped
 from graphret.store.read import Snapshot
 from graphret.store.schema import (
+    FORMAT_VERSION,
     LEGACY_FILES,
     LEGACY_FORMAT_VERSION,
     MANIFEST_FILE,
@@ -28,7 +34,7 @@ from graphret.store.schema import (
 )
 from graphret.store.versions import store_format
 
-__all__ = ["StoreContent", "write_store", "append_version", "check_store_target", "fixed_size_list", "write_arrow",
+__all__ = ["Prepare", "with_prepared", "StoreContent", "write_store", "append_version", "check_store_target", "fixed_size_list", "write_arrow",
            "sha256_file", "Appended"]
 
 
@@ -66,7 +72,24 @@ class StoreContent:
     entries: pa.Table | None = None  # the walk's entry points (ENTRIES_SCHEMA), or None
 
 
-def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False) -> Path:
+#: what makes a version's prepared tables from it (graphret.query.prepared.prepared_tables)
+Prepare = Callable[[Snapshot], dict[str, pa.Table]]
+
+
+def with_prepared(writer: Writer, manifest: dict[str, Any], prepare: Prepare | None) -> dict[str, Any]:
+    """``manifest`` (the version being written) with its prepared tables written and listed,
+    each tied to it (:func:`stamped`); none of the base's are carried over."""
+    tables = {name: entries for name, entries in manifest["tables"].items() if name not in PREPARED_TABLES}
+    manifest = {**manifest, "tables": tables}
+    if prepare is not None:
+        pending = Snapshot(writer.folder, manifest={**manifest, "format_version": FORMAT_VERSION,
+                                                    "version": (writer.base_number or 0) + 1})
+        for name, table in prepare(pending).items():
+            tables[name] = [stamped(writer.write_table(name, table), manifest)]
+    return manifest
+
+
+def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = False, prepare: Prepare | None = None) -> Path:
     """Commit ``content`` as a new version of the store at ``target`` (created if missing).
     Replaces an existing store only with ``overwrite``; a format 1 store replaced this way
     loses its old files once the new version is committed."""
@@ -90,7 +113,7 @@ def write_store(target: str | Path, content: StoreContent, *, overwrite: bool = 
         if content.write_encoder is not None:
             encoder = writer.write_file("encoder", content.write_encoder, ".pt")
             manifest["encoder"] = {**manifest.get("encoder", {}), "file": encoder}
-        return manifest
+        return with_prepared(writer, manifest, prepare)
 
     write_version(target, change, operation="build", create=True, replace_legacy=legacy)
     if legacy:
@@ -121,7 +144,7 @@ class Appended:
     walk: pa.Table | None = None  # the new items' walk lists and the links to them
 
 
-def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> int:
+def append_version(folder: str | Path, make: Callable[[Snapshot], Appended], *, prepare: Prepare | None = None) -> int:
     """Commit the newest version plus what ``make(base_snapshot)`` returns, writing only the
     new fragments.  ``make`` runs under the writer lock, on the newest version (again, on a
     lost race), so concurrent adds all land."""
@@ -136,6 +159,6 @@ def append_version(folder: str | Path, make: Callable[[Snapshot], Appended]) -> 
                 tables.setdefault(name, []).append(writer.write_table(name, table))
         manifest = dict(appended.manifest)
         manifest["tables"] = tables
-        return manifest
+        return with_prepared(writer, manifest, prepare)
 
     return write_version(folder, change, operation="add")
