@@ -22,12 +22,24 @@ interleaved (so that the shared machine's load falls on all of them alike):
 Each figure is the median over ``--rounds``, in milliseconds; the load average is recorded
 before and after.
 
+**Fresh processes against the store's size** (``--sizes NAME=STORE[:BEFORE] ...``, e.g. the
+generated stores of ``bench_query_cost.py`` at 10k, 100k and 1M and the MedNIST pixel store;
+issue 25.1): per store, interleaved, ``graphret query STORE --id X`` as shipped (prepared tables
+mapped, checksums remembered: ``graphret.store.prepared``, ``graphret.store.verified``); the
+same with remembering off (``GRAPHRET_CACHE_DIR=""``: every fragment hashed); on ``BEFORE``, the
+same store written without prepared tables (format 2: the CSR, walk lists and totals built from
+the edges in the process), with remembering off (what every process paid before); and
+``graphret.open(STORE).search([X])`` from Python in a fresh process (the compiled kernels: numba's
+import and cached kernels).  Checks are remembered in ``--cache`` (warmed first).
+
 Usage::
 
     graphret build-graph ../shared/data/mednist/mednist_64.npz -o /tmp/mednist --encoder pixels
     python benchmarks/bench_cli_query.py --store /tmp/mednist --id Hand/008821 \
         --image ../shared/data/mednist/jpeg_sample/Hand/000063.jpeg --before /work/main/.venv/bin/graphret \
         --out benchmarks/results/cli_query
+    python benchmarks/bench_cli_query.py --sizes 10k=/tmp/qc/codes-10000:/tmp/qc2/codes-10000 ... \
+        --size-ids 10k=123 --rounds 5 --out benchmarks/results/cli_query
 """
 
 from __future__ import annotations
@@ -88,13 +100,13 @@ print(json.dumps([(b[0], 1000 * (b[1] - a[1])) for a, b in zip(marks, marks[1:])
 '''
 
 
-def wall_ms(argv: list[str], cpu: list[float] | None = None) -> float:
+def wall_ms(argv: list[str], cpu: list[float] | None = None, env: dict | None = None) -> float:
     """Wall milliseconds of one fresh process (its output discarded; a failure stops the run);
     its CPU milliseconds (user + system, which waiting for a busy core does not add to) are
     appended to ``cpu``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = 1000 * (time.perf_counter() - t0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -104,16 +116,88 @@ def wall_ms(argv: list[str], cpu: list[float] | None = None) -> float:
     return wall
 
 
+SIZE_PATHS = {
+    "query --id (shipped)": lambda cli, store, before, item: [cli, "query", store, "--id", item],
+    "query --id, remembering off (every fragment hashed)": lambda cli, store, before, item: [cli, "query", store, "--id", item],
+    "query --id on the store without prepared tables, remembering off (before)":
+        lambda cli, store, before, item: [cli, "query", before, "--id", item] if before else None,
+    "graphret.open(STORE).search([X]) (compiled kernels)":
+        lambda cli, store, before, item: [str(Path(cli).with_name("python")), "-c",
+                                          f"import graphret; graphret.open({store!r}).search([{item!r}], k=10)"],
+}
+UNREMEMBERED = ("off", "before")
+
+
+def fresh_sizes(args) -> None:
+    """The fresh-process table against the store's size (see the module docstring)."""
+    import os
+
+    cli = str(Path(sys.executable).with_name("graphret"))
+    stores = []
+    for spec in args.sizes:
+        name, _, paths = spec.partition("=")
+        store, _, before = paths.partition(":")
+        stores.append((name, store, before or None, dict(i.split("=", 1) for i in args.size_ids).get(name, "0")))
+    env_on = {**os.environ, "GRAPHRET_CACHE_DIR": str(args.cache)}
+    env_off = {**os.environ, "GRAPHRET_CACHE_DIR": ""}
+    runs = {(name, path): (argv, env_off if any(w in path for w in UNREMEMBERED) else env_on)
+            for name, store, before, item in stores for path, make in SIZE_PATHS.items()
+            if (argv := make(cli, store, before, item)) is not None}
+    for argv, env in runs.values():  # warm: page cache, numba's cache, the remembered checks
+        wall_ms(argv, env=env), wall_ms(argv, env=env)
+    load_before = load_average()
+    wall: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
+    cpu: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
+    for r in range(args.rounds):
+        log(f"round {r + 1}/{args.rounds}")
+        for key, (argv, env) in runs.items():
+            wall[key].append(wall_ms(argv, cpu[key], env=env))
+    med = {key: statistics.median(v) for key, v in wall.items()}
+    cpu_med = {key: statistics.median(v) for key, v in cpu.items()}
+    result = {"machine": machine("numba", "pyarrow"), "stores": stores, "rounds": args.rounds, "load_average_before": load_before,
+              "load_average_after": load_average(), "wall_ms_all": {f"{n} | {p}": v for (n, p), v in wall.items()},
+              "cpu_ms_all": {f"{n} | {p}": v for (n, p), v in cpu.items()}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fresh_process.json").write_text(json.dumps(result, indent=1) + "\n")
+    names = [s[0] for s in stores]
+    lines = [f"# One query from a fresh process against the store's size ({utc_stamp()})", "",
+             f"Median of {args.rounds} interleaved rounds, wall ms (CPU ms = user + system); load average {load_before} "
+             f"before, {result['load_average_after']} after. Stores: " + "; ".join(f"{n} `{s}` (id `{i}`)" + (f", before: `{b}`" if b else "")
+                                                                             for n, s, b, i in stores) + ".", "",
+             "| process | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for path in SIZE_PATHS:
+        cells = [f"{med[(n, path)]:,.0f} ({cpu_med[(n, path)]:,.0f})" if (n, path) in med else "" for n in names]
+        lines.append(f"| {path} | " + " | ".join(cells) + " |")
+    first, last = names[0], names[-1]
+    shipped = "query --id (shipped)"
+    lines += ["", "Ratios in the same rounds: " + "; ".join(
+        f"{path.split(' (')[0] if path != shipped else 'shipped'} {n} / {first}: {med[(n, path)] / med[(first, path)]:.2f}"
+        for path in SIZE_PATHS for n in names[1:] if (n, path) in med and (first, path) in med)]
+    lines += ["", f"Shipped against before, per store: " + "; ".join(
+        f"{n} {med[(n, p)] / med[(n, shipped)]:.1f}x" for n in names
+        for p in [k for k in SIZE_PATHS if 'before' in k] if (n, p) in med)]
+    (args.out / "fresh_process.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     one_thread()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--store", required=True, help="a pixel store (graphret build-graph ... --encoder pixels)")
-    ap.add_argument("--id", required=True, help="a stored item id to query by")
+    ap.add_argument("--store", help="a pixel store (graphret build-graph ... --encoder pixels)")
+    ap.add_argument("--id", help="a stored item id to query by")
+    ap.add_argument("--sizes", nargs="+", help="NAME=STORE[:BEFORE]: the fresh-process table against the store's size "
+                                               "(BEFORE: the same store without prepared tables)")
+    ap.add_argument("--size-ids", nargs="*", default=[], help="NAME=ID: the id queried in each --sizes store (default 0)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/graphret-bench-cache"), help="where --sizes runs remember checks")
     ap.add_argument("--image", help="an image file to query the (pixel) store by, e.g. a MedNIST JPEG")
     ap.add_argument("--before", help="with --image: the graphret console script of a checkout before the change")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cli_query"))
     args = ap.parse_args()
+    if args.sizes:
+        return fresh_sizes(args)
+    if not args.store or not args.id:
+        ap.error("give --store and --id (or --sizes)")
     py = sys.executable
     cli = str(Path(py).with_name("graphret"))
     env_load = load_average()

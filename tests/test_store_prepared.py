@@ -141,3 +141,24 @@ def test_a_searcher_lays_the_archive_out_only_once_it_pays(blob_stores, monkeypa
     warmed = Searcher(snapshot)
     warmed.lay_out()
     assert warmed.index.graph_base.layout is not None
+
+
+def test_the_value_checks_run_once_per_content(blob_stores, monkeypatch, tmp_path):
+    """The checks that read every prepared value are remembered under the files' digests
+    (graphret.store.verified.learn): a later process touches only what its query reads; with
+    remembering off they run every time."""
+    import graphret.query.prepared as prepared
+    from graphret.store import verified
+
+    monkeypatch.setenv(verified.CACHE_ENV, str(tmp_path / "cache"))
+    calls = []
+    real = prepared._check_values
+    monkeypatch.setattr(prepared, "_check_values", lambda *a: calls.append(1) or real(*a))
+    store = blob_stores(n_per_class=30)
+    for _ in range(2):
+        snapshot = open_store(store)
+        assert prepared.read_prepared(snapshot, len(snapshot.archive_rows())) is not None
+    assert len(calls) == 1
+    monkeypatch.setenv(verified.CACHE_ENV, "")
+    prepared.read_prepared(open_store(store), len(snapshot.archive_rows()))
+    assert len(calls) == 2

@@ -238,7 +238,8 @@ def add_to_store(store_path: str | Path, source: Any, config: AddConfig | None =
                  log: Log = lambda _: None) -> dict[str, Any]:
     """Append the images of ``source`` (a source spec for :func:`graphret.data.open_source`, or
     an :class:`~graphret.data.imageset.ImageSet`) to the store at ``store_path`` as a new
-    version that writes only the new items, their edges and their communities; returns a
+    version that writes the new items, their edges and their communities (and the version's
+    prepared tables: :mod:`graphret.store.prepared`); returns a
     summary.  See the module docstring for every rule."""
     config = config or AddConfig()
     manifest = read_manifest(Path(store_path))  # a clear error for a missing or damaged store, before reading images

@@ -365,10 +365,17 @@ def check_walk_graph(n: int, indptr: np.ndarray, indices: np.ndarray) -> tuple[n
     if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
         raise InputError("the walk graph names rows outside the archive; rebuild it with build_search_graph(codes, ...)")
     if given[0] is indptr and given[1] is indices:
-        import weakref
-
-        _CHECKED[:] = _CHECKED[-3:] + [(weakref.ref(indptr), weakref.ref(indices), n)]
+        remember_checked(n, indptr, indices)
     return indptr, indices
+
+
+def remember_checked(n: int, indptr: np.ndarray, indices: np.ndarray) -> None:
+    """Count these lists (int64 and int32, contiguous) as checked for ``n`` codes while they
+    live: :func:`check_walk_graph` did, or their owner did (a store's prepared lists whose
+    checks are remembered: :mod:`graphret.query.prepared`)."""
+    import weakref
+
+    _CHECKED[:] = _CHECKED[-3:] + [(weakref.ref(indptr), weakref.ref(indices), n)]
 
 
 def _check_positive(value, name: str) -> int:

@@ -86,7 +86,7 @@ def table_rows(table: pa.Table, mapping: np.ndarray | None = None) -> list[dict[
         if mapping is not None:
             start = buffer.address - mapping.ctypes.data + first * dtype.itemsize
             if 0 <= start and start + count * dtype.itemsize <= len(mapping):
-                return mapping[start:start + count * dtype.itemsize].view(dtype)
+                return np.asarray(mapping[start:start + count * dtype.itemsize]).view(dtype)  # (a plain ndarray)
         return np.frombuffer(buffer, dtype, count=count, offset=first * dtype.itemsize)
 
     for name in table.schema.names:

@@ -31,18 +31,25 @@ the folder cannot be made or written, every read hashes, as before; nothing fail
 
 ``graphret verify`` (:func:`graphret.store.maintain.verify`) ignores the records and hashes
 every byte.
+
+**Facts about contents.**  A check whose outcome depends only on a file's bytes (the value
+checks of a store's prepared arrays: every index in range) is remembered by :func:`learn` under
+a text naming the check and the digests of what it read, and found again by :func:`known`.  A
+reader asks only after those files matched their digests (hashed, or remembered as above), so
+the fact is about exactly the bytes it reads; other bytes have other digests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["CACHE_ENV", "RACY_NS", "Stamp", "cache_folder", "stamp", "remembered", "remember"]
+__all__ = ["CACHE_ENV", "RACY_NS", "Stamp", "cache_folder", "stamp", "remembered", "remember", "known", "learn"]
 
 #: environment variable naming the cache folder ("" turns remembering off)
 CACHE_ENV = "GRAPHRET_CACHE_DIR"
@@ -103,19 +110,41 @@ def remember(before: Stamp, after: Stamp | None, began_ns: int) -> None:
     """Remember that the file in state ``before`` (stat'ed when the check began, at
     ``began_ns``) passed its checks, unless it changed during them (``after``) or had changed
     within :data:`RACY_NS` of ``began_ns`` (racily clean).  Failures to write are ignored."""
+    if after != before or began_ns - max(before.ctime_ns, before.mtime_ns) < RACY_NS:
+        return
+    _write(before.key(), before.record())
+
+
+def _write(name: str, text: str) -> None:
+    """Write one record (a temporary file renamed over ``name``: atomic); failures are ignored."""
     folder = cache_folder()
-    if folder is None or after != before or began_ns - max(before.ctime_ns, before.mtime_ns) < RACY_NS:
+    if folder is None:
         return
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(before.record())
-            os.replace(tmp, folder / before.key())
+                f.write(text)
+            os.replace(tmp, folder / name)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _fact_name(fact: str) -> str:
+    return "fact-" + hashlib.sha256(fact.encode()).hexdigest()
+
+
+def known(fact: str) -> bool:
+    """True when :func:`learn` recorded ``fact`` (a check's name and the digests it read)."""
+    folder = cache_folder()
+    return folder is not None and (folder / _fact_name(fact)).is_file()
+
+
+def learn(fact: str) -> None:
+    """Record that ``fact`` holds (failures to write are ignored: the check runs again)."""
+    _write(_fact_name(fact), "checked\n")
 
 
 def now_ns() -> int:
