@@ -1,6 +1,9 @@
 """Kernels compiled on first use (graphret.kernels.jit): the same functions run compiled or, under
 ``interpreted()``, as Python, with the same answers; nothing else runs as Python."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -33,6 +36,57 @@ def _doubled_sum_compiled_always(values):
     for i in range(values.shape[0]):
         s += _double(values[i])
     return s
+
+
+class _SlowToMake(Kernel):
+    """A kernel whose compiled form is made only once ``release`` is set (``making`` tells
+    that a caller asked for it)."""
+
+    making = threading.Event()
+    release = threading.Event()
+
+    @property
+    def dispatcher(self):
+        type(self).making.set()
+        assert type(self).release.wait(30)
+        return super().dispatcher
+
+
+def _halved(x):
+    return 0.5 * x
+
+
+_slow_callee = _SlowToMake(_halved, {})
+
+
+def _plus_one(x):
+    return _slow_callee(x) + 1.0
+
+
+def test_a_call_from_another_thread_waits_until_the_kernels_globals_are_complete():
+    """A kernel's dispatcher exists before the kernels it names are patched into its globals
+    (so that a kernel naming itself finds it); a second thread calling it in between must wait,
+    or numba would compile it over a half-made copy of its globals (a kernel object in them)."""
+    kernel = njit(_plus_one)
+    maker = threading.Thread(target=lambda: kernel.dispatcher)
+    maker.start()
+    assert _SlowToMake.making.wait(30)  # the maker is patching the globals: the callee is being made
+    outcome: list = []
+
+    def call() -> None:
+        try:
+            outcome.append(kernel(4.0))
+        except Exception as error:  # noqa: BLE001 - what a half-made kernel raises
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    caller.join(3)  # a caller that does not wait compiles (and fails) meanwhile
+    assert outcome == []
+    _SlowToMake.release.set()
+    maker.join(30)
+    caller.join(60)
+    assert outcome == [3.0]
 
 
 def test_a_kernel_compiles_with_the_kernels_it_calls_or_runs_them_all_as_python():

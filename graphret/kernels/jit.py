@@ -51,7 +51,8 @@ class Kernel:
         self.interpretable = interpretable
         self._python = python or py_func
         self._factory = compiled
-        self._dispatcher = None
+        self._dispatcher = None  # set as soon as made (a kernel naming itself finds it) ...
+        self._ready = None  # ... and here once the kernels it names are compiled forms too
         self.__name__ = py_func.__name__
         self.__qualname__ = py_func.__qualname__
         self.__module__ = py_func.__module__
@@ -70,17 +71,21 @@ class Kernel:
                 return self._python(*args, **kwargs)
             finally:
                 _local.python = 0
-        return (self._dispatcher or self.dispatcher)(*args, **kwargs)
+        return (self._ready or self.dispatcher)(*args, **kwargs)
 
     @property
     def dispatcher(self) -> Any:
         """The compiled form (numba's dispatcher, or the ``compiled`` factory's object), made
         once: ``py_func`` over a copy of its module's globals in which every kernel it names is
-        that kernel's compiled form and ``prange`` is numba's."""
-        if self._dispatcher is None:
+        that kernel's compiled form and ``prange`` is numba's.  Safe across threads (a build
+        compiles the graph steps' kernels in one while its encoder trains): another thread
+        waits for the lock until the globals are complete, so numba never reads a half-made
+        copy."""
+        if self._ready is None:
             with _lock:
                 if self._dispatcher is None:
                     self._dispatcher = self._compile()
+                    self._ready = self._dispatcher
         return self._dispatcher
 
     def _compile(self) -> Any:
