@@ -183,7 +183,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        logit_shift=self._logit_shift(),
                        seg_detects=self._cell_targets() == "channels",
                        mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment),
-                       finding_sets=self.finding_sets)
+                       finding_sets=self.finding_sets, seg_context=self.options.seg_context)
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
@@ -368,13 +368,31 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                                                  on_epoch=log.close_epoch).to_json()
                 log.close_epoch()
             self._start_codebooks(net, batches.data, seed=seed, device=self._device(), batch_size=batch_size_for(cfg, len(batches)))
-        validation = (Validation(lambda: objective.validation_loss(val_batches), "val_loss", higher_is_better=False)
-                      if val_batches is not None else None)
+        validation = self._epoch_selection(objective, val_batches)
         self.history = train_loop(net, n_train=len(batches), step=step, validation=validation, cfg=dataclasses.replace(cfg, epochs=epochs - warm),
                                   seed=seed, fingerprint=self._fingerprint(cfg, seed, len(batches)), desc="decompose",
                                   on_epoch=log.close_epoch)
         log.close_epoch()
         self.term_history = log.history
+
+    def _epoch_selection(self, objective, val_batches):
+        """The held-out figure that keeps the best epoch (``select_epoch``): the total loss, or
+        (multi-label findings with masks) the exact-set accuracy
+        (:func:`~graphret.encoders.decompose.calibration.exact_set_accuracy` at the held-out
+        items' own accuracy-best cuts), ties broken by the mean per-finding accuracy."""
+        from graphret.encoders.decompose.calibration import exact_set_accuracy
+
+        if val_batches is None:
+            return None
+        if self.options.select_epoch == "loss" or self._cell_targets() != "channels" or self.target_kind != "multilabel":
+            return Validation(lambda: objective.validation_loss(val_batches), "val_loss", higher_is_better=False)
+        targets = val_batches.y.numpy()
+
+        def score():
+            logits = np.concatenate([objective.net.detect(objective.normalise(b.x)).float().cpu().numpy() for b in val_batches.chunks()])
+            return exact_set_accuracy(logits, targets)
+
+        return Validation(score, "val_exact_set", higher_is_better=True)
 
     def _start_codebooks(self, net, data, *, seed: int, device, batch_size: int, sample: int = 1024) -> None:
         """Start both codebooks by k-means++ on the encoder's outputs for (a seeded sample of
@@ -603,7 +621,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
         keys = {f.name for f in dataclasses.fields(DecomposeOptions)}
-        enc = cls(DecomposeOptions(**{k: config[k] for k in keys if k in config}), **(config.get("train") or {}))
+        saved = {k: config[k] for k in keys if k in config}
+        saved.setdefault("seg_context", 0)  # saved before the option: no context blocks
+        enc = cls(DecomposeOptions(**saved), **(config.get("train") or {}))
         enc._restore_common(config)
         enc.mode = config["mode"]
         enc.task = config.get("task")

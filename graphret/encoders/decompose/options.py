@@ -15,6 +15,7 @@ from graphret.params import param, validate
 MAX_SIZE = 1 << 16
 Supervision = Literal["auto", "masks", "labels"]
 VqUpdate = Literal["ema", "loss"]
+EpochSelection = Literal["loss", "exact_set"]
 #: How the encoder is supervised, and how its codebooks learn: the allowed values.
 SUPERVISION: tuple[str, ...] = get_args(Supervision)
 VQ_UPDATES: tuple[str, ...] = get_args(VqUpdate)
@@ -38,6 +39,13 @@ class DecomposeOptions:
     ema_decay: float = param(0.99, min=0, max=1, help="Decay of the codebooks' moving averages, strictly between 0 and 1.")
     vq_warmup: float = param(0.25, min=0, max=1, help="Share of the epochs trained before quantisation starts, in [0, 1).")
     width: int = param(32, min=8, max=MAX_SIZE, help="Channels of the trunk's first block.")
+    seg_context: int = param(0, min=0, max=8, help=(
+        "Residual dilated (2, 4, ...) 3x3 blocks the segmentation decoder runs at the level below full size: a wider view "
+        "for telling small findings from look-alikes."))
+    select_epoch: EpochSelection = param("loss", help=(
+        "Which held-out figure keeps the best epoch and stops training early: loss (the total loss) or exact_set (the share "
+        "of held-out images whose whole finding set the detector decides right, at cuts chosen on them; multi-label "
+        "findings with masks only, else the loss)."))
     supervision: Supervision = param("auto", help="masks, labels, or auto (masks when the images have them).")
     normal_class: str | int | None = param(None, help=(
         "The class or label that means normal (a name or index) [one named normal / no finding / healthy / negative, else, "
