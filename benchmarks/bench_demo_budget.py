@@ -89,18 +89,16 @@ def main(specs: list[str], *, codes: dict[str, Path], cache: str, rounds: int, o
     for _ in range(rounds):
         for spec in specs:
             for label, code in codes.items():
-                if cache == "warm":
-                    runs = [("warm", None)]
-                else:
-                    folder = tempfile.mkdtemp(prefix="numba-cold-")
-                    runs = [("cold", folder)] + ([("warm", folder)] if cache == "both" else [])
-                for kind, folder in runs:
-                    result = {"code": label, "cache": kind, **run_one(spec, code, folder)}
-                    line = json.dumps(result)
-                    print(line, flush=True)
-                    if out is not None:
-                        with open(out, "a") as f:
-                            f.write(line + "\n")
+                with tempfile.TemporaryDirectory(prefix="numba-cold-") as folder:
+                    runs = [("warm", None)] if cache == "warm" else \
+                        [("cold", folder)] + ([("warm", folder)] if cache == "both" else [])
+                    for kind, cache_dir in runs:
+                        result = {"code": label, "cache": kind, **run_one(spec, code, cache_dir)}
+                        line = json.dumps(result)
+                        print(line, flush=True)
+                        if out is not None:
+                            with open(out, "a") as f:
+                                f.write(line + "\n")
 
 
 if __name__ == "__main__":

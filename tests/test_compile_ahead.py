@@ -48,7 +48,8 @@ print(json.dumps({"before": before, "started": started, "ok": ok, "after": after
 
 
 def test_a_cold_knn_step_compiles_in_another_process_and_the_build_then_compiles_nothing(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
+               GRAPHRET_COMPILE_AHEAD="1")
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
@@ -60,16 +61,22 @@ def test_a_cold_knn_step_compiles_in_another_process_and_the_build_then_compiles
     assert "graph kernels compiled ahead" in out["lines"][-1]
 
 
-def test_a_warm_cache_starts_no_process(monkeypatch):
+def test_a_warm_cache_or_the_switch_off_starts_no_process(monkeypatch):
+    monkeypatch.setenv("GRAPHRET_COMPILE_AHEAD", "1")
     monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [])
     with compiled_ahead(BuildConfig(), 500, print) as ahead:
         assert ahead.processes == []
         assert ahead.wait() is True
+    monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [("walk",)])
+    monkeypatch.delenv("GRAPHRET_COMPILE_AHEAD")  # off by default
+    with compiled_ahead(BuildConfig(), 500, print) as ahead:
+        assert ahead.processes == []
 
 
 def test_a_failing_process_is_logged_and_the_build_compiles_the_kernels_itself(tmp_path, monkeypatch):
     import graphret
 
+    monkeypatch.setenv("GRAPHRET_COMPILE_AHEAD", "1")
     monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [("walk",)])
     monkeypatch.setattr(ahead_mod.sys, "executable", "/bin/false")  # the process exits 1 at once
     lines: list[str] = []

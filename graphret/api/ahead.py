@@ -12,6 +12,8 @@ the walk lists (over a kNN graph computed with numpy).  The build waits for them
 from the cache.  The two compile disjoint kernels, and the build compiles none while they run,
 so no two processes write one kernel's cache index at once.  A process that fails or outlasts
 :data:`WAIT_S` is logged and ended; the build then compiles what is missing itself, as before.
+Off unless ``GRAPHRET_COMPILE_AHEAD=1`` (:data:`SWITCH`): measured on 2 shared cores, the
+processes slowed the encoder's training more than the compile they took off the critical path.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from graphret.graph.search_graph import walk_effort
 from graphret.kernels.jit import Kernel
 from graphret.params import flat_options
 
-__all__ = ["compiled_ahead", "CompileAhead", "cold_groups", "sample_rows", "GROUPS", "SAMPLE_ROWS", "SAMPLE_DIM", "WAIT_S"]
+__all__ = ["compiled_ahead", "CompileAhead", "cold_groups", "sample_rows", "GROUPS", "SAMPLE_ROWS", "SAMPLE_DIM", "WAIT_S", "SWITCH"]
 
 Log = Callable[[str], None]
 
@@ -47,6 +49,10 @@ SAMPLE_ROWS = 2_000
 SAMPLE_DIM = 8
 #: longest wait (seconds) for the processes once the build reaches its graph steps
 WAIT_S = 600.0
+#: the environment variable that turns compiling ahead on ("1"); off by default: on the shared
+#: 2-core machine the two processes slowed the encoder's training more than they saved (demo
+#: cold 68-72 s against 54 s at the lowest load measured, benchmarks/results/demo-budget)
+SWITCH = "GRAPHRET_COMPILE_AHEAD"
 
 
 def _step_kernels(config: BuildConfig, n: int) -> dict[str, list[Kernel]]:
@@ -152,7 +158,7 @@ def compiled_ahead(config: BuildConfig, n: int, log: Log) -> Iterator[CompileAhe
     graph steps.  The processes are ended on leaving the block."""
     ahead = CompileAhead(log)
     try:
-        rows = sample_rows(config, n)
+        rows = sample_rows(config, n) if os.environ.get(SWITCH) == "1" else None
         groups = cold_groups(config, n) if rows is not None else []
         if groups:
             log(f"compiling the graph kernels ({', '.join('+'.join(g) for g in groups)}) in {len(groups)} other "
