@@ -56,8 +56,16 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wrap(rows: list[dict]) -> None:
-    """Time each WRAPPED function (that exists in this checkout) into ``rows``, nested calls indented."""
+#: the rows the wrapped functions time into: the current build's (:func:`wrap` wraps once per process)
+ROWS: list[dict] = []
+
+
+def wrap() -> None:
+    """Time each WRAPPED function (that exists in this checkout) into :data:`ROWS`, nested calls
+    indented; once per process (a second wrapping would time every call twice)."""
+    if getattr(wrap, "done", False):
+        return
+    wrap.done = True  # type: ignore[attr-defined]
     depth = [0]
     for module, name, step in WRAPPED:
         mod = importlib.import_module(module)
@@ -72,7 +80,7 @@ def wrap(rows: list[dict]) -> None:
                 return _fn(*args, **kwargs)
             finally:
                 depth[0] -= 1
-                rows.append({"part": _name, "step": _step, "depth": depth[0], "wall_s": round(time.perf_counter() - t0, 1),
+                ROWS.append({"part": _name, "step": _step, "depth": depth[0], "wall_s": round(time.perf_counter() - t0, 1),
                              "cpu_s": round(cpu_seconds() - c0, 1), "load": round(os.getloadavg()[0], 1)})
 
         setattr(mod, name, timed_fn)
@@ -89,8 +97,8 @@ def build(n: int, config: str, work: Path, n_queries: int):
 
     options = dict(option(part) for part in config.split(",")) if config != "default" else {}
     codes, labels, queries, _ = clustered_codes(n, d=D, seed=0, spread=SPREAD, n_queries=n_queries)  # queries: fresh draws
-    rows: list[dict] = []
-    wrap(rows)
+    wrap()
+    ROWS.clear()
     path = work / f"build-{n}-{config.replace('=', '-').replace(',', '_')}"
     shutil.rmtree(path, ignore_errors=True)
     log(f"building {n:,} codes, {config}")
@@ -99,6 +107,7 @@ def build(n: int, config: str, work: Path, n_queries: int):
                                       log=lambda m: log(f"  {m}"), **options)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     manifest = store.manifest
+    rows = list(ROWS)
     steps: dict[str, dict] = {}
     for row in rows:
         if row["depth"] == 0:
@@ -152,7 +161,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the built stores")
     parser.add_argument("--name", default="build_steps")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--report", action="store_true", help="only write NAME.md again from NAME.json under --out")
     args = parser.parse_args()
+    if args.report:
+        (args.out / f"{args.name}.md").write_text(markdown(json.loads((args.out / f"{args.name}.json").read_text())))
+        return
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = str(args.threads)
     import numba
@@ -200,6 +213,7 @@ def markdown(report: dict) -> str:
         lines += [f"## {b['n']:,} codes, config `{b['config']}`", "",
                   f"Whole build: **{b['wall_s']} s wall, {b['cpu_s']} CPU s**; peak RSS {b['peak_rss_mib']:,} MiB; "
                   f"kNN {json.dumps(b['knn'])}; walk {json.dumps(b['walk'])}.", "",
+                  *([f"Note: {b['note']}.", ""] if b.get("note") else []),
                   "| step / part | wall s | CPU s | load |", "|---|---:|---:|---:|"]
         lines += [f"| {'&nbsp;&nbsp;' * r['depth']}{r['part']} ({r['step']}) | {r['wall_s']} | {r['cpu_s']} | {r['load']} |"
                   for r in b["parts"]]
