@@ -20,7 +20,8 @@ EpochSelection = Literal["loss", "exact_set"]
 SUPERVISION: tuple[str, ...] = get_args(Supervision)
 VQ_UPDATES: tuple[str, ...] = get_args(VqUpdate)
 #: The loss weight options, in the order the objective names its terms (the adversary last).
-LOSS_WEIGHTS = ("latent_weight", "discrimination_weight", "segmentation_weight", "reconstruction_weight", "residual_weight", "adversary_weight")
+LOSS_WEIGHTS = ("latent_weight", "discrimination_weight", "segmentation_weight", "reconstruction_weight", "residual_weight", "independence_weight",
+                "adversary_weight")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class DecomposeOptions:
     segmentation_weight: float = param(1.0, min=0, help="Weight of the segmentation loss.")
     reconstruction_weight: float = param(1.0, min=0, help="Weight of the conditioned reconstruction loss.")
     residual_weight: float = param(1.0, min=0, help="Weight of the normal-appearing image's residual loss.")
+    independence_weight: float = param(0.0, min=0, help=(
+        "Weight of the normal code's independence term: the maximum mean discrepancy between the normal codes of the batch's "
+        "abnormal and normal items without a mask (0 turns it off)."))
     adversary_weight: float = param(1.0, min=0, help="Scale of the adversary's reversed gradient (0 turns the adversary off).")
     null_directions: int = param(8, min=0, max=MAX_SIZE, help="Rounds of the normal code's null-space projection (0: none).")
     abnormal_gate: float = param(0.5, min=0, max=1, help="Presence probability the abnormal code gates on, in [0, 1) (0: weight by it).")
