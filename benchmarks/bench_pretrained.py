@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphret.data.imageset import ImageSet  # noqa: E402
-from graphret.metrics import mean_auroc  # noqa: E402
+from graphret.metrics import label_aurocs, mean_auroc, mean_auroc_spread  # noqa: E402
 from graphret.metrics.retrieval import accuracy_at_k, precision_at_k, relevance  # noqa: E402
 
 from shared_data import DATA, NIH_CSV  # noqa: E402
@@ -176,7 +176,13 @@ def run(key: str, row: str, images: ImageSet, args) -> dict:
     if row in args.models:
         out["model"] = args.models[row]
     if images.task == "multilabel" and queries.probabilities is not None:
-        out["mean_auroc"] = mean_auroc(queries.probabilities, labels[test])
+        y = labels[test]
+        out["mean_auroc"] = mean_auroc(queries.probabilities, y)
+        sd, low, high = mean_auroc_spread(queries.probabilities, y, seed=args.seed)
+        out["mean_auroc_spread"] = {"sd": round(sd, 4), "ci95": [round(low, 4), round(high, 4)], "draws": 1000}
+        names = list(images.class_names) or [str(j) for j in range(y.shape[1])]
+        out["label_auroc"] = {n: (None if v is None else round(v, 4)) for n, v in zip(names, label_aurocs(queries.probabilities, y))}
+        out["label_test_positives"] = {n: int((y[:, j] == 1).sum()) for j, n in enumerate(names)}
     return out
 
 
@@ -194,9 +200,19 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
     for r in sorted(rows, key=lambda r: (order.get(r["set"], 99), encoder_key(r["encoder"]))):
         auc = f"{r['mean_auroc']:.3f}" if r.get("mean_auroc") is not None else ""
+        if r.get("mean_auroc_spread"):
+            auc += f" (sd {r['mean_auroc_spread']['sd']:.3f})"
         mark = " **(default)**" if r.get("default_build") == r["encoder"] else ""
         lines.append(f"| {r['set']} | {r['encoder']}{mark} | {r['n_train']} / {r['n_test']} | {r.get('image_size') or ''} | {r['acc1']:.3f} | {r['p10']:.3f} | "
                      f"{r['p50']:.3f} | {auc} | {r['build_s']} | {r.get('epochs', '')} |")
+    per_label = [r for r in rows if r.get("label_auroc")]
+    if per_label:  # each label's AUROC, with its positives among the test queries
+        names = list(per_label[0]["label_auroc"])
+        positives = per_label[0]["label_test_positives"]
+        lines += ["", "Per-label AUROC over the test queries (sd: the mean's spread over 1,000 bootstrap resamples of them):", "",
+                  "| set | encoder | " + " | ".join(f"{n} ({positives[n]})" for n in names) + " |", "|---|---|" + "---|" * len(names)]
+        for r in per_label:
+            lines.append(f"| {r['set']} | {r['encoder']} | " + " | ".join("" if r["label_auroc"].get(n) is None else f"{r['label_auroc'][n]:.2f}" for n in names) + " |")
     notes = sorted({f"{r['set']}: {r['note']}" for r in rows if r.get("note")})
     lines += ["", "Splits and subsets:", *[f"- {n}" for n in notes], "",
               "Mahbod et al.'s best Acc@1 at 224 px: " + ", ".join(f"{k} {v:.3f}" for k, v in MAHBOD_224.items()), ""]

@@ -77,6 +77,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
 
 def test_warm_up_then_quantised_codes(fitted, demo):
     assert len(fitted.warmup_history["epochs"]) == 2 and len(fitted.history.epochs) == 2
+    # by default, with one mask channel per finding: the epoch kept by the held-out exact-set accuracy, 2 context blocks
+    assert fitted.history.val_name == "val_exact_set" and fitted.net.spec.seg_context == 2 and len(fitted.net.seg_context) == 2
     net = fitted.net
     assert int(net.vq_normal.active) == 1 and int(net.vq_abnormal.active) == 1
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(8), size=32, channels=1)))
@@ -85,7 +87,8 @@ def test_warm_up_then_quantised_codes(fitted, demo):
     # every cell of both maps is one of its codebook's entries
     for q, vq in ((qn, net.vq_normal), (qa, net.vq_abnormal)):
         cells = q.permute(0, 2, 3, 1).reshape(-1, q.shape[1])
-        dist = torch.cdist(cells, vq.embed)
+        # the direct difference, not cdist's matrix-product path (its cancellation error reached 2.4e-3)
+        dist = torch.cdist(cells, vq.embed, compute_mode="donot_use_mm_for_euclid_dist")
         assert float(dist.min(dim=1).values.max()) < 2e-3  # straight-through rounding only
     assert qa.shape[-1] == 2 * qn.shape[-1]  # the abnormal map keeps twice the normal map's side
     # the loss terms of the full objective were all recorded, the adversary included
@@ -178,6 +181,40 @@ def test_accuracy_thresholds_by_hand():
     assert sure == [3.0]  # a clean split: midway between the classes
 
 
+def test_exact_set_accuracy_by_hand():
+    from graphret.encoders.decompose.calibration import exact_set_accuracy
+
+    z = np.array([[2.0, -1.0], [0.5, 1.0], [-2.0, 3.0], [1.0, -2.0]])
+    y = np.array([[1, 0], [0, 1], [0, -1], [1, 1]])
+    # cuts 0 / 0: rows 0 and 2 right (row 2's unknown counts as right), row 1 misses finding 0, row 3 finding 1
+    assert exact_set_accuracy(z, y, cuts=[0.0, 0.0]) == (0.5, 6 / 8)
+    assert exact_set_accuracy(z, y, cuts=[0.75, None]) == (0.75, 7 / 8)  # None: logit 0
+    # the items' own accuracy-best cuts (too few items here for any: logit 0)
+    assert exact_set_accuracy(z, y) == exact_set_accuracy(z, y, cuts=[0.0, 0.0])
+
+
+def test_context_blocks_widen_the_segmentation_view():
+    """``seg_context`` dilated blocks let a pixel's segmentation logit read input pixels beyond
+    the plain decoder's reach (15 px here), at the same output size."""
+    from graphret.encoders.decompose.networks import DecomposeNet
+    from graphret.encoders.decompose.spec import NetSpec
+
+    reach = {}
+    for blocks in (0, 2):
+        torch.manual_seed(0)
+        spec = NetSpec(channels=1, image_size=64, latent_dim=8, normal_codebook=4, abnormal_codebook=4, seg_channels=2, n_targets=2,
+                       width=16, seg_detects=True, seg_context=blocks)
+        net = DecomposeNet(spec).eval()
+        assert len(net.seg_context) == blocks
+        x = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        seg = net.segment(net.latents(x)[1])
+        assert seg.shape == (1, 2, 64, 64)
+        seg[0, 0, 32, 32].backward()
+        rows, cols = np.nonzero(x.grad[0, 0].numpy())
+        reach[blocks] = int(max(np.abs(rows - 32).max(), np.abs(cols - 32).max()))
+    assert reach[0] <= 16 and reach[2] >= 24
+
+
 def test_dice_thresholds_by_hand():
     from graphret.encoders.decompose.calibration import dice_thresholds
 
@@ -260,6 +297,31 @@ def test_save_load_round_trip(fitted, demo, tmp_path):
     assert back.options == fitted.options and back.options.vq_warmup == 0.5
 
 
+def test_epoch_kept_by_held_out_exact_set_and_context_blocks_saved(demo, tmp_path):
+    """``select_epoch="exact_set"`` keeps the epoch whose held-out exact-set accuracy (at the
+    held-out items' own cuts) is best: the kept weights give the recorded figure; the context
+    blocks are saved and loaded, and a model saved before the option loads without them."""
+    from graphret.encoders.decompose.calibration import exact_set_accuracy
+    from graphret.encoders.training import holdout
+
+    train = demo.indices_of(["train"])
+    enc = DecomposingEncoder(epochs=3, vq_warmup=0.34, seg_context=1, select_epoch="exact_set", null_directions=0, **FAST)
+    enc.fit(demo, train, seed=0)
+    assert enc.history.val_name == "val_exact_set" and len(enc.net.seg_context) == 1 and enc.net.spec.seg_context == 1
+    targets, abnormal = enc._targets_from_masks(demo, train)
+    _, validation = holdout(train, abnormal, seed=0)
+    kept = exact_set_accuracy(enc.image_logits(demo, validation), targets[validation])[0]
+    assert enc.history.best_val == pytest.approx(kept) and 0 <= kept <= 1
+    assert max(e["val"] for e in enc.history.to_json()["epochs"]) == pytest.approx(kept)
+    enc.save(tmp_path / "ctx.pt")
+    back = load_encoder(tmp_path / "ctx.pt", expect="decompose")
+    assert back.options.seg_context == 1 and np.array_equal(back.segment(demo, np.arange(4)), enc.segment(demo, np.arange(4)))
+    config = {k: v for k, v in enc.config().items() if k != "seg_context"}
+    state = {"net": {k: v for k, v in enc.state()["net"].items() if not k.startswith("seg_context.")}}
+    old = DecomposingEncoder.from_state(config, state)
+    assert old.options.seg_context == 0 and len(old.net.seg_context) == 0
+
+
 def test_options_object_and_keywords():
     """The model's options are one DecomposeOptions; keywords name its fields (and override an
     options object given with them), the rest are training options."""
@@ -329,8 +391,10 @@ def test_zeroing_the_segmentation_logits_gives_the_normal_appearing_image(fitted
 
 def test_labels_only_supervision(demo):
     plain = _without_masks(demo)
-    enc = DecomposingEncoder(epochs=2, **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
+    enc = DecomposingEncoder(epochs=2, select_epoch="exact_set", **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
     assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
+    assert enc.history.val_name == "val_loss"  # no finding masks: the epoch is kept by the loss, whatever select_epoch says
+    assert enc.net.spec.seg_context == 0  # and no context blocks by default
     assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
     # the discrimination term replaces segmentation: no segmentation loss at all
     assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)
@@ -423,9 +487,83 @@ def test_default_training_length():
 def test_options_are_checked():
     for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"), dict(ema_decay=0.0),
                 dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0),
-                dict(latent_dim=2.5), dict(centre="yes"), dict(width=4)):
+                dict(latent_dim=2.5), dict(centre="yes"), dict(width=4), dict(seg_context=-1), dict(select_epoch="accuracy")):
         name = next(iter(bad))
         with pytest.raises(InputError, match=name):
             DecomposingEncoder(**bad)
         with pytest.raises(InputError, match=name):
             DecomposeOptions(**bad)
+
+
+def test_binary_labels_detect_from_the_segmentation_decoder(demo):
+    """Labels only, normal vs abnormal: the image-level logit is the segmentation channel's smooth
+    maximum (mirror-averaged), the abnormal code the finding-set code; multi-label labels keep the
+    cell head, and a labels-only model saved before the rule keeps its own."""
+    from graphret.encoders.decompose.losses import _lme_pool
+    from graphret.encoders.decompose.spec import DISC_SHARPNESS
+
+    anatomy = load_demo(labels="anatomy", n=96, seed=3, size=32)
+    binary = dataclasses.replace(_without_masks(anatomy), labels=(anatomy.labels == 1).astype(np.int64), class_names=["normal", "chest"])
+    enc = DecomposingEncoder(epochs=2, **FAST).fit(binary, binary.indices_of(["train"]), seed=0)
+    assert enc.seg_detector and enc.finding_sets and enc.net.spec.seg_detects and enc.net.spec.mirror_average
+    rows = np.arange(8)
+    x = Normalise(enc.mean, enc.std)(to_tensor(binary.load(rows, size=32, channels=1)))
+    net = enc.net.eval()
+    with torch.no_grad():
+        z = [_lme_pool(net.segment(net.latents(v)[1]), sharpness=DISC_SHARPNESS, per_channel=True) * net.det_scale + net.det_bias
+             for v in (x, torch.flip(x, dims=[-1]))]
+    assert np.allclose(enc.image_logits(binary, rows), ((z[0] + z[1]) / 2).numpy(), atol=1e-5)
+    codes = enc.encode(binary, rows).spaces["abnormal"]
+    s = 1 / (1 + np.exp(-4 * (enc.image_logits(binary, rows)[:, 0] - enc.decision_logits[0])))
+    want = np.stack([1 - s, s], axis=1)  # set 0: no finding, set 1: abnormal
+    assert codes.shape == (8, 2) and np.allclose(codes, want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-4)
+    # the label loss trains that smooth maximum: no multiple-instance term beside it
+    from graphret.encoders.decompose.objective import Batch, Objective
+
+    y = torch.from_numpy(binary.labels[rows].astype(np.float32))[:, None]
+    objective = Objective(net, normalise=lambda v: v, weights=enc.options.weights, multiclass=False, pos_weight=enc.pos_weight,
+                          cell_targets=None, device="cpu")
+    with torch.no_grad():
+        qa = net.latents(x)[1]
+        seg = net.segment(qa)
+        term = objective.discrimination_term(Batch(x, None, None, y, y[:, 0]), qa, seg)
+        assert torch.allclose(term, objective.label_loss(net.disc(qa, seg), y))
+    assert enc.config()["seg_detector"] is True
+    multi = DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(demo), demo.indices_of(["train"]), seed=0)
+    assert not multi.seg_detector and not multi.net.spec.seg_detects and multi.space_dims()["abnormal"] == 65
+    config, state = multi.config(), multi.state()
+    config.pop("seg_detector")
+    assert not DecomposingEncoder.from_state(config, state).net.spec.seg_detects  # saved before: its own rule
+
+
+def test_independence_term_by_hand():
+    """The normal code's MMD between abnormal and normal items without a mask: about 0 for two groups
+    drawn alike, large for groups apart, items with a mask and unknown items left out, 0 without both groups."""
+    from graphret.encoders.decompose.objective import Batch, Objective
+
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(400, 8, 2, 2, generator=g)
+    a = torch.tensor([1.0, 0.0] * 200)
+    alike = float(Objective.independence_term(Batch(None, None, None, None, a), codes))
+    apart = codes.clone()
+    apart[a == 1] += 1.0
+    far = float(Objective.independence_term(Batch(None, None, None, None, a), apart))
+    assert abs(alike) < 0.01 and far > 0.3
+    # by hand (numpy): centre the known items' codes, unit rows, Gaussian kernels summed over the bandwidths,
+    # within a group off the diagonal only
+    from graphret.encoders.decompose.objective import MMD_BANDWIDTHS
+
+    small = torch.randn(8, 3, 1, 1, generator=g)
+    flags = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0])  # the last item unknown
+    x = small.flatten(1).numpy()[:7].astype(np.float64)
+    x = x - x.mean(axis=0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    d2 = ((x[:, None] - x[None]) ** 2).sum(axis=2)
+    k = sum(np.exp(-d2 / (2 * s2)) for s2 in MMD_BANDWIDTHS)
+    within = lambda block: (block.sum() - np.trace(block)) / (len(block) * (len(block) - 1))  # noqa: E731
+    want = within(k[:3, :3]) + within(k[3:, 3:]) - 2 * k[:3, 3:].mean()
+    assert float(Objective.independence_term(Batch(None, None, None, None, flags), small)) == pytest.approx(want, abs=1e-5)
+    # items with a mask and unknown items are left out; one group alone gives 0
+    masked = Batch(None, torch.zeros(400, 1, 2, 2), torch.tensor([True, False] * 200), None, a)
+    assert float(Objective.independence_term(masked, apart)) == 0.0
+    assert float(Objective.independence_term(Batch(None, None, None, None, torch.where(a == 1, a, -1.0)), apart)) == 0.0

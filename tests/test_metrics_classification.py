@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphret.metrics import auroc, mean_auroc, pooled_auroc
+from graphret.metrics import auroc, label_aurocs, mean_auroc, mean_auroc_spread, pooled_auroc
 
 
 def test_auroc_counts_the_pairs_a_score_orders_rightly_with_ties_as_half():
@@ -36,3 +36,29 @@ def test_pooled_auroc_ranks_every_known_entry_together():
     assert pooled_auroc(probs, labels) == pytest.approx(0.75)
     assert mean_auroc(probs, labels) == pytest.approx(0.5)
     assert pooled_auroc(probs, np.array([[1, 1], [1, -1], [-1, -1]])) is None  # no negative entry
+
+
+def test_label_aurocs_give_each_label_its_own_figure_and_none_without_both_classes():
+    # label 0: positive 0.9 over negatives 0.5, 0.1 -> 1.0; label 1: positive 0.2 under 0.8, over
+    # 0.1 (unknown 0.9 left out) -> 0.5; label 2: no positive -> None
+    probs = np.array([[0.9, 0.2, 0.3], [0.5, 0.8, 0.4], [0.1, 0.1, 0.5], [0.3, 0.9, 0.6]])
+    labels = np.array([[1, 1, 0], [0, 0, 0], [0, 0, 0], [-1, -1, 0]])
+    assert label_aurocs(probs, labels) == [pytest.approx(1.0), pytest.approx(0.5), None]
+    assert mean_auroc(probs, labels) == pytest.approx(0.75)
+
+
+def test_the_spread_of_the_mean_auroc_shrinks_with_the_test_set_and_vanishes_for_a_perfect_ranking():
+    rng = np.random.default_rng(1)
+
+    def noisy(n):  # scores that rank a positive above a negative about 3 times in 4
+        labels = (rng.random((n, 2)) < 0.3).astype(np.int64)
+        return labels + rng.normal(0, 0.7, (n, 2)), labels
+
+    small, large = noisy(40), noisy(400)
+    sd_small, low, high = mean_auroc_spread(*small, draws=300, seed=0)
+    sd_large, _, _ = mean_auroc_spread(*large, draws=300, seed=0)
+    assert low < mean_auroc(*small) < high
+    assert 0 < sd_large < sd_small / 2  # ten times the items: about a third of the spread
+    assert mean_auroc_spread(*small, draws=300, seed=0) == (sd_small, low, high)  # seeded
+    labels = np.array([[1], [0], [1], [0], [0], [1]])
+    assert mean_auroc_spread(labels.astype(float), labels, draws=200) == (0.0, 1.0, 1.0)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 import graphret
+from graphret.api.ahead import compiled_ahead
 from graphret.api.config import BuildConfig
 from graphret.communities.config import find_partition
 from graphret.communities.partition import Partition
@@ -356,12 +357,13 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
     return output
 
 
-def _check_archive(images: ImageSet, config: BuildConfig) -> None:
-    """The archive must hold more items than the graph's k."""
+def _check_archive(images: ImageSet, config: BuildConfig) -> int:
+    """The number of archive items, which must be more than the graph's k."""
     archive = archive_splits(images.splits)
     n_archive = len(images) if archive == ["all"] else len(images.indices_of(archive))
     if config.graph.k >= n_archive:
         raise InputError(f"k = {config.graph.k} needs more than {n_archive} archive images; use {{k={max(n_archive - 1, 1)}}} or less", param="k")
+    return n_archive
 
 
 def build_store(source: str | Path | ImageSet | None, output: str | Path, config: BuildConfig, *,
@@ -393,20 +395,25 @@ def _build_store(source: str | Path | ImageSet | None, output: Path, config: Bui
     images = source if isinstance(source, ImageSet) else config.source.open(source, seed=config.seed)
     clock.step("load")
     log(f"source: {images.source}: {len(images)} images, task {images.task}" + (f", skipped {images.skipped}" if images.skipped else ""))
-    _check_archive(images, config)
+    n_archive = _check_archive(images, config)
 
-    encoder = fit_encoder(config, images, output, log, progress=progress)
-    clock.step("fit_encoder")
-    log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
-    engine_info: dict[str, Any] = {}
-    encoded = _encode(encoder, images, session, config, engine_info, log)
-    check_nonzero_codes(encoded, images.ids)
-    clock.step("encode")
-    thumbnails = None
-    if config.thumbnail_size:
-        log(f"thumbnails of {len(images)} images ({config.thumbnail_size} px)")
-        thumbnails = thumbnails_table(len(images), images.image, size=config.thumbnail_size)
-        clock.step("thumbnails")
+    # numba compiles the graph steps' kernels in other processes meanwhile when its cache lacks them
+    with compiled_ahead(config, n_archive, log) if session is None else nullcontext() as ahead:
+        encoder = fit_encoder(config, images, output, log, progress=progress)
+        clock.step("fit_encoder")
+        log(f"encoding {len(images)} images with {encoder.description}" + ("" if session is None else " on Ray"))
+        engine_info: dict[str, Any] = {}
+        encoded = _encode(encoder, images, session, config, engine_info, log)
+        check_nonzero_codes(encoded, images.ids)
+        clock.step("encode")
+        thumbnails = None
+        if config.thumbnail_size:
+            log(f"thumbnails of {len(images)} images ({config.thumbnail_size} px)")
+            thumbnails = thumbnails_table(len(images), images.image, size=config.thumbnail_size)
+            clock.step("thumbnails")
+        if ahead is not None and ahead.processes:
+            ahead.wait()
+            clock.step("compile_wait")
 
     spec = str(source) if isinstance(source, (str, Path)) else ("demo" if source is None else images.source)
     encoder_info = {

@@ -9,7 +9,7 @@
 * classification (:mod:`graphret.metrics.classification`): AUROC per label and its mean.
 """
 
-from graphret.metrics.classification import auroc, mean_auroc, pooled_auroc
+from graphret.metrics.classification import auroc, label_aurocs, mean_auroc, mean_auroc_spread, pooled_auroc
 
 from graphret.metrics.cost import (
     fraction_scanned,
@@ -51,7 +51,9 @@ __all__ = [
     "graded_relevance",
     "ideal_graded_relevance",
     "latency_percentile",
+    "label_aurocs",
     "mean_auroc",
+    "mean_auroc_spread",
     "pooled_auroc",
     "mean_average_precision",
     "mean_reciprocal_rank",

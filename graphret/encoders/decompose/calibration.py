@@ -48,6 +48,19 @@ def accuracy_thresholds(logits: np.ndarray, targets: np.ndarray, *, min_items: i
     return out
 
 
+def exact_set_accuracy(logits: np.ndarray, targets: np.ndarray, cuts=None) -> tuple[float, float]:
+    """(share of items whose every known target is decided right by ``logit > cut``, mean
+    per-target accuracy) of ``logits`` against ``targets`` (items, targets; 1 / 0 / -1 unknown,
+    which counts as right).  ``cuts``: per target, default (None, or None for a target) the
+    items' own accuracy-best cut (:func:`accuracy_thresholds`), else logit 0."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(targets)
+    found = accuracy_thresholds(z, y) if cuts is None else list(cuts)
+    t = np.asarray([0.0 if c is None else c for c in found], dtype=np.float64)
+    right = ((z > t) == (y == 1)) | (y < 0)
+    return float(right.all(axis=1).mean()), float(right.mean())
+
+
 #: The logit cuts :func:`dice_thresholds` chooses from: -6 to 6 in steps of 1/4 (probability 0.0025 to 0.9975).
 MASK_LOGIT_GRID = tuple(float(v) for v in np.arange(-24, 25) / 4)
 

@@ -18,9 +18,21 @@ from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
 from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, PRESENCE_SHARPNESS, NetSpec
 
 
-def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """3x3 convolution, batch normalisation, ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def conv_block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    """3x3 convolution (dilated by ``dilation``), batch normalisation, ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class ContextBlock(nn.Module):
+    """A residual 3x3 block dilated by ``dilation``: ``h + block(h)``, a wider view at the same
+    side and width."""
+
+    def __init__(self, width: int, dilation: int) -> None:
+        super().__init__()
+        self.block = conv_block(width, width, dilation=dilation)
+
+    def forward(self, h):
+        return h + self.block(h)
 
 
 def _resize(y, size: int):
@@ -202,6 +214,8 @@ class DecomposeNet(nn.Module):
         self.stem = conv_block(spec.channels, spec.stem_width)
         self.seg_in = conv_block(spec.latent_dim, seg_w[0])
         self.seg_up = nn.ModuleList(conv_block(cin + skip, cout) for cin, cout, skip in zip(seg_w[:-1], seg_w[1:], skips))
+        # before the full-size level: residual blocks dilated 2, 4, ... (spec.seg_context)
+        self.seg_context = nn.Sequential(*(ContextBlock(seg_w[-2], 2 ** (i + 1)) for i in range(spec.seg_context)))
         self.seg_out = nn.Conv2d(seg_w[-1], spec.seg_channels, 3, 1, 1)
 
     def _build_image_decoder(self) -> None:
@@ -333,7 +347,9 @@ class DecomposeNet(nn.Module):
         abnormal map ``qa`` with the trunk's outputs ``skips`` (default: those of the last
         batch given to :meth:`latents`)."""
         h = self.seg_in(qa)
-        for block, skip in zip(self.seg_up, self.last_skips if skips is None else skips):
+        for i, (block, skip) in enumerate(zip(self.seg_up, self.last_skips if skips is None else skips)):
+            if i == len(self.seg_up) - 1:  # the full-size level reads the context blocks' output
+                h = self.seg_context(h)
             h = block(torch.cat([F.interpolate(h, size=skip.shape[-2:], mode="nearest"), skip], dim=1))
         return _resize(self.seg_out(h), self.spec.image_size), h
 
@@ -402,4 +418,4 @@ class DecomposeNet(nn.Module):
         return self.spec.dims()
 
 
-__all__ = ["DecomposeNet", "GradientReversal", "SPADE", "VectorQuantiser", "conv_block"]
+__all__ = ["ContextBlock", "DecomposeNet", "GradientReversal", "SPADE", "VectorQuantiser", "conv_block"]

@@ -63,6 +63,11 @@ class NetSpec:
     #: findings, its probability under the detector), not the per-finding code (presence and
     #: pooled features per finding); see ``DecomposeNet.finding_set_code``.
     finding_sets: bool = False
+    #: Residual 3x3 blocks, dilated 2, 4, ..., that the segmentation decoder runs at the last
+    #: level below full size (the seg decoder's second-to-last width), before that level is
+    #: up-sampled: a wider view for telling a small finding from a look-alike (a nodule from a
+    #: finger tip) than the skips' few pixels.
+    seg_context: int = 0
 
     @property
     def widths(self) -> list[int]:
