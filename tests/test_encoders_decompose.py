@@ -77,6 +77,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
 
 def test_warm_up_then_quantised_codes(fitted, demo):
     assert len(fitted.warmup_history["epochs"]) == 2 and len(fitted.history.epochs) == 2
+    # by default, with one mask channel per finding: the epoch kept by the held-out exact-set accuracy, 2 context blocks
+    assert fitted.history.val_name == "val_exact_set" and fitted.net.spec.seg_context == 2 and len(fitted.net.seg_context) == 2
     net = fitted.net
     assert int(net.vq_normal.active) == 1 and int(net.vq_abnormal.active) == 1
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(8), size=32, channels=1)))
@@ -392,6 +394,7 @@ def test_labels_only_supervision(demo):
     enc = DecomposingEncoder(epochs=2, select_epoch="exact_set", **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
     assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
     assert enc.history.val_name == "val_loss"  # no finding masks: the epoch is kept by the loss, whatever select_epoch says
+    assert enc.net.spec.seg_context == 0  # and no context blocks by default
     assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
     # the discrimination term replaces segmentation: no segmentation loss at all
     assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)
@@ -490,3 +493,77 @@ def test_options_are_checked():
             DecomposingEncoder(**bad)
         with pytest.raises(InputError, match=name):
             DecomposeOptions(**bad)
+
+
+def test_binary_labels_detect_from_the_segmentation_decoder(demo):
+    """Labels only, normal vs abnormal: the image-level logit is the segmentation channel's smooth
+    maximum (mirror-averaged), the abnormal code the finding-set code; multi-label labels keep the
+    cell head, and a labels-only model saved before the rule keeps its own."""
+    from graphret.encoders.decompose.losses import _lme_pool
+    from graphret.encoders.decompose.spec import DISC_SHARPNESS
+
+    anatomy = load_demo(labels="anatomy", n=96, seed=3, size=32)
+    binary = dataclasses.replace(_without_masks(anatomy), labels=(anatomy.labels == 1).astype(np.int64), class_names=["normal", "chest"])
+    enc = DecomposingEncoder(epochs=2, **FAST).fit(binary, binary.indices_of(["train"]), seed=0)
+    assert enc.seg_detector and enc.finding_sets and enc.net.spec.seg_detects and enc.net.spec.mirror_average
+    rows = np.arange(8)
+    x = Normalise(enc.mean, enc.std)(to_tensor(binary.load(rows, size=32, channels=1)))
+    net = enc.net.eval()
+    with torch.no_grad():
+        z = [_lme_pool(net.segment(net.latents(v)[1]), sharpness=DISC_SHARPNESS, per_channel=True) * net.det_scale + net.det_bias
+             for v in (x, torch.flip(x, dims=[-1]))]
+    assert np.allclose(enc.image_logits(binary, rows), ((z[0] + z[1]) / 2).numpy(), atol=1e-5)
+    codes = enc.encode(binary, rows).spaces["abnormal"]
+    s = 1 / (1 + np.exp(-4 * (enc.image_logits(binary, rows)[:, 0] - enc.decision_logits[0])))
+    want = np.stack([1 - s, s], axis=1)  # set 0: no finding, set 1: abnormal
+    assert codes.shape == (8, 2) and np.allclose(codes, want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-4)
+    # the label loss trains that smooth maximum: no multiple-instance term beside it
+    from graphret.encoders.decompose.objective import Batch, Objective
+
+    y = torch.from_numpy(binary.labels[rows].astype(np.float32))[:, None]
+    objective = Objective(net, normalise=lambda v: v, weights=enc.options.weights, multiclass=False, pos_weight=enc.pos_weight,
+                          cell_targets=None, device="cpu")
+    with torch.no_grad():
+        qa = net.latents(x)[1]
+        seg = net.segment(qa)
+        term = objective.discrimination_term(Batch(x, None, None, y, y[:, 0]), qa, seg)
+        assert torch.allclose(term, objective.label_loss(net.disc(qa, seg), y))
+    assert enc.config()["seg_detector"] is True
+    multi = DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(demo), demo.indices_of(["train"]), seed=0)
+    assert not multi.seg_detector and not multi.net.spec.seg_detects and multi.space_dims()["abnormal"] == 65
+    config, state = multi.config(), multi.state()
+    config.pop("seg_detector")
+    assert not DecomposingEncoder.from_state(config, state).net.spec.seg_detects  # saved before: its own rule
+
+
+def test_independence_term_by_hand():
+    """The normal code's MMD between abnormal and normal items without a mask: about 0 for two groups
+    drawn alike, large for groups apart, items with a mask and unknown items left out, 0 without both groups."""
+    from graphret.encoders.decompose.objective import Batch, Objective
+
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(400, 8, 2, 2, generator=g)
+    a = torch.tensor([1.0, 0.0] * 200)
+    alike = float(Objective.independence_term(Batch(None, None, None, None, a), codes))
+    apart = codes.clone()
+    apart[a == 1] += 1.0
+    far = float(Objective.independence_term(Batch(None, None, None, None, a), apart))
+    assert abs(alike) < 0.01 and far > 0.3
+    # by hand (numpy): centre the known items' codes, unit rows, Gaussian kernels summed over the bandwidths,
+    # within a group off the diagonal only
+    from graphret.encoders.decompose.objective import MMD_BANDWIDTHS
+
+    small = torch.randn(8, 3, 1, 1, generator=g)
+    flags = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0])  # the last item unknown
+    x = small.flatten(1).numpy()[:7].astype(np.float64)
+    x = x - x.mean(axis=0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    d2 = ((x[:, None] - x[None]) ** 2).sum(axis=2)
+    k = sum(np.exp(-d2 / (2 * s2)) for s2 in MMD_BANDWIDTHS)
+    within = lambda block: (block.sum() - np.trace(block)) / (len(block) * (len(block) - 1))  # noqa: E731
+    want = within(k[:3, :3]) + within(k[3:, 3:]) - 2 * k[:3, 3:].mean()
+    assert float(Objective.independence_term(Batch(None, None, None, None, flags), small)) == pytest.approx(want, abs=1e-5)
+    # items with a mask and unknown items are left out; one group alone gives 0
+    masked = Batch(None, torch.zeros(400, 1, 2, 2), torch.tensor([True, False] * 200), None, a)
+    assert float(Objective.independence_term(masked, apart)) == 0.0
+    assert float(Objective.independence_term(Batch(None, None, None, None, torch.where(a == 1, a, -1.0)), apart)) == 0.0

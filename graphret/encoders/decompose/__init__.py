@@ -26,7 +26,8 @@ Losses (weights are options):
   finding the image-level logits come from the segmentation decoder instead, see
   Architecture).  Items without a mask also get
   a multiple-instance term: the segmentation logits' smooth maximum over the image must say
-  whether the image is abnormal;
+  whether the image is abnormal (not when that smooth maximum is the detector: labels only,
+  one normal-vs-abnormal target, where the label loss already trains it);
 * **segmentation**: binary cross-entropy plus soft Dice (pooled over the batch, so that a
   small, rare finding's few pixels count; per channel, weighted by the channel's share of
   foreground pixels to the power -1/2, normalised to mean 1 and clipped to [1/4, 4], so that
@@ -42,6 +43,11 @@ Losses (weights are options):
   differ from the input only where the image is abnormal: its squared error counts outside
   the (dilated) mask, over the whole image for images labelled normal, and, for abnormal
   images without a mask, outside the segmentation decoder's own (detached) abnormality map;
+* **independence** (our addition; ``independence_weight``): the maximum mean discrepancy
+  between the normal codes (centred, unit rows) of the batch's abnormal and normal items
+  without a mask, through the normal branch's own layers as the adversary: the two groups'
+  normal codes must be spread alike, so that a normal code's neighbours do not tell whether
+  it is abnormal (with masks the residual term already says what the normal code must drop);
 * **adversary** (our addition; ``adversary_weight=0`` turns it off): a head on the normal
   code tries to predict the same labels through a gradient-reversal layer, so that the normal
   branch is pushed to leave the labels out.  Nothing else in the objective stops the encoder
@@ -56,7 +62,9 @@ codebook starts from k-means++ on the encoder's outputs for up to 1,024 training
 kind of cell gets an entry of its own, where random starts give every entry to the common
 background) and the whole objective trains with quantised codes.  Entries that fall out of use
 restart on the batch's worst-represented outputs.  The best validation epoch of the second
-stage is kept.
+stage is kept (``select_epoch``): by default, with one mask channel per finding, the epoch whose
+held-out share of images with the whole finding set decided right is best (at the held-out
+items' own accuracy-best cuts), else the one with the lowest total loss.
 
 Supervision (``supervision``): ``"masks"`` when the training set carries masks
 (``ImageSet.masks``, e.g. the demo set's finding masks or :mod:`graphret.data.masks`), the full
@@ -76,7 +84,8 @@ normalised again, as the DAE's):
   regressions of the labels on the training items' codes, each round's directions removed;
   what the adversary left in linearly);
 * ``abnormal`` with one mask channel per finding (``masks`` supervision whose channels are the
-  targets, e.g. the demo's findings) and at most 8 findings (``MAX_SET_CODE_FINDINGS``): a
+  targets, e.g. the demo's findings), or with labels only and one normal-vs-abnormal target
+  (PneumoniaMNIST: one "finding", so two entries, normal and abnormal), and at most 8 findings (``MAX_SET_CODE_FINDINGS``): a
   **finding-set code**, one entry per set of findings (32 for the demo's 5): the probability of
   exactly that set when each finding is present with its soft presence ``sigmoid(4 (z - t))``
   (``PRESENCE_SHARPNESS``) of its image-level logit ``z`` (the segmentation channel's smooth
@@ -90,7 +99,7 @@ normalised again, as the DAE's):
   the segmentation decoder's last features averaged under the finding's predicted mask (a
   unit vector times 0.3, ``FINDING_FEATURE_WEIGHT``) when the presence passes
   ``abnormal_gate`` (0.5: ``z > t``), zeros otherwise; then ``1 - max presence`` (no finding).
-* ``abnormal`` otherwise (labels only, or masks that are not the targets): the features of
+* ``abnormal`` otherwise (labels only with several targets, or masks that are not the targets): the features of
   the abnormal map's cells that the discrimination head finds
   abnormal (probability above ``abnormal_gate``, 0.5, with the positive-class weighting of
   training undone, so that the gate means the same on a set where abnormal images are rare
@@ -119,7 +128,12 @@ up-samples to the side of the next shallower trunk output and reads it (skip con
 and its last level runs at full size on a full-size stem (one 3x3 block on the input), so
 that a finding of a few pixels (the demo's calcification dots, 1 px across) is segmented at
 the resolution it is drawn at (at the abnormal map's 16 px it covered a quarter of a cell).
-With one mask channel per finding, the image-level detection of each finding is its
+Before that last level, ``seg_context`` residual 3x3 blocks dilated 2, 4, ... (by default 2 when
+the mask channels are the findings) widen the decoder's view (a pixel's logit reads pixels up to 27 px
+away instead of 15 at 64 px), so that a small finding can be told from a look-alike (the
+demo's missed nodules sat on fingers and kidneys).
+With one mask channel per finding (or labels only and one normal-vs-abnormal target, whose
+one segmentation channel then is that target's), the image-level detection of each finding is its
 segmentation channel's smooth maximum (log-mean-exp, sharpness 8) times a learned scale plus
 a bias, trained with the discrimination term: the detector and the segmentation agree.  When
 training flipped the images, the detector's logits at encoding time are the mean of each

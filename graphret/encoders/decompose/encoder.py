@@ -41,6 +41,8 @@ from graphret.errors import InputError
 DEFAULT_IMAGES_SEEN = 50_000
 #: Default batch size below the shared small-set size (more steps: six objectives share them).
 SMALL_SET_BATCH = 32
+#: Context blocks of the segmentation decoder when the mask channels are the targets (``seg_context`` None).
+DEFAULT_SEG_CONTEXT = 2
 #: Class or label names read as "normal" when ``normal_class`` is not given (any case).
 NORMAL_NAMES = ("normal", "no finding", "no_finding", "nofinding", "healthy", "negative")
 
@@ -88,6 +90,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         #: the abnormal code is the finding-set code (one mask channel per target and at most
         #: MAX_SET_CODE_FINDINGS of them; models saved before it keep their per-finding code)
         self.finding_sets = False
+        #: the image-level logits come from the segmentation decoder (:meth:`_seg_detects`);
+        #: models saved before it keep the rule of their time (one mask channel per target)
+        self.seg_detector = False
         self.term_history: list[dict[str, float]] = []  # mean loss terms per epoch
 
     # ------------------------------------------------------------------ spaces
@@ -181,9 +186,17 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        multiclass_targets=self.target_kind == "multiclass", normal_target=int(self.normal_index or 0),
                        abnormal_gate=self.options.abnormal_gate,
                        logit_shift=self._logit_shift(),
-                       seg_detects=self._cell_targets() == "channels",
-                       mirror_average=self._cell_targets() == "channels" and bool(self.train_cfg.augment),
-                       finding_sets=self.finding_sets, seg_context=self.options.seg_context)
+                       seg_detects=self.seg_detector,
+                       mirror_average=self.seg_detector and bool(self.train_cfg.augment),
+                       finding_sets=self.finding_sets, seg_context=self._seg_context())
+
+    def _seg_context(self) -> int:
+        """The segmentation decoder's context blocks: ``seg_context``, by default 2 when the mask
+        channels are the targets (measured on the demo, benchmarks/results/decompose/variants.md),
+        else 0 (not measured on labels-only sets)."""
+        if self.options.seg_context is not None:
+            return int(self.options.seg_context)
+        return DEFAULT_SEG_CONTEXT if self._cell_targets() == "channels" else 0
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated
@@ -210,7 +223,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if validation is None or len(validation) == 0:
             strata = abnormal if (abnormal >= 0).all() else None
             train, validation = holdout(train, strata, seed=seed)
-        self.finding_sets = self._cell_targets() == "channels" and len(self.seg_names) <= MAX_SET_CODE_FINDINGS
+        self.seg_detector = self._seg_detects()
+        self.finding_sets = self.seg_detector and len(self.seg_names) <= MAX_SET_CODE_FINDINGS
         self._resolve_shape(images, train, self.image_size, self.channels)
         device = self._device()
         cfg = self.train_cfg
@@ -293,6 +307,19 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         if [str(n) for n in self.seg_names] == [str(n) for n in self.target_names]:
             return "channels"
         return "union" if len(self.target_names) == 1 else None
+
+    def _seg_detects(self) -> bool:
+        """Whether the image-level logits come from the segmentation decoder (each target's
+        channel's smooth maximum, mirror-averaged, and the finding-set abnormal code): with
+        one mask channel per target (the demo's findings), and with labels only when the one
+        target is normal vs abnormal (the one segmentation channel is then that target's).
+        The segmentation decoder reads the trunk's continuous outputs through its skips, where
+        the abnormal map's cells are one of ``abnormal_codebook`` entries: on PneumoniaMNIST
+        (default build, seed 0) the smooth maximum of its logits, trained only by the
+        multiple-instance term, already had test AUC 0.945 against the cell head's 0.929."""
+        if self._cell_targets() == "channels":
+            return True
+        return self.mode == "labels" and self.target_kind == "binary" and len(self.target_names) == 1
 
     def _calibrate(self, images: ImageSet, rows: np.ndarray, targets: np.ndarray) -> None:
         """Set each target's decision logit where the accuracy on ``rows`` (the held-out split)
@@ -605,6 +632,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
             "decision_logits": self.decision_logits,
             "mask_logits": self.mask_logits,
             "finding_sets": self.finding_sets,
+            "seg_detector": self.seg_detector,
             "normal_dim": self.normal_dim,
             "loss_terms": self.term_history,
             "warmup": self.warmup_history,
@@ -635,6 +663,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         enc.decision_logits = config.get("decision_logits")
         enc.mask_logits = config.get("mask_logits")
         enc.finding_sets = bool(config.get("finding_sets", False))
+        enc.seg_detector = bool(config.get("seg_detector", enc._cell_targets() == "channels"))
         enc.term_history = list(config.get("loss_terms") or [])
         enc.warmup_history = config.get("warmup")
         enc.net = enc._build()

@@ -17,7 +17,9 @@ from graphret.encoders.decompose.losses import CELL_POS_WEIGHT, _lme_pool, _soft
 
 #: Which weight option scales each loss term (the adversary has none: its reversal layer scales it).
 TERM_WEIGHTS = {"latent": "latent_weight", "reconstruction": "reconstruction_weight", "residual": "residual_weight",
-                "segmentation": "segmentation_weight", "discrimination": "discrimination_weight"}
+                "segmentation": "segmentation_weight", "discrimination": "discrimination_weight", "independence": "independence_weight"}
+#: Bandwidths (sigma^2) of the Gaussian kernels of the independence term's MMD on unit codes (squared distances 0..4).
+MMD_BANDWIDTHS = (0.25, 1.0, 4.0)
 
 
 @dataclass
@@ -127,9 +129,38 @@ class Objective:
         out = {"latent": latent, **self.image_terms(b, qn, seg)}
         out["segmentation"] = self.segmentation_term(b, qa, seg)
         out["discrimination"] = self.discrimination_term(b, qa, seg)
+        free = None  # the normal code from the trunk's output with its gradient stopped (the normal branch's own layers)
+        if adversary and self.weights["independence_weight"] > 0:
+            free = net.adversary_input()
+            out["independence"] = self.independence_term(b, free)
         if adversary and self.weights["adversary_weight"] > 0:
-            out["adversary"] = self.label_loss(net.adversary_logits(net.adversary_input(), self.weights["adversary_weight"]), b.y)
+            free = net.adversary_input() if free is None else free
+            out["adversary"] = self.label_loss(net.adversary_logits(free, self.weights["adversary_weight"]), b.y)
         return out
+
+    @staticmethod
+    def independence_term(b: Batch, qn):
+        """Squared maximum mean discrepancy (Gretton et al. 2012; as the variational fair
+        autoencoder, Louizos et al. 2016) between the normal codes ``qn`` (centred on the items'
+        mean, then unit rows, as the normal space is) of the batch's abnormal and normal items without a mask, Gaussian kernels of :data:`MMD_BANDWIDTHS`
+        summed: small when the two groups' codes are spread alike, so that a normal code's
+        neighbours do not tell whether it is abnormal.  Items with a mask are left out: there the
+        residual term already says which pixels the normal code must not carry.  Zero when the
+        batch lacks either group."""
+        keep = (b.a >= 0) if b.m is None else ((b.a >= 0) & ~b.m_known)
+        sick, well = keep & (b.a == 1), keep & (b.a == 0)
+        if int(sick.sum()) < 2 or int(well.sum()) < 2:
+            return qn.sum() * 0
+        x = qn[keep].flatten(1).float()
+        u = F.normalize(x - x.mean(dim=0), dim=1)  # centred, as the normal space is, then unit rows
+        sick, well = u[sick[keep]], u[well[keep]]
+
+        def kernel(p, q, same: bool = False):  # mean kernel value; within a group, off the diagonal (unbiased)
+            d2 = (2 - 2 * p @ q.T).clamp(min=0)
+            k = sum(torch.exp(-d2 / (2 * s2)) for s2 in MMD_BANDWIDTHS)
+            return (k.sum() - k.diagonal().sum()) / (len(p) * (len(p) - 1)) if same else k.mean()
+
+        return kernel(sick, sick, True) + kernel(well, well, True) - 2 * kernel(sick, well)
 
     def image_terms(self, b: Batch, qn, seg) -> dict:
         """Reconstruction (conditioned decoder vs input) and residual (the normal-appearing
@@ -177,6 +208,8 @@ class Objective:
         """The head's image-level loss, plus, for labelled items without a mask, the
         multiple-instance term on the segmentation logits' smooth maximum."""
         disc = self.label_loss(self.net.disc(qa, seg), b.y)
+        if b.m is None and self.net.spec.seg_detects:  # labels only: the label loss already trains the same smooth maximum
+            return disc
         mil = (b.a >= 0) if b.m is None else ((b.a >= 0) & ~b.m_known)
         if bool(mil.any()):
             disc = disc + F.binary_cross_entropy_with_logits(_lme_pool(seg[mil]), b.a[mil])
@@ -217,4 +250,4 @@ class TermLog:
         self.running, self.steps = {}, 0
 
 
-__all__ = ["Batch", "Batches", "Objective", "TERM_WEIGHTS", "TermLog"]
+__all__ = ["Batch", "Batches", "MMD_BANDWIDTHS", "Objective", "TERM_WEIGHTS", "TermLog"]
