@@ -72,9 +72,27 @@ def stop_server(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_wrk(port: int, ids_file: Path, connections: int, seconds: int, mode: str, k: int) -> dict:
+def group_usage(pgid: int) -> tuple[float, int]:
+    """(CPU seconds, minor page faults) of the processes of group ``pgid`` (the server and its
+    workers), from /proc: with the requests wrk counted, the server's own cost per request,
+    which a shared machine's load disturbs far less than the queries per second."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu, faults = 0.0, 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == pgid:  # (fields from the state on: pgrp is the 3rd, minflt the 8th, utime/stime 12th/13th)
+            cpu += (int(fields[11]) + int(fields[12])) / tick
+            faults += int(fields[7])
+    return cpu, faults
+
+
+def run_wrk(port: int, ids_file: Path, connections: int, seconds: int, mode: str, k: int, server: int | None = None) -> dict:
     env = dict(os.environ, WRK_IDS=str(ids_file), WRK_MODE=mode, WRK_K=str(k))
     threads = min(2, connections)
+    before = group_usage(server) if server else None
     done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA),
                            f"http://127.0.0.1:{port}"], capture_output=True, text=True, env=env, timeout=seconds + 120)
     line = next((x for x in done.stdout.splitlines() if x.startswith("JSON ")), None)
@@ -83,9 +101,14 @@ def run_wrk(port: int, ids_file: Path, connections: int, seconds: int, mode: str
     raw = json.loads(line[5:])
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
     errors = raw["errors_connect"] + raw["errors_read"] + raw["errors_write"] + raw["errors_timeout"] + raw["errors_status"]
-    return {"connections": connections, "requests": raw["requests"], "qps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
-            "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-            "max_ms": raw["max_us"] / 1000, "errors": errors, "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    out = {"connections": connections, "requests": raw["requests"], "qps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+           "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
+           "max_ms": raw["max_us"] / 1000, "errors": errors, "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    if before is not None and raw["requests"]:
+        after = group_usage(server)
+        out.update(server_cpu_us=round((after[0] - before[0]) / raw["requests"] * 1e6, 1),
+                   server_minflt=round((after[1] - before[1]) / raw["requests"], 2))
+    return out
 
 
 class Adder(threading.Thread):
@@ -160,7 +183,8 @@ def main() -> None:
                     adder = Adder(port, sorted(args.adds.rglob("*.jpeg")) + sorted(args.adds.rglob("*.png")), 20)
                     adder.start()
                 for connections in args.connections:
-                    row = {"workers": workers, "adds": bool(args.adds), **run_wrk(port, ids_file, connections, args.seconds, args.mode, args.k)}
+                    row = {"workers": workers, "adds": bool(args.adds), **run_wrk(port, ids_file, connections, args.seconds, args.mode, args.k,
+                                                                                     server=proc.pid)}
                     rows.append(row)
                     log(json.dumps(row))
             finally:
@@ -182,11 +206,13 @@ def main() -> None:
                  f"{result['date']}, 2 cores shared by the server, wrk and other work (load average {', '.join(map(str, result['load']))} "
                  f"at the end).  `POST /search` by stored id, mode {args.mode}, k {args.k}, cycling through {len(chosen)} test ids, "
                  f"{args.seconds} s per level.  Command: `{result['command']}`.", "",
-                 "| workers | adds running | connections | requests | q/s | p50 ms | p90 ms | p99 ms | max ms | errors | non-2xx |",
-                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "| workers | adds running | connections | requests | q/s | p50 ms | p90 ms | p99 ms | max ms | errors | non-2xx "
+                 "| server CPU us / request | minor faults / request |",
+                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['workers']} | {'yes' if r['adds'] else 'no'} | {r['connections']} | {r['requests']:,} | {r['qps']:,} | "
-                         f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} | {r['non_2xx']} |")
+                         f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} | {r['non_2xx']} | "
+                         f"{r.get('server_cpu_us', '-')} | {r.get('server_minflt', '-')} |")
         (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 

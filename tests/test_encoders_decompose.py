@@ -77,6 +77,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
 
 def test_warm_up_then_quantised_codes(fitted, demo):
     assert len(fitted.warmup_history["epochs"]) == 2 and len(fitted.history.epochs) == 2
+    # by default, with one mask channel per finding: the epoch kept by the held-out exact-set accuracy, 2 context blocks
+    assert fitted.history.val_name == "val_exact_set" and fitted.net.spec.seg_context == 2 and len(fitted.net.seg_context) == 2
     net = fitted.net
     assert int(net.vq_normal.active) == 1 and int(net.vq_abnormal.active) == 1
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(8), size=32, channels=1)))
@@ -392,6 +394,7 @@ def test_labels_only_supervision(demo):
     enc = DecomposingEncoder(epochs=2, select_epoch="exact_set", **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
     assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
     assert enc.history.val_name == "val_loss"  # no finding masks: the epoch is kept by the loss, whatever select_epoch says
+    assert enc.net.spec.seg_context == 0  # and no context blocks by default
     assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
     # the discrimination term replaces segmentation: no segmentation loss at all
     assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)

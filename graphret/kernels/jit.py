@@ -88,6 +88,19 @@ class Kernel:
                     self._ready = self._dispatcher
         return self._dispatcher
 
+    def cache_missing(self) -> bool:
+        """Whether numba's on-disk cache certainly holds no compiled form of this kernel for its
+        source as it is now (so the first call compiles it).  False when unsure: not a cached
+        kernel, no place to cache, or a numba whose cache this cannot read."""
+        if not self.options.get("cache") or self._factory is not None:
+            return False
+        try:
+            from numba.core.caching import FunctionCache
+
+            return not FunctionCache(self.py_func)._cache_file._load_index()
+        except Exception:  # noqa: BLE001 - nowhere to cache, or another numba's layout: unsure
+            return False
+
     def _compile(self) -> Any:
         import numba
 
