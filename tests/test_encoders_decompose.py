@@ -92,7 +92,7 @@ def test_warm_up_then_quantised_codes(fitted, demo):
         assert float(dist.min(dim=1).values.max()) < 2e-3  # straight-through rounding only
     assert qa.shape[-1] == 2 * qn.shape[-1]  # the abnormal map keeps twice the normal map's side
     # the loss terms of the full objective were all recorded, the adversary included
-    assert set(fitted.term_history[-1]) == {"latent", "reconstruction", "residual", "segmentation", "discrimination", "adversary"}
+    assert set(fitted.term_history[-1]) == {"latent", "reconstruction", "residual", "segmentation", "discrimination", "independence", "adversary"}
     assert fitted.term_history[-1]["segmentation"] > 0 and fitted.term_history[-1]["latent"] > 0
 
 
@@ -432,6 +432,11 @@ def test_masks_without_labels_give_the_labels(demo):
         DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(unlabelled), unlabelled.indices_of(["train"]))
 
 
+def test_independence_term_is_zero_where_every_item_has_a_mask(fitted):
+    assert fitted.options.independence_weight > 0
+    assert [t["independence"] for t in fitted.term_history] == [0.0] * len(fitted.term_history)
+
+
 def test_normal_code_null_space(fitted, demo):
     basis = fitted.normal_null
     assert basis is not None and basis.shape[1] == fitted.normal_dim and 1 <= len(basis) <= 8 * len(FINDINGS)
@@ -529,6 +534,8 @@ def test_binary_labels_detect_from_the_segmentation_decoder(demo):
         term = objective.discrimination_term(Batch(x, None, None, y, y[:, 0]), qa, seg)
         assert torch.allclose(term, objective.label_loss(net.disc(qa, seg), y))
     assert enc.config()["seg_detector"] is True
+    # the independence term trains by default on items without a mask
+    assert enc.options.independence_weight > 0 and all("independence" in t for t in enc.term_history)
     multi = DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(demo), demo.indices_of(["train"]), seed=0)
     assert not multi.seg_detector and not multi.net.spec.seg_detects and multi.space_dims()["abnormal"] == 65
     config, state = multi.config(), multi.state()
