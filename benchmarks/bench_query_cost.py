@@ -232,7 +232,7 @@ def main() -> None:
         manifest = stores[n].manifest
         sizes[str(n)] = {"build_s": seconds[n] or previous.get(str(n), {}).get("build_s"), "us": us,
                          "build_steps_s": manifest.get("build", {}).get("seconds"),
-                         "walk": {key: manifest.get("walk", {}).get(key, 0) for key in ("passes", "expand", "local_passes")}}
+                         "walk": {key: manifest.get("walk", {}).get(key, 0) for key in ("passes", "expand", "local_passes", "candidates")}}
     del stores
     if args.build_only or not args.out:
         return

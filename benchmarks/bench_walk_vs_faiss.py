@@ -83,7 +83,7 @@ def mednist_data(n_queries: int) -> dict:
             "walk": dict(WALK), "ef": WALK_EFS, "ivf_probes": IVF_PROBES}
 
 
-def generated_data(store_path: str, n_queries: int) -> dict:
+def generated_data(store_path: str, n_queries: int, candidates: int = 0, candidate_locals: tuple[int, ...] = ()) -> dict:
     """A bench_query_cost.py store of generated codes: its codes, kNN graph and communities,
     fresh queries of the same mixture (the store's codes are checked to be the mixture's), and
     the walk lists the build makes by default for the size beside the kNN lists alone."""
@@ -99,8 +99,15 @@ def generated_data(store_path: str, n_queries: int) -> dict:
     if not (np.array_equal(again[:100], codes[:100]) and np.array_equal(again[-100:], codes[-100:])):
         raise SystemExit(f"{store_path} does not hold bench_query_cost.py's generated codes of {n} items")
     del again
-    effort = walk_effort(n)
-    return {"name": f"generated codes (clustered_codes, d {D}, spread {SPREAD}), store {store_path}", "codes": codes,
+    effort = walk_effort(n, searched=False)  # the lists of the stored kNN graph (--candidates: the search's own)
+    extra = {}
+    if candidates:  # each code's most similar codes of the build's FAISS kNN search (graphret.graph.faiss_knn, keep)
+        from graphret.graph.faiss_knn import faiss_knn
+
+        (cand, _), seconds = timed(lambda: faiss_knn(codes, 10, keep=candidates, threads=2))
+        log(f"the kNN search with {candidates} candidates kept: {seconds:.0f} s (2 threads)")
+        extra = {"candidates": cand, "candidate_locals": candidate_locals, "candidates_seconds": round(seconds, 1)}
+    return {**extra, "name": f"generated codes (clustered_codes, d {D}, spread {SPREAD}), store {store_path}", "codes": codes,
             "queries": queries, "graph": snap.graph(), "membership": snap.membership(),
             "walk": {"max_degree": 24, "alpha": 1.0, "passes": effort.passes, "expand": effort.expand,
                      "local_passes": effort.local_passes},
@@ -122,6 +129,9 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
     truth, seconds = timed(lambda: exact_topk(codes, queries, K, block=block))
     log(f"exact top-{K} in {seconds:.0f} s")
     searches, builds = [], {}
+    if "candidates_seconds" in data:
+        builds["the FAISS kNN search keeping the candidates"] = {"seconds_2_threads": data["candidates_seconds"],
+                                                                 "keep": int(data["candidates"].shape[1])}
     settings = [(f"max_degree {m}, alpha {a}", {**data["walk"], "max_degree": m, "alpha": a})
                 for m, a in [(data["walk"]["max_degree"], data["walk"]["alpha"])] + variants]
     if "cheap" in data:
@@ -131,11 +141,17 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
         if full:
             settings.append(("full lists (expansion, 2 passes), built in community order",
                              {**data["walk"], "passes": 2, "expand": True, "local_passes": 0, "groups": True}))
+        for local in data.get("candidate_locals", ()):
+            settings.append((f"the kNN search's {data['candidates'].shape[1]} candidates, {local} local pass"
+                             f"{'' if local == 1 else 'es'}, built in community order",
+                             {**data["walk"], "passes": 0, "expand": False, "local_passes": local, "groups": True,
+                              "neighbors": "candidates"}))
     numba.set_num_threads(2)
     built: list[tuple[str, tuple]] = []
     for name, walk in settings:
         groups = membership if walk.pop("groups", False) else None  # (graphret.graph.search_graph, 6)
-        lists, seconds = timed(lambda: build_search_graph(codes, graph, **walk, threads=2, groups=groups))
+        source = data["candidates"] if walk.pop("neighbors", None) == "candidates" else graph
+        lists, seconds = timed(lambda: build_search_graph(codes, source, **walk, threads=2, groups=groups))
         builds[name] = {"seconds_2_threads": round(seconds, 1), "mean_degree": round(float(np.diff(lists[0]).mean()), 2),
                         **{key: walk[key] for key in ("passes", "expand", "local_passes") if key in walk},
                         "order": "community" if groups is not None else "archive"}
@@ -277,13 +293,18 @@ def main() -> None:
     parser.add_argument("--hnsw", action="store_true", help="with --store: build FAISS HNSW-Flat too (long at 1M)")
     parser.add_argument("--full", action="store_true",
                         help="with --store: the full lists too (expansion + 2 passes), built in community order (long at 1M)")
+    parser.add_argument("--candidates", type=int, default=0,
+                        help="with --store: walk lists from the kNN search's this many most similar codes too")
+    parser.add_argument("--candidate-locals", type=int, nargs="*", default=[0, 1],
+                        help="local passes over the --candidates lists, one setting each [0 1]")
     parser.add_argument("--name", default="walk_vs_faiss", help="results file name")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     variants = [(int(v.split(":")[0]), float(v.split(":")[1])) for v in args.lists]
     t0 = time.perf_counter()
     started = machine("numba", "faiss")
-    data = generated_data(args.store, args.queries) if args.store else mednist_data(args.queries)
+    data = generated_data(args.store, args.queries, args.candidates, tuple(args.candidate_locals)) if args.store \
+        else mednist_data(args.queries)
     report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store, full=args.full and bool(args.store))
     report["machine"] = started
     report["command"] = "python benchmarks/bench_walk_vs_faiss.py " + " ".join(sys.argv[1:])

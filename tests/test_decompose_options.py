@@ -54,6 +54,10 @@ def test_encoder_options_apply_to_their_encoder():
     assert EncoderConfig(name="dae", stacked=True, pretrain_epochs=3).options() == {"stacked": True, "pretrain_epochs": 3}
     opts = EncoderConfig(name="decompose", supervision="labels", normal_class="normal", abnormal_codebook=16).options()
     assert opts == {"supervision": "labels", "normal_class": "normal", "abnormal_codebook": 16}
+    opts = EncoderConfig(name="decompose", seg_context=0, select_epoch="loss").options()
+    assert opts == {"seg_context": 0, "select_epoch": "loss"}
+    with pytest.raises(ParameterError, match="seg_context"):
+        EncoderConfig(name="cnn", seg_context=2)
     with pytest.raises(ParameterError, match="stacked"):
         EncoderConfig(name="cnn", stacked=True)
     with pytest.raises(ParameterError, match="supervision"):
@@ -63,7 +67,7 @@ def test_encoder_options_apply_to_their_encoder():
 def test_cli_flags_are_generated():
     text = CliRunner().invoke(main, ["build-graph", "--help"]).output
     for flag in ("--stacked", "--pretrain-epochs", "--supervision", "--normal-class", "--mask-folder", "--mask-column",
-                 "--mask-encoding", "--mask-names"):
+                 "--mask-encoding", "--mask-names", "--seg-context", "--select-epoch"):
         assert flag in text
     assert "decompose" in text
     train = CliRunner().invoke(main, ["train", "--help"]).output

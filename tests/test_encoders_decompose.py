@@ -77,6 +77,8 @@ def test_spaces_shapes_and_unit_norms(fitted, demo):
 
 def test_warm_up_then_quantised_codes(fitted, demo):
     assert len(fitted.warmup_history["epochs"]) == 2 and len(fitted.history.epochs) == 2
+    # by default, with one mask channel per finding: the epoch kept by the held-out exact-set accuracy, 2 context blocks
+    assert fitted.history.val_name == "val_exact_set" and fitted.net.spec.seg_context == 2 and len(fitted.net.seg_context) == 2
     net = fitted.net
     assert int(net.vq_normal.active) == 1 and int(net.vq_abnormal.active) == 1
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(np.arange(8), size=32, channels=1)))
@@ -90,7 +92,7 @@ def test_warm_up_then_quantised_codes(fitted, demo):
         assert float(dist.min(dim=1).values.max()) < 2e-3  # straight-through rounding only
     assert qa.shape[-1] == 2 * qn.shape[-1]  # the abnormal map keeps twice the normal map's side
     # the loss terms of the full objective were all recorded, the adversary included
-    assert set(fitted.term_history[-1]) == {"latent", "reconstruction", "residual", "segmentation", "discrimination", "adversary"}
+    assert set(fitted.term_history[-1]) == {"latent", "reconstruction", "residual", "segmentation", "discrimination", "independence", "adversary"}
     assert fitted.term_history[-1]["segmentation"] > 0 and fitted.term_history[-1]["latent"] > 0
 
 
@@ -392,6 +394,7 @@ def test_labels_only_supervision(demo):
     enc = DecomposingEncoder(epochs=2, select_epoch="exact_set", **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
     assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
     assert enc.history.val_name == "val_loss"  # no finding masks: the epoch is kept by the loss, whatever select_epoch says
+    assert enc.net.spec.seg_context == 0  # and no context blocks by default
     assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
     # the discrimination term replaces segmentation: no segmentation loss at all
     assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)
@@ -427,6 +430,11 @@ def test_masks_without_labels_give_the_labels(demo):
     assert enc.mode == "masks" and enc.target_names == list(FINDINGS)
     with pytest.raises(InputError, match="neither"):
         DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(unlabelled), unlabelled.indices_of(["train"]))
+
+
+def test_independence_term_is_zero_where_every_item_has_a_mask(fitted):
+    assert fitted.options.independence_weight > 0
+    assert [t["independence"] for t in fitted.term_history] == [0.0] * len(fitted.term_history)
 
 
 def test_normal_code_null_space(fitted, demo):
@@ -526,6 +534,8 @@ def test_binary_labels_detect_from_the_segmentation_decoder(demo):
         term = objective.discrimination_term(Batch(x, None, None, y, y[:, 0]), qa, seg)
         assert torch.allclose(term, objective.label_loss(net.disc(qa, seg), y))
     assert enc.config()["seg_detector"] is True
+    # the independence term trains by default on items without a mask
+    assert enc.options.independence_weight > 0 and all("independence" in t for t in enc.term_history)
     multi = DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(demo), demo.indices_of(["train"]), seed=0)
     assert not multi.seg_detector and not multi.net.spec.seg_detects and multi.space_dims()["abnormal"] == 65
     config, state = multi.config(), multi.state()

@@ -109,3 +109,22 @@ def test_the_config_takes_faiss_and_auto_and_refuses_others():
     assert BuildConfig.from_options(knn="auto").graph.knn == "auto"
     with pytest.raises(InputError, match="unknown knn 'hnsw'; choose one of exact, approx, faiss, auto"):
         BuildConfig.from_options(knn="hnsw")
+
+
+def test_kept_candidates_extend_the_knn_lists_without_changing_them():
+    """keep > k: the same search's most similar codes past the k-th (the walk lists' candidates);
+    the first k are the lists keep = k gives, with the calibration's probes (found once) or given ones."""
+    codes = clustered(3000)
+    for nprobe in (None, 3):
+        idx, sims = faiss_knn(codes, 10, seed=0, threads=1, nprobe=nprobe)
+        wide_i, wide_s = faiss_knn(codes, 10, seed=0, threads=1, nprobe=nprobe, keep=40)
+        assert wide_i.shape == (3000, 40)
+        np.testing.assert_array_equal(wide_i[:, :10], idx)
+        np.testing.assert_array_equal(wide_s[:, :10], sims)
+        found = wide_i >= 0  # past the k-th, a list the probed cells could not fill ends in -1 (score -inf)
+        assert found.mean() > 0.95 and (found[:, :-1] >= found[:, 1:]).all() and np.isneginf(wide_s[~found]).all()
+        assert (np.diff(np.where(found, wide_s, -2.0), axis=1) <= 0).all() and not (wide_i == np.arange(3000)[:, None]).any()
+        assert all(len(set(row[row >= 0])) == (row >= 0).sum() for row in wide_i)
+        np.testing.assert_allclose(wide_s[found], np.einsum("ij,ikj->ik", codes, codes[wide_i])[found], atol=1e-5)
+    with pytest.raises(InputError, match="larger than the other codes"):
+        faiss_knn(codes[:50], 5, keep=60)

@@ -49,6 +49,25 @@ def test_exact_knn_memory_cap_splits_blocks():
     np.testing.assert_array_equal(idx, brute_force(codes, 5)[0])
 
 
+def test_a_few_rows_against_a_large_archive_read_it_in_blocks_of_columns():
+    """Fewer scores than rows x archive: the archive is read in blocks of columns, each block's top
+    k merged (exact, ties by the smaller row, the row itself excluded), as brute force gives."""
+    from graphret.graph.knn import exact_knn_rows
+
+    base = random_codes(2000, 8, seed=5)
+    codes = np.concatenate([base, base[:3], base[:3]])  # ties: rows 0..2 three times, in different blocks
+    rows = np.array([0, 1, 2, 7, 1999, 2000, 2004, 2005])
+    idx, sims = exact_knn_rows(codes, rows, 6, max_scores=len(rows) * 100)  # blocks of 100 archive rows
+    whole_i, whole_s = exact_knn_rows(codes, rows, 6)  # every row against the whole archive at once
+    np.testing.assert_array_equal(idx, whole_i)
+    np.testing.assert_allclose(sims, whole_s, atol=1e-6)  # (BLAS rounds by block shape)
+    bi, bs = brute_force(codes, 6)
+    np.testing.assert_allclose(sims, bs[rows], atol=1e-5)
+    assert (idx[:, 2:] == bi[rows][:, 2:]).all()  # (brute force's float64 ties between copies fall either way)
+    assert idx[0, :2].tolist() == [2000, 2003] and idx[5, :2].tolist() == [0, 2003]  # copies: by smaller row
+    assert not (idx == rows[:, None]).any()
+
+
 def test_exact_knn_duplicates_exclude_only_self():
     base = random_codes(40, 8, seed=2)
     codes = np.concatenate([base, base[:5], base[:5]])  # rows 0..4 appear three times

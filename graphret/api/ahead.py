@@ -71,7 +71,7 @@ def _step_kernels(config: BuildConfig, n: int) -> dict[str, list[Kernel]]:
         from graphret.graph import search_graph as sg
 
         effort = walk_effort(n, passes=config.graph.walk_passes, expand=config.graph.walk_expand,
-                             local_passes=config.graph.walk_local)
+                             local_passes=config.graph.walk_local, candidates=config.graph.walk_candidates)
         out["walk"] += [sg._forward_kernel, sg._merge_kernel] + ([sg._refine_kernel] if effort.passes else [])
     return out
 
@@ -93,7 +93,7 @@ def sample_rows(config: BuildConfig, n: int) -> int | None:
 
     def paths(rows: int) -> tuple:
         return (resolve_method(g.knn, rows), walk_effort(rows, passes=g.walk_passes, expand=g.walk_expand,
-                                                         local_passes=g.walk_local), layout.pays(rows))
+                                                         local_passes=g.walk_local, candidates=g.walk_candidates), layout.pays(rows))
 
     return m if paths(m) == paths(n) else None
 

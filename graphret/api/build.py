@@ -40,9 +40,9 @@ from graphret.encoders.frozen import FROZEN_BACKBONES
 from graphret.encoders.training import train_encoder, training_indices
 from graphret.errors import InputError
 from graphret.graph import layout
-from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_with_stats, resolve_method
+from graphret.graph.build import edges_arrow, graph_to_edges, knn_graph_and_candidates, resolve_method
 from graphret.graph.knn import real_array
-from graphret.graph.search_graph import build_search_graph, entry_points, walk_effort
+from graphret.graph.search_graph import WalkEffort, build_search_graph, entry_points, walk_effort
 from graphret.store.items import items_table
 from graphret.store.schema import ENCODER_FILE
 from graphret.store.thumbnails import thumbnails_table
@@ -201,10 +201,12 @@ def _encode(encoder: Encoder, images: ImageSet, session: "RaySession | None", co
     return encoded
 
 
-def _knn(codes: np.ndarray, session: "RaySession | None", config: BuildConfig, engine_info: dict[str, Any]):
-    """The kNN graph and its stats: exact kNN (asked for, or chosen by ``auto``) as sharded Ray
-    tasks on the Ray engine, every other case here."""
+def _knn(codes: np.ndarray, session: "RaySession | None", config: BuildConfig, engine_info: dict[str, Any], keep: int = 0):
+    """The kNN graph, its stats and each code's ``keep`` most similar codes of the same search
+    (the walk lists' candidates; None where the method keeps none): exact kNN (asked for, or
+    chosen by ``auto``) as sharded Ray tasks on the Ray engine, every other case here."""
     method = resolve_method(config.graph.knn, len(codes))
+    candidates = None
     if session is not None and method == "exact":
         from graphret.cluster.knn import ray_knn_graph_with_stats
 
@@ -212,11 +214,11 @@ def _knn(codes: np.ndarray, session: "RaySession | None", config: BuildConfig, e
         engine_info["knn"] = {"shards": stats["shards"], "shard_rows": stats["shard_rows"]}
     else:
         options = {"threads": config.graph.knn_threads} if method == "faiss" else {}
-        graph, stats = knn_graph_with_stats(codes, config.graph.k, method=method, symmetrize=config.graph.symmetrize,
-                                            seed=config.seed, **options)
+        graph, stats, candidates = knn_graph_and_candidates(codes, config.graph.k, keep=keep, method=method,
+                                                            symmetrize=config.graph.symmetrize, seed=config.seed, **options)
     if method != config.graph.knn:
         stats["requested"] = config.graph.knn
-    return graph, stats
+    return graph, stats, candidates
 
 
 def _community_table(partitions: Mapping[str, Partition], rows: np.ndarray, n: int) -> pa.Table:
@@ -245,27 +247,40 @@ def _community_info(graph, partitions: Mapping[str, Partition], config: BuildCon
     return info
 
 
-def _walk_lists(codes: np.ndarray, graph, partitions: Mapping[str, Partition], rows: np.ndarray, config: BuildConfig,
-                clock: _Clock, log: Log) -> tuple[pa.Table | None, pa.Table | None, dict[str, Any] | None]:
-    """The walk lists over the archive (from its kNN graph) and their entry points, the medoids
-    of the default method's communities, as store tables (item rows), and their manifest record."""
+def _walk_effort(config: BuildConfig, n: int, *, searched: bool = True) -> WalkEffort:
+    """The walk lists' effort for an archive of n items: the config's, else the size's default
+    (``searched``: whether the kNN search kept the candidates asked for)."""
+    return walk_effort(n, passes=config.graph.walk_passes, expand=config.graph.walk_expand,
+                       local_passes=config.graph.walk_local, candidates=config.graph.walk_candidates, searched=searched)
+
+
+def _walk_lists(codes: np.ndarray, graph, candidates: np.ndarray | None, partitions: Mapping[str, Partition],
+                rows: np.ndarray, config: BuildConfig, clock: _Clock,
+                log: Log) -> tuple[pa.Table | None, pa.Table | None, dict[str, Any] | None]:
+    """The walk lists over the archive (from the kNN search's ``candidates`` where it kept them,
+    else from its kNN graph) and their entry points, the medoids of the default method's
+    communities, as store tables (item rows), and their manifest record."""
     if not config.graph.walk:
         return None, None, None
-    passes, expand, local = walk_effort(len(codes), passes=config.graph.walk_passes, expand=config.graph.walk_expand,
-                                        local_passes=config.graph.walk_local)
-    log(f"walk lists (at most {config.graph.walk_degree} neighbours, {passes} passes{'' if expand else ', kNN lists only'}"
+    passes, expand, local, _ = _walk_effort(config, len(codes), searched=candidates is not None)
+    kept = 0 if candidates is None else int(candidates.shape[1])
+    if kept:  # the search's candidates already hold the neighbours' neighbours an expansion would find
+        expand = False
+    source = f"the kNN search's {kept} most similar" if kept else "kNN lists" + (" and theirs" if expand else " only")
+    log(f"walk lists (at most {config.graph.walk_degree} neighbours from {source}, {passes} passes"
         f"{f', {local} local' if local else ''})")
     method = "cnm" if "cnm" in partitions else next(iter(partitions), None)
     # built in community order on large archives (graphret.graph.layout: several times faster at 1M)
     groups = partitions[method].membership if method is not None and layout.pays(len(codes)) else None
-    indptr, indices = build_search_graph(codes, graph, max_degree=config.graph.walk_degree, passes=passes, expand=expand,
-                                         local_passes=local, ef_construction=config.graph.walk_ef, seed=config.seed,
-                                         groups=groups)
+    indptr, indices = build_search_graph(codes, graph if candidates is None else candidates, max_degree=config.graph.walk_degree,
+                                         passes=passes, expand=expand, local_passes=local,
+                                         ef_construction=config.graph.walk_ef, seed=config.seed, groups=groups)
     entries = entry_points(codes, None if method is None else partitions[method].membership, graph=(indptr, indices))
     clock.step("walk")
     walk = pa.table({"src": pa.array(rows[np.repeat(np.arange(len(rows)), np.diff(indptr))], pa.int64()),
                      "dst": pa.array(rows[indices], pa.int64())})
     info = {"max_degree": config.graph.walk_degree, "passes": passes, "expand": expand, "local_passes": local,
+            "candidates": kept,
             "built_in": "community order" if groups is not None else "archive order",
             "ef_construction": config.graph.walk_ef,
             "edges": int(len(indices)), "entries": int(len(entries)), "entries_from": method or "the global medoid"}
@@ -285,14 +300,16 @@ def _index_and_write(images: ImageSet, encoded: Encoded, output: Path, config: B
     archive_codes = codes if len(rows) == len(codes) else codes[rows]  # every item: no copy
     log(f"{resolve_method(config.graph.knn, len(rows))} cosine {config.graph.k}-NN graph over {len(rows)} archive images ({'+'.join(archive)})")
     engine_info = {"name": "local"} if session is None else {**session.info(), **(engine_info or {})}
-    graph, stats = _knn(archive_codes, session, config, engine_info)
+    keep = _walk_effort(config, len(rows)).candidates if config.graph.walk else 0
+    graph, stats, candidates = _knn(archive_codes, session, config, engine_info, keep)
     clock.step("knn")
     partitions: dict[str, Partition] = {}
     for method in config.communities.methods:
         log(f"communities: {method}")
         partitions[method] = find_partition(graph, method, config.communities, seed=config.seed)
         clock.step(method)
-    walk, entries, walk_info = _walk_lists(archive_codes, graph, partitions, rows, config, clock, log)
+    walk, entries, walk_info = _walk_lists(archive_codes, graph, candidates, partitions, rows, config, clock, log)
+    del candidates
     src, dst, weight = graph_to_edges(graph)
     n = len(images)
     by_split = {s: int(c) for s, c in zip(*np.unique(images.splits.astype(str), return_counts=True))}

@@ -29,7 +29,7 @@ def run_steps(steps: list[str], rows: int, options: dict[str, Any], seed: int = 
     codes = np.random.default_rng(seed).standard_normal((rows, SAMPLE_DIM)).astype(np.float32)
     codes /= np.linalg.norm(codes, axis=1, keepdims=True)
     if "knn" in steps or "communities" in steps:
-        graph, _ = _knn(codes, None, config, {})
+        graph, _, _ = _knn(codes, None, config, {})  # (no candidates kept: compiled ahead only for archives <= 100k)
     else:
         k = min(config.graph.k, rows - 1)
         sims = codes @ codes.T
@@ -41,7 +41,7 @@ def run_steps(steps: list[str], rows: int, options: dict[str, Any], seed: int = 
         for method in config.communities.methods:
             find_partition(graph, method, config.communities, seed=config.seed)
     if "walk" in steps:
-        _walk_lists(codes, graph, {}, np.arange(rows), config, _Clock(), lambda _: None)
+        _walk_lists(codes, graph, None, {}, np.arange(rows), config, _Clock(), lambda _: None)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ class EncoderConfig:
                                      help="decompose: the class name (or index) that means normal [a class named normal, no finding, healthy or negative].")
     normal_codebook: int | None = param(None, min=2, max=MAX_WIDTH, applies_to=("decompose",), help="decompose: entries of the normal code's VQ codebook [64].")
     abnormal_codebook: int | None = param(None, min=2, max=MAX_WIDTH, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
+    seg_context: int | None = param(None, min=0, max=8, applies_to=("decompose",), help=(
+        "decompose: residual dilated 3x3 blocks in the segmentation decoder below full size, a wider view for small findings "
+        "[2 with one mask channel per finding, else 0]."))
+    select_epoch: Literal["loss", "exact_set"] | None = param(None, applies_to=("decompose",), help=(
+        "decompose: which held-out figure keeps the best epoch: loss, or exact_set (share of images with the whole finding set "
+        "decided right; finding masks only) [exact_set]."))
 
     def __post_init__(self) -> None:
         if self.name is not None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "knn_graph",
     "knn_graph_with_stats",
+    "knn_graph_and_candidates",
     "graph_from_knn",
     "graph_to_edges",
     "edges_to_graph",
@@ -126,9 +127,11 @@ def resolve_method(method: str, n: int) -> str:
     return method
 
 
-def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed: int,
+def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed: int, keep: int = 0,
                **knn_options) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """Validated codes, k, and the kNN lists of ``method`` (already resolved from "auto")."""
+    """Validated codes, k, and the kNN lists of ``method`` (already resolved from "auto"), each
+    ``max(k, keep)`` long where ``method`` is exact or faiss (the lists past k come from the
+    same search: the walk lists' candidates)."""
     if method not in METHODS or method == "auto":
         raise InputError(f"unknown kNN method {method!r}; use 'exact', 'approx' or 'faiss'")
     if symmetrize not in SYMMETRIZE:
@@ -136,11 +139,11 @@ def _knn_lists(codes: np.ndarray, k: int, *, method: str, symmetrize: str, seed:
     codes = validate_codes(codes)
     k = check_k(k, codes.shape[0] - 1, what="the other codes")
     if method == "exact":
-        idx, sims = exact_knn(codes, k, **knn_options)
+        idx, sims = exact_knn(codes, min(max(k, keep), codes.shape[0] - 1), **knn_options)
     elif method == "faiss":
         from graphret.graph.faiss_knn import faiss_knn
 
-        idx, sims = faiss_knn(codes, k, seed=seed, **knn_options)
+        idx, sims = faiss_knn(codes, k, seed=seed, keep=min(max(k, keep), codes.shape[0] - 1), **knn_options)
     else:
         from graphret.graph.approx import approx_knn
 
@@ -154,12 +157,29 @@ def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
     """:func:`knn_graph` plus :func:`graph_stats` (with ``method`` -- for ``"auto"`` the one
     chosen, and ``requested="auto"`` --, ``k``, ``symmetrize`` and, for the approximate methods,
     the recall against exact kNN on ``recall_sample`` seeded rows)."""
+    graph, stats, _ = knn_graph_and_candidates(codes, k, method=method, symmetrize=symmetrize, seed=seed,
+                                               recall_sample=recall_sample, **knn_options)
+    return graph, stats
+
+
+def knn_graph_and_candidates(codes: np.ndarray, k: int, *, keep: int = 0, method: str = "exact",
+                             symmetrize: str = "union", seed: int = 0, recall_sample: int = 1000,
+                             **knn_options) -> tuple[sp.csr_matrix, dict, np.ndarray | None]:
+    """:func:`knn_graph_with_stats`, and each code's ``keep`` most similar codes of the same
+    search ``(n, keep)`` int64 (-1: none) when ``keep`` > k and ``method`` is exact or faiss
+    (else None): the walk lists' first candidates, found at the cost of merging them (FAISS IVF
+    scores each code against a few thousand others for its k nearest).  The graph and its
+    statistics do not depend on ``keep``."""
     requested = method
     method = resolve_method(method, int(np.shape(codes)[0]) if np.ndim(codes) == 2 else 0)
     faiss_report: dict = {}
     if method == "faiss":
         knn_options = {**knn_options, "report": faiss_report}
-    codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed, **knn_options)
+    wide = keep > k and method in ("exact", "faiss")
+    codes, k, idx, sims = _knn_lists(codes, k, method=method, symmetrize=symmetrize, seed=seed,
+                                     keep=keep if wide else 0, **knn_options)
+    candidates = idx if wide and idx.shape[1] > k else None
+    idx, sims = idx[:, :k], sims[:, :k]
     dropped = int((sims <= 0).sum())
     G = graph_from_knn(idx, sims, symmetrize=symmetrize)
     stats = graph_stats(G)
@@ -173,7 +193,7 @@ def knn_graph_with_stats(codes: np.ndarray, k: int, *, method: str = "exact",
 
         stats.update(recall=knn_recall(idx, codes, sample=recall_sample, seed=seed),
                      recall_sample=int(min(recall_sample, codes.shape[0])), seed=int(seed))
-    return G, stats
+    return G, stats, candidates
 
 
 def knn_graph(codes: np.ndarray, k: int, *, method: str = "exact", symmetrize: str = "union",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from graphret.graph.search_graph import CHEAP_WALK_ABOVE, DEFAULT_EF_CONSTRUCTION, DEFAULT_MAX_DEGREE, DEFAULT_PASSES
+from graphret.graph.search_graph import (CHEAP_WALK_ABOVE, DEFAULT_EF_CONSTRUCTION, DEFAULT_MAX_DEGREE, DEFAULT_PASSES,
+                                         SEARCH_CANDIDATES)
 from graphret.params import param, validate
 
 
@@ -31,7 +32,12 @@ class GraphConfig:
                           f"{CHEAP_WALK_ABOVE:,} archive items, 0 above].")
     walk_local: int | None = param(
         None, min=0, help="Local passes: each item walks from its own walk list towards its code and keeps the best it "
-                          f"scores (a cheap NN-descent step) [0 up to {CHEAP_WALK_ABOVE:,} archive items, 1 above].")
+                          f"scores (a cheap NN-descent step) [0; 1 above {CHEAP_WALK_ABOVE:,} archive items where the kNN "
+                          "search keeps no candidates (--walk-candidates 0, or knn approx)].")
+    walk_candidates: int | None = param(
+        None, min=0, help="First walk-list candidates from the kNN search itself (exact or faiss): each item's this many most "
+                          "similar codes it compared, kept by the search at the cost of merging them; 0: the kNN graph's "
+                          f"lists [0 up to {CHEAP_WALK_ABOVE:,} archive items, {SEARCH_CANDIDATES} above].")
     walk_ef: int = param(DEFAULT_EF_CONSTRUCTION, min=1, help="Result-heap size of the walks that build the lists.")
 
     def __post_init__(self) -> None:

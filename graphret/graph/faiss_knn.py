@@ -6,12 +6,16 @@ FAISS: Johnson et al. 2019, Douze et al. 2024).
    centroid is most similar to it (inner product = cosine), as in ``IndexIVFFlat``.
 2. **Probes**: each code's ``nprobe`` most similar centroids (FAISS ``IndexFlatIP``);
    ``nprobe`` is calibrated, by default, as the smallest that reaches recall@10 0.95 against
-   exact kNN on a seeded sample (the codes decide how far a code's neighbours spread).
+   exact kNN on a seeded sample (the codes decide how far a code's neighbours spread).  The
+   probes are found once, :data:`PROBED_FIRST` per code, before the calibration (whose cells
+   are their first), and cut to the nprobe chosen.
 3. **Search**, one cell at a time (list-major, the transpose of ``IndexIVFFlat.search``): the
    codes that probe cell c against the codes in c, their cosines one matrix product (BLAS),
    each score offered to that code's running top k (one comparison with its k-th best rejects
    most).  Each code is compared with exactly the codes ``IndexIVFFlat.search`` scans at the
-   same ``nprobe``, but as matrix products rather than one scan per query.
+   same ``nprobe``, but as matrix products rather than one scan per query.  With ``keep`` > k
+   each code's running list holds its ``keep`` most similar: the walk lists' first candidates
+   (:mod:`graphret.graph.search_graph`, 1), at the cost of merging them only.
 
 Memory: the codes (not copied), the (n, nprobe) probe lists and the (n, k) result; one cell's
 candidates and scores at a time.  Deterministic for a seed (tested at a fixed thread count;
@@ -36,6 +40,10 @@ CALIBRATION_SAMPLE = 500
 TRAIN_PER_CELL = 32
 #: codes whose probes are found at once
 BLOCK = 1 << 16
+#: probes found for every code before the calibration (its cells, then the first nprobe of
+#: them): one pass over the codes and centroids where a first pass for the cells and a second
+#: for the probes cost two (each 1M x 2,000 x 128 products: 11-16 CPU s at 1M)
+PROBED_FIRST = 8
 
 
 def default_nlist(n: int) -> int:
@@ -126,9 +134,35 @@ def _merge(scores, cell, queries, out_i, out_s):
             out_i[q, t] = cell[j]
 
 
+def _search_cells(codes: np.ndarray, probes: np.ndarray, nlist: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's ``keep`` most similar among the codes of the cells it probes (``probes``
+    (n, nprobe), its own cell first), one cell at a time (module docstring, 3); -1 / -inf where
+    the cells hold fewer."""
+    n, nprobe = probes.shape
+    home = probes[:, 0]
+    members = np.argsort(home, kind="stable")  # codes by cell, by row within a cell
+    bounds = np.searchsorted(home[members], np.arange(nlist + 1))
+    flat = probes.ravel()
+    probing = np.argsort(flat, kind="stable")  # (code, probe) pairs by cell, by code within a cell
+    pbounds = np.searchsorted(flat[probing], np.arange(nlist + 1))
+    out_i = np.full((n, keep), -1, np.int64)
+    out_s = np.full((n, keep), -np.inf, np.float32)
+    for c in range(nlist):
+        cell = members[bounds[c]:bounds[c + 1]]
+        queries = probing[pbounds[c]:pbounds[c + 1]] // nprobe
+        if cell.size == 0 or queries.size == 0:
+            continue
+        candidates = codes[cell]
+        step = max(1, MAX_SCORES // cell.size)
+        for lo in range(0, queries.size, step):
+            q = queries[lo:lo + step]
+            _merge(codes[q] @ candidates.T, cell, q, out_i, out_s)
+    return out_i, out_s
+
+
 def faiss_knn(codes: np.ndarray, k: int, *, seed: int = 0, nlist: int | None = None, nprobe: int | None = None,
               target_recall: float = TARGET_RECALL, calibration_sample: int = CALIBRATION_SAMPLE,
-              threads: int | None = None, report: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+              threads: int | None = None, report: dict | None = None, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Approximate cosine kNN of L2-normalised ``codes`` over ``nlist`` FAISS k-means cells
     (default :func:`default_nlist`), ``nprobe`` probed per code (see the module docstring).
 
@@ -137,8 +171,11 @@ def faiss_knn(codes: np.ndarray, k: int, *, seed: int = 0, nlist: int | None = N
     than the manifest's recall sample); how many cells a code's neighbours spread over depends
     on the codes (1.0 at nprobe 8 on the generated clusters, 0.89 on the CheXpert-like codes).
     ``report``, when given, receives ``nlist``, ``nprobe`` and the calibration's recalls.
+    ``keep`` (>= k, default k): each code's ``keep`` most similar of the codes it was compared
+    with are returned (the first k are the kNN lists, unchanged by ``keep``; the rest cost only
+    their merging: the walk lists take them as candidates, :func:`graphret.graph.search_graph.build_search_graph`).
 
-    Returns ``(indices int64 (n,k), similarities float32 (n,k))`` like
+    Returns ``(indices int64 (n,keep), similarities float32 (n,keep))`` like
     :func:`graphret.graph.knn.exact_knn`: the row itself excluded, rows by decreasing
     similarity.  ``threads``: FAISS's OpenMP threads for k-means and the probes (None: its
     default, all cores), restored afterwards.
@@ -146,6 +183,7 @@ def faiss_knn(codes: np.ndarray, k: int, *, seed: int = 0, nlist: int | None = N
     codes = validate_codes(codes)
     n = codes.shape[0]
     k = check_k(k, n - 1, what="the other codes")
+    keep = k if keep is None else max(k, check_k(keep, n - 1, what="the other codes", param="keep"))
     nlist = default_nlist(n) if nlist is None else min(_whole(nlist, "nlist"), n)
     if nprobe is not None:
         nprobe = min(_whole(nprobe, "nprobe"), nlist)
@@ -162,36 +200,24 @@ def faiss_knn(codes: np.ndarray, k: int, *, seed: int = 0, nlist: int | None = N
     try:
         index = _centroids(codes, nlist, seed)
         tried = None
+        probes = _probe(index, codes, min(nlist, PROBED_FIRST) if nprobe is None else nprobe)
         if nprobe is None:
-            home = _probe(index, codes, 1)[:, 0]
+            home = probes[:, 0]
             members = np.argsort(home, kind="stable")
             bounds = np.searchsorted(home[members], np.arange(nlist + 1))
             nprobe, tried = _calibrate(codes, index, members, bounds, k, nlist, target=float(target_recall),
                                        sample=calibration_sample, seed=seed)
-        probes = _probe(index, codes, nprobe)
+            del home, members, bounds
+            # the probes found before the calibration serve when it chose as many or fewer (FAISS
+            # returns each code's centroids best first, so the first nprobe are the nprobe best)
+            probes = np.ascontiguousarray(probes[:, :nprobe]) if nprobe <= probes.shape[1] else _probe(index, codes, nprobe)
     finally:
         faiss.omp_set_num_threads(before)
     if report is not None:
         report.update(nlist=int(nlist), nprobe=int(nprobe), calibration=tried)
-    home = probes[:, 0]
-    members = np.argsort(home, kind="stable")  # codes by cell, by row within a cell
-    bounds = np.searchsorted(home[members], np.arange(nlist + 1))
-    flat = probes.ravel()
-    probing = np.argsort(flat, kind="stable")  # (code, probe) pairs by cell, by code within a cell
-    pbounds = np.searchsorted(flat[probing], np.arange(nlist + 1))
-    out_i = np.full((n, k), -1, np.int64)
-    out_s = np.full((n, k), -np.inf, np.float32)
-    for c in range(nlist):
-        cell = members[bounds[c]:bounds[c + 1]]
-        queries = probing[pbounds[c]:pbounds[c + 1]] // nprobe
-        if cell.size == 0 or queries.size == 0:
-            continue
-        candidates = codes[cell]
-        step = max(1, MAX_SCORES // cell.size)
-        for lo in range(0, queries.size, step):
-            q = queries[lo:lo + step]
-            _merge(codes[q] @ candidates.T, cell, q, out_i, out_s)
-    short = np.nonzero(out_i.min(axis=1) < 0)[0]
+    out_i, out_s = _search_cells(codes, probes, nlist, keep)
+    short = np.nonzero(out_i[:, k - 1] < 0)[0]
     if short.size:  # the probed cells hold fewer than k other codes: exact over all codes for these rows
-        out_i[short], out_s[short] = exact_knn_rows(codes, short, k, validated=True)
+        # (beyond the k-th, a list the cells could not fill ends in -1: no candidate)
+        out_i[short], out_s[short] = exact_knn_rows(codes, short, keep, validated=True)
     return out_i, out_s

@@ -157,11 +157,42 @@ def exact_search(
         _fused_kernel(archive, np.ascontiguousarray(queries), k, ex, indices, scores)
         return indices, scores
     height = max(1, min(int(block_size), max_scores // max(n, 1)))
+    wide = min(int(block_size), len(queries))
+    width = max(k, max_scores // wide)
+    if height < wide and k * -(-n // width) <= width:
+        # a large archive: blocks of archive columns, read once per block of queries (the blocks' top k
+        # held at once are no more than one block of scores)
+        height = wide
+        for start in range(0, len(queries), height):
+            stop = min(start + height, len(queries))
+            indices[start:stop], scores[start:stop] = _top_by_columns(archive, queries[start:stop], k, ex[start:stop], width)
+        return indices, scores
     for start in range(0, len(queries), height):
         stop = min(start + height, len(queries))
         block = queries[start:stop] @ archive.T
         indices[start:stop], scores[start:stop] = topk_rows(block, k, skip=ex[start:stop])
     return indices, scores
+
+
+def _top_by_columns(archive: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray,
+                    width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of a few queries over a large archive, ``width`` archive rows at a time: each
+    block's top k (:func:`topk_rows`), then the top k of those (ties by smaller row: the blocks'
+    candidates are laid out in row order).  Memory: ``len(queries) * width`` scores; the archive
+    is read once, where blocks of queries against the whole archive would read it once per block."""
+    n = len(archive)
+    q = len(queries)
+    starts = range(0, n, width)
+    cand_i = np.full((q, k * len(starts)), np.iinfo(np.int64).max, np.int64)
+    cand_s = np.full((q, k * len(starts)), -np.inf, np.float32)
+    for b, lo in enumerate(starts):
+        hi = min(lo + width, n)
+        skip = np.where((exclude >= lo) & (exclude < hi), exclude - lo, -1)
+        idx, sc = topk_rows(queries @ archive[lo:hi].T, k, skip=skip)
+        cand_i[:, b * k:b * k + idx.shape[1]] = idx + lo
+        cand_s[:, b * k:b * k + idx.shape[1]] = sc
+    best, top = topk_rows(cand_s, k)
+    return np.take_along_axis(cand_i, best, axis=1), top
 
 
 def exact_knn_rows(codes: np.ndarray, rows: np.ndarray, k: int, *, block_size: int = 2048,

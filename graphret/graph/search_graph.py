@@ -7,7 +7,10 @@ stalls far from the query.  The lists built here follow HNSW's layer 0, NSG and 
 
 1. **Candidates** of node i: its kNN lists (or graph neighbours) and, with ``expand=True``,
    their neighbours too (one NN-descent step), scored exactly against i; the ``pool`` most
-   similar are kept, by decreasing cosine.  (Without kNN lists: ``max_degree`` random nodes,
+   similar are kept, by decreasing cosine.  A build above :data:`CHEAP_WALK_ABOVE` items passes
+   instead the kNN search's own :data:`SEARCH_CANDIDATES` most similar codes of each item
+   (:func:`graphret.graph.build.knn_graph_and_candidates`: FAISS IVF compares each code with a
+   few thousand for its k nearest, so these are nearly exact at the cost of merging them).  (Without kNN lists: ``max_degree`` random nodes,
    seeded -- Vamana's start.)
 2. **Diversify** (the relative-neighbourhood rule): walk the candidates from the most
    similar; keep ``j`` unless a neighbour ``n`` already kept is closer to ``j`` than ``i`` is,
@@ -76,6 +79,7 @@ __all__ = [
     "walk_effort",
     "WalkEffort",
     "LOCAL_EF",
+    "SEARCH_CANDIDATES",
 ]
 
 DEFAULT_MAX_DEGREE = 24
@@ -85,8 +89,8 @@ DEFAULT_PASSES = 2
 DEFAULT_EF_CONSTRUCTION = 64
 #: result heap of a local pass's walks (from the node's own list: a short walk suffices)
 LOCAL_EF = 16
-#: archives larger than this get the cheap walk lists by default (no expansion, no walk-based passes,
-#: one local pass): benchmarks/results/scale/build.md measured the full lists at 65 s for 100k
+#: archives larger than this get the cheap walk lists by default (no expansion, no walk-based passes:
+#: the kNN search's SEARCH_CANDIDATES diversified, or the kNN lists and one local pass): benchmarks/results/scale/build.md measured the full lists at 65 s for 100k
 #: codes, 625 s for 223k and past 5 minutes at 1M, the kNN-only ones at 5.6 s, 16.5 s and 16 s,
 #: for graph-mode recall@10 0.95 -> 0.91 at 100k and 0.92 -> 0.89 at 1M; one local pass costs
 #: 136 s against the kNN lists' 20 s at 1M (2 threads, loaded machine) and lifts the walk's
@@ -94,28 +98,42 @@ LOCAL_EF = 16
 #: Built in community order (``groups``) at 1M: these 57 s, the full lists 364 s, and the full
 #: ones walk no better there (recall@50 at ef 80 0.9617 against 0.9622; walk_vs_faiss_1m_order.md)
 CHEAP_WALK_ABOVE = 100_000
+#: above CHEAP_WALK_ABOVE, each item's walk list starts from this many of its most similar codes that
+#: the FAISS kNN search compared it with (the search scores a few thousand codes per item for its
+#: k nearest; keeping the best 64 costs their merging only), in place of the kNN graph's lists and
+#: their local pass: on 1M generated codes (2 threads, load 14-18) the walk's recall@50 at ef 64
+#: 0.9556 against 0.9374 (ef 80: 0.9741 / 0.9622), the lists 21 CPU s against 43, the search
+#: 24 CPU s more (benchmarks/results/scale/build_steps_1m.md); a local pass over them adds 0.001
+SEARCH_CANDIDATES = DEFAULT_POOL
 #: cosines at or above this count as exact duplicates (never used to prune)
 DUPLICATE_COSINE = 1.0 - 1e-6
 
 
 class WalkEffort(NamedTuple):
     """How much work the walk lists get: walk-based ``passes`` from the medoid, neighbour
-    ``expand``-sion of the first candidates, and ``local_passes`` from each node's own list."""
+    ``expand``-sion of the first candidates, ``local_passes`` from each node's own list, and the
+    first ``candidates`` from the kNN search itself (each item's most similar codes it compared:
+    :func:`graphret.graph.build.knn_graph_and_candidates`; 0: the kNN graph's lists)."""
 
     passes: int
     expand: bool
     local_passes: int
+    candidates: int
 
 
 def walk_effort(n: int, *, passes: int | None = None, expand: bool | None = None,
-                local_passes: int | None = None) -> WalkEffort:
+                local_passes: int | None = None, candidates: int | None = None, searched: bool = True) -> WalkEffort:
     """The walk-list effort for an archive of ``n`` items: what is given, else the full lists
     (:data:`DEFAULT_PASSES` passes, expansion, no local pass) up to :data:`CHEAP_WALK_ABOVE`
-    items and the cheap ones above (the kNN lists, then one local pass)."""
+    items and above, the kNN search's :data:`SEARCH_CANDIDATES` most similar codes diversified;
+    where the search kept none (``searched`` False: a kNN method that keeps no candidates), the kNN
+    lists and one local pass."""
     full = n <= CHEAP_WALK_ABOVE
+    wanted = (0 if full else SEARCH_CANDIDATES) if candidates is None else int(candidates)
+    kept = wanted if searched else 0
     return WalkEffort((DEFAULT_PASSES if full else 0) if passes is None else int(passes),
                       full if expand is None else bool(expand),
-                      (0 if full else 1) if local_passes is None else int(local_passes))
+                      (0 if full or kept else 1) if local_passes is None else int(local_passes), kept)
 
 
 def neighbor_lists(neighbors, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -137,7 +137,8 @@ class ArchiveIndex:
         else:
             from graphret.graph.search_graph import build_search_graph, walk_effort
 
-            passes, expand, local = walk_effort(self.n)  # as a build would for an archive of this size
+            # as a build would for an archive of this size whose kNN search kept no candidates (there is none here)
+            passes, expand, local, _ = walk_effort(self.n, searched=False)
             groups = self.store.membership(self.method)[self.rows] if self.method and layout.pays(self.n) else None
             indptr, indices = build_search_graph(self.codes, self.graph if self.graph.nnz else None, passes=passes, expand=expand,
                                                  local_passes=local, groups=groups)

@@ -41,6 +41,8 @@ from graphret.errors import InputError
 DEFAULT_IMAGES_SEEN = 50_000
 #: Default batch size below the shared small-set size (more steps: six objectives share them).
 SMALL_SET_BATCH = 32
+#: Context blocks of the segmentation decoder when the mask channels are the targets (``seg_context`` None).
+DEFAULT_SEG_CONTEXT = 2
 #: Class or label names read as "normal" when ``normal_class`` is not given (any case).
 NORMAL_NAMES = ("normal", "no finding", "no_finding", "nofinding", "healthy", "negative")
 
@@ -186,7 +188,15 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        logit_shift=self._logit_shift(),
                        seg_detects=self.seg_detector,
                        mirror_average=self.seg_detector and bool(self.train_cfg.augment),
-                       finding_sets=self.finding_sets, seg_context=self.options.seg_context)
+                       finding_sets=self.finding_sets, seg_context=self._seg_context())
+
+    def _seg_context(self) -> int:
+        """The segmentation decoder's context blocks: ``seg_context``, by default 2 when the mask
+        channels are the targets (measured on the demo, benchmarks/results/decompose/variants.md),
+        else 0 (not measured on labels-only sets)."""
+        if self.options.seg_context is not None:
+            return int(self.options.seg_context)
+        return DEFAULT_SEG_CONTEXT if self._cell_targets() == "channels" else 0
 
     def _logit_shift(self) -> tuple[float, ...]:
         """Per target, the logit the codes' gate subtracts before the sigmoid: the calibrated

@@ -142,8 +142,8 @@ class Objective:
     def independence_term(b: Batch, qn):
         """Squared maximum mean discrepancy (Gretton et al. 2012; as the variational fair
         autoencoder, Louizos et al. 2016) between the normal codes ``qn`` (centred on the items'
-        mean, then unit rows, as the normal space is) of the batch's abnormal and normal items without a mask, Gaussian kernels of :data:`MMD_BANDWIDTHS`
-        summed: small when the two groups' codes are spread alike, so that a normal code's
+        mean, then unit rows, as the normal space is) of the batch's abnormal and normal items
+        without a mask, Gaussian kernels of :data:`MMD_BANDWIDTHS` summed: small when the two groups' codes are spread alike, so that a normal code's
         neighbours do not tell whether it is abnormal.  Items with a mask are left out: there the
         residual term already says which pixels the normal code must not carry.  Zero when the
         batch lacks either group."""
