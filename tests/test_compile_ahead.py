@@ -68,7 +68,7 @@ def test_a_warm_cache_or_the_switch_off_starts_no_process(monkeypatch):
         assert ahead.processes == []
         assert ahead.wait() is True
     monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [("walk",)])
-    monkeypatch.delenv("GRAPHRET_COMPILE_AHEAD")  # off by default
+    monkeypatch.setenv("GRAPHRET_COMPILE_AHEAD", "0")  # turned off
     with compiled_ahead(BuildConfig(), 500, print) as ahead:
         assert ahead.processes == []
 

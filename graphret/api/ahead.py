@@ -12,8 +12,8 @@ the walk lists (over a kNN graph computed with numpy).  The build waits for them
 from the cache.  The two compile disjoint kernels, and the build compiles none while they run,
 so no two processes write one kernel's cache index at once.  A process that fails or outlasts
 :data:`WAIT_S` is logged and ended; the build then compiles what is missing itself, as before.
-Off unless ``GRAPHRET_COMPILE_AHEAD=1`` (:data:`SWITCH`): measured on 2 shared cores, the
-processes slowed the encoder's training more than the compile they took off the critical path.
+``GRAPHRET_COMPILE_AHEAD=0`` (:data:`SWITCH`) turns it off: on 2 cores busy with other jobs the
+processes slow the encoder's training about as much as they save.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ SAMPLE_ROWS = 2_000
 SAMPLE_DIM = 8
 #: longest wait (seconds) for the processes once the build reaches its graph steps
 WAIT_S = 600.0
-#: the environment variable that turns compiling ahead on ("1"); off by default: on the shared
-#: 2-core machine the two processes slowed the encoder's training more than they saved (demo
-#: cold 68-72 s against 54 s at the lowest load measured, benchmarks/results/demo-budget)
+#: the environment variable that turns compiling ahead off ("0"): on 2 cores already busy with other
+#: jobs (load 3-5) the two processes slowed the encoder's training about as much as they saved
+#: (benchmarks/results/demo-budget); on idle ones the demo built cold in 32 s against 55 s
 SWITCH = "GRAPHRET_COMPILE_AHEAD"
 
 
@@ -158,7 +158,7 @@ def compiled_ahead(config: BuildConfig, n: int, log: Log) -> Iterator[CompileAhe
     graph steps.  The processes are ended on leaving the block."""
     ahead = CompileAhead(log)
     try:
-        rows = sample_rows(config, n) if os.environ.get(SWITCH) == "1" else None
+        rows = sample_rows(config, n) if os.environ.get(SWITCH) != "0" else None
         groups = cold_groups(config, n) if rows is not None else []
         if groups:
             log(f"compiling the graph kernels ({', '.join('+'.join(g) for g in groups)}) in {len(groups)} other "
