@@ -511,6 +511,7 @@ def test_binary_labels_detect_from_the_segmentation_decoder(demo):
     binary = dataclasses.replace(_without_masks(anatomy), labels=(anatomy.labels == 1).astype(np.int64), class_names=["normal", "chest"])
     enc = DecomposingEncoder(epochs=2, **FAST).fit(binary, binary.indices_of(["train"]), seed=0)
     assert enc.seg_detector and enc.finding_sets and enc.net.spec.seg_detects and enc.net.spec.mirror_average
+    assert enc.net.spec.seg_context == 2  # context blocks wherever the segmentation decoder detects
     rows = np.arange(8)
     x = Normalise(enc.mean, enc.std)(to_tensor(binary.load(rows, size=32, channels=1)))
     net = enc.net.eval()
@@ -538,6 +539,15 @@ def test_binary_labels_detect_from_the_segmentation_decoder(demo):
     assert enc.options.independence_weight > 0 and all("independence" in t for t in enc.term_history)
     multi = DecomposingEncoder(epochs=1, **FAST).fit(_without_masks(demo), demo.indices_of(["train"]), seed=0)
     assert not multi.seg_detector and not multi.net.spec.seg_detects and multi.space_dims()["abnormal"] == 65
+    assert multi.net.spec.seg_context == 0
+    # a model saved with seg_context "auto" (None) loads with the blocks its network has
+    config, state = enc.config(), enc.state()
+    assert config["seg_context"] is None and DecomposingEncoder.from_state(config, state).net.spec.seg_context == 2
+    # ... and one saved as "auto" when the rule gave labels-only sets none loads without them
+    plain = DecomposingEncoder(epochs=1, seg_context=0, **FAST).fit(binary, binary.indices_of(["train"]), seed=0)
+    config, state = {**plain.config(), "seg_context": None}, plain.state()
+    back = DecomposingEncoder.from_state(config, state)
+    assert back.net.spec.seg_context == 0 and np.allclose(back.image_logits(binary, rows), plain.image_logits(binary, rows), atol=1e-6)
     config, state = multi.config(), multi.state()
     config.pop("seg_detector")
     assert not DecomposingEncoder.from_state(config, state).net.spec.seg_detects  # saved before: its own rule

@@ -95,7 +95,7 @@ class EncoderConfig:
     abnormal_codebook: int | None = param(None, min=2, max=MAX_WIDTH, applies_to=("decompose",), help="decompose: entries of the abnormal code's VQ codebook [32].")
     seg_context: int | None = param(None, min=0, max=8, applies_to=("decompose",), help=(
         "decompose: residual dilated 3x3 blocks in the segmentation decoder below full size, a wider view for small findings "
-        "[2 with one mask channel per finding, else 0]."))
+        "[2 where the segmentation decoder detects: one mask channel per finding, or labels only with one normal-vs-abnormal target; else 0]."))
     select_epoch: Literal["loss", "exact_set"] | None = param(None, applies_to=("decompose",), help=(
         "decompose: which held-out figure keeps the best epoch: loss, or exact_set (share of images with the whole finding set "
         "decided right; finding masks only) [exact_set]."))
