@@ -61,7 +61,7 @@ def test_a_cold_knn_step_compiles_in_another_process_and_the_build_then_compiles
     assert "graph kernels compiled ahead" in out["lines"][-1]
 
 
-def test_a_warm_cache_or_the_switch_off_starts_no_process(monkeypatch):
+def test_a_warm_cache_or_the_switch_off_or_unset_starts_no_process(monkeypatch):
     monkeypatch.setenv("GRAPHRET_COMPILE_AHEAD", "1")
     monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [])
     with compiled_ahead(BuildConfig(), 500, print) as ahead:
@@ -69,6 +69,9 @@ def test_a_warm_cache_or_the_switch_off_starts_no_process(monkeypatch):
         assert ahead.wait() is True
     monkeypatch.setattr(ahead_mod, "cold_groups", lambda config, n: [("walk",)])
     monkeypatch.setenv("GRAPHRET_COMPILE_AHEAD", "0")  # turned off
+    with compiled_ahead(BuildConfig(), 500, print) as ahead:
+        assert ahead.processes == []
+    monkeypatch.delenv("GRAPHRET_COMPILE_AHEAD")  # off unless asked for
     with compiled_ahead(BuildConfig(), 500, print) as ahead:
         assert ahead.processes == []
 
