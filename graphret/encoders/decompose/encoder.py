@@ -651,9 +651,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
         keys = {f.name for f in dataclasses.fields(DecomposeOptions)}
-        saved = {k: config[k] for k in keys if k in config}
-        saved.setdefault("seg_context", 0)  # saved before the option: no context blocks
-        enc = cls(DecomposeOptions(**saved), **(config.get("train") or {}))
+        enc = cls(DecomposeOptions(**{k: config[k] for k in keys if k in config}), **(config.get("train") or {}))
         enc._restore_common(config)
         enc.mode = config["mode"]
         enc.task = config.get("task")
@@ -669,7 +667,7 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         enc.term_history = list(config.get("loss_terms") or [])
         enc.warmup_history = config.get("warmup")
         blocks = len({k.split(".")[1] for k in state["net"] if k.startswith("seg_context.")})
-        if enc.options.seg_context is None and enc._seg_context() != blocks:  # "auto" saved under an earlier rule
+        if enc.options.seg_context is None and enc._seg_context() != blocks:  # "auto" saved under an earlier rule, or before the option
             enc.options = dataclasses.replace(enc.options, seg_context=blocks)
         enc.net = enc._build()
         load_module_state(enc.net, state["net"], "decompose")
