@@ -246,3 +246,50 @@ def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
     assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
     with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
         search(store, queries, k=8, mode="flat", region_order="gain")
+
+
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_one_code_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob_stores, monkeypatch, laid_out):
+    import graphret
+    from graphret.graph import layout as layouts
+
+    if laid_out:
+        monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # the walk over the community layout, as a large archive's
+    path = blob_stores(n_per_class=40, seed=1, communities=("leiden",))
+    store = graphret.open(path)
+    searcher = store.searcher()
+    searcher.lay_out()
+    assert (searcher.index.graph_base.layout is not None) is laid_out
+    rows = store.snapshot.split_rows(["test"])[:6]
+    archived = store.snapshot.split_rows(["train"])[:3]
+    codes = np.asarray(store.codes()[rows], np.float64) * 2.5  # not unit, not float32: made so as any code query
+    codes[0, :3] = 0.0
+    assert searcher._single is None
+    for ef, k in ((1, 1), (4, 3), (16, 10), (64, 25)):
+        for code in codes:
+            single = store.search(code, k=k, mode="graph", ef=ef)
+            assert searcher._single is not None  # Store.search took the single walk
+            batch = store.search(code[None], k=k, mode="graph", ef=ef)  # a (1, d) batch: the general path
+            assert np.array_equal(single.rows, batch.rows) and np.array_equal(single.scores, batch.scores)
+            assert np.array_equal(single.scanned_fraction, batch.scanned_fraction) and single.details == batch.details == {}
+            assert np.array_equal(single.queries.codes, batch.queries.codes) and single.queries.codes.dtype == np.float32
+            assert single.queries.ids == [None] and single.queries.rows.tolist() == [-1] and single.to_dict() == batch.to_dict()
+            lean = searcher.search_arrays(code, k=k, mode="graph", ef=ef)
+            assert np.array_equal(lean.rows, batch.rows) and np.array_equal(lean.scores, batch.scores)
+        for row in archived:  # an archive item's own code finds it first; by id it is left out, the rest as by code
+            own = store.search(np.asarray(store.codes()[row]), k=k, mode="graph", ef=ef)
+            by_id = store.search(str(store.snapshot.ids[row]), k=k, mode="graph", ef=ef)
+            assert own.rows[0, 0] == row and own.scores[0, 0] == pytest.approx(1.0, abs=1e-6)
+            assert row not in by_id.rows and np.array_equal(own.rows[0, 1:], by_id.rows[0, :k - 1])
+    assert searcher._single is not None and searcher._single.base is searcher.index.graph_base  # the single walk ran
+    # what the single walk does not take goes the general way, with its errors
+    for bad, text in ((np.zeros(codes.shape[1]), "is all zeros"), (np.full(codes.shape[1], np.nan), "NaN or infinite"),
+                      (np.ones(codes.shape[1] + 1), "dimension")):
+        with pytest.raises(InputError, match=text):
+            store.search(bad, k=3, mode="graph")
+        with pytest.raises(InputError, match=text):
+            searcher.search_arrays(bad, k=3, mode="graph")
+    with pytest.raises(GraphretError, match="archive"):
+        store.search(codes[1], k=searcher.index.n + 1, mode="graph")
+    filtered = store.search(codes[1], k=5, mode="graph", where="split!=val")
+    assert set(store.snapshot.splits[filtered.rows.ravel()]) == {"train"}
