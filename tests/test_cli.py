@@ -236,6 +236,23 @@ def test_a_query_by_id_imports_only_what_it_needs(demo_store):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_batch_query_writes_every_format_without_pandas(demo_store, tmp_path):
+    """`graphret query --split` writes JSON, CSV and Parquet from Arrow arrays made from their
+    buffers: pyarrow's own conversions would import pandas (a third of a second) (issue 25.6)."""
+    path, _ = demo_store
+    script = ("import sys\nfrom graphret.cli.main import main\nstore, out = sys.argv[1:]\n"
+              "for fmt in ('json', 'csv', 'parquet'):\n"
+              "    sys.argv = ['graphret', 'query', store, '--split', 'test', '--k', '3', '--format', fmt, '-o', out + '.' + fmt]\n"
+              "    try:\n        main()\n    except SystemExit as end:\n        assert not end.code, end.code\n"
+              "print('pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["k"] == 3 and all(len(entry["results"]) == 3 for entry in document["queries"])
+    assert (tmp_path / "r.csv").read_text().count("\n") == 1 + 3 * len(document["queries"])
+
+
 def test_a_query_by_image_on_a_pixel_store_imports_no_torch(demo_store, tmp_path, monkeypatch):
     """`graphret query --image` on a pixel store reads its encoder file without torch
     (graphret.encoders.arrays_file), nor pydicom for a picture file: the same arrays and answer

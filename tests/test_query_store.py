@@ -153,12 +153,63 @@ def test_repeated_filters_are_evaluated_once(store):
     assert set(store.splits[result.rows.ravel()]) == {"train"}
 
 
+def _same_json(text: bytes, document: dict) -> bool:
+    """The JSON reads back as ``document`` with the same types (1.0 stays a float)."""
+    return json.dumps(json.loads(text), sort_keys=True) == json.dumps(document, sort_keys=True)
+
+
 def test_json_from_arrow_is_the_dict_form(store):
     from graphret.query.output import render_bytes
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        assert json.loads(render_bytes(result, fmt="json")) == result.to_dict()
+        assert _same_json(render_bytes(result, fmt="json"), result.to_dict())
+
+
+@pytest.fixture(scope="module")
+def odd_store(tmp_path_factory):
+    """Ids that JSON must escape (quotes, backslashes, control and non-ASCII characters), no
+    paths, multi-label labels; a test split."""
+    import graphret
+
+    rng = np.random.default_rng(3)
+    codes = rng.normal(size=(40, 6)).astype(np.float32)
+    odd = ['a"b', "back\\slash", "tab\there", "caf\u00e9", "\u6f22\u5b57", "del\x7f", "plain"]
+    ids = [odd[i] if i < len(odd) else f"item-{i}" for i in range(40)]
+    labels = (rng.random((40, 3)) < 0.4).astype(np.int8)
+    splits = ["train"] * 30 + ["test"] * 10
+    splits[:3] = ["test"] * 3
+    return graphret.build_from_codes(codes, tmp_path_factory.mktemp("odd") / "s", ids=ids, labels=labels,
+                                     class_names=["x", "y", "z"], splits=splits, k=4).snapshot
+
+
+def test_outputs_escape_ids_and_write_multilabel_and_missing_paths(odd_store):
+    """Issue 25.6: the Arrow-made JSON is json.dumps's text for ids that need escapes, lists of
+    labels and null paths, for a whole split (the store's item columns) and for a few queries
+    (the items shown only); CSV and Parquet hold the same values."""
+    import pyarrow as pa
+
+    from graphret.query import output
+    from graphret.store.arrays import numeric_array, text_array
+
+    whole = search(odd_store, as_queries(odd_store, "test", kind="split"), k=20, mode="flat")
+    few = search(odd_store, as_queries(odd_store, ['a"b', "caf\u00e9"], kind="ids"), k=3, mode="flat")
+    assert whole.rows.size >= output.WHOLE_STORE * len(odd_store) > few.rows.size
+    shown = {str(i) for i in odd_store.ids[whole.rows.ravel()]}
+    assert {"back\\slash", "tab\there", "\u6f22\u5b57", "del\x7f"} <= shown | set(whole.queries.ids)
+    for result in (whole, few):
+        assert _same_json(output.render_bytes(result, fmt="json"), result.to_dict())
+        hits = [hit for entry in result.to_dict()["queries"] for hit in entry["results"]]
+        table = output.result_table(result)
+        assert table.column("id").to_pylist() == [h["id"] for h in hits]
+        assert table.column("label").to_pylist() == ["|".join(h["label"]) or "(none)" for h in hits]
+        assert table.column("path").null_count == len(hits)
+        rows = list(csv.DictReader(io.StringIO(output.render_bytes(result, fmt="csv").decode())))
+        assert [r["id"] for r in rows] == [h["id"] for h in hits]
+    assert any(isinstance(entry["query"]["label"], list) and entry["query"]["label"] for entry in whole.to_dict()["queries"])
+    assert text_array(["a", None, "\u00e9"]).equals(pa.array(["a", None, "\u00e9"], pa.string()))
+    for values in (np.array([True, False, True]), np.arange(5, dtype=np.int32), np.linspace(0, 1, 4)):
+        assert numeric_array(values).equals(pa.array(values))
 
 
 def test_csv_and_parquet_hold_every_result(store, tmp_path):
