@@ -42,8 +42,8 @@ from graphret.errors import InputError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
-from graphret.kernels.unit import UNIT_OK, unit_rows
 from graphret.kernels.heap import first_ranked, key_bits, key_tie, kth_push, min_pop, min_push, rank_key, sorted_push
+from graphret.kernels.unit import UNIT_OK, unit_rows
 from graphret.kernels.vector import FAST, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
