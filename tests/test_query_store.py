@@ -158,12 +158,36 @@ def _same_json(text: bytes, document: dict) -> bool:
     return json.dumps(json.loads(text), sort_keys=True) == json.dumps(document, sort_keys=True)
 
 
-def test_json_from_arrow_is_the_dict_form(store):
-    from graphret.query.output import render_bytes
+def test_json_from_arrow_is_the_dict_form(store, monkeypatch):
+    from graphret.query import output
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        assert _same_json(render_bytes(result, fmt="json"), result.to_dict())
+        whole = output.render_bytes(result, fmt="json")
+        assert _same_json(whole, result.to_dict())
+        monkeypatch.setattr(output, "PART_RESULTS", 12)  # parts of two queries, the last of one
+        parts = list(output.render_parts(result, fmt="json"))
+        monkeypatch.undo()
+        assert len(parts) == 2 + -(-len(result) // 2) and b"".join(parts) == whole
+
+
+def test_a_part_that_fails_leaves_the_file_as_it_was(tmp_path):
+    """Parts made as the writer asks for them: if one fails, the file keeps its old content
+    and no temporary file stays behind."""
+    from graphret.atomic import atomic_write_bytes
+
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+
+    def parts():
+        yield b"new"
+        raise ValueError("failed while making a part")
+
+    with pytest.raises(ValueError):
+        atomic_write_bytes(target, parts())
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    atomic_write_bytes(target, iter([b"a", memoryview(b"bc")]))
+    assert target.read_bytes() == b"abc"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import io
 import json
 import weakref
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -182,13 +182,20 @@ def _numbers(values: np.ndarray) -> pa.Array:
     return text
 
 
-def to_json_parts(result: SearchResult) -> list[bytes | memoryview]:
-    """The :meth:`SearchResult.to_dict` document as JSON, one query per line, in three parts
-    (head, the results, end) that a writer writes one after the other (no copy of the whole).
+#: results per part of a JSON document: each part is made and written before the next, so
+#: the memory a document's making takes (and the fresh pages a process touches) stays that of
+#: one part whatever the batch, and no part nears Arrow's 2 GiB string limit
+PART_RESULTS = 1 << 17
+
+
+def to_json_parts(result: SearchResult) -> Iterator[bytes | memoryview]:
+    """The :meth:`SearchResult.to_dict` document as JSON, one query per line, in parts (the
+    head, the results of :data:`PART_RESULTS` at a time, the end) made as a writer asks for
+    them.
 
     Each result row becomes its text in one pass of Arrow's element-wise join -- the query's
     head before its first result, ``, `` or the query's tail after each -- from per-item
-    fragments (:class:`ItemColumns`), so the document is the joined column's data buffer as it is."""
+    fragments (:class:`ItemColumns`), so a part is the joined column's data buffer as it is."""
     import pyarrow.compute as pc
 
     q, k = result.rows.shape
@@ -202,18 +209,25 @@ def to_json_parts(result: SearchResult) -> list[bytes | memoryview]:
     for key in extras:
         parts += [text_scalar(f", {json.dumps(key)}: "), json_values(result.details[key])]
     tails = join(*parts, ends, text_scalar(""))
-    rank = np.tile(np.arange(k), q)
-    query = np.repeat(np.arange(q), k)
-    first = pa.concat_arrays([heads, text_array([""])]).take(numeric_array(np.where(rank == 0, query, q)))
-    after = pa.concat_arrays([tails, text_array([", "])]).take(numeric_array(np.where(rank == k - 1, query, q)))
-    ranks = text_array([f'{{"rank": {r}' for r in range(1, k + 1)]).take(numeric_array(rank))
-    rows = join(first, ranks, items.json_lead.take(flat), _numbers(result.scores), items.json_rest.take(flat), after, text_scalar(""))
     header = {"mode": result.mode, "k": result.k, "community_method": result.community_method}
     header.update({key: value for key, value in result.details.items() if not isinstance(value, list)})
-    width = np.int64 if rows.type == pa.large_string() else np.int32
-    offsets = np.frombuffer(rows.buffers()[1], width, count=len(rows) + 1, offset=rows.offset * np.dtype(width).itemsize) if len(rows) else [0, 0]
-    body = memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])] if len(rows) else b""
-    return [(json.dumps(header)[:-1] + ', "queries": [\n').encode(), body, b"]}\n"]
+    yield (json.dumps(header)[:-1] + ', "queries": [\n').encode()
+    per = max(1, PART_RESULTS // k)
+    rank = np.tile(np.arange(k), min(per, q))
+    query = np.repeat(np.arange(min(per, q)), k)
+    rank_texts = text_array([f'{{"rank": {r}' for r in range(1, k + 1)])
+    for start in range(0, q, per):
+        n = min(per, q - start)
+        at, of = rank[: n * k], query[: n * k]
+        first = pa.concat_arrays([heads.slice(start, n), text_array([""])]).take(numeric_array(np.where(at == 0, of, n)))
+        after = pa.concat_arrays([tails.slice(start, n), text_array([", "])]).take(numeric_array(np.where(at == k - 1, of, n)))
+        shown = flat.slice(start * k, n * k)
+        rows = join(first, rank_texts.take(numeric_array(at)), items.json_lead.take(shown), _numbers(result.scores[start : start + n]),
+                    items.json_rest.take(shown), after, text_scalar(""))
+        width = np.dtype(np.int64 if rows.type == pa.large_string() else np.int32)
+        offsets = np.frombuffer(rows.buffers()[1], width, count=len(rows) + 1, offset=rows.offset * width.itemsize)
+        yield memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+    yield b"]}\n"
 
 
 def to_csv_bytes(result: SearchResult) -> bytes:
@@ -266,9 +280,10 @@ def to_table(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_parts(result: SearchResult, *, fmt: str = "table") -> list[bytes | memoryview]:
-    """The result as ``fmt`` ("table", "json", "csv" or "parquet"): bytes in parts, written
-    one after the other (:func:`render_bytes` joins them)."""
+def render_parts(result: SearchResult, *, fmt: str = "table") -> Iterable[bytes | memoryview]:
+    """The result as ``fmt`` ("table", "json", "csv" or "parquet"): bytes in parts, to be
+    written one after the other (JSON's are made as they are asked for; :func:`render_bytes`
+    joins them)."""
     if fmt == "json":
         return to_json_parts(result)
     if fmt == "table":
