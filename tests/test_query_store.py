@@ -159,16 +159,22 @@ def _same_json(text: bytes, document: dict) -> bool:
 
 
 def test_json_from_arrow_is_the_dict_form(store, monkeypatch):
+    """JSON is the dict form; JSON, CSV and Parquet made in parts are the same documents."""
+    import pyarrow.parquet as pq
+
     from graphret.query import output
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        whole = output.render_bytes(result, fmt="json")
+        whole, csv_whole = output.render_bytes(result, fmt="json"), output.render_bytes(result, fmt="csv")
         assert _same_json(whole, result.to_dict())
         monkeypatch.setattr(output, "PART_RESULTS", 12)  # parts of two queries, the last of one
-        parts = list(output.render_parts(result, fmt="json"))
+        parts, csv_parts = list(output.render_parts(result, fmt="json")), list(output.render_parts(result, fmt="csv"))
+        parquet = pq.read_table(io.BytesIO(output.render_bytes(result, fmt="parquet")))
         monkeypatch.undo()
         assert len(parts) == 2 + -(-len(result) // 2) and b"".join(parts) == whole
+        assert len(csv_parts) == 1 + -(-len(result) // 2) and b"".join(csv_parts) == csv_whole
+        assert parquet.equals(output.result_table(result)) and parquet.column("query_index").num_chunks == -(-len(result) // 2)
 
 
 def test_a_part_that_fails_leaves_the_file_as_it_was(tmp_path):

@@ -37,6 +37,11 @@ _NEEDS_ESCAPE = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
 #: result rows for which the items' columns are made for the whole store once per snapshot,
 #: rather than for the rows shown (a query or two must not pay for every item)
 WHOLE_STORE = 0.25
+#: results per part of a JSON or CSV document (per Parquet row group): each part is made and
+#: written before the next, so the memory a document's making takes (and the fresh pages a
+#: process touches) stays that of one part whatever the batch, and no part nears Arrow's 2 GiB
+#: string limit
+PART_RESULTS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -142,23 +147,36 @@ def _shown(result: SearchResult) -> tuple[ItemColumns, pa.Array]:
 def result_table(result: SearchResult) -> pa.Table:
     """One row per (query, result): query_index, query_id, query_label, query_path, rank, id,
     score, label (text), community, path, scanned_fraction."""
-    q, k = result.rows.shape
+    return _table(result, *_shown(result), 0, len(result))
+
+
+def result_tables(result: SearchResult, per: int) -> Iterator[pa.Table]:
+    """:func:`result_table` in parts of ``per`` queries, each made when asked for."""
     items, flat = _shown(result)
+    for start in range(0, len(result), per):
+        yield _table(result, items, flat, start, min(per, len(result) - start))
+
+
+def _table(result: SearchResult, items: ItemColumns, flat: pa.Array, start: int, n: int) -> pa.Table:
+    """The rows of :func:`result_table` of queries ``start`` .. ``start + n - 1``."""
+    k = result.rows.shape[1]
+    part = slice(start, start + n)
     communities = result.communities()
     queries = result.queries
-    per_query = numeric_array(np.repeat(np.arange(q, dtype=np.int64), k))
+    per_query = numeric_array(np.repeat(np.arange(n, dtype=np.int64), k))
+    shown = flat.slice(start * k, n * k)
     return pa.table({
-        "query_index": numeric_array(np.repeat(np.arange(q, dtype=np.int32), k)),
-        "query_id": text_array(queries.ids).take(per_query),
-        "query_label": text_array([label_text(label) for label in queries.labels]).take(per_query),
-        "query_path": text_array(queries.paths).take(per_query),
-        "rank": numeric_array(np.tile(np.arange(1, k + 1, dtype=np.int32), q)),
-        "id": items.id.take(flat),
-        "score": numeric_array(result.scores.ravel().astype(np.float32)),
-        "label": items.label.take(flat),
-        "community": pa.nulls(q * k, pa.int32()) if communities is None else numeric_array(communities.ravel().astype(np.int32)),
-        "path": items.path.take(flat),
-        "scanned_fraction": numeric_array(np.repeat(np.asarray(result.scanned_fraction, np.float64), k)),
+        "query_index": numeric_array(np.repeat(np.arange(start, start + n, dtype=np.int32), k)),
+        "query_id": text_array(queries.ids[part]).take(per_query),
+        "query_label": text_array([label_text(label) for label in queries.labels[part]]).take(per_query),
+        "query_path": text_array(queries.paths[part]).take(per_query),
+        "rank": numeric_array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
+        "id": items.id.take(shown),
+        "score": numeric_array(result.scores[part].ravel().astype(np.float32)),
+        "label": items.label.take(shown),
+        "community": pa.nulls(n * k, pa.int32()) if communities is None else numeric_array(communities[part].ravel().astype(np.int32)),
+        "path": items.path.take(shown),
+        "scanned_fraction": numeric_array(np.repeat(np.asarray(result.scanned_fraction[part], np.float64), k)),
     })
 
 
@@ -180,12 +198,6 @@ def _numbers(values: np.ndarray) -> pa.Array:
     if odd.any():
         text = pc.replace_with_mask(text, numeric_array(odd), text_array([json.dumps(float(v)) for v in values[odd]]))
     return text
-
-
-#: results per part of a JSON document: each part is made and written before the next, so
-#: the memory a document's making takes (and the fresh pages a process touches) stays that of
-#: one part whatever the batch, and no part nears Arrow's 2 GiB string limit
-PART_RESULTS = 1 << 17
 
 
 def to_json_parts(result: SearchResult) -> Iterator[bytes | memoryview]:
@@ -230,27 +242,33 @@ def to_json_parts(result: SearchResult) -> Iterator[bytes | memoryview]:
     yield b"]}\n"
 
 
-def to_csv_bytes(result: SearchResult) -> bytes:
-    """One row per (query, result), written by Arrow's CSV writer (text quoted)."""
+def to_csv_parts(result: SearchResult) -> Iterator[bytes]:
+    """One row per (query, result), written by Arrow's CSV writer (text quoted), in parts of
+    :data:`PART_RESULTS` results made as a writer asks for them."""
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    table = result_table(result)
-    table = table.select(CSV_COLUMNS)
-    for name in ("score", "scanned_fraction"):  # 6 decimals, as the JSON has them
-        table = table.set_column(table.schema.get_field_index(name), name, pc.round(pc.cast(table.column(name), pa.float64()), 6))
-    out = io.BytesIO()
-    out.write((",".join(CSV_COLUMNS) + "\n").encode())
-    pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return out.getvalue()
+    yield (",".join(CSV_COLUMNS) + "\n").encode()
+    for table in result_tables(result, max(1, PART_RESULTS // result.rows.shape[1])):
+        table = table.select(CSV_COLUMNS)
+        for name in ("score", "scanned_fraction"):  # 6 decimals, as the JSON has them
+            table = table.set_column(table.schema.get_field_index(name), name, pc.round(pc.cast(table.column(name), pa.float64()), 6))
+        out = io.BytesIO()
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        yield out.getvalue()
 
 
 def to_parquet_bytes(result: SearchResult) -> bytes:
-    """:func:`result_table` as a Parquet file."""
+    """:func:`result_table` as a Parquet file, a row group per :data:`PART_RESULTS` results."""
     import pyarrow.parquet as pq
 
     out = io.BytesIO()
-    pq.write_table(result_table(result), out)
+    tables = result_tables(result, max(1, PART_RESULTS // result.rows.shape[1]))
+    first = next(tables, None) or _table(result, *_shown(result), 0, 0)
+    with pq.ParquetWriter(out, first.schema) as writer:
+        writer.write_table(first)
+        for table in tables:
+            writer.write_table(table)
     return out.getvalue()
 
 
@@ -286,9 +304,11 @@ def render_parts(result: SearchResult, *, fmt: str = "table") -> Iterable[bytes 
     joins them)."""
     if fmt == "json":
         return to_json_parts(result)
+    if fmt == "csv":
+        return to_csv_parts(result)
     if fmt == "table":
         return [to_table(result.to_dict()).encode()]
-    return [{"csv": to_csv_bytes, "parquet": to_parquet_bytes}[fmt](result)]
+    return [to_parquet_bytes(result)]
 
 
 def render_bytes(result: SearchResult, *, fmt: str = "table") -> bytes:
