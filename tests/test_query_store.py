@@ -153,12 +153,63 @@ def test_repeated_filters_are_evaluated_once(store):
     assert set(store.splits[result.rows.ravel()]) == {"train"}
 
 
+def _same_json(text: bytes, document: dict) -> bool:
+    """The JSON reads back as ``document`` with the same types (1.0 stays a float)."""
+    return json.dumps(json.loads(text), sort_keys=True) == json.dumps(document, sort_keys=True)
+
+
 def test_json_from_arrow_is_the_dict_form(store):
     from graphret.query.output import render_bytes
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        assert json.loads(render_bytes(result, fmt="json")) == result.to_dict()
+        assert _same_json(render_bytes(result, fmt="json"), result.to_dict())
+
+
+@pytest.fixture(scope="module")
+def odd_store(tmp_path_factory):
+    """Ids that JSON must escape (quotes, backslashes, control and non-ASCII characters), no
+    paths, multi-label labels; a test split."""
+    import graphret
+
+    rng = np.random.default_rng(3)
+    codes = rng.normal(size=(40, 6)).astype(np.float32)
+    odd = ['a"b', "back\\slash", "tab\there", "caf\u00e9", "\u6f22\u5b57", "del\x7f", "plain"]
+    ids = [odd[i] if i < len(odd) else f"item-{i}" for i in range(40)]
+    labels = (rng.random((40, 3)) < 0.4).astype(np.int8)
+    splits = ["train"] * 30 + ["test"] * 10
+    splits[:3] = ["test"] * 3
+    return graphret.build_from_codes(codes, tmp_path_factory.mktemp("odd") / "s", ids=ids, labels=labels,
+                                     class_names=["x", "y", "z"], splits=splits, k=4).snapshot
+
+
+def test_outputs_escape_ids_and_write_multilabel_and_missing_paths(odd_store):
+    """Issue 25.6: the Arrow-made JSON is json.dumps's text for ids that need escapes, lists of
+    labels and null paths, for a whole split (the store's item columns) and for a few queries
+    (the items shown only); CSV and Parquet hold the same values."""
+    import pyarrow as pa
+
+    from graphret.query import output
+    from graphret.store.arrays import numeric_array, text_array
+
+    whole = search(odd_store, as_queries(odd_store, "test", kind="split"), k=20, mode="flat")
+    few = search(odd_store, as_queries(odd_store, ['a"b', "caf\u00e9"], kind="ids"), k=3, mode="flat")
+    assert whole.rows.size >= output.WHOLE_STORE * len(odd_store) > few.rows.size
+    shown = {str(i) for i in odd_store.ids[whole.rows.ravel()]}
+    assert {"back\\slash", "tab\there", "\u6f22\u5b57", "del\x7f"} <= shown | set(whole.queries.ids)
+    for result in (whole, few):
+        assert _same_json(output.render_bytes(result, fmt="json"), result.to_dict())
+        hits = [hit for entry in result.to_dict()["queries"] for hit in entry["results"]]
+        table = output.result_table(result)
+        assert table.column("id").to_pylist() == [h["id"] for h in hits]
+        assert table.column("label").to_pylist() == ["|".join(h["label"]) or "(none)" for h in hits]
+        assert table.column("path").null_count == len(hits)
+        rows = list(csv.DictReader(io.StringIO(output.render_bytes(result, fmt="csv").decode())))
+        assert [r["id"] for r in rows] == [h["id"] for h in hits]
+    assert any(isinstance(entry["query"]["label"], list) and entry["query"]["label"] for entry in whole.to_dict()["queries"])
+    assert text_array(["a", None, "\u00e9"]).equals(pa.array(["a", None, "\u00e9"], pa.string()))
+    for values in (np.array([True, False, True]), np.arange(5, dtype=np.int32), np.linspace(0, 1, 4)):
+        assert numeric_array(values).equals(pa.array(values))
 
 
 def test_csv_and_parquet_hold_every_result(store, tmp_path):
@@ -195,3 +246,50 @@ def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
     assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
     with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
         search(store, queries, k=8, mode="flat", region_order="gain")
+
+
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_one_code_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob_stores, monkeypatch, laid_out):
+    import graphret
+    from graphret.graph import layout as layouts
+
+    if laid_out:
+        monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # the walk over the community layout, as a large archive's
+    path = blob_stores(n_per_class=40, seed=1, communities=("leiden",))
+    store = graphret.open(path)
+    searcher = store.searcher()
+    searcher.lay_out()
+    assert (searcher.index.graph_base.layout is not None) is laid_out
+    rows = store.snapshot.split_rows(["test"])[:6]
+    archived = store.snapshot.split_rows(["train"])[:3]
+    codes = np.asarray(store.codes()[rows], np.float64) * 2.5  # not unit, not float32: made so as any code query
+    codes[0, :3] = 0.0
+    assert searcher._single is None
+    for ef, k in ((1, 1), (4, 3), (16, 10), (64, 25)):
+        for code in codes:
+            single = store.search(code, k=k, mode="graph", ef=ef)
+            assert searcher._single is not None  # Store.search took the single walk
+            batch = store.search(code[None], k=k, mode="graph", ef=ef)  # a (1, d) batch: the general path
+            assert np.array_equal(single.rows, batch.rows) and np.array_equal(single.scores, batch.scores)
+            assert np.array_equal(single.scanned_fraction, batch.scanned_fraction) and single.details == batch.details == {}
+            assert np.array_equal(single.queries.codes, batch.queries.codes) and single.queries.codes.dtype == np.float32
+            assert single.queries.ids == [None] and single.queries.rows.tolist() == [-1] and single.to_dict() == batch.to_dict()
+            lean = searcher.search_arrays(code, k=k, mode="graph", ef=ef)
+            assert np.array_equal(lean.rows, batch.rows) and np.array_equal(lean.scores, batch.scores)
+        for row in archived:  # an archive item's own code finds it first; by id it is left out, the rest as by code
+            own = store.search(np.asarray(store.codes()[row]), k=k, mode="graph", ef=ef)
+            by_id = store.search(str(store.snapshot.ids[row]), k=k, mode="graph", ef=ef)
+            assert own.rows[0, 0] == row and own.scores[0, 0] == pytest.approx(1.0, abs=1e-6)
+            assert row not in by_id.rows and np.array_equal(own.rows[0, 1:], by_id.rows[0, :k - 1])
+    assert searcher._single is not None and searcher._single.base is searcher.index.graph_base  # the single walk ran
+    # what the single walk does not take goes the general way, with its errors
+    for bad, text in ((np.zeros(codes.shape[1]), "is all zeros"), (np.full(codes.shape[1], np.nan), "NaN or infinite"),
+                      (np.ones(codes.shape[1] + 1), "dimension")):
+        with pytest.raises(InputError, match=text):
+            store.search(bad, k=3, mode="graph")
+        with pytest.raises(InputError, match=text):
+            searcher.search_arrays(bad, k=3, mode="graph")
+    with pytest.raises(GraphretError, match="archive"):
+        store.search(codes[1], k=searcher.index.n + 1, mode="graph")
+    filtered = store.search(codes[1], k=5, mode="graph", where="split!=val")
+    assert set(store.snapshot.splits[filtered.rows.ravel()]) == {"train"}
