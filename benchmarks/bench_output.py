@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -52,16 +53,23 @@ PHASES = ["start", "imports", "numba", "open store", "searcher", "queries", "sea
 
 
 def cli_run(store: str, split: str, k: int, mode: str, fmt: str, target: Path) -> dict:
-    """One fresh `graphret query ... -o target` process through cli_phases.py: its wall
-    seconds and the seconds of each step (``start``: the interpreter's own start and exit,
-    the wall outside the script; ``other``: the script's time outside the timed steps)."""
+    """One fresh `graphret query ... -o target` process through cli_phases.py: its wall and
+    CPU seconds and those of each step (``start``: the interpreter's own start and exit, outside
+    the script; ``other``: the script's time outside the timed steps)."""
     command = [sys.executable, str(ROOT / "benchmarks" / "cli_phases.py"), "query", store, "--split", split, "--k", str(k),
                "--mode", mode, "--format", fmt, "-o", str(target)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done, wall = timed(lambda: subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     spent = json.loads(done.stdout.strip().splitlines()[-1])
-    script = spent.pop("script")
-    phases = {"start": wall - script, **spent, "other": script - sum(spent.values())}
-    return {"wall": wall, "phases": {name: round(phases.get(name, 0.0), 3) for name in PHASES}}
+    run = {"wall": round(wall, 3), "cpu": round(cpu, 3)}
+    for kind, total in (("wall", wall), ("cpu", cpu)):
+        steps = dict(spent[kind])
+        script = steps.pop("script")
+        steps = {"start": total - script, **steps, "other": script - sum(steps.values())}
+        run[f"{kind}_steps"] = {name: round(steps.get(name, 0.0), 3) for name in PHASES}
+    return run
 
 
 def main() -> None:
@@ -106,11 +114,12 @@ def main() -> None:
                     print(mode, fmt, json.dumps(run), file=sys.stderr, flush=True)
     median = {key: sorted(found, key=lambda r: r["wall"])[len(found) // 2] for key, found in runs.items()}
     cli = {key: round(run["wall"], 2) for key, run in median.items()}
+    cli_cpu = {key: round(sorted(r["cpu"] for r in found)[len(found) // 2], 2) for key, found in runs.items()}
     by_mode = {r["mode"]: r for r in rows}
     ceiling = (by_mode["flat"]["search_s"] + by_mode["flat"]["json"]["seconds"]) / (by_mode["region"]["search_s"] + by_mode["region"]["json"]["seconds"])
     result = {"date": utc_stamp(), "load": load_before, "load_after": load_average(), "threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-              "store": args.store, "items": len(store), "k": args.k, "rows": rows, "cli_wall_s": cli,
-              "cli_runs": runs, "cli_median_phases": {key: run["phases"] for key, run in median.items()},
+              "store": args.store, "items": len(store), "k": args.k, "rows": rows, "cli_wall_s": cli, "cli_cpu_s": cli_cpu,
+              "cli_runs": runs, "cli_median_steps": {key: {"wall": run["wall_steps"], "cpu": run["cpu_steps"]} for key, run in median.items()},
               "ceiling_flat_over_region_json": round(ceiling, 2),
               "command": "python benchmarks/bench_output.py " + " ".join(sys.argv[1:])}
     if args.out:
@@ -124,7 +133,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREAD
 
 def report(result: dict, args: argparse.Namespace) -> str:
     """The results file: the in-process table, the fresh-process walls and their steps."""
-    rows, cli, phases = result["rows"], result["cli_wall_s"], result["cli_median_phases"]
+    rows, cli, steps = result["rows"], result["cli_wall_s"], result["cli_median_steps"]
     threads = ", ".join(f"{name}={value}" for name, value in result["threads"].items() if value) or "threads as the machine gives"
     lines = ["# Writing a batch of query results (issue 25.6)", "",
              f"{result['date']}, 2 shared cores (load average {', '.join(map(str, result['load']))} before, "
@@ -143,21 +152,25 @@ def report(result: dict, args: argparse.Namespace) -> str:
                       f"JSON {legacy['legacy_json']['seconds']} s ({legacy['legacy_json']['results_per_s']:,} results/s), "
                       f"CSV {legacy['legacy_csv']['seconds']} s ({legacy['legacy_csv']['results_per_s']:,} results/s)."]
     rounds = len(next(iter(result["cli_runs"].values())))
-    lines += ["", f"End to end, `graphret query ... -o FILE` in a fresh process (wall seconds, median of {rounds} rounds, "
-                  "region and flat interleaved; run through benchmarks/cli_phases.py, which times the command's steps):", "",
-              "| mode | json | parquet |", "|---|---:|---:|"]
+    cpu = result["cli_cpu_s"]
+    lines += ["", f"End to end, `graphret query ... -o FILE` in a fresh process (median of {rounds} rounds, region and flat "
+                  "interleaved, wall seconds and CPU seconds (user + system); run through benchmarks/cli_phases.py, which times "
+                  "the command's steps):", "",
+              "| mode | json wall | json CPU | parquet wall | parquet CPU |", "|---|---:|---:|---:|---:|"]
     for mode in ("region", "flat"):
-        lines.append(f"| {mode} | {cli[f'{mode}_json']} | {cli[f'{mode}_parquet']} |")
-    lines.append(f"| flat / region | {cli['flat_json'] / cli['region_json']:.2f} | {cli['flat_parquet'] / cli['region_parquet']:.2f} |")
+        lines.append(f"| {mode} | {cli[f'{mode}_json']} | {cpu[f'{mode}_json']} | {cli[f'{mode}_parquet']} | {cpu[f'{mode}_parquet']} |")
+    lines.append(f"| flat / region | {cli['flat_json'] / cli['region_json']:.2f} | {cpu['flat_json'] / cpu['region_json']:.2f} | "
+                 f"{cli['flat_parquet'] / cli['region_parquet']:.2f} | {cpu['flat_parquet'] / cpu['region_parquet']:.2f} |")
     lines += ["", f"Ceiling of the JSON ratio with nothing but the search and the output (in-process figures above): "
                   f"(flat search + flat json) / (region search + region json) = {result['ceiling_flat_over_region_json']}.", "",
-              "Steps of the median JSON run (seconds; start = the interpreter's start and exit; numba = its import and the target "
+              "Steps of the median JSON run (start = the interpreter's start and exit; numba = its import and the target "
               "preparation any compiled kernel's load runs first; search includes loading the kernels and the layout; "
               "write includes the fsync):", "",
-              "| mode | wall | " + " | ".join(PHASES) + " |", "|---|" + "---:|" * (len(PHASES) + 1)]
+              "| mode | seconds | total | " + " | ".join(PHASES) + " |", "|---|---|" + "---:|" * (len(PHASES) + 1)]
     for mode in ("region", "flat"):
-        step = phases[f"{mode}_json"]
-        lines.append(f"| {mode} | {cli[f'{mode}_json']} | " + " | ".join(str(step[name]) for name in PHASES) + " |")
+        for kind, total in (("wall", cli), ("cpu", cpu)):
+            step = steps[f"{mode}_json"][kind]
+            lines.append(f"| {mode} | {kind} | {total[f'{mode}_json']} | " + " | ".join(str(step[name]) for name in PHASES) + " |")
     return "\n".join(lines)
 
 

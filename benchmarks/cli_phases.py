@@ -1,6 +1,7 @@
 """Where a fresh `graphret query` process spends its time (run by bench_output.py).
 
-Runs the real command (``graphret.cli.main``) with the arguments given, its steps wrapped in
+Runs the real command as the ``graphret`` console script does (``graphret.cli.main.run``)
+with the arguments given, its steps wrapped in
 timers, and prints one JSON line: seconds spent importing the command, importing numba and
 preparing its target (what loading any compiled kernel costs first: the search would pay it),
 opening the store, building the searcher, reading the queries, searching (loading the
@@ -12,16 +13,25 @@ Usage: python benchmarks/cli_phases.py query STORE --split test --k 50 --mode re
 
 from __future__ import annotations
 
+import resource
 import time
 
-START = time.perf_counter()
+
+def cpu() -> float:
+    """This process's CPU seconds (user + system)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+START, START_CPU = time.perf_counter(), cpu()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
-SPENT: dict[str, float] = defaultdict(float)
+SPENT: dict[str, float] = defaultdict(float)  # wall seconds per step
+CPU: dict[str, float] = defaultdict(float)  # CPU seconds per step
 
 
 def timed_call(owner, name: str, phase: str) -> None:
@@ -29,11 +39,12 @@ def timed_call(owner, name: str, phase: str) -> None:
     inner = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu()
         try:
             return inner(*args, **kwargs)
         finally:
             SPENT[phase] += time.perf_counter() - start
+            CPU[phase] += cpu() - start_cpu
 
     setattr(owner, name, wrapper)
 
@@ -42,17 +53,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the graphret command line, from its command name on")
     arguments = parser.parse_args().arguments
-    mark = time.perf_counter()
-    from graphret.cli import query as command  # noqa: F401 - the command's own imports
-    from graphret.cli.main import main as graphret_main
+    mark, mark_cpu = time.perf_counter(), cpu()
+    from graphret.cli import main as console
+    from graphret.cli import query as command  # the command's own imports
 
-    SPENT["imports"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    SPENT["imports"], CPU["imports"] = time.perf_counter() - mark, cpu() - mark_cpu
+    mark, mark_cpu = time.perf_counter(), cpu()
     import numba  # noqa: F401
     from numba.core.registry import cpu_target
 
     cpu_target.target_context.refresh()  # what the first compiled kernel's load runs first
-    SPENT["numba"] = time.perf_counter() - mark
+    SPENT["numba"], CPU["numba"] = time.perf_counter() - mark, cpu() - mark_cpu
 
     import graphret.query.output
     import graphret.store.read
@@ -64,14 +75,32 @@ def main() -> None:
     timed_call(Searcher, "_run", "search")
     timed_call(graphret.query.output, "render_parts", "render")
     timed_call(command, "atomic_write_bytes", "write")
+    end = console._end
+
+    def report_then_end(status: int) -> None:  # the console script may end the process itself
+        report()
+        end(status)
+
+    console._end = report_then_end
     sys.argv = ["graphret", *arguments]
     try:
-        graphret_main()
-    except SystemExit as end:
-        if end.code:
+        console.run()  # as the `graphret` console script runs it
+    except SystemExit as stop:
+        if stop.code:
             raise
-    SPENT["script"] = time.perf_counter() - START
-    print(json.dumps({name: round(seconds, 4) for name, seconds in SPENT.items()}))
+    report()
+
+
+REPORTED = []
+
+
+def report() -> None:
+    """Print the steps' seconds (once)."""
+    if not REPORTED:
+        REPORTED.append(True)
+        SPENT["script"], CPU["script"] = time.perf_counter() - START, cpu() - START_CPU
+        print(json.dumps({"wall": {name: round(seconds, 4) for name, seconds in SPENT.items()},
+                          "cpu": {name: round(seconds, 4) for name, seconds in CPU.items()}}), flush=True)
 
 
 if __name__ == "__main__":
