@@ -312,3 +312,13 @@ def test_one_query_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blo
         searcher.search_arrays(rows=archived[:1], k=searcher.index.n, mode="graph")  # itself left out: one short
     filtered = store.search(codes[1], k=5, mode="graph", where="split!=val")
     assert set(store.snapshot.splits[filtered.rows.ravel()]) == {"train"}
+
+
+def test_query_rows_outside_the_store_are_named(store):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    for rows in ([len(store)], [0, -1]):
+        with pytest.raises(InputError, match=f"query rows must lie in 0..{len(store) - 1}"):
+            searcher.search_arrays(rows=np.array(rows), k=3, mode="graph")
+    assert searcher.search_arrays(rows=np.array([len(store) - 1]), k=3, mode="graph").rows.shape == (1, 3)
