@@ -42,7 +42,7 @@ def query_command(store, images, ids, split, compose, fmt, output, montage, vers
     from graphret.kernels.jit import interpreted
     from graphret.query.searcher import Searcher, search_store
     from graphret.store.read import open_store
-    from graphret.query.output import BINARY_FORMATS, render_bytes
+    from graphret.query.output import BINARY_FORMATS, render_parts
 
     given = [(kind, value) for kind, value in (("images", list(images)), ("ids", list(ids)), ("split", split), ("compose", compose)) if value]
     if len(given) != 1:
@@ -58,16 +58,21 @@ def query_command(store, images, ids, split, compose, fmt, output, montage, vers
             result = search_store(snapshot, searcher_for, compose=value, config=config)
         else:
             result = search_store(snapshot, searcher_for, value, kind=kind, config=config)
-    data = render_bytes(result, fmt=fmt)
+    parts = render_parts(result, fmt=fmt)
     if montage:
         from graphret.query.montage import write_montage
 
         write_montage(result, montage)
     if output:
-        atomic_write_bytes(output, data)
+        atomic_write_bytes(output, parts)
     else:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+        last = b""
+        for part in parts:
+            sys.stdout.buffer.write(part)
+            last = bytes(part[-1:]) or last
+        if last != b"\n":
+            sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
 
 

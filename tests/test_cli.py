@@ -236,6 +236,44 @@ def test_a_query_by_id_imports_only_what_it_needs(demo_store):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_batch_query_writes_every_format_without_pandas(demo_store, tmp_path):
+    """`graphret query --split` writes JSON, CSV and Parquet from Arrow arrays made from their
+    buffers: pyarrow's own conversions would import pandas (a third of a second) (issue 25.6)."""
+    path, _ = demo_store
+    script = ("import sys\nfrom graphret.cli.main import main\nstore, out = sys.argv[1:]\n"
+              "for fmt in ('json', 'csv', 'parquet'):\n"
+              "    sys.argv = ['graphret', 'query', store, '--split', 'test', '--k', '3', '--format', fmt, '-o', out + '.' + fmt]\n"
+              "    try:\n        main()\n    except SystemExit as end:\n        assert not end.code, end.code\n"
+              "print('pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["k"] == 3 and all(len(entry["results"]) == 3 for entry in document["queries"])
+    assert (tmp_path / "r.csv").read_text().count("\n") == 1 + 3 * len(document["queries"])
+
+
+def test_a_query_ends_without_the_interpreters_teardown(demo_store):
+    """The console script ends a successful `graphret query` once its output is flushed,
+    without Python's teardown of every module (0.1-0.2 s after numba): the whole JSON arrives
+    through a pipe, status 0, no exit handler runs; other commands, and a failing query, exit
+    as Python does (issue 25.6)."""
+    path, _ = demo_store
+    script = ("import atexit, sys\nfrom graphret.cli.main import run\n"
+              "atexit.register(lambda: print('teardown', file=sys.stderr))\nsys.argv = ['graphret', *sys.argv[1:]]\nrun()")
+
+    def console(*args):
+        return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+    query = console("query", path, "--split", "test", "--k", 4, "--format", "json")
+    assert query.returncode == 0 and "teardown" not in query.stderr, query.stderr
+    document = json.loads(query.stdout)
+    assert document["k"] == 4 and len(document["queries"]) > 1
+    for other in (console("versions", path), console("query", path, "--split", "nope")):
+        assert "teardown" in other.stderr
+    assert console("query", path, "--split", "nope").returncode == 1
+
+
 def test_a_query_by_image_on_a_pixel_store_imports_no_torch(demo_store, tmp_path, monkeypatch):
     """`graphret query --image` on a pixel store reads its encoder file without torch
     (graphret.encoders.arrays_file), nor pydicom for a picture file: the same arrays and answer

@@ -134,3 +134,28 @@ def test_interpreted_searches_answer_as_the_compiled_ones(filtered):
             np.testing.assert_array_equal(c[2], p[2])  # compared
         np.testing.assert_array_equal(compiled[1][3], python[1][3])  # chosen community
         assert r not in python[1][0] and (allowed is None or allowed[python[1][0]].all())
+
+
+def test_query_codes_are_made_unit_with_the_same_bits_compiled_and_as_python():
+    """unit_rows, the one normalisation of query codes (a single query's compiled call runs it
+    too): float64 sums of squares, so codes whose float32 squares overflow or underflow still
+    come out unit; the first all-zero row and any NaN are named."""
+    from graphret.kernels.unit import UNIT_NOT_FINITE, UNIT_OK, UNIT_ZERO, unit_rows
+    from graphret.query.queries import unit_codes
+
+    codes = np.random.default_rng(3).standard_normal((6, 16)).astype(np.float32)
+    codes[1] *= np.float32(1e30)  # squares beyond float32
+    codes[2] *= np.float32(1e-30)  # squares below it
+    compiled, python = np.empty_like(codes), np.empty_like(codes)
+    assert unit_rows(codes, compiled) == (UNIT_OK, -1)
+    with interpreted():
+        assert unit_rows(codes, python) == (UNIT_OK, -1)
+    np.testing.assert_array_equal(compiled, python)
+    np.testing.assert_allclose(np.linalg.norm(compiled, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(compiled, codes / np.linalg.norm(codes.astype(np.float64), axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_array_equal(unit_codes(codes), compiled)
+    codes[4] = 0.0
+    codes[5] = 0.0
+    assert unit_rows(codes, compiled) == (UNIT_ZERO, 4)
+    codes[5, 3] = np.nan
+    assert unit_rows(codes, compiled)[0] == UNIT_NOT_FINITE  # before any zero row

@@ -159,6 +159,12 @@ def test_large_archives_walk_a_one_byte_copy_of_the_codes_and_answer_with_exact_
     flat = searcher.search_arrays(rows=rows, k=6, mode="flat")
     assert np.mean([len(set(a) & set(b)) for a, b in zip(hits.rows, flat.rows)]) >= 5
     assert not np.any(hits.rows == rows[:, None])  # a stored query never returns itself
+    from graphret.graph.walk import walk_checked
+
+    single = searcher.search_arrays(codes[rows[0]], k=6, mode="graph")  # one code: the single-query path, the same walk
+    batch = walk_checked(searcher.index.graph_base.with_queries(codes[rows[:1]], 6))
+    assert np.array_equal(np.ravel(single.rows), searcher.index.rows[batch[0]].ravel())
+    np.testing.assert_allclose(np.ravel(single.scores), batch[1].ravel(), atol=1e-6)
 
 
 def test_repeated_filters_are_evaluated_once(store):
@@ -172,12 +178,93 @@ def test_repeated_filters_are_evaluated_once(store):
     assert set(store.splits[result.rows.ravel()]) == {"train"}
 
 
-def test_json_from_arrow_is_the_dict_form(store):
-    from graphret.query.output import render_bytes
+def _same_json(text: bytes, document: dict) -> bool:
+    """The JSON reads back as ``document`` with the same types (1.0 stays a float)."""
+    return json.dumps(json.loads(text), sort_keys=True) == json.dumps(document, sort_keys=True)
+
+
+def test_json_from_arrow_is_the_dict_form(store, monkeypatch):
+    """JSON is the dict form; JSON, CSV and Parquet made in parts are the same documents."""
+    import pyarrow.parquet as pq
+
+    from graphret.query import output
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        assert json.loads(render_bytes(result, fmt="json")) == result.to_dict()
+        whole, csv_whole = output.render_bytes(result, fmt="json"), output.render_bytes(result, fmt="csv")
+        assert _same_json(whole, result.to_dict())
+        monkeypatch.setattr(output, "PART_RESULTS", 12)  # parts of two queries, the last of one
+        parts, csv_parts = list(output.render_parts(result, fmt="json")), list(output.render_parts(result, fmt="csv"))
+        parquet = pq.read_table(io.BytesIO(output.render_bytes(result, fmt="parquet")))
+        monkeypatch.undo()
+        assert len(parts) == 2 + -(-len(result) // 2) and b"".join(parts) == whole
+        assert len(csv_parts) == 1 + -(-len(result) // 2) and b"".join(csv_parts) == csv_whole
+        assert parquet.equals(output.result_table(result)) and parquet.column("query_index").num_chunks == -(-len(result) // 2)
+
+
+def test_a_part_that_fails_leaves_the_file_as_it_was(tmp_path):
+    """Parts made as the writer asks for them: if one fails, the file keeps its old content
+    and no temporary file stays behind."""
+    from graphret.atomic import atomic_write_bytes
+
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+
+    def parts():
+        yield b"new"
+        raise ValueError("failed while making a part")
+
+    with pytest.raises(ValueError):
+        atomic_write_bytes(target, parts())
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    atomic_write_bytes(target, iter([b"a", memoryview(b"bc")]))
+    assert target.read_bytes() == b"abc"
+
+
+@pytest.fixture(scope="module")
+def odd_store(tmp_path_factory):
+    """Ids that JSON must escape (quotes, backslashes, control and non-ASCII characters), no
+    paths, multi-label labels; a test split."""
+    import graphret
+
+    rng = np.random.default_rng(3)
+    codes = rng.normal(size=(40, 6)).astype(np.float32)
+    odd = ['a"b', "back\\slash", "tab\there", "caf\u00e9", "\u6f22\u5b57", "del\x7f", "plain"]
+    ids = [odd[i] if i < len(odd) else f"item-{i}" for i in range(40)]
+    labels = (rng.random((40, 3)) < 0.4).astype(np.int8)
+    splits = ["train"] * 30 + ["test"] * 10
+    splits[:3] = ["test"] * 3
+    return graphret.build_from_codes(codes, tmp_path_factory.mktemp("odd") / "s", ids=ids, labels=labels,
+                                     class_names=["x", "y", "z"], splits=splits, k=4).snapshot
+
+
+def test_outputs_escape_ids_and_write_multilabel_and_missing_paths(odd_store):
+    """Issue 25.6: the Arrow-made JSON is json.dumps's text for ids that need escapes, lists of
+    labels and null paths, for a whole split (the store's item columns) and for a few queries
+    (the items shown only); CSV and Parquet hold the same values."""
+    import pyarrow as pa
+
+    from graphret.query import output
+    from graphret.store.arrays import numeric_array, text_array
+
+    whole = search(odd_store, as_queries(odd_store, "test", kind="split"), k=20, mode="flat")
+    few = search(odd_store, as_queries(odd_store, ['a"b', "caf\u00e9"], kind="ids"), k=3, mode="flat")
+    assert whole.rows.size >= output.WHOLE_STORE * len(odd_store) > few.rows.size
+    shown = {str(i) for i in odd_store.ids[whole.rows.ravel()]}
+    assert {"back\\slash", "tab\there", "\u6f22\u5b57", "del\x7f"} <= shown | set(whole.queries.ids)
+    for result in (whole, few):
+        assert _same_json(output.render_bytes(result, fmt="json"), result.to_dict())
+        hits = [hit for entry in result.to_dict()["queries"] for hit in entry["results"]]
+        table = output.result_table(result)
+        assert table.column("id").to_pylist() == [h["id"] for h in hits]
+        assert table.column("label").to_pylist() == ["|".join(h["label"]) or "(none)" for h in hits]
+        assert table.column("path").null_count == len(hits)
+        rows = list(csv.DictReader(io.StringIO(output.render_bytes(result, fmt="csv").decode())))
+        assert [r["id"] for r in rows] == [h["id"] for h in hits]
+    assert any(isinstance(entry["query"]["label"], list) and entry["query"]["label"] for entry in whole.to_dict()["queries"])
+    assert text_array(["a", None, "\u00e9"]).equals(pa.array(["a", None, "\u00e9"], pa.string()))
+    for values in (np.array([True, False, True]), np.arange(5, dtype=np.int32), np.linspace(0, 1, 4)):
+        assert numeric_array(values).equals(pa.array(values))
 
 
 def test_csv_and_parquet_hold_every_result(store, tmp_path):
@@ -214,3 +301,79 @@ def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
     assert np.any(np.diff(by_gain.scores, axis=1) > 0)  # the gain order is not the cosine order here
     with pytest.raises(ParameterError, match="region_order applies to the region mode only"):
         search(store, queries, k=8, mode="flat", region_order="gain")
+
+
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_one_query_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob_stores, monkeypatch, laid_out):
+    """A code alone (made unit in the same call), a stored item alone (by id, or a row of
+    search_arrays), answered by SingleWalk: the same rows, scores and result as in a batch."""
+    import graphret
+    from graphret.graph import layout as layouts
+    from graphret.graph.walk import SingleWalk
+
+    if laid_out:
+        monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # the walk over the community layout, as a large archive's
+    calls = []
+    walk_alone = SingleWalk.__call__
+    monkeypatch.setattr(SingleWalk, "__call__", lambda self, *a, **kw: calls.append(1) or walk_alone(self, *a, **kw))
+    store = graphret.open(blob_stores(n_per_class=40, seed=1, communities=("leiden",)))
+    searcher = store.searcher()
+    searcher.lay_out()
+    assert (searcher.index.graph_base.layout is not None) is laid_out
+    rows = store.snapshot.split_rows(["test"])[:5]
+    archived = store.snapshot.split_rows(["train"])[:3]
+    codes = np.asarray(store.codes()[rows], np.float64) * 2.5  # not unit, not float32: made so as any code query
+    codes[0, :3] = 0.0
+    other, other_id = codes[-1], str(store.snapshot.ids[archived[-1]])
+    for ef, k in ((1, 1), (4, 3), (16, 10), (64, 25)):
+        for code in codes:
+            before = len(calls)
+            batch = store.search(np.stack([code, other]), k=k, mode="graph", ef=ef)  # two queries: the general path
+            assert len(calls) == before
+            single, one_row = store.search(code, k=k, mode="graph", ef=ef), store.search(code[None], k=k, mode="graph", ef=ef)
+            lean = searcher.search_arrays(code, k=k, mode="graph", ef=ef)
+            assert len(calls) == before + 3  # each of them one compiled call
+            for alone in (single, one_row, lean):
+                assert np.array_equal(alone.rows[0], batch.rows[0]) and np.array_equal(alone.scores[0], batch.scores[0])
+                assert np.array_equal(alone.scanned_fraction, batch.scanned_fraction[:1]) and alone.details == batch.details == {}
+            for alone in (single, one_row):
+                assert np.array_equal(alone.queries.codes[0], batch.queries.codes[0]) and alone.queries.codes.dtype == np.float32
+                assert alone.queries.ids == [None] and alone.queries.rows.tolist() == [-1]
+                assert alone.to_dict()["queries"] == batch.to_dict()["queries"][:1]
+        for row in archived:  # a stored item alone: left out of its own results, as in a batch
+            item = str(store.snapshot.ids[row])
+            batch = store.search([item, other_id], k=k, mode="graph", ef=ef)
+            before = len(calls)
+            by_id, lean = store.search(item, k=k, mode="graph", ef=ef), searcher.search_arrays(rows=[row], k=k, mode="graph", ef=ef)
+            assert len(calls) == before + 2
+            for alone in (by_id, lean):
+                assert np.array_equal(alone.rows[0], batch.rows[0]) and np.array_equal(alone.scores[0], batch.scores[0])
+                assert np.array_equal(alone.scanned_fraction, batch.scanned_fraction[:1])
+            assert by_id.to_dict()["queries"] == batch.to_dict()["queries"][:1] and row not in by_id.rows
+            own = store.search(np.asarray(store.codes()[row]), k=k, mode="graph", ef=ef)  # its own code finds it first
+            assert own.rows[0, 0] == row and own.scores[0, 0] == pytest.approx(1.0, abs=1e-6)
+            assert np.array_equal(own.rows[0, 1:], by_id.rows[0, :k - 1])
+    assert searcher._single.base is searcher.index.graph_base
+    # what the single walk does not take goes the general way, with its errors
+    for bad, text in ((np.zeros(codes.shape[1]), "is all zeros"), (np.full(codes.shape[1], np.nan), "NaN or infinite"),
+                      (np.ones(codes.shape[1] + 1), "dimension")):
+        with pytest.raises(InputError, match=text):
+            store.search(bad, k=3, mode="graph")
+        with pytest.raises(InputError, match=text):
+            searcher.search_arrays(bad, k=3, mode="graph")
+    with pytest.raises(GraphretError, match="archive"):
+        store.search(codes[1], k=searcher.index.n + 1, mode="graph")
+    with pytest.raises(GraphretError, match="archive"):
+        searcher.search_arrays(rows=archived[:1], k=searcher.index.n, mode="graph")  # itself left out: one short
+    filtered = store.search(codes[1], k=5, mode="graph", where="split!=val")
+    assert set(store.snapshot.splits[filtered.rows.ravel()]) == {"train"}
+
+
+def test_query_rows_outside_the_store_are_named(store):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    for rows in ([len(store)], [0, -1]):
+        with pytest.raises(InputError, match=f"query rows must lie in 0..{len(store) - 1}"):
+            searcher.search_arrays(rows=np.array(rows), k=3, mode="graph")
+    assert searcher.search_arrays(rows=np.array([len(store) - 1]), k=3, mode="graph").rows.shape == (1, 3)

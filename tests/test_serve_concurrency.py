@@ -116,5 +116,7 @@ def test_warming_a_version_builds_the_graph_modes_community_layout(blob_store_co
     from graphret.serve.holder import StoreHolder
 
     monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # as a large archive would
-    index = StoreHolder(blob_store_copy()).view.searcher().index
+    searcher = StoreHolder(blob_store_copy()).view.searcher()
+    index = searcher.index
     assert "graph_base" in vars(index) and index.graph_base.layout is not None
+    assert searcher._single is not None and searcher._single.base is index.graph_base  # a code alone's call, warmed too

@@ -49,10 +49,11 @@ from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
 from graphret.kernels.heap import first_ranked, key_bits, key_tie, kth_push, min_pop, min_push, rank_key, sorted_push
+from graphret.kernels.unit import UNIT_OK, unit_rows
 from graphret.kernels.vector import FAST, prefetch, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
-           "WalkOptions", "WalkWork", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
+           "WalkOptions", "WalkWork", "SingleWalk", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
            "score_entries", "best_seen", "rescored", "returnable", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR",
            "RESCORE_MARGIN"]
 
@@ -653,11 +654,7 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions
     index, filt, layout = w.laid_out()  # (with a layout: the same walk over the renumbered archive)
-    compact = None
-    if layout is not None and layout.compact is not None:  # scored at one byte a dimension, then rescored
-        starts = layout.starts if layout.starts is not None else np.array([0, n], np.int64)
-        compact = (layout.compact.codes, layout.compact.step, layout.compact.entry_codes, RESCORE_MARGIN, starts,
-                   PREFETCH_GROUP_ROWS)
+    compact = _compact_of(layout, n)
     if T == 1:
         _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out, compact)
     else:
@@ -672,6 +669,71 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
         out_i[short], out_s[short] = i2, s2
         out_n[short] = np.minimum(out_n[short] + n2, n)
     return out_i, out_s, out_n
+
+
+@njit(cache=True, interpretable=True)
+def _walk_code(index, code, opts, filt, slots, out, unit, normalise, compact):
+    """One query's whole search in one compiled call: with ``normalise``, ``code`` (float32
+    (1, d)) made unit into ``unit`` (:func:`graphret.kernels.unit.unit_rows`), then ``unit``
+    walked as :func:`_walk_range` walks a batch's query (without, ``unit`` is walked as given).
+    Returns unit_rows' status (the walk runs only when it is UNIT_OK)."""
+    status = UNIT_OK
+    if normalise:
+        status, _ = unit_rows(code, unit)
+    if status == UNIT_OK:
+        _walk_range(index, unit, 0, 1, opts, filt, slots, 0, out, compact)
+    return status
+
+
+class SingleWalk:
+    """One unfiltered query's search with nothing per call but one compiled call
+    (:func:`_walk_code`: a code made unit, then walked; or a unit code walked): the index of ``base`` (inputs
+    :func:`walk_inputs` checked once) as the kernel reads it, over its layout when it has one,
+    and the map from the walk's positions to the caller's rows (``rows``: archive position ->
+    the caller's row; None: archive positions), both made once.  The walk is the one
+    :func:`walk_checked` runs for a one-query batch without filters, and the normalisation the
+    one every query code gets (:func:`graphret.query.queries.unit_codes`), so the answers are
+    the same, bit for bit."""
+
+    def __init__(self, base: WalkInputs, rows: np.ndarray | None = None) -> None:
+        self.base = base
+        self.index, _, layout = base.laid_out()
+        self.filter = (np.full(1, -1, np.int64), False, _NO_MASK)  # WalkFilter: no exclusion, no mask
+        order = None if layout is None else layout.order
+        self.rank = None if layout is None else layout.rank  # archive position -> layout position
+        self.compact = _compact_of(layout, base.n)  # (a large archive's one-byte codes, as walk_checked walks them)
+        self.to_row = order if rows is None else rows if order is None else rows[order]
+        self.n = base.n
+        self.dim = base.codes.shape[1]
+
+    def __call__(self, code: np.ndarray, k: int, ef: int, *, exclude: int = -1,
+                 normalise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(the unit code float32 (1, d), rows int64 (1, k), cosines float32 (1, k), codes
+        compared int64 (1,)) of one query code, float32 (1, d) contiguous (and writable
+        without ``normalise``: a unit code, walked as given), never returning archive position
+        ``exclude`` (-1: none), with k <= n - (exclude >= 0) and ef >= 1 (the caller's checks);
+        None when the code is not finite or all zeros (the caller's checks name it) or the walk
+        reaches fewer than k rows (:func:`walk_checked` then answers by an exact scan)."""
+        out = (np.empty((1, k), np.int64), np.empty((1, k), np.float32), np.empty(1, np.int64), np.empty(1, np.int64))
+        unit = np.empty((1, self.dim), np.float32) if normalise else code
+        filt = self.filter
+        if exclude >= 0:
+            filt = (np.array([exclude if self.rank is None else self.rank[exclude]], np.int64), False, _NO_MASK)
+        status = _walk_code(self.index, code, (ef, self.base.n_entry, k), filt, WalkScratch.get(self.n, 1).slots,
+                            out, unit, normalise, self.compact)
+        if status != UNIT_OK or out[3][0] < k:
+            return None
+        return unit, (out[0] if self.to_row is None else self.to_row[out[0]]), out[1], out[2]
+
+
+def _compact_of(layout: WalkLayout | None, n: int) -> tuple | None:
+    """What :func:`_walk_range` reads to walk a layout's one-byte codes (then rescore), or None
+    for a walk of the float32 codes (no layout, or one without them)."""
+    if layout is None or layout.compact is None:
+        return None
+    starts = layout.starts if layout.starts is not None else np.array([0, n], np.int64)
+    return (layout.compact.codes, layout.compact.step, layout.compact.entry_codes, RESCORE_MARGIN, starts,
+            PREFETCH_GROUP_ROWS)
 
 
 def _exact_allowed(codes, queries, k, allowed, ex):

@@ -26,7 +26,17 @@ from typing import Any, Callable, Iterator
 
 __all__ = ["njit", "prange", "interpreted", "interpreting", "Kernel"]
 
-_local = threading.local()  # .python: depth inside interpreted kernels; .prefer: inside interpreted()
+
+class _Local(threading.local):
+    """This thread's state: ``python``, inside a kernel run as Python; ``prefer``, inside
+    :func:`interpreted`.  (Class defaults: a kernel called from Python reads both per call, and
+    an attribute a thread never set costs a caught AttributeError, about 0.5 us, each time.)"""
+
+    python = 0
+    prefer = False
+
+
+_local = _Local()
 _lock = threading.RLock()
 
 
@@ -63,9 +73,9 @@ class Kernel:
         return f"<kernel {self.__module__}.{self.__qualname__}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_local, "python", 0):
+        if _local.python:
             return self._python(*args, **kwargs)
-        if self.interpretable and getattr(_local, "prefer", False):
+        if self.interpretable and _local.prefer:
             _local.python = 1
             try:
                 return self._python(*args, **kwargs)
@@ -150,7 +160,7 @@ def interpreted() -> Iterator[None]:
     """Within this block (this thread), kernels declared ``interpretable`` run as Python when
     called from Python, and never import numba: for a process that runs a search or two and
     exits, where compiling (or loading the compiled kernels) costs far more than the search."""
-    before = getattr(_local, "prefer", False)
+    before = _local.prefer
     _local.prefer = True
     try:
         yield
@@ -161,4 +171,4 @@ def interpreted() -> Iterator[None]:
 def interpreting() -> bool:
     """Whether this thread is inside :func:`interpreted` (a process answering a few queries:
     what would pay off over many, such as a renumbered copy of the archive, need not be made)."""
-    return bool(getattr(_local, "prefer", False))
+    return bool(_local.prefer)

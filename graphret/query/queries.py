@@ -24,9 +24,10 @@ import numpy as np
 from graphret.data.imageset import ImageSet
 from graphret.errors import InputError
 from graphret.graph.knn import real_array
+from graphret.kernels.unit import UNIT_NOT_FINITE, UNIT_ZERO, unit_rows
 from graphret.store.read import Snapshot
 
-__all__ = ["QuerySet", "as_queries", "code_queries", "row_queries", "stored_rows"]
+__all__ = ["QuerySet", "as_queries", "code_queries", "query_floats", "unit_codes", "unit_queries", "row_queries", "stored_rows"]
 
 
 @dataclass
@@ -63,15 +64,17 @@ def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
     if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
         raise InputError(f"query rows must be a 1-D array of store rows (integers), got {rows.dtype} of shape {rows.shape}", param="q")
     rows = rows.astype(np.int64)
-    if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
+    listed = rows.tolist()  # (once, as Python ints: the per-item look-ups below, and the range check, which on a
+    # query or a few is a fraction of numpy's two reductions: ~1 us a call each)
+    if listed and (min(listed) < 0 or max(listed) >= len(store)):
         raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
     predicted = None if store.predicted is None else store.predicted[rows]
     return QuerySet(
         codes=store.codes(space)[rows],
         rows=rows,
-        ids=[str(i) for i in store.item_text("id", rows.tolist())],
-        paths=store.item_text("path", rows.tolist()),
-        labels=[store.label_of(int(r)) for r in rows],
+        ids=[str(i) for i in store.item_text("id", listed)],
+        paths=store.item_text("path", listed),
+        labels=[store.label_of(r) for r in listed],
         predicted=predicted,
     )
 
@@ -91,25 +94,40 @@ def _from_images(store: Snapshot, images: ImageSet, space: str) -> QuerySet:
     )
 
 
-def code_queries(codes: Any, ids: Sequence[str | None] | None = None) -> QuerySet:
-    codes = real_array(codes, name="query codes", param="q")
+def query_floats(codes: Any) -> np.ndarray:
+    """Query codes as float32, when they are real numbers (the checks of :func:`real_array`)."""
+    return real_array(codes, name="query codes", param="q")
+
+
+def unit_codes(codes: Any) -> np.ndarray:
+    """Query codes as float32 (q, d) unit rows (:func:`graphret.kernels.unit.unit_rows`); a
+    (d,) code is one row; an error names NaN or infinite values and all-zero rows (the one
+    home of a query code's checks, for :func:`code_queries` and, on the errors, the searcher's
+    single-code path)."""
+    codes = query_floats(codes)
     if codes.ndim == 1:
         codes = codes[None, :]
     if codes.ndim != 2:
         raise InputError(f"query codes must be a (q, d) array, got shape {codes.shape}")
-    norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))  # one pass: a NaN or infinite value shows in its norm
-    if not np.isfinite(norms).all():
-        if not np.isfinite(codes).all():
-            raise InputError("query codes hold NaN or infinite values")
-        codes = codes / np.maximum(np.abs(codes).max(axis=1, keepdims=True), 1e-30)  # finite, but squares overflow
-        norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))
-    if len(codes) and not norms.all():
-        raise InputError(f"query code {int(np.argmin(norms))} is all zeros, which has no direction to compare; "
-                         "give non-zero codes", param="q")
-    codes = codes / norms[:, None]
+    unit = np.empty(codes.shape, np.float32)
+    status, row = unit_rows(np.ascontiguousarray(codes), unit)
+    if status == UNIT_NOT_FINITE:
+        raise InputError("query codes hold NaN or infinite values")
+    if status == UNIT_ZERO:
+        raise InputError(f"query code {row} is all zeros, which has no direction to compare; give non-zero codes", param="q")
+    return unit
+
+
+def unit_queries(codes: np.ndarray, ids: Sequence[str | None] | None = None) -> QuerySet:
+    """The :class:`QuerySet` of unit codes (:func:`unit_codes`) that are no stored items."""
     q = len(codes)
     return QuerySet(codes=codes, rows=np.full(q, -1, np.int64), ids=list(ids) if ids else [None] * q,
                     paths=[None] * q, labels=[None] * q)
+
+
+def code_queries(codes: Any, ids: Sequence[str | None] | None = None) -> QuerySet:
+    """The :class:`QuerySet` of query codes, (d,) or (q, d), made unit rows."""
+    return unit_queries(unit_codes(codes), ids)
 
 
 def _examples(store: Snapshot) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 from graphret.errors import InputError, ModeUnavailable, ParameterError
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.topk import check_k
-from graphret.graph.walk import WalkInputs, walk_checked
+from graphret.graph.walk import SingleWalk, WalkInputs, walk_checked
 from graphret.kernels.jit import interpreting
 from graphret.query.archive import ArchiveIndex
 from graphret.query.filters import filter_mask
@@ -44,7 +44,7 @@ from graphret.query.flat import flat_mode
 from graphret.query.config import DEFAULT_PROBE, MODES, RANKS, SearchConfig, parse_archive
 from graphret.query.graph_region import region_checked
 from graphret.query.probe import probe_search
-from graphret.query.queries import QuerySet, as_queries, code_queries, row_queries
+from graphret.query.queries import QuerySet, as_queries, code_queries, query_floats, row_queries, unit_queries
 from graphret.query.result import SearchResult
 from graphret.params import default_of, fields_of, keyword_options
 from graphret.store.read import Snapshot
@@ -56,6 +56,8 @@ _FIELDS = {field.name: field for field in fields_of(SearchConfig)}
 RANK_POOL = 100
 #: distinct ``where`` filter lists a searcher keeps evaluated
 FILTER_CACHE = 64
+#: distinct configs a searcher keeps checked (:meth:`Searcher._config`)
+CONFIG_CACHE = 256
 #: graph and region queries a searcher answers over the archive's own order before it lays the
 #: archive out by community (:meth:`Searcher.lay_out`): at a million items the layout takes
 #: seconds and saves about 50 us per query, so it pays back over tens of thousands of queries
@@ -80,6 +82,11 @@ def default_mode(store: Snapshot) -> str:
 
 def _filter_key(where: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
     return (where,) if isinstance(where, str) else tuple(map(str, where))
+
+
+def scanned_fraction(compared: np.ndarray, n: int) -> np.ndarray:
+    """The fraction of an archive of n items whose codes a query compared (float64, per query)."""
+    return np.minimum(compared, n) / max(n, 1)
 
 
 def by_cosine(found: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +121,8 @@ class Searcher:
         self._filters: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
         self._filters_laid: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}  # mask -> over the layout
         self._asked = 0  # queries asked of the graph and region modes (_laid_out)
+        self._configs: dict[int, tuple[SearchConfig, SearchConfig]] = {}  # id(config) -> (config, checked)
+        self._single: SingleWalk | None = None  # the single-code walk over the base walked last (_single_code)
 
     def queries(self, q: Any, *, kind: str | None = None) -> QuerySet:
         """``q`` as a :class:`QuerySet` in this searcher's space (see :func:`as_queries`)."""
@@ -129,8 +138,12 @@ class Searcher:
         ``class_source`` (class mode), ``batch_size``; an option the mode ignores is a
         ParameterError.  ``space``, ``archive`` and ``communities`` are this searcher's own."""
         config = self._config(SearchConfig.from_options(config, **options))
-        queries = self.queries(q)
-        hits = self._run(queries, config)
+        single = self._single_code(q, config)
+        if single is not None:
+            queries, hits = unit_queries(single[0]), single[1]
+        else:
+            queries = self.queries(q)
+            hits = self._run(queries, config)
         return SearchResult(mode=config.mode, k=config.k, queries=queries, rows=hits.rows, scores=hits.scores,
                             scanned_fraction=hits.scanned_fraction, store=self.store, community_method=self.method,
                             details=hits.details)
@@ -152,13 +165,61 @@ class Searcher:
                 raise InputError("{rows} must be a 1-D array of store rows", param="rows")
             queries = row_queries(self.store, rows, self.space)
         else:
+            single = self._single_code(codes, config)
+            if single is not None:
+                return single[1]
             queries = code_queries(codes)
         return self._run(queries, config)
 
     def _config(self, config: SearchConfig) -> SearchConfig:
-        """The config checked against this searcher, its mode decided."""
+        """The config checked against this searcher, its mode decided; once per config object
+        (configs are frozen, and a search's options give the same object each call:
+        :meth:`SearchConfig.from_options`)."""
+        known = self._configs.get(id(config))
+        if known is not None and known[0] is config:
+            return known[1]
         self._check_index(config)
-        return config.for_mode(config.mode or self.default_mode)
+        checked = config.for_mode(config.mode or self.default_mode)
+        if len(self._configs) >= CONFIG_CACHE:
+            self._configs.clear()
+        self._configs[id(config)] = (config, checked)  # (the config held: its id is not reused while kept)
+        return checked
+
+    def _single_code(self, q: Any, config: SearchConfig) -> tuple[np.ndarray, Hits] | None:
+        """One query code, a 1-D float array of this space's dimension, made unit and walked in
+        one compiled call (:meth:`_walk_alone`): the same unit code every code query gets
+        (:func:`~graphret.query.queries.unit_codes`).  Returns (the unit code (1, d), the hits),
+        or None where the general path answers (other queries or options, a code it refuses):
+        the same answers, the same errors, from their one home."""
+        if not (type(q) is np.ndarray and q.ndim == 1 and q.dtype.kind == "f" and q.shape[0] == self.index.codes.shape[1]):
+            return None
+        code = q if q.dtype == np.float32 else query_floats(q)
+        return self._walk_alone(config, np.ascontiguousarray(code[None]), -1, normalise=True)
+
+    def _walk_alone(self, config: SearchConfig, code: np.ndarray, row: int, *,
+                    normalise: bool) -> tuple[np.ndarray, Hits] | None:
+        """One query in graph mode without filters or ranking, with nothing per call but one
+        compiled call (:class:`~graphret.graph.walk.SingleWalk`, laid out once per searcher),
+        the same walk :meth:`_run` makes of a one-query batch: ``code`` float32 (1, d), made unit
+        there with ``normalise`` (else unit already, and writable), ``row`` its store row (never
+        returned) or -1.  Returns (the unit code, the hits), or None where :meth:`_run` answers
+        (another mode or options, K over what can be returned, a code unit_rows refuses, a walk
+        short of k)."""
+        if not (config.mode == "graph" and not config.where and config.rank is None):
+            return None
+        index = self.index
+        ex = int(index.position[row]) if row >= 0 else -1
+        if config.k > index.n - (ex >= 0):
+            return None
+        base = index.graph_base if self._laid_out(1) else index.walk_base
+        walk = self._single
+        if walk is None or walk.base is not base:
+            walk = self._single = SingleWalk(base, self.rows)
+        found = walk(code, config.k, config.walk_ef, exclude=ex, normalise=normalise)
+        if found is None:
+            return None
+        unit, rows, scores, compared = found
+        return unit, Hits(rows, scores, scanned_fraction(compared, index.n), {})
 
     def allowed(self, where: list[str] | tuple[str, ...] | str | None) -> tuple[np.ndarray | None, int]:
         """The archive positions the ``where`` filters keep (None: no filter) and how many;
@@ -199,6 +260,13 @@ class Searcher:
         """Search ``queries`` with a checked config: store rows, cosines, scanned fractions, extras."""
         mode, k, rank = config.mode, config.k, config.rank
         check_dimension(self.index.codes.shape[1], queries.codes)
+        if len(queries) == 1:  # (a stored item, a code alone made unit before: one compiled call where it applies)
+            code = queries.codes
+            if not (code.dtype == np.float32 and code.flags.c_contiguous and code.flags.writeable):
+                code = np.array(code, np.float32)
+            alone = self._walk_alone(config, code, int(queries.rows[0]), normalise=False)
+            if alone is not None:
+                return alone[1]
         allowed, n_allowed = self.allowed(config.where)
         exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
         available = n_allowed - int((exclude >= 0).any())
@@ -267,7 +335,7 @@ class Searcher:
                                   allowed_laid=self._allowed_laid(config.where, allowed, base))
         if mode == "graph":
             f, s, compared = walk_checked(w)
-            return f, s, np.minimum(compared, n) / max(n, 1)
+            return f, s, scanned_fraction(compared, n)
         if mode == "region":
             region, ids = index.region
             by_cosine_order = config.region_ranking == "cosine"
@@ -275,7 +343,7 @@ class Searcher:
             if by_cosine_order:  # the region and the walk's nearest item, the most similar first (issue 23.5)
                 f, s = by_cosine(f, s)
             details.setdefault("chosen_community", []).extend(int(ids[c]) if c >= 0 else None for c in chosen)
-            return f, s, np.minimum(compared, n) / max(n, 1)  # entry points count once even where the walk meets them
+            return f, s, scanned_fraction(compared, n)  # entry points count once even where the walk meets them
         f, s, sc, classes = self._class(queries, k, exclude, allowed, config.classes_from)
         details.setdefault("predicted_class", []).extend(
             self.store.class_names[c] if 0 <= c < len(self.store.class_names) else int(c) for c in classes)
@@ -351,4 +419,4 @@ def search_store(store: Snapshot, searcher_for: Callable[..., Searcher], q: Any 
     if q is None:
         raise ParameterError("give a query {q} (a split, ids, image files or codes) or a composite query {compose}", param="q")
     searcher = searcher_for(**config.index_options())
-    return searcher.search(searcher.queries(q, kind=kind), config)
+    return searcher.search(q if kind is None else searcher.queries(q, kind=kind), config)  # (None: the searcher detects it)

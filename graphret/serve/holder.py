@@ -118,7 +118,8 @@ class View:
 
 
 def _warm(searcher: Searcher) -> None:
-    """Run one tiny query in each mode that uses the index, so its cached parts (the graph mode's
+    """Run one tiny query in each mode that uses the index (and one code alone in graph mode, whose
+    compiled call is its own: Searcher._single_code), so its cached parts (the graph mode's
     community layout among them: ~2.6 s and 0.6 GB at 1M items) are built once here rather than
     raced for by concurrent requests or paid by the first one; and build the id look-up that searches
     by stored id go through (a dict of every id: about 1 s at 1M items, which the first such
@@ -130,9 +131,9 @@ def _warm(searcher: Searcher) -> None:
     if searcher.method is None or len(searcher.rows) < 2:
         return
     searcher.lay_out()
-    for mode in ("region", "graph", "probe"):
+    for mode, q in (("region", codes), ("graph", codes), ("probe", codes), ("graph", codes[0])):  # (a code alone: its own call)
         try:
-            searcher.search(np.asarray(codes, np.float32), k=1, mode=mode)
+            searcher.search(np.asarray(q, np.float32), k=1, mode=mode)
         except GraphretError:
             pass
 

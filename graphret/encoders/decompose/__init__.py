@@ -43,7 +43,7 @@ Losses (weights are options):
   differ from the input only where the image is abnormal: its squared error counts outside
   the (dilated) mask, over the whole image for images labelled normal, and, for abnormal
   images without a mask, outside the segmentation decoder's own (detached) abnormality map;
-* **independence** (our addition; ``independence_weight``, 10): the maximum mean discrepancy
+* **independence** (our addition; ``independence_weight``, 20): the maximum mean discrepancy
   between the normal codes (centred, unit rows) of the batch's abnormal and normal items
   without a mask, through the normal branch's own layers as the adversary: the two groups'
   normal codes must be spread alike, so that a normal code's neighbours do not tell whether
@@ -51,8 +51,9 @@ Losses (weights are options):
   and the term is 0).  On PneumoniaMNIST the adversary alone left the disease in the normal
   code (its loss fell below the detector's; a linear probe on the normal code had test AUC
   0.92, the detector's own 0.93), and its strength did not matter (weights 1-10: +0.19 to +0.21
-  above the base rate); the independence term took it to +0.094 / +0.093 (seeds 0 / 1) with the adversary
-  beside it;
+  above the base rate); the independence term took it to +0.094 / +0.093 (seeds 0 / 1, weight 10) with the
+  adversary beside it; with the segmentation decoder's context blocks weight 10 left +0.094 / +0.117 and 20
+  gives +0.084 / +0.089 (goal <= +0.10), the abnormal code's P@10 0.853 / 0.856;
 * **adversary** (our addition; ``adversary_weight=0`` turns it off): a head on the normal
   code tries to predict the same labels through a gradient-reversal layer, so that the normal
   branch is pushed to leave the labels out.  Nothing else in the objective stops the encoder

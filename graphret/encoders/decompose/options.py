@@ -60,11 +60,12 @@ class DecomposeOptions:
     segmentation_weight: float = param(1.0, min=0, help="Weight of the segmentation loss.")
     reconstruction_weight: float = param(1.0, min=0, help="Weight of the conditioned reconstruction loss.")
     residual_weight: float = param(1.0, min=0, help="Weight of the normal-appearing image's residual loss.")
-    independence_weight: float = param(10.0, min=0, help=(
+    independence_weight: float = param(20.0, min=0, help=(
         "Weight of the normal code's independence term: the maximum mean discrepancy between the normal codes of the batch's "
         "abnormal and normal items without a mask (0 turns it off; 0 on a set where every item has a mask, e.g. the demo). "
         "On PneumoniaMNIST (labels only) the normal code's disease P@10 above the base rate fell from +0.213 / +0.228 "
-        "(seeds 0 / 1, off) to +0.119 (1) and +0.094 / +0.093 (10)."))
+        "(seeds 0 / 1, off) to +0.119 (1) and +0.094 / +0.093 (10); with the context blocks +0.094 / +0.117 (10) and "
+        "+0.084 / +0.089 (20)."))
     adversary_weight: float = param(1.0, min=0, help="Scale of the adversary's reversed gradient (0 turns the adversary off).")
     null_directions: int = param(8, min=0, max=MAX_SIZE, help="Rounds of the normal code's null-space projection (0: none).")
     abnormal_gate: float = param(0.5, min=0, max=1, help="Presence probability the abnormal code gates on, in [0, 1) (0: weight by it).")
