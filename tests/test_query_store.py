@@ -142,6 +142,31 @@ def test_graph_and_region_modes_walk_the_community_layout_with_the_plain_answers
     assert searcher._filters_laid[(where,)] is mapped  # mapped once
 
 
+def test_large_archives_walk_a_one_byte_copy_of_the_codes_and_answer_with_exact_cosines(store, monkeypatch):
+    from graphret.graph import layout as layouts
+    from graphret.query import Searcher
+
+    monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)
+    assert Searcher(store).index.graph_base.layout.compact is None  # above LAYOUT_ABOVE only: the float codes
+    monkeypatch.setattr(layouts, "COMPACT_ABOVE", 0)  # as a large archive would
+    searcher = Searcher(store)
+    rows = store.split_rows(["test"])[:8]
+    hits = searcher.search_arrays(rows=rows, k=6, mode="graph")
+    compact = searcher.index.graph_base.layout.compact
+    assert compact is not None and compact.codes.dtype == np.uint8
+    codes = np.asarray(store.codes())
+    np.testing.assert_allclose(hits.scores, np.einsum("qd,qkd->qk", codes[rows], codes[hits.rows]), atol=1e-5)
+    flat = searcher.search_arrays(rows=rows, k=6, mode="flat")
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(hits.rows, flat.rows)]) >= 5
+    assert not np.any(hits.rows == rows[:, None])  # a stored query never returns itself
+    from graphret.graph.walk import walk_checked
+
+    single = searcher.search_arrays(codes[rows[0]], k=6, mode="graph")  # one code: the single-query path, the same walk
+    batch = walk_checked(searcher.index.graph_base.with_queries(codes[rows[:1]], 6))
+    assert np.array_equal(np.ravel(single.rows), searcher.index.rows[batch[0]].ravel())
+    np.testing.assert_allclose(np.ravel(single.scores), batch[1].ravel(), atol=1e-6)
+
+
 def test_repeated_filters_are_evaluated_once(store):
     from graphret.query import Searcher
 

@@ -264,7 +264,9 @@ def to_parquet_bytes(result: SearchResult) -> bytes:
 
     out = io.BytesIO()
     tables = result_tables(result, max(1, PART_RESULTS // result.rows.shape[1]))
-    first = next(tables, None) or _table(result, *_shown(result), 0, 0)
+    first = next(tables, None)
+    if first is None:  # no queries: the schema of an empty table
+        first = _table(result, *_shown(result), 0, 0)
     with pq.ParquetWriter(out, first.schema) as writer:
         writer.write_table(first)
         for table in tables:
@@ -300,7 +302,7 @@ def to_table(payload: dict[str, Any]) -> str:
 
 def render_parts(result: SearchResult, *, fmt: str = "table") -> Iterable[bytes | memoryview]:
     """The result as ``fmt`` ("table", "json", "csv" or "parquet"): bytes in parts, to be
-    written one after the other (JSON's are made as they are asked for; :func:`render_bytes`
+    written one after the other (JSON's and CSV's are made as they are asked for; :func:`render_bytes`
     joins them)."""
     if fmt == "json":
         return to_json_parts(result)
