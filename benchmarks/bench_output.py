@@ -11,7 +11,8 @@ region/flat ratio a user sees can be set beside the search's own and its ceiling
 
 Usage::
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_output.py --store /tmp/mednist-store --no-legacy --out benchmarks/results/output
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_output.py --store /tmp/mednist-store --no-legacy \
+        [--before /tmp/old-checkout] --out benchmarks/results/output
 """
 
 from __future__ import annotations
@@ -72,6 +73,34 @@ def cli_run(store: str, split: str, k: int, mode: str, fmt: str, target: Path) -
     return run
 
 
+#: runs `graphret` from another checkout (argv: the checkout, then the command line): its
+#: graphret package first on the path, and its cli/ folder as graphret.cli, as an editable
+#: install of that checkout would map them
+BEFORE_RUNNER = """import importlib.util, sys
+root = sys.argv[1]
+sys.path.insert(0, root)
+spec = importlib.util.spec_from_file_location("graphret.cli", root + "/cli/__init__.py", submodule_search_locations=[root + "/cli"])
+sys.modules["graphret.cli"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sys.modules["graphret.cli"])
+import graphret
+assert graphret.__file__.startswith(root), graphret.__file__
+from graphret.cli import main as console
+sys.argv = ["graphret", *sys.argv[2:]]
+console.run()
+"""
+
+
+def before_run(checkout: Path, store: str, split: str, k: int, mode: str, fmt: str, target: Path) -> dict:
+    """The same command run by the graphret of another checkout (the code before a change):
+    its wall and CPU seconds."""
+    command = [sys.executable, "-c", BEFORE_RUNNER, str(checkout), "query", store, "--split", split, "--k", str(k),
+               "--mode", mode, "--format", fmt, "-o", str(target)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _, wall = timed(lambda: subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": round(wall, 3), "cpu": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True)
@@ -79,6 +108,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="fresh-process rounds (region and flat interleaved)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a checkout of graphret before a change (git worktree add DIR COMMIT): its `graphret query` "
+                             "runs in the same rounds (JSON), for a before/after under the same load")
     parser.add_argument("--no-legacy", action="store_true", help="skip the per-result Python path (slow)")
     args = parser.parse_args()
     load_before = load_average()
@@ -105,6 +137,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     runs: dict[str, list[dict]] = {}
+    before_runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for fmt in ("json", "parquet"):
@@ -112,6 +145,10 @@ def main() -> None:
                     run = cli_run(args.store, args.split, args.k, mode, fmt, Path(tmp) / f"out.{fmt}")
                     runs.setdefault(f"{mode}_{fmt}", []).append(run)
                     print(mode, fmt, json.dumps(run), file=sys.stderr, flush=True)
+                    if args.before and fmt == "json":
+                        run = before_run(args.before, args.store, args.split, args.k, mode, fmt, Path(tmp) / f"before.{fmt}")
+                        before_runs.setdefault(mode, []).append(run)
+                        print("before", mode, fmt, json.dumps(run), file=sys.stderr, flush=True)
     median = {key: sorted(found, key=lambda r: r["wall"])[len(found) // 2] for key, found in runs.items()}
     cli = {key: round(run["wall"], 2) for key, run in median.items()}
     cli_cpu = {key: round(sorted(r["cpu"] for r in found)[len(found) // 2], 2) for key, found in runs.items()}
@@ -121,6 +158,9 @@ def main() -> None:
               "store": args.store, "items": len(store), "k": args.k, "rows": rows, "cli_wall_s": cli, "cli_cpu_s": cli_cpu,
               "cli_runs": runs, "cli_median_steps": {key: {"wall": run["wall_steps"], "cpu": run["cpu_steps"]} for key, run in median.items()},
               "ceiling_flat_over_region_json": round(ceiling, 2),
+              "before": {"checkout": str(args.before), "runs": before_runs,
+                         "median": {mode: {kind: round(sorted(r[kind] for r in found)[len(found) // 2], 2) for kind in ("wall", "cpu")}
+                                    for mode, found in before_runs.items()}} if args.before else None,
               "command": "python benchmarks/bench_output.py " + " ".join(sys.argv[1:])}
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -161,6 +201,14 @@ def report(result: dict, args: argparse.Namespace) -> str:
         lines.append(f"| {mode} | {cli[f'{mode}_json']} | {cpu[f'{mode}_json']} | {cli[f'{mode}_parquet']} | {cpu[f'{mode}_parquet']} |")
     lines.append(f"| flat / region | {cli['flat_json'] / cli['region_json']:.2f} | {cpu['flat_json'] / cpu['region_json']:.2f} | "
                  f"{cli['flat_parquet'] / cli['region_parquet']:.2f} | {cpu['flat_parquet'] / cpu['region_parquet']:.2f} |")
+    if result.get("before"):
+        was = result["before"]["median"]
+        lines += ["", f"The same JSON command by the code before the change ({result['before']['checkout']}), in the same rounds:", "",
+                  "| mode | before wall | before CPU | now wall | now CPU |", "|---|---:|---:|---:|---:|"]
+        for mode in ("region", "flat"):
+            lines.append(f"| {mode} | {was[mode]['wall']} | {was[mode]['cpu']} | {cli[f'{mode}_json']} | {cpu[f'{mode}_json']} |")
+        lines.append(f"| flat / region | {was['flat']['wall'] / was['region']['wall']:.2f} | {was['flat']['cpu'] / was['region']['cpu']:.2f} | "
+                     f"{cli['flat_json'] / cli['region_json']:.2f} | {cpu['flat_json'] / cpu['region_json']:.2f} |")
     lines += ["", f"Ceiling of the JSON ratio with nothing but the search and the output (in-process figures above): "
                   f"(flat search + flat json) / (region search + region json) = {result['ceiling_flat_over_region_json']}.", "",
               "Steps of the median JSON run (start = the interpreter's start and exit; numba = its import and the target "

@@ -23,11 +23,17 @@ the archive's order and in community order (``build_search_graph(groups=)``: the
 checked), the kNN lists alone, and with ``--full`` the full lists (expansion + 2 passes) built
 in community order (``--lists`` variants are ``max_degree:alpha`` with the default effort);
 FAISS IVF-Flat nlist sqrt(n) trained on every 20th code; HNSW-Flat only with ``--hnsw``
-(M 32, efConstruction 40, built on 2 threads: long at 1M).
+(M 32, efConstruction 40, built on 2 threads: long at 1M).  ``--candidates N`` adds the lists
+from the kNN search's N candidates (the build's default above 100k items), ``--candidates-only``
+walks only those.  ``--compact`` walks each layout a third way: scoring its one-byte copy of the
+codes (graphret.graph.compact, what the searcher walks above COMPACT_ABOVE items), the best
+nodes rescored exactly, the best seed's community prefetched whole.
 
     python benchmarks/bench_walk_vs_faiss.py --out benchmarks/results/graph_search
     python benchmarks/bench_walk_vs_faiss.py --store /tmp/qc/codes-1000000 --queries 1000 --reps 3 --lists \
         --name walk_vs_faiss_1m --out benchmarks/results/graph_search
+    python benchmarks/bench_walk_vs_faiss.py --store /tmp/qc/codes-1000000 --queries 1000 --reps 5 --candidates 64 \
+        --candidate-locals 0 --candidates-only --compact --name walk_vs_faiss_1m_compact --out benchmarks/results/graph_search
 """
 
 from __future__ import annotations
@@ -114,11 +120,14 @@ def generated_data(store_path: str, n_queries: int, candidates: int = 0, candida
             "cheap": {"passes": 0, "expand": False, "local_passes": 0}, "ef": WALK_EFS_1M, "ivf_probes": IVF_PROBES_1M}
 
 
-def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: bool, full: bool = False) -> dict:
+def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: bool, full: bool = False,
+        compact: bool = False, candidates_only: bool = False) -> dict:
     import faiss
     import numba
 
+    from graphret.graph.compact import compact_codes
     from graphret.graph.layout import walk_layout
+    from graphret.graph.walk import RESCORE_MARGIN
     from graphret.graph.search_graph import build_search_graph, entry_points
     from graphret.graph.walk import graph_walk
 
@@ -146,6 +155,8 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
                              f"{'' if local == 1 else 'es'}, built in community order",
                              {**data["walk"], "passes": 0, "expand": False, "local_passes": local, "groups": True,
                               "neighbors": "candidates"}))
+    if candidates_only and "candidates" in data:
+        settings = [setting for setting in settings if "candidates" in setting[0]]
     numba.set_num_threads(2)
     built: list[tuple[str, tuple]] = []
     for name, walk in settings:
@@ -165,9 +176,14 @@ def run(data: dict, reps: int, variants: list[tuple[int, float]], with_hnsw: boo
         entry_codes = np.ascontiguousarray(codes[entries])
         layout, seconds = timed(lambda: walk_layout(codes, *lists, entries, membership))
         builds[name]["layout_seconds"] = round(seconds, 2)
+        orders = [(None, ""), (layout, ", community layout")]
+        if compact:  # the layout with its one-byte scoring copy (graphret.graph.compact), as the searcher walks above LAYOUT_ABOVE
+            small, seconds = timed(lambda: compact_codes(layout.codes, layout.entries))
+            builds[name]["compact_seconds"] = round(seconds, 2)
+            orders.append((layout._replace(compact=small), f", community layout, one-byte codes (rescored within {RESCORE_MARGIN:g} sd)"))
         for ef in data["ef"]:
-            for laid in (None, layout):
-                row = {"family": "walk", "lists": name + (", community layout" if laid is not None else ""), "setting": f"ef={ef}"}
+            for laid, label in orders:
+                row = {"family": "walk", "lists": name + label, "setting": f"ef={ef}"}
                 searches.append((row, lambda lists=lists, entries=entries, entry_codes=entry_codes, ef=ef, laid=laid: graph_walk(
                     codes, *lists, queries, K, entries=entries, entry_codes=entry_codes, ef=ef, threads=1, layout=laid)))
     faiss.omp_set_num_threads(1)
@@ -297,6 +313,10 @@ def main() -> None:
                         help="with --store: walk lists from the kNN search's this many most similar codes too")
     parser.add_argument("--candidate-locals", type=int, nargs="*", default=[0, 1],
                         help="local passes over the --candidates lists, one setting each [0 1]")
+    parser.add_argument("--compact", action="store_true",
+                        help="walk the community layout with its one-byte scoring copy too (graphret.graph.compact)")
+    parser.add_argument("--candidates-only", action="store_true",
+                        help="with --store and --candidates: only the candidate lists (the build's default above 100k)")
     parser.add_argument("--name", default="walk_vs_faiss", help="results file name")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -305,7 +325,8 @@ def main() -> None:
     started = machine("numba", "faiss")
     data = generated_data(args.store, args.queries, args.candidates, tuple(args.candidate_locals)) if args.store \
         else mednist_data(args.queries)
-    report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store, full=args.full and bool(args.store))
+    report = run(data, args.reps, variants, with_hnsw=args.hnsw or not args.store, full=args.full and bool(args.store),
+                 compact=args.compact, candidates_only=args.candidates_only)
     report["machine"] = started
     report["command"] = "python benchmarks/bench_walk_vs_faiss.py " + " ".join(sys.argv[1:])
     report["seconds"] = round(time.perf_counter() - t0, 1)

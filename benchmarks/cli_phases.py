@@ -49,6 +49,50 @@ def timed_call(owner, name: str, phase: str) -> None:
     setattr(owner, name, wrapper)
 
 
+def timed_parts(owner, name: str) -> None:
+    """Replace ``owner.name`` (a function returning parts to write, which may be made as they
+    are asked for) by a wrapper adding the time its call and each part's making take to
+    ``SPENT["render"]``."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start, start_cpu = time.perf_counter(), cpu()
+        parts = iter(inner(*args, **kwargs))
+        SPENT["render"] += time.perf_counter() - start
+        CPU["render"] += cpu() - start_cpu
+
+        def made():
+            while True:
+                start, start_cpu = time.perf_counter(), cpu()
+                part = next(parts, None)
+                SPENT["render"] += time.perf_counter() - start
+                CPU["render"] += cpu() - start_cpu
+                if part is None:
+                    return
+                yield part
+
+        return made()
+
+    setattr(owner, name, wrapper)
+
+
+def timed_write(owner, name: str) -> None:
+    """Replace ``owner.name`` (the file writer) by a wrapper adding its time, less the parts'
+    making within it, to ``SPENT["write"]``."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start, start_cpu = time.perf_counter(), cpu()
+        made, made_cpu = SPENT["render"], CPU["render"]
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            SPENT["write"] += time.perf_counter() - start - (SPENT["render"] - made)
+            CPU["write"] += cpu() - start_cpu - (CPU["render"] - made_cpu)
+
+    setattr(owner, name, wrapper)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the graphret command line, from its command name on")
@@ -73,8 +117,8 @@ def main() -> None:
     timed_call(Searcher, "__init__", "searcher")
     timed_call(Searcher, "queries", "queries")
     timed_call(Searcher, "_run", "search")
-    timed_call(graphret.query.output, "render_parts", "render")
-    timed_call(command, "atomic_write_bytes", "write")
+    timed_parts(graphret.query.output, "render_parts")
+    timed_write(command, "atomic_write_bytes")
     end = console._end
 
     def report_then_end(status: int) -> None:  # the console script may end the process itself

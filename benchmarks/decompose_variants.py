@@ -12,6 +12,9 @@ A change of the default build must beat it on more than one seed: the spread bet
   with those options, as short fits (4 epochs: 2 warm-up, 2 quantised; no null space) of the
   demo interleaved in one process, twice each: the ratio of their summed CPU seconds, with the
   load average (timings on the shared machine are only comparable within one run).
+* ``--encode-ratio MODEL``: the CPU cost of encoding the demo's 2,000 images with the saved model
+  ``MODEL`` (``shift_average`` on: 8 test-time views of the detector) against the same weights with
+  it off (2 views), interleaved in one process, twice each.
 * ``--collect NAME=DIR ...``: one row per measured model (its ``DIR/out/decompose.json``): training
   CPU seconds and epochs, the share of test images whose whole finding set is decided right,
   the issue's retrieval figures and the per-finding AUC / Dice; written to
@@ -21,6 +24,7 @@ A change of the default build must beat it on more than one seed: the spread bet
     python benchmarks/bench_decompose.py --parts demo --load-models /tmp/v/ctx-s1 --out /tmp/v/ctx-s1/out
     python benchmarks/decompose_variants.py --collect "seg_context 2 + exact_set, seed 1=/tmp/v/ctx-s1"
     python benchmarks/decompose_variants.py --cpu-ratio --option seg_context=0 --option select_epoch=loss
+    python benchmarks/decompose_variants.py --encode-ratio /tmp/v/ctx-s1/decompose-demo.pt
 """
 
 from __future__ import annotations
@@ -92,6 +96,33 @@ def cpu_ratio(options: dict, reps: int = 2) -> dict:
             "load_average": [list(load), list(os.getloadavg())]}
 
 
+def encode_ratio(model: str, reps: int = 2) -> dict:
+    """CPU seconds of encoding the demo's 2,000 images with ``model``'s weights, ``shift_average``
+    on and off (its decision logits as saved: the codes are not compared, only the cost), interleaved."""
+    import os
+
+    import torch
+
+    from graphret.data.demo import load_demo
+    from graphret.encoders import load_encoder
+    from graphret.encoders.decompose import DecomposingEncoder
+
+    torch.set_num_threads(1)
+    d = load_demo(seed=0)
+    saved = load_encoder(model, expect="decompose")
+    config, state = saved.config(), saved.state()
+    encoders = {key: DecomposingEncoder.from_state({**config, "shift_average": key == "on"}, state) for key in ("on", "off")}
+    load = os.getloadavg()
+    cpu: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(reps):
+        for key, enc in encoders.items():
+            c0 = time.process_time()
+            enc.encode(d)
+            cpu[key].append(time.process_time() - c0)
+    return {"model": model, "images": len(d), "cpu_s": cpu, "ratio_on_over_off": sum(cpu["on"]) / sum(cpu["off"]),
+            "load_average": [list(load), list(os.getloadavg())]}
+
+
 def row(name: str, folder: Path) -> dict:
     """The figures of one measured model (``folder/out/decompose.json`` from bench_decompose.py)."""
     rows = json.loads((folder / "out" / "decompose.json").read_text())["rows"]
@@ -107,9 +138,9 @@ def row(name: str, folder: Path) -> dict:
             "accuracy": heads["accuracy"]}
 
 
-def write(rows: list[dict], out: Path, cpu: list[dict] | None = None) -> None:
+def write(rows: list[dict], out: Path, cpu: list[dict] | None = None, encode: list[dict] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "variants.json").write_text(json.dumps({"rows": rows, "cpu": cpu or []}, indent=1))
+    (out / "variants.json").write_text(json.dumps({"rows": rows, "cpu": cpu or [], "encode": encode or []}, indent=1))
     lines = ["# Decomposing-encoder variants on the demo set (issue 24)", "",
              "Made by benchmarks/decompose_variants.py (see its docstring for the commands); each model measured by "
              "`bench_decompose.py --parts demo --load-models DIR` (test split as queries, train split as the archive, K 10; "
@@ -131,6 +162,12 @@ def write(rows: list[dict], out: Path, cpu: list[dict] | None = None) -> None:
             lines.append(f"* against {shown}: default / other = {c['ratio_default_over_options']:.3f} (CPU s default "
                          f"{' + '.join(f'{v:.1f}' for v in c['cpu_s']['default'])}, other {' + '.join(f'{v:.1f}' for v in c['cpu_s']['options'])}; "
                          f"load average {c['load_average'][0][0]:.1f} at the start, {c['load_average'][1][0]:.1f} at the end).")
+    if encode:
+        lines += ["", "Encoding cost of shift_average (`--encode-ratio`: the same weights, encoding the demo's images, interleaved in one process):", ""]
+        for e in encode:
+            lines.append(f"* {e['model']}, {e['images']} images: on / off = {e['ratio_on_over_off']:.2f} (CPU s on "
+                         f"{' + '.join(f'{v:.1f}' for v in e['cpu_s']['on'])}, off {' + '.join(f'{v:.1f}' for v in e['cpu_s']['off'])}; "
+                         f"load average {e['load_average'][0][0]:.1f} at the start, {e['load_average'][1][0]:.1f} at the end).")
     (out / "variants.md").write_text("\n".join(lines) + "\n")
 
 
@@ -141,6 +178,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the fit's seed (--train)")
     ap.add_argument("--collect", nargs="*", default=[], help="NAME=DIR of models measured by bench_decompose.py --out DIR/out")
     ap.add_argument("--cpu-ratio", action="store_true", help="time short fits of the default build against --option's")
+    ap.add_argument("--encode-ratio", default=None, metavar="MODEL", help="time encoding with a saved model's weights, shift_average on and off")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     bad = [o for o in args.option if "=" not in o]
@@ -152,18 +190,23 @@ def main() -> None:
     out = Path(args.out)
     path = out / "variants.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
-    rows, cpu = saved.get("rows", []), saved.get("cpu", [])
+    rows, cpu, encode = saved.get("rows", []), saved.get("cpu", []), saved.get("encode", [])
     if args.cpu_ratio:
         cpu = [c for c in cpu if c["options"] != options] + [cpu_ratio(options)]
-        write(rows, out, cpu)
+        write(rows, out, cpu, encode)
+    if args.encode_ratio:
+        if not Path(args.encode_ratio).is_file():
+            raise SystemExit(f"--encode-ratio takes a saved demo model (DIR/decompose-demo.pt), got {args.encode_ratio!r}")
+        encode = [e for e in encode if e["model"] != args.encode_ratio] + [encode_ratio(args.encode_ratio)]
+        write(rows, out, cpu, encode)
     if args.collect:
         for item in args.collect:
             name, sep, folder = item.rpartition("=")
             if not sep or not (Path(folder) / "out" / "decompose.json").exists():
                 raise SystemExit(f"--collect takes NAME=DIR with DIR/out/decompose.json (bench_decompose.py --load-models DIR --out DIR/out), got {item!r}")
             rows = [r for r in rows if r["name"] != name] + [row(name, Path(folder))]
-        write(rows, out, cpu)
-    if args.cpu_ratio or args.collect:
+        write(rows, out, cpu, encode)
+    if args.cpu_ratio or args.collect or args.encode_ratio:
         print((out / "variants.md").read_text())
 
 

@@ -67,9 +67,11 @@ def query_command(store, images, ids, split, compose, fmt, output, montage, vers
         atomic_write_bytes(output, parts)
     else:
         sys.stdout.flush()
+        last = b""
         for part in parts:
             sys.stdout.buffer.write(part)
-        if bytes(parts[-1][-1:]) != b"\n":
+            last = bytes(part[-1:]) or last
+        if last != b"\n":
             sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator
 
 from graphret.errors import InputError
 
@@ -43,8 +43,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes | Sequence[bytes | memoryview]) -> None:
-    """Write ``data`` (bytes, or parts written one after the other) to ``path`` atomically."""
+def atomic_write_bytes(path: str | Path, data: bytes | Iterable[bytes | memoryview]) -> None:
+    """Write ``data`` (bytes, or parts written one after the other, which may be made as they
+    are asked for) to ``path`` atomically: if making a part fails, ``path`` is left as it was."""
     parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for part in parts:

@@ -263,21 +263,32 @@ def test_detector_averages_each_image_with_its_mirror_image(fitted, demo):
     rows = np.arange(12)
     x = Normalise(fitted.mean, fitted.std)(to_tensor(demo.load(rows, size=32, channels=1)))
     net = fitted.net.eval()
-    assert net.spec.mirror_average  # trained with flips (augment on)
+    assert net.spec.mirror_average and net.spec.shift_average  # trained with flips (augment on); findings with masks
     with torch.no_grad():
         plain = net.disc(net.latents(x)[1]).numpy()
         mirror = net.disc(net.latents(torch.flip(x, dims=[-1]))[1]).numpy()
-    assert not np.allclose(plain, mirror, atol=1e-3)
-    assert np.allclose(fitted.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
+        assert np.allclose(net.detect(x, shifts=False).numpy(), (plain + mirror) / 2, atol=1e-5)  # the held-out score of training
+        # encoding and calibration: the image and its mirror image, each shifted by 0 or 1 pixel down and right
+        shifted = [torch.roll(x, (i, j), dims=(-2, -1)) for i in (0, 1) for j in (0, 1)]
+        views = [net.disc(net.latents(v)[1]).numpy() for v in shifted + [torch.flip(v, dims=[-1]) for v in shifted]]
+        eight = np.mean(views, axis=0)
+        want = net.finding_set_code(torch.from_numpy(eight)).numpy()
+    assert not np.allclose(plain, mirror, atol=1e-3) and not np.allclose(eight, (plain + mirror) / 2, atol=1e-3)
+    assert np.allclose(fitted.image_logits(demo, rows), eight, atol=1e-5)
+    code = fitted.encode(demo, rows).spaces["abnormal"]  # the finding-set code of the eight views' mean
+    assert np.allclose(code, want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-5)
     with torch.no_grad():  # the segmentation too, the mirror image's flipped back
         seg = net.segment(net.latents(x)[1])
         seg_mirror = torch.flip(net.segment(net.latents(torch.flip(x, dims=[-1]))[1]), dims=[-1])
     both = torch.sigmoid((seg + seg_mirror) / 2).numpy()
     assert np.allclose(fitted.segment(demo, rows), both, atol=1e-5) and not np.allclose(both, torch.sigmoid(seg).numpy(), atol=1e-3)
-    # trained without flips: the image alone
+    # trained without flips, the shifts off: the image alone
     config, state = fitted.config(), fitted.state()
-    unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}}, state)
+    unflipped = DecomposingEncoder.from_state({**config, "train": {**config["train"], "augment": False}, "shift_average": False}, state)
     assert not unflipped.net.spec.mirror_average and np.allclose(unflipped.image_logits(demo, rows), plain, atol=1e-5)
+    # a model saved before the option (its decision logits calibrated without shifts) loads without them
+    old = DecomposingEncoder.from_state({k: v for k, v in config.items() if k != "shift_average"}, state)
+    assert not old.net.spec.shift_average and np.allclose(old.image_logits(demo, rows), (plain + mirror) / 2, atol=1e-5)
 
 
 def test_save_load_round_trip(fitted, demo, tmp_path):
@@ -310,7 +321,9 @@ def test_epoch_kept_by_held_out_exact_set_and_context_blocks_saved(demo, tmp_pat
     assert enc.history.val_name == "val_exact_set" and len(enc.net.seg_context) == 1 and enc.net.spec.seg_context == 1
     targets, abnormal = enc._targets_from_masks(demo, train)
     _, validation = holdout(train, abnormal, seed=0)
-    kept = exact_set_accuracy(enc.image_logits(demo, validation), targets[validation])[0]
+    unshifted = DecomposingEncoder.from_state({**enc.config(), "shift_average": False}, enc.state())  # the views training scores
+    assert enc.net.spec.shift_average and not unshifted.net.spec.shift_average
+    kept = exact_set_accuracy(unshifted.image_logits(demo, validation), targets[validation])[0]
     assert enc.history.best_val == pytest.approx(kept) and 0 <= kept <= 1
     assert max(e["val"] for e in enc.history.to_json()["epochs"]) == pytest.approx(kept)
     enc.save(tmp_path / "ctx.pt")
@@ -394,7 +407,7 @@ def test_labels_only_supervision(demo):
     enc = DecomposingEncoder(epochs=2, select_epoch="exact_set", **FAST).fit(plain, plain.indices_of(["train"]), seed=0)
     assert enc.mode == "labels" and enc.seg_names == ["abnormal"]
     assert enc.history.val_name == "val_loss"  # no finding masks: the epoch is kept by the loss, whatever select_epoch says
-    assert enc.net.spec.seg_context == 0  # and no context blocks by default
+    assert enc.net.spec.seg_context == 0 and not enc.net.spec.shift_average  # and no context blocks or shifted views by default
     assert enc.segment(plain, np.arange(2)).shape == (2, 1, 32, 32)
     # the discrimination term replaces segmentation: no segmentation loss at all
     assert all(t["segmentation"] == 0.0 for t in enc.term_history) and all(t["discrimination"] > 0 for t in enc.term_history)
@@ -492,7 +505,8 @@ def test_default_training_length():
 def test_options_are_checked():
     for bad in (dict(latent_dim=1), dict(normal_codebook=1), dict(vq="kmeans"), dict(supervision="weak"), dict(ema_decay=0.0),
                 dict(ema_decay=1.0), dict(vq_warmup=1.0), dict(residual_weight=-1), dict(null_directions=-1), dict(abnormal_gate=1.0),
-                dict(latent_dim=2.5), dict(centre="yes"), dict(width=4), dict(seg_context=-1), dict(select_epoch="accuracy")):
+                dict(latent_dim=2.5), dict(centre="yes"), dict(width=4), dict(seg_context=-1), dict(select_epoch="accuracy"),
+                dict(shift_average="yes")):
         name = next(iter(bad))
         with pytest.raises(InputError, match=name):
             DecomposingEncoder(**bad)
@@ -512,6 +526,7 @@ def test_binary_labels_detect_from_the_segmentation_decoder(demo):
     enc = DecomposingEncoder(epochs=2, **FAST).fit(binary, binary.indices_of(["train"]), seed=0)
     assert enc.seg_detector and enc.finding_sets and enc.net.spec.seg_detects and enc.net.spec.mirror_average
     assert enc.net.spec.seg_context == 2  # context blocks wherever the segmentation decoder detects
+    assert not enc.net.spec.shift_average  # shifted views only for findings with masks (measured on the demo)
     rows = np.arange(8)
     x = Normalise(enc.mean, enc.std)(to_tensor(binary.load(rows, size=32, channels=1)))
     net = enc.net.eval()

@@ -157,6 +157,57 @@ def test_a_walk_over_the_community_layout_answers_as_the_plain_walk(data):
         walk_layout(x, *lists, entries, lab[:10])
 
 
+def test_compact_codes_stand_for_the_codes_within_half_a_step():
+    from graphret.graph.compact import LEVELS, compact_codes
+
+    x, _, _ = clustered(500, seed=4)
+    x[:, 3] = 0.25  # a dimension with one value
+    small = compact_codes(x, np.array([7, 0, 42]), block=64)  # blocks of 64 rows: the last one short
+    assert small.codes.dtype == np.uint8 and small.codes.shape == x.shape
+    assert small.step[3] == 1.0 and np.all(small.codes[:, 3] == 0)
+    assert np.all(small.codes.max(axis=0)[small.step != 1.0] == LEVELS)  # each dimension spans its range
+    error = np.abs(small.decoded(np.arange(500)) - x)
+    assert np.all(error <= small.step / 2 * (1 + 1e-5))
+    assert error.max() > 0  # (not a copy)
+    np.testing.assert_array_equal(small.entry_codes, small.codes[[7, 0, 42]])
+
+
+def test_a_walk_scoring_compact_codes_returns_exact_cosines_at_the_float_walks_recall(data, monkeypatch):
+    from graphret.graph import walk as walks
+    from graphret.graph.compact import compact_codes
+    from graphret.graph.layout import walk_layout
+    from graphret.kernels.jit import interpreted
+
+    x, lab, q, _, lists, entries = data
+    layout = walk_layout(x, *lists, entries, lab)
+    small = walk_layout(x, *lists, entries, lab, compact=True)
+    np.testing.assert_array_equal(small.compact.codes, compact_codes(layout.codes, layout.entries).codes)
+    exclude = np.arange(len(q)) * 7
+    truth, _ = exact_search(x, q, 15, exclude=exclude)
+    plain = graph_walk(x, *lists, q, 15, entries=entries, ef=24, exclude=exclude, threads=1, layout=layout)
+    rows, cos, compared = graph_walk(x, *lists, q, 15, entries=entries, ef=24, exclude=exclude, threads=1, layout=small)
+    np.testing.assert_allclose(cos, np.einsum("qd,qkd->qk", q, x[rows]), atol=1e-6)  # exact cosines of the rows
+    assert np.all(np.diff(cos, axis=1) <= 0) and not np.any(rows == exclude[:, None])
+    assert all(len(set(r)) == 15 for r in rows)
+    assert abs(recall(rows, truth) - recall(plain[0], truth)) < 0.01 and recall(rows, truth) > 0.9
+    blind = small._replace(compact=small.compact._replace(codes=np.zeros_like(small.compact.codes),
+                                                           entry_codes=np.zeros_like(small.compact.entry_codes)))
+    steered = graph_walk(x, *lists, q, 15, entries=entries, ef=24, exclude=exclude, threads=1, layout=blind)
+    assert recall(steered[0], truth) < 0.5  # the walk is steered by the one-byte codes (all equal here: it stops at once)
+    two = graph_walk(x, *lists, q, 15, entries=entries, ef=24, exclude=exclude, threads=2, layout=small)
+    for a, b in zip((rows, cos, compared), two):
+        np.testing.assert_array_equal(a, b)
+    ordered = lab[small.order]  # each group's first position, then n: the blocks a walk prefetches
+    np.testing.assert_array_equal(small.starts, np.r_[0, np.flatnonzero(np.diff(ordered)) + 1, len(x)])
+    monkeypatch.setattr(walks, "PREFETCH_GROUP_ROWS", 0)  # no group prefetched: the same answers (a hint to the caches)
+    for a, b in zip((rows, cos, compared), graph_walk(x, *lists, q, 15, entries=entries, ef=24, exclude=exclude, layout=small)):
+        np.testing.assert_array_equal(a, b)
+    with interpreted():  # one query as Python (graphret.kernels.jit), as the compiled walk
+        python = graph_walk(x, *lists, q[:2], 15, entries=entries, ef=24, exclude=exclude[:2], layout=small)
+    np.testing.assert_array_equal(python[0], rows[:2])
+    np.testing.assert_allclose(python[1], cos[:2], atol=1e-6)
+
+
 def test_exclude_never_returns_the_query_row(data):
     x, _, _, _, lists, entries = data
     rows = np.arange(0, 3000, 50)

@@ -142,6 +142,31 @@ def test_graph_and_region_modes_walk_the_community_layout_with_the_plain_answers
     assert searcher._filters_laid[(where,)] is mapped  # mapped once
 
 
+def test_large_archives_walk_a_one_byte_copy_of_the_codes_and_answer_with_exact_cosines(store, monkeypatch):
+    from graphret.graph import layout as layouts
+    from graphret.query import Searcher
+
+    monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)
+    assert Searcher(store).index.graph_base.layout.compact is None  # above LAYOUT_ABOVE only: the float codes
+    monkeypatch.setattr(layouts, "COMPACT_ABOVE", 0)  # as a large archive would
+    searcher = Searcher(store)
+    rows = store.split_rows(["test"])[:8]
+    hits = searcher.search_arrays(rows=rows, k=6, mode="graph")
+    compact = searcher.index.graph_base.layout.compact
+    assert compact is not None and compact.codes.dtype == np.uint8
+    codes = np.asarray(store.codes())
+    np.testing.assert_allclose(hits.scores, np.einsum("qd,qkd->qk", codes[rows], codes[hits.rows]), atol=1e-5)
+    flat = searcher.search_arrays(rows=rows, k=6, mode="flat")
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(hits.rows, flat.rows)]) >= 5
+    assert not np.any(hits.rows == rows[:, None])  # a stored query never returns itself
+    from graphret.graph.walk import walk_checked
+
+    single = searcher.search_arrays(codes[rows[0]], k=6, mode="graph")  # one code: the single-query path, the same walk
+    batch = walk_checked(searcher.index.graph_base.with_queries(codes[rows[:1]], 6))
+    assert np.array_equal(np.ravel(single.rows), searcher.index.rows[batch[0]].ravel())
+    np.testing.assert_allclose(np.ravel(single.scores), batch[1].ravel(), atol=1e-6)
+
+
 def test_repeated_filters_are_evaluated_once(store):
     from graphret.query import Searcher
 
@@ -158,12 +183,42 @@ def _same_json(text: bytes, document: dict) -> bool:
     return json.dumps(json.loads(text), sort_keys=True) == json.dumps(document, sort_keys=True)
 
 
-def test_json_from_arrow_is_the_dict_form(store):
-    from graphret.query.output import render_bytes
+def test_json_from_arrow_is_the_dict_form(store, monkeypatch):
+    """JSON is the dict form; JSON, CSV and Parquet made in parts are the same documents."""
+    import pyarrow.parquet as pq
+
+    from graphret.query import output
 
     for mode in ("region", "flat", "probe"):
         result = search(store, as_queries(store, "test", kind="split"), k=5, mode=mode)
-        assert _same_json(render_bytes(result, fmt="json"), result.to_dict())
+        whole, csv_whole = output.render_bytes(result, fmt="json"), output.render_bytes(result, fmt="csv")
+        assert _same_json(whole, result.to_dict())
+        monkeypatch.setattr(output, "PART_RESULTS", 12)  # parts of two queries, the last of one
+        parts, csv_parts = list(output.render_parts(result, fmt="json")), list(output.render_parts(result, fmt="csv"))
+        parquet = pq.read_table(io.BytesIO(output.render_bytes(result, fmt="parquet")))
+        monkeypatch.undo()
+        assert len(parts) == 2 + -(-len(result) // 2) and b"".join(parts) == whole
+        assert len(csv_parts) == 1 + -(-len(result) // 2) and b"".join(csv_parts) == csv_whole
+        assert parquet.equals(output.result_table(result)) and parquet.column("query_index").num_chunks == -(-len(result) // 2)
+
+
+def test_a_part_that_fails_leaves_the_file_as_it_was(tmp_path):
+    """Parts made as the writer asks for them: if one fails, the file keeps its old content
+    and no temporary file stays behind."""
+    from graphret.atomic import atomic_write_bytes
+
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+
+    def parts():
+        yield b"new"
+        raise ValueError("failed while making a part")
+
+    with pytest.raises(ValueError):
+        atomic_write_bytes(target, parts())
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    atomic_write_bytes(target, iter([b"a", memoryview(b"bc")]))
+    assert target.read_bytes() == b"abc"
 
 
 @pytest.fixture(scope="module")
@@ -249,39 +304,56 @@ def test_region_ranks_its_region_by_cosine_unless_asked_for_gain(store):
 
 
 @pytest.mark.parametrize("laid_out", [False, True])
-def test_one_code_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob_stores, monkeypatch, laid_out):
+def test_one_query_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob_stores, monkeypatch, laid_out):
+    """A code alone (made unit in the same call), a stored item alone (by id, or a row of
+    search_arrays), answered by SingleWalk: the same rows, scores and result as in a batch."""
     import graphret
     from graphret.graph import layout as layouts
+    from graphret.graph.walk import SingleWalk
 
     if laid_out:
         monkeypatch.setattr(layouts, "LAYOUT_ABOVE", 0)  # the walk over the community layout, as a large archive's
-    path = blob_stores(n_per_class=40, seed=1, communities=("leiden",))
-    store = graphret.open(path)
+    calls = []
+    walk_alone = SingleWalk.__call__
+    monkeypatch.setattr(SingleWalk, "__call__", lambda self, *a, **kw: calls.append(1) or walk_alone(self, *a, **kw))
+    store = graphret.open(blob_stores(n_per_class=40, seed=1, communities=("leiden",)))
     searcher = store.searcher()
     searcher.lay_out()
     assert (searcher.index.graph_base.layout is not None) is laid_out
-    rows = store.snapshot.split_rows(["test"])[:6]
+    rows = store.snapshot.split_rows(["test"])[:5]
     archived = store.snapshot.split_rows(["train"])[:3]
     codes = np.asarray(store.codes()[rows], np.float64) * 2.5  # not unit, not float32: made so as any code query
     codes[0, :3] = 0.0
-    assert searcher._single is None
+    other, other_id = codes[-1], str(store.snapshot.ids[archived[-1]])
     for ef, k in ((1, 1), (4, 3), (16, 10), (64, 25)):
         for code in codes:
-            single = store.search(code, k=k, mode="graph", ef=ef)
-            assert searcher._single is not None  # Store.search took the single walk
-            batch = store.search(code[None], k=k, mode="graph", ef=ef)  # a (1, d) batch: the general path
-            assert np.array_equal(single.rows, batch.rows) and np.array_equal(single.scores, batch.scores)
-            assert np.array_equal(single.scanned_fraction, batch.scanned_fraction) and single.details == batch.details == {}
-            assert np.array_equal(single.queries.codes, batch.queries.codes) and single.queries.codes.dtype == np.float32
-            assert single.queries.ids == [None] and single.queries.rows.tolist() == [-1] and single.to_dict() == batch.to_dict()
+            before = len(calls)
+            batch = store.search(np.stack([code, other]), k=k, mode="graph", ef=ef)  # two queries: the general path
+            assert len(calls) == before
+            single, one_row = store.search(code, k=k, mode="graph", ef=ef), store.search(code[None], k=k, mode="graph", ef=ef)
             lean = searcher.search_arrays(code, k=k, mode="graph", ef=ef)
-            assert np.array_equal(lean.rows, batch.rows) and np.array_equal(lean.scores, batch.scores)
-        for row in archived:  # an archive item's own code finds it first; by id it is left out, the rest as by code
-            own = store.search(np.asarray(store.codes()[row]), k=k, mode="graph", ef=ef)
-            by_id = store.search(str(store.snapshot.ids[row]), k=k, mode="graph", ef=ef)
+            assert len(calls) == before + 3  # each of them one compiled call
+            for alone in (single, one_row, lean):
+                assert np.array_equal(alone.rows[0], batch.rows[0]) and np.array_equal(alone.scores[0], batch.scores[0])
+                assert np.array_equal(alone.scanned_fraction, batch.scanned_fraction[:1]) and alone.details == batch.details == {}
+            for alone in (single, one_row):
+                assert np.array_equal(alone.queries.codes[0], batch.queries.codes[0]) and alone.queries.codes.dtype == np.float32
+                assert alone.queries.ids == [None] and alone.queries.rows.tolist() == [-1]
+                assert alone.to_dict()["queries"] == batch.to_dict()["queries"][:1]
+        for row in archived:  # a stored item alone: left out of its own results, as in a batch
+            item = str(store.snapshot.ids[row])
+            batch = store.search([item, other_id], k=k, mode="graph", ef=ef)
+            before = len(calls)
+            by_id, lean = store.search(item, k=k, mode="graph", ef=ef), searcher.search_arrays(rows=[row], k=k, mode="graph", ef=ef)
+            assert len(calls) == before + 2
+            for alone in (by_id, lean):
+                assert np.array_equal(alone.rows[0], batch.rows[0]) and np.array_equal(alone.scores[0], batch.scores[0])
+                assert np.array_equal(alone.scanned_fraction, batch.scanned_fraction[:1])
+            assert by_id.to_dict()["queries"] == batch.to_dict()["queries"][:1] and row not in by_id.rows
+            own = store.search(np.asarray(store.codes()[row]), k=k, mode="graph", ef=ef)  # its own code finds it first
             assert own.rows[0, 0] == row and own.scores[0, 0] == pytest.approx(1.0, abs=1e-6)
-            assert row not in by_id.rows and np.array_equal(own.rows[0, 1:], by_id.rows[0, :k - 1])
-    assert searcher._single is not None and searcher._single.base is searcher.index.graph_base  # the single walk ran
+            assert np.array_equal(own.rows[0, 1:], by_id.rows[0, :k - 1])
+    assert searcher._single.base is searcher.index.graph_base
     # what the single walk does not take goes the general way, with its errors
     for bad, text in ((np.zeros(codes.shape[1]), "is all zeros"), (np.full(codes.shape[1], np.nan), "NaN or infinite"),
                       (np.ones(codes.shape[1] + 1), "dimension")):
@@ -291,5 +363,17 @@ def test_one_code_in_graph_mode_is_one_compiled_call_with_the_batch_answers(blob
             searcher.search_arrays(bad, k=3, mode="graph")
     with pytest.raises(GraphretError, match="archive"):
         store.search(codes[1], k=searcher.index.n + 1, mode="graph")
+    with pytest.raises(GraphretError, match="archive"):
+        searcher.search_arrays(rows=archived[:1], k=searcher.index.n, mode="graph")  # itself left out: one short
     filtered = store.search(codes[1], k=5, mode="graph", where="split!=val")
     assert set(store.snapshot.splits[filtered.rows.ravel()]) == {"train"}
+
+
+def test_query_rows_outside_the_store_are_named(store):
+    from graphret.query import Searcher
+
+    searcher = Searcher(store)
+    for rows in ([len(store)], [0, -1]):
+        with pytest.raises(InputError, match=f"query rows must lie in 0..{len(store) - 1}"):
+            searcher.search_arrays(rows=np.array(rows), k=3, mode="graph")
+    assert searcher.search_arrays(rows=np.array([len(store) - 1]), k=3, mode="graph").rows.shape == (1, 3)

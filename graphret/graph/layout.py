@@ -27,13 +27,29 @@ from typing import NamedTuple
 import numpy as np
 
 from graphret.errors import InputError
+from graphret.graph.compact import CompactCodes, compact_codes
 
-__all__ = ["WalkLayout", "walk_layout", "group_order", "renumber_rows", "pays", "LAYOUT_ABOVE"]
+__all__ = ["WalkLayout", "walk_layout", "group_order", "renumber_rows", "pays", "compact_pays", "LAYOUT_ABOVE",
+           "COMPACT_ABOVE"]
 
 #: archives of at most this many items keep their own order: their codes fit the caches, and one
 #: query per call walked a 10,000-item layout 54 -> 62 us (benchmarks/results/query_cost), 41k
 #: MedNIST codes batched at 0.98-1.02x; 100k and 1M items walked it 1.2-1.4x faster
 LAYOUT_ABOVE = 50_000
+
+
+#: archives of more than this many items are walked over a one-byte scoring copy of the codes as well
+#: (:mod:`graphret.graph.compact`): 1M generated codes walked 1.3x faster at the same recall
+#: (benchmarks/results/graph_search/walk_vs_faiss_1m_compact.md), while MedNIST's 41k codes, which fit the caches,
+#: walked at half the speed, recall@50 0.01-0.015 lower at equal ef (walk_vs_faiss_compact.md: their crowded cosines
+#: send many nodes to the exact rescoring)
+COMPACT_ABOVE = 200_000
+
+
+def compact_pays(n: int) -> bool:
+    """Whether the walks over an archive of n items score a one-byte copy of its codes (above
+    :data:`COMPACT_ABOVE` items)."""
+    return n > COMPACT_ABOVE
 
 
 def pays(n: int) -> bool:
@@ -51,6 +67,8 @@ class WalkLayout(NamedTuple):
     indptr: np.ndarray  # int64 (n + 1,)
     indices: np.ndarray  # int32 (nnz,): layout positions
     entries: np.ndarray  # int64 (e,): layout positions of the entry rows
+    starts: np.ndarray | None = None  # int64 (g + 1,): the first position of each group, then n
+    compact: CompactCodes | None = None  # ``codes`` at one byte a dimension, which the graph walks score
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Layout positions of archive ``rows`` (-1 stays -1: none)."""
@@ -58,10 +76,12 @@ class WalkLayout(NamedTuple):
 
 
 def walk_layout(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, entries: np.ndarray,
-                groups: np.ndarray) -> WalkLayout:
+                groups: np.ndarray, *, compact: bool = False) -> WalkLayout:
     """The walk's inputs (unit ``codes`` (n, d), walk lists ``(indptr, indices)``, entry rows)
     renumbered so that each group of ``groups`` (one integer label per row: the community
-    membership, -1 for none) is contiguous, rows in their order inside it."""
+    membership, -1 for none) is contiguous, rows in their order inside it.  ``compact``: with
+    the renumbered codes' one-byte copy too (:mod:`graphret.graph.compact`), which the walks
+    over this layout then score, rescoring their best nodes exactly."""
     n = codes.shape[0]
     groups = np.asarray(groups)
     if groups.shape != (n,) or not np.issubdtype(groups.dtype, np.integer):
@@ -71,8 +91,11 @@ def walk_layout(codes: np.ndarray, indptr: np.ndarray, indices: np.ndarray, entr
         raise InputError(f"the walk lists have {len(indptr) - 1} rows but there are {n} codes; rebuild them for these codes")
     order, rank = group_order(groups)
     new_ptr, new_indices, _ = renumber_rows(indptr, indices, order, rank)
-    return WalkLayout(order, rank, np.ascontiguousarray(codes[order], dtype=np.float32), new_ptr, new_indices,
-                      rank[np.asarray(entries, dtype=np.int64)])
+    laid, laid_entries = np.ascontiguousarray(codes[order], dtype=np.float32), rank[np.asarray(entries, dtype=np.int64)]
+    ordered = groups[order]
+    starts = np.concatenate([np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), [n]]).astype(np.int64)
+    return WalkLayout(order, rank, laid, new_ptr, new_indices, laid_entries, starts,
+                      compact_codes(laid, laid_entries) if compact else None)
 
 
 def group_order(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

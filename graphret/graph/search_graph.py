@@ -340,7 +340,7 @@ def _refine_kernel(X, indptr, indices, entry, ef, max_degree, alpha2, n_chunks, 
         kept = np.empty(max_degree, np.int64)
         ksim = np.empty(max_degree, np.float32)
         for i in range(lo, hi):
-            _, n_exp, _, _ = walk_query(index, X[i], ef, 1, i, no_filter, w)
+            _, n_exp, _, _ = walk_query(index, X[i], ef, 1, i, no_filter, w, None)
             m = 0
             mark[i] = i
             for a in range(n_exp):

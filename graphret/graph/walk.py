@@ -22,6 +22,11 @@ allowed rows are scanned exactly instead.  When a walk returns fewer than k rows
 several pieces, a filter that the walk could not satisfy), that query is answered by an exact
 scan of the allowed rows, so k results always come back when k exist.
 
+Over a layout that holds a one-byte copy of the codes (:mod:`graphret.graph.compact`, large
+archives), steps 1-3 score that copy, the best seed's community is prefetched whole, and the
+answer is the best k by exact cosine of the nodes whose approximate cosine may rank them there
+(:func:`rescored`): rows with exact cosines, as always; *compared* then counts the one-byte codes.
+
 Batches run in numba, queries split over threads; every query is independent, so results do
 not depend on the number of threads.  The kernels read named structures (:class:`WalkIndex`,
 :class:`WalkFilter`, :class:`WalkOptions`, a thread's :class:`WalkWork`), and
@@ -39,21 +44,29 @@ import numpy as np
 from graphret.kernels.jit import njit, prange
 
 from graphret.errors import InputError
+from graphret.graph.compact import error_sd, scaled_query
 from graphret.graph.knn import check_dimension, exact_search
 from graphret.graph.layout import WalkLayout
 from graphret.graph.topk import check_k
 from graphret.kernels.heap import first_ranked, key_bits, key_tie, kth_push, min_pop, min_push, rank_key, sorted_push
 from graphret.kernels.unit import UNIT_OK, unit_rows
-from graphret.kernels.vector import FAST, prefetch_at, prefetch_row, qdot, qdot4
+from graphret.kernels.vector import FAST, prefetch, prefetch_at, prefetch_row, qdot, qdot4
 
 __all__ = ["graph_walk", "walk_inputs", "walk_checked", "threads_for", "WalkInputs", "WalkIndex", "WalkFilter",
            "WalkOptions", "WalkWork", "SingleWalk", "WalkSlots", "WalkScratch", "walk_query", "walk_one", "walk_work", "walk_slots",
-           "score_entries", "best_seen", "returnable", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR"]
+           "score_entries", "best_seen", "rescored", "returnable", "DEFAULT_EF", "DEFAULT_N_ENTRY", "BRUTE_FACTOR",
+           "RESCORE_MARGIN"]
 
 DEFAULT_EF = 48
 DEFAULT_N_ENTRY = 2
 #: scan the allowed rows exactly when n_allowed^2 < BRUTE_FACTOR * ef * n
 BRUTE_FACTOR = 10.0
+#: a walk over compact codes (:mod:`graphret.graph.compact`) rescores exactly every node whose approximate cosine
+#: is within RESCORE_MARGIN standard deviations of the rounding error (:func:`~graphret.graph.compact.error_sd`)
+#: of the k-th best approximate cosine
+RESCORE_MARGIN = 4.0
+#: a walk over compact codes prefetches its best seed's community whole when it has at most this many rows
+PREFETCH_GROUP_ROWS = 4096
 
 
 # ------------------------------------------------------------------ what the kernels read and write
@@ -252,16 +265,43 @@ def walk_one(index, q, n_seeds, ef, ex, filt, w, cur):
 
 
 @njit(cache=True, fastmath=FAST)
-def walk_query(index, q, ef, n_entry, ex, filt, w):
+def walk_query(index, q, ef, n_entry, ex, filt, w, blocks):
     """One query's whole walk: a fresh stamp, the ``n_entry`` entry points most similar to q
     as seeds (step 1), then :func:`walk_one`.  The kernel every walk runs (searches, the
-    region search, the walk-list passes).  Returns (nodes touched, nodes expanded, the stamp
-    value marking them, codes compared: the entry points scored plus the touched nodes that
-    are not one)."""
+    region search, the walk-list passes).  ``blocks``: None, or (starts, rows) -- the walk runs
+    over a layout whose groups start at positions ``starts``, and the group of the best seed,
+    when of at most ``rows`` rows, is prefetched whole first (:func:`prefetch_group`).  Returns
+    (nodes touched, nodes expanded, the stamp value marking them, codes compared: the entry
+    points scored plus the touched nodes that are not one)."""
     cur = next_stamp(w)
     m = score_entries(index.entry_codes, index.entries, q, n_entry, w.seed_s, w.seed_j)
+    if blocks is not None and m > 0:  # (pruned when compiled without)
+        prefetch_group(index, w.stamp, blocks[0], w.seed_j[0], blocks[1])
     _, n_seen, n_exp = walk_one(index, q, m, ef, ex, filt, w, cur)
     return n_seen, n_exp, cur, index.entries.shape[0] + n_seen - m
+
+
+@njit(cache=True)
+def prefetch_group(index, stamp, starts, p, rows):
+    """Prefetch the codes, walk lists and stamps of the layout group holding position p (the
+    positions ``starts[g]..starts[g+1]-1``) when it has at most ``rows`` rows: a walk stays in
+    its query's community most of the way and touches many of its rows, so one stream of
+    contiguous lines replaces as many random loads."""
+    g = np.searchsorted(starts, p, side="right") - 1
+    lo, hi = starts[g], starts[g + 1]
+    if hi - lo > rows:
+        return
+    X, indptr, indices = index.codes, index.indptr, index.indices
+    line = max(1, 64 // X.itemsize)
+    for j in range(lo, hi):
+        for t in range(0, X.shape[1], line):
+            prefetch(X, j, t)
+    for j in range(lo, hi + 1, 8):
+        prefetch_at(indptr, j)
+    for e in range(indptr[lo], indptr[hi], 16):
+        prefetch_at(indices, e)
+    for j in range(lo, hi, 64):
+        prefetch_at(stamp, j)
 
 
 @njit(cache=True)
@@ -282,6 +322,13 @@ def best_seen(w, n_seen, ex, filt, out_i, out_s):
             continue
         keys[m] = rank_key(bits[b], j)
         m += 1
+    return _put_first(keys, m, out_i, out_s)
+
+
+@njit(cache=True, inline="always")
+def _put_first(keys, m, out_i, out_s):
+    """The ``len(out_i)`` first of the rank keys ``keys[:m]`` (tie key: the row) into out_i /
+    out_s, best first; returns how many."""
     first = first_ranked(keys, m, out_i.shape[0])
     out_bits = out_s.view(np.uint32)
     for c in range(first.shape[0]):
@@ -290,10 +337,39 @@ def best_seen(w, n_seen, ex, filt, out_i, out_s):
     return first.shape[0]
 
 
+@njit(cache=True, fastmath=FAST)
+def rescored(X, q, w, n_seen, floor, ex, filt, out_i, out_s):
+    """After a walk scored compact codes: the best ``len(out_i)`` returnable nodes by exact
+    cosine with q (float32 codes X) among the first n_seen of ``w.seen`` whose approximate
+    cosine ``w.seen_s`` is at least ``floor``, into out_i / out_s, best first (ties: smaller
+    row); returns how many.  Their codes are all prefetched first (the loads overlap); their
+    exact cosines replace the approximate ones in ``w.seen_s``."""
+    seen, seen_s, picked, keys = w.seen, w.seen_s, w.expanded, w.queue
+    use_allowed, allowed = filt.use_allowed, filt.allowed
+    m = 0
+    for b in range(n_seen):
+        j = seen[b]
+        if seen_s[b] >= floor and j != ex and (not use_allowed or allowed[j]):
+            picked[m] = b
+            m += 1
+            prefetch_row(X, j)
+    bits = seen_s.view(np.uint32)
+    for c in range(m):
+        b = picked[c]
+        seen_s[b] = qdot(X, seen[b], q)
+        keys[c] = rank_key(bits[b], seen[b])
+    return _put_first(keys, m, out_i, out_s)
+
+
 @njit(cache=True, fastmath=FAST, interpretable=True)
-def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
+def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out, compact):
     """Queries lo..hi-1 with scratch slot t: each walk's answer is the best k of every node it
-    scored (the result heap's best k when ef >= k).
+    scored (the result heap's best k when ef >= k).  With ``compact`` (the codes, step and
+    entry codes of a :class:`graphret.graph.compact.CompactCodes`, the rescoring margin, the
+    layout's group starts and the most rows of a group prefetched whole), the walk scores the
+    one-byte codes, and the answer is the best k by exact cosine of the nodes it scored whose
+    approximate cosine is within ``compact[3]`` rounding-error standard deviations of the k-th
+    best approximate one.
 
     Called from Python, the named structures come as plain tuples and are named here: numba's
     dispatcher types a plain tuple of arrays by its fast fingerprint but a named one through a
@@ -301,11 +377,23 @@ def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
     index, opts, filt, slots, out = WalkIndex(*index), WalkOptions(*opts), WalkFilter(*filt), WalkSlots(*slots), WalkOut(*out)
     w = walk_work(slots, t, opts.ef, opts.n_entry)
     k = opts.k
+    if compact is not None:  # (pruned when compiled without one)
+        scored = WalkIndex(compact[0], index.indptr, index.indices, index.entries, compact[2])
+        q_scaled = np.empty(Q.shape[1], np.float32)
+        best_i = np.empty(k, np.int64)
+        best_s = np.empty(k, np.float32)
     for r in range(lo, hi):
         ex = filt.exclude[r]
-        n_seen, _, _, compared = walk_query(index, Q[r], opts.ef, opts.n_entry, ex, filt, w)
+        if compact is None:
+            n_seen, _, _, compared = walk_query(index, Q[r], opts.ef, opts.n_entry, ex, filt, w, None)
+            kk = best_seen(w, n_seen, ex, filt, out.rows[r], out.cosines[r])
+        else:  # steered by the one-byte codes, the nodes that may rank in the best k rescored exactly
+            q_small = scaled_query(Q[r], compact[1], q_scaled)
+            n_seen, _, _, compared = walk_query(scored, q_small, opts.ef, opts.n_entry, ex, filt, w, (compact[4], compact[5]))
+            m = best_seen(w, n_seen, ex, filt, best_i, best_s)
+            floor = best_s[k - 1] - compact[3] * error_sd(q_small) if m == k else -np.inf
+            kk = rescored(index.codes, Q[r], w, n_seen, floor, ex, filt, out.rows[r], out.cosines[r])
         out.compared[r] = compared
-        kk = best_seen(w, n_seen, ex, filt, out.rows[r], out.cosines[r])
         out.found[r] = kk
         for b in range(kk, k):
             out.rows[r, b] = -1
@@ -313,7 +401,7 @@ def _walk_range(index, Q, lo, hi, opts, filt, slots, t, out):
 
 
 @njit(cache=True, parallel=True)
-def _walk_parallel(index, Q, opts, filt, slots, out):
+def _walk_parallel(index, Q, opts, filt, slots, out, compact):
     nq = Q.shape[0]
     T = slots[0].shape[0]  # slots.stamps
     step = (nq + T - 1) // T
@@ -321,7 +409,7 @@ def _walk_parallel(index, Q, opts, filt, slots, out):
         lo = t * step
         hi = min(nq, lo + step)
         if lo < hi:
-            _walk_range(index, Q, lo, hi, opts, filt, slots, t, out)
+            _walk_range(index, Q, lo, hi, opts, filt, slots, t, out, compact)
 
 
 class WalkScratch:
@@ -566,10 +654,11 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions
     index, filt, layout = w.laid_out()  # (with a layout: the same walk over the renumbered archive)
+    compact = _compact_of(layout, n)
     if T == 1:
-        _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out)
+        _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out, compact)
     else:
-        _walk_parallel(index, w.queries, opts, filt, slots, out)
+        _walk_parallel(index, w.queries, opts, filt, slots, out, compact)
     out_i, out_s, out_n, found = out  # WalkOut
     if layout is not None:  # (a -1 maps to a row here, but a query short of k is answered again below, whole)
         out_i = layout.order[out_i]
@@ -583,19 +672,22 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
 
 
 @njit(cache=True, interpretable=True)
-def _walk_code(index, code, opts, filt, slots, out, unit):
-    """One query code's whole search in one compiled call: ``code`` (float32 (1, d)) made unit
-    into ``unit`` (:func:`graphret.kernels.unit.unit_rows`), then walked as :func:`_walk_range`
-    walks a batch's query.  Returns unit_rows' status (the walk runs only when it is UNIT_OK)."""
-    status, _ = unit_rows(code, unit)
+def _walk_code(index, code, opts, filt, slots, out, unit, normalise, compact):
+    """One query's whole search in one compiled call: with ``normalise``, ``code`` (float32
+    (1, d)) made unit into ``unit`` (:func:`graphret.kernels.unit.unit_rows`), then ``unit``
+    walked as :func:`_walk_range` walks a batch's query (without, ``unit`` is walked as given).
+    Returns unit_rows' status (the walk runs only when it is UNIT_OK)."""
+    status = UNIT_OK
+    if normalise:
+        status, _ = unit_rows(code, unit)
     if status == UNIT_OK:
-        _walk_range(index, unit, 0, 1, opts, filt, slots, 0, out)
+        _walk_range(index, unit, 0, 1, opts, filt, slots, 0, out, compact)
     return status
 
 
 class SingleWalk:
-    """One unfiltered query code's search with nothing per call but one compiled call
-    (:func:`_walk_code`: the code made unit, then walked): the index of ``base`` (inputs
+    """One unfiltered query's search with nothing per call but one compiled call
+    (:func:`_walk_code`: a code made unit, then walked; or a unit code walked): the index of ``base`` (inputs
     :func:`walk_inputs` checked once) as the kernel reads it, over its layout when it has one,
     and the map from the walk's positions to the caller's rows (``rows``: archive position ->
     the caller's row; None: archive positions), both made once.  The walk is the one
@@ -608,23 +700,40 @@ class SingleWalk:
         self.index, _, layout = base.laid_out()
         self.filter = (np.full(1, -1, np.int64), False, _NO_MASK)  # WalkFilter: no exclusion, no mask
         order = None if layout is None else layout.order
+        self.rank = None if layout is None else layout.rank  # archive position -> layout position
+        self.compact = _compact_of(layout, base.n)  # (a large archive's one-byte codes, as walk_checked walks them)
         self.to_row = order if rows is None else rows if order is None else rows[order]
         self.n = base.n
         self.dim = base.codes.shape[1]
 
-    def __call__(self, code: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    def __call__(self, code: np.ndarray, k: int, ef: int, *, exclude: int = -1,
+                 normalise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(the unit code float32 (1, d), rows int64 (1, k), cosines float32 (1, k), codes
-        compared int64 (1,)) of one query code, float32 (1, d) contiguous, with k <= n and
-        ef >= 1 (the caller's checks); None when the code is not finite or all zeros (the
-        caller's checks name it) or the walk reaches fewer than k rows (:func:`walk_checked`
-        then answers by an exact scan)."""
+        compared int64 (1,)) of one query code, float32 (1, d) contiguous (and writable
+        without ``normalise``: a unit code, walked as given), never returning archive position
+        ``exclude`` (-1: none), with k <= n - (exclude >= 0) and ef >= 1 (the caller's checks);
+        None when the code is not finite or all zeros (the caller's checks name it) or the walk
+        reaches fewer than k rows (:func:`walk_checked` then answers by an exact scan)."""
         out = (np.empty((1, k), np.int64), np.empty((1, k), np.float32), np.empty(1, np.int64), np.empty(1, np.int64))
-        unit = np.empty((1, self.dim), np.float32)
-        status = _walk_code(self.index, code, (ef, self.base.n_entry, k), self.filter, WalkScratch.get(self.n, 1).slots,
-                            out, unit)
+        unit = np.empty((1, self.dim), np.float32) if normalise else code
+        filt = self.filter
+        if exclude >= 0:
+            filt = (np.array([exclude if self.rank is None else self.rank[exclude]], np.int64), False, _NO_MASK)
+        status = _walk_code(self.index, code, (ef, self.base.n_entry, k), filt, WalkScratch.get(self.n, 1).slots,
+                            out, unit, normalise, self.compact)
         if status != UNIT_OK or out[3][0] < k:
             return None
         return unit, (out[0] if self.to_row is None else self.to_row[out[0]]), out[1], out[2]
+
+
+def _compact_of(layout: WalkLayout | None, n: int) -> tuple | None:
+    """What :func:`_walk_range` reads to walk a layout's one-byte codes (then rescore), or None
+    for a walk of the float32 codes (no layout, or one without them)."""
+    if layout is None or layout.compact is None:
+        return None
+    starts = layout.starts if layout.starts is not None else np.array([0, n], np.int64)
+    return (layout.compact.codes, layout.compact.step, layout.compact.entry_codes, RESCORE_MARGIN, starts,
+            PREFETCH_GROUP_ROWS)
 
 
 def _exact_allowed(codes, queries, k, allowed, ex):

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 __all__ = ["njit", "prange", "interpreted", "interpreting", "Kernel"]
 
+
 class _Local(threading.local):
     """This thread's state: ``python``, inside a kernel run as Python; ``prefer``, inside
     :func:`interpreted`.  (Class defaults: a kernel called from Python reads both per call, and

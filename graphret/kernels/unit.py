@@ -6,6 +6,9 @@ The norm sums the float32 values' squares in float64, in row order (exact square
 overflow for any finite float32, and no underflow of a tiny non-zero code), and each value is
 divided by it in float64, rounded once to float32.  No fast-math: the same operations in the
 same order compiled and run as Python (:func:`graphret.kernels.jit.interpreted`).
+
+numba's on-disk cache of a kernel that calls this one (``graph.walk._walk_code``) is keyed by the
+caller's file: after editing this file, delete the ``__pycache__/*.nbi`` and ``*.nbc`` files.
 """
 
 from __future__ import annotations

@@ -81,28 +81,30 @@ def prefetch_row(X, j):
         prefetch(X, j, t)
 
 
-@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, j, q: X[j] @ q)
+@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, j, q: np.float32(X[j].astype(np.float32) @ q))
 def qdot(X, j, q):
-    """<x_j, q> in float32 (SIMD)."""
+    """<x_j, q> in float32 (SIMD); X float32 codes, or one byte a dimension (uint8: a compact
+    scoring copy, :mod:`graphret.graph.compact`), each element taken as a float32."""
     s = np.float32(0.0)
     for t in range(X.shape[1]):
-        s += X[j, t] * q[t]
+        s += np.float32(X[j, t]) * q[t]
     return s
 
 
-@njit(cache=True, fastmath=FAST, inline="always", python=lambda X, j0, j1, j2, j3, q: tuple(X[[j0, j1, j2, j3]] @ q))
+@njit(cache=True, fastmath=FAST, inline="always",
+      python=lambda X, j0, j1, j2, j3, q: tuple(np.float32(v) for v in X[[j0, j1, j2, j3]].astype(np.float32) @ q))
 def qdot4(X, j0, j1, j2, j3, q):
-    """Four dot products in one pass over q (independent chains, q loaded once)."""
+    """Four dot products in one pass over q (independent chains, q loaded once); X as :func:`qdot`'s."""
     s0 = np.float32(0.0)
     s1 = np.float32(0.0)
     s2 = np.float32(0.0)
     s3 = np.float32(0.0)
     for t in range(X.shape[1]):
         v = q[t]
-        s0 += X[j0, t] * v
-        s1 += X[j1, t] * v
-        s2 += X[j2, t] * v
-        s3 += X[j3, t] * v
+        s0 += np.float32(X[j0, t]) * v
+        s1 += np.float32(X[j1, t]) * v
+        s2 += np.float32(X[j2, t]) * v
+        s3 += np.float32(X[j3, t]) * v
     return s0, s1, s2, s3
 
 

@@ -166,13 +166,16 @@ class ArchiveIndex:
         """:attr:`walk_base` with the archive renumbered by community for the graph and region
         modes' unfiltered walks (:mod:`graphret.graph.layout`; one more copy of the codes and
         lists, made on the first such search, and of the region graph on the first region
-        search), or :attr:`walk_base` itself without communities or up to
+        search; above :data:`~graphret.graph.layout.COMPACT_ABOVE` items also a one-byte copy of
+        the codes that the graph mode's walks score, :mod:`graphret.graph.compact`), or
+        :attr:`walk_base` itself without communities or up to
         :data:`~graphret.graph.layout.LAYOUT_ABOVE` items."""
         base = self.walk_base
         if self.method is None or not layout.pays(self.n):
             return base
         groups = self.store.membership(self.method)[self.rows]
-        return replace(base, layout=layout.walk_layout(base.codes, base.indptr, base.indices, base.entries, groups))
+        return replace(base, layout=layout.walk_layout(base.codes, base.indptr, base.indices, base.entries, groups,
+                                                        compact=layout.compact_pays(self.n)))
 
     # -- region -------------------------------------------------------------------------------
     @cached_property

@@ -429,7 +429,7 @@ def _region_range(index, Q, lo, hi, opts, filt, slots, rslots, t, rg, out, hold_
         qstamp = _next_query_stamp(mark, rslots.counters, t)
         q = Q[r]
         ex = filt.exclude[r]
-        n_seen, _, cur, compared = walk_query(index, q, opts.ef, opts.n_entry, ex, filt, w)
+        n_seen, _, cur, compared = walk_query(index, q, opts.ef, opts.n_entry, ex, filt, w, None)
         for p in range(n_seen):
             where[w.seen[p]] = p
         qe = _query_edges(rg, w, n_seen, ex, filt, wq_rows, wq_s, wq_w)

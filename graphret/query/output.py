@@ -16,7 +16,7 @@ import io
 import json
 import weakref
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,11 @@ _NEEDS_ESCAPE = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
 #: result rows for which the items' columns are made for the whole store once per snapshot,
 #: rather than for the rows shown (a query or two must not pay for every item)
 WHOLE_STORE = 0.25
+#: results per part of a JSON or CSV document (per Parquet row group): each part is made and
+#: written before the next, so the memory a document's making takes (and the fresh pages a
+#: process touches) stays that of one part whatever the batch, and no part nears Arrow's 2 GiB
+#: string limit
+PART_RESULTS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -142,23 +147,36 @@ def _shown(result: SearchResult) -> tuple[ItemColumns, pa.Array]:
 def result_table(result: SearchResult) -> pa.Table:
     """One row per (query, result): query_index, query_id, query_label, query_path, rank, id,
     score, label (text), community, path, scanned_fraction."""
-    q, k = result.rows.shape
+    return _table(result, *_shown(result), 0, len(result))
+
+
+def result_tables(result: SearchResult, per: int) -> Iterator[pa.Table]:
+    """:func:`result_table` in parts of ``per`` queries, each made when asked for."""
     items, flat = _shown(result)
+    for start in range(0, len(result), per):
+        yield _table(result, items, flat, start, min(per, len(result) - start))
+
+
+def _table(result: SearchResult, items: ItemColumns, flat: pa.Array, start: int, n: int) -> pa.Table:
+    """The rows of :func:`result_table` of queries ``start`` .. ``start + n - 1``."""
+    k = result.rows.shape[1]
+    part = slice(start, start + n)
     communities = result.communities()
     queries = result.queries
-    per_query = numeric_array(np.repeat(np.arange(q, dtype=np.int64), k))
+    per_query = numeric_array(np.repeat(np.arange(n, dtype=np.int64), k))
+    shown = flat.slice(start * k, n * k)
     return pa.table({
-        "query_index": numeric_array(np.repeat(np.arange(q, dtype=np.int32), k)),
-        "query_id": text_array(queries.ids).take(per_query),
-        "query_label": text_array([label_text(label) for label in queries.labels]).take(per_query),
-        "query_path": text_array(queries.paths).take(per_query),
-        "rank": numeric_array(np.tile(np.arange(1, k + 1, dtype=np.int32), q)),
-        "id": items.id.take(flat),
-        "score": numeric_array(result.scores.ravel().astype(np.float32)),
-        "label": items.label.take(flat),
-        "community": pa.nulls(q * k, pa.int32()) if communities is None else numeric_array(communities.ravel().astype(np.int32)),
-        "path": items.path.take(flat),
-        "scanned_fraction": numeric_array(np.repeat(np.asarray(result.scanned_fraction, np.float64), k)),
+        "query_index": numeric_array(np.repeat(np.arange(start, start + n, dtype=np.int32), k)),
+        "query_id": text_array(queries.ids[part]).take(per_query),
+        "query_label": text_array([label_text(label) for label in queries.labels[part]]).take(per_query),
+        "query_path": text_array(queries.paths[part]).take(per_query),
+        "rank": numeric_array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
+        "id": items.id.take(shown),
+        "score": numeric_array(result.scores[part].ravel().astype(np.float32)),
+        "label": items.label.take(shown),
+        "community": pa.nulls(n * k, pa.int32()) if communities is None else numeric_array(communities[part].ravel().astype(np.int32)),
+        "path": items.path.take(shown),
+        "scanned_fraction": numeric_array(np.repeat(np.asarray(result.scanned_fraction[part], np.float64), k)),
     })
 
 
@@ -182,13 +200,14 @@ def _numbers(values: np.ndarray) -> pa.Array:
     return text
 
 
-def to_json_parts(result: SearchResult) -> list[bytes | memoryview]:
-    """The :meth:`SearchResult.to_dict` document as JSON, one query per line, in three parts
-    (head, the results, end) that a writer writes one after the other (no copy of the whole).
+def to_json_parts(result: SearchResult) -> Iterator[bytes | memoryview]:
+    """The :meth:`SearchResult.to_dict` document as JSON, one query per line, in parts (the
+    head, the results of :data:`PART_RESULTS` at a time, the end) made as a writer asks for
+    them.
 
     Each result row becomes its text in one pass of Arrow's element-wise join -- the query's
     head before its first result, ``, `` or the query's tail after each -- from per-item
-    fragments (:class:`ItemColumns`), so the document is the joined column's data buffer as it is."""
+    fragments (:class:`ItemColumns`), so a part is the joined column's data buffer as it is."""
     import pyarrow.compute as pc
 
     q, k = result.rows.shape
@@ -202,41 +221,56 @@ def to_json_parts(result: SearchResult) -> list[bytes | memoryview]:
     for key in extras:
         parts += [text_scalar(f", {json.dumps(key)}: "), json_values(result.details[key])]
     tails = join(*parts, ends, text_scalar(""))
-    rank = np.tile(np.arange(k), q)
-    query = np.repeat(np.arange(q), k)
-    first = pa.concat_arrays([heads, text_array([""])]).take(numeric_array(np.where(rank == 0, query, q)))
-    after = pa.concat_arrays([tails, text_array([", "])]).take(numeric_array(np.where(rank == k - 1, query, q)))
-    ranks = text_array([f'{{"rank": {r}' for r in range(1, k + 1)]).take(numeric_array(rank))
-    rows = join(first, ranks, items.json_lead.take(flat), _numbers(result.scores), items.json_rest.take(flat), after, text_scalar(""))
     header = {"mode": result.mode, "k": result.k, "community_method": result.community_method}
     header.update({key: value for key, value in result.details.items() if not isinstance(value, list)})
-    width = np.int64 if rows.type == pa.large_string() else np.int32
-    offsets = np.frombuffer(rows.buffers()[1], width, count=len(rows) + 1, offset=rows.offset * np.dtype(width).itemsize) if len(rows) else [0, 0]
-    body = memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])] if len(rows) else b""
-    return [(json.dumps(header)[:-1] + ', "queries": [\n').encode(), body, b"]}\n"]
+    yield (json.dumps(header)[:-1] + ', "queries": [\n').encode()
+    per = max(1, PART_RESULTS // k)
+    rank = np.tile(np.arange(k), min(per, q))
+    query = np.repeat(np.arange(min(per, q)), k)
+    rank_texts = text_array([f'{{"rank": {r}' for r in range(1, k + 1)])
+    for start in range(0, q, per):
+        n = min(per, q - start)
+        at, of = rank[: n * k], query[: n * k]
+        first = pa.concat_arrays([heads.slice(start, n), text_array([""])]).take(numeric_array(np.where(at == 0, of, n)))
+        after = pa.concat_arrays([tails.slice(start, n), text_array([", "])]).take(numeric_array(np.where(at == k - 1, of, n)))
+        shown = flat.slice(start * k, n * k)
+        rows = join(first, rank_texts.take(numeric_array(at)), items.json_lead.take(shown), _numbers(result.scores[start : start + n]),
+                    items.json_rest.take(shown), after, text_scalar(""))
+        width = np.dtype(np.int64 if rows.type == pa.large_string() else np.int32)
+        offsets = np.frombuffer(rows.buffers()[1], width, count=len(rows) + 1, offset=rows.offset * width.itemsize)
+        yield memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+    yield b"]}\n"
 
 
-def to_csv_bytes(result: SearchResult) -> bytes:
-    """One row per (query, result), written by Arrow's CSV writer (text quoted)."""
+def to_csv_parts(result: SearchResult) -> Iterator[bytes]:
+    """One row per (query, result), written by Arrow's CSV writer (text quoted), in parts of
+    :data:`PART_RESULTS` results made as a writer asks for them."""
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    table = result_table(result)
-    table = table.select(CSV_COLUMNS)
-    for name in ("score", "scanned_fraction"):  # 6 decimals, as the JSON has them
-        table = table.set_column(table.schema.get_field_index(name), name, pc.round(pc.cast(table.column(name), pa.float64()), 6))
-    out = io.BytesIO()
-    out.write((",".join(CSV_COLUMNS) + "\n").encode())
-    pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return out.getvalue()
+    yield (",".join(CSV_COLUMNS) + "\n").encode()
+    for table in result_tables(result, max(1, PART_RESULTS // result.rows.shape[1])):
+        table = table.select(CSV_COLUMNS)
+        for name in ("score", "scanned_fraction"):  # 6 decimals, as the JSON has them
+            table = table.set_column(table.schema.get_field_index(name), name, pc.round(pc.cast(table.column(name), pa.float64()), 6))
+        out = io.BytesIO()
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        yield out.getvalue()
 
 
 def to_parquet_bytes(result: SearchResult) -> bytes:
-    """:func:`result_table` as a Parquet file."""
+    """:func:`result_table` as a Parquet file, a row group per :data:`PART_RESULTS` results."""
     import pyarrow.parquet as pq
 
     out = io.BytesIO()
-    pq.write_table(result_table(result), out)
+    tables = result_tables(result, max(1, PART_RESULTS // result.rows.shape[1]))
+    first = next(tables, None)
+    if first is None:  # no queries: the schema of an empty table
+        first = _table(result, *_shown(result), 0, 0)
+    with pq.ParquetWriter(out, first.schema) as writer:
+        writer.write_table(first)
+        for table in tables:
+            writer.write_table(table)
     return out.getvalue()
 
 
@@ -266,14 +300,17 @@ def to_table(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_parts(result: SearchResult, *, fmt: str = "table") -> list[bytes | memoryview]:
-    """The result as ``fmt`` ("table", "json", "csv" or "parquet"): bytes in parts, written
-    one after the other (:func:`render_bytes` joins them)."""
+def render_parts(result: SearchResult, *, fmt: str = "table") -> Iterable[bytes | memoryview]:
+    """The result as ``fmt`` ("table", "json", "csv" or "parquet"): bytes in parts, to be
+    written one after the other (JSON's and CSV's are made as they are asked for; :func:`render_bytes`
+    joins them)."""
     if fmt == "json":
         return to_json_parts(result)
+    if fmt == "csv":
+        return to_csv_parts(result)
     if fmt == "table":
         return [to_table(result.to_dict()).encode()]
-    return [{"csv": to_csv_bytes, "parquet": to_parquet_bytes}[fmt](result)]
+    return [to_parquet_bytes(result)]
 
 
 def render_bytes(result: SearchResult, *, fmt: str = "table") -> bytes:

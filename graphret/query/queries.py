@@ -64,15 +64,17 @@ def row_queries(store: Snapshot, rows: np.ndarray, space: str) -> QuerySet:
     if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
         raise InputError(f"query rows must be a 1-D array of store rows (integers), got {rows.dtype} of shape {rows.shape}", param="q")
     rows = rows.astype(np.int64)
-    if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
+    listed = rows.tolist()  # (once, as Python ints: the per-item look-ups below, and the range check, which on a
+    # query or a few is a fraction of numpy's two reductions: ~1 us a call each)
+    if listed and (min(listed) < 0 or max(listed) >= len(store)):
         raise InputError(f"query rows must lie in 0..{len(store) - 1}", param="rows")
     predicted = None if store.predicted is None else store.predicted[rows]
     return QuerySet(
         codes=store.codes(space)[rows],
         rows=rows,
-        ids=[str(i) for i in store.item_text("id", rows.tolist())],
-        paths=store.item_text("path", rows.tolist()),
-        labels=[store.label_of(int(r)) for r in rows],
+        ids=[str(i) for i in store.item_text("id", listed)],
+        paths=store.item_text("path", listed),
+        labels=[store.label_of(r) for r in listed],
         predicted=predicted,
     )
 

@@ -186,23 +186,36 @@ class Searcher:
         return checked
 
     def _single_code(self, q: Any, config: SearchConfig) -> tuple[np.ndarray, Hits] | None:
-        """One query code, a 1-D float array of this space's dimension, searched in graph mode
-        without filters or ranking in one compiled call that makes it unit and walks
-        (:class:`~graphret.graph.walk.SingleWalk`, laid out once per searcher): the same unit
-        code every code query gets, the same walk :meth:`_run` makes of a one-query batch.
-        Returns (the unit code (1, d), the hits), or None where :meth:`_run` answers (other
-        queries or options, a code it refuses, a walk short of k): the same answers, the same
-        errors, from their one home."""
+        """One query code, a 1-D float array of this space's dimension, made unit and walked in
+        one compiled call (:meth:`_walk_alone`): the same unit code every code query gets
+        (:func:`~graphret.query.queries.unit_codes`).  Returns (the unit code (1, d), the hits),
+        or None where the general path answers (other queries or options, a code it refuses):
+        the same answers, the same errors, from their one home."""
+        if not (type(q) is np.ndarray and q.ndim == 1 and q.dtype.kind == "f" and q.shape[0] == self.index.codes.shape[1]):
+            return None
+        code = q if q.dtype == np.float32 else query_floats(q)
+        return self._walk_alone(config, np.ascontiguousarray(code[None]), -1, normalise=True)
+
+    def _walk_alone(self, config: SearchConfig, code: np.ndarray, row: int, *,
+                    normalise: bool) -> tuple[np.ndarray, Hits] | None:
+        """One query in graph mode without filters or ranking, with nothing per call but one
+        compiled call (:class:`~graphret.graph.walk.SingleWalk`, laid out once per searcher),
+        the same walk :meth:`_run` makes of a one-query batch: ``code`` float32 (1, d), made unit
+        there with ``normalise`` (else unit already, and writable), ``row`` its store row (never
+        returned) or -1.  Returns (the unit code, the hits), or None where :meth:`_run` answers
+        (another mode or options, K over what can be returned, a code unit_rows refuses, a walk
+        short of k)."""
+        if not (config.mode == "graph" and not config.where and config.rank is None):
+            return None
         index = self.index
-        if not (type(q) is np.ndarray and q.ndim == 1 and q.dtype.kind == "f" and config.mode == "graph"
-                and not config.where and config.rank is None and config.k <= index.n and q.shape[0] == index.codes.shape[1]):
+        ex = int(index.position[row]) if row >= 0 else -1
+        if config.k > index.n - (ex >= 0):
             return None
         base = index.graph_base if self._laid_out(1) else index.walk_base
         walk = self._single
         if walk is None or walk.base is not base:
             walk = self._single = SingleWalk(base, self.rows)
-        code = q if q.dtype == np.float32 else query_floats(q)
-        found = walk(np.ascontiguousarray(code[None]), config.k, config.walk_ef)
+        found = walk(code, config.k, config.walk_ef, exclude=ex, normalise=normalise)
         if found is None:
             return None
         unit, rows, scores, compared = found
@@ -247,6 +260,13 @@ class Searcher:
         """Search ``queries`` with a checked config: store rows, cosines, scanned fractions, extras."""
         mode, k, rank = config.mode, config.k, config.rank
         check_dimension(self.index.codes.shape[1], queries.codes)
+        if len(queries) == 1:  # (a stored item, a code alone made unit before: one compiled call where it applies)
+            code = queries.codes
+            if not (code.dtype == np.float32 and code.flags.c_contiguous and code.flags.writeable):
+                code = np.array(code, np.float32)
+            alone = self._walk_alone(config, code, int(queries.rows[0]), normalise=False)
+            if alone is not None:
+                return alone[1]
         allowed, n_allowed = self.allowed(config.where)
         exclude = np.where(queries.rows >= 0, self.index.position[np.maximum(queries.rows, 0)], -1)
         available = n_allowed - int((exclude >= 0).any())

@@ -143,7 +143,11 @@ one segmentation channel then is that target's), the image-level detection of ea
 segmentation channel's smooth maximum (log-mean-exp, sharpness 8) times a learned scale plus
 a bias, trained with the discrimination term: the detector and the segmentation agree.  When
 training flipped the images, the detector's logits at encoding time are the mean of each
-image's and its left-right mirror image's (``NetSpec.mirror_average``).
+image's and its left-right mirror image's (``NetSpec.mirror_average``); with finding masks
+also of both shifted by one pixel down, right and both (``shift_average``: 8 views, the phases of
+the trunk's first stride-2 block), which on the demo lifted the share of test images whose whole
+finding set is decided right from 0.793 / 0.822 to 0.812 / 0.847 (seeds 0 / 1) for about 5x
+the encoding CPU.  Training's per-epoch held-out score reads the 2 unshifted views.
 """
 
 # the package's names, as the single module had them (the private helpers too: tests use them)

@@ -188,7 +188,16 @@ class DecomposingEncoder(TorchEncoder, Encoder):
                        logit_shift=self._logit_shift(),
                        seg_detects=self.seg_detector,
                        mirror_average=self.seg_detector and bool(self.train_cfg.augment),
+                       shift_average=self._shift_average(),
                        finding_sets=self.finding_sets, seg_context=self._seg_context())
+
+    def _shift_average(self) -> bool:
+        """Whether the detector's test-time views include the one-pixel shifts: ``shift_average``,
+        by default on for multi-label findings with masks (the demo, where it was measured:
+        :class:`~graphret.encoders.decompose.options.DecomposeOptions`), else off."""
+        if self.options.shift_average is not None:
+            return bool(self.options.shift_average)
+        return self.seg_detector and self._cell_targets() == "channels" and self.target_kind == "multilabel"
 
     def _seg_context(self) -> int:
         """The segmentation decoder's context blocks: ``seg_context``, by default 2 wherever the
@@ -418,7 +427,8 @@ class DecomposingEncoder(TorchEncoder, Encoder):
         targets = val_batches.y.numpy()
 
         def score():
-            logits = np.concatenate([objective.net.detect(objective.normalise(b.x)).float().cpu().numpy() for b in val_batches.chunks()])
+            # unshifted views: the shifted ones would cost ~4 CPU s an epoch on the demo
+            logits = np.concatenate([objective.net.detect(objective.normalise(b.x), shifts=False).float().cpu().numpy() for b in val_batches.chunks()])
             return exact_set_accuracy(logits, targets)
 
         return Validation(score, "val_exact_set", higher_is_better=True)
@@ -651,7 +661,9 @@ class DecomposingEncoder(TorchEncoder, Encoder):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, Any]) -> "DecomposingEncoder":
         keys = {f.name for f in dataclasses.fields(DecomposeOptions)}
-        enc = cls(DecomposeOptions(**{k: config[k] for k in keys if k in config}), **(config.get("train") or {}))
+        saved = {k: config[k] for k in keys if k in config}
+        saved.setdefault("shift_average", False)  # saved before the option: its decision logits were calibrated without
+        enc = cls(DecomposeOptions(**saved), **(config.get("train") or {}))
         enc._restore_common(config)
         enc.mode = config["mode"]
         enc.task = config.get("task")

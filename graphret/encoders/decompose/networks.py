@@ -15,7 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from graphret.encoders.decompose.losses import _kmeans_pp, _lme_pool, _nearest
-from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, PRESENCE_SHARPNESS, NetSpec
+from graphret.encoders.decompose.spec import ABNORMAL_FEATURES, DISC_SHARPNESS, FINDING_FEATURE_WEIGHT, PRESENCE_SHARPNESS, SHIFT_VIEWS, NetSpec
+
+
+def _with_views(z, views):
+    """``z`` averaged with the other views' logits ``views`` = (sum, count), or ``z`` itself for None."""
+    return z if views is None else (z + views[0]) / (1 + views[1])
 
 
 def conv_block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -263,8 +268,8 @@ class DecomposeNet(nn.Module):
 
     def pool(self, qa, mirror=None):
         """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
-        map): :meth:`finding_code` with ``seg_detects`` (``mirror``: the mirror images' logits,
-        :meth:`mirror_logits`), else the features of the cells whose
+        map): :meth:`finding_code` with ``seg_detects`` (``mirror``: the other test-time views'
+        logits, :meth:`mirror_logits`), else the features of the cells whose
         :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
         feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
         nothing from the cells that look normal (so every image without an abnormal cell gets
@@ -280,7 +285,7 @@ class DecomposeNet(nn.Module):
 
     def finding_code(self, seg, hidden, mirror=None):
         """With ``spec.finding_sets``, :meth:`finding_set_code` of the image-level logits (averaged
-        with ``mirror``, the mirror images' logits, see :meth:`mirror_logits`); else the
+        with ``mirror``, the other test-time views' logits, see :meth:`mirror_logits`); else the
         per-finding code: per finding c, ``[s_c, on_c * w * unit(f_c)]`` where ``s_c`` is
         the soft presence ``sigmoid(PRESENCE_SHARPNESS * (z_c - t_c))`` of the image-level logit
         ``z_c`` against the decision logit ``t_c`` (``spec.shifts``), ``on_c`` is 1 when ``s_c``
@@ -289,12 +294,11 @@ class DecomposeNet(nn.Module):
         feature ``1 - max_c s_c`` (no finding).  Two images with the same findings anywhere are
         close, different finding sets far, every image without a finding has nearly the same
         code, and among images with the same decided findings the surer ones come first.
-        ``mirror``: the mirror images' logits, averaged into ``z`` (see :meth:`mirror_logits`)."""
+        ``mirror``: (sum, count) of the other test-time views' logits, averaged into ``z`` (see
+        :meth:`mirror_logits`)."""
         spec = self.spec
         shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
-        z = self.image_logits(seg)
-        if mirror is not None:
-            z = (z + mirror) / 2
+        z = _with_views(self.image_logits(seg), mirror)
         if spec.finding_sets:
             return self.finding_set_code(z)
         s = torch.sigmoid(PRESENCE_SHARPNESS * (z - shift))
@@ -380,17 +384,25 @@ class DecomposeNet(nn.Module):
         return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
 
     # ---- what encoding reads
-    def mirror_logits(self, x):
-        """With ``spec.mirror_average`` (``seg_detects``, trained with horizontal flips): the
-        image-level logits of the left-right mirror images of the normalised batch ``x``, else
-        None.  The detector's logits are the mean of an image's and its mirror image's (a
-        test-time flip): on the demo's default build it lifted nodule / fracture-line AUC from
-        0.949 / 0.958 to 0.959 / 0.969 and the share of test images whose whole finding set is
-        decided right from 0.805 to 0.820 (0.785 to 0.807 on a second model).  Call it before
-        :meth:`latents` of ``x`` itself: it overwrites the last batch's skips."""
-        if not self.spec.mirror_average:
+    def mirror_logits(self, x, *, shifts: bool = True):
+        """The other test-time views of the normalised batch ``x``: (sum of their image-level
+        logits, how many), or None without any.  With ``spec.mirror_average`` (``seg_detects``,
+        trained with horizontal flips) the left-right mirror image: on the demo's default build
+        the mean of an image's and its mirror image's logits lifted nodule / fracture-line AUC
+        from 0.949 / 0.958 to 0.959 / 0.969 and the share of test images whose whole finding set
+        is decided right from 0.805 to 0.820 (0.785 to 0.807 on a second model).  With
+        ``spec.shift_average`` (and ``shifts``) also the image and its mirror shifted by one
+        pixel down, right and both (:data:`~graphret.encoders.decompose.spec.SHIFT_VIEWS`: the
+        four phases of the trunk's first stride-2 block).  Call it before :meth:`latents` of
+        ``x`` itself: it overwrites the last batch's skips."""
+        offsets = SHIFT_VIEWS if self.spec.shift_average and shifts else ()
+        views = [torch.roll(x, o, dims=(-2, -1)) for o in offsets]
+        if self.spec.mirror_average:
+            views += [torch.flip(v, dims=[-1]) for v in [x, *views]]
+        if not views:
             return None
-        return self.image_logits(self.segment(self.latents(torch.flip(x, dims=[-1]))[1]))
+        total = sum(self.image_logits(self.segment(self.latents(v)[1])) for v in views)
+        return total, len(views)
 
     def segment_image(self, x):
         """Segmentation logits of the normalised batch ``x``; with ``spec.mirror_average``, the
@@ -402,12 +414,11 @@ class DecomposeNet(nn.Module):
             return seg
         return (seg + torch.flip(self.segment(self.latents(torch.flip(x, dims=[-1]))[1]), dims=[-1])) / 2
 
-    def detect(self, x):
-        """Image-level logits of the normalised batch ``x`` (:meth:`disc`, averaged with
-        :meth:`mirror_logits` when that is on)."""
-        mirror = self.mirror_logits(x)
-        z = self.disc(self.latents(x)[1])
-        return z if mirror is None else (z + mirror) / 2
+    def detect(self, x, *, shifts: bool = True):
+        """Image-level logits of the normalised batch ``x`` (:meth:`disc`, averaged over the
+        test-time views of :meth:`mirror_logits`; ``shifts=False`` leaves the shifted ones out)."""
+        mirror = self.mirror_logits(x, shifts=shifts)
+        return _with_views(self.disc(self.latents(x)[1]), mirror)
 
     def forward(self, x):
         mirror = self.mirror_logits(x)

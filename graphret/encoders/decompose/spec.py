@@ -23,6 +23,10 @@ FINDING_FEATURE_WEIGHT = 0.3
 #: build exact-set P@10 0.662 (0 / 1) -> 0.735-0.739 with k = 1, 2, 4 or 8; k = 4 keeps the
 #: anatomy out of the code (abnormal-space anatomy P@10 0.335, against 0.386 with k = 1).
 PRESENCE_SHARPNESS = 4.0
+#: The one-pixel shifts (rows, columns) of the detector's test-time views with
+#: ``NetSpec.shift_average``: with the unshifted image, the four phases of the trunk's first
+#: stride-2 block, each also mirrored when ``mirror_average`` is on.
+SHIFT_VIEWS: tuple[tuple[int, int], ...] = ((1, 0), (0, 1), (1, 1))
 #: Most findings for which the abnormal code is the finding-*set* code (:attr:`NetSpec.finding_sets`,
 #: 2 ** findings dimensions); with more, the per-finding code (presence and pooled features).
 MAX_SET_CODE_FINDINGS = 8
@@ -59,6 +63,10 @@ class NetSpec:
     #: With ``seg_detects``: the detector's logits are averaged over each image and its
     #: left-right mirror image (on when training flipped the images).
     mirror_average: bool = False
+    #: With ``seg_detects``: the detector's logits are also averaged over the image (and its
+    #: mirror image) shifted by one pixel (:data:`SHIFT_VIEWS`) when encoding and calibrating;
+    #: the per-epoch held-out score of training reads the unshifted views only.
+    shift_average: bool = False
     #: With ``seg_detects``: the abnormal code is the finding-set code (one dimension per set of
     #: findings, its probability under the detector), not the per-finding code (presence and
     #: pooled features per finding); see ``DecomposeNet.finding_set_code``.
@@ -124,4 +132,4 @@ class NetSpec:
         return {"normal": self.latent_dim * self.side * self.side, "abnormal": abnormal}
 
 
-__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "FINDING_FEATURE_WEIGHT", "MAX_SET_CODE_FINDINGS", "NetSpec", "PRESENCE_SHARPNESS"]
+__all__ = ["ABNORMAL_FEATURES", "DISC_SHARPNESS", "FINDING_FEATURE_WEIGHT", "MAX_SET_CODE_FINDINGS", "NetSpec", "PRESENCE_SHARPNESS", "SHIFT_VIEWS"]
