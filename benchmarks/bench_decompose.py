@@ -369,7 +369,7 @@ def run_real(args, key: str) -> list[dict]:
                      "p10": s["p10"], "acc1": s["acc1"], "map50": s["map50"], "random_p10": rand,
                      "base_rate_abnormal": float(np.mean(y[train] != 0)),
                      "discrimination_auc": float(roc_auc_score(y[test] != 0, prob)),
-                     "n_archive": int(len(train)), "n_queries": int(len(test)),
+                     "n_archive": int(len(train)), "n_queries": int(len(test)), "seed": args.seed,
                      "train_wall_s": wall, "train_cpu_s": cpu, "description": enc.description, **history_info(enc)})
     if key == "pneumonia":
         prior = json.loads(ENCODERS_JSON.read_text())["rows"] if ENCODERS_JSON.exists() else []
@@ -521,8 +521,9 @@ def write(rows: list[dict], meta: dict, out: Path) -> None:
                          f"{r['discrimination_auc']:.3f}; abnormal share of the archive {r['base_rate_abnormal']:.3f}; "
                          f"{r.get('n_archive')} archive / {r.get('n_queries')} query images.")
         if any(r["set"] == "nih" for r in real):
+            nih_seed = next((r.get("seed", 0) for r in real if r["set"] == "nih" and r["encoder"] == "decompose"), 0)
             L.append("\nNIH: 1,000 images at 64 px grey, abnormal = any finding; split by patient with graphret.data.split.group_split "
-                     "(70/30, stratified by the label, seed 0), 10 % of the training patients as validation; the CNN row is a ResNet-18 "
+                     f"(70/30, stratified by the label, seed {nih_seed}), 10 % of the training patients as validation; the CNN row is a ResNet-18 "
                      "classifier trained on the same labels and split (its penultimate codes)"
                      + "".join(f"; it ran {r.get('epochs_run')} epochs ({r.get('stopped')})" for r in real
                                if r["set"] == "nih" and r["encoder"].startswith("cnn")) + ".")
