@@ -67,7 +67,7 @@ class WalkLayout(NamedTuple):
     indptr: np.ndarray  # int64 (n + 1,)
     indices: np.ndarray  # int32 (nnz,): layout positions
     entries: np.ndarray  # int64 (e,): layout positions of the entry rows
-    starts: np.ndarray | None = None  # int64 (g + 1,): the first position of each group, then n
+    starts: np.ndarray  # int64 (g + 1,): the first position of each group, then n
     compact: CompactCodes | None = None  # ``codes`` at one byte a dimension, which the graph walks score
 
     def positions(self, rows: np.ndarray) -> np.ndarray:

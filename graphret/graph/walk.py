@@ -654,7 +654,7 @@ def walk_checked(w: WalkInputs, *, threads: int | None = None) -> tuple[np.ndarr
     out = (np.empty((nq, k), np.int64), np.empty((nq, k), np.float32), np.empty(nq, np.int64), np.empty(nq, np.int64))
     opts = (w.ef, w.n_entry, k)  # WalkOptions
     index, filt, layout = w.laid_out()  # (with a layout: the same walk over the renumbered archive)
-    compact = _compact_of(layout, n)
+    compact = _compact_of(layout)
     if T == 1:
         _walk_range(index, w.queries, 0, nq, opts, filt, slots, 0, out, compact)
     else:
@@ -701,7 +701,7 @@ class SingleWalk:
         self.filter = (np.full(1, -1, np.int64), False, _NO_MASK)  # WalkFilter: no exclusion, no mask
         order = None if layout is None else layout.order
         self.rank = None if layout is None else layout.rank  # archive position -> layout position
-        self.compact = _compact_of(layout, base.n)  # (a large archive's one-byte codes, as walk_checked walks them)
+        self.compact = _compact_of(layout)  # (a large archive's one-byte codes, as walk_checked walks them)
         self.to_row = order if rows is None else rows if order is None else rows[order]
         self.n = base.n
         self.dim = base.codes.shape[1]
@@ -726,13 +726,12 @@ class SingleWalk:
         return unit, (out[0] if self.to_row is None else self.to_row[out[0]]), out[1], out[2]
 
 
-def _compact_of(layout: WalkLayout | None, n: int) -> tuple | None:
+def _compact_of(layout: WalkLayout | None) -> tuple | None:
     """What :func:`_walk_range` reads to walk a layout's one-byte codes (then rescore), or None
     for a walk of the float32 codes (no layout, or one without them)."""
     if layout is None or layout.compact is None:
         return None
-    starts = layout.starts if layout.starts is not None else np.array([0, n], np.int64)
-    return (layout.compact.codes, layout.compact.step, layout.compact.entry_codes, RESCORE_MARGIN, starts,
+    return (layout.compact.codes, layout.compact.step, layout.compact.entry_codes, RESCORE_MARGIN, layout.starts,
             PREFETCH_GROUP_ROWS)
 
 

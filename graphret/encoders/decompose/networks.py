@@ -266,16 +266,16 @@ class DecomposeNet(nn.Module):
         shift = torch.tensor(spec.shifts, dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
         return torch.sigmoid((logits - shift).amax(dim=1, keepdim=True))
 
-    def pool(self, qa, mirror=None):
+    def pool(self, qa, views=None):
         """The abnormal code of the last batch given to :meth:`latents` (``qa`` its abnormal
-        map): :meth:`finding_code` with ``seg_detects`` (``mirror``: the other test-time views'
-        logits, :meth:`mirror_logits`), else the features of the cells whose
+        map): :meth:`finding_code` with ``seg_detects`` (``views``: the other test-time views'
+        logits, :meth:`view_logits`), else the features of the cells whose
         :meth:`cell_probability` passes ``abnormal_gate``, max-pooled over the cells, and a last
         feature that is 1 when no cell passes -- which abnormality is there, wherever it is, and
         nothing from the cells that look normal (so every image without an abnormal cell gets
         the same code)."""
         if self.spec.seg_detects:
-            return self.finding_code(*self.segment_features(qa), mirror=mirror)
+            return self.finding_code(*self.segment_features(qa), views=views)
         f = self.cell_features(qa)
         p = self.cell_probability(self.cell_logits(f))
         gate = self.spec.abnormal_gate
@@ -283,9 +283,9 @@ class DecomposeNet(nn.Module):
         none = 1 - weight.amax(dim=(2, 3))
         return torch.cat([(f * weight).amax(dim=(2, 3)), none], dim=1)
 
-    def finding_code(self, seg, hidden, mirror=None):
+    def finding_code(self, seg, hidden, views=None):
         """With ``spec.finding_sets``, :meth:`finding_set_code` of the image-level logits (averaged
-        with ``mirror``, the other test-time views' logits, see :meth:`mirror_logits`); else the
+        with ``views``, the other test-time views' logits, see :meth:`view_logits`); else the
         per-finding code: per finding c, ``[s_c, on_c * w * unit(f_c)]`` where ``s_c`` is
         the soft presence ``sigmoid(PRESENCE_SHARPNESS * (z_c - t_c))`` of the image-level logit
         ``z_c`` against the decision logit ``t_c`` (``spec.shifts``), ``on_c`` is 1 when ``s_c``
@@ -294,11 +294,11 @@ class DecomposeNet(nn.Module):
         feature ``1 - max_c s_c`` (no finding).  Two images with the same findings anywhere are
         close, different finding sets far, every image without a finding has nearly the same
         code, and among images with the same decided findings the surer ones come first.
-        ``mirror``: (sum, count) of the other test-time views' logits, averaged into ``z`` (see
-        :meth:`mirror_logits`)."""
+        ``views``: (sum, count) of the other test-time views' logits, averaged into ``z`` (see
+        :meth:`view_logits`)."""
         spec = self.spec
         shift = torch.tensor(spec.shifts, dtype=seg.dtype, device=seg.device)
-        z = _with_views(self.image_logits(seg), mirror)
+        z = _with_views(self.image_logits(seg), views)
         if spec.finding_sets:
             return self.finding_set_code(z)
         s = torch.sigmoid(PRESENCE_SHARPNESS * (z - shift))
@@ -384,7 +384,7 @@ class DecomposeNet(nn.Module):
         return self.adversary(GradientReversal.apply(qn.flatten(1), scale))
 
     # ---- what encoding reads
-    def mirror_logits(self, x, *, shifts: bool = True):
+    def view_logits(self, x, *, shifts: bool = True):
         """The other test-time views of the normalised batch ``x``: (sum of their image-level
         logits, how many), or None without any.  With ``spec.mirror_average`` (``seg_detects``,
         trained with horizontal flips) the left-right mirror image: on the demo's default build
@@ -416,14 +416,14 @@ class DecomposeNet(nn.Module):
 
     def detect(self, x, *, shifts: bool = True):
         """Image-level logits of the normalised batch ``x`` (:meth:`disc`, averaged over the
-        test-time views of :meth:`mirror_logits`; ``shifts=False`` leaves the shifted ones out)."""
-        mirror = self.mirror_logits(x, shifts=shifts)
-        return _with_views(self.disc(self.latents(x)[1]), mirror)
+        test-time views of :meth:`view_logits`; ``shifts=False`` leaves the shifted ones out)."""
+        views = self.view_logits(x, shifts=shifts)
+        return _with_views(self.disc(self.latents(x)[1]), views)
 
     def forward(self, x):
-        mirror = self.mirror_logits(x)
+        views = self.view_logits(x)
         qn, qa, _ = self.latents(x)
-        return {"normal": qn.flatten(1), "abnormal": self.pool(qa, mirror)}
+        return {"normal": qn.flatten(1), "abnormal": self.pool(qa, views)}
 
     def dims(self) -> dict[str, int]:
         return self.spec.dims()
